@@ -1,0 +1,205 @@
+//! Who is attached to a ring, decided by the kernel rather than by PIDs or timeouts.
+//!
+//! Every `Sender` and `Receiver` owns an entry of the header's endpoint table. On a shared
+//! region the entry is held by an OFD (open file description) lock on byte `index` of the
+//! region's file, taken through a file description of the endpoint's own (a fresh
+//! `open("/proc/self/fd/N")`). The kernel releases the lock when the last descriptor of that
+//! description closes: at `close`, or at the death of every process holding it. So:
+//!
+//! - a crashed process's endpoints are free at once, with no PID involved (a recycled PID
+//!   cannot look alive, a SIGSTOPped process still holds its lock and is alive);
+//! - after `fork` the child shares the parent's description, so closing an inherited handle in
+//!   one process does not detach the other's (the `pipe(2)` behaviour `pair` relies on).
+//!
+//! The entry's `role`, `pid` and `generation` fields describe the holder; they are only
+//! meaningful while the lock is held. An in-process (heap) ring has no file: its entries are
+//! claimed with a compare-and-swap on `role` and freed on close.
+
+use crate::error::{Error, Result};
+use crate::layout::{EndpointEntry, Kind, RawRing, MAX_ENDPOINTS};
+use crate::sync::Ordering;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The role of an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Role {
+    /// A sender.
+    Sender = 1,
+    /// A receiver.
+    Receiver = 2,
+}
+
+impl Role {
+    fn ever_bit(self) -> u32 {
+        self as u32
+    }
+    /// The word used in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        }
+    }
+}
+
+/// One attachment: the table index, its generation, and (on a shared region) the file
+/// description that holds its lock.
+#[derive(Debug)]
+pub struct Endpoint {
+    index: usize,
+    generation: u32,
+    role: Role,
+    lock: Option<OwnedFd>,
+}
+
+impl Endpoint {
+    /// The owner id recorded in slots this endpoint claims: `index << 24 | generation`.
+    pub fn owner_id(&self) -> u32 {
+        ((self.index as u32) << 24) | (self.generation & 0x00ff_ffff)
+    }
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+fn entry(ring: &RawRing, i: usize) -> &EndpointEntry {
+    &ring.header().endpoints[i]
+}
+
+fn ofd_lock(fd: RawFd, index: usize, cmd: libc::c_int, kind: libc::c_short) -> std::io::Result<libc::flock> {
+    // SAFETY: flock is plain data; zero is a valid starting value.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = index as libc::off_t;
+    fl.l_len = 1;
+    fl.l_pid = 0; // required by OFD locks
+                  // SAFETY: fd is an open descriptor we own or borrow for the call; fl is a valid flock.
+    let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(fl)
+}
+
+/// Opens a new file description of the region's file, independent of `base_fd`'s.
+fn reopen(base_fd: RawFd) -> Result<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{base_fd}")).expect("no NUL in a number");
+    // SAFETY: path is a valid C string; the flags ask for a new description, close-on-exec.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("open /proc/self/fd (endpoint lock)"));
+    }
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaches an endpoint of `role` to `ring`. `base_fd` is the region's file on a shared
+/// region (`None` for a heap ring). On SPSC the sender always uses entry 0 and the receiver
+/// entry 1, so a second one of either is `Busy`.
+pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endpoint> {
+    let candidates: std::ops::Range<usize> = match ring.geom().kind {
+        Kind::Spsc => {
+            let i = if role == Role::Sender { 0 } else { 1 };
+            i..i + 1
+        }
+        Kind::Mpmc => 0..MAX_ENDPOINTS,
+    };
+    let lock = match base_fd {
+        Some(fd) => Some(reopen(fd)?),
+        None => None,
+    };
+    for i in candidates {
+        let e = entry(ring, i);
+        let claimed = match &lock {
+            Some(fd) => match ofd_lock(fd.as_raw_fd(), i, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
+                Ok(_) => true,
+                Err(err) if matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => false,
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "fcntl(F_OFD_SETLK)",
+                        source,
+                    })
+                }
+            },
+            None => e
+                .role
+                .compare_exchange(0, role as u32, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok(),
+        };
+        if !claimed {
+            continue;
+        }
+        let generation = e.generation.load(Ordering::Relaxed).wrapping_add(1);
+        e.generation.store(generation, Ordering::Relaxed);
+        e.pid.store(std::process::id(), Ordering::Relaxed);
+        e.role.store(role as u32, Ordering::Release);
+        let id = &ring.header().id.0;
+        id.ever.fetch_or(role.ever_bit(), Ordering::AcqRel);
+        id.epoch.fetch_add(1, Ordering::AcqRel);
+        return Ok(Endpoint {
+            index: i,
+            generation,
+            role,
+            lock,
+        });
+    }
+    Err(match ring.geom().kind {
+        Kind::Spsc => Error::Busy { role: role.name() },
+        Kind::Mpmc => Error::TooManyEndpoints,
+    })
+}
+
+/// Detaches `ep`: releases this process's hold on the entry (the lock goes when the last
+/// process sharing the description closes it) and bumps the epoch so peers recount.
+pub fn detach(ring: &RawRing, ep: Endpoint) {
+    let e = entry(ring, ep.index);
+    match ep.lock {
+        Some(fd) => drop(fd),
+        None => {
+            let _ = e
+                .role
+                .compare_exchange(ep.role as u32, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+    ring.header().id.0.epoch.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Whether any endpoint of `role` is attached now.
+pub fn any_alive(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<bool> {
+    for i in 0..MAX_ENDPOINTS {
+        let e = entry(ring, i);
+        if e.role.load(Ordering::Acquire) != role as u32 {
+            continue;
+        }
+        match base_fd {
+            None => return Ok(true),
+            Some(fd) => {
+                // F_OFD_GETLK through the base description (which holds no locks) reports
+                // any lock held on the byte by any other description.
+                let fl =
+                    ofd_lock(fd, i, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
+                        op: "fcntl(F_OFD_GETLK)",
+                        source,
+                    })?;
+                if fl.l_type != libc::F_UNLCK as libc::c_short {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether an endpoint of `role` has ever attached to the ring.
+pub fn ever_attached(ring: &RawRing, role: Role) -> bool {
+    ring.header().id.0.ever.load(Ordering::Acquire) & role.ever_bit() != 0
+}
+
+/// The ring's attach/close epoch.
+#[inline]
+pub fn epoch(ring: &RawRing) -> u32 {
+    ring.header().id.0.epoch.load(Ordering::Acquire)
+}

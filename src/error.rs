@@ -1,0 +1,213 @@
+//! The crate's error type: one variant per distinct failure, each saying what went wrong.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong when creating, opening or using a ring.
+///
+/// Variants are distinct so that callers (and the C ABI's status codes) can tell them apart;
+/// `Display` gives a lowercase sentence naming the offending value.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::{Error, RingOptions};
+/// let err = RingOptions::new().capacity(1000).validate().unwrap_err();
+/// assert!(matches!(err, Error::InvalidOption { option: "capacity", .. }));
+/// assert!(err.to_string().contains("power of two"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A ring name is empty, too long, or contains a `/` or a NUL byte.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A creation option is out of range.
+    InvalidOption {
+        /// The option's name (`capacity`, `msg_size`, ...).
+        option: &'static str,
+        /// The value given.
+        value: u64,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// `create` found an object of that name already there.
+    AlreadyExists,
+    /// `open` found no object of that name.
+    NotFound,
+    /// The operating system refused access to the object.
+    PermissionDenied,
+    /// The shared-memory filesystem has no room for a region of this size.
+    NoSpace {
+        /// Bytes that could not be reserved.
+        size: u64,
+    },
+    /// The object exists but its creator has not finished initialising it within the open
+    /// timeout (it may have died while creating it).
+    NotReady,
+    /// The object is not an ipcring region (wrong magic, or too small to hold a header).
+    NotARing {
+        /// What gave it away.
+        reason: &'static str,
+    },
+    /// The region was created by an incompatible version of the library.
+    AbiMismatch {
+        /// Our ABI version.
+        expected: u32,
+        /// The region's.
+        found: u32,
+    },
+    /// The region's layout hash (sizes, alignments, pointer width, endianness) differs from ours.
+    LayoutMismatch {
+        /// Our layout hash.
+        expected: u64,
+        /// The region's.
+        found: u64,
+    },
+    /// The region is a valid ring but not the one asked for (kind, capacity, msg_size, wake).
+    Mismatch {
+        /// Which property differs.
+        field: &'static str,
+        /// What the caller asked for.
+        expected: u64,
+        /// What the region has.
+        found: u64,
+    },
+    /// The object's real size differs from the size its header claims.
+    SizeMismatch {
+        /// The size the header implies.
+        expected: u64,
+        /// The object's size (fstat).
+        actual: u64,
+    },
+    /// A value read from the shared region makes no sense; the ring is poisoned and every
+    /// further operation on it returns this error.
+    Corrupted {
+        /// What was found to be wrong.
+        what: &'static str,
+    },
+    /// A message is longer than the ring's `msg_size`; nothing was sent.
+    TooLarge {
+        /// The message's length.
+        len: usize,
+        /// The ring's limit.
+        max: usize,
+    },
+    /// The receive buffer is shorter than the next message; the message stays in the ring.
+    BufferTooSmall {
+        /// The message's length.
+        needed: usize,
+        /// The buffer's length.
+        capacity: usize,
+    },
+    /// The ring is full (send) or empty (receive) and the call was not allowed to wait.
+    WouldBlock,
+    /// The ring stayed full or empty for the whole timeout.
+    TimedOut,
+    /// Every receiver has gone: nothing sent now would ever be read.
+    Disconnected,
+    /// Every sender has gone and the ring is drained.
+    EndOfStream,
+    /// The role is already taken (an SPSC ring has one sender and one receiver).
+    Busy {
+        /// `"sender"` or `"receiver"`.
+        role: &'static str,
+    },
+    /// The ring's endpoint table is full.
+    TooManyEndpoints,
+    /// The operation is not available on this ring or platform.
+    Unsupported {
+        /// What is not supported.
+        what: &'static str,
+    },
+    /// A system call failed.
+    Io {
+        /// The call that failed.
+        op: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+/// Shorthand for `Result<T, ipcring::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps the last OS error of `op`, mapping the errors that have their own variant.
+    pub(crate) fn last_os(op: &'static str) -> Error {
+        Error::from_io(op, io::Error::last_os_error())
+    }
+
+    /// Wraps `source`, mapping the errors that have their own variant.
+    pub(crate) fn from_io(op: &'static str, source: io::Error) -> Error {
+        match source.raw_os_error() {
+            Some(libc::EEXIST) => Error::AlreadyExists,
+            Some(libc::ENOENT) => Error::NotFound,
+            Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied,
+            Some(libc::ELOOP) => Error::PermissionDenied,
+            _ => Error::Io { op, source },
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidName { name, reason } => write!(f, "invalid ring name {name:?}: {reason}"),
+            Error::InvalidOption { option, value, reason } => {
+                write!(f, "invalid {option} {value}: {reason}")
+            }
+            Error::AlreadyExists => f.write_str("a ring of that name already exists"),
+            Error::NotFound => f.write_str("no ring of that name exists"),
+            Error::PermissionDenied => f.write_str("permission denied"),
+            Error::NoSpace { size } => {
+                write!(f, "no space left to reserve {size} bytes of shared memory")
+            }
+            Error::NotReady => f.write_str("the ring's creator did not finish initialising it in time"),
+            Error::NotARing { reason } => write!(f, "not an ipcring region: {reason}"),
+            Error::AbiMismatch { expected, found } => {
+                write!(f, "ring ABI version {found} is not ours ({expected})")
+            }
+            Error::LayoutMismatch { expected, found } => write!(
+                f,
+                "ring layout hash {found:#018x} differs from ours ({expected:#018x}): built for another target or version"
+            ),
+            Error::Mismatch { field, expected, found } => {
+                write!(f, "ring {field} is {found}, expected {expected}")
+            }
+            Error::SizeMismatch { expected, actual } => write!(
+                f,
+                "shared object is {actual} bytes but its header implies {expected}"
+            ),
+            Error::Corrupted { what } => write!(f, "ring corrupted: {what}"),
+            Error::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the ring's msg_size of {max}")
+            }
+            Error::BufferTooSmall { needed, capacity } => write!(
+                f,
+                "receive buffer of {capacity} bytes is too small for a {needed}-byte message"
+            ),
+            Error::WouldBlock => f.write_str("operation would block"),
+            Error::TimedOut => f.write_str("timed out"),
+            Error::Disconnected => f.write_str("every receiver has gone"),
+            Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
+            Error::Busy { role } => write!(f, "the ring already has its {role}"),
+            Error::TooManyEndpoints => f.write_str("the ring's endpoint table is full"),
+            Error::Unsupported { what } => write!(f, "unsupported: {what}"),
+            Error::Io { op, source } => write!(f, "{op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

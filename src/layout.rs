@@ -1,0 +1,694 @@
+//! The shared layout: the `#[repr(C)]` header and slot formats, magic, ABI version, the
+//! layout hash and the size arithmetic.
+//!
+//! A region is one header page followed by `capacity` slots of `slot_size` bytes:
+//!
+//! ```text
+//! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
+//!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison
+//!   128        tail: the producer cursor (its own 128-byte line)
+//!   256        head: the consumer cursor (its own 128-byte line)
+//!   384        data bell: futex word + waiter count + sem_t, where receivers park
+//!   512        space bell: the same, where senders park
+//!   640        endpoint table: MAX_ENDPOINTS entries of 16 bytes
+//! 4096         slot 0: SlotHeader (seq u64, len u32, owner u32) then msg_size payload bytes,
+//!              rounded up to a multiple of 64 bytes
+//! 4096 + k*slot_size   slot k
+//! ```
+//!
+//! Everything in the region is an atomic (or plain bytes for payloads and the `sem_t`), so a
+//! peer writing concurrently is never a data race on our side, and every field is read once
+//! into a local and validated before use. Padding has a fixed size: `Pad` is `align(128)`
+//! whatever the target, and the offsets are pinned by the const asserts at the bottom.
+
+use crate::error::{Error, Result};
+use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering};
+use core::mem::{align_of, size_of};
+
+/// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
+/// Bumped whenever the shared layout or the protocol over it changes incompatibly.
+pub const ABI_VERSION: u32 = 1;
+/// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
+/// rather than `1`, so that garbage is unlikely to look ready.
+pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
+/// Slots are laid out at this granularity so that a slot's header never shares a cache line
+/// with its neighbour's payload.
+pub const SLOT_ALIGN: u64 = 64;
+/// The largest capacity accepted (slots per ring).
+pub const MAX_CAPACITY: u64 = 1 << 24;
+/// The largest message size accepted (bytes). Also keeps `len` clear of the tombstone bit.
+pub const MAX_MSG_SIZE: u64 = 1 << 28;
+/// The largest region accepted (bytes): 64 GiB.
+pub const MAX_REGION_SIZE: u64 = 1 << 36;
+/// Endpoints (senders + receivers) that can be attached at once.
+pub const MAX_ENDPOINTS: usize = if cfg!(ipcring_loom) { 4 } else { 64 };
+/// Set in a slot's `len` by an MPMC producer that gave its claimed slot up (a reservation
+/// dropped without commit): consumers skip the slot without delivering anything.
+pub const TOMBSTONE: u32 = 1 << 31;
+
+/// Which algorithm a ring runs.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::Kind;
+/// assert_eq!(Kind::from_raw(Kind::Mpmc as u32), Some(Kind::Mpmc));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Kind {
+    /// One sender, one receiver, cached cursors (the fastest).
+    Spsc = 1,
+    /// Any number of senders and receivers (Vyukov's bounded queue).
+    Mpmc = 2,
+}
+
+impl Kind {
+    /// The kind stored as `raw` in a header, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::Kind::from_raw(7), None);
+    /// ```
+    pub fn from_raw(raw: u32) -> Option<Kind> {
+        match raw {
+            1 => Some(Kind::Spsc),
+            2 => Some(Kind::Mpmc),
+            _ => None,
+        }
+    }
+}
+
+/// How blocked senders and receivers sleep and are woken.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::WakeBackend;
+/// assert_eq!(WakeBackend::default(), WakeBackend::Futex);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum WakeBackend {
+    /// A shared (never private) 32-bit futex word per side. Linux only; the default.
+    #[default]
+    Futex = 1,
+    /// A process-shared POSIX `sem_t` per side (portable fallback).
+    Sem = 2,
+}
+
+impl WakeBackend {
+    /// The backend stored as `raw` in a header, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::WakeBackend::from_raw(2), Some(ipcring::WakeBackend::Sem));
+    /// ```
+    pub fn from_raw(raw: u32) -> Option<WakeBackend> {
+        match raw {
+            1 => Some(WakeBackend::Futex),
+            2 => Some(WakeBackend::Sem),
+            _ => None,
+        }
+    }
+}
+
+/// Fixed 128-byte alignment (two 64-byte lines, against adjacent-line prefetch), independent
+/// of target and of any crate's notion of a cache line.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Pad<T>(pub T);
+
+/// The first line of the header: what the region is. Written by the creator before `init`
+/// is set to `INIT_READY` (Release); read once by openers after they see it (Acquire).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Identity {
+    /// `MAGIC`.
+    pub magic: AtomicU64,
+    /// `ABI_VERSION`.
+    pub abi_version: AtomicU32,
+    /// 0 while the creator works, `INIT_READY` once the region may be used.
+    pub init: AtomicU32,
+    /// `layout_hash()` of the creator's build.
+    pub layout_hash: AtomicU64,
+    /// `Kind` as u32.
+    pub kind: AtomicU32,
+    /// `WakeBackend` as u32.
+    pub wake: AtomicU32,
+    /// Slots in the ring (a power of two).
+    pub capacity: AtomicU64,
+    /// Largest message in bytes.
+    pub msg_size: AtomicU64,
+    /// Bytes per slot (header + payload, rounded to `SLOT_ALIGN`).
+    pub slot_size: AtomicU64,
+    /// Offset of slot 0 from the start of the region.
+    pub slots_offset: AtomicU64,
+    /// Total size of the region in bytes.
+    pub region_size: AtomicU64,
+    /// Process that created the region (informational only: never trusted for liveness).
+    pub creator_pid: AtomicU32,
+    /// Non-zero once any process found the region corrupted.
+    pub poison: AtomicU32,
+    /// Bit 0: a sender has attached at some time; bit 1: a receiver has.
+    pub ever: AtomicU32,
+    /// Bumped on every attach and close, so peers know to recount the endpoints.
+    pub epoch: AtomicU32,
+}
+
+/// Where one side parks: a futex doorbell, a waiter count, and a process-shared `sem_t` for
+/// the `Sem` backend. The futex word is a doorbell, never state: waiters always re-check the
+/// cursors after waking.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Bell {
+    /// The futex word; bumped by a waker before it wakes anybody.
+    pub seq: FutexWord,
+    /// How many waiters have announced themselves (they are parked or about to).
+    pub waiters: AtomicU32,
+    _reserved: [u32; 2],
+    /// Storage for a process-shared `sem_t` (initialised only for the `Sem` backend).
+    pub sem: SemStorage,
+}
+
+/// Fixed-size, fixed-alignment storage for a `sem_t` (64 bytes; `sem_t` is 32 on Linux).
+#[repr(C, align(16))]
+#[derive(Debug)]
+pub struct SemStorage(pub [u8; 64]);
+
+/// One entry of the endpoint table. The entry's OFD lock byte (see `endpoint`) says whether
+/// it is held; these fields describe the holder and are informational until then.
+#[repr(C)]
+#[derive(Debug)]
+pub struct EndpointEntry {
+    /// 0 free, 1 sender, 2 receiver.
+    pub role: AtomicU32,
+    /// The attaching process's pid (for display; never trusted for liveness).
+    pub pid: AtomicU32,
+    /// Bumped at each attach, so an owner id names one attachment, not a table index.
+    pub generation: AtomicU32,
+    _reserved: AtomicU32,
+}
+
+/// The region header.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Header {
+    /// What the region is.
+    pub id: Pad<Identity>,
+    /// Producer cursor: positions `< tail` have been published.
+    pub tail: Pad<AtomicU64>,
+    /// Consumer cursor: positions `< head` have been consumed.
+    pub head: Pad<AtomicU64>,
+    /// Receivers park here; senders ring it after publishing.
+    pub data_bell: Bell,
+    /// Senders park here; receivers ring it after consuming.
+    pub space_bell: Bell,
+    /// Who is attached.
+    pub endpoints: [EndpointEntry; MAX_ENDPOINTS],
+}
+
+/// The header of one slot; the payload follows it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SlotHeader {
+    /// MPMC: the Vyukov sequence number (position + 1 when full, position + capacity when
+    /// free for the next lap). Unused by SPSC.
+    pub seq: AtomicU64,
+    /// Payload length in bytes, or `TOMBSTONE` for a skipped MPMC slot.
+    pub len: AtomicU32,
+    /// MPMC: the endpoint id (`index << 24 | generation`) of the producer that claimed it.
+    pub owner: AtomicU32,
+    /// Lets loom check payload accesses; zero-sized in the std build.
+    pub tracker: AccessTracker,
+}
+
+/// Bytes from the start of the region to slot 0 (one 4 KiB page in the std build).
+pub const HEADER_SIZE: u64 = round_up(size_of::<Header>() as u64, 4096);
+/// Bytes of a slot before its payload.
+pub const SLOT_HEADER_SIZE: u64 = round_up(size_of::<SlotHeader>() as u64, 8);
+
+/// Rounds `v` up to a multiple of `to` (a power of two).
+pub const fn round_up(v: u64, to: u64) -> u64 {
+    (v + to - 1) & !(to - 1)
+}
+
+impl Identity {
+    fn new() -> Self {
+        Identity {
+            magic: AtomicU64::new(0),
+            abi_version: AtomicU32::new(0),
+            init: AtomicU32::new(0),
+            layout_hash: AtomicU64::new(0),
+            kind: AtomicU32::new(0),
+            wake: AtomicU32::new(0),
+            capacity: AtomicU64::new(0),
+            msg_size: AtomicU64::new(0),
+            slot_size: AtomicU64::new(0),
+            slots_offset: AtomicU64::new(0),
+            region_size: AtomicU64::new(0),
+            creator_pid: AtomicU32::new(0),
+            poison: AtomicU32::new(0),
+            ever: AtomicU32::new(0),
+            epoch: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Bell {
+    fn new() -> Self {
+        Bell {
+            seq: FutexWord::new(0),
+            waiters: AtomicU32::new(0),
+            _reserved: [0; 2],
+            sem: SemStorage([0; 64]),
+        }
+    }
+}
+
+impl Header {
+    /// A header with every field zero, as a fresh shared-memory object reads. Used to build
+    /// heap regions, where the memory does not start out as valid atomics under loom.
+    pub fn zeroed() -> Self {
+        Header {
+            id: Pad(Identity::new()),
+            tail: Pad(AtomicU64::new(0)),
+            head: Pad(AtomicU64::new(0)),
+            data_bell: Bell::new(),
+            space_bell: Bell::new(),
+            endpoints: core::array::from_fn(|_| EndpointEntry {
+                role: AtomicU32::new(0),
+                pid: AtomicU32::new(0),
+                generation: AtomicU32::new(0),
+                _reserved: AtomicU32::new(0),
+            }),
+        }
+    }
+}
+
+impl SlotHeader {
+    /// A slot header with every field zero.
+    pub fn zeroed() -> Self {
+        SlotHeader {
+            seq: AtomicU64::new(0),
+            len: AtomicU32::new(0),
+            owner: AtomicU32::new(0),
+            tracker: AccessTracker::new(),
+        }
+    }
+}
+
+/// A hash of everything two builds must agree on to share a region: sizes, alignments and
+/// offsets of the shared types, pointer width, endianness, the ABI version and the table
+/// size. FNV-1a over those numbers.
+pub fn layout_hash() -> u64 {
+    let facts: [u64; 16] = [
+        ABI_VERSION as u64,
+        size_of::<Header>() as u64,
+        align_of::<Header>() as u64,
+        core::mem::offset_of!(Header, tail) as u64,
+        core::mem::offset_of!(Header, head) as u64,
+        core::mem::offset_of!(Header, data_bell) as u64,
+        core::mem::offset_of!(Header, space_bell) as u64,
+        core::mem::offset_of!(Header, endpoints) as u64,
+        size_of::<Bell>() as u64,
+        core::mem::offset_of!(Bell, sem) as u64,
+        size_of::<SlotHeader>() as u64,
+        size_of::<EndpointEntry>() as u64,
+        MAX_ENDPOINTS as u64,
+        size_of::<usize>() as u64,
+        cfg!(target_endian = "little") as u64,
+        HEADER_SIZE,
+    ];
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in facts {
+        for b in f.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The shape of a ring: everything derived from kind, capacity and msg_size.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::{Geometry, Kind, WakeBackend};
+/// let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 1024, 8).unwrap();
+/// assert_eq!(g.slot_size % 64, 0);
+/// assert_eq!(g.region_size, g.slots_offset + 1024 * g.slot_size);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The algorithm.
+    pub kind: Kind,
+    /// The wake backend.
+    pub wake: WakeBackend,
+    /// Slots (a power of two).
+    pub capacity: u64,
+    /// Largest message in bytes.
+    pub msg_size: u64,
+    /// Bytes per slot.
+    pub slot_size: u64,
+    /// Offset of slot 0.
+    pub slots_offset: u64,
+    /// Total bytes.
+    pub region_size: u64,
+}
+
+impl Geometry {
+    /// Validates the options and derives the sizes. A capacity that is not a power of two is
+    /// refused, not rounded (rounding would silently change how much a sender can queue).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{Geometry, Kind, WakeBackend};
+    /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 0, 8).is_err());
+    /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 3, 8).is_err());
+    /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 4, 0).is_err());
+    /// ```
+    pub fn new(kind: Kind, wake: WakeBackend, capacity: u64, msg_size: u64) -> Result<Geometry> {
+        if capacity == 0 || !capacity.is_power_of_two() {
+            return Err(Error::InvalidOption {
+                option: "capacity",
+                value: capacity,
+                reason: "must be a power of two of at least 1 (it is not rounded)",
+            });
+        }
+        if capacity > MAX_CAPACITY {
+            return Err(Error::InvalidOption {
+                option: "capacity",
+                value: capacity,
+                reason: "exceeds the limit of 2^24 slots",
+            });
+        }
+        if msg_size == 0 {
+            return Err(Error::InvalidOption {
+                option: "msg_size",
+                value: 0,
+                reason: "must be at least 1 byte",
+            });
+        }
+        if msg_size > MAX_MSG_SIZE {
+            return Err(Error::InvalidOption {
+                option: "msg_size",
+                value: msg_size,
+                reason: "exceeds the limit of 256 MiB",
+            });
+        }
+        let slot_size = round_up(SLOT_HEADER_SIZE + msg_size, SLOT_ALIGN);
+        let region_size = capacity
+            .checked_mul(slot_size)
+            .and_then(|s| s.checked_add(HEADER_SIZE))
+            .filter(|&s| s <= MAX_REGION_SIZE)
+            .ok_or(Error::InvalidOption {
+                option: "capacity",
+                value: capacity,
+                reason: "capacity * msg_size exceeds the 64 GiB region limit",
+            })?;
+        Ok(Geometry {
+            kind,
+            wake,
+            capacity,
+            msg_size,
+            slot_size,
+            slots_offset: HEADER_SIZE,
+            region_size,
+        })
+    }
+
+    /// Reads a header's identity once, validates every field, and returns the geometry it
+    /// describes. `actual_size` is the object's real size; the header must agree with it.
+    /// Call only after `init` was seen as `INIT_READY` with Acquire.
+    pub fn from_header(h: &Header, actual_size: u64) -> Result<Geometry> {
+        let id = &h.id.0;
+        let magic = id.magic.load(Ordering::Relaxed);
+        if magic != MAGIC {
+            return Err(Error::NotARing {
+                reason: "bad magic number",
+            });
+        }
+        let abi = id.abi_version.load(Ordering::Relaxed);
+        if abi != ABI_VERSION {
+            return Err(Error::AbiMismatch {
+                expected: ABI_VERSION,
+                found: abi,
+            });
+        }
+        let hash = id.layout_hash.load(Ordering::Relaxed);
+        if hash != layout_hash() {
+            return Err(Error::LayoutMismatch {
+                expected: layout_hash(),
+                found: hash,
+            });
+        }
+        let kind = Kind::from_raw(id.kind.load(Ordering::Relaxed)).ok_or(Error::Corrupted {
+            what: "unknown ring kind",
+        })?;
+        let wake = WakeBackend::from_raw(id.wake.load(Ordering::Relaxed)).ok_or(Error::Corrupted {
+            what: "unknown wake backend",
+        })?;
+        let capacity = id.capacity.load(Ordering::Relaxed);
+        let msg_size = id.msg_size.load(Ordering::Relaxed);
+        let g = Geometry::new(kind, wake, capacity, msg_size).map_err(|_| Error::Corrupted {
+            what: "header sizes out of range",
+        })?;
+        if id.slot_size.load(Ordering::Relaxed) != g.slot_size
+            || id.slots_offset.load(Ordering::Relaxed) != g.slots_offset
+        {
+            return Err(Error::Corrupted {
+                what: "header slot size or offset inconsistent",
+            });
+        }
+        if id.region_size.load(Ordering::Relaxed) != g.region_size || actual_size != g.region_size {
+            return Err(Error::SizeMismatch {
+                expected: g.region_size,
+                actual: actual_size,
+            });
+        }
+        Ok(g)
+    }
+
+    /// Writes the identity of a fresh, zeroed region and publishes it (`init` last, Release).
+    pub fn write_header(&self, h: &Header) {
+        let id = &h.id.0;
+        id.magic.store(MAGIC, Ordering::Relaxed);
+        id.abi_version.store(ABI_VERSION, Ordering::Relaxed);
+        id.layout_hash.store(layout_hash(), Ordering::Relaxed);
+        id.kind.store(self.kind as u32, Ordering::Relaxed);
+        id.wake.store(self.wake as u32, Ordering::Relaxed);
+        id.capacity.store(self.capacity, Ordering::Relaxed);
+        id.msg_size.store(self.msg_size, Ordering::Relaxed);
+        id.slot_size.store(self.slot_size, Ordering::Relaxed);
+        id.slots_offset.store(self.slots_offset, Ordering::Relaxed);
+        id.region_size.store(self.region_size, Ordering::Relaxed);
+        id.creator_pid.store(std::process::id(), Ordering::Relaxed);
+    }
+
+    /// The largest message as a `usize` (it is at most `MAX_MSG_SIZE`).
+    pub fn max_msg(&self) -> usize {
+        self.msg_size as usize
+    }
+}
+
+/// A view of a mapped region: base pointer and geometry. The ring algorithms are written
+/// against this, never against shm, so the same code runs over shared memory, a heap
+/// allocation (Miri, in-process rings) and loom's model.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRing {
+    base: *mut u8,
+    geom: Geometry,
+}
+
+// SAFETY: a RawRing is a pointer into a region whose shared parts are all atomics (or bytes
+// accessed under the ring protocol); the owner of the mapping keeps it alive.
+unsafe impl Send for RawRing {}
+// SAFETY: as above: all shared access goes through atomics.
+unsafe impl Sync for RawRing {}
+
+impl RawRing {
+    /// # Safety
+    /// `base` must point to a mapping of at least `geom.region_size` bytes, aligned to 128,
+    /// whose header and slot headers are valid (zeroed memory is valid in the std build; a
+    /// heap region under loom must be built with `Header::zeroed`/`SlotHeader::zeroed`), and
+    /// that outlives every use of the returned value.
+    pub unsafe fn new(base: *mut u8, geom: Geometry) -> RawRing {
+        RawRing { base, geom }
+    }
+
+    /// The geometry.
+    #[inline]
+    pub fn geom(&self) -> &Geometry {
+        &self.geom
+    }
+
+    /// The base pointer.
+    #[inline]
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The header.
+    #[inline]
+    pub fn header(&self) -> &Header {
+        // SAFETY: `new`'s contract: the region starts with a valid, aligned Header.
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    /// The header of slot `index & (capacity - 1)`.
+    #[inline]
+    pub fn slot(&self, pos: u64) -> &SlotHeader {
+        let i = pos & (self.geom.capacity - 1);
+        // SAFETY: i < capacity, so the slot lies inside the region (region_size =
+        // slots_offset + capacity * slot_size); slot_size is a multiple of 64 and
+        // slots_offset of 4096, so the SlotHeader is aligned.
+        unsafe {
+            &*(self
+                .base
+                .add((self.geom.slots_offset + i * self.geom.slot_size) as usize) as *const SlotHeader)
+        }
+    }
+
+    /// The payload bytes of slot `pos & (capacity - 1)`: `msg_size` bytes after its header.
+    #[inline]
+    pub fn payload(&self, pos: u64) -> *mut u8 {
+        let i = pos & (self.geom.capacity - 1);
+        // SAFETY: in bounds as in `slot`: SLOT_HEADER_SIZE + msg_size <= slot_size.
+        unsafe {
+            self.base
+                .add((self.geom.slots_offset + i * self.geom.slot_size + SLOT_HEADER_SIZE) as usize)
+        }
+    }
+
+    /// Marks the ring corrupted for every process that uses it.
+    pub fn poison(&self) {
+        self.header().id.0.poison.store(1, Ordering::Relaxed);
+    }
+
+    /// Whether any process has marked the ring corrupted.
+    pub fn is_poisoned(&self) -> bool {
+        self.header().id.0.poison.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// A ring in ordinary heap memory, for in-process rings, Miri and loom models. The memory is
+/// initialised exactly as a fresh shared object would be, so the ring code cannot tell.
+#[derive(Debug)]
+pub struct HeapRegion {
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
+    geom: Geometry,
+}
+
+// SAFETY: the allocation is owned; shared access to it goes through atomics.
+unsafe impl Send for HeapRegion {}
+// SAFETY: as above.
+unsafe impl Sync for HeapRegion {}
+
+impl HeapRegion {
+    /// Allocates and initialises a ring of geometry `geom`, published as READY.
+    pub fn new(geom: Geometry) -> Result<HeapRegion> {
+        let layout =
+            std::alloc::Layout::from_size_align(geom.region_size as usize, 4096).map_err(|_| Error::InvalidOption {
+                option: "capacity",
+                value: geom.capacity,
+                reason: "region too large for this process",
+            })?;
+        // SAFETY: layout has non-zero size (at least the header page).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(Error::NoSpace { size: geom.region_size });
+        }
+        // SAFETY: ptr is a fresh allocation of region_size bytes aligned to 4096; the header
+        // and each slot header are written in place at aligned offsets inside it.
+        unsafe {
+            core::ptr::write(ptr as *mut Header, Header::zeroed());
+            for i in 0..geom.capacity {
+                core::ptr::write(
+                    ptr.add((geom.slots_offset + i * geom.slot_size) as usize) as *mut SlotHeader,
+                    SlotHeader::zeroed(),
+                );
+            }
+        }
+        let region = HeapRegion { ptr, layout, geom };
+        crate::channel::init_ring(&region.raw())?;
+        Ok(region)
+    }
+
+    /// The ring view.
+    pub fn raw(&self) -> RawRing {
+        // SAFETY: the allocation is region_size bytes, initialised in `new`, and lives as
+        // long as self; callers keep self alive (it is held in an Arc by every handle).
+        unsafe { RawRing::new(self.ptr, self.geom) }
+    }
+}
+
+impl Drop for HeapRegion {
+    fn drop(&mut self) {
+        // SAFETY: drop the in-place values (a no-op for std atomics, frees loom's tracking
+        // state), then free the allocation made in `new` with the same layout.
+        unsafe {
+            core::ptr::drop_in_place(self.ptr as *mut Header);
+            for i in 0..self.geom.capacity {
+                core::ptr::drop_in_place(
+                    self.ptr
+                        .add((self.geom.slots_offset + i * self.geom.slot_size) as usize)
+                        as *mut SlotHeader,
+                );
+            }
+            std::alloc::dealloc(self.ptr, self.layout);
+        }
+    }
+}
+
+// The shared layout, pinned. A change here is an ABI change: bump ABI_VERSION.
+#[cfg(not(ipcring_loom))]
+const _: () = {
+    use core::mem::offset_of;
+    assert!(size_of::<Pad<AtomicU64>>() == 128);
+    assert!(align_of::<Pad<AtomicU64>>() == 128);
+    assert!(size_of::<Identity>() == 88);
+    assert!(offset_of!(Identity, magic) == 0);
+    assert!(offset_of!(Identity, abi_version) == 8);
+    assert!(offset_of!(Identity, init) == 12);
+    assert!(offset_of!(Identity, layout_hash) == 16);
+    assert!(offset_of!(Identity, kind) == 24);
+    assert!(offset_of!(Identity, wake) == 28);
+    assert!(offset_of!(Identity, capacity) == 32);
+    assert!(offset_of!(Identity, msg_size) == 40);
+    assert!(offset_of!(Identity, slot_size) == 48);
+    assert!(offset_of!(Identity, slots_offset) == 56);
+    assert!(offset_of!(Identity, region_size) == 64);
+    assert!(offset_of!(Identity, creator_pid) == 72);
+    assert!(offset_of!(Identity, poison) == 76);
+    assert!(offset_of!(Identity, ever) == 80);
+    assert!(offset_of!(Identity, epoch) == 84);
+    assert!(size_of::<FutexWord>() == 4);
+    assert!(size_of::<Bell>() == 128);
+    assert!(offset_of!(Bell, seq) == 0);
+    assert!(offset_of!(Bell, waiters) == 4);
+    assert!(offset_of!(Bell, sem) == 16);
+    assert!(size_of::<libc::sem_t>() <= size_of::<SemStorage>());
+    assert!(align_of::<libc::sem_t>() <= align_of::<SemStorage>());
+    assert!(size_of::<EndpointEntry>() == 16);
+    assert!(offset_of!(Header, id) == 0);
+    assert!(offset_of!(Header, tail) == 128);
+    assert!(offset_of!(Header, head) == 256);
+    assert!(offset_of!(Header, data_bell) == 384);
+    assert!(offset_of!(Header, space_bell) == 512);
+    assert!(offset_of!(Header, endpoints) == 640);
+    assert!(size_of::<Header>() == 1664);
+    assert!(HEADER_SIZE == 4096);
+    assert!(size_of::<SlotHeader>() == 16);
+    assert!(offset_of!(SlotHeader, seq) == 0);
+    assert!(offset_of!(SlotHeader, len) == 8);
+    assert!(offset_of!(SlotHeader, owner) == 12);
+    assert!(SLOT_HEADER_SIZE == 16);
+    assert!(MAX_MSG_SIZE < TOMBSTONE as u64);
+};

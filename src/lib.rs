@@ -1,0 +1,45 @@
+//! ipcring: a lock-free ring buffer in POSIX shared memory, for messages between processes
+//! written in C or Rust.
+//!
+//! A ring is a region (`/dev/shm/NAME`, an anonymous memfd shared across `fork`, or plain
+//! heap memory for threads) holding a header and `capacity` fixed-size slots. One sender
+//! and one receiver ([`Kind::Spsc`], cached cursors, no shared-line traffic per message in
+//! the steady state) or any number of each ([`Kind::Mpmc`], Vyukov's bounded queue). Blocked
+//! calls spin briefly, then sleep on a shared futex word (or a process-shared `sem_t`), and
+//! a busy ring makes no system call per message.
+//!
+//! ```
+//! use ipcring::{Ring, RingOptions, Kind};
+//! let name = format!("ipcring-doc-lib-{}", std::process::id());
+//! let ring = Ring::create(&name, &RingOptions::new().kind(Kind::Spsc).capacity(1024).msg_size(64))?;
+//! let mut tx = ring.sender()?;
+//! // ... in another process: Ring::open(&name)?.receiver()?
+//! let mut rx = ring.receiver()?;
+//! tx.send(b"hello")?;
+//! assert_eq!(rx.recv_vec()?, b"hello");
+//! Ring::unlink(&name)?;
+//! # Ok::<(), ipcring::Error>(())
+//! ```
+//!
+//! Module map (data flows one way, top to bottom): [`channel`] (the API) → [`spsc`] /
+//! [`mpmc`] (the algorithms, over a raw region) → [`wait`] (blocking) → [`layout`] (the shared
+//! format) and `sync` (the std/loom switch); [`shm`] maps regions; [`endpoint`] tracks who is
+//! attached. See `docs/` and DESIGN.md.
+
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod channel;
+pub mod endpoint;
+pub mod error;
+pub mod layout;
+pub mod mpmc;
+pub mod shm;
+pub mod spsc;
+mod sync;
+pub mod wait;
+
+pub use channel::{pair, Receiver, RecvSlot, Ring, RingOptions, SendSlot, Sender, Stats};
+pub use error::{Error, Result};
+pub use layout::{Geometry, Kind, WakeBackend};
+pub use wait::Timeout;

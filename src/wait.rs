@@ -1,0 +1,308 @@
+//! Blocking: spin, then park on a shared futex word (or a process-shared `sem_t`), with
+//! timeouts.
+//!
+//! # The protocol (the same for both backends, and the one the loom models check)
+//!
+//! A waiter, after its fast-path attempt failed and its spin budget is spent:
+//!
+//! 1. reads the bell's futex word `seq` (Acquire);
+//! 2. announces itself: `waiters += 1`, then a SeqCst fence;
+//! 3. re-checks the ring (the state, never the futex word, decides);
+//! 4. sleeps while `seq` still holds the value read in 1 (futex) or until posted (sem), at
+//!    most until its deadline or one `PARK_SLICE`, whichever is sooner;
+//! 5. `waiters -= 1` and goes round again.
+//!
+//! A waker, after publishing (a cursor or sequence store):
+//!
+//! 1. a SeqCst fence, then reads `waiters`;
+//! 2. only if it is non-zero: `seq += 1` and `FUTEX_WAKE` (or `sem_post`).
+//!
+//! The two fences make the classic store/load (Dekker) pattern safe: either the waiter's
+//! re-check sees the publication, or the waker sees the announcement and rings. A busy ring
+//! with nobody parked makes no system call per message. `seq` changing between 1 and 4 makes
+//! the futex wait return at once, so a ring between the re-check and the sleep is not lost.
+//!
+//! The futex is never `FUTEX_PRIVATE_FLAG`: the word lives in a shared mapping at different
+//! addresses in different processes, and only a shared futex (keyed by the backing object)
+//! reaches the peer. Timed waits use `FUTEX_WAIT_BITSET` with an absolute `CLOCK_MONOTONIC`
+//! deadline; `EINTR` goes back round the loop with the same deadline, so it never surfaces and
+//! never extends the wait. `PARK_SLICE` bounds every sleep so that a waiter re-checks
+//! periodically even if a peer dies before ringing (the robustness work builds on this).
+
+use crate::error::{Error, Result};
+use crate::layout::{Bell, WakeBackend};
+use crate::sync::{fence, orderings, Ordering, SPIN};
+use std::time::Duration;
+
+/// The longest single sleep; a parked caller re-checks the ring at least this often.
+pub const PARK_SLICE: Duration = Duration::from_millis(100);
+
+/// How long a call may wait.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::Timeout;
+/// use std::time::Duration;
+/// assert!(matches!(Timeout::from_nanos(-1), Timeout::Forever));
+/// assert!(matches!(Timeout::from_nanos(0), Timeout::Never));
+/// assert!(!Timeout::after(Duration::from_secs(5)).expired());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum Timeout {
+    /// Wait as long as it takes.
+    Forever,
+    /// Do not wait at all (`WouldBlock`).
+    Never,
+    /// Wait until this absolute CLOCK_MONOTONIC time (`TimedOut` after it).
+    At(libc::timespec),
+}
+
+impl Timeout {
+    /// A deadline `d` from now.
+    pub fn after(d: Duration) -> Timeout {
+        if d.is_zero() {
+            return Timeout::Never;
+        }
+        let now = monotonic_now();
+        let ns = now.tv_nsec as u64 + d.subsec_nanos() as u64;
+        let secs = (now.tv_sec as u64)
+            .saturating_add(d.as_secs())
+            .saturating_add(ns / 1_000_000_000);
+        Timeout::At(libc::timespec {
+            tv_sec: secs.min(i64::MAX as u64 / 2) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as _,
+        })
+    }
+
+    /// The C convention: `< 0` forever, `0` no wait, `> 0` at most that many nanoseconds.
+    pub fn from_nanos(ns: i64) -> Timeout {
+        match ns {
+            n if n < 0 => Timeout::Forever,
+            0 => Timeout::Never,
+            n => Timeout::after(Duration::from_nanos(n as u64)),
+        }
+    }
+
+    /// `None` waits forever, `Some(d)` at most `d`.
+    pub fn from_option(d: Option<Duration>) -> Timeout {
+        d.map_or(Timeout::Forever, Timeout::after)
+    }
+
+    /// Whether the deadline has passed (`Never` always has; `Forever` never does).
+    pub fn expired(&self) -> bool {
+        match self {
+            Timeout::Forever => false,
+            Timeout::Never => true,
+            Timeout::At(t) => ts_le(t, &monotonic_now()),
+        }
+    }
+
+    /// The deadline of the next sleep: the sooner of ours and one `PARK_SLICE` from now.
+    fn slice(&self) -> libc::timespec {
+        let Timeout::At(slice) = Timeout::after(PARK_SLICE) else {
+            unreachable!("PARK_SLICE is not zero")
+        };
+        match self {
+            Timeout::At(t) if ts_le(t, &slice) => *t,
+            _ => slice,
+        }
+    }
+}
+
+fn ts_le(a: &libc::timespec, b: &libc::timespec) -> bool {
+    (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec)
+}
+
+/// The current CLOCK_MONOTONIC time.
+pub fn monotonic_now() -> libc::timespec {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(rc, 0);
+    ts
+}
+
+/// Thin wrappers over futex(2). The word is shared: no FUTEX_PRIVATE_FLAG, ever.
+pub(crate) mod futex_sys {
+    use core::sync::atomic::AtomicU32;
+
+    /// Sleeps while `*word == expected`, until woken or until the absolute CLOCK_MONOTONIC
+    /// `deadline`. Returns on wake, timeout, EINTR or a changed value alike: the caller
+    /// re-checks its own state and deadline.
+    pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
+        let ts = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: word is a valid, aligned u32 for the duration of the call; ts is null or a
+        // valid timespec; FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an absolute
+        // CLOCK_MONOTONIC deadline. Errors (EAGAIN, ETIMEDOUT, EINTR) all mean "re-check".
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT_BITSET,
+                expected,
+                ts,
+                core::ptr::null::<u32>(),
+                libc::FUTEX_BITSET_MATCH_ANY,
+            );
+        }
+    }
+
+    /// Wakes up to `n` waiters sleeping on `word`.
+    pub fn wake(word: &AtomicU32, n: u32) {
+        let n = n.min(i32::MAX as u32) as libc::c_int;
+        // SAFETY: word is a valid u32; FUTEX_WAKE only reads its address (the shared key).
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
+        }
+    }
+}
+
+/// The process-shared `sem_t` backend.
+mod sem_sys {
+    use crate::layout::Bell;
+
+    extern "C" {
+        // glibc >= 2.30; the libc crate does not bind it on every version.
+        fn sem_clockwait(sem: *mut libc::sem_t, clock: libc::clockid_t, abstime: *const libc::timespec) -> libc::c_int;
+    }
+
+    fn sem_ptr(bell: &Bell) -> *mut libc::sem_t {
+        bell.sem.0.as_ptr() as *mut libc::sem_t
+    }
+
+    /// Initialises the bell's semaphore as process-shared with value 0.
+    pub fn init(bell: &Bell) -> std::io::Result<()> {
+        // SAFETY: the storage is 64 bytes aligned to 16, which holds a sem_t (const-asserted
+        // in layout); the region is fresh and no other process uses this semaphore yet.
+        let rc = unsafe { libc::sem_init(sem_ptr(bell), 1, 0) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits for a post until the absolute CLOCK_MONOTONIC `deadline`. Returns on a post,
+    /// timeout or EINTR alike: the caller re-checks.
+    pub fn wait(bell: &Bell, deadline: &libc::timespec) {
+        // SAFETY: the semaphore was initialised by the ring's creator (the Sem backend is
+        // only used when the header says so); a corrupted sem_t can at worst make this call
+        // return early or fail, and the wait is bounded by the deadline.
+        unsafe {
+            sem_clockwait(sem_ptr(bell), libc::CLOCK_MONOTONIC, deadline);
+        }
+    }
+
+    /// Posts `n` times.
+    pub fn post(bell: &Bell, n: u32) {
+        for _ in 0..n {
+            // SAFETY: as in `wait`. EOVERFLOW (value at SEM_VALUE_MAX) just means enough
+            // wake-ups are already pending.
+            unsafe {
+                libc::sem_post(sem_ptr(bell));
+            }
+        }
+    }
+}
+
+/// Prepares a freshly created bell for its backend.
+pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
+    match backend {
+        WakeBackend::Futex => Ok(()),
+        WakeBackend::Sem => sem_sys::init(bell).map_err(|source| Error::Io { op: "sem_init", source }),
+    }
+}
+
+/// One poll of the ring by a blocking call: `Ok(Some(v))` done, `Ok(None)` not yet,
+/// `Err(e)` give up with `e`. `slow` is true before each sleep: the moment to make checks too
+/// costly for the spin loop (e.g. whether any peer is still attached).
+/// `parks` counts the sleeps (each one a system call).
+pub(crate) fn block_on<T>(
+    bell: &Bell,
+    backend: WakeBackend,
+    timeout: Timeout,
+    parks: &mut u64,
+    mut poll: impl FnMut(bool) -> Result<Option<T>>,
+) -> Result<T> {
+    if let Some(v) = poll(false)? {
+        return Ok(v);
+    }
+    if let Timeout::Never = timeout {
+        return match poll(true)? {
+            Some(v) => Ok(v),
+            None => Err(Error::WouldBlock),
+        };
+    }
+    if SPIN {
+        let backoff = crossbeam_utils::Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if let Some(v) = poll(false)? {
+                return Ok(v);
+            }
+        }
+    }
+    loop {
+        // 1. read the doorbell, 2. announce, 3. re-check.
+        let seq = bell.seq.atomic().load(Ordering::Acquire);
+        bell.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if orderings::WAIT_RECHECK {
+            match poll(true) {
+                Ok(None) => {}
+                done => {
+                    bell.waiters.fetch_sub(1, Ordering::Relaxed);
+                    return done.map(|v| v.expect("poll returned Some"));
+                }
+            }
+        }
+        if timeout.expired() {
+            bell.waiters.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::TimedOut);
+        }
+        // 4. sleep (bounded), 5. retract and go round.
+        let until = timeout.slice();
+        *parks += 1;
+        match backend {
+            WakeBackend::Futex => bell.seq.wait(seq, Some(&until)),
+            WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wait(seq, Some(&until)),
+            WakeBackend::Sem => sem_sys::wait(bell, &until),
+        }
+        bell.waiters.fetch_sub(1, Ordering::Relaxed);
+        if let Some(v) = poll(false)? {
+            return Ok(v);
+        }
+    }
+}
+
+/// Rings `bell` after a publication that can satisfy up to `n` waiters: only if a waiter has
+/// announced itself, so a busy ring makes no system call.
+#[inline]
+pub(crate) fn notify(bell: &Bell, backend: WakeBackend, n: u32) -> bool {
+    fence(Ordering::SeqCst);
+    let waiters = bell.waiters.load(Ordering::Relaxed);
+    if waiters == 0 {
+        return false;
+    }
+    ring(bell, backend, n.min(waiters));
+    true
+}
+
+/// Wakes everybody parked on `bell` (close, poison).
+pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) {
+    fence(Ordering::SeqCst);
+    let waiters = bell.waiters.load(Ordering::Relaxed);
+    if waiters != 0 {
+        ring(bell, backend, waiters.max(1));
+    }
+}
+
+#[cold]
+fn ring(bell: &Bell, backend: WakeBackend, n: u32) {
+    bell.seq.atomic().fetch_add(1, Ordering::Release);
+    match backend {
+        WakeBackend::Futex => bell.seq.wake(n),
+        WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(n),
+        WakeBackend::Sem => sem_sys::post(bell, n),
+    }
+}

@@ -175,9 +175,10 @@ pub struct Bell {
 }
 
 /// Fixed-size, fixed-alignment storage for a `sem_t` (64 bytes; `sem_t` is 32 on Linux).
+/// An `UnsafeCell`: the C library writes it through pointers derived from `&Header`.
 #[repr(C, align(16))]
 #[derive(Debug)]
-pub struct SemStorage(pub [u8; 64]);
+pub struct SemStorage(pub core::cell::UnsafeCell<[u8; 64]>);
 
 /// One entry of the endpoint table. The entry's OFD lock byte (see `endpoint`) says whether
 /// it is held; these fields describe the holder and are informational until then.
@@ -264,7 +265,7 @@ impl Bell {
             seq: FutexWord::new(0),
             waiters: AtomicU32::new(0),
             _reserved: [0; 2],
-            sem: SemStorage([0; 64]),
+            sem: SemStorage(core::cell::UnsafeCell::new([0; 64])),
         }
     }
 }
@@ -692,3 +693,111 @@ const _: () = {
     assert!(SLOT_HEADER_SIZE == 16);
     assert!(MAX_MSG_SIZE < TOMBSTONE as u64);
 };
+
+#[cfg(all(test, not(ipcring_loom)))]
+mod tests {
+    use super::*;
+
+    fn geom() -> Geometry {
+        Geometry::new(Kind::Mpmc, WakeBackend::Futex, 8, 100).unwrap()
+    }
+
+    #[test]
+    fn geometry_rounds_slots_and_refuses_bad_options() {
+        let g = geom();
+        assert_eq!(g.slot_size, 128, "16-byte slot header + 100 payload bytes, rounded to 64");
+        assert_eq!(g.slots_offset, 4096);
+        assert_eq!(g.region_size, 4096 + 8 * 128);
+        for (cap, msg, option) in [
+            (0, 8, "capacity"),
+            (3, 8, "capacity"),
+            (MAX_CAPACITY * 2, 8, "capacity"),
+            (8, 0, "msg_size"),
+            (8, MAX_MSG_SIZE + 1, "msg_size"),
+            (MAX_CAPACITY, MAX_MSG_SIZE, "capacity"),
+        ] {
+            match Geometry::new(Kind::Spsc, WakeBackend::Futex, cap, msg) {
+                Err(Error::InvalidOption { option: o, .. }) => assert_eq!(o, option, "cap {cap} msg {msg}"),
+                other => panic!("cap {cap} msg {msg}: expected InvalidOption({option}), got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_size_is_checked() {
+        let region = HeapRegion::new(geom()).unwrap();
+        let raw = region.raw();
+        let h = raw.header();
+        assert_eq!(h.id.0.init.load(Ordering::Acquire), INIT_READY);
+        assert_eq!(Geometry::from_header(h, geom().region_size).unwrap(), geom());
+        assert!(matches!(Geometry::from_header(h, geom().region_size - 1), Err(Error::SizeMismatch { .. })));
+        h.id.0.abi_version.store(ABI_VERSION + 1, Ordering::Relaxed);
+        assert!(matches!(Geometry::from_header(h, geom().region_size), Err(Error::AbiMismatch { .. })));
+        h.id.0.abi_version.store(ABI_VERSION, Ordering::Relaxed);
+        h.id.0.layout_hash.store(layout_hash() ^ 1, Ordering::Relaxed);
+        assert!(matches!(Geometry::from_header(h, geom().region_size), Err(Error::LayoutMismatch { .. })));
+    }
+
+    /// A bounded property test: random and bit-flipped identities never panic and are either
+    /// rejected with a typed error or describe a geometry consistent with the size given.
+    #[test]
+    fn hostile_headers_are_typed_errors() {
+        let region = HeapRegion::new(geom()).unwrap();
+        let raw = region.raw();
+        let h = raw.header();
+        let id = &h.id.0;
+        let good: Vec<u64> = vec![
+            id.magic.load(Ordering::Relaxed),
+            id.layout_hash.load(Ordering::Relaxed),
+            id.capacity.load(Ordering::Relaxed),
+            id.msg_size.load(Ordering::Relaxed),
+            id.slot_size.load(Ordering::Relaxed),
+            id.slots_offset.load(Ordering::Relaxed),
+            id.region_size.load(Ordering::Relaxed),
+        ];
+        let fields = [
+            &id.magic,
+            &id.layout_hash,
+            &id.capacity,
+            &id.msg_size,
+            &id.slot_size,
+            &id.slots_offset,
+            &id.region_size,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let rounds = if cfg!(miri) { 200 } else { 20_000 };
+        for _ in 0..rounds {
+            for (f, g) in fields.iter().zip(&good) {
+                f.store(*g, Ordering::Relaxed);
+            }
+            let k = next();
+            let which = (k % fields.len() as u64) as usize;
+            let value = match (k >> 8) % 4 {
+                0 => next(),
+                1 => good[which] ^ (1 << (next() % 64)),
+                2 => good[which].wrapping_add(next() % 3).wrapping_sub(1),
+                _ => [0, 1, u64::MAX, 1 << 63][(next() % 4) as usize],
+            };
+            fields[which].store(value, Ordering::Relaxed);
+            id.kind.store((next() % 4) as u32, Ordering::Relaxed);
+            let size = if next() % 2 == 0 { geom().region_size } else { next() % (1 << 40) };
+            if let Ok(g) = Geometry::from_header(h, size) {
+                assert_eq!(g.region_size, size);
+                assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
+                assert!(g.capacity.is_power_of_two() && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
+            }
+        }
+    }
+
+    #[test]
+    fn layout_hash_is_stable_within_a_build() {
+        assert_eq!(layout_hash(), layout_hash());
+        assert_ne!(layout_hash(), 0);
+    }
+}

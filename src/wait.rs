@@ -168,7 +168,7 @@ mod sem_sys {
     }
 
     fn sem_ptr(bell: &Bell) -> *mut libc::sem_t {
-        bell.sem.0.as_ptr() as *mut libc::sem_t
+        bell.sem.0.get() as *mut libc::sem_t
     }
 
     /// Initialises the bell's semaphore as process-shared with value 0.

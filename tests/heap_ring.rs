@@ -1,0 +1,402 @@
+//! The ring algorithms in one process, over a heap region: threads, wrap-around, batches,
+//! zero-copy, end-of-stream, and hostile values planted in the region. No system calls are
+//! needed (the heap ring has no file and blocking uses the futex, which Miri models), so
+//! this file is the one Miri runs: `scripts/miri.sh`.
+
+use ipcring::layout::{Geometry, HeapRegion, Kind, WakeBackend};
+use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
+use ipcring::spsc::{SpscConsumer, SpscProducer};
+use ipcring::{Error, Ring, RingOptions, Timeout};
+use std::sync::atomic::Ordering;
+
+/// Fewer messages under Miri, which is slow.
+fn scaled(n: u64) -> u64 {
+    if cfg!(miri) {
+        (n / 1000).max(50)
+    } else {
+        n
+    }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// A message: [producer u32][seq u64][filler of seq-dependent length][fnv of the rest u64].
+fn encode(producer: u32, seq: u64, max: usize, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&producer.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    let room = max - 12 - 8;
+    let fill = (seq.wrapping_mul(2_654_435_761) % (room as u64 + 1)) as usize;
+    out.extend((0..fill).map(|i| (seq as usize + i) as u8));
+    let sum = fnv(out);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// Checks a message's checksum and returns (producer, seq).
+fn decode(m: &[u8]) -> (u32, u64) {
+    assert!(m.len() >= 20, "message too short: {} bytes", m.len());
+    let (body, sum) = m.split_at(m.len() - 8);
+    assert_eq!(fnv(body), u64::from_le_bytes(sum.try_into().unwrap()), "checksum mismatch");
+    (u32::from_le_bytes(body[..4].try_into().unwrap()), u64::from_le_bytes(body[4..12].try_into().unwrap()))
+}
+
+fn spsc_threads(wake: WakeBackend, capacity: u64, n: u64) {
+    let ring = Ring::in_process(&RingOptions::new().capacity(capacity).msg_size(64).wake(wake)).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let producer = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        for seq in 0..n {
+            encode(7, seq, 64, &mut buf);
+            tx.send(&buf).unwrap();
+        }
+    });
+    let mut buf = [0u8; 64];
+    for expect in 0..n {
+        let len = rx.recv(&mut buf).unwrap();
+        assert_eq!(decode(&buf[..len]), (7, expect));
+    }
+    producer.join().unwrap();
+    assert!(matches!(rx.recv(&mut buf), Err(Error::EndOfStream)));
+}
+
+#[test]
+fn spsc_threads_every_message_checked() {
+    spsc_threads(WakeBackend::Futex, 16, scaled(200_000));
+}
+
+#[test]
+fn spsc_threads_capacity_one() {
+    spsc_threads(WakeBackend::Futex, 1, scaled(20_000));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "sem_t is not modelled by Miri")]
+fn spsc_threads_sem_backend() {
+    spsc_threads(WakeBackend::Sem, 8, scaled(100_000));
+}
+
+#[test]
+fn mpmc_threads_2x2_no_loss_no_duplicate_fifo_per_producer() {
+    let n = scaled(50_000);
+    let ring = Ring::in_process(&RingOptions::new().kind(Kind::Mpmc).capacity(8).msg_size(64)).unwrap();
+    let producers: Vec<_> = (0..2u32)
+        .map(|p| {
+            let mut tx = ring.sender().unwrap();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                for seq in 0..n {
+                    encode(p, seq, 64, &mut buf);
+                    tx.send(&buf).unwrap();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = ring.receiver().unwrap();
+            std::thread::spawn(move || {
+                let mut got: Vec<Vec<u64>> = vec![Vec::new(), Vec::new()];
+                let mut buf = [0u8; 64];
+                loop {
+                    match rx.recv(&mut buf) {
+                        Ok(len) => {
+                            let (p, seq) = decode(&buf[..len]);
+                            let mine = &mut got[p as usize];
+                            assert!(mine.last().is_none_or(|&l| l < seq), "FIFO per producer broken");
+                            mine.push(seq);
+                        }
+                        Err(Error::EndOfStream) => return got,
+                        Err(e) => panic!("recv: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(ring);
+    for p in producers {
+        p.join().unwrap();
+    }
+    let mut all = [Vec::new(), Vec::new()];
+    for c in consumers {
+        for (p, seqs) in c.join().unwrap().into_iter().enumerate() {
+            all[p].extend(seqs);
+        }
+    }
+    for seqs in &mut all {
+        seqs.sort_unstable();
+        assert_eq!(seqs.len() as u64, n, "lost or duplicated messages");
+        assert!(seqs.iter().enumerate().all(|(i, &s)| s == i as u64), "lost or duplicated messages");
+    }
+}
+
+#[test]
+fn batches_wrap_around_in_order() {
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let ring = Ring::in_process(&RingOptions::new().kind(kind).capacity(8).msg_size(32)).unwrap();
+        let mut tx = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        let n = scaled(30_000);
+        let t = std::thread::spawn(move || {
+            let mut next = 0u64;
+            while next < n {
+                let msgs: Vec<Vec<u8>> = (next..(next + 5).min(n)).map(|s| s.to_le_bytes().to_vec()).collect();
+                let sent = tx.send_batch(&msgs, Timeout::Forever).unwrap();
+                assert_eq!(sent, msgs.len());
+                next += sent as u64;
+            }
+        });
+        let mut expect = 0u64;
+        while expect < n {
+            rx.recv_batch(6, Timeout::Forever, |m| {
+                assert_eq!(u64::from_le_bytes(m.try_into().unwrap()), expect);
+                expect += 1;
+            })
+            .unwrap();
+        }
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn zero_copy_reserve_commit_peek_release() {
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let ring = Ring::in_process(&RingOptions::new().kind(kind).capacity(4).msg_size(16)).unwrap();
+        let mut tx = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        for i in 0..scaled(10_000) {
+            let mut slot = tx.reserve(Timeout::Never).unwrap();
+            slot.buf()[..8].copy_from_slice(&i.to_le_bytes());
+            slot.commit(8).unwrap();
+            let msg = rx.peek(Timeout::Never).unwrap();
+            assert_eq!(u64::from_le_bytes(msg[..].try_into().unwrap()), i);
+            msg.release();
+        }
+        assert!(matches!(rx.peek(Timeout::Never), Err(Error::WouldBlock)));
+    }
+}
+
+#[test]
+fn spsc_peek_dropped_without_release_keeps_the_message() {
+    let ring = Ring::in_process(&RingOptions::new()).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    tx.send(b"keep").unwrap();
+    drop(rx.peek(Timeout::Never).unwrap());
+    assert_eq!(rx.recv_vec().unwrap(), b"keep");
+}
+
+#[test]
+fn mpmc_reservation_dropped_is_skipped() {
+    let ring = Ring::in_process(&RingOptions::new().kind(Kind::Mpmc).capacity(4).msg_size(8)).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    tx.send(b"one").unwrap();
+    drop(tx.reserve(Timeout::Never).unwrap());
+    tx.send(b"two").unwrap();
+    assert_eq!(rx.recv_vec().unwrap(), b"one");
+    assert_eq!(rx.recv_vec().unwrap(), b"two");
+    assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
+}
+
+#[test]
+fn sizes_zero_exact_and_too_large_lose_nothing() {
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let ring = Ring::in_process(&RingOptions::new().kind(kind).capacity(4).msg_size(10)).unwrap();
+        let mut tx = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        tx.send(b"").unwrap();
+        tx.send(&[9u8; 10]).unwrap();
+        assert!(matches!(tx.send(&[1u8; 11]), Err(Error::TooLarge { len: 11, max: 10 })));
+        assert!(matches!(tx.send_batch(&[&b"ok"[..], &[0u8; 11][..]], Timeout::Never), Err(Error::TooLarge { .. })));
+        tx.send(b"after").unwrap();
+        assert_eq!(rx.recv_vec().unwrap(), b"");
+        let mut small = [0u8; 4];
+        assert!(matches!(rx.try_recv(&mut small), Err(Error::BufferTooSmall { needed: 10, capacity: 4 })));
+        assert_eq!(rx.recv_vec().unwrap(), [9u8; 10]);
+        assert_eq!(rx.recv_vec().unwrap(), b"after");
+        assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
+    }
+}
+
+#[test]
+fn end_of_stream_and_disconnected() {
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let ring = Ring::in_process(&RingOptions::new().kind(kind).capacity(2)).unwrap();
+        let mut rx = ring.receiver().unwrap();
+        // No sender has attached yet: an empty ring is "not yet", not end of stream.
+        assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
+        let mut tx = ring.sender().unwrap();
+        tx.send(b"last words").unwrap();
+        drop(tx);
+        assert_eq!(rx.recv_vec().unwrap(), b"last words");
+        assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
+        // A sender that attaches later makes the channel flow again.
+        let mut tx = ring.sender().unwrap();
+        tx.send(b"again").unwrap();
+        assert_eq!(rx.recv_vec().unwrap(), b"again");
+        drop(rx);
+        assert!(matches!(tx.send(b"nobody"), Err(Error::Disconnected)));
+    }
+}
+
+#[test]
+fn spsc_has_one_sender_and_one_receiver() {
+    let ring = Ring::in_process(&RingOptions::new()).unwrap();
+    let tx = ring.sender().unwrap();
+    assert!(matches!(ring.sender(), Err(Error::Busy { role: "sender" })));
+    drop(tx);
+    let _tx = ring.sender().unwrap();
+    let _rx = ring.receiver().unwrap();
+    assert!(matches!(ring.receiver(), Err(Error::Busy { role: "receiver" })));
+}
+
+#[test]
+fn timeouts() {
+    let ring = Ring::in_process(&RingOptions::new().capacity(1)).unwrap();
+    let mut tx = ring.sender().unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let d = std::time::Duration::from_millis(20);
+    let t = std::time::Instant::now();
+    assert!(matches!(rx.recv_vec_timeout(d), Err(Error::TimedOut)));
+    assert!(t.elapsed() >= d);
+    tx.send(b"x").unwrap();
+    let t = std::time::Instant::now();
+    assert!(matches!(tx.send_timeout(b"y", d), Err(Error::TimedOut)));
+    assert!(t.elapsed() >= d);
+    assert!(matches!(tx.try_send(b"y"), Err(Error::WouldBlock)));
+}
+
+// ---- hostile values planted in the region: the algorithms poison the ring, never misbehave.
+
+fn heap(kind: Kind, capacity: u64, msg_size: u64) -> HeapRegion {
+    HeapRegion::new(Geometry::new(kind, WakeBackend::Futex, capacity, msg_size).unwrap()).unwrap()
+}
+
+#[test]
+fn spsc_hostile_cursor_is_corrupted() {
+    let region = heap(Kind::Spsc, 4, 8);
+    let raw = region.raw();
+    let mut tx = SpscProducer::new(raw).unwrap();
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    assert!(tx.try_send(b"a").unwrap());
+    // The "producer" claims 1000 messages are in a 4-slot ring.
+    raw.header().tail.0.store(1000, Ordering::Release);
+    let mut buf = [0u8; 8];
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+    assert!(raw.is_poisoned());
+    // The consumer moves its cursor backwards past the producer's.
+    let region = heap(Kind::Spsc, 4, 8);
+    let raw = region.raw();
+    let mut tx = SpscProducer::new(raw).unwrap();
+    for _ in 0..4 {
+        assert!(tx.try_send(b"x").unwrap());
+    }
+    raw.header().head.0.store(u64::MAX - 3, Ordering::Release);
+    assert!(matches!(tx.try_send(b"y"), Err(Error::Corrupted { .. })));
+}
+
+#[test]
+fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
+    let region = heap(Kind::Spsc, 4, 8);
+    let raw = region.raw();
+    let mut tx = SpscProducer::new(raw).unwrap();
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    assert!(tx.try_send(b"abc").unwrap());
+    raw.slot(0).len.store(1 << 20, Ordering::Relaxed);
+    let mut buf = vec![0u8; 1 << 21];
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+}
+
+#[test]
+fn mpmc_hostile_sequence_and_cursors_are_corrupted() {
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 1);
+    let rx = MpmcConsumer::new(raw);
+    assert!(tx.try_send(b"a").unwrap());
+    // A slot sequence far ahead of a head that does not move.
+    raw.slot(0).seq.store(1 << 40, Ordering::Release);
+    let mut buf = [0u8; 8];
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 1);
+    for _ in 0..4 {
+        assert!(tx.try_send(b"a").unwrap());
+    }
+    // Full ring, but the head claims to be ahead of the tail.
+    raw.header().head.0.store(100, Ordering::Release);
+    assert!(matches!(tx.try_send(b"b"), Err(Error::Corrupted { .. })));
+
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 1);
+    let rx = MpmcConsumer::new(raw);
+    assert!(tx.try_send(b"a").unwrap());
+    raw.slot(0).len.store(9, Ordering::Relaxed);
+    assert!(matches!(rx.try_recv(&mut [0u8; 64]), Err(Error::Corrupted { .. })));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "uses a shared-memory object")]
+fn poisoned_ring_refuses_new_endpoints_and_stops_waiting() {
+    use std::os::unix::fs::FileExt;
+    let name = format!("ipcring-test-poison-{}", std::process::id());
+    let ring = Ring::create(&name, &RingOptions::new()).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let _tx = ring.sender().unwrap();
+    // Another process found the ring corrupted: it set the poison word (offset 76).
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    file.write_all_at(&1u32.to_le_bytes(), 76).unwrap();
+    Ring::unlink(&name).unwrap();
+    // A blocked receiver gives up with Corrupted at its first sleep instead of waiting.
+    assert!(matches!(rx.recv_vec_timeout(std::time::Duration::from_secs(5)), Err(Error::Corrupted { .. })));
+    assert!(matches!(ring.receiver(), Err(Error::Corrupted { .. })));
+}
+
+#[test]
+fn cursors_near_the_top_of_u64_wrap_without_loss() {
+    for kind in [Kind::Spsc, Kind::Mpmc] {
+        let region = heap(kind, 4, 8);
+        let raw = region.raw();
+        let start = u64::MAX - 5;
+        raw.header().tail.0.store(start, Ordering::Relaxed);
+        raw.header().head.0.store(start, Ordering::Relaxed);
+        if kind == Kind::Mpmc {
+            for p in start..start + 4 {
+                raw.slot(p).seq.store(p, Ordering::Relaxed);
+            }
+        }
+        let mut out = [0u8; 8];
+        match kind {
+            Kind::Spsc => {
+                let mut tx = SpscProducer::new(raw).unwrap();
+                let mut rx = SpscConsumer::new(raw).unwrap();
+                for i in 0..20u64 {
+                    assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+                    assert_eq!(rx.try_recv(&mut out).unwrap(), Some(8));
+                    assert_eq!(u64::from_le_bytes(out), i);
+                }
+            }
+            Kind::Mpmc => {
+                let tx = MpmcProducer::new(raw, 1);
+                let rx = MpmcConsumer::new(raw);
+                for i in 0..20u64 {
+                    assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+                    assert_eq!(rx.try_recv(&mut out).unwrap(), Some(8));
+                    assert_eq!(u64::from_le_bytes(out), i);
+                }
+            }
+        }
+        assert!(raw.header().tail.0.load(Ordering::Relaxed) < 100, "the cursor wrapped past 2^64");
+    }
+}

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 const MSG_SIZE: u64 = 64;
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// [seq u64][checksum of seq u64]: 16 bytes.
@@ -100,8 +102,14 @@ fn run(n: u64) -> Result<(), String> {
     let ring = Ring::create(&name, &opts).map_err(|e| format!("create: {e}"))?;
     let _unlink = Unlink(name.clone());
     let mut tx = ring.sender().map_err(|e| e.to_string())?;
-    let mut child = Command::new(&exe).args(["consume", &name, &n.to_string()]).spawn().map_err(|e| e.to_string())?;
-    println!("producer (pid {}): sending {n} messages over shm://{name} (SPSC, capacity 4096)", std::process::id());
+    let mut child = Command::new(&exe)
+        .args(["consume", &name, &n.to_string()])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    println!(
+        "producer (pid {}): sending {n} messages over shm://{name} (SPSC, capacity 4096)",
+        std::process::id()
+    );
     let start = Instant::now();
     for seq in 0..n {
         tx.send(&message(seq)).map_err(|e| format!("send: {e}"))?;
@@ -109,7 +117,10 @@ fn run(n: u64) -> Result<(), String> {
     drop(tx); // end of stream for the consumer
     let secs = start.elapsed().as_secs_f64();
     let s = ring.len();
-    println!("producer: sent {n} messages in {secs:.3} s: {:.1} M msg/s ({s} still queued when done)", n as f64 / secs / 1e6);
+    println!(
+        "producer: sent {n} messages in {secs:.3} s: {:.1} M msg/s ({s} still queued when done)",
+        n as f64 / secs / 1e6
+    );
     let status = child.wait().map_err(|e| e.to_string())?;
     if !status.success() {
         return Err(format!("consumer process failed: {status}"));
@@ -125,7 +136,10 @@ fn run(n: u64) -> Result<(), String> {
         let _u2 = Unlink(format!("{name}-pong"));
         let mut tx = ping.sender().map_err(|e| e.to_string())?;
         let mut rx = pong.receiver().map_err(|e| e.to_string())?;
-        let mut child = Command::new(&exe).args(["echo", &name]).spawn().map_err(|e| e.to_string())?;
+        let mut child = Command::new(&exe)
+            .args(["echo", &name])
+            .spawn()
+            .map_err(|e| e.to_string())?;
         let rounds = 20_000;
         let mut times = Vec::with_capacity(rounds);
         let mut buf = [0u8; 8];

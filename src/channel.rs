@@ -15,7 +15,7 @@ use crate::mpmc::{MpmcConsumer, MpmcProducer};
 use crate::shm::{self, ShmRegion};
 use crate::spsc::{SpscConsumer, SpscProducer};
 use crate::sync::Ordering;
-use crate::wait::{self, Timeout, PARK_SLICE};
+use crate::wait::{self, park_slice, Timeout};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -627,7 +627,7 @@ impl Sender {
     /// The checks made before each sleep: poison, and whether any receiver is left.
     fn slow_checks(shared: &Shared, peers: &mut PeerCache) -> Result<()> {
         poisoned(&shared.raw)?;
-        if peers.gone(shared, PARK_SLICE / 2)? {
+        if peers.gone(shared, park_slice() / 2)? {
             return Err(Error::Disconnected);
         }
         Ok(())
@@ -1057,7 +1057,7 @@ impl Receiver {
     /// The checks made before each sleep: poison, and end of stream.
     fn slow_checks(shared: &Shared, peers: &mut PeerCache) -> Result<bool> {
         poisoned(&shared.raw)?;
-        peers.gone(shared, PARK_SLICE / 2)
+        peers.gone(shared, park_slice() / 2)
     }
 
     fn take<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
@@ -1214,7 +1214,8 @@ impl Receiver {
 
     /// Receives up to `max` messages, waiting as `timeout` allows for the first, and hands
     /// each to `f` in place; they are consumed with one cursor store (SPSC) or one claim
-    /// (MPMC) and one wake-up. Returns how many were received (at least 1).
+    /// (MPMC) and one wake-up. Returns how many were received: at least 1, or 0 at once when
+    /// `max` is 0.
     ///
     /// # Examples
     ///
@@ -1228,6 +1229,9 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
+        if max == 0 {
+            return Ok(0);
+        }
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;

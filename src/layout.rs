@@ -216,8 +216,8 @@ pub struct Header {
 #[repr(C)]
 #[derive(Debug)]
 pub struct SlotHeader {
-    /// MPMC: the Vyukov sequence number (position + 1 when full, position + capacity when
-    /// free for the next lap). Unused by SPSC.
+    /// MPMC: the Vyukov stamp: `2*pos` when free for the producer of `pos`, `2*pos + 1` when
+    /// it holds the message of `pos` (see `mpmc`). Unused by SPSC.
     pub seq: AtomicU64,
     /// Payload length in bytes, or `TOMBSTONE` for a skipped MPMC slot.
     pub len: AtomicU32,
@@ -705,7 +705,10 @@ mod tests {
     #[test]
     fn geometry_rounds_slots_and_refuses_bad_options() {
         let g = geom();
-        assert_eq!(g.slot_size, 128, "16-byte slot header + 100 payload bytes, rounded to 64");
+        assert_eq!(
+            g.slot_size, 128,
+            "16-byte slot header + 100 payload bytes, rounded to 64"
+        );
         assert_eq!(g.slots_offset, 4096);
         assert_eq!(g.region_size, 4096 + 8 * 128);
         for (cap, msg, option) in [
@@ -730,12 +733,21 @@ mod tests {
         let h = raw.header();
         assert_eq!(h.id.0.init.load(Ordering::Acquire), INIT_READY);
         assert_eq!(Geometry::from_header(h, geom().region_size).unwrap(), geom());
-        assert!(matches!(Geometry::from_header(h, geom().region_size - 1), Err(Error::SizeMismatch { .. })));
+        assert!(matches!(
+            Geometry::from_header(h, geom().region_size - 1),
+            Err(Error::SizeMismatch { .. })
+        ));
         h.id.0.abi_version.store(ABI_VERSION + 1, Ordering::Relaxed);
-        assert!(matches!(Geometry::from_header(h, geom().region_size), Err(Error::AbiMismatch { .. })));
+        assert!(matches!(
+            Geometry::from_header(h, geom().region_size),
+            Err(Error::AbiMismatch { .. })
+        ));
         h.id.0.abi_version.store(ABI_VERSION, Ordering::Relaxed);
         h.id.0.layout_hash.store(layout_hash() ^ 1, Ordering::Relaxed);
-        assert!(matches!(Geometry::from_header(h, geom().region_size), Err(Error::LayoutMismatch { .. })));
+        assert!(matches!(
+            Geometry::from_header(h, geom().region_size),
+            Err(Error::LayoutMismatch { .. })
+        ));
     }
 
     /// A bounded property test: random and bit-flipped identities never panic and are either
@@ -786,7 +798,11 @@ mod tests {
             };
             fields[which].store(value, Ordering::Relaxed);
             id.kind.store((next() % 4) as u32, Ordering::Relaxed);
-            let size = if next() % 2 == 0 { geom().region_size } else { next() % (1 << 40) };
+            let size = if next() % 2 == 0 {
+                geom().region_size
+            } else {
+                next() % (1 << 40)
+            };
             if let Ok(g) = Geometry::from_header(h, size) {
                 assert_eq!(g.region_size, size);
                 assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);

@@ -1,17 +1,23 @@
 //! The multi-producer multi-consumer ring: Dmitry Vyukov's bounded MPMC queue, as in
 //! crossbeam's `ArrayQueue`, over 64-bit positions and a shared region.
 //!
-//! Each slot carries a sequence number `seq`. For the position `pos` that maps to the slot:
+//! Each slot carries a sequence number `seq`, a *stamp* of the position it is ready for. Stamps
+//! are twice the position, plus one when the slot is full: for the position `pos` that maps to
+//! the slot,
 //!
-//! - `seq == pos`: the slot is free for the producer of `pos` (lap `pos / capacity`);
-//! - `seq == pos + 1`: the slot holds the message of `pos`, ready for its consumer;
-//! - `seq == pos + capacity`: consumed; free for the producer of `pos + capacity`.
+//! - `seq == 2*pos` ([`free_stamp`]): the slot is free for the producer of `pos`;
+//! - `seq == 2*pos + 1` ([`full_stamp`]): it holds the message of `pos`, ready for its consumer;
+//! - after consumption `seq == 2*(pos + capacity)`: free for the producer of the next lap.
+//!
+//! (Vyukov's original uses `pos` and `pos + 1`, which is ambiguous when `capacity == 1`: "full
+//! at `pos`" and "free for `pos + 1`" are then the same number, and a producer would overwrite
+//! an unread message. crossbeam avoids it with a lap encoding; doubling is the same idea.)
 //!
 //! A producer claims `pos` by moving `tail` from `pos` to `pos + 1` with a CAS, records its
 //! endpoint id in the slot (`owner`: the robustness work uses it to recognise a slot claimed by
 //! a process that died), writes the payload and length, and publishes with a Release store of
-//! `seq = pos + 1`. A consumer claims by moving `head` the same way, reads, and frees the slot
-//! with `seq = pos + capacity`. Batches claim `k` consecutive positions with one CAS.
+//! the full stamp. A consumer claims by moving `head` the same way, reads, and frees the slot
+//! with the next lap's free stamp. Batches claim `k` consecutive positions with one CAS.
 //!
 //! A producer that gives a claimed slot up (a reservation dropped without commit) publishes a
 //! *tombstone* (`len = TOMBSTONE`): consumers free such a slot without delivering anything.
@@ -29,11 +35,22 @@ fn corrupted(ring: &RawRing, what: &'static str) -> Error {
     Error::Corrupted { what }
 }
 
-/// Sets every slot's sequence number to its index: all slots free for lap 0.
-/// Called by the creator before publishing READY.
+/// The stamp of a slot free for the producer of `pos`.
+#[inline]
+pub fn free_stamp(pos: u64) -> u64 {
+    pos.wrapping_mul(2)
+}
+
+/// The stamp of a slot holding the message of `pos`.
+#[inline]
+pub fn full_stamp(pos: u64) -> u64 {
+    pos.wrapping_mul(2) | 1
+}
+
+/// Stamps every slot free for lap 0. Called by the creator before publishing READY.
 pub fn init_slots(ring: &RawRing) {
     for i in 0..ring.geom().capacity {
-        ring.slot(i).seq.store(i, Ordering::Relaxed);
+        ring.slot(i).seq.store(free_stamp(i), Ordering::Relaxed);
     }
 }
 
@@ -66,7 +83,7 @@ impl MpmcProducer {
         let h = self.ring.header();
         let cap = self.ring.geom().capacity;
         let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
-        let diff = seq.wrapping_sub(pos) as i64;
+        let diff = seq.wrapping_sub(free_stamp(pos)) as i64;
         if diff == 0 {
             return Ok(Look::Ready);
         }
@@ -116,7 +133,7 @@ impl MpmcProducer {
             let mut n = 1usize;
             while n < max {
                 let want = pos.wrapping_add(n as u64);
-                if self.ring.slot(want).seq.load(Ordering::Acquire) != want {
+                if self.ring.slot(want).seq.load(Ordering::Acquire) != free_stamp(want) {
                     break;
                 }
                 n += 1;
@@ -150,7 +167,7 @@ impl MpmcProducer {
     pub fn publish(&self, pos: u64, len: u32) {
         let s = self.ring.slot(pos);
         s.len.store(len, Ordering::Relaxed);
-        s.seq.store(pos.wrapping_add(1), orderings::MPMC_PUBLISH);
+        s.seq.store(full_stamp(pos), orderings::MPMC_PUBLISH);
     }
 
     /// Sends one message if a slot is free. `Ok(false)`: full.
@@ -210,7 +227,7 @@ impl MpmcConsumer {
     fn look(&self, pos: u64) -> Result<Look> {
         let h = self.ring.header();
         let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
-        let diff = seq.wrapping_sub(pos.wrapping_add(1)) as i64;
+        let diff = seq.wrapping_sub(full_stamp(pos)) as i64;
         if diff == 0 {
             return Ok(Look::Ready);
         }
@@ -276,7 +293,7 @@ impl MpmcConsumer {
             let mut n = 1usize;
             while n < max {
                 let want = pos.wrapping_add(n as u64);
-                if self.ring.slot(want).seq.load(Ordering::Acquire) != want.wrapping_add(1) {
+                if self.ring.slot(want).seq.load(Ordering::Acquire) != full_stamp(want) {
                     break;
                 }
                 let l = self.len_at(want)?;
@@ -313,7 +330,7 @@ impl MpmcConsumer {
         let cap = self.ring.geom().capacity;
         for k in 0..n as u64 {
             let p = pos.wrapping_add(k);
-            self.ring.slot(p).seq.store(p.wrapping_add(cap), Ordering::Release);
+            self.ring.slot(p).seq.store(free_stamp(p.wrapping_add(cap)), Ordering::Release);
         }
     }
 

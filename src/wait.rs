@@ -34,8 +34,48 @@ use crate::layout::{Bell, WakeBackend};
 use crate::sync::{fence, orderings, Ordering, SPIN};
 use std::time::Duration;
 
+/// Spin rounds before parking: 1 + 2 + ... + 64 + 64 + 64 + 64 = 319 pause instructions,
+/// a few microseconds, enough to catch a peer that is actively sending or receiving.
+const SPIN_ROUNDS: usize = 10;
+
 /// The longest single sleep; a parked caller re-checks the ring at least this often.
 pub const PARK_SLICE: Duration = Duration::from_millis(100);
+
+/// The sleep bound in force in this process, in nanoseconds (0: not yet read).
+static SLICE_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The sleep bound in force: [`PARK_SLICE`], unless the environment variable
+/// `IPCRING_PARK_SLICE_MS` (read at the first sleep) or [`set_park_slice`] set another.
+pub fn park_slice() -> Duration {
+    use std::sync::atomic::Ordering::Relaxed;
+    let ns = SLICE_NS.load(Relaxed);
+    if ns != 0 {
+        return Duration::from_nanos(ns);
+    }
+    let slice = std::env::var("IPCRING_PARK_SLICE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(PARK_SLICE, Duration::from_millis);
+    let _ = SLICE_NS.compare_exchange(0, slice.as_nanos() as u64, Relaxed, Relaxed);
+    Duration::from_nanos(SLICE_NS.load(Relaxed))
+}
+
+/// Sets this process's sleep bound (at least 1 ms). For tests and diagnosis: with a long
+/// slice, a wake-up that never arrives shows up as a hang instead of being hidden by the
+/// periodic re-check; with a short one, a peer's death is noticed sooner.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// ipcring::wait::set_park_slice(Duration::from_millis(250));
+/// assert_eq!(ipcring::wait::park_slice(), Duration::from_millis(250));
+/// ```
+pub fn set_park_slice(d: Duration) {
+    let ns = d.max(Duration::from_millis(1)).as_nanos().min(u64::MAX as u128) as u64;
+    SLICE_NS.store(ns, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// How long a call may wait.
 ///
@@ -98,10 +138,10 @@ impl Timeout {
         }
     }
 
-    /// The deadline of the next sleep: the sooner of ours and one `PARK_SLICE` from now.
+    /// The deadline of the next sleep: the sooner of ours and one park slice from now.
     fn slice(&self) -> libc::timespec {
-        let Timeout::At(slice) = Timeout::after(PARK_SLICE) else {
-            unreachable!("PARK_SLICE is not zero")
+        let Timeout::At(slice) = Timeout::after(park_slice()) else {
+            unreachable!("the park slice is not zero")
         };
         match self {
             Timeout::At(t) if ts_le(t, &slice) => *t,
@@ -234,9 +274,12 @@ pub(crate) fn block_on<T>(
         };
     }
     if SPIN {
+        // Spin only (exponential pause loops, never sched_yield: a yield on a loaded machine
+        // hands whole time slices to other processes before we even get to sleep), for
+        // SPIN_ROUNDS rounds. `Backoff::spin` alone never reports completion, so count here.
         let backoff = crossbeam_utils::Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
+        for _ in 0..SPIN_ROUNDS {
+            backoff.spin();
             if let Some(v) = poll(false)? {
                 return Ok(v);
             }

@@ -43,8 +43,15 @@ fn encode(producer: u32, seq: u64, max: usize, out: &mut Vec<u8>) {
 fn decode(m: &[u8]) -> (u32, u64) {
     assert!(m.len() >= 20, "message too short: {} bytes", m.len());
     let (body, sum) = m.split_at(m.len() - 8);
-    assert_eq!(fnv(body), u64::from_le_bytes(sum.try_into().unwrap()), "checksum mismatch");
-    (u32::from_le_bytes(body[..4].try_into().unwrap()), u64::from_le_bytes(body[4..12].try_into().unwrap()))
+    assert_eq!(
+        fnv(body),
+        u64::from_le_bytes(sum.try_into().unwrap()),
+        "checksum mismatch"
+    );
+    (
+        u32::from_le_bytes(body[..4].try_into().unwrap()),
+        u64::from_le_bytes(body[4..12].try_into().unwrap()),
+    )
 }
 
 fn spsc_threads(wake: WakeBackend, capacity: u64, n: u64) {
@@ -133,7 +140,10 @@ fn mpmc_threads_2x2_no_loss_no_duplicate_fifo_per_producer() {
     for seqs in &mut all {
         seqs.sort_unstable();
         assert_eq!(seqs.len() as u64, n, "lost or duplicated messages");
-        assert!(seqs.iter().enumerate().all(|(i, &s)| s == i as u64), "lost or duplicated messages");
+        assert!(
+            seqs.iter().enumerate().all(|(i, &s)| s == i as u64),
+            "lost or duplicated messages"
+        );
     }
 }
 
@@ -215,11 +225,20 @@ fn sizes_zero_exact_and_too_large_lose_nothing() {
         tx.send(b"").unwrap();
         tx.send(&[9u8; 10]).unwrap();
         assert!(matches!(tx.send(&[1u8; 11]), Err(Error::TooLarge { len: 11, max: 10 })));
-        assert!(matches!(tx.send_batch(&[&b"ok"[..], &[0u8; 11][..]], Timeout::Never), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            tx.send_batch(&[&b"ok"[..], &[0u8; 11][..]], Timeout::Never),
+            Err(Error::TooLarge { .. })
+        ));
         tx.send(b"after").unwrap();
         assert_eq!(rx.recv_vec().unwrap(), b"");
         let mut small = [0u8; 4];
-        assert!(matches!(rx.try_recv(&mut small), Err(Error::BufferTooSmall { needed: 10, capacity: 4 })));
+        assert!(matches!(
+            rx.try_recv(&mut small),
+            Err(Error::BufferTooSmall {
+                needed: 10,
+                capacity: 4
+            })
+        ));
         assert_eq!(rx.recv_vec().unwrap(), [9u8; 10]);
         assert_eq!(rx.recv_vec().unwrap(), b"after");
         assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
@@ -355,11 +374,17 @@ fn poisoned_ring_refuses_new_endpoints_and_stops_waiting() {
     let mut rx = ring.receiver().unwrap();
     let _tx = ring.sender().unwrap();
     // Another process found the ring corrupted: it set the poison word (offset 76).
-    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/{name}"))
+        .unwrap();
     file.write_all_at(&1u32.to_le_bytes(), 76).unwrap();
     Ring::unlink(&name).unwrap();
     // A blocked receiver gives up with Corrupted at its first sleep instead of waiting.
-    assert!(matches!(rx.recv_vec_timeout(std::time::Duration::from_secs(5)), Err(Error::Corrupted { .. })));
+    assert!(matches!(
+        rx.recv_vec_timeout(std::time::Duration::from_secs(5)),
+        Err(Error::Corrupted { .. })
+    ));
     assert!(matches!(ring.receiver(), Err(Error::Corrupted { .. })));
 }
 
@@ -373,7 +398,7 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
         raw.header().head.0.store(start, Ordering::Relaxed);
         if kind == Kind::Mpmc {
             for p in start..start + 4 {
-                raw.slot(p).seq.store(p, Ordering::Relaxed);
+                raw.slot(p).seq.store(ipcring::mpmc::free_stamp(p), Ordering::Relaxed);
             }
         }
         let mut out = [0u8; 8];
@@ -397,6 +422,9 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
                 }
             }
         }
-        assert!(raw.header().tail.0.load(Ordering::Relaxed) < 100, "the cursor wrapped past 2^64");
+        assert!(
+            raw.header().tail.0.load(Ordering::Relaxed) < 100,
+            "the cursor wrapped past 2^64"
+        );
     }
 }

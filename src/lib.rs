@@ -21,23 +21,32 @@
 //! # Ok::<(), ipcring::Error>(())
 //! ```
 //!
-//! Module map (data flows one way, top to bottom): [`channel`] (the API) → [`spsc`] /
-//! [`mpmc`] (the algorithms, over a raw region) → [`wait`] (blocking) → [`layout`] (the shared
-//! format) and `sync` (the std/loom switch); [`shm`] maps regions; [`endpoint`] tracks who is
-//! attached. See `docs/` and DESIGN.md.
+//! Module map (data flows one way, top to bottom): [`channel`] (the API) → `spsc` / `mpmc`
+//! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
+//! and `sync` (the std/loom switch); `shm` maps regions; `endpoint` tracks who is attached.
+//! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod channel;
-pub mod endpoint;
 pub mod error;
+pub mod wait;
+
+// The building blocks below are public so that the integration tests, the loom models, the
+// benchmarks and (later) the fuzz targets can drive the algorithms over a raw region. They
+// are not a stable API: use `Ring`, `Sender` and `Receiver`.
+#[doc(hidden)]
+pub mod endpoint;
+#[doc(hidden)]
 pub mod layout;
+#[doc(hidden)]
 pub mod mpmc;
+#[doc(hidden)]
 pub mod shm;
+#[doc(hidden)]
 pub mod spsc;
 mod sync;
-pub mod wait;
 
 pub use channel::{pair, Receiver, RecvSlot, Ring, RingOptions, SendSlot, Sender, Stats};
 pub use error::{Error, Result};

@@ -46,6 +46,12 @@ static SLICE_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 
 /// The sleep bound in force: [`PARK_SLICE`], unless the environment variable
 /// `IPCRING_PARK_SLICE_MS` (read at the first sleep) or [`set_park_slice`] set another.
+///
+/// # Examples
+///
+/// ```
+/// assert!(ipcring::wait::park_slice() > std::time::Duration::ZERO);
+/// ```
 pub fn park_slice() -> Duration {
     use std::sync::atomic::Ordering::Relaxed;
     let ns = SLICE_NS.load(Relaxed);
@@ -99,7 +105,14 @@ pub enum Timeout {
 }
 
 impl Timeout {
-    /// A deadline `d` from now.
+    /// A deadline `d` from now (`Never` for a zero duration).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::Timeout;
+    /// assert!(matches!(Timeout::after(std::time::Duration::ZERO), Timeout::Never));
+    /// ```
     pub fn after(d: Duration) -> Timeout {
         if d.is_zero() {
             return Timeout::Never;
@@ -116,6 +129,12 @@ impl Timeout {
     }
 
     /// The C convention: `< 0` forever, `0` no wait, `> 0` at most that many nanoseconds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(matches!(ipcring::Timeout::from_nanos(1_000), ipcring::Timeout::At(_)));
+    /// ```
     pub fn from_nanos(ns: i64) -> Timeout {
         match ns {
             n if n < 0 => Timeout::Forever,
@@ -125,11 +144,24 @@ impl Timeout {
     }
 
     /// `None` waits forever, `Some(d)` at most `d`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(matches!(ipcring::Timeout::from_option(None), ipcring::Timeout::Forever));
+    /// ```
     pub fn from_option(d: Option<Duration>) -> Timeout {
         d.map_or(Timeout::Forever, Timeout::after)
     }
 
     /// Whether the deadline has passed (`Never` always has; `Forever` never does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::Timeout::Never.expired());
+    /// assert!(!ipcring::Timeout::Forever.expired());
+    /// ```
     pub fn expired(&self) -> bool {
         match self {
             Timeout::Forever => false,
@@ -154,7 +186,15 @@ fn ts_le(a: &libc::timespec, b: &libc::timespec) -> bool {
     (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec)
 }
 
-/// The current CLOCK_MONOTONIC time.
+/// The current CLOCK_MONOTONIC time (the clock every deadline uses).
+///
+/// # Examples
+///
+/// ```
+/// let a = ipcring::wait::monotonic_now();
+/// let b = ipcring::wait::monotonic_now();
+/// assert!((a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec));
+/// ```
 pub fn monotonic_now() -> libc::timespec {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.

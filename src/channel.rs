@@ -15,7 +15,7 @@ use crate::mpmc::{MpmcConsumer, MpmcProducer};
 use crate::shm::{self, ShmRegion};
 use crate::spsc::{SpscConsumer, SpscProducer};
 use crate::sync::Ordering;
-use crate::wait::{self, park_slice, Timeout};
+use crate::wait::{self, park_slice, Phase, Timeout};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -482,6 +482,7 @@ struct PeerCache {
     epoch: u32,
     checked: Option<Instant>,
     gone: bool,
+    polls: u32,
 }
 
 impl PeerCache {
@@ -491,21 +492,31 @@ impl PeerCache {
             epoch: 0,
             checked: None,
             gone: false,
+            polls: 0,
         }
     }
 
     /// Whether every peer is gone (at least one attached once, none now). Recounts when the
-    /// attach/close epoch moved, or when the last count is older than `max_age` (deaths do not
-    /// move the epoch).
-    fn gone(&mut self, shared: &Shared, max_age: Duration) -> Result<bool> {
+    /// attach/close epoch moved; otherwise, because a death does not move the epoch, when the
+    /// last count is older than half a park slice. The age is checked before every sleep, and
+    /// only every 64th time by calls that do not sleep: a clock read costs as much as a send.
+    fn gone(&mut self, shared: &Shared, phase: Phase) -> Result<bool> {
         let epoch = endpoint::epoch(&shared.raw);
-        let fresh = self.checked.is_some_and(|t| t.elapsed() < max_age);
-        if epoch != self.epoch || !fresh {
-            self.gone = endpoint::ever_attached(&shared.raw, self.peer)
-                && !endpoint::any_alive(&shared.raw, shared.lock_fd(), self.peer)?;
-            self.epoch = epoch;
-            self.checked = Some(Instant::now());
+        if epoch == self.epoch && self.checked.is_some() {
+            if phase != Phase::Park {
+                self.polls = self.polls.wrapping_add(1);
+                if self.polls % 64 != 0 {
+                    return Ok(self.gone);
+                }
+            }
+            if self.checked.is_some_and(|t| t.elapsed() < park_slice() / 2) {
+                return Ok(self.gone);
+            }
         }
+        self.gone = endpoint::ever_attached(&shared.raw, self.peer)
+            && !endpoint::any_alive(&shared.raw, shared.lock_fd(), self.peer)?;
+        self.epoch = epoch;
+        self.checked = Some(Instant::now());
         Ok(self.gone)
     }
 }
@@ -618,16 +629,16 @@ impl Sender {
     /// Fails with `Disconnected` if the attach/close epoch moved and no receiver is left.
     #[inline]
     fn check_receivers(&mut self) -> Result<()> {
-        if endpoint::epoch(&self.shared.raw) != self.peers.epoch && self.peers.gone(&self.shared, Duration::ZERO)? {
+        if endpoint::epoch(&self.shared.raw) != self.peers.epoch && self.peers.gone(&self.shared, Phase::Idle)? {
             return Err(Error::Disconnected);
         }
         Ok(())
     }
 
     /// The checks made before each sleep: poison, and whether any receiver is left.
-    fn slow_checks(shared: &Shared, peers: &mut PeerCache) -> Result<()> {
+    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<()> {
         poisoned(&shared.raw)?;
-        if peers.gone(shared, park_slice() / 2)? {
+        if peers.gone(shared, phase)? {
             return Err(Error::Disconnected);
         }
         Ok(())
@@ -656,9 +667,27 @@ impl Sender {
     /// assert!(matches!(full, Err(ipcring::Error::TimedOut)));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
         self.check_receivers()?;
+        // The fast path: room now. Everything else (spinning, sleeping, peer checks) is cold.
+        let sent = match &mut self.imp {
+            SendImp::Spsc(p) => p.try_send(msg)?,
+            SendImp::Mpmc(p) => p.try_send(msg)?,
+        };
+        if !sent {
+            self.send_slow(msg, timeout)?;
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += msg.len() as u64;
+        self.wake_receivers(1);
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;
@@ -668,9 +697,9 @@ impl Sender {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |slow| {
-                if slow {
-                    Self::slow_checks(shared, peers)?;
+            |phase| {
+                if phase != Phase::Spin {
+                    Self::slow_checks(shared, peers, phase)?;
                 }
                 let sent = match imp {
                     SendImp::Spsc(p) => p.try_send(msg)?,
@@ -678,11 +707,7 @@ impl Sender {
                 };
                 Ok(sent.then_some(()))
             },
-        )?;
-        self.stats.messages += 1;
-        self.stats.bytes += msg.len() as u64;
-        self.wake_receivers(1);
-        Ok(())
+        )
     }
 
     /// Sends `msg`, waiting for room as long as it takes.
@@ -760,9 +785,9 @@ impl Sender {
                 raw.geom().wake,
                 timeout,
                 &mut self.stats.parks,
-                |slow| {
-                    if slow {
-                        Self::slow_checks(shared, peers)?;
+                |phase| {
+                    if phase != Phase::Spin {
+                        Self::slow_checks(shared, peers, phase)?;
                     }
                     let n = match imp {
                         SendImp::Spsc(p) => p.try_send_batch(rest)?,
@@ -811,9 +836,9 @@ impl Sender {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |slow| {
-                if slow {
-                    Self::slow_checks(shared, peers)?;
+            |phase| {
+                if phase != Phase::Spin {
+                    Self::slow_checks(shared, peers, phase)?;
                 }
                 Ok(match imp {
                     SendImp::Spsc(p) => p.reserve()?.map(|ptr| (ptr, 0)),
@@ -1055,26 +1080,41 @@ impl Receiver {
     }
 
     /// The checks made before each sleep: poison, and end of stream.
-    fn slow_checks(shared: &Shared, peers: &mut PeerCache) -> Result<bool> {
+    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<bool> {
         poisoned(&shared.raw)?;
-        peers.gone(shared, park_slice() / 2)
+        peers.gone(shared, phase)
     }
 
+    #[inline]
     fn take<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
+        // The fast path: a message now. Everything else is cold.
+        let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
+            Some(got) => got,
+            None => self.take_slow(timeout, limit, &mut f)?,
+        };
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders(1);
+        Ok(r)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_slow<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<(R, usize)> {
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;
         let imp = &mut self.imp;
-        let (r, len) = wait::block_on(
+        wait::block_on(
             &raw.header().data_bell,
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |slow| {
+            |phase| {
                 if let Some(got) = Self::try_take(imp, limit, &mut f)? {
                     return Ok(Some(got));
                 }
-                if slow && Self::slow_checks(shared, peers)? {
+                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
                     // Every sender has gone. Look once more: what a sender published before it
                     // closed is visible now that we have seen the close.
                     return match Self::try_take(imp, limit, &mut f)? {
@@ -1084,11 +1124,7 @@ impl Receiver {
                 }
                 Ok(None)
             },
-        )?;
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_senders(1);
-        Ok(r)
+        )
     }
 
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
@@ -1111,7 +1147,7 @@ impl Receiver {
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let limit = buf.len();
         self.take(timeout, limit, |m| {
-            buf[..m.len()].copy_from_slice(m);
+            crate::layout::copy_to(buf, m);
             m.len()
         })
     }
@@ -1246,7 +1282,7 @@ impl Receiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |slow| {
+            |phase| {
                 let mut batch = |imp: &mut RecvImp| -> Result<usize> {
                     match imp {
                         RecvImp::Spsc(c) => c.try_recv_batch(max, &mut each),
@@ -1257,7 +1293,7 @@ impl Receiver {
                 if n > 0 {
                     return Ok(Some(n));
                 }
-                if slow && Self::slow_checks(shared, peers)? {
+                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
                     return match batch(imp)? {
                         0 => Err(Error::EndOfStream),
                         n => Ok(Some(n)),
@@ -1297,7 +1333,7 @@ impl Receiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |slow| {
+            |phase| {
                 let look = |imp: &mut RecvImp| -> Result<Option<(*const u8, usize, u64)>> {
                     match imp {
                         RecvImp::Spsc(c) => Ok(c.peek()?.map(|(p, l)| (p, l, 0))),
@@ -1316,7 +1352,7 @@ impl Receiver {
                 if let Some(m) = look(imp)? {
                     return Ok(Some(m));
                 }
-                if slow && Self::slow_checks(shared, peers)? {
+                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
                     return look(imp)?.map(Some).ok_or(Error::EndOfStream);
                 }
                 Ok(None)

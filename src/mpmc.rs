@@ -178,7 +178,7 @@ impl MpmcProducer {
         };
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
         // (checked by the caller) fits its payload.
-        unsafe { core::ptr::copy_nonoverlapping(msg.as_ptr(), self.payload(pos), msg.len()) };
+        unsafe { crate::layout::copy_bytes(msg.as_ptr(), self.payload(pos), msg.len()) };
         self.publish(pos, msg.len() as u32);
         Ok(true)
     }
@@ -195,7 +195,7 @@ impl MpmcProducer {
             let p = pos.wrapping_add(k as u64);
             let m = m.as_ref();
             // SAFETY: as in try_send, for each claimed position.
-            unsafe { core::ptr::copy_nonoverlapping(m.as_ptr(), self.payload(p), m.len()) };
+            unsafe { crate::layout::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
             self.publish(p, m.len() as u32);
         }
         Ok(n)
@@ -330,7 +330,10 @@ impl MpmcConsumer {
         let cap = self.ring.geom().capacity;
         for k in 0..n as u64 {
             let p = pos.wrapping_add(k);
-            self.ring.slot(p).seq.store(free_stamp(p.wrapping_add(cap)), Ordering::Release);
+            self.ring
+                .slot(p)
+                .seq
+                .store(free_stamp(p.wrapping_add(cap)), Ordering::Release);
         }
     }
 
@@ -353,7 +356,7 @@ impl MpmcConsumer {
             return Err(corrupted(&self.ring, "message length changed while claimed"));
         }
         // SAFETY: ptr points at len <= msg_size payload bytes of a slot we own until release.
-        unsafe { core::ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), len) };
+        unsafe { crate::layout::copy_bytes(ptr, buf.as_mut_ptr(), len) };
         self.release(pos, 1);
         Ok(Some(len))
     }

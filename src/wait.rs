@@ -293,22 +293,33 @@ pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
     }
 }
 
+/// Why a blocking call polls the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The first try and the spin loop: only the ring itself is looked at.
+    Spin,
+    /// The last look of a call that may not wait (`Timeout::Never`).
+    Idle,
+    /// Just before a sleep: the moment for checks too costly for the spin loop.
+    Park,
+}
+
 /// One poll of the ring by a blocking call: `Ok(Some(v))` done, `Ok(None)` not yet,
-/// `Err(e)` give up with `e`. `slow` is true before each sleep: the moment to make checks too
-/// costly for the spin loop (e.g. whether any peer is still attached).
+/// `Err(e)` give up with `e`. The [`Phase`] says why it polls: before each sleep is the moment
+/// for checks too costly for the spin loop (e.g. whether any peer is still attached).
 /// `parks` counts the sleeps (each one a system call).
 pub(crate) fn block_on<T>(
     bell: &Bell,
     backend: WakeBackend,
     timeout: Timeout,
     parks: &mut u64,
-    mut poll: impl FnMut(bool) -> Result<Option<T>>,
+    mut poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
-    if let Some(v) = poll(false)? {
+    if let Some(v) = poll(Phase::Spin)? {
         return Ok(v);
     }
     if let Timeout::Never = timeout {
-        return match poll(true)? {
+        return match poll(Phase::Idle)? {
             Some(v) => Ok(v),
             None => Err(Error::WouldBlock),
         };
@@ -320,7 +331,7 @@ pub(crate) fn block_on<T>(
         let backoff = crossbeam_utils::Backoff::new();
         for _ in 0..SPIN_ROUNDS {
             backoff.spin();
-            if let Some(v) = poll(false)? {
+            if let Some(v) = poll(Phase::Spin)? {
                 return Ok(v);
             }
         }
@@ -331,7 +342,7 @@ pub(crate) fn block_on<T>(
         bell.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if orderings::WAIT_RECHECK {
-            match poll(true) {
+            match poll(Phase::Park) {
                 Ok(None) => {}
                 done => {
                     bell.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -352,7 +363,7 @@ pub(crate) fn block_on<T>(
             WakeBackend::Sem => sem_sys::wait(bell, &until),
         }
         bell.waiters.fetch_sub(1, Ordering::Relaxed);
-        if let Some(v) = poll(false)? {
+        if let Some(v) = poll(Phase::Spin)? {
             return Ok(v);
         }
     }

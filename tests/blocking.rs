@@ -397,7 +397,10 @@ fn cross_process_wake(kind: Kind, wake: WakeBackend) {
         // Any round in which the receiver parked was ended by a wake-up from the parent
         // (its own re-check would have come after 60 s); at least one must have parked.
         let st = rx.stats();
-        assert!(st.parks >= 1, "the receiver never parked, so no wake-up was tested: {st:?}");
+        assert!(
+            st.parks >= 1,
+            "the receiver never parked, so no wake-up was tested: {st:?}"
+        );
         results.write(&st.parks.to_le_bytes());
     });
     // The parent keeps only the read ends, so a child that dies is EOF, not a long wait.

@@ -22,6 +22,14 @@
 //! A producer that gives a claimed slot up (a reservation dropped without commit) publishes a
 //! *tombstone* (`len = TOMBSTONE`): consumers free such a slot without delivering anything.
 //!
+//! Cursor orderings: the CASes on `tail` and `head` are AcqRel and cursor loads Acquire. The
+//! algorithm itself only needs the slot stamps' Release/Acquire, but the sanity checks compare
+//! the two cursors (tail - head <= capacity, head <= tail), and those comparisons are only
+//! sound if a cursor value read carries the history behind it: the consumer's head move that
+//! freed the slot a producer reused must be visible to any producer that reads that producer's
+//! tail. With Relaxed CASes the loom model `mpmc_2x2_full` finds a false `Corrupted` (possible
+//! on ARM, not on x86, where these orderings cost nothing extra).
+//!
 //! Hostile regions: a sequence number "ahead" of a cursor that has not moved, a cursor gap
 //! larger than `capacity`, or a length above `msg_size` poisons the ring (`Corrupted`) rather
 //! than spinning or reading out of bounds.
@@ -87,7 +95,7 @@ impl MpmcProducer {
         if diff == 0 {
             return Ok(Look::Ready);
         }
-        let now = h.tail.0.load(Ordering::Relaxed);
+        let now = h.tail.0.load(Ordering::Acquire);
         if now != pos {
             // Another producer moved the tail: start again from there.
             return Ok(Look::Retry(now));
@@ -103,7 +111,7 @@ impl MpmcProducer {
         let gap = pos.wrapping_sub(head) as i64;
         if gap < 0 {
             // head passed our (stale) tail: producers moved on since we loaded it.
-            let now = h.tail.0.load(Ordering::Relaxed);
+            let now = h.tail.0.load(Ordering::Acquire);
             if now == pos {
                 return Err(corrupted(&self.ring, "mpmc head ahead of tail"));
             }
@@ -119,7 +127,7 @@ impl MpmcProducer {
     /// first position is not free.
     pub fn claim(&self, max: usize) -> Result<Option<(u64, usize)>> {
         let h = self.ring.header();
-        let mut pos = h.tail.0.load(Ordering::Relaxed);
+        let mut pos = h.tail.0.load(Ordering::Acquire);
         'retry: loop {
             match self.look(pos)? {
                 Look::Wait => return Ok(None),
@@ -141,7 +149,7 @@ impl MpmcProducer {
             match h
                 .tail
                 .0
-                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
                     for k in 0..n as u64 {
@@ -231,7 +239,7 @@ impl MpmcConsumer {
         if diff == 0 {
             return Ok(Look::Ready);
         }
-        let now = h.head.0.load(Ordering::Relaxed);
+        let now = h.head.0.load(Ordering::Acquire);
         if now != pos {
             return Ok(Look::Retry(now));
         }
@@ -259,7 +267,7 @@ impl MpmcConsumer {
     /// longer than `limit`. Returns `(first, count)` or `None` when empty.
     pub fn claim(&self, max: usize, limit: usize) -> Result<Option<(u64, usize)>> {
         let h = self.ring.header();
-        let mut pos = h.head.0.load(Ordering::Relaxed);
+        let mut pos = h.head.0.load(Ordering::Acquire);
         loop {
             match self.look(pos)? {
                 Look::Wait => return Ok(None),
@@ -274,13 +282,13 @@ impl MpmcConsumer {
                 // Skip a given-up slot: claim it alone and free it.
                 if h.head
                     .0
-                    .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
                     self.release(pos, 1);
                     pos = pos.wrapping_add(1);
                 } else {
-                    pos = h.head.0.load(Ordering::Relaxed);
+                    pos = h.head.0.load(Ordering::Acquire);
                 }
                 continue;
             }
@@ -305,7 +313,7 @@ impl MpmcConsumer {
             match h
                 .head
                 .0
-                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => return Ok(Some((pos, n))),
                 Err(now) => pos = now,
@@ -385,7 +393,7 @@ impl MpmcConsumer {
 
     /// Whether the ring looks empty (the slot at `head` is not published).
     pub fn is_empty(&self) -> Result<bool> {
-        let pos = self.ring.header().head.0.load(Ordering::Relaxed);
+        let pos = self.ring.header().head.0.load(Ordering::Acquire);
         Ok(matches!(self.look(pos)?, Look::Wait))
     }
 }

@@ -204,6 +204,8 @@ pub fn monotonic_now() -> libc::timespec {
 }
 
 /// Thin wrappers over futex(2). The word is shared: no FUTEX_PRIVATE_FLAG, ever.
+/// (Unused in loom builds, where `sync::FutexWord` is modelled.)
+#[cfg_attr(ipcring_loom, allow(dead_code))]
 pub(crate) mod futex_sys {
     use core::sync::atomic::AtomicU32;
 

@@ -22,7 +22,7 @@
 //! with nobody parked makes no system call per message. `seq` changing between 1 and 4 makes
 //! the futex wait return at once, so a ring between the re-check and the sleep is not lost.
 //!
-//! The futex is never `FUTEX_PRIVATE_FLAG`: the word lives in a shared mapping at different
+//! The futex is never a private one (no private flag): the word lives in a shared mapping at different
 //! addresses in different processes, and only a shared futex (keyed by the backing object)
 //! reaches the peer. Timed waits use `FUTEX_WAIT_BITSET` with an absolute `CLOCK_MONOTONIC`
 //! deadline; `EINTR` goes back round the loop with the same deadline, so it never surfaces and
@@ -203,7 +203,7 @@ pub fn monotonic_now() -> libc::timespec {
     ts
 }
 
-/// Thin wrappers over futex(2). The word is shared: no FUTEX_PRIVATE_FLAG, ever.
+/// Thin wrappers over futex(2). The word is shared: never the private flag.
 /// (Unused in loom builds, where `sync::FutexWord` is modelled.)
 #[cfg_attr(ipcring_loom, allow(dead_code))]
 pub(crate) mod futex_sys {

@@ -14,7 +14,12 @@
 //! Groups:
 //! - `throughput/*`: elements per second; one element = one message moved from the producer
 //!   side to the consumer side (`Throughput::Elements`).
+//! - `anatomy/*`: a minimal SPSC ring in threads, with and without ipcring's slot size and
+//!   notify step, to price the differences between rtrb and ipcring.
 //! - `roundtrip/*`: the time of one ping-pong of an 8-byte message (or of two counters).
+//! - `paired/*`: ipcring and its baseline in alternating sub-millisecond blocks; prints the
+//!   median per-pair time ratio (`[paired]` on stderr), the figure to use for the targets on a
+//!   host whose cache-line latency changes from second to second.
 //! - `overhead/*`: single-threaded per-operation costs (nothing contended), to attribute the
 //!   differences above.
 
@@ -1063,7 +1068,7 @@ fn paired(
                 let (ti, tb) = (ipc(k), base(k));
                 total += ti;
                 left -= k;
-                if k == block {
+                if k >= block.min(256) {
                     ratios.push(ti.as_secs_f64() / tb.as_secs_f64());
                 }
             }

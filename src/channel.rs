@@ -221,6 +221,15 @@ impl Shared {
         };
         Arc::new(Shared { raw, backing })
     }
+    /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
+    /// endpoints (end of stream, `Disconnected`).
+    fn close(&self, ep: Endpoint) {
+        endpoint::detach(&self.raw, ep);
+        let h = self.raw.header();
+        wait::notify_all(&h.data_bell, self.raw.geom().wake);
+        wait::notify_all(&h.space_bell, self.raw.geom().wake);
+    }
+
     fn lock_fd(&self) -> Option<RawFd> {
         match &self.backing {
             Backing::Shm(r) => Some(r.fd()),
@@ -858,10 +867,7 @@ impl Sender {
 impl Drop for Sender {
     fn drop(&mut self) {
         if let Some(ep) = self.ep.take() {
-            endpoint::detach(&self.shared.raw, ep);
-            let h = self.shared.raw.header();
-            wait::notify_all(&h.data_bell, self.shared.raw.geom().wake);
-            wait::notify_all(&h.space_bell, self.shared.raw.geom().wake);
+            self.shared.close(ep);
         }
     }
 }
@@ -1371,10 +1377,7 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         if let Some(ep) = self.ep.take() {
-            endpoint::detach(&self.shared.raw, ep);
-            let h = self.shared.raw.header();
-            wait::notify_all(&h.data_bell, self.shared.raw.geom().wake);
-            wait::notify_all(&h.space_bell, self.shared.raw.geom().wake);
+            self.shared.close(ep);
         }
     }
 }

@@ -1,10 +1,56 @@
-//! Build script. The C header (include/ipcring.h) is generated here with cbindgen once the
-//! C ABI lands (see DESIGN.md §6); for now it only gives the shared library its SONAME so
-//! that C programs link against `libipcring.so.0` the way C users expect.
+//! Build script: generates the C header from `src/ffi.rs` with cbindgen (DESIGN §6) and
+//! gives the shared library its SONAME.
+//!
+//! The header is written to `$OUT_DIR/ipcring.h`; `tests/c_header.rs` fails when the
+//! committed `include/ipcring.h` differs from it. To update the committed copy after
+//! changing the C API, build with `IPCRING_BLESS_HEADER=1` (see `scripts/bless-header.sh`).
+
+use std::env;
+use std::path::PathBuf;
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libipcring.so.{major}");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-env-changed=IPCRING_BLESS_HEADER");
+
+    let var = |k: &str| env::var(k).unwrap_or_else(|_| panic!("cargo sets {k}"));
+    let (major, minor, patch) = (
+        var("CARGO_PKG_VERSION_MAJOR"),
+        var("CARGO_PKG_VERSION_MINOR"),
+        var("CARGO_PKG_VERSION_PATCH"),
+    );
+    if var("CARGO_CFG_TARGET_OS") == "linux" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{}", soname(&major, &minor));
+    }
+
+    let crate_dir = PathBuf::from(var("CARGO_MANIFEST_DIR"));
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    config.after_includes = Some(format!(
+        "\n/* The version of this header; ipcring_version() gives the library's. */\n\
+         #define IPCRING_VERSION_MAJOR {major}\n\
+         #define IPCRING_VERSION_MINOR {minor}\n\
+         #define IPCRING_VERSION_PATCH {patch}\n\
+         #define IPCRING_VERSION \"{major}.{minor}.{patch}\""
+    ));
+    let header = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(crate_dir.join("src/ffi.rs"))
+        .generate()
+        .expect("cbindgen generates ipcring.h from src/ffi.rs");
+    let out = PathBuf::from(var("OUT_DIR")).join("ipcring.h");
+    header.write_to_file(&out);
+    if env::var_os("IPCRING_BLESS_HEADER").is_some() {
+        header.write_to_file(crate_dir.join("include/ipcring.h"));
+    }
+}
+
+/// The shared library's SONAME: `libipcring.so.MAJOR`, or `libipcring.so.0.MINOR` before
+/// 1.0, since Cargo treats a 0.x minor bump as breaking.
+fn soname(major: &str, minor: &str) -> String {
+    if major == "0" {
+        format!("libipcring.so.0.{minor}")
+    } else {
+        format!("libipcring.so.{major}")
     }
 }

@@ -214,6 +214,14 @@ struct Shared {
 }
 
 impl Shared {
+    /// Messages in the ring now: a snapshot of tail - head, clamped to the capacity.
+    fn queued(&self) -> u64 {
+        let h = self.raw.header();
+        let head = h.head.0.load(Ordering::Acquire);
+        let tail = h.tail.0.load(Ordering::Acquire);
+        tail.wrapping_sub(head).min(self.raw.geom().capacity)
+    }
+
     fn new(backing: Backing) -> Arc<Shared> {
         let raw = match &backing {
             Backing::Shm(r) => r.raw(),
@@ -424,10 +432,7 @@ impl Ring {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn len(&self) -> u64 {
-        let h = self.shared.raw.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        let tail = h.tail.0.load(Ordering::Acquire);
-        tail.wrapping_sub(head).min(self.shared.raw.geom().capacity)
+        self.shared.queued()
     }
 
     /// Whether [`len`](Ring::len) is zero.
@@ -835,12 +840,26 @@ impl Sender {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn reserve(&mut self, timeout: Timeout) -> Result<SendSlot<'_>> {
+        let (ptr, pos) = self.reserve_raw(timeout)?;
+        Ok(SendSlot {
+            tx: self,
+            ptr,
+            pos,
+            done: false,
+        })
+    }
+
+    /// [`reserve`](Sender::reserve) without the borrow: the slot's payload pointer and its
+    /// position, to be passed to [`commit_raw`](Sender::commit_raw) or
+    /// [`cancel_raw`](Sender::cancel_raw) before any other send on this sender. The C ABI
+    /// keeps the pair in its handle between calls.
+    pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         self.check_receivers()?;
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;
         let imp = &mut self.imp;
-        let (ptr, pos) = wait::block_on(
+        wait::block_on(
             &raw.header().space_bell,
             raw.geom().wake,
             timeout,
@@ -854,13 +873,41 @@ impl Sender {
                     SendImp::Mpmc(p) => p.claim(1)?.map(|(pos, _)| (p.payload(pos), pos)),
                 })
             },
-        )?;
-        Ok(SendSlot {
-            tx: self,
-            ptr,
-            pos,
-            done: false,
-        })
+        )
+    }
+
+    /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
+    /// [`Error::TooLarge`] and leaves the reservation standing.
+    pub(crate) fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
+        self.check_len(len)?;
+        match &mut self.imp {
+            SendImp::Spsc(p) => p.commit(len),
+            SendImp::Mpmc(p) => p.publish(pos, len as u32),
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_receivers(1);
+        Ok(())
+    }
+
+    /// Gives up the slot reserved at `pos` without sending anything. SPSC simply forgets it;
+    /// an MPMC claim cannot be undone, so it is published as a tombstone that receivers skip
+    /// (and they are woken, since one may be waiting for this very position).
+    pub(crate) fn cancel_raw(&mut self, pos: u64) {
+        if let SendImp::Mpmc(p) = &self.imp {
+            p.publish(pos, TOMBSTONE);
+            self.wake_receivers(1);
+        }
+    }
+
+    /// The ring's shape.
+    pub(crate) fn geometry(&self) -> Geometry {
+        *self.shared.raw.geom()
+    }
+
+    /// Messages in the ring now (a snapshot).
+    pub(crate) fn queued(&self) -> u64 {
+        self.shared.queued()
     }
 }
 
@@ -921,29 +968,16 @@ impl SendSlot<'_> {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn commit(mut self, len: usize) -> Result<()> {
-        self.tx.check_len(len)?;
+        self.tx.commit_raw(self.pos, len)?;
         self.done = true;
-        match &mut self.tx.imp {
-            SendImp::Spsc(p) => p.commit(len),
-            SendImp::Mpmc(p) => p.publish(self.pos, len as u32),
-        }
-        self.tx.stats.messages += 1;
-        self.tx.stats.bytes += len as u64;
-        self.tx.wake_receivers(1);
         Ok(())
     }
 }
 
 impl Drop for SendSlot<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if let SendImp::Mpmc(p) = &self.tx.imp {
-            // The claim cannot be undone: publish a tombstone that receivers skip, and wake
-            // them, since one may be waiting for this very position.
-            p.publish(self.pos, TOMBSTONE);
-            self.tx.wake_receivers(1);
+        if !self.done {
+            self.tx.cancel_raw(self.pos);
         }
     }
 }
@@ -1330,11 +1364,25 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn peek(&mut self, timeout: Timeout) -> Result<RecvSlot<'_>> {
+        let (ptr, len, pos) = self.peek_raw(timeout)?;
+        Ok(RecvSlot {
+            rx: self,
+            ptr,
+            len,
+            pos,
+            done: false,
+        })
+    }
+
+    /// [`peek`](Receiver::peek) without the borrow: the message's pointer, length and
+    /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
+    /// any other receive on this receiver (on MPMC the message is claimed until then).
+    pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;
         let imp = &mut self.imp;
-        let (ptr, len, pos) = wait::block_on(
+        wait::block_on(
             &raw.header().data_bell,
             raw.geom().wake,
             timeout,
@@ -1363,14 +1411,28 @@ impl Receiver {
                 }
                 Ok(None)
             },
-        )?;
-        Ok(RecvSlot {
-            rx: self,
-            ptr,
-            len,
-            pos,
-            done: false,
-        })
+        )
+    }
+
+    /// Consumes the message returned by [`peek_raw`](Receiver::peek_raw).
+    pub(crate) fn release_raw(&mut self, pos: u64, len: usize) {
+        match &mut self.imp {
+            RecvImp::Spsc(c) => c.release(),
+            RecvImp::Mpmc(c) => c.release(pos, 1),
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders(1);
+    }
+
+    /// The ring's shape.
+    pub(crate) fn geometry(&self) -> Geometry {
+        *self.shared.raw.geom()
+    }
+
+    /// Messages in the ring now (a snapshot).
+    pub(crate) fn queued(&self) -> u64 {
+        self.shared.queued()
     }
 }
 
@@ -1421,13 +1483,7 @@ impl RecvSlot<'_> {
 
     fn finish(&mut self) {
         self.done = true;
-        match &mut self.rx.imp {
-            RecvImp::Spsc(c) => c.release(),
-            RecvImp::Mpmc(c) => c.release(self.pos, 1),
-        }
-        self.rx.stats.messages += 1;
-        self.rx.stats.bytes += self.len as u64;
-        self.rx.wake_senders(1);
+        self.rx.release_raw(self.pos, self.len);
     }
 }
 

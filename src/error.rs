@@ -26,6 +26,15 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// An address string is malformed or names an unknown scheme or option.
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// The offending part of it.
+        part: String,
+        /// What is wrong with that part.
+        reason: &'static str,
+    },
     /// A creation option is out of range.
     InvalidOption {
         /// The option's name (`capacity`, `msg_size`, ...).
@@ -158,6 +167,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidName { name, reason } => write!(f, "invalid ring name {name:?}: {reason}"),
+            Error::InvalidAddress { address, part, reason } => {
+                write!(f, "invalid address {address:?}: {part:?}: {reason}")
+            }
             Error::InvalidOption { option, value, reason } => {
                 write!(f, "invalid {option} {value}: {reason}")
             }

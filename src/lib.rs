@@ -29,8 +29,11 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod address;
 pub mod channel;
 pub mod error;
+#[cfg(not(ipcring_loom))]
+pub mod ffi;
 pub mod wait;
 
 // The building blocks below are public so that the integration tests, the loom models, the

@@ -17,6 +17,8 @@
 
 #![allow(dead_code)]
 
+pub mod c;
+
 use std::io::Read;
 use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,0 +1,348 @@
+//! Addresses: the one string that names a channel in Rust, C and on the command line
+//! (DESIGN §2), e.g. `shm://jobs?capacity=1024&msg_size=256&mode=mpmc`.
+//!
+//! The parser knows every scheme of the design (`shm`, `pipe`, `fifo`, `mq`, `unix`, `tcp`)
+//! and checks each one's shape, so a typo is reported as such wherever it is written.
+//! Only `shm://` is served by this version of the library; the others parse and are then
+//! refused with [`Error::Unsupported`] when opened, until their transports land.
+//!
+//! Creation options ride on the query string:
+//!
+//! | key | values | meaning |
+//! |---|---|---|
+//! | `capacity` | power of two, 1..=2^24 | slots in the ring |
+//! | `msg_size` | 1..=2^28 | largest message in bytes |
+//! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
+//! | `wake` | `futex` \| `sem` | how blocked callers sleep |
+//! | `perm` | octal, e.g. `0600` or `0640` | permissions of a created object |
+//!
+//! When opening an existing ring, the options given must match it (a mismatch is an error
+//! naming the field); options left out are not checked.
+
+use crate::channel::RingOptions;
+use crate::error::{Error, Result};
+use crate::layout::{Kind, WakeBackend};
+use crate::shm;
+
+/// The mechanism an address names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// `shm://NAME`: the ring in shared memory (`shm://` alone: an anonymous ring for `pair`).
+    Shm,
+    /// `pipe://`: an anonymous pipe shared across `fork`.
+    Pipe,
+    /// `fifo:///path`: a named pipe.
+    Fifo,
+    /// `mq://NAME`: a POSIX message queue.
+    Mq,
+    /// `unix:///path`: a UNIX `SOCK_SEQPACKET` socket.
+    Unix,
+    /// `tcp://HOST:PORT`: TCP with length-prefixed frames.
+    Tcp,
+}
+
+impl Transport {
+    /// The scheme as written in addresses (`"shm"`, `"pipe"`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::address::Transport::Fifo.scheme(), "fifo");
+    /// ```
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Transport::Shm => "shm",
+            Transport::Pipe => "pipe",
+            Transport::Fifo => "fifo",
+            Transport::Mq => "mq",
+            Transport::Unix => "unix",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// A parsed address: the transport, its target (name, path or host:port; empty for
+/// anonymous channels) and the creation options of its query string.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::address::{Address, Transport};
+/// let a = Address::parse("shm://jobs?capacity=64&mode=mpmc")?;
+/// assert_eq!(a.transport(), Transport::Shm);
+/// assert_eq!(a.target(), "jobs");
+/// let g = a.options().validate()?;
+/// assert_eq!(g.capacity, 64);
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Address {
+    transport: Transport,
+    target: String,
+    options: RingOptions,
+    perm_given: bool,
+}
+
+impl Address {
+    /// Parses `text`. Every malformed part is an [`Error::InvalidAddress`] naming it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{address::Address, Error};
+    /// let err = Address::parse("shm://x?capacty=8").unwrap_err();
+    /// assert!(matches!(err, Error::InvalidAddress { ref part, .. } if part == "capacty=8"));
+    /// assert!(Address::parse("smh://x").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Address> {
+        let bad = |part: &str, reason: &'static str| Error::InvalidAddress {
+            address: text.to_string(),
+            part: part.to_string(),
+            reason,
+        };
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| bad(text, "missing \"SCHEME://\" (e.g. shm://NAME)"))?;
+        let transport = match scheme {
+            "shm" => Transport::Shm,
+            "pipe" => Transport::Pipe,
+            "fifo" => Transport::Fifo,
+            "mq" => Transport::Mq,
+            "unix" => Transport::Unix,
+            "tcp" => Transport::Tcp,
+            _ => {
+                return Err(bad(
+                    scheme,
+                    "unknown scheme (expected shm, pipe, fifo, mq, unix or tcp)",
+                ))
+            }
+        };
+        let (target, query) = match rest.split_once('?') {
+            Some((t, q)) => (t, Some(q)),
+            None => (rest, None),
+        };
+        match transport {
+            Transport::Shm | Transport::Mq => {
+                if !target.is_empty() {
+                    shm::validate_name(target)
+                        .map_err(|_| bad(target, "not a valid name (1-250 bytes, no '/', not . or ..)"))?;
+                }
+                if transport == Transport::Mq && target.is_empty() {
+                    return Err(bad(text, "mq:// needs a queue name"));
+                }
+            }
+            Transport::Pipe => {
+                if !target.is_empty() {
+                    return Err(bad(target, "pipe:// takes no name (it is anonymous)"));
+                }
+            }
+            Transport::Fifo | Transport::Unix => {
+                if !target.starts_with('/') || target.len() < 2 {
+                    return Err(bad(target, "needs an absolute path (fifo:///path, unix:///path)"));
+                }
+                if target.contains('\0') {
+                    return Err(bad(target, "path contains a NUL byte"));
+                }
+            }
+            Transport::Tcp => {
+                let (host, port) = target.rsplit_once(':').ok_or_else(|| bad(target, "needs HOST:PORT"))?;
+                if host.is_empty() {
+                    return Err(bad(target, "empty host"));
+                }
+                port.parse::<u16>()
+                    .map_err(|_| bad(port, "port is not a number in 0..=65535"))?;
+            }
+        }
+        let mut options = RingOptions::new();
+        let mut perm_given = false;
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(pair, "option without \"=VALUE\""))?;
+            if seen.contains(&key) {
+                return Err(bad(pair, "option given twice"));
+            }
+            seen.push(key);
+            let number = || -> Result<u64> {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| bad(pair, "value is not a decimal number"))
+            };
+            options = match key {
+                "capacity" => options.capacity(number()?),
+                "msg_size" => options.msg_size(number()?),
+                "mode" => options.kind(match value {
+                    "spsc" => Kind::Spsc,
+                    "mpmc" => Kind::Mpmc,
+                    _ => return Err(bad(pair, "mode must be spsc or mpmc")),
+                }),
+                "wake" => options.wake(match value {
+                    "futex" => WakeBackend::Futex,
+                    "sem" => WakeBackend::Sem,
+                    _ => return Err(bad(pair, "wake must be futex or sem")),
+                }),
+                "perm" => {
+                    let mode = u32::from_str_radix(value, 8)
+                        .ok()
+                        .filter(|m| *m <= 0o777 && !value.is_empty())
+                        .ok_or_else(|| bad(pair, "perm must be octal permission bits (0000-0777)"))?;
+                    perm_given = true;
+                    options.mode(mode)
+                }
+                _ => {
+                    return Err(bad(
+                        pair,
+                        "unknown option (expected capacity, msg_size, mode, wake or perm)",
+                    ))
+                }
+            };
+        }
+        // Range errors (capacity not a power of two, ...) are reported against the address.
+        if let Err(Error::InvalidOption { option, reason, .. }) = options.validate() {
+            let part = query
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .find(|p| p.split('=').next() == Some(option))
+                .unwrap_or(option);
+            return Err(bad(part, reason));
+        }
+        Ok(Address {
+            transport,
+            target: target.to_string(),
+            options,
+            perm_given,
+        })
+    }
+
+    /// The mechanism.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::address::{Address, Transport};
+    /// assert_eq!(Address::parse("tcp://127.0.0.1:9000")?.transport(), Transport::Tcp);
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The name, path or `HOST:PORT`; empty for an anonymous channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::address::Address::parse("fifo:///tmp/f")?.target(), "/tmp/f");
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The creation options of the query string (unset ones left unset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipcring::address::Address::parse("shm://x?msg_size=64")?;
+    /// assert_eq!(a.options().validate()?.msg_size, 64);
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn options(&self) -> &RingOptions {
+        &self.options
+    }
+
+    /// Whether the query string set `perm`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::address::Address::parse("shm://x?perm=0640")?.perm_given());
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn perm_given(&self) -> bool {
+        self.perm_given
+    }
+
+    /// Refuses addresses whose transport this version does not serve yet.
+    pub(crate) fn require_shm(&self) -> Result<()> {
+        match self.transport {
+            Transport::Shm => Ok(()),
+            Transport::Pipe => Err(Error::Unsupported {
+                what: "the pipe:// transport (not in this version; use shm://)",
+            }),
+            Transport::Fifo => Err(Error::Unsupported {
+                what: "the fifo:// transport (not in this version; use shm://)",
+            }),
+            Transport::Mq => Err(Error::Unsupported {
+                what: "the mq:// transport (not in this version; use shm://)",
+            }),
+            Transport::Unix => Err(Error::Unsupported {
+                what: "the unix:// transport (not in this version; use shm://)",
+            }),
+            Transport::Tcp => Err(Error::Unsupported {
+                what: "the tcp:// transport (not in this version; use shm://)",
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(text: &str) -> String {
+        match Address::parse(text) {
+            Err(Error::InvalidAddress { part, .. }) => part,
+            other => panic!("{text}: expected InvalidAddress, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_addresses() {
+        let a = Address::parse("shm://jobs?capacity=1024&msg_size=256&mode=mpmc&wake=sem&perm=0640").unwrap();
+        let g = a.options().validate().unwrap();
+        assert_eq!(
+            (g.capacity, g.msg_size, g.kind, g.wake),
+            (1024, 256, Kind::Mpmc, WakeBackend::Sem)
+        );
+        assert!(a.perm_given());
+        assert_eq!(Address::parse("shm://").unwrap().target(), "");
+        assert_eq!(Address::parse("pipe://").unwrap().transport(), Transport::Pipe);
+        assert_eq!(Address::parse("mq://q").unwrap().target(), "q");
+        assert_eq!(Address::parse("unix:///run/x.sock").unwrap().target(), "/run/x.sock");
+        assert_eq!(Address::parse("tcp://[::1]:80").unwrap().target(), "[::1]:80");
+    }
+
+    #[test]
+    fn each_bad_part_is_named() {
+        assert_eq!(part("jobs"), "jobs");
+        assert_eq!(part("shmm://jobs"), "shmm");
+        assert_eq!(part("shm://a/b"), "a/b");
+        assert_eq!(part("shm://x?capacity=7"), "capacity=7");
+        assert_eq!(part("shm://x?capacity=abc"), "capacity=abc");
+        assert_eq!(part("shm://x?msg_size=0"), "msg_size=0");
+        assert_eq!(part("shm://x?mode=fast"), "mode=fast");
+        assert_eq!(part("shm://x?wake=poll"), "wake=poll");
+        assert_eq!(part("shm://x?perm=999"), "perm=999");
+        assert_eq!(part("shm://x?perm="), "perm=");
+        assert_eq!(part("shm://x?colour=red"), "colour=red");
+        assert_eq!(part("shm://x?capacity"), "capacity");
+        assert_eq!(part("shm://x?capacity=8&capacity=8"), "capacity=8");
+        assert_eq!(part("pipe://name"), "name");
+        assert_eq!(part("fifo://relative"), "relative");
+        assert_eq!(part("mq://"), "mq://");
+        assert_eq!(part("tcp://host"), "host");
+        assert_eq!(part("tcp://host:99999"), "99999");
+        assert_eq!(part("tcp://:80"), ":80");
+    }
+
+    #[test]
+    fn other_transports_are_unsupported_for_now() {
+        let a = Address::parse("fifo:///tmp/x").unwrap();
+        assert!(matches!(a.require_shm(), Err(Error::Unsupported { .. })));
+        assert!(Address::parse("shm://x").unwrap().require_shm().is_ok());
+    }
+}

@@ -1,0 +1,1066 @@
+//! The C ABI (DESIGN §6): every `extern "C"` item of libipcring. cbindgen turns this file,
+//! doc comments included, into `include/ipcring.h`.
+//!
+//! The module is thin: it checks pointers and strings, converts, calls [`crate::channel`],
+//! maps [`Error`] to a status code, and catches panics so that none crosses the boundary.
+//!
+//! Conventions (the rustls-ffi / hyper C API style):
+//! - every function returns an `int` status: `IPCRING_OK` (0), `IPCRING_EOF` (1, end of
+//!   stream), or a negative `IPCRING_E*` code; codes are never renumbered or reused;
+//! - outputs go through out-pointers and are written only on success;
+//! - a NULL pointer where one is required, or an address that is not UTF-8, is
+//!   `IPCRING_EINVAL`, never a crash; `ipcring_close(NULL)` is a no-op, like `free(NULL)`;
+//! - `ipcring_strerror` turns any integer into static text, and `ipcring_last_error` gives
+//!   the calling thread's detailed message for its last failure (naming the offending value).
+//!
+//! Handles live in shells that are never returned to the allocator: a closed shell is marked
+//! closed and parked for reuse by a later open. So a double close, or a call on a handle that
+//! was closed, reads valid memory and gets `IPCRING_ECLOSED` — until that shell is handed out
+//! again by a later open, after which the stale pointer is indistinguishable from the new
+//! handle (the "where detectable" of use after close). A pointer that never came from
+//! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
+
+use crate::address::{Address, Transport};
+use crate::channel::{Receiver, Ring, Sender};
+use crate::error::Error;
+use crate::layout::{Kind, WakeBackend};
+use crate::wait::Timeout;
+use std::cell::{RefCell, UnsafeCell};
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+// ---------------------------------------------------------------------------------------
+// Status codes. Explicit numbers; never renumber or reuse one.
+
+/// Success.
+pub const IPCRING_OK: c_int = 0;
+/// End of stream: every sender has closed (or died) and every message has been received.
+pub const IPCRING_EOF: c_int = 1;
+/// An argument is invalid: a NULL pointer where one is required, unknown flag bits, an
+/// address that is not UTF-8, or a length that cannot be a buffer's.
+pub const IPCRING_EINVAL: c_int = -1;
+/// The address is malformed: unknown scheme or option, bad name, out-of-range option value.
+pub const IPCRING_EADDRESS: c_int = -2;
+/// The address's transport, or the operation, is not supported by this library or ring.
+pub const IPCRING_EUNSUPPORTED: c_int = -3;
+/// `IPCRING_CREATE | IPCRING_EXCL` found an object of that name already there.
+pub const IPCRING_EEXIST: c_int = -4;
+/// No object of that name exists.
+pub const IPCRING_ENOENT: c_int = -5;
+/// The operating system refused access (permissions, or a symlink where the object should be).
+pub const IPCRING_EACCES: c_int = -6;
+/// No room in the shared-memory filesystem for the ring (reserved at create, never a SIGBUS).
+pub const IPCRING_ENOSPC: c_int = -7;
+/// The object exists but its creator did not finish initialising it within the open timeout.
+pub const IPCRING_ENOTREADY: c_int = -8;
+/// The object is not an ipcring ring.
+pub const IPCRING_ENOTRING: c_int = -9;
+/// The ring was made by an incompatible version or build of the library (ABI or layout).
+pub const IPCRING_EVERSION: c_int = -10;
+/// The ring exists but differs from the options the address asked for.
+pub const IPCRING_EMISMATCH: c_int = -11;
+/// The shared region holds values that make no sense; the ring is poisoned for this process.
+pub const IPCRING_ECORRUPT: c_int = -12;
+/// The message is longer than the ring's msg_size; nothing was sent.
+pub const IPCRING_ETOOLARGE: c_int = -13;
+/// The buffer is too small for the next message; the message stays in the ring.
+pub const IPCRING_ETOOSMALL: c_int = -14;
+/// Non-blocking call (timeout 0): the ring is full (send) or empty (receive).
+pub const IPCRING_EAGAIN: c_int = -15;
+/// The ring stayed full or empty for the whole timeout.
+pub const IPCRING_ETIMEDOUT: c_int = -16;
+/// Every receiver has gone: nothing sent now would ever be read.
+pub const IPCRING_EDISCONNECTED: c_int = -17;
+/// The role is taken: an SPSC ring already has its sender (or receiver).
+pub const IPCRING_EBUSY: c_int = -18;
+/// The ring's endpoint table is full.
+pub const IPCRING_ETOOMANY: c_int = -19;
+/// The handle was already closed.
+pub const IPCRING_ECLOSED: c_int = -20;
+/// The pointer is not an ipcring handle.
+pub const IPCRING_EBADHANDLE: c_int = -21;
+/// The handle was not opened for this direction (send on a receive-only handle, or the reverse).
+pub const IPCRING_EDIRECTION: c_int = -22;
+/// The call is out of order: commit or cancel without a reservation, release without a
+/// peek, or a send/receive while a reservation or peek is outstanding on the handle.
+pub const IPCRING_ESTATE: c_int = -23;
+/// A system call failed; `ipcring_last_error` names it and the OS error.
+pub const IPCRING_EIO: c_int = -24;
+/// A bug in ipcring was caught at the boundary (a Rust panic); the handle should be closed.
+pub const IPCRING_EPANIC: c_int = -25;
+
+// ---------------------------------------------------------------------------------------
+// Flags and constants.
+
+/// `ipcring_open` flag: attach a sender.
+pub const IPCRING_SEND: u32 = 1;
+/// `ipcring_open` flag: attach a receiver.
+pub const IPCRING_RECV: u32 = 2;
+/// `ipcring_open` flag: create the ring if it does not exist (options from the address).
+pub const IPCRING_CREATE: u32 = 4;
+/// `ipcring_open` flag, with `IPCRING_CREATE`: fail with `IPCRING_EEXIST` if it exists.
+pub const IPCRING_EXCL: u32 = 8;
+const ALL_FLAGS: u32 = IPCRING_SEND | IPCRING_RECV | IPCRING_CREATE | IPCRING_EXCL;
+
+/// Timeout: wait as long as it takes.
+pub const IPCRING_FOREVER: i64 = -1;
+/// Timeout: do not wait (`IPCRING_EAGAIN` if the call cannot complete at once).
+pub const IPCRING_NONBLOCK: i64 = 0;
+
+/// `ipcring_info_t.mode`: one sender and one receiver.
+pub const IPCRING_MODE_SPSC: u32 = 0;
+/// `ipcring_info_t.mode`: any number of senders and receivers.
+pub const IPCRING_MODE_MPMC: u32 = 1;
+/// `ipcring_info_t.wake`: blocked callers sleep on a futex word.
+pub const IPCRING_WAKE_FUTEX: u32 = 0;
+/// `ipcring_info_t.wake`: blocked callers sleep on a process-shared `sem_t`.
+pub const IPCRING_WAKE_SEM: u32 = 1;
+
+// ---------------------------------------------------------------------------------------
+// Types.
+
+/// An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
+pub struct Handle {
+    state: AtomicU32,
+    inner: UnsafeCell<Option<Ends>>,
+}
+
+// SAFETY: the shells are shared only through the spare list (under its mutex) and through
+// pointers given to C, where the documented rule is that calls on one handle never overlap;
+// `state` is atomic so that a closed shell can be recognised from any thread.
+unsafe impl Sync for Handle {}
+
+/// One message of a batch: `len` bytes at `data` (`data` may be NULL when `len` is 0).
+#[repr(C)]
+pub struct Msg {
+    /// The message's bytes.
+    pub data: *const c_void,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Counters of one handle (process-local).
+#[repr(C)]
+#[derive(Default)]
+pub struct StatsOut {
+    /// Messages sent through this handle.
+    pub sent_messages: u64,
+    /// Payload bytes sent.
+    pub sent_bytes: u64,
+    /// Messages received through this handle.
+    pub received_messages: u64,
+    /// Payload bytes received.
+    pub received_bytes: u64,
+    /// Times a call on this handle went to sleep (one system call each).
+    pub parks: u64,
+    /// Times a call on this handle woke a sleeping peer (one system call each).
+    pub wakes: u64,
+}
+
+/// The shape of the ring behind a handle.
+#[repr(C)]
+pub struct InfoOut {
+    /// Slots in the ring.
+    pub capacity: u64,
+    /// Largest message in bytes.
+    pub msg_size: u64,
+    /// Messages in the ring at the time of the call (a snapshot).
+    pub queued: u64,
+    /// `IPCRING_MODE_SPSC` or `IPCRING_MODE_MPMC`.
+    pub mode: u32,
+    /// `IPCRING_WAKE_FUTEX` or `IPCRING_WAKE_SEM`.
+    pub wake: u32,
+    /// The ends this handle holds: `IPCRING_SEND`, `IPCRING_RECV` or both.
+    pub ends: u32,
+}
+
+/// What an open handle holds.
+struct Ends {
+    tx: Option<Sender>,
+    rx: Option<Receiver>,
+    /// Position of a slot reserved by `ipcring_reserve` and not yet committed or cancelled.
+    reserved: Option<u64>,
+    /// Position and length of a message seen by `ipcring_peek` and not yet released.
+    peeked: Option<(u64, usize)>,
+}
+
+const OPEN: u32 = u32::from_be_bytes(*b"OPEN");
+const CLOSED: u32 = u32::from_be_bytes(*b"SHUT");
+
+/// Closed shells waiting to be reused (never freed; see the module docs).
+static SPARE: Mutex<Vec<&'static Handle>> = Mutex::new(Vec::new());
+
+/// Room for this thread's last error message, NUL included. A fixed buffer rather than a
+/// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
+/// overwrites the text in place.
+const LAST_ERROR_CAP: usize = 512;
+
+thread_local! {
+    static LAST_ERROR: RefCell<[u8; LAST_ERROR_CAP]> = const { RefCell::new([0; LAST_ERROR_CAP]) };
+}
+
+// ---------------------------------------------------------------------------------------
+// Internals.
+
+/// A failed call's status; the detailed message is already in `LAST_ERROR`.
+type Status = c_int;
+
+fn fail(code: c_int, msg: &str) -> Status {
+    let mut n = msg.len().min(LAST_ERROR_CAP - 1);
+    while !msg.is_char_boundary(n) {
+        n -= 1;
+    }
+    LAST_ERROR.with(|l| {
+        let mut buf = l.borrow_mut();
+        for (dst, &b) in buf.iter_mut().zip(&msg.as_bytes()[..n]) {
+            *dst = if b == 0 { b'?' } else { b };
+        }
+        buf[n] = 0;
+    });
+    code
+}
+
+fn code_of(e: &Error) -> c_int {
+    match e {
+        Error::InvalidName { .. } | Error::InvalidAddress { .. } | Error::InvalidOption { .. } => IPCRING_EADDRESS,
+        Error::AlreadyExists => IPCRING_EEXIST,
+        Error::NotFound => IPCRING_ENOENT,
+        Error::PermissionDenied => IPCRING_EACCES,
+        Error::NoSpace { .. } => IPCRING_ENOSPC,
+        Error::NotReady => IPCRING_ENOTREADY,
+        Error::NotARing { .. } => IPCRING_ENOTRING,
+        Error::AbiMismatch { .. } | Error::LayoutMismatch { .. } => IPCRING_EVERSION,
+        Error::Mismatch { .. } => IPCRING_EMISMATCH,
+        Error::SizeMismatch { .. } | Error::Corrupted { .. } => IPCRING_ECORRUPT,
+        Error::TooLarge { .. } => IPCRING_ETOOLARGE,
+        Error::BufferTooSmall { .. } => IPCRING_ETOOSMALL,
+        Error::WouldBlock => IPCRING_EAGAIN,
+        Error::TimedOut => IPCRING_ETIMEDOUT,
+        Error::Disconnected => IPCRING_EDISCONNECTED,
+        Error::EndOfStream => IPCRING_EOF,
+        Error::Busy { .. } => IPCRING_EBUSY,
+        Error::TooManyEndpoints => IPCRING_ETOOMANY,
+        Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
+        Error::Io { .. } => IPCRING_EIO,
+    }
+}
+
+/// Records `e` as this thread's last error and returns its code.
+fn err(e: Error) -> Status {
+    fail(code_of(&e), &e.to_string())
+}
+
+/// Runs a call's body, turning a panic into `IPCRING_EPANIC`.
+fn guard(body: impl FnOnce() -> Result<c_int, Status>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(code)) | Ok(Err(code)) => code,
+        Err(_) => fail(
+            IPCRING_EPANIC,
+            "internal error: a panic was caught at the C boundary (a bug in ipcring; please report it)",
+        ),
+    }
+}
+
+/// The open handle behind `ch`, or the status that says why there is none.
+///
+/// # Safety
+/// `ch` is NULL or a pointer the caller got from ipcring (or at least points at readable,
+/// aligned memory of a `Handle`'s size), and no other call on the same handle is running.
+unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
+    if ch.is_null() {
+        return Err(fail(IPCRING_EINVAL, "handle is NULL"));
+    }
+    if ch as usize % std::mem::align_of::<Handle>() != 0 {
+        return Err(fail(
+            IPCRING_EBADHANDLE,
+            "pointer is not an ipcring handle (misaligned)",
+        ));
+    }
+    // SAFETY: non-NULL and aligned; ipcring's shells are never freed, so even a closed
+    // handle's state can be read (the caller's contract covers foreign pointers).
+    let h = unsafe { &*ch };
+    match h.state.load(Ordering::Acquire) {
+        OPEN => {}
+        CLOSED => return Err(fail(IPCRING_ECLOSED, "handle was already closed")),
+        _ => return Err(fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle")),
+    }
+    // SAFETY: the handle is open, and the caller guarantees no overlapping call on it, so
+    // this is the only reference to its contents for the duration of the call.
+    let inner = unsafe { &mut *h.inner.get() };
+    inner
+        .as_mut()
+        .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
+}
+
+/// A fresh (or recycled) open handle holding `e`.
+fn new_handle(e: Ends) -> *mut Handle {
+    let spare = SPARE.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let h: &'static Handle = spare.unwrap_or_else(|| {
+        Box::leak(Box::new(Handle {
+            state: AtomicU32::new(CLOSED),
+            inner: UnsafeCell::new(None),
+        }))
+    });
+    // SAFETY: the shell is closed and owned by this call alone (just popped or just made).
+    unsafe { *h.inner.get() = Some(e) };
+    h.state.store(OPEN, Ordering::Release);
+    h as *const Handle as *mut Handle
+}
+
+/// The address at `address`, parsed.
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string.
+unsafe fn parse_address(address: *const c_char) -> Result<Address, Status> {
+    if address.is_null() {
+        return Err(fail(IPCRING_EINVAL, "address is NULL"));
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let text = unsafe { CStr::from_ptr(address) }
+        .to_str()
+        .map_err(|_| fail(IPCRING_EINVAL, "address is not valid UTF-8"))?;
+    let addr = Address::parse(text).map_err(err)?;
+    addr.require_shm().map_err(err)?;
+    Ok(addr)
+}
+
+fn named(addr: &Address, what: &str) -> Result<(), Status> {
+    if addr.target().is_empty() {
+        let msg = format!("{what} needs a named address (shm://NAME); shm:// alone is for ipcring_pair");
+        return Err(fail(IPCRING_EADDRESS, &msg));
+    }
+    Ok(())
+}
+
+fn out_ptr<T>(p: *mut T, name: &str) -> Result<*mut T, Status> {
+    if p.is_null() {
+        return Err(fail(IPCRING_EINVAL, &format!("{name} is NULL")));
+    }
+    Ok(p)
+}
+
+fn sender(e: &mut Ends) -> Result<&mut Sender, Status> {
+    if e.reserved.is_some() {
+        return Err(fail(
+            IPCRING_ESTATE,
+            "a reserved slot is outstanding: commit or cancel it first",
+        ));
+    }
+    e.tx.as_mut()
+        .ok_or_else(|| fail(IPCRING_EDIRECTION, "handle was not opened with IPCRING_SEND"))
+}
+
+fn receiver(e: &mut Ends) -> Result<&mut Receiver, Status> {
+    if e.peeked.is_some() {
+        return Err(fail(
+            IPCRING_ESTATE,
+            "a peeked message is outstanding: release it first",
+        ));
+    }
+    e.rx.as_mut()
+        .ok_or_else(|| fail(IPCRING_EDIRECTION, "handle was not opened with IPCRING_RECV"))
+}
+
+/// `len` bytes at `buf` as a slice (`buf` may be NULL only when `len` is 0).
+///
+/// # Safety
+/// `buf` is NULL or valid for `len` bytes of reads for the duration of the call.
+unsafe fn bytes<'a>(buf: *const c_void, len: usize, name: &str) -> Result<&'a [u8], Status> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if buf.is_null() {
+        return Err(fail(IPCRING_EINVAL, &format!("{name} is NULL but the length is {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(fail(IPCRING_EINVAL, &format!("length {len} is larger than any buffer")));
+    }
+    // SAFETY: non-NULL, len ≤ isize::MAX, valid for len bytes by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(buf as *const u8, len) })
+}
+
+/// `cap` writable bytes at `buf` (`buf` may be NULL only when `cap` is 0).
+///
+/// # Safety
+/// `buf` is NULL or valid for `cap` bytes of writes for the duration of the call.
+unsafe fn bytes_mut<'a>(buf: *mut c_void, cap: usize, name: &str) -> Result<&'a mut [u8], Status> {
+    if cap == 0 {
+        return Ok(&mut []);
+    }
+    if buf.is_null() {
+        return Err(fail(
+            IPCRING_EINVAL,
+            &format!("{name} is NULL but the capacity is {cap}"),
+        ));
+    }
+    if cap > isize::MAX as usize {
+        return Err(fail(
+            IPCRING_EINVAL,
+            &format!("capacity {cap} is larger than any buffer"),
+        ));
+    }
+    // SAFETY: non-NULL, cap ≤ isize::MAX, valid for cap bytes of writes by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, cap) })
+}
+
+/// A batch message as a byte slice, for `Sender::send_batch` without copying the array.
+#[repr(transparent)]
+struct BatchMsg(Msg);
+
+impl AsRef<[u8]> for BatchMsg {
+    fn as_ref(&self) -> &[u8] {
+        if self.0.len == 0 {
+            return &[];
+        }
+        // SAFETY: every entry was checked non-NULL (len > 0) and ≤ isize::MAX before the
+        // batch was sent; the caller keeps the bytes valid for the call.
+        unsafe { std::slice::from_raw_parts(self.0.data as *const u8, self.0.len) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The calls.
+
+/// Opens the channel named by `address` and writes a new handle to `*out`.
+///
+/// `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
+/// (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
+/// (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
+/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
+/// existing one (`IPCRING_EMISMATCH` otherwise). Only `shm://NAME` is served by this version;
+/// other valid addresses return `IPCRING_EUNSUPPORTED`.
+///
+/// Thread safety: may be called from any thread at any time.
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string; `out` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *mut *mut Handle) -> c_int {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's contract.
+        let addr = unsafe { parse_address(address) }?;
+        if flags & !ALL_FLAGS != 0 {
+            return Err(fail(
+                IPCRING_EINVAL,
+                &format!("unknown flag bits {:#x}", flags & !ALL_FLAGS),
+            ));
+        }
+        if flags & (IPCRING_SEND | IPCRING_RECV) == 0 {
+            return Err(fail(IPCRING_EINVAL, "flags need IPCRING_SEND, IPCRING_RECV or both"));
+        }
+        if flags & IPCRING_EXCL != 0 && flags & IPCRING_CREATE == 0 {
+            return Err(fail(IPCRING_EINVAL, "IPCRING_EXCL needs IPCRING_CREATE"));
+        }
+        named(&addr, "ipcring_open")?;
+        let (name, opts) = (addr.target(), addr.options());
+        let ring = if flags & IPCRING_CREATE == 0 {
+            Ring::open_with(name, opts)
+        } else if flags & IPCRING_EXCL != 0 {
+            Ring::create(name, opts)
+        } else {
+            match Ring::create(name, opts) {
+                Err(Error::AlreadyExists) => Ring::open_with(name, opts),
+                r => r,
+            }
+        }
+        .map_err(err)?;
+        let tx = if flags & IPCRING_SEND != 0 {
+            Some(ring.sender().map_err(err)?)
+        } else {
+            None
+        };
+        let rx = if flags & IPCRING_RECV != 0 {
+            Some(ring.receiver().map_err(err)?)
+        } else {
+            None
+        };
+        let h = new_handle(Ends {
+            tx,
+            rx,
+            reserved: None,
+            peeked: None,
+        });
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { out.write(h) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Creates an anonymous channel for use across `fork()`: writes a send-only handle to
+/// `*sender` and a receive-only handle to `*receiver`. `address` is `shm://` with optional
+/// options (`shm://?capacity=16&msg_size=64`). After `fork()`, each process closes the end
+/// it does not use, so that end-of-stream and `IPCRING_EDISCONNECTED` work.
+///
+/// Thread safety: may be called from any thread at any time.
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string; `sender` and `receiver` are NULL or valid
+/// for one write each.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_pair(
+    address: *const c_char,
+    sender: *mut *mut Handle,
+    receiver: *mut *mut Handle,
+) -> c_int {
+    guard(|| {
+        let sender = out_ptr(sender, "sender")?;
+        let receiver = out_ptr(receiver, "receiver")?;
+        // SAFETY: the caller's contract.
+        let addr = unsafe { parse_address(address) }?;
+        if !addr.target().is_empty() {
+            return Err(fail(
+                IPCRING_EADDRESS,
+                "ipcring_pair makes an anonymous ring: give shm:// without a name",
+            ));
+        }
+        let ring = Ring::anonymous(addr.options()).map_err(err)?;
+        let tx = ring.sender().map_err(err)?;
+        let rx = ring.receiver().map_err(err)?;
+        let one = |tx, rx| {
+            new_handle(Ends {
+                tx,
+                rx,
+                reserved: None,
+                peeked: None,
+            })
+        };
+        // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
+        unsafe {
+            sender.write(one(Some(tx), None));
+            receiver.write(one(None, Some(rx)));
+        }
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Attaches another endpoint of the same ring, with the same ends as `ch`, and writes it to
+/// `*out`: one handle per thread or per child on an MPMC ring. An SPSC ring has one sender
+/// and one receiver, so cloning one of its handles is `IPCRING_EBUSY`.
+///
+/// Thread safety: must not overlap another call on `ch`; the new handle is independent.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -> c_int {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let tx = e.tx.as_ref().map(Sender::try_clone).transpose().map_err(err)?;
+        let rx = e.rx.as_ref().map(Receiver::try_clone).transpose().map_err(err)?;
+        let h = new_handle(Ends {
+            tx,
+            rx,
+            reserved: None,
+            peeked: None,
+        });
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { out.write(h) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Sends the `len` bytes at `buf` as one message. `timeout_ns`: `IPCRING_FOREVER` (< 0)
+/// waits for room as long as it takes, `IPCRING_NONBLOCK` (0) returns `IPCRING_EAGAIN` when
+/// the ring is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
+/// `len` > msg_size is `IPCRING_ETOOLARGE` and sends nothing; `IPCRING_EDISCONNECTED` when
+/// every receiver has gone. `buf` may be NULL when `len` is 0 (an empty message).
+///
+/// Thread safety: calls on one handle must not overlap (use `ipcring_clone` for a handle per
+/// thread); different handles may be used from different threads at once.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `len` bytes of reads.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: usize, timeout_ns: i64) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let tx = sender(unsafe { ends(ch) }?)?;
+        // SAFETY: the caller's contract.
+        let msg = unsafe { bytes(buf, len, "buf") }?;
+        tx.send_with_timeout(msg, Timeout::from_nanos(timeout_ns))
+            .map_err(err)?;
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
+/// Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
+/// than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
+/// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
+/// empty and non-blocking).
+///
+/// Thread safety: calls on one handle must not overlap; different handles may be used from
+/// different threads at once.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `cap` bytes of writes;
+/// `len` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_recv(
+    ch: *mut Handle,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        let len = out_ptr(len, "len")?;
+        // SAFETY: the caller's contract.
+        let rx = receiver(unsafe { ends(ch) }?)?;
+        // SAFETY: the caller's contract.
+        let buf = unsafe { bytes_mut(buf, cap, "buf") }?;
+        let n = rx
+            .recv_with_timeout(buf, Timeout::from_nanos(timeout_ns))
+            .map_err(err)?;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { len.write(n) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Reserves the next slot for a zero-copy send, waiting for room as `timeout_ns` allows, and
+/// writes its address to `*buf` and its size (msg_size) to `*cap`. Write the message there,
+/// then `ipcring_commit` it or `ipcring_cancel` the reservation; until then other sends on
+/// this handle are `IPCRING_ESTATE`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `buf` and `cap` are NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_reserve(
+    ch: *mut Handle,
+    buf: *mut *mut c_void,
+    cap: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        let buf = out_ptr(buf, "buf")?;
+        let cap = out_ptr(cap, "cap")?;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let tx = sender(e)?;
+        let (ptr, pos) = tx.reserve_raw(Timeout::from_nanos(timeout_ns)).map_err(err)?;
+        let size = tx.max_msg_size();
+        e.reserved = Some(pos);
+        // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
+        unsafe {
+            buf.write(ptr as *mut c_void);
+            cap.write(size);
+        }
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Publishes the first `len` bytes of the slot from `ipcring_reserve` as one message.
+/// `len` > msg_size is `IPCRING_ETOOLARGE` and leaves the reservation in place (commit a
+/// shorter length or cancel); no reservation is `IPCRING_ESTATE`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_commit(ch: *mut Handle, len: usize) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let pos = e
+            .reserved
+            .ok_or_else(|| fail(IPCRING_ESTATE, "ipcring_commit without ipcring_reserve"))?;
+        let tx =
+            e.tx.as_mut()
+                .ok_or_else(|| fail(IPCRING_EPANIC, "reservation without a sender"))?;
+        tx.commit_raw(pos, len).map_err(err)?;
+        e.reserved = None;
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Gives up the slot from `ipcring_reserve` without sending anything (on an MPMC ring the
+/// slot is skipped by receivers). No reservation is `IPCRING_ESTATE`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_cancel(ch: *mut Handle) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let pos = e
+            .reserved
+            .take()
+            .ok_or_else(|| fail(IPCRING_ESTATE, "ipcring_cancel without ipcring_reserve"))?;
+        if let Some(tx) = e.tx.as_mut() {
+            tx.cancel_raw(pos);
+        }
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Waits (as `timeout_ns` allows) for the next message and writes its address in the ring
+/// to `*buf` and its length to `*len`, without copying. The bytes stay valid and unchanged
+/// until `ipcring_release`, which consumes the message; until then other receives on this
+/// handle are `IPCRING_ESTATE`. `IPCRING_EOF` at end of stream.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `buf` and `len` are NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_peek(
+    ch: *mut Handle,
+    buf: *mut *const c_void,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        let buf = out_ptr(buf, "buf")?;
+        let len = out_ptr(len, "len")?;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let rx = receiver(e)?;
+        let (ptr, n, pos) = rx.peek_raw(Timeout::from_nanos(timeout_ns)).map_err(err)?;
+        e.peeked = Some((pos, n));
+        // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
+        unsafe {
+            buf.write(ptr as *const c_void);
+            len.write(n);
+        }
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Consumes the message from `ipcring_peek`, freeing its slot for senders. No outstanding
+/// peek is `IPCRING_ESTATE`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let (pos, n) = e
+            .peeked
+            .take()
+            .ok_or_else(|| fail(IPCRING_ESTATE, "ipcring_release without ipcring_peek"))?;
+        if let Some(rx) = e.rx.as_mut() {
+            rx.release_raw(pos, n);
+        }
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Sends the `count` messages of `msgs` in order, publishing each run that fits at once,
+/// and writes how many were sent to `*sent`: all of them, or fewer if the wait for room
+/// ended after at least one was sent. If none could be sent the call fails
+/// (`IPCRING_EAGAIN`, `IPCRING_ETIMEDOUT`, ...). Every length is checked first: one larger
+/// than msg_size is `IPCRING_ETOOLARGE` with nothing sent.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `msgs` is NULL or valid for `count` entries, each
+/// `data` NULL or valid for `len` bytes; `sent` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_send_batch(
+    ch: *mut Handle,
+    msgs: *const Msg,
+    count: usize,
+    sent: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        let sent = out_ptr(sent, "sent")?;
+        // SAFETY: the caller's contract.
+        let tx = sender(unsafe { ends(ch) }?)?;
+        if count == 0 {
+            // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+            unsafe { sent.write(0) };
+            return Ok(IPCRING_OK);
+        }
+        if msgs.is_null() {
+            return Err(fail(IPCRING_EINVAL, &format!("msgs is NULL but count is {count}")));
+        }
+        if count > isize::MAX as usize / std::mem::size_of::<Msg>() {
+            return Err(fail(IPCRING_EINVAL, &format!("count {count} is larger than any array")));
+        }
+        // SAFETY: non-NULL, valid for `count` entries by the caller's contract; BatchMsg is
+        // a transparent wrapper of Msg.
+        let batch = unsafe { std::slice::from_raw_parts(msgs as *const BatchMsg, count) };
+        for (i, m) in batch.iter().enumerate() {
+            if m.0.len > 0 && m.0.data.is_null() {
+                return Err(fail(
+                    IPCRING_EINVAL,
+                    &format!("msgs[{i}].data is NULL but len is {}", m.0.len),
+                ));
+            }
+            if m.0.len > isize::MAX as usize {
+                return Err(fail(
+                    IPCRING_EINVAL,
+                    &format!("msgs[{i}].len is larger than any buffer"),
+                ));
+            }
+        }
+        let n = tx.send_batch(batch, Timeout::from_nanos(timeout_ns)).map_err(err)?;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { sent.write(n) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Receives up to `max` messages, waiting (as `timeout_ns` allows) for the first: message
+/// `i` is copied to `buf + i * stride` and its length written to `lens[i]`; the number
+/// received (≥ 1) goes to `*count`. `stride` must be at least the ring's msg_size
+/// (`IPCRING_ETOOSMALL` otherwise, nothing taken). `max` 0 returns at once with `*count` 0.
+/// `IPCRING_EOF` at end of stream.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `stride * max` bytes of
+/// writes; `lens` is NULL or valid for `max` writes; `count` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_recv_batch(
+    ch: *mut Handle,
+    buf: *mut c_void,
+    stride: usize,
+    max: usize,
+    lens: *mut usize,
+    count: *mut usize,
+    timeout_ns: i64,
+) -> c_int {
+    guard(|| {
+        let count = out_ptr(count, "count")?;
+        // SAFETY: the caller's contract.
+        let rx = receiver(unsafe { ends(ch) }?)?;
+        if max == 0 {
+            // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+            unsafe { count.write(0) };
+            return Ok(IPCRING_OK);
+        }
+        let lens = out_ptr(lens, "lens")?;
+        let need = rx.max_msg_size();
+        if stride < need {
+            return Err(fail(
+                IPCRING_ETOOSMALL,
+                &format!("stride {stride} is smaller than the ring's msg_size {need}"),
+            ));
+        }
+        let total = stride
+            .checked_mul(max)
+            .ok_or_else(|| fail(IPCRING_EINVAL, "stride * max overflows"))?;
+        // SAFETY: the caller's contract (valid for stride * max bytes).
+        let out = unsafe { bytes_mut(buf, total, "buf") }?;
+        if max > isize::MAX as usize / std::mem::size_of::<usize>() {
+            return Err(fail(IPCRING_EINVAL, &format!("max {max} is larger than any array")));
+        }
+        // SAFETY: non-NULL, valid for `max` writes by the caller's contract.
+        let lens = unsafe { std::slice::from_raw_parts_mut(lens, max) };
+        let mut i = 0;
+        let n = rx
+            .recv_batch(max, Timeout::from_nanos(timeout_ns), |m| {
+                out[i * stride..i * stride + m.len()].copy_from_slice(m);
+                lens[i] = m.len();
+                i += 1;
+            })
+            .map_err(err)?;
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { count.write(n) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Writes the handle's counters (messages and bytes each way, parks, wake-ups) to `*out`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c_int {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let mut s = StatsOut::default();
+        if let Some(tx) = &e.tx {
+            let t = tx.stats();
+            (s.sent_messages, s.sent_bytes, s.parks, s.wakes) = (t.messages, t.bytes, t.parks, t.wakes);
+        }
+        if let Some(rx) = &e.rx {
+            let r = rx.stats();
+            (s.received_messages, s.received_bytes) = (r.messages, r.bytes);
+            s.parks += r.parks;
+            s.wakes += r.wakes;
+        }
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { out.write(s) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Writes the ring's capacity, msg_size, mode, wake backend, the messages queued now, and
+/// the ends this handle holds to `*out`.
+///
+/// Thread safety: calls on one handle must not overlap.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_int {
+    guard(|| {
+        let out = out_ptr(out, "out")?;
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        let (g, queued) = match (&e.tx, &e.rx) {
+            (Some(tx), _) => (tx.geometry(), tx.queued()),
+            (None, Some(rx)) => (rx.geometry(), rx.queued()),
+            (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
+        };
+        let info = InfoOut {
+            capacity: g.capacity,
+            msg_size: g.msg_size,
+            queued,
+            mode: match g.kind {
+                Kind::Spsc => IPCRING_MODE_SPSC,
+                Kind::Mpmc => IPCRING_MODE_MPMC,
+            },
+            wake: match g.wake {
+                WakeBackend::Futex => IPCRING_WAKE_FUTEX,
+                WakeBackend::Sem => IPCRING_WAKE_SEM,
+            },
+            ends: if e.tx.is_some() { IPCRING_SEND } else { 0 } | if e.rx.is_some() { IPCRING_RECV } else { 0 },
+        };
+        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
+        unsafe { out.write(info) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Closes the handle: detaches its ends (the last sender's close is the receivers'
+/// end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
+/// unmaps the ring, and invalidates `ch`. An outstanding reservation is cancelled; an
+/// outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
+/// `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
+/// `IPCRING_ECLOSED` (see "use after close" in the README). The ring itself stays until
+/// `ipcring_unlink`.
+///
+/// Thread safety: must not overlap any other call on the same handle.
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
+    guard(|| {
+        if ch.is_null() {
+            return Ok(IPCRING_OK);
+        }
+        // SAFETY: the caller's contract.
+        let e = unsafe { ends(ch) }?;
+        if let (Some(pos), Some(tx)) = (e.reserved.take(), e.tx.as_mut()) {
+            tx.cancel_raw(pos);
+        }
+        // SAFETY: `ends` checked the pointer and that the handle is open.
+        let h: &'static Handle = unsafe { &*ch };
+        h.state.store(CLOSED, Ordering::Release);
+        // SAFETY: the handle is ours alone for this call (no overlapping calls).
+        let taken = unsafe { (*h.inner.get()).take() };
+        if let Some(mut e) = taken {
+            if let (Some((pos, n)), Some(rx)) = (e.peeked.take(), e.rx.as_mut()) {
+                if rx.geometry().kind == Kind::Mpmc {
+                    rx.release_raw(pos, n);
+                }
+            }
+            drop(e);
+        }
+        SPARE.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Removes the ring's name (`shm://NAME`); processes that have it open keep using it, and it
+/// is freed when the last one closes. `IPCRING_ENOENT` if there is no such ring.
+///
+/// Thread safety: may be called from any thread at any time.
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_unlink(address: *const c_char) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let addr = unsafe { parse_address(address) }?;
+        named(&addr, "ipcring_unlink")?;
+        debug_assert_eq!(addr.transport(), Transport::Shm);
+        Ring::unlink(addr.target()).map_err(err)?;
+        Ok(IPCRING_OK)
+    })
+}
+
+/// A static, NUL-terminated description of any status code (unknown codes included).
+///
+/// Thread safety: may be called from any thread at any time.
+#[no_mangle]
+pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
+    let text: &'static CStr = match status {
+        IPCRING_OK => c"success",
+        IPCRING_EOF => c"end of stream: every sender has closed",
+        IPCRING_EINVAL => c"invalid argument (NULL pointer, bad flags or non-UTF-8 string)",
+        IPCRING_EADDRESS => c"malformed address or option",
+        IPCRING_EUNSUPPORTED => c"transport or operation not supported",
+        IPCRING_EEXIST => c"a ring of that name already exists",
+        IPCRING_ENOENT => c"no ring of that name exists",
+        IPCRING_EACCES => c"permission denied",
+        IPCRING_ENOSPC => c"no space left in shared memory for the ring",
+        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it",
+        IPCRING_ENOTRING => c"not an ipcring ring",
+        IPCRING_EVERSION => c"ring made by an incompatible version of ipcring",
+        IPCRING_EMISMATCH => c"ring differs from the options asked for",
+        IPCRING_ECORRUPT => c"ring corrupted",
+        IPCRING_ETOOLARGE => c"message larger than the ring's msg_size",
+        IPCRING_ETOOSMALL => c"buffer too small for the message (it stays in the ring)",
+        IPCRING_EAGAIN => c"operation would block",
+        IPCRING_ETIMEDOUT => c"timed out",
+        IPCRING_EDISCONNECTED => c"every receiver has gone",
+        IPCRING_EBUSY => c"the ring already has its sender or receiver",
+        IPCRING_ETOOMANY => c"the ring's endpoint table is full",
+        IPCRING_ECLOSED => c"handle already closed",
+        IPCRING_EBADHANDLE => c"not an ipcring handle",
+        IPCRING_EDIRECTION => c"handle not opened for this direction",
+        IPCRING_ESTATE => c"call out of order (reserve/commit or peek/release)",
+        IPCRING_EIO => c"system call failed",
+        IPCRING_EPANIC => c"internal error in ipcring",
+        _ => c"unknown ipcring status code",
+    };
+    text.as_ptr()
+}
+
+/// The calling thread's message for its last failed call, naming the offending value (e.g.
+/// `invalid address "shm://x?capacity=7": "capacity=7": must be a power of two`); "" if none
+/// failed yet. The pointer stays valid for the thread's lifetime; the text is replaced by the
+/// thread's next failure, so read it before calling ipcring again.
+///
+/// Thread safety: may be called from any thread; each thread has its own message.
+#[no_mangle]
+pub extern "C" fn ipcring_last_error() -> *const c_char {
+    LAST_ERROR.with(|l| l.borrow().as_ptr() as *const c_char)
+}
+
+/// The library's version, e.g. "0.1.0" (the header's `IPCRING_VERSION` when they match).
+///
+/// Thread safety: may be called from any thread at any time.
+#[no_mangle]
+pub extern "C" fn ipcring_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}

@@ -3,18 +3,25 @@
 # the README gives and the one CI runs (.ci/run). Each step prints a "==>" line.
 #
 #   lint         cargo fmt --check, cargo clippy --all-targets -D warnings
-#   cargo tests  unit, integration (real processes, real shm/futex/sem_t) and doc tests
+#   cargo tests  unit, integration (real processes, real shm/futex/sem_t) and doc tests;
+#                the C side: the header freshness check (tests/c_header.rs), the C examples
+#                built with their Makefile and run (tests/c_examples.rs), the mixed C/Rust
+#                pipeline (tests/c_pipeline.rs), bad input from C under AddressSanitizer and
+#                valgrind, the version macros and the pkg-config install (tests/c_abi.rs)
 #   loom         the models in tests/loom.rs (LOOM_MAX_PREEMPTIONS bounded), then the
 #                teeth check: each weakened ordering makes its model fail
 #   miri         the ring algorithms over a heap region (installs nightly miri if missing)
 #
-# The C examples and the header freshness check join this script with the C ABI.
+# scripts/deps.sh first installs what the C tests need if it is missing (make, pkg-config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 step() { printf '\n==> %s\n' "$*"; }
 started=$(date +%s)
+
+step "tools for the C tests (scripts/deps.sh)"
+scripts/deps.sh
 
 step "lint: cargo fmt --check"
 cargo fmt --check

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Makes sure the tools the C side of the tests needs are on PATH: a C compiler, make,
+# pkg-config and readelf (binutils). Installs the missing ones with apt-get (Debian/Ubuntu,
+# as root or through sudo); on other systems it names what to install and fails.
+set -euo pipefail
+
+missing=()
+command -v "${CC:-cc}" >/dev/null || missing+=(gcc libc6-dev)
+command -v make >/dev/null || missing+=(make)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v readelf >/dev/null || missing+=(binutils)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}" >&2
+if ! command -v apt-get >/dev/null; then
+    echo "deps.sh: no apt-get here; install these yourself: ${missing[*]}" >&2
+    exit 1
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq || true
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -124,7 +124,8 @@
 #define IPCRING_ECLOSED -20
 
 /**
- * The pointer is not an ipcring handle.
+ * The pointer is not an ipcring handle. Detected only for pointers to readable memory that
+ * ipcring never handed out; any other pointer is undefined behaviour, as for `free`.
  */
 #define IPCRING_EBADHANDLE -21
 
@@ -345,7 +346,11 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
  * Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
  * than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
  * `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
- * empty and non-blocking).
+ * empty and non-blocking). End of stream lasts while no sender is attached: a sender that
+ * attaches later makes the channel flow again.
+ *
+ * Signals do not interrupt a wait, in this call or any other (EINTR is retried inside,
+ * keeping the deadline): to react to a signal, wait with a timeout and check a flag.
  *
  * Thread safety: calls on one handle must not overlap; different handles may be used from
  * different threads at once.
@@ -421,7 +426,8 @@ int ipcring_release(ipcring_t *ch);
  * and writes how many were sent to `*sent`: all of them, or fewer if the wait for room
  * ended after at least one was sent. If none could be sent the call fails
  * (`IPCRING_EAGAIN`, `IPCRING_ETIMEDOUT`, ...). Every length is checked first: one larger
- * than msg_size is `IPCRING_ETOOLARGE` with nothing sent.
+ * than msg_size is `IPCRING_ETOOLARGE` with nothing sent. On an SPSC ring each run that
+ * fits becomes visible to the receiver at once; on MPMC, message by message.
  *
  * Thread safety: calls on one handle must not overlap.
  *

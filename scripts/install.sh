@@ -57,12 +57,16 @@ lib="$destdir$prefix/lib"
 inc="$destdir$prefix/include"
 pc="$lib/pkgconfig"
 mkdir -p "$lib" "$inc" "$pc"
-install -m 0755 "$from/libipcring.so" "$lib/libipcring.so.$version"
+# -C: leave a file that is already identical alone, so re-installing does not touch a library
+# that running programs have mapped, nor bump timestamps that make rebuild C programs.
+install -C -m 0755 "$from/libipcring.so" "$lib/libipcring.so.$version"
 ln -sfn "libipcring.so.$version" "$lib/$soname"
 ln -sfn "$soname" "$lib/libipcring.so"
-install -m 0644 "$from/libipcring.a" "$lib/libipcring.a"
-install -m 0644 "$here/include/ipcring.h" "$inc/ipcring.h"
-cat > "$pc/ipcring.pc" <<PC
+install -C -m 0644 "$from/libipcring.a" "$lib/libipcring.a"
+install -C -m 0644 "$here/include/ipcring.h" "$inc/ipcring.h"
+pcfile="$(mktemp)"
+trap 'rm -f "$pcfile"' EXIT
+cat > "$pcfile" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
 includedir=\${prefix}/include
@@ -74,4 +78,5 @@ Cflags: -I\${includedir}
 Libs: -L\${libdir} -lipcring
 Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 PC
+install -C -m 0644 "$pcfile" "$pc/ipcring.pc"
 echo "installed libipcring $version under $destdir$prefix ($soname)"

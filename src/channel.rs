@@ -643,7 +643,10 @@ impl Sender {
     /// Fails with `Disconnected` if the attach/close epoch moved and no receiver is left.
     #[inline]
     fn check_receivers(&mut self) -> Result<()> {
-        if endpoint::epoch(&self.shared.raw) != self.peers.epoch && self.peers.gone(&self.shared, Phase::Idle)? {
+        // Only an attach or a close moves the epoch, and no receiver comes back without
+        // attaching: while the epoch stands still, the last verdict holds.
+        let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
+        if (moved && self.peers.gone(&self.shared, Phase::Idle)?) || (!moved && self.peers.gone) {
             return Err(Error::Disconnected);
         }
         Ok(())

@@ -189,7 +189,24 @@ impl fmt::Display for Error {
                 "ring layout hash {found:#018x} differs from ours ({expected:#018x}): built for another target or version"
             ),
             Error::Mismatch { field, expected, found } => {
-                write!(f, "ring {field} is {found}, expected {expected}")
+                // Kind and wake backend are stored as numbers; say them the way addresses do.
+                let name = |v: u64| -> String {
+                    let raw = u32::try_from(v).unwrap_or(u32::MAX);
+                    let named = match *field {
+                        "kind" => crate::layout::Kind::from_raw(raw).map(|k| match k {
+                            crate::layout::Kind::Spsc => "spsc",
+                            crate::layout::Kind::Mpmc => "mpmc",
+                        }),
+                        "wake" => crate::layout::WakeBackend::from_raw(raw).map(|w| match w {
+                            crate::layout::WakeBackend::Futex => "futex",
+                            crate::layout::WakeBackend::Sem => "sem",
+                        }),
+                        _ => None,
+                    };
+                    named.map_or_else(|| v.to_string(), str::to_string)
+                };
+                let field = if *field == "kind" { "mode" } else { field };
+                write!(f, "ring {field} is {}, expected {}", name(*found), name(*expected))
             }
             Error::SizeMismatch { expected, actual } => write!(
                 f,

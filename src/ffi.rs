@@ -79,7 +79,8 @@ pub const IPCRING_EBUSY: c_int = -18;
 pub const IPCRING_ETOOMANY: c_int = -19;
 /// The handle was already closed.
 pub const IPCRING_ECLOSED: c_int = -20;
-/// The pointer is not an ipcring handle.
+/// The pointer is not an ipcring handle. Detected only for pointers to readable memory that
+/// ipcring never handed out; any other pointer is undefined behaviour, as for `free`.
 pub const IPCRING_EBADHANDLE: c_int = -21;
 /// The handle was not opened for this direction (send on a receive-only handle, or the reverse).
 pub const IPCRING_EDIRECTION: c_int = -22;
@@ -248,9 +249,23 @@ fn code_of(e: &Error) -> c_int {
     }
 }
 
-/// Records `e` as this thread's last error and returns its code.
+/// Records `e` as this thread's last error and returns its code. End of stream is not a
+/// failure and leaves the last error alone.
 fn err(e: Error) -> Status {
-    fail(code_of(&e), &e.to_string())
+    match code_of(&e) {
+        IPCRING_EOF => IPCRING_EOF,
+        code => fail(code, &e.to_string()),
+    }
+}
+
+/// [`err`] for errors about a named object: the message names the address.
+fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
+    move |e| match e {
+        Error::AlreadyExists | Error::NotFound | Error::PermissionDenied | Error::NotReady | Error::NotARing { .. } => {
+            fail(code_of(&e), &format!("{address}: {e}"))
+        }
+        e => err(e),
+    }
 }
 
 /// Runs a call's body, turning a panic into `IPCRING_EPANIC`.
@@ -457,6 +472,7 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
         }
         named(&addr, "ipcring_open")?;
         let (name, opts) = (addr.target(), addr.options());
+        let text = format!("shm://{name}");
         let ring = if flags & IPCRING_CREATE == 0 {
             Ring::open_with(name, opts)
         } else if flags & IPCRING_EXCL != 0 {
@@ -467,7 +483,7 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
                 r => r,
             }
         }
-        .map_err(err)?;
+        .map_err(err_at(&text))?;
         let tx = if flags & IPCRING_SEND != 0 {
             Some(ring.sender().map_err(err)?)
         } else {
@@ -581,6 +597,12 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: 
     guard(|| {
         // SAFETY: the caller's contract.
         let tx = sender(unsafe { ends(ch) }?)?;
+        if len > tx.max_msg_size() {
+            return Err(err(Error::TooLarge {
+                len,
+                max: tx.max_msg_size(),
+            }));
+        }
         // SAFETY: the caller's contract.
         let msg = unsafe { bytes(buf, len, "buf") }?;
         tx.send_with_timeout(msg, Timeout::from_nanos(timeout_ns))
@@ -593,7 +615,11 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: 
 /// Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
 /// than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
 /// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
-/// empty and non-blocking).
+/// empty and non-blocking). End of stream lasts while no sender is attached: a sender that
+/// attaches later makes the channel flow again.
+///
+/// Signals do not interrupt a wait, in this call or any other (EINTR is retried inside,
+/// keeping the deadline): to react to a signal, wait with a timeout and check a flag.
 ///
 /// Thread safety: calls on one handle must not overlap; different handles may be used from
 /// different threads at once.
@@ -766,7 +792,8 @@ pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
 /// and writes how many were sent to `*sent`: all of them, or fewer if the wait for room
 /// ended after at least one was sent. If none could be sent the call fails
 /// (`IPCRING_EAGAIN`, `IPCRING_ETIMEDOUT`, ...). Every length is checked first: one larger
-/// than msg_size is `IPCRING_ETOOLARGE` with nothing sent.
+/// than msg_size is `IPCRING_ETOOLARGE` with nothing sent. On an SPSC ring each run that
+/// fits becomes visible to the receiver at once; on MPMC, message by message.
 ///
 /// Thread safety: calls on one handle must not overlap.
 ///
@@ -1004,7 +1031,7 @@ pub unsafe extern "C" fn ipcring_unlink(address: *const c_char) -> c_int {
         let addr = unsafe { parse_address(address) }?;
         named(&addr, "ipcring_unlink")?;
         debug_assert_eq!(addr.transport(), Transport::Shm);
-        Ring::unlink(addr.target()).map_err(err)?;
+        Ring::unlink(addr.target()).map_err(err_at(&format!("shm://{}", addr.target())))?;
         Ok(IPCRING_OK)
     })
 }

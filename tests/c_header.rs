@@ -8,11 +8,12 @@ fn committed_header_is_fresh() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/ipcring.h");
     let committed = std::fs::read_to_string(path).expect("include/ipcring.h exists");
     if committed != generated {
-        let line = committed
+        let same = committed
             .lines()
             .zip(generated.lines())
-            .position(|(a, b)| a != b)
-            .map_or_else(|| committed.lines().count().min(generated.lines().count()), |i| i) + 1;
+            .take_while(|(a, b)| a == b)
+            .count();
+        let line = same + 1;
         panic!(
             "include/ipcring.h is stale (first difference at line {line}); \
              run scripts/bless-header.sh and commit the result"
@@ -33,6 +34,9 @@ fn header_declares_the_core_names() {
         "const char *ipcring_strerror(int status);",
         "const char *ipcring_version(void);",
     ] {
-        assert!(header.contains(decl), "include/ipcring.h lacks `{decl}` (DESIGN §6 core names)");
+        assert!(
+            header.contains(decl),
+            "include/ipcring.h lacks `{decl}` (DESIGN §6 core names)"
+        );
     }
 }

@@ -263,6 +263,18 @@ fn end_of_stream_and_disconnected() {
         assert_eq!(rx.recv_vec().unwrap(), b"again");
         drop(rx);
         assert!(matches!(tx.send(b"nobody"), Err(Error::Disconnected)));
+        // The verdict sticks while the ring still has room (it was once reported only once).
+        assert!(matches!(tx.send(b"nobody"), Err(Error::Disconnected)));
+        assert!(matches!(tx.try_send(b"nobody"), Err(Error::Disconnected)));
+        assert!(matches!(tx.reserve(ipcring::Timeout::Never), Err(Error::Disconnected)));
+        assert!(matches!(
+            tx.send_batch(&[b"x"], ipcring::Timeout::Never),
+            Err(Error::Disconnected)
+        ));
+        // A receiver that attaches later makes it flow again.
+        let mut rx = ring.receiver().unwrap();
+        tx.send(b"back").unwrap();
+        assert_eq!(rx.recv_vec().unwrap(), b"back");
     }
 }
 

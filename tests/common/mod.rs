@@ -423,7 +423,7 @@ pub fn spawn(role: &str, vars: &[(&str, String)]) -> ChildProc {
         .env(ROLE_ENV, role)
         .env("RUST_BACKTRACE", "1");
     for (k, v) in vars {
-        cmd.envs([(k, v)]);
+        cmd.env(k, v);
     }
     spawn_command(role, cmd)
 }
@@ -433,7 +433,9 @@ pub fn spawn(role: &str, vars: &[(&str, String)]) -> ChildProc {
 /// for [`wait_all`] and the failure report.
 pub fn spawn_command(label: &str, mut cmd: Command) -> ChildProc {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn child {label} ({cmd:?}): {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn child {label} ({cmd:?}): {e}"));
     let out = drain(child.stdout.take().unwrap());
     let err = drain(child.stderr.take().unwrap());
     let stdin = child.stdin.take();

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The main job: a C producer process feeding a Rust consumer process over a shared-memory
+# ring, every sequence number and checksum verified; then the reverse direction; then the
+# Rust demo's throughput and round-trip figures (examples/demo.rs).
+#
+#   scripts/demo.sh [MESSAGES]        (default 1,000,000 per direction)
+#
+# Builds the library, installs it under target/stage (scripts/install.sh) and the C programs
+# with their Makefile; needs only the Rust toolchain and a C compiler (scripts/deps.sh adds
+# make and pkg-config if missing). The transport comparison joins when the transports land.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-1000000}"
+
+scripts/deps.sh
+cargo build --release --quiet --lib --example pipeline --example demo
+stage="$PWD/target/stage"
+scripts/install.sh --from target/release --prefix "$stage" >/dev/null
+make -s -C c-examples IPCRING="$stage" O="$stage/c-examples"
+
+name="ipcring-demo-$$"
+addr="shm://$name?capacity=1024&msg_size=256"
+cleanup() { rm -f "/dev/shm/$name"; }
+trap cleanup EXIT
+
+run_pair() { # run_pair LABEL CONSUMER... -- PRODUCER...
+    local label="$1"; shift
+    local consumer=() producer=()
+    while [ "$1" != "--" ]; do consumer+=("$1"); shift; done
+    shift
+    producer=("$@")
+    echo "==> $label: $n messages over $addr"
+    local start end
+    start=$(date +%s%N)
+    "${consumer[@]}" & local pid=$!
+    "${producer[@]}"
+    wait "$pid"
+    end=$(date +%s%N)
+    echo "    both processes done in $(( (end - start) / 1000000 )) ms (including start-up)"
+}
+
+run_pair "C producer -> Rust consumer" \
+    target/release/examples/pipeline consume "$addr" "$n" -- \
+    "$stage/c-examples/pipeline_producer" "$addr" "$n"
+run_pair "Rust producer -> C consumer" \
+    "$stage/c-examples/pipeline_consumer" "$addr" "$n" -- \
+    target/release/examples/pipeline produce "$addr" "$n"
+
+echo "==> Rust producer and consumer processes, and round trips (examples/demo.rs)"
+target/release/examples/demo

@@ -5,8 +5,8 @@
 //!
 //! The parent creates the rings and re-executes this program as the peer process (`demo
 //! consume NAME N` / `demo echo NAME`). Every message carries a sequence number and a
-//! checksum that the consumer verifies. The C producer → Rust consumer version of this demo
-//! arrives with the C ABI.
+//! checksum that the consumer verifies. `scripts/demo.sh` runs this after the C producer →
+//! Rust consumer pipeline (`c-examples/pipeline_producer.c`, `examples/pipeline.rs`).
 
 use ipcring::{Error, Kind, Ring, RingOptions};
 use std::process::{Command, ExitCode};

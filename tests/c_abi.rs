@@ -295,3 +295,35 @@ fn installed_library_builds_with_pkg_config() {
     drop(prefix);
     assert!(!p.exists(), "temporary prefix {} left behind", p.display());
 }
+
+/// The shared library exports exactly the functions the header declares, all `ipcring_*`.
+#[test]
+fn exported_symbols_are_the_header_functions() {
+    let _g = serial();
+    let lib = deps_dir().join("libipcring.so");
+    let out = run_ok(Command::new("nm").args(["-D", "--defined-only"]).arg(&lib));
+    let mut exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_addr, kind, name) = (f.next()?, f.next()?, f.next()?);
+            (kind != "A").then(|| name.to_string())
+        })
+        .collect();
+    exported.sort();
+    let header = std::fs::read_to_string(repo().join("include/ipcring.h")).expect("read ipcring.h");
+    let mut declared: Vec<String> = header
+        .lines()
+        .filter(|l| (l.starts_with("int ") || l.starts_with("const char *")) && l.contains('('))
+        .filter_map(|l| {
+            let name = l.split('(').next()?.rsplit([' ', '*']).next()?;
+            name.starts_with("ipcring_").then(|| name.to_string())
+        })
+        .collect();
+    declared.sort();
+    assert!(declared.len() >= 19, "found only {declared:?} in the header");
+    assert_eq!(
+        exported, declared,
+        "libipcring.so exports differ from ipcring.h's functions"
+    );
+}

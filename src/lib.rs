@@ -50,6 +50,9 @@ pub mod shm;
 #[doc(hidden)]
 pub mod spsc;
 mod sync;
+#[doc(hidden)]
+#[cfg(not(ipcring_loom))]
+pub mod transport;
 
 pub use channel::{pair, Receiver, RecvSlot, Ring, RingOptions, SendSlot, Sender, Stats};
 pub use error::{Error, Result};

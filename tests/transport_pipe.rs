@@ -109,6 +109,46 @@ fn pipe_fork_random_sizes() {
     fork_run(MSG_SIZE, env_u64("IPCRING_PIPE_MESSAGES", 100_000));
 }
 
+/// Several writers on one pipe: frames of at most PIPE_BUF bytes are written atomically, so
+/// they never interleave; per writer the order is FIFO.
+#[test]
+fn pipe_fork_several_writers() {
+    let _g = serial();
+    const WRITERS: u32 = 3;
+    let max_payload = MSG_SIZE - OVERHEAD;
+    let n = env_u64("IPCRING_PIPE_MESSAGES", 100_000) / 4;
+    const _: () = assert!(MSG_SIZE + 4 <= pipe::PIPE_BUF);
+    let (tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
+    let mut tx = Some(tx);
+    let children: Vec<_> = (0..WRITERS)
+        .map(|p| {
+            fork("pipe writer", || {
+                let mut tx = tx.take().unwrap();
+                let mut buf = vec![0u8; MSG_SIZE];
+                for seq in 0..n {
+                    let len = encode(p, seq, max_payload, &mut buf);
+                    tx.send(&buf[..len], Timeout::Forever)
+                        .unwrap_or_else(|e| panic!("writer {p} seq {seq}: {e}"));
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut check = SeqChecker::new(WRITERS as usize, Some(max_payload));
+    let mut buf = vec![0u8; MSG_SIZE];
+    loop {
+        match rx.recv(&mut buf, Timeout::Forever) {
+            Ok(len) => check.check_or_panic(&buf[..len]),
+            Err(Error::EndOfStream) => break,
+            Err(e) => panic!("recv after {} messages: {e}", check.count),
+        }
+    }
+    check.assert_complete(n);
+    for c in children {
+        c.expect_success(HANG_BOUND);
+    }
+}
+
 /// Frames longer than PIPE_BUF are written and read in pieces; one writer keeps them whole.
 #[test]
 fn pipe_fork_frames_above_pipe_buf() {

@@ -904,11 +904,13 @@ impl Sender {
     }
 
     /// The ring's shape.
+    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
     pub(crate) fn geometry(&self) -> Geometry {
         *self.shared.raw.geom()
     }
 
     /// Messages in the ring now (a snapshot).
+    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
     pub(crate) fn queued(&self) -> u64 {
         self.shared.queued()
     }
@@ -1429,11 +1431,13 @@ impl Receiver {
     }
 
     /// The ring's shape.
+    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
     pub(crate) fn geometry(&self) -> Geometry {
         *self.shared.raw.geom()
     }
 
     /// Messages in the ring now (a snapshot).
+    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
     pub(crate) fn queued(&self) -> u64 {
         self.shared.queued()
     }

@@ -185,6 +185,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "megabytes of byte-wise work: minutes under Miri")]
     fn round_trip_every_piece_size() {
         let msgs: Vec<Vec<u8>> = (0..40usize)
             .map(|i| (0..i * 7 % 97).map(|b| b as u8 ^ i as u8).collect())
@@ -197,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "megabytes of byte-wise work: minutes under Miri")]
     fn grows_for_large_frames() {
         let msgs = vec![vec![1u8; 200_000], vec![], vec![2u8; 70_000], vec![3u8; 1]];
         let stream = stream_of(&msgs);

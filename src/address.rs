@@ -269,24 +269,15 @@ impl Address {
     /// Refuses addresses whose transport this version does not serve yet.
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
     pub(crate) fn require_shm(&self) -> Result<()> {
-        match self.transport {
-            Transport::Shm => Ok(()),
-            Transport::Pipe => Err(Error::Unsupported {
-                what: "the pipe:// transport (not in this version; use shm://)",
-            }),
-            Transport::Fifo => Err(Error::Unsupported {
-                what: "the fifo:// transport (not in this version; use shm://)",
-            }),
-            Transport::Mq => Err(Error::Unsupported {
-                what: "the mq:// transport (not in this version; use shm://)",
-            }),
-            Transport::Unix => Err(Error::Unsupported {
-                what: "the unix:// transport (not in this version; use shm://)",
-            }),
-            Transport::Tcp => Err(Error::Unsupported {
-                what: "the tcp:// transport (not in this version; use shm://)",
-            }),
-        }
+        let what = match self.transport {
+            Transport::Shm => return Ok(()),
+            Transport::Pipe => "the pipe:// transport (not in this version; use shm://)",
+            Transport::Fifo => "the fifo:// transport (not in this version; use shm://)",
+            Transport::Mq => "the mq:// transport (not in this version; use shm://)",
+            Transport::Unix => "the unix:// transport (not in this version; use shm://)",
+            Transport::Tcp => "the tcp:// transport (not in this version; use shm://)",
+        };
+        Err(Error::Unsupported { what })
     }
 }
 

@@ -310,8 +310,14 @@ unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
         .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
 }
 
-/// A fresh (or recycled) open handle holding `e`.
-fn new_handle(e: Ends) -> *mut Handle {
+/// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked.
+fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut Handle {
+    let e = Ends {
+        tx,
+        rx,
+        reserved: None,
+        peeked: None,
+    };
     let spare = SPARE.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let h: &'static Handle = spare.unwrap_or_else(|| {
         Box::leak(Box::new(Handle {
@@ -484,22 +490,15 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
             }
         }
         .map_err(err_at(&text))?;
-        let tx = if flags & IPCRING_SEND != 0 {
-            Some(ring.sender().map_err(err)?)
-        } else {
-            None
-        };
-        let rx = if flags & IPCRING_RECV != 0 {
-            Some(ring.receiver().map_err(err)?)
-        } else {
-            None
-        };
-        let h = new_handle(Ends {
-            tx,
-            rx,
-            reserved: None,
-            peeked: None,
-        });
+        let tx = (flags & IPCRING_SEND != 0)
+            .then(|| ring.sender())
+            .transpose()
+            .map_err(err)?;
+        let rx = (flags & IPCRING_RECV != 0)
+            .then(|| ring.receiver())
+            .transpose()
+            .map_err(err)?;
+        let h = new_handle(tx, rx);
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(h) };
         Ok(IPCRING_OK)
@@ -536,18 +535,10 @@ pub unsafe extern "C" fn ipcring_pair(
         let ring = Ring::anonymous(addr.options()).map_err(err)?;
         let tx = ring.sender().map_err(err)?;
         let rx = ring.receiver().map_err(err)?;
-        let one = |tx, rx| {
-            new_handle(Ends {
-                tx,
-                rx,
-                reserved: None,
-                peeked: None,
-            })
-        };
         // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
         unsafe {
-            sender.write(one(Some(tx), None));
-            receiver.write(one(None, Some(rx)));
+            sender.write(new_handle(Some(tx), None));
+            receiver.write(new_handle(None, Some(rx)));
         }
         Ok(IPCRING_OK)
     })
@@ -569,12 +560,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -
         let e = unsafe { ends(ch) }?;
         let tx = e.tx.as_ref().map(Sender::try_clone).transpose().map_err(err)?;
         let rx = e.rx.as_ref().map(Receiver::try_clone).transpose().map_err(err)?;
-        let h = new_handle(Ends {
-            tx,
-            rx,
-            reserved: None,
-            peeked: None,
-        });
+        let h = new_handle(tx, rx);
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(h) };
         Ok(IPCRING_OK)

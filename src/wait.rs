@@ -170,6 +170,33 @@ impl Timeout {
         }
     }
 
+    /// How long a wait may still last: `Ok(None)` for ever, `Ok(Some(d))` with `d > 0`, or the
+    /// error a wait ends with now ([`Error::WouldBlock`] for `Never`, [`Error::TimedOut`] once
+    /// the deadline has passed). For waits outside the ring (poll, retried opens).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{Error, Timeout};
+    /// assert!(matches!(Timeout::Forever.remaining(), Ok(None)));
+    /// assert!(matches!(Timeout::Never.remaining(), Err(Error::WouldBlock)));
+    /// assert!(Timeout::after(std::time::Duration::from_secs(60)).remaining().unwrap().is_some());
+    /// ```
+    pub fn remaining(&self) -> crate::Result<Option<Duration>> {
+        match self {
+            Timeout::Forever => Ok(None),
+            Timeout::Never => Err(crate::Error::WouldBlock),
+            Timeout::At(t) => {
+                let now = monotonic_now();
+                let ns = (t.tv_sec as i128 - now.tv_sec as i128) * 1_000_000_000 + (t.tv_nsec - now.tv_nsec) as i128;
+                if ns <= 0 {
+                    return Err(crate::Error::TimedOut);
+                }
+                Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))))
+            }
+        }
+    }
+
     /// The deadline of the next sleep: the sooner of ours and one park slice from now.
     fn slice(&self) -> libc::timespec {
         let Timeout::At(slice) = Timeout::after(park_slice()) else {

@@ -16,7 +16,7 @@
 
 use super::pipe::{FdReceiver, FdSender};
 use crate::error::{Error, Result};
-use crate::wait::{monotonic_now, Timeout};
+use crate::wait::Timeout;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -151,18 +151,7 @@ pub fn open_sender(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdS
             Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENXIO) => {}
             Err(e) => return Err(e),
         }
-        let sleep = match timeout {
-            Timeout::Never => return Err(Error::WouldBlock),
-            Timeout::Forever => nap,
-            Timeout::At(t) => {
-                let now = monotonic_now();
-                let left_ns = (t.tv_sec - now.tv_sec) as i128 * 1_000_000_000 + (t.tv_nsec - now.tv_nsec) as i128;
-                if left_ns <= 0 {
-                    return Err(Error::TimedOut);
-                }
-                nap.min(Duration::from_nanos(left_ns as u64))
-            }
-        };
+        let sleep = timeout.remaining()?.map_or(nap, |left| nap.min(left));
         std::thread::sleep(sleep);
         nap = (nap * 2).min(Duration::from_millis(50));
     }

@@ -17,7 +17,7 @@
 
 use super::frame::{self, FrameBuf};
 use crate::error::{Error, Result};
-use crate::wait::{monotonic_now, Timeout};
+use crate::wait::Timeout;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -60,26 +60,10 @@ fn set_nonblock(fd: RawFd) -> Result<()> {
 /// passed, [`Error::Io`] if `ppoll` fails (`EINTR` is retried with the same deadline).
 pub fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<libc::c_short> {
     loop {
-        let rel = match timeout {
-            Timeout::Never => return Err(Error::WouldBlock),
-            Timeout::Forever => None,
-            Timeout::At(t) => {
-                let now = monotonic_now();
-                let mut sec = t.tv_sec - now.tv_sec;
-                let mut nsec = t.tv_nsec - now.tv_nsec;
-                if nsec < 0 {
-                    nsec += 1_000_000_000;
-                    sec -= 1;
-                }
-                if sec < 0 || (sec == 0 && nsec == 0) {
-                    return Err(Error::TimedOut);
-                }
-                Some(libc::timespec {
-                    tv_sec: sec,
-                    tv_nsec: nsec,
-                })
-            }
-        };
+        let rel = timeout.remaining()?.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as _,
+        });
         let mut pfd = libc::pollfd { fd, events, revents: 0 };
         let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
         // SAFETY: pfd is one valid pollfd; ts is null or a valid timespec; no signal mask.

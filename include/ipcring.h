@@ -151,6 +151,12 @@
 #define IPCRING_EPANIC -25
 
 /**
+ * A kernel limit is below what the address asks for (e.g. a POSIX queue's `msg_max`);
+ * `ipcring_last_error` names the limit and how to raise it.
+ */
+#define IPCRING_ELIMIT -26
+
+/**
  * `ipcring_open` flag: attach a sender.
  */
 #define IPCRING_SEND 1

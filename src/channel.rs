@@ -63,6 +63,31 @@ impl RingOptions {
     /// Default largest message in bytes.
     pub const DEFAULT_MSG_SIZE: u64 = 256;
 
+    /// The `kind` (`mode`) asked for, if any.
+    pub(crate) fn kind_given(&self) -> Option<Kind> {
+        self.kind
+    }
+
+    /// The `capacity` asked for, if any.
+    pub(crate) fn capacity_given(&self) -> Option<u64> {
+        self.capacity
+    }
+
+    /// The `msg_size` asked for, if any.
+    pub(crate) fn msg_size_given(&self) -> Option<u64> {
+        self.msg_size
+    }
+
+    /// The `wake` backend asked for, if any.
+    pub(crate) fn wake_given(&self) -> Option<WakeBackend> {
+        self.wake
+    }
+
+    /// The permission bits for a created object.
+    pub(crate) fn perm(&self) -> u32 {
+        self.mode
+    }
+
     /// Options with nothing set.
     ///
     /// # Examples

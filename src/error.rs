@@ -128,6 +128,17 @@ pub enum Error {
     },
     /// The ring's endpoint table is full.
     TooManyEndpoints,
+    /// A kernel limit is lower than what was asked for (e.g. a POSIX queue's `msg_max`).
+    KernelLimit {
+        /// What was asked for (`"capacity"`, `"msg_size"`, `"queues"`).
+        what: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// The limit in force.
+        limit: u64,
+        /// How to raise it (e.g. `"sysctl fs.mqueue.msg_max=N"`).
+        hint: &'static str,
+    },
     /// The operation is not available on this ring or platform.
     Unsupported {
         /// What is not supported.
@@ -226,6 +237,9 @@ impl fmt::Display for Error {
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
             Error::Busy { role } => write!(f, "the ring already has its {role}"),
             Error::TooManyEndpoints => f.write_str("the ring's endpoint table is full"),
+            Error::KernelLimit { what, value, limit, hint } => {
+                write!(f, "{what} {value} exceeds the kernel limit {limit} (raise it with: {hint})")
+            }
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
             Error::Io { op, source } => write!(f, "{op} failed: {source}"),
         }

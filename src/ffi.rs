@@ -91,6 +91,9 @@ pub const IPCRING_ESTATE: c_int = -23;
 pub const IPCRING_EIO: c_int = -24;
 /// A bug in ipcring was caught at the boundary (a Rust panic); the handle should be closed.
 pub const IPCRING_EPANIC: c_int = -25;
+/// A kernel limit is below what the address asks for (e.g. a POSIX queue's `msg_max`);
+/// `ipcring_last_error` names the limit and how to raise it.
+pub const IPCRING_ELIMIT: c_int = -26;
 
 // ---------------------------------------------------------------------------------------
 // Flags and constants.
@@ -245,6 +248,7 @@ fn code_of(e: &Error) -> c_int {
         Error::Busy { .. } => IPCRING_EBUSY,
         Error::TooManyEndpoints => IPCRING_ETOOMANY,
         Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
+        Error::KernelLimit { .. } => IPCRING_ELIMIT,
         Error::Io { .. } => IPCRING_EIO,
     }
 }
@@ -1055,6 +1059,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ESTATE => c"call out of order (reserve/commit or peek/release)",
         IPCRING_EIO => c"system call failed",
         IPCRING_EPANIC => c"internal error in ipcring",
+        IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

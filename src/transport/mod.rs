@@ -31,4 +31,106 @@
 
 pub mod fifo;
 pub mod frame;
+pub mod mq;
 pub mod pipe;
+pub mod tcp;
+pub mod unix;
+
+use crate::address::Address;
+use crate::channel::RingOptions;
+use crate::error::{Error, Result};
+use crate::wait::Timeout;
+use std::fmt;
+
+/// One sending end of a fallback transport. [`crate::Sender`] wraps it, adding statistics,
+/// batches and zero-copy slots (through an internal buffer), so that every transport offers
+/// the same API as the ring.
+///
+/// Contract (the conformance suite checks it): `msg.len() > msg_size()` is
+/// [`Error::TooLarge`] before anything is written; a timeout or `Timeout::Never` that ends
+/// the wait leaves nothing written; `EINTR` is retried with the same deadline; no receiver
+/// left is [`Error::Disconnected`] (never SIGPIPE). Before the first receiver has appeared a
+/// send waits for one, as on a full channel.
+pub trait MsgSender: fmt::Debug + Send {
+    /// Sends `msg` as one message, waiting as `timeout` allows.
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()>;
+    /// The largest message this end sends.
+    fn msg_size(&self) -> usize;
+    /// Another sender on the same channel, or [`Error::Unsupported`] saying why not.
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>>;
+}
+
+/// One receiving end of a fallback transport (see [`MsgSender`]).
+///
+/// Contract: one call returns one whole message; a buffer shorter than the next message is
+/// [`Error::BufferTooSmall`] `{ needed }` and the message is kept for the next call;
+/// [`Error::EndOfStream`] once every sender that came has gone and everything is drained
+/// (a sender arriving later makes data flow again where the transport allows it); before
+/// the first sender has come, a receive waits.
+pub trait MsgReceiver: fmt::Debug + Send {
+    /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
+    fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize>;
+    /// The largest message this end receives.
+    fn msg_size(&self) -> usize;
+    /// Another receiver on the same channel, or [`Error::Unsupported`] saying why not.
+    fn try_clone(&self) -> Result<Box<dyn MsgReceiver>>;
+    /// Messages waiting in the channel now, where the kernel says (a POSIX queue does).
+    fn queued(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// What an open of a named fallback transport was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenSpec<'a> {
+    /// The parsed address (its transport is the one being opened).
+    pub address: &'a Address,
+    /// Create the object if it does not exist (FIFO, queue); for sockets, see each module.
+    pub create: bool,
+    /// With `create`: the object must not exist yet.
+    pub excl: bool,
+}
+
+impl OpenSpec<'_> {
+    /// The options of the address.
+    pub fn options(&self) -> &RingOptions {
+        self.address.options()
+    }
+
+    /// `msg_size` from the address, or the default (256).
+    pub fn msg_size(&self) -> usize {
+        self.options().msg_size_given().unwrap_or(RingOptions::DEFAULT_MSG_SIZE) as usize
+    }
+
+    /// `capacity` from the address, if given.
+    pub fn capacity(&self) -> Option<u64> {
+        self.options().capacity_given()
+    }
+
+    /// Permission bits for a created object (0600 unless the address says otherwise).
+    pub fn perm(&self) -> u32 {
+        self.options().perm()
+    }
+
+    /// Refuses the ring-only options (`mode`, `wake`) and, unless `capacity_ok`, `capacity`:
+    /// an option that would silently mean nothing is an error naming it.
+    pub fn refuse_ring_options(&self, capacity_ok: bool) -> Result<()> {
+        let o = self.options();
+        let scheme = self.address.transport().scheme();
+        let bad = |part: &str| Error::InvalidAddress {
+            address: format!("{scheme}://{}", self.address.target()),
+            part: part.to_string(),
+            reason: "option applies to shm:// only",
+        };
+        if o.kind_given().is_some() {
+            return Err(bad("mode"));
+        }
+        if o.wake_given().is_some() {
+            return Err(bad("wake"));
+        }
+        if !capacity_ok && o.capacity_given().is_some() {
+            return Err(bad("capacity"));
+        }
+        Ok(())
+    }
+}

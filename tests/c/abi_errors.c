@@ -89,6 +89,7 @@ static const char *code_name(int rc) {
         case IPCRING_ESTATE: return "IPCRING_ESTATE";
         case IPCRING_EIO: return "IPCRING_EIO";
         case IPCRING_EPANIC: return "IPCRING_EPANIC";
+        case IPCRING_ELIMIT: return "IPCRING_ELIMIT";
         default: return "(unknown code)";
     }
 }
@@ -189,7 +190,7 @@ static void strings_and_codes(void) {
     REQUIRE(le != NULL && le[0] == '\0'); /* nothing failed yet on this thread */
     const char *unknown = ipcring_strerror(12345);
     REQUIRE(unknown != NULL && unknown[0] != '\0');
-    for (int rc = IPCRING_EPANIC; rc <= IPCRING_EOF; rc++) {
+    for (int rc = IPCRING_ELIMIT; rc <= IPCRING_EOF; rc++) {
         const char *s = ipcring_strerror(rc);
         if (s == NULL || s[0] == '\0' || strcmp(s, unknown) == 0) {
             char what[128];
@@ -197,7 +198,7 @@ static void strings_and_codes(void) {
             die(__LINE__, what, rc);
         }
     }
-    printf("ok %4d  ipcring_strerror of every code from %d to %d is its own text\n", __LINE__, IPCRING_EPANIC,
+    printf("ok %4d  ipcring_strerror of every code from %d to %d is its own text\n", __LINE__, IPCRING_ELIMIT,
            IPCRING_EOF);
     n_checks++;
     const int odd[] = {12345, -12345, 2, -26, INT_MIN, INT_MAX};

@@ -1,0 +1,1 @@
+//! `mq://NAME`: POSIX message queues (in progress).

@@ -1,0 +1,1 @@
+//! `tcp://HOST:PORT`: TCP with length-prefixed frames (in progress).

@@ -1,0 +1,1 @@
+//! `unix:///path`: UNIX SOCK_SEQPACKET sockets (in progress).

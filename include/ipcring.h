@@ -207,6 +207,36 @@
 #define IPCRING_WAKE_SEM 1
 
 /**
+ * `ipcring_info_t.transport`: the ring in shared memory (`shm://`).
+ */
+#define IPCRING_TRANSPORT_SHM 0
+
+/**
+ * `ipcring_info_t.transport`: an anonymous pipe (`pipe://`).
+ */
+#define IPCRING_TRANSPORT_PIPE 1
+
+/**
+ * `ipcring_info_t.transport`: a named pipe (`fifo:///path`).
+ */
+#define IPCRING_TRANSPORT_FIFO 2
+
+/**
+ * `ipcring_info_t.transport`: a POSIX message queue (`mq://NAME`).
+ */
+#define IPCRING_TRANSPORT_MQ 3
+
+/**
+ * `ipcring_info_t.transport`: a UNIX SOCK_SEQPACKET socket (`unix:///path`).
+ */
+#define IPCRING_TRANSPORT_UNIX 4
+
+/**
+ * `ipcring_info_t.transport`: TCP (`tcp://HOST:PORT`).
+ */
+#define IPCRING_TRANSPORT_TCP 5
+
+/**
  * An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
  */
 typedef struct ipcring_t ipcring_t;
@@ -260,7 +290,7 @@ typedef struct {
  */
 typedef struct {
   /**
-   * Slots in the ring.
+   * Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
    */
   uint64_t capacity;
   /**
@@ -268,21 +298,26 @@ typedef struct {
    */
   uint64_t msg_size;
   /**
-   * Messages in the ring at the time of the call (a snapshot).
+   * Messages in the channel at the time of the call (a snapshot); 0 where the transport
+   * cannot tell (pipe, FIFO, sockets).
    */
   uint64_t queued;
   /**
-   * `IPCRING_MODE_SPSC` or `IPCRING_MODE_MPMC`.
+   * `IPCRING_MODE_SPSC` or `IPCRING_MODE_MPMC` (ring); `IPCRING_MODE_SPSC` elsewhere.
    */
   uint32_t mode;
   /**
-   * `IPCRING_WAKE_FUTEX` or `IPCRING_WAKE_SEM`.
+   * `IPCRING_WAKE_FUTEX` or `IPCRING_WAKE_SEM` (ring); `IPCRING_WAKE_FUTEX` elsewhere.
    */
   uint32_t wake;
   /**
    * The ends this handle holds: `IPCRING_SEND`, `IPCRING_RECV` or both.
    */
   uint32_t ends;
+  /**
+   * The transport: `IPCRING_TRANSPORT_SHM`, `_PIPE`, `_FIFO`, `_MQ`, `_UNIX` or `_TCP`.
+   */
+  uint32_t transport;
 } ipcring_info_t;
 
 #ifdef __cplusplus
@@ -296,8 +331,10 @@ extern "C" {
  * (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
  * (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
  * (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
- * existing one (`IPCRING_EMISMATCH` otherwise). Only `shm://NAME` is served by this version;
- * other valid addresses return `IPCRING_EUNSUPPORTED`.
+ * existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
+ * `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
+ * socket transports the receiver listens and the sender connects at its first send; see the
+ * README's transport table for what each one supports).
  *
  * Thread safety: may be called from any thread at any time.
  *
@@ -506,8 +543,10 @@ int ipcring_info(ipcring_t *ch, ipcring_info_t *out);
 int ipcring_close(ipcring_t *ch);
 
 /**
- * Removes the ring's name (`shm://NAME`); processes that have it open keep using it, and it
- * is freed when the last one closes. `IPCRING_ENOENT` if there is no such ring.
+ * Removes the channel's name: a ring (`shm://NAME`), FIFO, queue (and its companion lock
+ * file) or socket path. Processes that have it open keep using it; a ring or queue is freed
+ * when the last one closes. `IPCRING_ENOENT` if there is no such object; `IPCRING_EADDRESS`
+ * for `tcp://` and anonymous addresses (nothing to remove).
  *
  * Thread safety: may be called from any thread at any time.
  *

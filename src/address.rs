@@ -3,8 +3,7 @@
 //!
 //! The parser knows every scheme of the design (`shm`, `pipe`, `fifo`, `mq`, `unix`, `tcp`)
 //! and checks each one's shape, so a typo is reported as such wherever it is written.
-//! Only `shm://` is served by this version of the library; the others parse and are then
-//! refused with [`Error::Unsupported`] when opened, until their transports land.
+//! Every scheme is served: `shm://` by the ring, the others by `crate::transport`.
 //!
 //! Creation options ride on the query string:
 //!
@@ -19,9 +18,9 @@
 //! When opening an existing ring, the options given must match it (a mismatch is an error
 //! naming the field); options left out are not checked.
 
-use crate::channel::RingOptions;
 use crate::error::{Error, Result};
 use crate::layout::{Kind, WakeBackend};
+use crate::ring::RingOptions;
 use crate::shm;
 
 /// The mechanism an address names.
@@ -265,20 +264,6 @@ impl Address {
     pub fn perm_given(&self) -> bool {
         self.perm_given
     }
-
-    /// Refuses addresses whose transport this version does not serve yet.
-    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn require_shm(&self) -> Result<()> {
-        let what = match self.transport {
-            Transport::Shm => return Ok(()),
-            Transport::Pipe => "the pipe:// transport (not in this version; use shm://)",
-            Transport::Fifo => "the fifo:// transport (not in this version; use shm://)",
-            Transport::Mq => "the mq:// transport (not in this version; use shm://)",
-            Transport::Unix => "the unix:// transport (not in this version; use shm://)",
-            Transport::Tcp => "the tcp:// transport (not in this version; use shm://)",
-        };
-        Err(Error::Unsupported { what })
-    }
 }
 
 #[cfg(test)]
@@ -332,9 +317,17 @@ mod tests {
     }
 
     #[test]
-    fn other_transports_are_unsupported_for_now() {
-        let a = Address::parse("fifo:///tmp/x").unwrap();
-        assert!(matches!(a.require_shm(), Err(Error::Unsupported { .. })));
-        assert!(Address::parse("shm://x").unwrap().require_shm().is_ok());
+    fn every_scheme_parses_with_its_target() {
+        for (text, t, target) in [
+            ("shm://jobs", Transport::Shm, "jobs"),
+            ("pipe://", Transport::Pipe, ""),
+            ("fifo:///tmp/x", Transport::Fifo, "/tmp/x"),
+            ("mq://q", Transport::Mq, "q"),
+            ("unix:///run/s.sock", Transport::Unix, "/run/s.sock"),
+            ("tcp://127.0.0.1:9000", Transport::Tcp, "127.0.0.1:9000"),
+        ] {
+            let a = Address::parse(text).unwrap();
+            assert_eq!((a.transport(), a.target()), (t, target), "{text}");
+        }
     }
 }

@@ -1,498 +1,36 @@
-//! The user-facing API: [`Ring`] (a region, named, anonymous or in-process), [`Sender`] and
-//! [`Receiver`] (attached endpoints), zero-copy [`SendSlot`] / [`RecvSlot`], batches and
-//! statistics. Dispatches to the SPSC or MPMC algorithm and to the blocking layer.
+//! The channel API every transport shares: [`Sender`] and [`Receiver`], zero-copy
+//! [`SendSlot`] / [`RecvSlot`], batches, [`Stats`], and opening a channel by its address
+//! ([`Sender::open`], [`Receiver::open`], [`pair_at`], [`unlink`]).
 //!
-//! Semantics (DESIGN §3): one send is one message of `0..=msg_size` bytes; a receive returns
-//! one whole message. Blocking calls take a [`Timeout`]: `Forever`, `Never` (`WouldBlock`) or a
-//! deadline (`TimedOut`). When every sender has gone (closed, or its process died) and the
-//! ring is drained, receives return `EndOfStream`; when every receiver has gone, sends return
-//! `Disconnected`. Before the first peer of the other side attaches, calls wait as usual.
+//! An end is either a ring end (the fast path, `shm://`; see [`crate::Ring`]) or an end of a
+//! fallback transport (`pipe://`, `fifo://`, `mq://`, `unix://`, `tcp://`; see
+//! [`crate::transport`]). The semantics are the same on every transport (DESIGN §3): one send
+//! is one message of `0..=msg_size` bytes, a receive returns one whole message, timeouts
+//! follow [`Timeout`], `EndOfStream` once every sender has gone and the channel is drained,
+//! `Disconnected` once every receiver has gone.
+//!
+//! The ring-only calls work on every transport:
+//! - batches are a loop of single sends / receives on a fallback (same results, no single
+//!   publish);
+//! - a zero-copy [`SendSlot`] on a fallback is an internal buffer of `msg_size` bytes and
+//!   [`SendSlot::commit`] writes it, waiting for room as long as it takes (a fallback cannot
+//!   reserve room in the kernel ahead of the write);
+//! - a [`RecvSlot`] on a fallback holds a message received into an internal buffer; dropping
+//!   it without [`RecvSlot::release`] keeps the message for the next receive, as on an SPSC
+//!   ring.
 
-use crate::endpoint::{self, Endpoint, Role};
+use crate::address::{Address, Transport};
 use crate::error::{Error, Result};
-use crate::layout::{Geometry, HeapRegion, Kind, RawRing, WakeBackend, INIT_READY, TOMBSTONE};
-use crate::mpmc::{MpmcConsumer, MpmcProducer};
-use crate::shm::{self, ShmRegion};
-use crate::spsc::{SpscConsumer, SpscProducer};
-use crate::sync::Ordering;
-use crate::wait::{self, park_slice, Phase, Timeout};
-use std::os::fd::RawFd;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Options for creating (and expectations for opening) a ring.
-///
-/// Unset options take their defaults at create (`Kind::Spsc`, capacity 1024, msg_size 256,
-/// `WakeBackend::Futex`, mode 0600) and are not checked at open; set ones must match the
-/// region at open, or the open fails with [`Error::Mismatch`].
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{Kind, RingOptions};
-/// let opts = RingOptions::new().kind(Kind::Mpmc).capacity(64).msg_size(128);
-/// let g = opts.validate().unwrap();
-/// assert_eq!((g.capacity, g.msg_size), (64, 128));
-/// ```
-#[derive(Debug, Clone)]
-pub struct RingOptions {
-    kind: Option<Kind>,
-    capacity: Option<u64>,
-    msg_size: Option<u64>,
-    wake: Option<WakeBackend>,
-    mode: u32,
-    open_timeout: Duration,
-}
-
-impl Default for RingOptions {
-    fn default() -> Self {
-        RingOptions {
-            kind: None,
-            capacity: None,
-            msg_size: None,
-            wake: None,
-            mode: 0o600,
-            open_timeout: Duration::from_secs(1),
-        }
-    }
-}
-
-impl RingOptions {
-    /// Default capacity in slots.
-    pub const DEFAULT_CAPACITY: u64 = 1024;
-    /// Default largest message in bytes.
-    pub const DEFAULT_MSG_SIZE: u64 = 256;
-
-    /// The `kind` (`mode`) asked for, if any.
-    pub(crate) fn kind_given(&self) -> Option<Kind> {
-        self.kind
-    }
-
-    /// The `capacity` asked for, if any.
-    pub(crate) fn capacity_given(&self) -> Option<u64> {
-        self.capacity
-    }
-
-    /// The `msg_size` asked for, if any.
-    pub(crate) fn msg_size_given(&self) -> Option<u64> {
-        self.msg_size
-    }
-
-    /// The `wake` backend asked for, if any.
-    pub(crate) fn wake_given(&self) -> Option<WakeBackend> {
-        self.wake
-    }
-
-    /// The permission bits for a created object.
-    pub(crate) fn perm(&self) -> u32 {
-        self.mode
-    }
-
-    /// Options with nothing set.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let g = ipcring::RingOptions::new().validate().unwrap();
-    /// assert_eq!(g.capacity, 1024);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// SPSC (default) or MPMC.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let o = ipcring::RingOptions::new().kind(ipcring::Kind::Mpmc);
-    /// assert_eq!(o.validate().unwrap().kind, ipcring::Kind::Mpmc);
-    /// ```
-    pub fn kind(mut self, kind: Kind) -> Self {
-        self.kind = Some(kind);
-        self
-    }
-    /// Slots in the ring: a power of two, at most 2^24 (not rounded: anything else is an error).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::RingOptions::new().capacity(6).validate().is_err());
-    /// ```
-    pub fn capacity(mut self, capacity: u64) -> Self {
-        self.capacity = Some(capacity);
-        self
-    }
-    /// Largest message in bytes: 1 ..= 256 MiB.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::RingOptions::new().msg_size(0).validate().is_err());
-    /// ```
-    pub fn msg_size(mut self, msg_size: u64) -> Self {
-        self.msg_size = Some(msg_size);
-        self
-    }
-    /// How blocked callers sleep: futex (default) or a process-shared `sem_t`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let o = ipcring::RingOptions::new().wake(ipcring::WakeBackend::Sem);
-    /// assert_eq!(o.validate().unwrap().wake, ipcring::WakeBackend::Sem);
-    /// ```
-    pub fn wake(mut self, wake: WakeBackend) -> Self {
-        self.wake = Some(wake);
-        self
-    }
-    /// Permission bits of a created object (default 0600, applied regardless of the umask).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let o = ipcring::RingOptions::new().mode(0o640);
-    /// # let _ = o;
-    /// ```
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
-        self
-    }
-    /// How long `open` waits for a creator to finish initialising (default 1 s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let o = ipcring::RingOptions::new().open_timeout(std::time::Duration::from_millis(10));
-    /// # let _ = o;
-    /// ```
-    pub fn open_timeout(mut self, t: Duration) -> Self {
-        self.open_timeout = t;
-        self
-    }
-    /// The geometry these options create, or the error that creating would give.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::RingOptions::new().capacity(0).validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<Geometry> {
-        Geometry::new(
-            self.kind.unwrap_or(Kind::Spsc),
-            self.wake.unwrap_or_default(),
-            self.capacity.unwrap_or(Self::DEFAULT_CAPACITY),
-            self.msg_size.unwrap_or(Self::DEFAULT_MSG_SIZE),
-        )
-    }
-
-    fn check(&self, g: &Geometry) -> Result<()> {
-        let mismatch = |field, expected: u64, found: u64| Err(Error::Mismatch { field, expected, found });
-        if let Some(k) = self.kind {
-            if k != g.kind {
-                return mismatch("kind", k as u64, g.kind as u64);
-            }
-        }
-        if let Some(c) = self.capacity {
-            if c != g.capacity {
-                return mismatch("capacity", c, g.capacity);
-            }
-        }
-        if let Some(m) = self.msg_size {
-            if m != g.msg_size {
-                return mismatch("msg_size", m, g.msg_size);
-            }
-        }
-        if let Some(w) = self.wake {
-            if w != g.wake {
-                return mismatch("wake", w as u64, g.wake as u64);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Writes a fresh, zeroed region's header, prepares slots and bells, and publishes READY
-/// last with Release.
-pub(crate) fn init_ring(raw: &RawRing) -> Result<()> {
-    let g = raw.geom();
-    let h = raw.header();
-    g.write_header(h);
-    if g.kind == Kind::Mpmc {
-        crate::mpmc::init_slots(raw);
-    }
-    wait::init_bell(&h.data_bell, g.wake)?;
-    wait::init_bell(&h.space_bell, g.wake)?;
-    h.id.0.init.store(INIT_READY, Ordering::Release);
-    Ok(())
-}
-
-#[derive(Debug)]
-enum Backing {
-    Shm(ShmRegion),
-    Heap(HeapRegion),
-}
-
-#[derive(Debug)]
-struct Shared {
-    raw: RawRing,
-    backing: Backing,
-}
-
-impl Shared {
-    /// Messages in the ring now: a snapshot of tail - head, clamped to the capacity.
-    fn queued(&self) -> u64 {
-        let h = self.raw.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        let tail = h.tail.0.load(Ordering::Acquire);
-        tail.wrapping_sub(head).min(self.raw.geom().capacity)
-    }
-
-    fn new(backing: Backing) -> Arc<Shared> {
-        let raw = match &backing {
-            Backing::Shm(r) => r.raw(),
-            Backing::Heap(r) => r.raw(),
-        };
-        Arc::new(Shared { raw, backing })
-    }
-    /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
-    /// endpoints (end of stream, `Disconnected`).
-    fn close(&self, ep: Endpoint) {
-        endpoint::detach(&self.raw, ep);
-        let h = self.raw.header();
-        wait::notify_all(&h.data_bell, self.raw.geom().wake);
-        wait::notify_all(&h.space_bell, self.raw.geom().wake);
-    }
-
-    fn lock_fd(&self) -> Option<RawFd> {
-        match &self.backing {
-            Backing::Shm(r) => Some(r.fd()),
-            Backing::Heap(_) => None,
-        }
-    }
-}
-
-/// A mapped ring. Cheap to clone (the mapping is shared); attach endpoints with
-/// [`sender`](Ring::sender) and [`receiver`](Ring::receiver).
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{Ring, RingOptions};
-/// let name = format!("ipcring-doc-ring-{}", std::process::id());
-/// let ring = Ring::create(&name, &RingOptions::new().capacity(8).msg_size(64))?;
-/// let mut tx = ring.sender()?;
-/// let mut rx = Ring::open(&name)?.receiver()?;
-/// tx.send(b"hello")?;
-/// assert_eq!(rx.recv_vec()?, b"hello");
-/// Ring::unlink(&name)?;
-/// # Ok::<(), ipcring::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Ring {
-    shared: Arc<Shared>,
-}
-
-impl Ring {
-    /// Creates the shared-memory ring `name` (`/dev/shm/NAME`). Fails with
-    /// [`Error::AlreadyExists`] if the name is taken.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let name = format!("ipcring-doc-create-{}", std::process::id());
-    /// let ring = ipcring::Ring::create(&name, &ipcring::RingOptions::new())?;
-    /// assert!(matches!(ipcring::Ring::create(&name, &ipcring::RingOptions::new()), Err(ipcring::Error::AlreadyExists)));
-    /// ipcring::Ring::unlink(&name)?;
-    /// # drop(ring); Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn create(name: &str, opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
-        let region = shm::create(name, &g, opts.mode, init_ring)?;
-        Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
-        })
-    }
-
-    /// Opens the existing ring `name`, whatever its geometry.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(matches!(ipcring::Ring::open("ipcring-doc-absent"), Err(ipcring::Error::NotFound)));
-    /// ```
-    pub fn open(name: &str) -> Result<Ring> {
-        Self::open_with(name, &RingOptions::new())
-    }
-
-    /// Opens the existing ring `name`, checking every option set in `opts` against it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ipcring::{Error, Kind, Ring, RingOptions};
-    /// let name = format!("ipcring-doc-open-with-{}", std::process::id());
-    /// let _ring = Ring::create(&name, &RingOptions::new().kind(Kind::Spsc))?;
-    /// let err = Ring::open_with(&name, &RingOptions::new().kind(Kind::Mpmc)).unwrap_err();
-    /// assert!(matches!(err, Error::Mismatch { field: "kind", .. }));
-    /// Ring::unlink(&name)?;
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn open_with(name: &str, opts: &RingOptions) -> Result<Ring> {
-        let region = shm::open(name, opts.open_timeout)?;
-        opts.check(&region.geometry())?;
-        Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
-        })
-    }
-
-    /// Creates an anonymous ring (memfd) to share with child processes across `fork`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::anonymous(&ipcring::RingOptions::new())?;
-    /// assert!(ring.name().is_none());
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn anonymous(opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
-        let region = shm::anonymous(&g, init_ring)?;
-        Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
-        })
-    }
-
-    /// Creates a ring in this process's heap: the same algorithms, for threads.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new().capacity(4))?;
-    /// let (mut tx, mut rx) = (ring.sender()?, ring.receiver()?);
-    /// tx.send(&[1, 2, 3])?;
-    /// assert_eq!(rx.recv_vec()?, [1, 2, 3]);
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn in_process(opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
-        Ok(Ring {
-            shared: Shared::new(Backing::Heap(HeapRegion::new(g)?)),
-        })
-    }
-
-    /// Removes the shared-memory object `name`. Processes that have it mapped keep using it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::Ring::unlink("bad/name").is_err());
-    /// ```
-    pub fn unlink(name: &str) -> Result<()> {
-        shm::unlink(name)
-    }
-
-    /// Attaches a sender. On SPSC a second live sender is [`Error::Busy`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
-    /// let _tx = ring.sender()?;
-    /// assert!(matches!(ring.sender(), Err(ipcring::Error::Busy { role: "sender" })));
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn sender(&self) -> Result<Sender> {
-        Sender::attach(self.shared.clone())
-    }
-
-    /// Attaches a receiver. On SPSC a second live receiver is [`Error::Busy`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
-    /// let rx = ring.receiver()?;
-    /// # drop(rx); Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn receiver(&self) -> Result<Receiver> {
-        Receiver::attach(self.shared.clone())
-    }
-
-    /// The ring's geometry.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new().msg_size(8))?;
-    /// assert_eq!(ring.geometry().msg_size, 8);
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn geometry(&self) -> Geometry {
-        *self.shared.raw.geom()
-    }
-
-    /// The object name (`/NAME`), or `None` for anonymous and in-process rings.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::Ring::in_process(&Default::default())?.name().is_none());
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        match &self.shared.backing {
-            Backing::Shm(r) => r.name(),
-            Backing::Heap(_) => None,
-        }
-    }
-
-    /// Messages in the ring at this instant (a snapshot that may be stale at once).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&Default::default())?;
-    /// ring.sender()?.send(b"x")?;
-    /// assert_eq!(ring.len(), 1);
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn len(&self) -> u64 {
-        self.shared.queued()
-    }
-
-    /// Whether [`len`](Ring::len) is zero.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::Ring::in_process(&Default::default())?.is_empty());
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Creates an anonymous ring with both ends attached: the `pipe(2)` pattern. Create, fork,
-/// and let each process drop the end it does not use; closing an inherited end in one process
-/// does not detach it in the other.
-///
-/// # Examples
-///
-/// ```
-/// let (mut tx, mut rx) = ipcring::pair(&ipcring::RingOptions::new())?;
-/// tx.send(b"ping")?;
-/// assert_eq!(rx.recv_vec()?, b"ping");
-/// drop(tx);
-/// assert!(matches!(rx.recv_vec(), Err(ipcring::Error::EndOfStream)));
-/// # Ok::<(), ipcring::Error>(())
-/// ```
-pub fn pair(opts: &RingOptions) -> Result<(Sender, Receiver)> {
-    let ring = Ring::anonymous(opts)?;
-    Ok((ring.sender()?, ring.receiver()?))
-}
+use crate::ring::{Ring, RingOptions, RingReceiver, RingSender};
+#[cfg(not(ipcring_loom))]
+use crate::transport::{self, MsgReceiver, MsgSender, OpenSpec};
+use crate::wait::Timeout;
+use std::time::Duration;
 
 /// Counters kept by one endpoint (process-local, never shared).
+///
+/// On fallback transports `parks` and `wakes` stay 0: the kernel does the sleeping and
+/// waking inside the system calls.
 ///
 /// # Examples
 ///
@@ -514,72 +52,44 @@ pub struct Stats {
     pub wakes: u64,
 }
 
-/// What this endpoint last learned about the other side's endpoints.
+/// What an open does when the named object does not exist.
+///
+/// For `unix://` and `tcp://` the receiver always listens (it creates the socket path) and
+/// the sender always connects; `Exclusive` refuses to replace a stale socket path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Create {
+    /// The object must exist (`NotFound` otherwise).
+    #[default]
+    No,
+    /// Create it from the address's options if it does not exist; open it if it does.
+    IfMissing,
+    /// Create it; `AlreadyExists` if it is there.
+    Exclusive,
+}
+
+/// A fallback sender plus what the channel layer adds to it.
+#[cfg(not(ipcring_loom))]
 #[derive(Debug)]
-struct PeerCache {
-    peer: Role,
-    epoch: u32,
-    checked: Option<Instant>,
-    gone: bool,
-    polls: u32,
-}
-
-impl PeerCache {
-    fn new(peer: Role) -> Self {
-        PeerCache {
-            peer,
-            epoch: 0,
-            checked: None,
-            gone: false,
-            polls: 0,
-        }
-    }
-
-    /// Whether every peer is gone (at least one attached once, none now). Recounts when the
-    /// attach/close epoch moved; otherwise, because a death does not move the epoch, when the
-    /// last count is older than half a park slice. The age is checked before every sleep, and
-    /// only every 64th time by calls that do not sleep: a clock read costs as much as a send.
-    fn gone(&mut self, shared: &Shared, phase: Phase) -> Result<bool> {
-        let epoch = endpoint::epoch(&shared.raw);
-        if epoch == self.epoch && self.checked.is_some() {
-            if phase != Phase::Park {
-                self.polls = self.polls.wrapping_add(1);
-                if self.polls % 64 != 0 {
-                    return Ok(self.gone);
-                }
-            }
-            if self.checked.is_some_and(|t| t.elapsed() < park_slice() / 2) {
-                return Ok(self.gone);
-            }
-        }
-        self.gone = endpoint::ever_attached(&shared.raw, self.peer)
-            && !endpoint::any_alive(&shared.raw, shared.lock_fd(), self.peer)?;
-        self.epoch = epoch;
-        self.checked = Some(Instant::now());
-        Ok(self.gone)
-    }
-}
-
-fn poisoned(raw: &RawRing) -> Result<()> {
-    if raw.is_poisoned() {
-        return Err(Error::Corrupted {
-            what: "ring poisoned by a process that found it corrupted",
-        });
-    }
-    Ok(())
+struct OtherTx {
+    end: Box<dyn MsgSender>,
+    transport: Transport,
+    /// The buffer behind a [`SendSlot`] (allocated on first reserve).
+    slot: Vec<u8>,
+    stats: Stats,
 }
 
 #[derive(Debug)]
-enum SendImp {
-    Spsc(SpscProducer),
-    Mpmc(MpmcProducer),
+enum Tx {
+    Ring(RingSender),
+    #[cfg(not(ipcring_loom))]
+    Other(OtherTx),
 }
 
-/// The sending end of a ring.
+/// The sending end of a channel.
 ///
 /// Owned by one thread at a time (`Send`, not `Sync`). Dropping it detaches the endpoint;
-/// when the last sender of a ring has gone, receivers see [`Error::EndOfStream`] once they
-/// have drained it.
+/// when the last sender has gone, receivers see [`Error::EndOfStream`] once they have
+/// drained the channel.
 ///
 /// # Examples
 ///
@@ -593,31 +103,55 @@ enum SendImp {
 /// ```
 #[derive(Debug)]
 pub struct Sender {
-    shared: Arc<Shared>,
-    ep: Option<Endpoint>,
-    imp: SendImp,
-    peers: PeerCache,
-    stats: Stats,
+    inner: Tx,
 }
 
 impl Sender {
-    fn attach(shared: Arc<Shared>) -> Result<Sender> {
-        poisoned(&shared.raw)?;
-        let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Sender)?;
-        let imp = match shared.raw.geom().kind {
-            Kind::Spsc => SendImp::Spsc(SpscProducer::new(shared.raw)?),
-            Kind::Mpmc => SendImp::Mpmc(MpmcProducer::new(shared.raw, ep.owner_id())),
-        };
-        Ok(Sender {
-            shared,
-            ep: Some(ep),
-            imp,
-            peers: PeerCache::new(Role::Receiver),
-            stats: Stats::default(),
-        })
+    pub(crate) fn from_ring(r: RingSender) -> Sender {
+        Sender { inner: Tx::Ring(r) }
     }
 
-    /// Attaches another sender to the same ring (MPMC; on SPSC this is [`Error::Busy`]).
+    #[cfg(not(ipcring_loom))]
+    fn from_other(end: Box<dyn MsgSender>, transport: Transport) -> Sender {
+        Sender {
+            inner: Tx::Other(OtherTx {
+                end,
+                transport,
+                slot: Vec::new(),
+                stats: Stats::default(),
+            }),
+        }
+    }
+
+    /// Opens a sender on the channel named by `address` (DESIGN §2), creating the object as
+    /// `create` says. `pipe://` and `shm://` without a name are anonymous: use [`pair_at`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAddress`] naming the offending part, and the errors of the transport's
+    /// open ([`Error::NotFound`], [`Error::AlreadyExists`], [`Error::Mismatch`], ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{Create, Receiver, Sender};
+    /// let addr = format!("shm://ipcring-doc-open-{}?capacity=8", std::process::id());
+    /// let mut tx = Sender::open(&addr, Create::Exclusive)?;
+    /// let mut rx = Receiver::open(&addr, Create::No)?;
+    /// tx.send(b"by address")?;
+    /// assert_eq!(rx.recv_vec()?, b"by address");
+    /// ipcring::unlink(&addr)?;
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn open(address: &str, create: Create) -> Result<Sender> {
+        let addr = Address::parse(address)?;
+        let (tx, _) = open_ends(&addr, true, false, create)?;
+        tx.ok_or(Error::Unsupported { what: "no sender" })
+    }
+
+    /// Another sender on the same channel: on an MPMC ring a new endpoint, on a fallback a
+    /// new connection or descriptor. An SPSC ring is [`Error::Busy`]; a transport that cannot
+    /// have several senders says why with [`Error::Unsupported`].
     ///
     /// # Examples
     ///
@@ -628,10 +162,14 @@ impl Sender {
     /// # drop((tx, tx2)); Ok::<(), ipcring::Error>(())
     /// ```
     pub fn try_clone(&self) -> Result<Sender> {
-        Sender::attach(self.shared.clone())
+        match &self.inner {
+            Tx::Ring(r) => r.try_clone().map(Sender::from_ring),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => Ok(Sender::from_other(o.end.try_clone()?, o.transport)),
+        }
     }
 
-    /// The largest message this ring takes.
+    /// The largest message this channel takes.
     ///
     /// # Examples
     ///
@@ -641,7 +179,28 @@ impl Sender {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn max_msg_size(&self) -> usize {
-        self.shared.raw.geom().max_msg()
+        match &self.inner {
+            Tx::Ring(r) => r.max_msg_size(),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => o.end.msg_size(),
+        }
+    }
+
+    /// The transport this end uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = ipcring::pair_at("pipe://")?;
+    /// assert_eq!(tx.transport(), ipcring::address::Transport::Pipe);
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn transport(&self) -> Transport {
+        match &self.inner {
+            Tx::Ring(_) => Transport::Shm,
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => o.transport,
+        }
     }
 
     /// This endpoint's counters.
@@ -654,43 +213,10 @@ impl Sender {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    fn check_len(&self, len: usize) -> Result<()> {
-        let max = self.max_msg_size();
-        if len > max {
-            return Err(Error::TooLarge { len, max });
-        }
-        Ok(())
-    }
-
-    /// Fails with `Disconnected` if the attach/close epoch moved and no receiver is left.
-    #[inline]
-    fn check_receivers(&mut self) -> Result<()> {
-        // Only an attach or a close moves the epoch, and no receiver comes back without
-        // attaching: while the epoch stands still, the last verdict holds.
-        let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
-        if (moved && self.peers.gone(&self.shared, Phase::Idle)?) || (!moved && self.peers.gone) {
-            return Err(Error::Disconnected);
-        }
-        Ok(())
-    }
-
-    /// The checks made before each sleep: poison, and whether any receiver is left.
-    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<()> {
-        poisoned(&shared.raw)?;
-        if peers.gone(shared, phase)? {
-            return Err(Error::Disconnected);
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn wake_receivers(&mut self, n: usize) {
-        let raw = &self.shared.raw;
-        if wait::notify(&raw.header().data_bell, raw.geom().wake, n as u32) {
-            self.stats.wakes += 1;
+        match &self.inner {
+            Tx::Ring(r) => r.stats(),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => o.stats,
         }
     }
 
@@ -711,45 +237,11 @@ impl Sender {
     /// ```
     #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.check_len(msg.len())?;
-        self.check_receivers()?;
-        // The fast path: room now. Everything else (spinning, sleeping, peer checks) is cold.
-        let sent = match &mut self.imp {
-            SendImp::Spsc(p) => p.try_send(msg)?,
-            SendImp::Mpmc(p) => p.try_send(msg)?,
-        };
-        if !sent {
-            self.send_slow(msg, timeout)?;
+        match &mut self.inner {
+            Tx::Ring(r) => r.send_with_timeout(msg, timeout),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => o.send(msg, timeout),
         }
-        self.stats.messages += 1;
-        self.stats.bytes += msg.len() as u64;
-        self.wake_receivers(1);
-        Ok(())
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        let raw = self.shared.raw;
-        let shared = &self.shared;
-        let peers = &mut self.peers;
-        let imp = &mut self.imp;
-        wait::block_on(
-            &raw.header().space_bell,
-            raw.geom().wake,
-            timeout,
-            &mut self.stats.parks,
-            |phase| {
-                if phase != Phase::Spin {
-                    Self::slow_checks(shared, peers, phase)?;
-                }
-                let sent = match imp {
-                    SendImp::Spsc(p) => p.try_send(msg)?,
-                    SendImp::Mpmc(p) => p.try_send(msg)?,
-                };
-                Ok(sent.then_some(()))
-            },
-        )
     }
 
     /// Sends `msg`, waiting for room as long as it takes.
@@ -792,11 +284,11 @@ impl Sender {
         self.send_with_timeout(msg, Timeout::after(d))
     }
 
-    /// Sends `msgs` in order, publishing each run that fits with one cursor store (SPSC) or
-    /// one claim (MPMC) and one wake-up. Waits for room as `timeout` allows and returns how
-    /// many were sent: fewer than `msgs.len()` only if the wait ended (`msgs[n..]` were not
-    /// sent). Lengths are all checked first: one too large is [`Error::TooLarge`] with nothing
-    /// sent.
+    /// Sends `msgs` in order. On a ring each run that fits is published with one cursor store
+    /// (SPSC) or one claim (MPMC) and one wake-up; on a fallback it is one send each. Waits
+    /// for room as `timeout` allows and returns how many were sent: fewer than `msgs.len()`
+    /// only if the wait ended (`msgs[n..]` were not sent). Lengths are all checked first: one
+    /// too large is [`Error::TooLarge`] with nothing sent.
     ///
     /// # Examples
     ///
@@ -811,50 +303,17 @@ impl Sender {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
-        for m in msgs {
-            self.check_len(m.as_ref().len())?;
+        match &mut self.inner {
+            Tx::Ring(r) => r.send_batch(msgs, timeout),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => o.send_batch(msgs, timeout),
         }
-        self.check_receivers()?;
-        let raw = self.shared.raw;
-        let mut sent = 0;
-        while sent < msgs.len() {
-            let shared = &self.shared;
-            let peers = &mut self.peers;
-            let imp = &mut self.imp;
-            let rest = &msgs[sent..];
-            let r = wait::block_on(
-                &raw.header().space_bell,
-                raw.geom().wake,
-                timeout,
-                &mut self.stats.parks,
-                |phase| {
-                    if phase != Phase::Spin {
-                        Self::slow_checks(shared, peers, phase)?;
-                    }
-                    let n = match imp {
-                        SendImp::Spsc(p) => p.try_send_batch(rest)?,
-                        SendImp::Mpmc(p) => p.try_send_batch(rest)?,
-                    };
-                    Ok((n > 0).then_some(n))
-                },
-            );
-            match r {
-                Ok(n) => {
-                    self.stats.messages += n as u64;
-                    self.stats.bytes += rest[..n].iter().map(|m| m.as_ref().len() as u64).sum::<u64>();
-                    sent += n;
-                    self.wake_receivers(n);
-                }
-                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(sent)
     }
 
     /// Reserves the next slot for a zero-copy write, waiting as `timeout` allows. Write into
     /// [`SendSlot::buf`] and [`commit`](SendSlot::commit). A slot dropped without commit sends
-    /// nothing (on MPMC it is published as a tombstone that receivers skip).
+    /// nothing (on MPMC it is published as a tombstone that receivers skip). On a fallback
+    /// the slot is an internal buffer and the commit does the write (see the module docs).
     ///
     /// # Examples
     ///
@@ -877,75 +336,97 @@ impl Sender {
         })
     }
 
-    /// [`reserve`](Sender::reserve) without the borrow: the slot's payload pointer and its
-    /// position, to be passed to [`commit_raw`](Sender::commit_raw) or
-    /// [`cancel_raw`](Sender::cancel_raw) before any other send on this sender. The C ABI
-    /// keeps the pair in its handle between calls.
+    /// [`reserve`](Sender::reserve) without the borrow: the slot's payload pointer
+    /// (`msg_size` writable bytes) and its position, to be passed to
+    /// [`commit_raw`](Sender::commit_raw) or [`cancel_raw`](Sender::cancel_raw) before any
+    /// other send on this sender. The C ABI keeps the pair in its handle between calls.
     pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
-        self.check_receivers()?;
-        let raw = self.shared.raw;
-        let shared = &self.shared;
-        let peers = &mut self.peers;
-        let imp = &mut self.imp;
-        wait::block_on(
-            &raw.header().space_bell,
-            raw.geom().wake,
-            timeout,
-            &mut self.stats.parks,
-            |phase| {
-                if phase != Phase::Spin {
-                    Self::slow_checks(shared, peers, phase)?;
-                }
-                Ok(match imp {
-                    SendImp::Spsc(p) => p.reserve()?.map(|ptr| (ptr, 0)),
-                    SendImp::Mpmc(p) => p.claim(1)?.map(|(pos, _)| (p.payload(pos), pos)),
-                })
-            },
-        )
+        match &mut self.inner {
+            Tx::Ring(r) => r.reserve_raw(timeout),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => {
+                let _ = timeout; // a fallback cannot reserve room ahead of the write
+                let size = o.end.msg_size();
+                o.slot.resize(size, 0);
+                Ok((o.slot.as_mut_ptr(), 0))
+            }
+        }
     }
 
     /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
     /// [`Error::TooLarge`] and leaves the reservation standing.
     pub(crate) fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
-        self.check_len(len)?;
-        match &mut self.imp {
-            SendImp::Spsc(p) => p.commit(len),
-            SendImp::Mpmc(p) => p.publish(pos, len as u32),
+        match &mut self.inner {
+            Tx::Ring(r) => r.commit_raw(pos, len),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(o) => {
+                let max = o.end.msg_size();
+                if len > max {
+                    return Err(Error::TooLarge { len, max });
+                }
+                let slot = std::mem::take(&mut o.slot);
+                let r = o.send(&slot[..len], Timeout::Forever);
+                o.slot = slot;
+                r
+            }
         }
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_receivers(1);
-        Ok(())
     }
 
-    /// Gives up the slot reserved at `pos` without sending anything. SPSC simply forgets it;
-    /// an MPMC claim cannot be undone, so it is published as a tombstone that receivers skip
-    /// (and they are woken, since one may be waiting for this very position).
+    /// Gives up the slot reserved at `pos` without sending anything.
     pub(crate) fn cancel_raw(&mut self, pos: u64) {
-        if let SendImp::Mpmc(p) = &self.imp {
-            p.publish(pos, TOMBSTONE);
-            self.wake_receivers(1);
+        match &mut self.inner {
+            Tx::Ring(r) => r.cancel_raw(pos),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(_) => {}
         }
     }
 
-    /// The ring's shape.
+    /// The ring's shape (`None` on a fallback).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn geometry(&self) -> Geometry {
-        *self.shared.raw.geom()
+    pub(crate) fn geometry(&self) -> Option<crate::Geometry> {
+        match &self.inner {
+            Tx::Ring(r) => Some(r.geometry()),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(_) => None,
+        }
     }
 
-    /// Messages in the ring now (a snapshot).
+    /// Messages in the channel now (a snapshot; `None` where the transport cannot tell).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn queued(&self) -> u64 {
-        self.shared.queued()
+    pub(crate) fn queued(&self) -> Option<u64> {
+        match &self.inner {
+            Tx::Ring(r) => Some(r.queued()),
+            #[cfg(not(ipcring_loom))]
+            Tx::Other(_) => None,
+        }
     }
 }
 
-impl Drop for Sender {
-    fn drop(&mut self) {
-        if let Some(ep) = self.ep.take() {
-            self.shared.close(ep);
+#[cfg(not(ipcring_loom))]
+impl OtherTx {
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.end.send(msg, timeout)?;
+        self.stats.messages += 1;
+        self.stats.bytes += msg.len() as u64;
+        Ok(())
+    }
+
+    fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
+        let max = self.end.msg_size();
+        if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
+            return Err(Error::TooLarge {
+                len: m.as_ref().len(),
+                max,
+            });
         }
+        for (sent, m) in msgs.iter().enumerate() {
+            match self.send(m.as_ref(), timeout) {
+                Ok(()) => {}
+                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(msgs.len())
     }
 }
 
@@ -982,7 +463,8 @@ impl SendSlot<'_> {
     /// ```
     pub fn buf(&mut self) -> &mut [u8] {
         // SAFETY: the slot is reserved for us (SPSC: ahead of the published tail; MPMC:
-        // claimed and unpublished) and its payload is msg_size bytes long.
+        // claimed and unpublished; fallback: the sender's own buffer, untouched until
+        // commit) and it is msg_size bytes long.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.tx.max_msg_size()) }
     }
 
@@ -1012,16 +494,30 @@ impl Drop for SendSlot<'_> {
     }
 }
 
+/// A fallback receiver plus what the channel layer adds to it.
+#[cfg(not(ipcring_loom))]
 #[derive(Debug)]
-enum RecvImp {
-    Spsc(SpscConsumer),
-    Mpmc(MpmcConsumer),
+struct OtherRx {
+    end: Box<dyn MsgReceiver>,
+    transport: Transport,
+    /// The buffer behind a [`RecvSlot`], and the length of the message held in it (received
+    /// by a peek and not yet released: the next receive returns it).
+    slot: Vec<u8>,
+    held: Option<usize>,
+    stats: Stats,
 }
 
-/// The receiving end of a ring.
+#[derive(Debug)]
+enum Rx {
+    Ring(RingReceiver),
+    #[cfg(not(ipcring_loom))]
+    Other(OtherRx),
+}
+
+/// The receiving end of a channel.
 ///
 /// Owned by one thread at a time (`Send`, not `Sync`). Dropping it detaches the endpoint;
-/// when the last receiver of a ring has gone, senders get [`Error::Disconnected`].
+/// when the last receiver has gone, senders get [`Error::Disconnected`].
 ///
 /// # Examples
 ///
@@ -1035,31 +531,50 @@ enum RecvImp {
 /// ```
 #[derive(Debug)]
 pub struct Receiver {
-    shared: Arc<Shared>,
-    ep: Option<Endpoint>,
-    imp: RecvImp,
-    peers: PeerCache,
-    stats: Stats,
+    inner: Rx,
 }
 
 impl Receiver {
-    fn attach(shared: Arc<Shared>) -> Result<Receiver> {
-        poisoned(&shared.raw)?;
-        let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Receiver)?;
-        let imp = match shared.raw.geom().kind {
-            Kind::Spsc => RecvImp::Spsc(SpscConsumer::new(shared.raw)?),
-            Kind::Mpmc => RecvImp::Mpmc(MpmcConsumer::new(shared.raw)),
-        };
-        Ok(Receiver {
-            shared,
-            ep: Some(ep),
-            imp,
-            peers: PeerCache::new(Role::Sender),
-            stats: Stats::default(),
-        })
+    pub(crate) fn from_ring(r: RingReceiver) -> Receiver {
+        Receiver { inner: Rx::Ring(r) }
     }
 
-    /// Attaches another receiver to the same ring (MPMC; on SPSC this is [`Error::Busy`]).
+    #[cfg(not(ipcring_loom))]
+    fn from_other(end: Box<dyn MsgReceiver>, transport: Transport) -> Receiver {
+        Receiver {
+            inner: Rx::Other(OtherRx {
+                end,
+                transport,
+                slot: Vec::new(),
+                held: None,
+                stats: Stats::default(),
+            }),
+        }
+    }
+
+    /// Opens a receiver on the channel named by `address`, creating the object as `create`
+    /// says (see [`Sender::open`]). On `unix://` and `tcp://` the receiver is the listener.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sender::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{Create, Error, Receiver};
+    /// let missing = format!("shm://ipcring-doc-none-{}", std::process::id());
+    /// assert!(matches!(Receiver::open(&missing, Create::No), Err(Error::NotFound)));
+    /// ```
+    pub fn open(address: &str, create: Create) -> Result<Receiver> {
+        let addr = Address::parse(address)?;
+        let (_, rx) = open_ends(&addr, false, true, create)?;
+        rx.ok_or(Error::Unsupported { what: "no receiver" })
+    }
+
+    /// Another receiver on the same channel (MPMC ring, POSIX queue); an SPSC ring is
+    /// [`Error::Busy`], and a transport where a second reader would split or steal parts of
+    /// messages (pipe, FIFO, one socket listener per address) is [`Error::Unsupported`].
     ///
     /// # Examples
     ///
@@ -1070,10 +585,14 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn try_clone(&self) -> Result<Receiver> {
-        Receiver::attach(self.shared.clone())
+        match &self.inner {
+            Rx::Ring(r) => r.try_clone().map(Receiver::from_ring),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => Ok(Receiver::from_other(o.end.try_clone()?, o.transport)),
+        }
     }
 
-    /// The largest message this ring carries.
+    /// The largest message this channel carries.
     ///
     /// # Examples
     ///
@@ -1083,7 +602,28 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn max_msg_size(&self) -> usize {
-        self.shared.raw.geom().max_msg()
+        match &self.inner {
+            Rx::Ring(r) => r.max_msg_size(),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.end.msg_size(),
+        }
+    }
+
+    /// The transport this end uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = ipcring::pair(&Default::default())?;
+    /// assert_eq!(rx.transport(), ipcring::address::Transport::Shm);
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn transport(&self) -> Transport {
+        match &self.inner {
+            Rx::Ring(_) => Transport::Shm,
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.transport,
+        }
     }
 
     /// This endpoint's counters.
@@ -1096,110 +636,16 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    #[inline]
-    fn wake_senders(&mut self, n: usize) {
-        let raw = &self.shared.raw;
-        if wait::notify(&raw.header().space_bell, raw.geom().wake, n as u32) {
-            self.stats.wakes += 1;
+        match &self.inner {
+            Rx::Ring(r) => r.stats(),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.stats,
         }
-    }
-
-    /// Takes one message of at most `limit` bytes, handing it to `f` in place.
-    fn try_take<R>(imp: &mut RecvImp, limit: usize, f: &mut impl FnMut(&[u8]) -> R) -> Result<Option<(R, usize)>> {
-        match imp {
-            RecvImp::Spsc(c) => {
-                let Some((ptr, len)) = c.peek()? else { return Ok(None) };
-                if len > limit {
-                    return Err(Error::BufferTooSmall {
-                        needed: len,
-                        capacity: limit,
-                    });
-                }
-                // SAFETY: the message at head is published and ours until released; its
-                // length was validated against msg_size.
-                let r = f(unsafe { core::slice::from_raw_parts(ptr, len) });
-                c.release();
-                Ok(Some((r, len)))
-            }
-            RecvImp::Mpmc(c) => {
-                let Some((pos, _)) = c.claim(1, limit)? else {
-                    return Ok(None);
-                };
-                let (ptr, len) = match c.message(pos) {
-                    Ok(m) if m.1 <= limit => m,
-                    Ok(_) => {
-                        c.release(pos, 1);
-                        return Err(Error::Corrupted {
-                            what: "message length changed while claimed",
-                        });
-                    }
-                    Err(e) => {
-                        c.release(pos, 1);
-                        return Err(e);
-                    }
-                };
-                // SAFETY: the claimed slot is ours until released; length validated.
-                let r = f(unsafe { core::slice::from_raw_parts(ptr, len) });
-                c.release(pos, 1);
-                Ok(Some((r, len)))
-            }
-        }
-    }
-
-    /// The checks made before each sleep: poison, and end of stream.
-    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<bool> {
-        poisoned(&shared.raw)?;
-        peers.gone(shared, phase)
-    }
-
-    #[inline]
-    fn take<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
-        // The fast path: a message now. Everything else is cold.
-        let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
-            Some(got) => got,
-            None => self.take_slow(timeout, limit, &mut f)?,
-        };
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_senders(1);
-        Ok(r)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn take_slow<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<(R, usize)> {
-        let raw = self.shared.raw;
-        let shared = &self.shared;
-        let peers = &mut self.peers;
-        let imp = &mut self.imp;
-        wait::block_on(
-            &raw.header().data_bell,
-            raw.geom().wake,
-            timeout,
-            &mut self.stats.parks,
-            |phase| {
-                if let Some(got) = Self::try_take(imp, limit, &mut f)? {
-                    return Ok(Some(got));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    // Every sender has gone. Look once more: what a sender published before it
-                    // closed is visible now that we have seen the close.
-                    return match Self::try_take(imp, limit, &mut f)? {
-                        Some(got) => Ok(Some(got)),
-                        None => Err(Error::EndOfStream),
-                    };
-                }
-                Ok(None)
-            },
-        )
     }
 
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
     ///
-    /// Errors: [`Error::BufferTooSmall`] (the message stays in the ring),
+    /// Errors: [`Error::BufferTooSmall`] (the message stays in the channel),
     /// [`Error::WouldBlock`] / [`Error::TimedOut`], [`Error::EndOfStream`], [`Error::Corrupted`].
     ///
     /// # Examples
@@ -1214,12 +660,13 @@ impl Receiver {
     /// assert_eq!(rx.recv_with_timeout(&mut buf, Timeout::Never)?, 4);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
-        let limit = buf.len();
-        self.take(timeout, limit, |m| {
-            crate::layout::copy_to(buf, m);
-            m.len()
-        })
+        match &mut self.inner {
+            Rx::Ring(r) => r.recv_with_timeout(buf, timeout),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.recv(buf, timeout),
+        }
     }
 
     /// Receives one message into `buf`, waiting as long as it takes.
@@ -1275,7 +722,16 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn recv_vec_with_timeout(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
-        self.take(timeout, usize::MAX, |m| m.to_vec())
+        match &mut self.inner {
+            Rx::Ring(r) => r.recv_vec_with_timeout(timeout),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => {
+                let mut v = vec![0; o.end.msg_size()];
+                let n = o.recv(&mut v, timeout)?;
+                v.truncate(n);
+                Ok(v)
+            }
+        }
     }
 
     /// Receives one message as an owned `Vec`, waiting as long as it takes.
@@ -1319,8 +775,9 @@ impl Receiver {
     }
 
     /// Receives up to `max` messages, waiting as `timeout` allows for the first, and hands
-    /// each to `f` in place; they are consumed with one cursor store (SPSC) or one claim
-    /// (MPMC) and one wake-up. Returns how many were received: at least 1, or 0 at once when
+    /// each to `f` in place. On a ring they are consumed with one cursor store (SPSC) or one
+    /// claim (MPMC) and one wake-up; on a fallback the first waits and the rest are taken
+    /// while they are there. Returns how many were received: at least 1, or 0 at once when
     /// `max` is 0.
     ///
     /// # Examples
@@ -1334,53 +791,18 @@ impl Receiver {
     /// assert_eq!((n, total), (2, 2));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    pub fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
-        if max == 0 {
-            return Ok(0);
+    pub fn recv_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<usize> {
+        match &mut self.inner {
+            Rx::Ring(r) => r.recv_batch(max, timeout, f),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.recv_batch(max, timeout, f),
         }
-        let raw = self.shared.raw;
-        let shared = &self.shared;
-        let peers = &mut self.peers;
-        let imp = &mut self.imp;
-        let mut bytes = 0u64;
-        let mut each = |m: &[u8]| {
-            bytes += m.len() as u64;
-            f(m)
-        };
-        let n = wait::block_on(
-            &raw.header().data_bell,
-            raw.geom().wake,
-            timeout,
-            &mut self.stats.parks,
-            |phase| {
-                let mut batch = |imp: &mut RecvImp| -> Result<usize> {
-                    match imp {
-                        RecvImp::Spsc(c) => c.try_recv_batch(max, &mut each),
-                        RecvImp::Mpmc(c) => c.try_recv_batch(max, &mut each),
-                    }
-                };
-                let n = batch(imp)?;
-                if n > 0 {
-                    return Ok(Some(n));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    return match batch(imp)? {
-                        0 => Err(Error::EndOfStream),
-                        n => Ok(Some(n)),
-                    };
-                }
-                Ok(None)
-            },
-        )?;
-        self.stats.messages += n as u64;
-        self.stats.bytes += bytes;
-        self.wake_senders(n);
-        Ok(n)
     }
 
     /// Waits as `timeout` allows for the next message and returns it in place, without a
     /// copy. [`RecvSlot::release`] consumes it. Dropping the slot without release leaves the
-    /// message in the ring on SPSC; on MPMC the message was claimed and is consumed either way.
+    /// message in the channel on SPSC rings and fallbacks; on MPMC the message was claimed
+    /// and is consumed either way.
     ///
     /// # Examples
     ///
@@ -1408,71 +830,112 @@ impl Receiver {
     /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
     pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
-        let raw = self.shared.raw;
-        let shared = &self.shared;
-        let peers = &mut self.peers;
-        let imp = &mut self.imp;
-        wait::block_on(
-            &raw.header().data_bell,
-            raw.geom().wake,
-            timeout,
-            &mut self.stats.parks,
-            |phase| {
-                let look = |imp: &mut RecvImp| -> Result<Option<(*const u8, usize, u64)>> {
-                    match imp {
-                        RecvImp::Spsc(c) => Ok(c.peek()?.map(|(p, l)| (p, l, 0))),
-                        RecvImp::Mpmc(c) => match c.claim(1, usize::MAX)? {
-                            None => Ok(None),
-                            Some((pos, _)) => match c.message(pos) {
-                                Ok((p, l)) => Ok(Some((p, l, pos))),
-                                Err(e) => {
-                                    c.release(pos, 1);
-                                    Err(e)
-                                }
-                            },
-                        },
-                    }
-                };
-                if let Some(m) = look(imp)? {
-                    return Ok(Some(m));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    return look(imp)?.map(Some).ok_or(Error::EndOfStream);
-                }
-                Ok(None)
-            },
-        )
+        match &mut self.inner {
+            Rx::Ring(r) => r.peek_raw(timeout),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => {
+                let len = o.fill_slot(timeout)?;
+                Ok((o.slot.as_ptr(), len, 0))
+            }
+        }
     }
 
     /// Consumes the message returned by [`peek_raw`](Receiver::peek_raw).
     pub(crate) fn release_raw(&mut self, pos: u64, len: usize) {
-        match &mut self.imp {
-            RecvImp::Spsc(c) => c.release(),
-            RecvImp::Mpmc(c) => c.release(pos, 1),
+        match &mut self.inner {
+            Rx::Ring(r) => r.release_raw(pos, len),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => {
+                if o.held.take().is_some() {
+                    o.stats.messages += 1;
+                    o.stats.bytes += len as u64;
+                }
+            }
         }
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_senders(1);
     }
 
-    /// The ring's shape.
-    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn geometry(&self) -> Geometry {
-        *self.shared.raw.geom()
+    /// Whether a peeked message not released is consumed anyway (MPMC rings).
+    pub(crate) fn peek_consumes(&self) -> bool {
+        match &self.inner {
+            Rx::Ring(r) => r.is_mpmc(),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(_) => false,
+        }
     }
 
-    /// Messages in the ring now (a snapshot).
+    /// The ring's shape (`None` on a fallback).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn queued(&self) -> u64 {
-        self.shared.queued()
+    pub(crate) fn geometry(&self) -> Option<crate::Geometry> {
+        match &self.inner {
+            Rx::Ring(r) => Some(r.geometry()),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(_) => None,
+        }
+    }
+
+    /// Messages in the channel now (a snapshot; `None` where the transport cannot tell).
+    #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
+    pub(crate) fn queued(&self) -> Option<u64> {
+        match &self.inner {
+            Rx::Ring(r) => Some(r.queued()),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => o.end.queued().map(|n| n + o.held.is_some() as u64),
+        }
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(ep) = self.ep.take() {
-            self.shared.close(ep);
+#[cfg(not(ipcring_loom))]
+impl OtherRx {
+    fn count(&mut self, len: usize) -> usize {
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        len
+    }
+
+    fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let Some(len) = self.held else {
+            let n = self.end.recv(buf, timeout)?;
+            return Ok(self.count(n));
+        };
+        if buf.len() < len {
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                capacity: buf.len(),
+            });
         }
+        buf[..len].copy_from_slice(&self.slot[..len]);
+        self.held = None;
+        Ok(self.count(len))
+    }
+
+    /// Receives the next message into the slot buffer (unless one is held there already).
+    fn fill_slot(&mut self, timeout: Timeout) -> Result<usize> {
+        if let Some(len) = self.held {
+            return Ok(len);
+        }
+        let size = self.end.msg_size();
+        self.slot.resize(size, 0);
+        let len = self.end.recv(&mut self.slot, timeout)?;
+        self.held = Some(len);
+        Ok(len)
+    }
+
+    fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let t = if n == 0 { timeout } else { Timeout::Never };
+            match self.fill_slot(t) {
+                Ok(len) => {
+                    f(&self.slot[..len]);
+                    self.held = None;
+                    self.count(len);
+                    n += 1;
+                }
+                Err(Error::WouldBlock | Error::EndOfStream) if n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -1523,15 +986,220 @@ impl core::ops::Deref for RecvSlot<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         // SAFETY: the message is published and ours until released (SPSC: at head; MPMC:
-        // claimed); len was validated against msg_size.
+        // claimed; fallback: held in the receiver's buffer, which the borrow keeps alive and
+        // unchanged); len was validated against msg_size.
         unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 impl Drop for RecvSlot<'_> {
     fn drop(&mut self) {
-        if !self.done && matches!(self.rx.imp, RecvImp::Mpmc(_)) {
+        if !self.done && self.rx.peek_consumes() {
             self.finish();
         }
+    }
+}
+
+/// Creates an anonymous ring with both ends attached: the `pipe(2)` pattern. Create, fork,
+/// and let each process drop the end it does not use; closing an inherited end in one process
+/// does not detach it in the other.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ipcring::pair(&ipcring::RingOptions::new())?;
+/// tx.send(b"ping")?;
+/// assert_eq!(rx.recv_vec()?, b"ping");
+/// drop(tx);
+/// assert!(matches!(rx.recv_vec(), Err(ipcring::Error::EndOfStream)));
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+pub fn pair(opts: &RingOptions) -> Result<(Sender, Receiver)> {
+    let ring = Ring::anonymous(opts)?;
+    Ok((ring.sender()?, ring.receiver()?))
+}
+
+/// An anonymous channel named by an address: `shm://` (a ring, options in the query string)
+/// or `pipe://` (a pipe; `msg_size` is its only option). For use across `fork`, like
+/// [`pair`].
+///
+/// # Errors
+///
+/// [`Error::InvalidAddress`] for a named address or another transport (they are opened by
+/// name with [`Sender::open`] / [`Receiver::open`]), and the errors of creating the channel.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = ipcring::pair_at("pipe://?msg_size=64")?;
+/// tx.send(b"through a pipe")?;
+/// assert_eq!(rx.recv_vec()?, b"through a pipe");
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+pub fn pair_at(address: &str) -> Result<(Sender, Receiver)> {
+    pair_addr(&Address::parse(address)?)
+}
+
+/// [`pair_at`] for a parsed address.
+pub(crate) fn pair_addr(addr: &Address) -> Result<(Sender, Receiver)> {
+    let address = format!("{}://{}", addr.transport().scheme(), addr.target());
+    let anonymous_only = |reason| Error::InvalidAddress {
+        address: address.clone(),
+        part: addr.target().to_string(),
+        reason,
+    };
+    match addr.transport() {
+        Transport::Shm if addr.target().is_empty() => pair(addr.options()),
+        Transport::Shm => Err(anonymous_only(
+            "a pair is anonymous: give shm:// without a name (open a named ring by name)",
+        )),
+        #[cfg(not(ipcring_loom))]
+        Transport::Pipe => {
+            let spec = OpenSpec {
+                address: addr,
+                create: true,
+                excl: false,
+            };
+            spec.refuse_ring_options(false)?;
+            let (tx, rx) = transport::pipe::pair(spec.msg_size())?;
+            Ok((
+                Sender::from_other(Box::new(tx), Transport::Pipe),
+                Receiver::from_other(Box::new(rx), Transport::Pipe),
+            ))
+        }
+        t => Err(Error::InvalidAddress {
+            address,
+            part: t.scheme().to_string(),
+            reason: "a pair is made over shm:// or pipe://; other transports are opened by name",
+        }),
+    }
+}
+
+/// Removes the named object of `address` (a ring, FIFO, queue or socket path). Endpoints
+/// already open keep working; new opens no longer find it.
+///
+/// # Errors
+///
+/// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::InvalidAddress`] for an
+/// anonymous or `tcp://` address (nothing to remove), [`Error::NotARing`] for a path that is
+/// not a FIFO or socket.
+///
+/// # Examples
+///
+/// ```
+/// let missing = format!("shm://ipcring-doc-unlink-{}", std::process::id());
+/// assert!(matches!(ipcring::unlink(&missing), Err(ipcring::Error::NotFound)));
+/// ```
+pub fn unlink(address: &str) -> Result<()> {
+    unlink_addr(&Address::parse(address)?)
+}
+
+/// [`unlink`] for a parsed address.
+pub(crate) fn unlink_addr(addr: &Address) -> Result<()> {
+    let address = format!("{}://{}", addr.transport().scheme(), addr.target());
+    let target = addr.target();
+    let nothing = |reason| Error::InvalidAddress {
+        address: address.clone(),
+        part: address.clone(),
+        reason,
+    };
+    match addr.transport() {
+        Transport::Shm if target.is_empty() => Err(nothing("an anonymous ring has no name to remove")),
+        Transport::Shm => Ring::unlink(target),
+        Transport::Pipe => Err(nothing("a pipe has no name to remove")),
+        Transport::Tcp => Err(nothing("a TCP address has no object to remove")),
+        #[cfg(not(ipcring_loom))]
+        Transport::Fifo => transport::fifo::unlink(std::path::Path::new(target)),
+        #[cfg(not(ipcring_loom))]
+        Transport::Mq => transport::mq::unlink(target),
+        #[cfg(not(ipcring_loom))]
+        Transport::Unix => transport::unix::unlink(std::path::Path::new(target)),
+        #[cfg(ipcring_loom)]
+        _ => Err(nothing("not in loom builds")),
+    }
+}
+
+/// Opens the ends asked for on the channel at `addr`: the one place that maps an address to
+/// its transport (the Rust API and the C ABI both come here).
+pub(crate) fn open_ends(
+    addr: &Address,
+    send: bool,
+    recv: bool,
+    create: Create,
+) -> Result<(Option<Sender>, Option<Receiver>)> {
+    let target = addr.target();
+    if target.is_empty() {
+        return Err(Error::InvalidAddress {
+            address: format!("{}://", addr.transport().scheme()),
+            part: format!("{}://", addr.transport().scheme()),
+            reason: "an anonymous channel is made with a pair (ipcring_pair / pair_at), not opened",
+        });
+    }
+    if addr.transport() == Transport::Shm {
+        let opts = addr.options();
+        let ring = match create {
+            Create::No => Ring::open_with(target, opts),
+            Create::Exclusive => Ring::create(target, opts),
+            Create::IfMissing => match Ring::create(target, opts) {
+                Err(Error::AlreadyExists) => Ring::open_with(target, opts),
+                r => r,
+            },
+        }?;
+        let tx = send.then(|| ring.sender()).transpose()?;
+        let rx = recv.then(|| ring.receiver()).transpose()?;
+        return Ok((tx, rx));
+    }
+    #[cfg(not(ipcring_loom))]
+    {
+        let spec = OpenSpec {
+            address: addr,
+            create: create != Create::No,
+            excl: create == Create::Exclusive,
+        };
+        let t = addr.transport();
+        // The receiver first: it is the one that creates a FIFO, queue or listening socket
+        // the sender then finds.
+        let rx = if recv {
+            let end: Box<dyn MsgReceiver> = match t {
+                Transport::Fifo => transport::fifo::open_receiver_spec(&spec)?,
+                Transport::Mq => transport::mq::open_receiver(&spec)?,
+                Transport::Unix => transport::unix::open_receiver(&spec)?,
+                Transport::Tcp => transport::tcp::open_receiver(&spec)?,
+                Transport::Shm | Transport::Pipe => unreachable!("handled above"),
+            };
+            Some(Receiver::from_other(end, t))
+        } else {
+            None
+        };
+        // With a receiver just opened, the object exists: the sender opens it as it is.
+        let spec = if recv {
+            OpenSpec {
+                create: false,
+                excl: false,
+                ..spec
+            }
+        } else {
+            spec
+        };
+        let tx = if send {
+            let end: Box<dyn MsgSender> = match t {
+                Transport::Fifo => transport::fifo::open_sender_spec(&spec)?,
+                Transport::Mq => transport::mq::open_sender(&spec)?,
+                Transport::Unix => transport::unix::open_sender(&spec)?,
+                Transport::Tcp => transport::tcp::open_sender(&spec)?,
+                Transport::Shm | Transport::Pipe => unreachable!("handled above"),
+            };
+            Some(Sender::from_other(end, t))
+        } else {
+            None
+        };
+        Ok((tx, rx))
+    }
+    #[cfg(ipcring_loom)]
+    {
+        let _ = (send, recv);
+        Err(Error::Unsupported {
+            what: "fallback transports in loom builds",
+        })
     }
 }

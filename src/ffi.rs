@@ -21,7 +21,7 @@
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
 use crate::address::{Address, Transport};
-use crate::channel::{Receiver, Ring, Sender};
+use crate::channel::{open_ends, pair_addr, unlink_addr, Create, Receiver, Sender};
 use crate::error::Error;
 use crate::layout::{Kind, WakeBackend};
 use crate::wait::Timeout;
@@ -121,6 +121,18 @@ pub const IPCRING_MODE_MPMC: u32 = 1;
 pub const IPCRING_WAKE_FUTEX: u32 = 0;
 /// `ipcring_info_t.wake`: blocked callers sleep on a process-shared `sem_t`.
 pub const IPCRING_WAKE_SEM: u32 = 1;
+/// `ipcring_info_t.transport`: the ring in shared memory (`shm://`).
+pub const IPCRING_TRANSPORT_SHM: u32 = 0;
+/// `ipcring_info_t.transport`: an anonymous pipe (`pipe://`).
+pub const IPCRING_TRANSPORT_PIPE: u32 = 1;
+/// `ipcring_info_t.transport`: a named pipe (`fifo:///path`).
+pub const IPCRING_TRANSPORT_FIFO: u32 = 2;
+/// `ipcring_info_t.transport`: a POSIX message queue (`mq://NAME`).
+pub const IPCRING_TRANSPORT_MQ: u32 = 3;
+/// `ipcring_info_t.transport`: a UNIX SOCK_SEQPACKET socket (`unix:///path`).
+pub const IPCRING_TRANSPORT_UNIX: u32 = 4;
+/// `ipcring_info_t.transport`: TCP (`tcp://HOST:PORT`).
+pub const IPCRING_TRANSPORT_TCP: u32 = 5;
 
 // ---------------------------------------------------------------------------------------
 // Types.
@@ -167,18 +179,21 @@ pub struct StatsOut {
 /// The shape of the ring behind a handle.
 #[repr(C)]
 pub struct InfoOut {
-    /// Slots in the ring.
+    /// Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
     pub capacity: u64,
     /// Largest message in bytes.
     pub msg_size: u64,
-    /// Messages in the ring at the time of the call (a snapshot).
+    /// Messages in the channel at the time of the call (a snapshot); 0 where the transport
+    /// cannot tell (pipe, FIFO, sockets).
     pub queued: u64,
-    /// `IPCRING_MODE_SPSC` or `IPCRING_MODE_MPMC`.
+    /// `IPCRING_MODE_SPSC` or `IPCRING_MODE_MPMC` (ring); `IPCRING_MODE_SPSC` elsewhere.
     pub mode: u32,
-    /// `IPCRING_WAKE_FUTEX` or `IPCRING_WAKE_SEM`.
+    /// `IPCRING_WAKE_FUTEX` or `IPCRING_WAKE_SEM` (ring); `IPCRING_WAKE_FUTEX` elsewhere.
     pub wake: u32,
     /// The ends this handle holds: `IPCRING_SEND`, `IPCRING_RECV` or both.
     pub ends: u32,
+    /// The transport: `IPCRING_TRANSPORT_SHM`, `_PIPE`, `_FIFO`, `_MQ`, `_UNIX` or `_TCP`.
+    pub transport: u32,
 }
 
 /// What an open handle holds.
@@ -347,14 +362,13 @@ unsafe fn parse_address(address: *const c_char) -> Result<Address, Status> {
     let text = unsafe { CStr::from_ptr(address) }
         .to_str()
         .map_err(|_| fail(IPCRING_EINVAL, "address is not valid UTF-8"))?;
-    let addr = Address::parse(text).map_err(err)?;
-    addr.require_shm().map_err(err)?;
-    Ok(addr)
+    Address::parse(text).map_err(err)
 }
 
 fn named(addr: &Address, what: &str) -> Result<(), Status> {
     if addr.target().is_empty() {
-        let msg = format!("{what} needs a named address (shm://NAME); shm:// alone is for ipcring_pair");
+        let scheme = addr.transport().scheme();
+        let msg = format!("{what} needs a named address ({scheme}:// with a name or path); shm:// and pipe:// alone are for ipcring_pair");
         return Err(fail(IPCRING_EADDRESS, &msg));
     }
     Ok(())
@@ -455,8 +469,10 @@ impl AsRef<[u8]> for BatchMsg {
 /// (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
 /// (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
 /// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
-/// existing one (`IPCRING_EMISMATCH` otherwise). Only `shm://NAME` is served by this version;
-/// other valid addresses return `IPCRING_EUNSUPPORTED`.
+/// existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
+/// `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
+/// socket transports the receiver listens and the sender connects at its first send; see the
+/// README's transport table for what each one supports).
 ///
 /// Thread safety: may be called from any thread at any time.
 ///
@@ -481,27 +497,14 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
             return Err(fail(IPCRING_EINVAL, "IPCRING_EXCL needs IPCRING_CREATE"));
         }
         named(&addr, "ipcring_open")?;
-        let (name, opts) = (addr.target(), addr.options());
-        let text = format!("shm://{name}");
-        let ring = if flags & IPCRING_CREATE == 0 {
-            Ring::open_with(name, opts)
-        } else if flags & IPCRING_EXCL != 0 {
-            Ring::create(name, opts)
-        } else {
-            match Ring::create(name, opts) {
-                Err(Error::AlreadyExists) => Ring::open_with(name, opts),
-                r => r,
-            }
-        }
-        .map_err(err_at(&text))?;
-        let tx = (flags & IPCRING_SEND != 0)
-            .then(|| ring.sender())
-            .transpose()
-            .map_err(err)?;
-        let rx = (flags & IPCRING_RECV != 0)
-            .then(|| ring.receiver())
-            .transpose()
-            .map_err(err)?;
+        let text = format!("{}://{}", addr.transport().scheme(), addr.target());
+        let create = match (flags & IPCRING_CREATE != 0, flags & IPCRING_EXCL != 0) {
+            (false, _) => Create::No,
+            (true, false) => Create::IfMissing,
+            (true, true) => Create::Exclusive,
+        };
+        let (tx, rx) =
+            open_ends(&addr, flags & IPCRING_SEND != 0, flags & IPCRING_RECV != 0, create).map_err(err_at(&text))?;
         let h = new_handle(tx, rx);
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(h) };
@@ -533,12 +536,10 @@ pub unsafe extern "C" fn ipcring_pair(
         if !addr.target().is_empty() {
             return Err(fail(
                 IPCRING_EADDRESS,
-                "ipcring_pair makes an anonymous ring: give shm:// without a name",
+                "ipcring_pair makes an anonymous channel: give shm:// or pipe:// without a name",
             ));
         }
-        let ring = Ring::anonymous(addr.options()).map_err(err)?;
-        let tx = ring.sender().map_err(err)?;
-        let rx = ring.receiver().map_err(err)?;
+        let (tx, rx) = pair_addr(&addr).map_err(err)?;
         // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
         unsafe {
             sender.write(new_handle(Some(tx), None));
@@ -941,24 +942,32 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_i
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
-        let (g, queued) = match (&e.tx, &e.rx) {
-            (Some(tx), _) => (tx.geometry(), tx.queued()),
-            (None, Some(rx)) => (rx.geometry(), rx.queued()),
+        let (g, queued, msg_size, transport) = match (&e.tx, &e.rx) {
+            (_, Some(rx)) => (rx.geometry(), rx.queued(), rx.max_msg_size(), rx.transport()),
+            (Some(tx), None) => (tx.geometry(), tx.queued(), tx.max_msg_size(), tx.transport()),
             (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
         };
         let info = InfoOut {
-            capacity: g.capacity,
-            msg_size: g.msg_size,
-            queued,
-            mode: match g.kind {
-                Kind::Spsc => IPCRING_MODE_SPSC,
-                Kind::Mpmc => IPCRING_MODE_MPMC,
+            capacity: g.map_or(0, |g| g.capacity),
+            msg_size: msg_size as u64,
+            queued: queued.unwrap_or(0),
+            mode: match g.map(|g| g.kind) {
+                Some(Kind::Mpmc) => IPCRING_MODE_MPMC,
+                _ => IPCRING_MODE_SPSC,
             },
-            wake: match g.wake {
-                WakeBackend::Futex => IPCRING_WAKE_FUTEX,
-                WakeBackend::Sem => IPCRING_WAKE_SEM,
+            wake: match g.map(|g| g.wake) {
+                Some(WakeBackend::Sem) => IPCRING_WAKE_SEM,
+                _ => IPCRING_WAKE_FUTEX,
             },
             ends: if e.tx.is_some() { IPCRING_SEND } else { 0 } | if e.rx.is_some() { IPCRING_RECV } else { 0 },
+            transport: match transport {
+                Transport::Shm => IPCRING_TRANSPORT_SHM,
+                Transport::Pipe => IPCRING_TRANSPORT_PIPE,
+                Transport::Fifo => IPCRING_TRANSPORT_FIFO,
+                Transport::Mq => IPCRING_TRANSPORT_MQ,
+                Transport::Unix => IPCRING_TRANSPORT_UNIX,
+                Transport::Tcp => IPCRING_TRANSPORT_TCP,
+            },
         };
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(info) };
@@ -996,7 +1005,7 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
         let taken = unsafe { (*h.inner.get()).take() };
         if let Some(mut e) = taken {
             if let (Some((pos, n)), Some(rx)) = (e.peeked.take(), e.rx.as_mut()) {
-                if rx.geometry().kind == Kind::Mpmc {
+                if rx.peek_consumes() {
                     rx.release_raw(pos, n);
                 }
             }
@@ -1007,8 +1016,10 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
     })
 }
 
-/// Removes the ring's name (`shm://NAME`); processes that have it open keep using it, and it
-/// is freed when the last one closes. `IPCRING_ENOENT` if there is no such ring.
+/// Removes the channel's name: a ring (`shm://NAME`), FIFO, queue (and its companion lock
+/// file) or socket path. Processes that have it open keep using it; a ring or queue is freed
+/// when the last one closes. `IPCRING_ENOENT` if there is no such object; `IPCRING_EADDRESS`
+/// for `tcp://` and anonymous addresses (nothing to remove).
 ///
 /// Thread safety: may be called from any thread at any time.
 ///
@@ -1020,8 +1031,8 @@ pub unsafe extern "C" fn ipcring_unlink(address: *const c_char) -> c_int {
         // SAFETY: the caller's contract.
         let addr = unsafe { parse_address(address) }?;
         named(&addr, "ipcring_unlink")?;
-        debug_assert_eq!(addr.transport(), Transport::Shm);
-        Ring::unlink(addr.target()).map_err(err_at(&format!("shm://{}", addr.target())))?;
+        let text = format!("{}://{}", addr.transport().scheme(), addr.target());
+        unlink_addr(&addr).map_err(err_at(&text))?;
         Ok(IPCRING_OK)
     })
 }

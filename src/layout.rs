@@ -666,7 +666,7 @@ impl HeapRegion {
             }
         }
         let region = HeapRegion { ptr, layout, geom };
-        crate::channel::init_ring(&region.raw())?;
+        crate::ring::init_ring(&region.raw())?;
         Ok(region)
     }
 

@@ -21,7 +21,8 @@
 //! # Ok::<(), ipcring::Error>(())
 //! ```
 //!
-//! Module map (data flows one way, top to bottom): [`channel`] (the API) → `spsc` / `mpmc`
+//! Module map (data flows one way, top to bottom): [`channel`] (the API, any transport) →
+//! [`ring`] (the shared-memory ring's ends) or `transport` (the fallbacks) → `spsc` / `mpmc`
 //! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
 //! and `sync` (the std/loom switch); `shm` maps regions; `endpoint` tracks who is attached.
 //! See `docs/architecture.md` in the repository.
@@ -34,6 +35,7 @@ pub mod channel;
 pub mod error;
 #[cfg(not(ipcring_loom))]
 pub mod ffi;
+pub mod ring;
 pub mod wait;
 
 // The building blocks below are public so that the integration tests, the loom models, the
@@ -54,7 +56,8 @@ mod sync;
 #[cfg(not(ipcring_loom))]
 pub mod transport;
 
-pub use channel::{pair, Receiver, RecvSlot, Ring, RingOptions, SendSlot, Sender, Stats};
+pub use channel::{pair, pair_at, unlink, Create, Receiver, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};
 pub use layout::{Geometry, Kind, WakeBackend};
+pub use ring::{Ring, RingOptions};
 pub use wait::Timeout;

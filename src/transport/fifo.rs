@@ -14,7 +14,8 @@
 //! - Symbolic links are refused (`O_NOFOLLOW`), and so is anything that turns out not to be
 //!   a FIFO (checked with `fstat` on the opened descriptor).
 
-use super::pipe::{FdReceiver, FdSender};
+use super::pipe::{FdReceiver, FdSender, PIPE_BUF};
+use super::{frame, MsgReceiver, MsgSender, OpenSpec};
 use crate::error::{Error, Result};
 use crate::wait::Timeout;
 use std::ffi::CString;
@@ -133,10 +134,32 @@ pub fn open_receiver(path: &Path, msg_size: usize) -> Result<FdReceiver> {
     FdReceiver::with_writer_seen(fd, msg_size, false)
 }
 
+/// Opens the FIFO at `path` for writing without waiting: `None` while no reader has it
+/// open (`ENXIO`).
+fn try_open_writer(path: &CString) -> Result<Option<OwnedFd>> {
+    match open_fifo(path, libc::O_WRONLY) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sleeps for the next back-off step (1 ms doubling to 50 ms), never past `timeout`.
+///
+/// # Errors
+///
+/// `WouldBlock` / `TimedOut` once the timeout allows no more waiting.
+fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
+    let sleep = timeout.remaining()?.map_or(*step, |left| (*step).min(left));
+    std::thread::sleep(sleep);
+    *step = (*step * 2).min(Duration::from_millis(50));
+    Ok(())
+}
+
 /// Opens the FIFO at `path` for writing, waiting until `timeout` for a reader to open it.
 ///
 /// A receiver that goes away later makes sends fail with [`Error::Disconnected`]; the sender
-/// has to be opened again to reach a new receiver.
+/// has to be opened again to reach a new receiver ([`open_sender_spec`] does that itself).
 ///
 /// # Errors
 ///
@@ -144,15 +167,125 @@ pub fn open_receiver(path: &Path, msg_size: usize) -> Result<FdReceiver> {
 /// [`Error::TimedOut`] when no reader came.
 pub fn open_sender(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdSender> {
     let c = c_path(path)?;
-    let mut nap = Duration::from_millis(1);
+    let mut step = Duration::from_millis(1);
     loop {
-        match open_fifo(&c, libc::O_WRONLY) {
-            Ok(fd) => return FdSender::new(fd, msg_size),
-            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENXIO) => {}
-            Err(e) => return Err(e),
+        if let Some(fd) = try_open_writer(&c)? {
+            return FdSender::new(fd, msg_size);
         }
-        let sleep = timeout.remaining()?.map_or(nap, |left| nap.min(left));
-        std::thread::sleep(sleep);
-        nap = (nap * 2).min(Duration::from_millis(50));
+        nap(&mut step, &timeout)?;
+    }
+}
+
+/// Creates the FIFO of `spec` if asked to (`AlreadyExists` for an exclusive create of a
+/// FIFO that is there), and refuses the ring-only options.
+fn prepare(spec: &OpenSpec) -> Result<CString> {
+    spec.refuse_ring_options(false)?;
+    let path = Path::new(spec.address.target());
+    if spec.create && !create(path, spec.perm())? && spec.excl {
+        return Err(Error::AlreadyExists);
+    }
+    let c = c_path(path)?;
+    // SAFETY: stat is plain data, filled by lstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid C string; st a valid out-pointer.
+    if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::last_os("lstat"));
+    }
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFIFO => Ok(c),
+        libc::S_IFLNK => Err(SYMLINK),
+        _ => Err(NOT_A_FIFO),
+    }
+}
+
+/// `fifo:///path` receiver for the channel layer: creates the FIFO if `spec` says so, then
+/// [`open_receiver`].
+///
+/// # Errors
+///
+/// As [`create`] and [`open_receiver`]; [`Error::InvalidAddress`] for ring-only options.
+pub fn open_receiver_spec(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
+    prepare(spec)?;
+    Ok(Box::new(open_receiver(
+        Path::new(spec.address.target()),
+        spec.msg_size(),
+    )?))
+}
+
+/// `fifo:///path` sender for the channel layer: creates the FIFO if `spec` says so and
+/// checks it is one, but opens it for writing only at the first send ([`FifoSender`]).
+///
+/// # Errors
+///
+/// As [`open_receiver_spec`].
+pub fn open_sender_spec(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
+    let path = prepare(spec)?;
+    let msg_size = spec.msg_size();
+    FdSender::check_msg_size(msg_size)?;
+    Ok(Box::new(FifoSender {
+        path,
+        msg_size,
+        end: None,
+        connected: false,
+    }))
+}
+
+/// A FIFO's sending end that opens the FIFO when it first sends, so that a sender started
+/// before its receiver waits for it as on a full channel (honouring the send's timeout)
+/// instead of failing at open. After the receiver has gone, a send reopens the FIFO once:
+/// a new reader makes data flow again, none is [`Error::Disconnected`].
+#[derive(Debug)]
+pub struct FifoSender {
+    path: CString,
+    msg_size: usize,
+    end: Option<FdSender>,
+    /// Whether a reader was ever reached: from then on, no reader means `Disconnected`.
+    connected: bool,
+}
+
+impl MsgSender for FifoSender {
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        if msg.len() > self.msg_size {
+            return Err(Error::TooLarge {
+                len: msg.len(),
+                max: self.msg_size,
+            });
+        }
+        let mut step = Duration::from_millis(1);
+        loop {
+            if let Some(end) = &mut self.end {
+                let r = end.send(msg, timeout);
+                if matches!(r, Err(Error::Disconnected)) {
+                    self.end = None;
+                }
+                return r;
+            }
+            match try_open_writer(&self.path)? {
+                Some(fd) => {
+                    self.end = Some(FdSender::new(fd, self.msg_size)?);
+                    self.connected = true;
+                }
+                None if self.connected => return Err(Error::Disconnected),
+                None => nap(&mut step, &timeout)?,
+            }
+        }
+    }
+
+    fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
+        if self.msg_size + frame::HEADER_LEN > PIPE_BUF {
+            return Err(Error::Unsupported {
+                what: "several senders on a FIFO whose msg_size + 4 exceeds PIPE_BUF (frames would interleave)",
+            });
+        }
+        Ok(Box::new(FifoSender {
+            path: self.path.clone(),
+            msg_size: self.msg_size,
+            end: None,
+            connected: false,
+        }))
     }
 }

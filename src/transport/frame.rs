@@ -62,6 +62,11 @@ impl FrameBuf {
         }
     }
 
+    /// The largest payload a frame may carry.
+    pub fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
     /// Bytes held: part of a frame, or whole frames not yet consumed.
     pub fn buffered(&self) -> usize {
         self.end - self.start

@@ -37,8 +37,8 @@ pub mod tcp;
 pub mod unix;
 
 use crate::address::Address;
-use crate::channel::RingOptions;
 use crate::error::{Error, Result};
+use crate::ring::RingOptions;
 use crate::wait::Timeout;
 use std::fmt;
 

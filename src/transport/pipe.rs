@@ -16,6 +16,7 @@
 //!   `sigtimedwait` (only if none was pending before), and the mask is restored.
 
 use super::frame::{self, FrameBuf};
+use super::{MsgReceiver, MsgSender};
 use crate::error::{Error, Result};
 use crate::wait::Timeout;
 use std::io;
@@ -25,7 +26,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// `write(2)`: frames of several writers never interleave.
 pub const PIPE_BUF: usize = libc::PIPE_BUF;
 
-fn check_msg_size(msg_size: usize) -> Result<()> {
+pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
     if msg_size > frame::MAX_PAYLOAD {
         return Err(Error::InvalidOption {
             option: "msg_size",
@@ -212,6 +213,39 @@ impl FdSender {
     }
 }
 
+impl FdSender {
+    /// Refuses a `msg_size` a frame header cannot describe.
+    pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
+        check_msg_size(msg_size)
+    }
+}
+
+impl MsgSender for FdSender {
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        FdSender::send(self, msg, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    /// Another descriptor for the same pipe (`dup`): frames of up to `PIPE_BUF` bytes are
+    /// written atomically, so several senders are fine below that size and refused above.
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
+        if self.msg_size + frame::HEADER_LEN > PIPE_BUF {
+            return Err(Error::Unsupported {
+                what: "several senders on a pipe whose msg_size + 4 exceeds PIPE_BUF (frames would interleave)",
+            });
+        }
+        let fd = self.fd.try_clone().map_err(|e| Error::Io { op: "dup", source: e })?;
+        Ok(Box::new(FdSender {
+            fd,
+            msg_size: self.msg_size,
+            frame: Vec::new(),
+        }))
+    }
+}
+
 impl AsFd for FdSender {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -340,6 +374,22 @@ impl FdReceiver {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl MsgReceiver for FdReceiver {
+    fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        FdReceiver::recv(self, buf, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.buf.msg_size()
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn MsgReceiver>> {
+        Err(Error::Unsupported {
+            what: "a second receiver on a pipe or FIFO (readers would split each other's frames)",
+        })
     }
 }
 

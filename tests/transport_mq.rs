@@ -721,3 +721,80 @@ fn long_names_are_refused() {
     assert!(matches!(err, Error::InvalidName { .. }), "{err}");
     assert!(matches!(mq::unlink(&name), Err(Error::InvalidName { .. })));
 }
+
+#[test]
+fn queue_bytes_limit_is_named() {
+    let _s = serial();
+    let q = Queue::new("rlimit");
+    let a = q.addr("capacity=8&msg_size=8192");
+    // RLIMIT_MSGQUEUE is per process: lower it in a forked child only.
+    fork("rlimit", || {
+        let rl = libc::rlimit {
+            rlim_cur: 1000,
+            rlim_max: 1000,
+        };
+        // SAFETY: rl is a valid rlimit; lowering a limit needs no privilege.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MSGQUEUE, &rl) }, 0);
+        let err = mq::open_sender(&spec(&a, true, true)).unwrap_err();
+        match &err {
+            Error::KernelLimit {
+                what,
+                value,
+                limit,
+                hint,
+            } => {
+                assert_eq!((*what, *limit), ("queue bytes", 1000), "{err}");
+                assert!(*value > 8 * 8192, "{err}");
+                assert!(hint.contains("ulimit -q"), "{hint}");
+            }
+            other => panic!("expected KernelLimit, got {other:?}"),
+        }
+    })
+    .expect_success(HANG);
+}
+
+#[test]
+fn queue_count_limit_is_named() {
+    let _s = serial();
+    if privileged() {
+        eprintln!("skipped: CAP_SYS_RESOURCE waives fs.mqueue.queues_max");
+        return;
+    }
+    let qs: Vec<Queue> = (0..3).map(|_| Queue::new("count")).collect();
+    let addrs: Vec<Address> = qs.iter().map(|q| q.addr("capacity=1&msg_size=8")).collect();
+    // A private IPC namespace has its own queues and its own fs.mqueue sysctls, so the
+    // limit can be lowered without touching anyone else's queues.
+    let exit = fork("ipc-namespace", || {
+        // SAFETY: unshare has no memory preconditions; the child is single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
+            raw_stderr(&format!(
+                "skipped: unshare(CLONE_NEWIPC): {}\n",
+                std::io::Error::last_os_error()
+            ));
+            return;
+        }
+        if std::fs::write("/proc/sys/fs/mqueue/queues_max", "2").is_err() {
+            raw_stderr("skipped: /proc/sys/fs/mqueue/queues_max is not writable\n");
+            return;
+        }
+        let _a = mq::open_sender(&spec(&addrs[0], true, true)).unwrap();
+        let _b = mq::open_sender(&spec(&addrs[1], true, true)).unwrap();
+        let err = mq::open_sender(&spec(&addrs[2], true, true)).unwrap_err();
+        match &err {
+            Error::KernelLimit {
+                what,
+                value,
+                limit,
+                hint,
+            } => {
+                assert_eq!((*what, *value, *limit), ("queues", 3, 2), "{err}");
+                assert!(err.to_string().contains(hint) && hint.contains("fs.mqueue.queues_max"));
+            }
+            other => panic!("expected KernelLimit, got {other:?}"),
+        }
+        raw_stderr("ran\n");
+    })
+    .wait(HANG);
+    assert!(exit.success(), "{}", exit.describe());
+    eprintln!("child: {}", exit.stderr.trim_end()); // "ran" or why it skipped
+}

@@ -69,6 +69,13 @@
 //! endpoints only; a plain `mq_send` of another program is delivered but never counts as a
 //! sender.
 //!
+//! # fork
+//!
+//! A child inherits its parent's ends the way it inherits descriptors: the lock belongs to
+//! the open file description, which parent and child then share, so an end counts as alive
+//! until every copy of it is closed (as with a pipe's ends). `O_CLOEXEC` keeps them out of
+//! `exec`ed programs.
+//!
 //! # Creation, permissions and limits
 //!
 //! - `capacity` is `mq_maxmsg`; without it, a created queue gets [`default_capacity`]
@@ -927,7 +934,6 @@ impl MsgSender for MqSender {
 }
 
 /// A receiving end of an `mq://` queue (see the module docs).
-#[derive(Debug)]
 pub struct MqReceiver {
     q: Mqd,
     lock: Lock,
@@ -937,6 +943,18 @@ pub struct MqReceiver {
     buf: Vec<u8>,
     /// The length of a message waiting in `buf` (after `BufferTooSmall`).
     pending: Option<usize>,
+}
+
+impl std::fmt::Debug for MqReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqReceiver")
+            .field("q", &self.q)
+            .field("lock", &self.lock)
+            .field("capacity", &self.capacity)
+            .field("msg_size", &self.msg_size)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MqReceiver {

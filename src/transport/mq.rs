@@ -103,9 +103,14 @@
 //! # Where it differs from the ring
 //!
 //! - `capacity` is a number of messages bounded by kernel limits (10 by default on Linux
-//!   without privilege), not just by memory, and need not be a power of two for a queue
-//!   made elsewhere.
-//! - Every message is a system call; no zero-copy, no batch publication.
+//!   without privilege), not just by memory, and need not be a power of two (the default,
+//!   `fs.mqueue.msg_max`, usually is not; neither need a queue made elsewhere be).
+//! - Every message is a system call (a send two: `fcntl(F_OFD_GETLK)` and `mq_send`; a
+//!   receive that finds a message one); no zero-copy, no batch publication.
+//! - An endpoint that opens a queue just as it is being replaced may reinitialise the
+//!   companion for the old queue; the next endpoint of the new queue reinitialises it back
+//!   (and the markers start again from nothing). Replace queues with [`unlink`] and a new
+//!   `create`, not by hand, to stay out of this.
 //! - Several receivers share the messages (each message goes to one of them), like MPMC;
 //!   there is no `Busy` role exclusion.
 //! - A death is noticed within [`PEER_CHECK`] while waiting, rather than within a park

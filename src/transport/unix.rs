@@ -11,6 +11,13 @@
 //!   with `EMSGSIZE`). Each sender socket raises `SO_SNDBUF` as needed for `msg_size + 1`
 //!   bytes; if `net.core.wmem_max` does not allow it, both opens fail at once with
 //!   [`Error::KernelLimit`] `{ what: "msg_size" }`, naming the largest `msg_size` that fits.
+//! - A packet is also one kernel socket buffer, whose linear part is one allocation: Linux
+//!   refuses packets above about 4 MiB + 64 KiB (`ENOBUFS`) whatever `wmem_max` says. For a
+//!   `msg_size` of 64 KiB or more, both opens send one trial packet of `msg_size + 1` bytes
+//!   over a socket pair and fail with [`Error::KernelLimit`] (naming the largest size that
+//!   worked) if the kernel refuses it. Packets that large need high-order allocations: under
+//!   memory fragmentation a send can still fail with [`Error::Io`] (`ENOBUFS`), nothing
+//!   sent; use `tcp://` or `shm://` for messages of megabytes.
 //! - A send either queues the whole packet or nothing: a timeout leaves nothing written, and
 //!   packets of several senders never interleave.
 //!
@@ -123,25 +130,22 @@ fn connect(fd: RawFd, sa: &libc::sockaddr_un, len: libc::socklen_t) -> io::Resul
     Ok(())
 }
 
-/// A non-blocking `SOCK_SEQPACKET` socket whose send buffer holds a packet of `msg_size + 1`
-/// bytes.
+/// Raises `fd`'s send buffer to hold a packet of `msg_size + 1` bytes.
 ///
 /// # Errors
 ///
 /// [`Error::KernelLimit`] if `net.core.wmem_max` keeps the buffer smaller; [`Error::Io`].
-fn packet_socket(msg_size: usize) -> Result<OwnedFd> {
-    let fd = sock::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET)?;
-    let raw = fd.as_raw_fd();
+fn fit_sndbuf(fd: RawFd, msg_size: usize) -> Result<()> {
     let need = msg_size.saturating_add(1 + SNDBUF_SLACK);
     let io_err = |op| move |e| Error::Io { op, source: e };
-    let cur = sock::get_int_opt(raw, libc::SOL_SOCKET, libc::SO_SNDBUF).map_err(io_err("getsockopt"))? as usize;
+    let cur = sock::get_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).map_err(io_err("getsockopt"))? as usize;
     if cur < need.saturating_mul(2) {
         // The kernel doubles the value asked for (bookkeeping) and caps it at 2 * wmem_max:
         // this asks for room for two packets of msg_size.
         let ask = need.min(i32::MAX as usize) as libc::c_int;
-        sock::set_int_opt(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, ask).map_err(io_err("setsockopt"))?;
+        sock::set_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, ask).map_err(io_err("setsockopt"))?;
     }
-    let got = sock::get_int_opt(raw, libc::SOL_SOCKET, libc::SO_SNDBUF).map_err(io_err("getsockopt"))? as usize;
+    let got = sock::get_int_opt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).map_err(io_err("getsockopt"))? as usize;
     if got < need {
         return Err(Error::KernelLimit {
             what: "msg_size",
@@ -150,7 +154,76 @@ fn packet_socket(msg_size: usize) -> Result<OwnedFd> {
             hint: "sysctl net.core.wmem_max=N with N >= (msg_size + 33) / 2: a unix:// message is one packet",
         });
     }
+    Ok(())
+}
+
+/// A non-blocking `SOCK_SEQPACKET` socket whose send buffer holds a packet of `msg_size + 1`
+/// bytes.
+///
+/// # Errors
+///
+/// As [`fit_sndbuf`].
+fn packet_socket(msg_size: usize) -> Result<OwnedFd> {
+    let fd = sock::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET)?;
+    fit_sndbuf(fd.as_raw_fd(), msg_size)?;
     Ok(fd)
+}
+
+/// Packets longer than this are tried once at open ([`probe_packet`]).
+const PROBE_ABOVE: usize = 64 * 1024;
+
+/// Checks that the kernel takes a packet of `msg_size + 1` bytes, by sending one over a
+/// socket pair. Besides the send buffer, a packet is one socket buffer whose linear part
+/// must come from one kernel allocation: on Linux, packets above about 4 MiB + 64 KiB are
+/// refused with `ENOBUFS` whatever `wmem_max` says.
+///
+/// # Errors
+///
+/// [`Error::KernelLimit`] naming the largest `msg_size` found to work (to 4 KiB);
+/// [`Error::Io`].
+fn probe_packet(msg_size: usize) -> Result<()> {
+    if msg_size < PROBE_ABOVE {
+        return Ok(());
+    }
+    let mut fds = [0 as RawFd; 2];
+    let kind = libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::socketpair(libc::AF_UNIX, kind, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(Error::last_os("socketpair"));
+    }
+    // SAFETY: socketpair just returned these two descriptors; nothing else owns them.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    fit_sndbuf(a.as_raw_fd(), msg_size)?;
+    let buf = vec![0u8; msg_size + 1];
+    let fits = |len: usize| -> Result<bool> {
+        match sock::send_nosignal(a.as_raw_fd(), &buf[..len]) {
+            Ok(_) => {
+                // Take it out again (MSG_TRUNC: discard the whole packet).
+                let _ = sock::recv_flags(b.as_raw_fd(), &mut [0u8; 1], libc::MSG_TRUNC);
+                Ok(true)
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOBUFS | libc::ENOMEM | libc::EMSGSIZE)) => Ok(false),
+            Err(e) => Err(Error::Io { op: "send", source: e }),
+        }
+    };
+    if fits(msg_size + 1)? {
+        return Ok(());
+    }
+    let (mut lo, mut hi) = (PROBE_ABOVE, msg_size + 1);
+    while hi - lo > 4096 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Err(Error::KernelLimit {
+        what: "msg_size",
+        value: msg_size as u64,
+        limit: (lo - 1) as u64,
+        hint: "none: the kernel's largest unix:// packet (one allocation, about 4 MiB); use tcp:// or shm://",
+    })
 }
 
 fn check_spec(spec: &OpenSpec) -> Result<(usize, PathBuf, CString)> {
@@ -161,7 +234,29 @@ fn check_spec(spec: &OpenSpec) -> Result<(usize, PathBuf, CString)> {
     let c = c_path(&path)?;
     sockaddr(&path)?;
     // Fails now, not at the first send, if a message cannot be one packet.
-    drop(packet_socket(msg_size)?);
+    match packet_socket(msg_size) {
+        Ok(fd) => drop(fd),
+        Err(Error::KernelLimit { limit, hint, .. }) if limit as usize >= PROBE_ABOVE => {
+            // Name the lower of the two limits: a larger wmem_max may not be enough.
+            return Err(match probe_packet(limit as usize) {
+                Err(Error::KernelLimit { limit: lower, hint, .. }) => Error::KernelLimit {
+                    what: "msg_size",
+                    value: msg_size as u64,
+                    limit: lower,
+                    hint,
+                },
+                Err(e) => e,
+                Ok(()) => Error::KernelLimit {
+                    what: "msg_size",
+                    value: msg_size as u64,
+                    limit,
+                    hint,
+                },
+            });
+        }
+        Err(e) => return Err(e),
+    }
+    probe_packet(msg_size)?;
     Ok((msg_size, path, c))
 }
 

@@ -46,6 +46,18 @@
 //! is `Disconnected` again. Only before the first successful connect does a refused connect
 //! mean "wait".
 //!
+//! A consequence of connecting lazily: a sender that has not sent yet (a fresh clone, say)
+//! is unknown to the receiver, which may report end of stream while it exists.
+//!
+//! # fork
+//!
+//! A child inherits a connected sender's socket like any descriptor. Two processes sending
+//! on one connection keep `unix://` packets whole, but `tcp://` frames larger than what one
+//! `send` writes may interleave and the receiver then drops the connection as garbage: give
+//! each process its own sender (opened, or `try_clone`d, after the fork). A receiver's
+//! listener and accepted connections are inherited too; a child that keeps them open keeps
+//! senders' connections alive (no `Disconnected` for them) until it exits or closes them.
+//!
 //! # Framing
 //!
 //! - [`Framing::Packet`] (`unix://`, `SOCK_SEQPACKET`): one packet per message, boundaries

@@ -397,7 +397,7 @@ impl Sender {
         match &self.inner {
             Tx::Ring(r) => Some(r.queued()),
             #[cfg(not(ipcring_loom))]
-            Tx::Other(_) => None,
+            Tx::Other(o) => o.end.queued(),
         }
     }
 }

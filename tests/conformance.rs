@@ -296,7 +296,12 @@ fn timeouts(t: T) {
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(50), "returned after {waited:?}");
     assert!(waited < Duration::from_secs(30), "hung for {waited:?}");
-    // Full: a child fills the channel while nobody reads, then checks both send modes.
+    // Full: a child fills the channel while nobody reads, then checks both send modes and
+    // reports how many it sent through a pipe; the parent drains concurrently with the
+    // child's exit (a stream sender may still be delivering the tail of its last frame).
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     let child = fork("sender", || {
         let mut tx = ch.sender(tx);
         let msg = [5u8; MSG_SIZE];
@@ -317,25 +322,31 @@ fn timeouts(t: T) {
             other => panic!("send on a full channel: {other:?}"),
         }
         assert!(start.elapsed() >= Duration::from_millis(50));
-        // Tell the parent how many went in, on the child's stderr (raw: the harness's
-        // capture of eprintln does not reach the parent).
-        common::raw_stderr(&format!("sent {sent}\n"));
+        // SAFETY: writing 8 bytes from a valid buffer to our copy of the pipe.
+        assert_eq!(unsafe { libc::write(fds[1], sent.to_le_bytes().as_ptr().cast(), 8) }, 8);
     });
-    let exit = child.wait(BOUND);
-    assert!(exit.success(), "{}", exit.describe());
+    let mut count = [0u8; 8];
+    // SAFETY: closing our copy of the write end; reading 8 bytes into a valid buffer (a
+    // child that failed closes its end and the read returns 0).
+    let n = unsafe {
+        libc::close(fds[1]);
+        let n = libc::read(fds[0], count.as_mut_ptr().cast(), 8);
+        libc::close(fds[0]);
+        n
+    };
+    if n != 8 {
+        let exit = child.wait(BOUND);
+        panic!("the child did not report its count: {}", exit.describe());
+    }
+    let sent = u64::from_le_bytes(count);
     // Everything the child sent is there, whole, then end-of-stream.
-    let sent: u64 = exit
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("sent "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("child did not report its count: {}", exit.stderr));
     let mut got = 0u64;
     drain_to_eos(&mut rx, |m| {
         assert_eq!(m, &[5u8; MSG_SIZE][..]);
         got += 1;
     });
     assert_eq!(got, sent);
+    expect_ok("sender", child);
 }
 
 fn zero_copy_and_batches(t: T) {

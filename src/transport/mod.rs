@@ -59,6 +59,10 @@ pub trait MsgSender: fmt::Debug + Send {
     fn msg_size(&self) -> usize;
     /// Another sender on the same channel, or [`Error::Unsupported`] saying why not.
     fn try_clone(&self) -> Result<Box<dyn MsgSender>>;
+    /// Messages waiting in the channel now, where the kernel says (a POSIX queue does).
+    fn queued(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One receiving end of a fallback transport (see [`MsgSender`]).

@@ -936,6 +936,9 @@ impl MsgSender for MqSender {
     fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
         Ok(Box::new(MqSender::try_clone(self)?))
     }
+    fn queued(&self) -> Option<u64> {
+        self.q.attr().ok().map(|a| a.2)
+    }
 }
 
 /// A receiving end of an `mq://` queue (see the module docs).

@@ -67,9 +67,13 @@
 //!   `BufferTooSmall` packet stays queued.
 //! - [`Framing::Stream`] (`tcp://`): the hello's 12 raw bytes, then `[len u32 LE][payload]`
 //!   frames ([`super::frame`]), reassembled per connection by a [`FrameBuf`]. A send that
-//!   wrote part of a frame finishes it, whatever its timeout (as `FdSender` does). A sender
-//!   that dies in the middle of a frame never committed that message: the receiver drops the
-//!   partial frame with the connection.
+//!   could write only part of a frame keeps the rest in the sender and returns `Ok`: the
+//!   message is accepted, and the rest goes out first thing in the next send (which honours
+//!   its own timeout for that, writing nothing new until it has) or when the sender is
+//!   dropped (which waits while the receiver is alive). So a send never waits past its
+//!   timeout, and frames never interleave or tear. A sender that dies in the middle of a
+//!   frame never delivered that message: the receiver drops the partial frame with the
+//!   connection.
 
 use super::frame::{self, FrameBuf};
 use super::pipe::wait_fd;
@@ -648,6 +652,9 @@ pub(crate) struct SockSender<C: Connector> {
     /// A reject received from the listener: `(code, its msg_size)`, returned by every send.
     rejected: Option<(u8, u64)>,
     buf: Vec<u8>,
+    /// The unwritten tail of the last frame (stream framing only), from `pending_off`.
+    pending: Vec<u8>,
+    pending_off: usize,
 }
 
 impl<C: Connector> SockSender<C> {
@@ -660,6 +667,8 @@ impl<C: Connector> SockSender<C> {
             receiver_seen: false,
             rejected: None,
             buf: Vec::new(),
+            pending: Vec::new(),
+            pending_off: 0,
         }
     }
 
@@ -674,10 +683,9 @@ impl<C: Connector> SockSender<C> {
     /// A new, not yet connected sender to the same address. It inherits whether a receiver
     /// has been seen: a clone made after the receiver went away gets `Disconnected`.
     pub(crate) fn clone_unconnected(&self) -> SockSender<C> {
-        SockSender {
-            receiver_seen: self.receiver_seen,
-            ..SockSender::new(self.connector.clone(), self.framing, self.msg_size)
-        }
+        let mut s = SockSender::new(self.connector.clone(), self.framing, self.msg_size);
+        s.receiver_seen = self.receiver_seen;
+        s
     }
 
     /// The error a reject stands for.
@@ -752,7 +760,14 @@ impl<C: Connector> SockSender<C> {
                     return Ok(raw);
                 }
                 State::Connecting(fd) => {
-                    match wait_fd(fd.as_raw_fd(), libc::POLLOUT, timeout) {
+                    // Even a call that may not wait learns how a handshake it started ends,
+                    // if that takes no longer than a loopback or LAN round trip: otherwise a
+                    // gone receiver would read as "would block" rather than `Disconnected`.
+                    let handshake = match timeout {
+                        Timeout::Never => Timeout::after(Duration::from_millis(100)),
+                        t => *t,
+                    };
+                    match wait_fd(fd.as_raw_fd(), libc::POLLOUT, &handshake) {
                         Ok(_) => {}
                         Err(e @ (Error::WouldBlock | Error::TimedOut)) => {
                             self.state = State::Connecting(fd);
@@ -827,20 +842,75 @@ impl<C: Connector> SockSender<C> {
             }
         }
         let fd = self.connect(&timeout)?;
-        match self.framing {
+        let r = match self.framing {
             Framing::Packet => {
                 self.buf.clear();
                 self.buf.push(TAG_DATA);
                 self.buf.extend_from_slice(msg);
+                Self::write_all(fd, &self.buf, &timeout)
             }
-            Framing::Stream => frame::encode_into(msg, &mut self.buf),
+            Framing::Stream => self.flush_pending(fd, &timeout).and_then(|()| {
+                frame::encode_into(msg, &mut self.buf);
+                let n = Self::write_some(fd, &self.buf, &timeout)?;
+                if n < self.buf.len() {
+                    self.pending.clear();
+                    self.pending.extend_from_slice(&self.buf[n..]);
+                    self.pending_off = 0;
+                }
+                Ok(())
+            }),
+        };
+        if matches!(r, Err(Error::Disconnected)) {
+            self.state = State::Idle;
+            self.pending.clear();
         }
-        match Self::write_all(fd, &self.buf, &timeout) {
-            Err(Error::Disconnected) => {
-                self.state = State::Idle;
-                Err(Error::Disconnected)
+        r
+    }
+
+    /// Writes what `bytes` the socket takes, waiting with `timeout` only while none is
+    /// written; returns how many went (at least one, unless `bytes` is empty).
+    fn write_some(fd: RawFd, bytes: &[u8], timeout: &Timeout) -> Result<usize> {
+        let mut off = 0;
+        while off < bytes.len() {
+            match send_nosignal(fd, &bytes[off..]) {
+                Ok(n) => off += n,
+                Err(e) => match errno(&e) {
+                    libc::EINTR => {}
+                    libc::EAGAIN if off > 0 => break,
+                    libc::EAGAIN => {
+                        wait_fd(fd, libc::POLLOUT, timeout)?;
+                    }
+                    libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => return Err(Error::Disconnected),
+                    _ => return Err(Error::Io { op: "send", source: e }),
+                },
             }
-            r => r,
+        }
+        Ok(off)
+    }
+
+    /// Writes the tail of the last frame, waiting as `timeout` allows; `WouldBlock` /
+    /// `TimedOut` if it could not all go (what did go is remembered).
+    fn flush_pending(&mut self, fd: RawFd, timeout: &Timeout) -> Result<()> {
+        while self.pending_off < self.pending.len() {
+            let n = Self::write_some(fd, &self.pending[self.pending_off..], timeout)?;
+            self.pending_off += n;
+        }
+        self.pending.clear();
+        self.pending_off = 0;
+        Ok(())
+    }
+}
+
+impl<C: Connector> Drop for SockSender<C> {
+    /// Delivers the tail of a frame a send accepted, waiting while the receiver is alive
+    /// (a dead or closed receiver ends the wait with an error, which is dropped: there is
+    /// no one to deliver to).
+    fn drop(&mut self) {
+        if self.pending_off < self.pending.len() {
+            if let State::Connected(fd) = &self.state {
+                let fd = fd.as_raw_fd();
+                let _ = self.flush_pending(fd, &Timeout::Forever);
+            }
         }
     }
 }

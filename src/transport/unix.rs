@@ -462,6 +462,9 @@ pub struct UnixReceiver {
     c: CString,
     dev: u64,
     ino: u64,
+    /// The process that bound the path: a copy inherited across `fork` closes its
+    /// descriptor on drop but leaves the path to the process that made it.
+    owner: u32,
 }
 
 impl UnixReceiver {
@@ -517,6 +520,7 @@ impl UnixReceiver {
             c,
             dev,
             ino,
+            owner: std::process::id(),
         })
     }
 
@@ -533,7 +537,9 @@ impl UnixReceiver {
 
 impl Drop for UnixReceiver {
     fn drop(&mut self) {
-        unlink_if_ours(&self.c, self.dev, self.ino);
+        if std::process::id() == self.owner {
+            unlink_if_ours(&self.c, self.dev, self.ino);
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub mod fifo;
 pub mod frame;
 pub mod mq;
 pub mod pipe;
+pub mod sock;
 pub mod tcp;
 pub mod unix;
 

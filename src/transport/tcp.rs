@@ -1,18 +1,296 @@
-//! `tcp://HOST:PORT`: TCP with length-prefixed frames (in progress).
+//! `tcp://HOST:PORT`: TCP connections carrying `[len u32 LE][payload]` frames.
+//!
+//! The roles, the hello, the lazy connect, end of stream and `Disconnected` are those of
+//! [`super::sock`] (read its docs first). What is particular to this transport:
+//!
+//! - A connection is a byte stream: after the 12-byte hello, each message is one frame
+//!   ([`super::frame`]), reassembled per connection on the receiver. `msg_size` may be up to
+//!   `u32::MAX`.
+//! - A send that wrote part of a frame finishes it before returning, waiting as long as it
+//!   takes whatever its timeout (half a frame would corrupt everything after it); a timeout
+//!   is honoured only while nothing of the frame has been written. A sender that dies in the
+//!   middle of a frame never committed that message: the receiver discards the partial frame
+//!   along with the connection.
+//! - `TCP_NODELAY` on both ends (a message goes out when it is sent); `SO_REUSEADDR` on the
+//!   listener, so a restarted receiver can bind its port again at once.
+//! - `HOST` is a name or an address, resolved with [`std::net::ToSocketAddrs`] when the end
+//!   is opened; a sender tries the addresses in turn, one per connection attempt.
+//! - Port 0 for a receiver binds any free port: [`TcpReceiver::local_port`] says which.
+//! - A receiver whose port is taken is [`Error::Busy`] `{ role: "receiver" }`.
+//! - A receiver that dies is noticed by its senders when the peer's reset comes back: the
+//!   send just after the death may still succeed (into the kernel's buffers, lost), the
+//!   next one is `Disconnected`. On the same machine that is at most one message.
 
+use super::sock::{self, Attempt, Connector, Framing, SockReceiver, SockSender};
 use super::{MsgReceiver, MsgSender, OpenSpec};
 use crate::error::{Error, Result};
+use crate::wait::Timeout;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-/// Not yet served (placeholder until the transport lands).
-pub fn open_sender(_spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
-    Err(Error::Unsupported {
-        what: "this transport (not yet)",
-    })
+fn check_spec(spec: &OpenSpec) -> Result<usize> {
+    spec.refuse_ring_options(false)?;
+    let msg_size = spec.msg_size();
+    sock::check_msg_size(msg_size)?;
+    Ok(msg_size)
 }
 
-/// Not yet served (placeholder until the transport lands).
-pub fn open_receiver(_spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
-    Err(Error::Unsupported {
-        what: "this transport (not yet)",
-    })
+fn resolve(spec: &OpenSpec) -> Result<Vec<SocketAddr>> {
+    let target = spec.address.target();
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .map_err(|e| Error::Io {
+            op: "resolve",
+            source: e,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Io {
+            op: "resolve",
+            source: io::Error::new(io::ErrorKind::NotFound, format!("{target}: no address")),
+        });
+    }
+    Ok(addrs)
+}
+
+/// `addr` as a `sockaddr_in` or `sockaddr_in6` in a `sockaddr_storage`, and its length.
+fn raw_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let sin = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sender
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct TcpConnector {
+    addrs: Vec<SocketAddr>,
+    next: usize,
+}
+
+impl Connector for TcpConnector {
+    fn start(&mut self) -> Result<Attempt> {
+        let addr = self.addrs[self.next % self.addrs.len()];
+        let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let fd = sock::socket(domain, libc::SOCK_STREAM)?;
+        sock::set_int_opt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1).map_err(|e| Error::Io {
+            op: "setsockopt(TCP_NODELAY)",
+            source: e,
+        })?;
+        let (ss, len) = raw_sockaddr(&addr);
+        // SAFETY: ss holds a valid sockaddr of len bytes; fd is our socket.
+        let rc = unsafe { libc::connect(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) };
+        if rc == 0 {
+            return Ok(Attempt::Connected(fd));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error().unwrap_or(0) {
+            // EINTR: the handshake goes on in the background, as with EINPROGRESS.
+            libc::EINPROGRESS | libc::EINTR => Ok(Attempt::InProgress(fd)),
+            // No local port free for now.
+            libc::EAGAIN | libc::EADDRNOTAVAIL => Ok(Attempt::Again),
+            err if sock::is_refusal(err) => {
+                self.failed(err);
+                Ok(Attempt::Refused)
+            }
+            _ => Err(Error::from_io("connect", e)),
+        }
+    }
+
+    fn failed(&mut self, _err: i32) {
+        self.next = self.next.wrapping_add(1);
+    }
+}
+
+/// The sending end of `tcp://HOST:PORT` (see the module docs). It connects at its first send.
+#[derive(Debug)]
+pub struct TcpSender(SockSender<TcpConnector>);
+
+impl TcpSender {
+    /// Resolves `spec`'s `HOST:PORT` and prepares a sender. Nothing is connected yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAddress`] (a ring-only option, or port 0), [`Error::InvalidOption`]
+    /// (`msg_size` above `u32::MAX`), [`Error::Io`] `{ op: "resolve" }` when the host does
+    /// not resolve.
+    pub fn open(spec: &OpenSpec) -> Result<TcpSender> {
+        let msg_size = check_spec(spec)?;
+        let addrs = resolve(spec)?;
+        if addrs.iter().any(|a| a.port() == 0) {
+            return Err(Error::InvalidAddress {
+                address: format!("tcp://{}", spec.address.target()),
+                part: "0".to_string(),
+                reason: "a sender needs the receiver's real port (0 is for receivers only)",
+            });
+        }
+        let connector = TcpConnector { addrs, next: 0 };
+        Ok(TcpSender(SockSender::new(connector, Framing::Stream, msg_size)))
+    }
+}
+
+impl MsgSender for TcpSender {
+    /// Sends `msg` as one frame, connecting first if needed (see [`super::sock`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, a
+    /// handshake under way, or the connection is full; nothing written),
+    /// [`Error::Disconnected`], [`Error::Mismatch`] `{ field: "msg_size" }` (the receiver's
+    /// `msg_size` is smaller), [`Error::NotARing`] (not an ipcring receiver), [`Error::Io`].
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.0.send(msg, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.0.msg_size()
+    }
+
+    /// A new sender with its own connection (made at its first send).
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
+        Ok(Box::new(TcpSender(self.0.clone_unconnected())))
+    }
+}
+
+/// Opens the sending end of a `tcp://HOST:PORT` address (see [`TcpSender::open`]).
+///
+/// # Errors
+///
+/// As [`TcpSender::open`].
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::{address::Address, transport::{tcp, OpenSpec}, Timeout};
+/// let any = Address::parse("tcp://127.0.0.1:0?msg_size=64")?;
+/// let mut rx = tcp::TcpReceiver::bind(&OpenSpec { address: &any, create: true, excl: false })?;
+/// let there = Address::parse(&format!("tcp://127.0.0.1:{}?msg_size=64", rx.local_port()))?;
+/// let mut tx = tcp::open_sender(&OpenSpec { address: &there, create: false, excl: false })?;
+/// tx.send(b"hello", Timeout::Forever)?;
+/// let mut buf = [0u8; 64];
+/// use ipcring::transport::MsgReceiver;
+/// assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
+    Ok(Box::new(TcpSender::open(spec)?))
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiver
+// ---------------------------------------------------------------------------------------
+
+/// The receiving end of `tcp://HOST:PORT`: the listening socket (see the module docs).
+#[derive(Debug)]
+pub struct TcpReceiver {
+    inner: SockReceiver,
+    local: SocketAddr,
+}
+
+impl TcpReceiver {
+    /// Binds `spec`'s `HOST:PORT` (`SO_REUSEADDR`; port 0: any free port) and listens.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAddress`] (a ring-only option), [`Error::InvalidOption`] (`msg_size`
+    /// above `u32::MAX`), [`Error::Busy`] `{ role: "receiver" }` (the port is taken),
+    /// [`Error::PermissionDenied`] (a privileged port), [`Error::Io`] (the host does not
+    /// resolve or is not local, ...).
+    pub fn bind(spec: &OpenSpec) -> Result<TcpReceiver> {
+        let msg_size = check_spec(spec)?;
+        let addrs = resolve(spec)?;
+        let listener = TcpListener::bind(&addrs[..]).map_err(|e| match e.raw_os_error() {
+            Some(libc::EADDRINUSE) => Error::Busy { role: "receiver" },
+            _ => Error::from_io("bind", e),
+        })?;
+        listener.set_nonblocking(true).map_err(|e| Error::Io {
+            op: "fcntl(F_SETFL)",
+            source: e,
+        })?;
+        let local = listener.local_addr().map_err(|e| Error::Io {
+            op: "getsockname",
+            source: e,
+        })?;
+        Ok(TcpReceiver {
+            inner: SockReceiver::new(OwnedFd::from(listener), Framing::Stream, msg_size),
+            local,
+        })
+    }
+
+    /// The port the receiver listens on (the one the kernel chose for port 0).
+    pub fn local_port(&self) -> u16 {
+        self.local.port()
+    }
+
+    /// The address the receiver listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The listening socket (to poll it along with other descriptors).
+    pub fn listener_fd(&self) -> RawFd {
+        self.inner.listener()
+    }
+}
+
+impl MsgReceiver for TcpReceiver {
+    /// Receives one whole message from any sender (round robin among them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BufferTooSmall`] (the message stays), [`Error::WouldBlock`] /
+    /// [`Error::TimedOut`], [`Error::EndOfStream`] (every sender has gone; a new one makes
+    /// data flow again), [`Error::Io`] (`ppoll` or `accept4` failed, e.g. out of
+    /// descriptors). A misbehaving peer is dropped, never an error here.
+    fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        self.inner.recv(buf, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.inner.msg_size()
+    }
+
+    /// Always [`Error::Unsupported`]: one listener per address.
+    fn try_clone(&self) -> Result<Box<dyn MsgReceiver>> {
+        Err(Error::Unsupported {
+            what: "a second receiver on a tcp:// address (one listener per address)",
+        })
+    }
+}
+
+/// Opens the receiving end of a `tcp://HOST:PORT` address (see [`TcpReceiver::bind`]; use
+/// that to learn the port chosen for port 0).
+///
+/// # Errors
+///
+/// As [`TcpReceiver::bind`].
+pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
+    Ok(Box::new(TcpReceiver::bind(spec)?))
 }

@@ -1,0 +1,846 @@
+//! What `unix:///path` ([`super::unix`]) and `tcp://HOST:PORT` ([`super::tcp`]) share: the
+//! listening receiver that serves many connections, the lazily connecting sender, the hello
+//! exchange, and the socket system calls.
+//!
+//! # Roles
+//!
+//! The receiver listens, the sender connects (a FIFO's reader and writer). One receiver per
+//! address; any number of senders, each its own connection (`try_clone` is a new one). The
+//! receiver polls its listener and every accepted connection with one `ppoll(2)`, accepts
+//! newcomers as they come and serves the connections in turn (round robin), so one busy
+//! sender cannot starve the others. Order is FIFO per sender, as on an MPSC ring.
+//!
+//! # Hello
+//!
+//! The first thing a sender writes on a new connection is a hello: `b"IPCR"`, the protocol
+//! version (u32 LE) and its `msg_size` (u32 LE). The receiver checks it when it first reads
+//! the connection. Wrong magic or version, or a sender `msg_size` above the receiver's, and the
+//! receiver writes a 5-byte reject (`[code u8][its msg_size u32 LE]`, code 1 = not ipcring or
+//! another version, 2 = msg_size too large), shuts its side down and discards whatever else
+//! comes until the peer leaves: a bad peer (or a port scanner writing garbage) never turns
+//! into an error on the receiver. The receiver writes nothing else, ever, so a sender learns
+//! of a reject, or of the receiver's end, by peeking at its connection without blocking
+//! (`recv(MSG_PEEK | MSG_DONTWAIT)`) before each send. A reject therefore surfaces on the
+//! send after the one that connected (whose message the receiver discarded) and stays: every
+//! later send of that sender returns the same error ([`Error::Mismatch`] `{ field:
+//! "msg_size" }` or [`Error::NotARing`]).
+//!
+//! # Lazy connect
+//!
+//! Opening a sender only validates the address; the first send connects, waiting as its
+//! timeout allows for a listener to appear (refused, absent or a full backlog: sleeps of 1 ms
+//! growing to 50 ms, bounded by the deadline; a TCP handshake in progress is polled). So a
+//! request/response server may open its reply sender before the client listens without a
+//! deadlock, and a sender started before its receiver waits, as on a ring.
+//!
+//! # End of stream and disconnection
+//!
+//! The kernel counts the ends: a sender that closes or dies is an EOF (or `ECONNRESET`) on
+//! its connection. Once a sender has passed its hello and no connection is open any more
+//! (connections still waiting for their hello count as open), a receive with nothing
+//! buffered is [`Error::EndOfStream`]; a sender that connects later makes data flow again.
+//! Before any sender has come, a receive waits. A sender whose connection has ended gets
+//! [`Error::Disconnected`] (never SIGPIPE: every send is `MSG_NOSIGNAL`, and the signal
+//! disposition is never touched) and drops the connection; its next send makes one
+//! non-blocking connect: a restarted receiver accepts it and data flows again, otherwise it
+//! is `Disconnected` again. Only before the first successful connect does a refused connect
+//! mean "wait".
+//!
+//! A consequence of connecting lazily: a sender that has not sent yet (a fresh clone, say)
+//! is unknown to the receiver, which may report end of stream while it exists.
+//!
+//! # fork
+//!
+//! A child inherits a connected sender's socket like any descriptor. Two processes sending
+//! on one connection keep `unix://` packets whole, but `tcp://` frames larger than what one
+//! `send` writes may interleave and the receiver then drops the connection as garbage: give
+//! each process its own sender (opened, or `try_clone`d, after the fork). A receiver's
+//! listener and accepted connections are inherited too; a child that keeps them open keeps
+//! senders' connections alive (no `Disconnected` for them) until it exits or closes them.
+//!
+//! # Framing
+//!
+//! - [`Framing::Packet`] (`unix://`, `SOCK_SEQPACKET`): one packet per message, boundaries
+//!   kept by the kernel. A 0-byte packet would read as EOF, so each packet starts with a tag
+//!   byte (hello or data) and the payload is the rest. The receiver learns a packet's length
+//!   with `MSG_PEEK | MSG_TRUNC` when the caller's buffer might be too small, so a
+//!   `BufferTooSmall` packet stays queued.
+//! - [`Framing::Stream`] (`tcp://`): the hello's 12 raw bytes, then `[len u32 LE][payload]`
+//!   frames ([`super::frame`]), reassembled per connection by a [`FrameBuf`]. A send that
+//!   wrote part of a frame finishes it, whatever its timeout (as `FdSender` does). A sender
+//!   that dies in the middle of a frame never committed that message: the receiver drops the
+//!   partial frame with the connection.
+
+use super::frame::{self, FrameBuf};
+use super::pipe::wait_fd;
+use crate::error::{Error, Result};
+use crate::wait::Timeout;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// The first four bytes of a hello.
+pub const MAGIC: [u8; 4] = *b"IPCR";
+/// The protocol version a hello carries.
+pub const VERSION: u32 = 1;
+/// Bytes of a hello (magic, version, msg_size), without the packet tag.
+pub const HELLO_LEN: usize = 12;
+/// Reject code: the peer is not an ipcring sender, or speaks another version.
+pub const REJECT_NOT_IPCRING: u8 = 1;
+/// Reject code: the sender's `msg_size` exceeds the receiver's.
+pub const REJECT_MSG_SIZE: u8 = 2;
+/// Bytes of a reject: the code and the receiver's `msg_size` (u32 LE).
+pub const REJECT_LEN: usize = 5;
+
+/// Packet tag of a hello (`unix://`).
+pub(crate) const TAG_HELLO: u8 = 0x48; // 'H'
+/// Packet tag of a message (`unix://`).
+pub(crate) const TAG_DATA: u8 = 0x44; // 'D'
+
+/// How messages are delimited on a connection (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One tagged `SOCK_SEQPACKET` packet per message.
+    Packet,
+    /// `[len u32][payload]` frames on a byte stream.
+    Stream,
+}
+
+/// The hello a sender with `msg_size` writes first.
+pub(crate) fn hello(msg_size: usize) -> [u8; HELLO_LEN] {
+    let mut h = [0u8; HELLO_LEN];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..8].copy_from_slice(&VERSION.to_le_bytes());
+    h[8..].copy_from_slice(&(msg_size as u32).to_le_bytes());
+    h
+}
+
+/// Checks a hello against the receiver's `msg_size`: the sender's `msg_size`, or the reject
+/// code.
+fn check_hello(h: &[u8], ours: usize) -> std::result::Result<usize, u8> {
+    if h.len() != HELLO_LEN || h[..4] != MAGIC || h[4..8] != VERSION.to_le_bytes() {
+        return Err(REJECT_NOT_IPCRING);
+    }
+    let theirs = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
+    if theirs > ours {
+        return Err(REJECT_MSG_SIZE);
+    }
+    Ok(theirs)
+}
+
+/// Refuses a `msg_size` that a hello (and a frame) cannot describe.
+pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
+    if msg_size > frame::MAX_PAYLOAD {
+        return Err(Error::InvalidOption {
+            option: "msg_size",
+            value: msg_size as u64,
+            reason: "a hello and a frame carry it as a u32",
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// System calls
+// ---------------------------------------------------------------------------------------
+
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`: a closed peer is `EPIPE`, never SIGPIPE.
+pub(crate) fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes; fd is the caller's open socket.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `recv(2)` with `flags | MSG_DONTWAIT`. With `MSG_TRUNC` on a packet socket the result is
+/// the packet's real length.
+pub(crate) fn recv_flags(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() writable bytes; fd is the caller's open socket.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Receives one packet as `[tag][payload]` into `tag` and `out` (`recvmsg` with two iovecs,
+/// `flags | MSG_TRUNC | MSG_DONTWAIT`); returns the packet's real length.
+fn recv_packet(fd: RawFd, tag: &mut u8, out: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    let mut iov = [
+        libc::iovec {
+            iov_base: (tag as *mut u8).cast(),
+            iov_len: 1,
+        },
+        libc::iovec {
+            iov_base: out.as_mut_ptr().cast(),
+            iov_len: out.len(),
+        },
+    ];
+    // SAFETY: msghdr is plain data; the fields we need are set below, the rest zero.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = 2;
+    // SAFETY: msg points at two iovecs over live, writable buffers; fd is our socket.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `setsockopt(fd, level, name, &val)` for an int option.
+pub(crate) fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    // SAFETY: val is a live int and its size is passed; fd is the caller's socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `getsockopt(fd, level, name)` for an int option.
+pub(crate) fn get_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: val and len are live and sized for an int option; fd is the caller's socket.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut val as *mut libc::c_int).cast(), &mut len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(val)
+}
+
+/// `socket(domain, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)`.
+pub(crate) fn socket(domain: libc::c_int, kind: libc::c_int) -> Result<OwnedFd> {
+    // SAFETY: plain system call with constant arguments.
+    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Error::last_os("socket"));
+    }
+    // SAFETY: socket just returned fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits until one of `pfds` reports an event, until `timeout`; `EINTR` goes round with the
+/// same deadline.
+///
+/// # Errors
+///
+/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
+/// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
+fn wait_many(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
+    loop {
+        let rel = timeout.remaining()?.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as _,
+        });
+        let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
+        // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
+        // timespec; no signal mask.
+        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if errno(&e) == libc::EINTR {
+                continue;
+            }
+            return Err(Error::Io { op: "ppoll", source: e });
+        }
+        if rc > 0 {
+            if pfds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
+                return Err(Error::Io {
+                    op: "ppoll",
+                    source: io::Error::from_raw_os_error(libc::EBADF),
+                });
+            }
+            return Ok(());
+        }
+        // rc == 0: the deadline passed (checked at the top).
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The receiver
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum ConnState {
+    /// Accepted; the hello has not been read yet (`got` bytes of it so far, stream only).
+    Pending { hello: [u8; HELLO_LEN], got: usize },
+    /// Hello accepted: a sender announcing `peer_msg_size`; `fb` reassembles its frames
+    /// (stream only).
+    Active { peer_msg_size: usize, fb: Option<FrameBuf> },
+    /// Rejected: our side is shut down; what comes is discarded until the peer leaves.
+    Draining,
+}
+
+#[derive(Debug)]
+struct Conn {
+    fd: OwnedFd,
+    state: ConnState,
+    closed: bool,
+}
+
+impl Conn {
+    /// Whether this connection keeps the stream open (a sender, or maybe one).
+    fn is_sender(&self) -> bool {
+        !self.closed && !matches!(self.state, ConnState::Draining)
+    }
+}
+
+/// What servicing one connection without blocking gave.
+enum Step {
+    /// A message of this length is in the caller's buffer.
+    Msg(usize),
+    /// The next message of this connection needs this many bytes; it stays.
+    TooSmall(usize),
+    /// Nothing now.
+    Idle,
+    /// The connection is over (EOF, reset, or a peer that broke the protocol).
+    Close,
+}
+
+/// The listening end shared by `unix://` and `tcp://` (see the module docs).
+#[derive(Debug)]
+pub(crate) struct SockReceiver {
+    listener: OwnedFd,
+    framing: Framing,
+    msg_size: usize,
+    conns: Vec<Conn>,
+    /// The connection served first by the next call (round robin).
+    next: usize,
+    /// Whether a sender has ever passed its hello.
+    sender_seen: bool,
+}
+
+impl SockReceiver {
+    /// Serves the listening socket `listener` (non-blocking, already listening).
+    pub(crate) fn new(listener: OwnedFd, framing: Framing, msg_size: usize) -> SockReceiver {
+        SockReceiver {
+            listener,
+            framing,
+            msg_size,
+            conns: Vec::new(),
+            next: 0,
+            sender_seen: false,
+        }
+    }
+
+    pub(crate) fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    pub(crate) fn listener(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// Accepts every pending connection.
+    fn accept_all(&mut self) -> Result<()> {
+        loop {
+            // SAFETY: the listener is our open socket; null address pointers are allowed.
+            let fd = unsafe {
+                libc::accept4(
+                    self.listener.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: accept4 just returned fd; nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                if self.framing == Framing::Stream {
+                    // Best effort: the receiver only ever writes a reject.
+                    let _ = set_int_opt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+                }
+                self.conns.push(Conn {
+                    fd,
+                    state: ConnState::Pending {
+                        hello: [0; HELLO_LEN],
+                        got: 0,
+                    },
+                    closed: false,
+                });
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match errno(&e) {
+                libc::EAGAIN => return Ok(()),
+                // A connection that died in the backlog, or a signal: go on.
+                libc::EINTR | libc::ECONNABORTED | libc::EPROTO => {}
+                _ => {
+                    return Err(Error::Io {
+                        op: "accept4",
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Writes the reject `code` to `conn`, shuts our side down and discards what follows.
+    fn reject(conn: &mut Conn, code: u8, ours: usize) {
+        let mut r = [0u8; REJECT_LEN];
+        r[0] = code;
+        r[1..].copy_from_slice(&(ours.min(u32::MAX as usize) as u32).to_le_bytes());
+        let fd = conn.fd.as_raw_fd();
+        // The same 5 bytes on both framings (one untagged packet on unix://). Best effort: a peer that cannot take 5 bytes is dropped all the same.
+        let _ = send_nosignal(fd, &r);
+        // SAFETY: fd is our open socket.
+        unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+        conn.state = ConnState::Draining;
+    }
+
+    /// Services connection `idx` without blocking.
+    fn service(&mut self, idx: usize, out: &mut [u8]) -> Step {
+        let ours = self.msg_size;
+        let framing = self.framing;
+        let conn = &mut self.conns[idx];
+        let fd = conn.fd.as_raw_fd();
+        loop {
+            match &mut conn.state {
+                ConnState::Draining => {
+                    let mut scratch = [0u8; 4096];
+                    for _ in 0..64 {
+                        match recv_flags(fd, &mut scratch, libc::MSG_TRUNC) {
+                            Ok(0) => return Step::Close,
+                            Ok(_) => {}
+                            Err(e) if errno(&e) == libc::EINTR => {}
+                            Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
+                            Err(_) => return Step::Close,
+                        }
+                    }
+                    return Step::Idle;
+                }
+                ConnState::Pending { hello, got } => {
+                    let verdict = match framing {
+                        Framing::Packet => {
+                            let mut tag = 0u8;
+                            match recv_packet(fd, &mut tag, &mut hello[..], 0) {
+                                Ok(0) => return Step::Close,
+                                Ok(n) if n == 1 + HELLO_LEN && tag == TAG_HELLO => check_hello(&hello[..], ours),
+                                Ok(_) => Err(REJECT_NOT_IPCRING),
+                                Err(e) if errno(&e) == libc::EINTR => continue,
+                                Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
+                                Err(_) => return Step::Close,
+                            }
+                        }
+                        Framing::Stream => {
+                            match recv_flags(fd, &mut hello[*got..], 0) {
+                                Ok(0) => return Step::Close,
+                                Ok(n) => *got += n,
+                                Err(e) if errno(&e) == libc::EINTR => continue,
+                                Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
+                                Err(_) => return Step::Close,
+                            }
+                            let seen = (*got).min(MAGIC.len());
+                            if hello[..seen] != MAGIC[..seen] {
+                                Err(REJECT_NOT_IPCRING)
+                            } else if *got < HELLO_LEN {
+                                continue;
+                            } else {
+                                check_hello(&hello[..], ours)
+                            }
+                        }
+                    };
+                    match verdict {
+                        Ok(peer_msg_size) => {
+                            conn.state = ConnState::Active {
+                                peer_msg_size,
+                                fb: (framing == Framing::Stream).then(|| FrameBuf::new(ours)),
+                            };
+                            self.sender_seen = true;
+                        }
+                        Err(code) => Self::reject(conn, code, ours),
+                    }
+                }
+                ConnState::Active {
+                    peer_msg_size,
+                    fb: None,
+                } => {
+                    // A packet: learn its length first unless `out` holds any the peer sends.
+                    let mut tag = 0u8;
+                    if out.len() < *peer_msg_size {
+                        match recv_packet(fd, &mut tag, &mut [], libc::MSG_PEEK) {
+                            Ok(0) => return Step::Close,
+                            Ok(n) if tag != TAG_DATA || n - 1 > *peer_msg_size => return Step::Close,
+                            Ok(n) if n - 1 > out.len() => return Step::TooSmall(n - 1),
+                            Ok(_) => {}
+                            Err(e) if errno(&e) == libc::EINTR => continue,
+                            Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
+                            Err(_) => return Step::Close,
+                        }
+                    }
+                    return match recv_packet(fd, &mut tag, out, 0) {
+                        Ok(0) => Step::Close,
+                        // A peer that breaks its hello's promise is dropped.
+                        Ok(n) if tag != TAG_DATA || n - 1 > out.len() || n - 1 > *peer_msg_size => Step::Close,
+                        Ok(n) => Step::Msg(n - 1),
+                        Err(e) if errno(&e) == libc::EINTR => continue,
+                        Err(e) if errno(&e) == libc::EAGAIN => Step::Idle,
+                        Err(_) => Step::Close,
+                    };
+                }
+                ConnState::Active { fb: Some(fb), .. } => {
+                    match fb.next_frame() {
+                        // Longer than our msg_size: not a stream we can trust; drop it.
+                        Err(_) => return Step::Close,
+                        Ok(Some(len)) if len > out.len() => return Step::TooSmall(len),
+                        Ok(Some(len)) => {
+                            out[..len].copy_from_slice(fb.frame(len));
+                            fb.consume(len);
+                            return Step::Msg(len);
+                        }
+                        Ok(None) => {}
+                    }
+                    match recv_flags(fd, fb.space(), 0) {
+                        Ok(0) => return Step::Close, // a partial frame, if any, was never committed
+                        Ok(n) => fb.filled(n),
+                        Err(e) if errno(&e) == libc::EINTR => {}
+                        Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
+                        Err(_) => return Step::Close,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops closed connections, keeping `next` on the same connection.
+    fn remove_closed(&mut self) {
+        if !self.conns.iter().any(|c| c.closed) {
+            return;
+        }
+        let before = self.conns[..self.next.min(self.conns.len())]
+            .iter()
+            .filter(|c| c.closed)
+            .count();
+        self.next -= before.min(self.next);
+        self.conns.retain(|c| !c.closed);
+    }
+
+    /// Receives one whole message (see [`super::MsgReceiver::recv`] and the module docs).
+    pub(crate) fn recv(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
+        loop {
+            self.accept_all()?;
+            let n = self.conns.len();
+            let start = if n == 0 { 0 } else { self.next % n };
+            let mut result = None;
+            for k in 0..n {
+                let idx = (start + k) % n;
+                match self.service(idx, out) {
+                    Step::Msg(len) => {
+                        self.next = idx + 1;
+                        result = Some(Ok(len));
+                        break;
+                    }
+                    Step::TooSmall(needed) => {
+                        self.next = idx;
+                        result = Some(Err(Error::BufferTooSmall {
+                            needed,
+                            capacity: out.len(),
+                        }));
+                        break;
+                    }
+                    Step::Idle => {}
+                    Step::Close => self.conns[idx].closed = true,
+                }
+            }
+            self.remove_closed();
+            if let Some(r) = result {
+                return r;
+            }
+            if self.sender_seen && !self.conns.iter().any(Conn::is_sender) {
+                return Err(Error::EndOfStream);
+            }
+            let mut pfds: Vec<libc::pollfd> = std::iter::once(self.listener.as_raw_fd())
+                .chain(self.conns.iter().map(|c| c.fd.as_raw_fd()))
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            wait_many(&mut pfds, &timeout)?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The sender
+// ---------------------------------------------------------------------------------------
+
+/// One connection attempt's outcome.
+pub(crate) enum Attempt {
+    /// Connected (for `unix://`, queued in the listener's backlog).
+    Connected(OwnedFd),
+    /// A TCP handshake under way: poll for `POLLOUT`, then read `SO_ERROR`.
+    InProgress(OwnedFd),
+    /// Nobody listens there (refused, or no socket at the path).
+    Refused,
+    /// A listener is there but cannot take us now (backlog full): try again soon.
+    Again,
+}
+
+/// How a transport starts a connection.
+pub(crate) trait Connector: fmt::Debug + Send + Clone + 'static {
+    /// Starts one non-blocking connection attempt.
+    fn start(&mut self) -> Result<Attempt>;
+    /// A socket prepared by `start` whose handshake has failed with `err` (`SO_ERROR`): let
+    /// the next attempt try another address if there is one.
+    fn failed(&mut self, _err: i32) {}
+}
+
+/// Whether a connect error (or `SO_ERROR`) means "nobody listens there (now)".
+pub(crate) fn is_refusal(err: i32) -> bool {
+    matches!(
+        err,
+        libc::ECONNREFUSED
+            | libc::ENOENT
+            | libc::ECONNRESET
+            | libc::ETIMEDOUT
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::ECONNABORTED
+    )
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    Connecting(OwnedFd),
+    Connected(OwnedFd),
+}
+
+/// The connecting end shared by `unix://` and `tcp://` (see the module docs).
+#[derive(Debug)]
+pub(crate) struct SockSender<C: Connector> {
+    connector: C,
+    framing: Framing,
+    msg_size: usize,
+    state: State,
+    /// Whether a connection ever succeeded: from then on a refused connect means the
+    /// receiver has gone (`Disconnected`), not "not yet there".
+    receiver_seen: bool,
+    /// A reject received from the listener: `(code, its msg_size)`, returned by every send.
+    rejected: Option<(u8, u64)>,
+    buf: Vec<u8>,
+}
+
+impl<C: Connector> SockSender<C> {
+    pub(crate) fn new(connector: C, framing: Framing, msg_size: usize) -> SockSender<C> {
+        SockSender {
+            connector,
+            framing,
+            msg_size,
+            state: State::Idle,
+            receiver_seen: false,
+            rejected: None,
+            buf: Vec::new(),
+        }
+    }
+
+    pub(crate) fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    pub(crate) fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// A new, not yet connected sender to the same address. It inherits whether a receiver
+    /// has been seen: a clone made after the receiver went away gets `Disconnected`.
+    pub(crate) fn clone_unconnected(&self) -> SockSender<C> {
+        SockSender {
+            receiver_seen: self.receiver_seen,
+            ..SockSender::new(self.connector.clone(), self.framing, self.msg_size)
+        }
+    }
+
+    /// The error a reject stands for.
+    fn reject_error(&self, code: u8, found: u64) -> Error {
+        match code {
+            REJECT_MSG_SIZE => Error::Mismatch {
+                field: "msg_size",
+                expected: self.msg_size as u64,
+                found,
+            },
+            _ => Error::NotARing {
+                reason: "the listener is not an ipcring receiver (or speaks another protocol version)",
+            },
+        }
+    }
+
+    /// Peeks at the connection without blocking: the receiver writes nothing but a reject,
+    /// so anything readable is a reject, and EOF or a reset means it has gone.
+    fn check_peer(&mut self, fd: RawFd) -> Result<()> {
+        let mut b = [0u8; 8];
+        loop {
+            return match recv_flags(fd, &mut b, libc::MSG_PEEK) {
+                Ok(0) => Err(Error::Disconnected),
+                Ok(n) => {
+                    let found = if n >= REJECT_LEN {
+                        u32::from_le_bytes(b[1..5].try_into().expect("4 bytes")) as u64
+                    } else {
+                        0
+                    };
+                    self.rejected = Some((b[0], found));
+                    Err(self.reject_error(b[0], found))
+                }
+                Err(e) => match errno(&e) {
+                    libc::EAGAIN => Ok(()),
+                    libc::EINTR => continue,
+                    libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN | libc::ETIMEDOUT => Err(Error::Disconnected),
+                    _ => Err(Error::Io { op: "recv", source: e }),
+                },
+            };
+        }
+    }
+
+    /// Writes all of `bytes`, waiting with `timeout` while nothing is written and for ever
+    /// once something is.
+    fn write_all(fd: RawFd, bytes: &[u8], timeout: &Timeout) -> Result<()> {
+        let mut off = 0;
+        while off < bytes.len() {
+            match send_nosignal(fd, &bytes[off..]) {
+                Ok(n) => off += n,
+                Err(e) => match errno(&e) {
+                    libc::EINTR => {}
+                    libc::EAGAIN => {
+                        let t = if off == 0 { *timeout } else { Timeout::Forever };
+                        wait_fd(fd, libc::POLLOUT, &t)?;
+                    }
+                    libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => return Err(Error::Disconnected),
+                    _ => return Err(Error::Io { op: "send", source: e }),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects if not connected, waiting as `timeout` allows (see the module docs).
+    fn connect(&mut self, timeout: &Timeout) -> Result<RawFd> {
+        let mut nap = Duration::from_millis(1);
+        loop {
+            let attempt = match std::mem::replace(&mut self.state, State::Idle) {
+                State::Connected(fd) => {
+                    let raw = fd.as_raw_fd();
+                    self.state = State::Connected(fd);
+                    return Ok(raw);
+                }
+                State::Connecting(fd) => {
+                    match wait_fd(fd.as_raw_fd(), libc::POLLOUT, timeout) {
+                        Ok(_) => {}
+                        Err(e @ (Error::WouldBlock | Error::TimedOut)) => {
+                            self.state = State::Connecting(fd);
+                            return Err(e);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    let err = get_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR).map_err(|e| Error::Io {
+                        op: "getsockopt",
+                        source: e,
+                    })?;
+                    match err {
+                        0 => Attempt::Connected(fd),
+                        e if is_refusal(e) => {
+                            self.connector.failed(e);
+                            Attempt::Refused
+                        }
+                        e => {
+                            return Err(Error::Io {
+                                op: "connect",
+                                source: io::Error::from_raw_os_error(e),
+                            })
+                        }
+                    }
+                }
+                State::Idle => self.connector.start()?,
+            };
+            match attempt {
+                Attempt::Connected(fd) => {
+                    self.receiver_seen = true;
+                    let h = hello(self.msg_size);
+                    match self.framing {
+                        Framing::Packet => {
+                            let mut p = [0u8; 1 + HELLO_LEN];
+                            p[0] = TAG_HELLO;
+                            p[1..].copy_from_slice(&h);
+                            Self::write_all(fd.as_raw_fd(), &p, &Timeout::Forever)?;
+                        }
+                        Framing::Stream => Self::write_all(fd.as_raw_fd(), &h, &Timeout::Forever)?,
+                    }
+                    let raw = fd.as_raw_fd();
+                    self.state = State::Connected(fd);
+                    return Ok(raw);
+                }
+                Attempt::InProgress(fd) => self.state = State::Connecting(fd),
+                Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
+                Attempt::Refused | Attempt::Again => {
+                    let sleep = timeout.remaining()?.map_or(nap, |left| nap.min(left));
+                    std::thread::sleep(sleep);
+                    nap = (nap * 2).min(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// Sends one message (see [`super::MsgSender::send`] and the module docs).
+    pub(crate) fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        if msg.len() > self.msg_size {
+            return Err(Error::TooLarge {
+                len: msg.len(),
+                max: self.msg_size,
+            });
+        }
+        if let Some((code, found)) = self.rejected {
+            return Err(self.reject_error(code, found));
+        }
+        if let State::Connected(fd) = &self.state {
+            let fd = fd.as_raw_fd();
+            if let Err(e) = self.check_peer(fd) {
+                self.state = State::Idle;
+                return Err(e);
+            }
+        }
+        let fd = self.connect(&timeout)?;
+        match self.framing {
+            Framing::Packet => {
+                self.buf.clear();
+                self.buf.push(TAG_DATA);
+                self.buf.extend_from_slice(msg);
+            }
+            Framing::Stream => frame::encode_into(msg, &mut self.buf),
+        }
+        match Self::write_all(fd, &self.buf, &timeout) {
+            Err(Error::Disconnected) => {
+                self.state = State::Idle;
+                Err(Error::Disconnected)
+            }
+            r => r,
+        }
+    }
+}

@@ -314,16 +314,8 @@ fn rust_sender_to_c_consumer_fifo() {
     rust_sender_to_c_consumer(&address, fallback_messages(), path.path());
 }
 
-/// `unix://` is not served by this branch's library yet (merged separately): until it is,
-/// these two report that and pass. Enabling them is deleting this constant's use below.
-const UNIX_SERVED: bool = false;
-
 #[test]
 fn c_producer_to_rust_receiver_unix() {
-    if !UNIX_SERVED {
-        eprintln!("unix:// is not served by this branch yet: not run (UNIX_SERVED)");
-        return;
-    }
     let _g = serial();
     let (address, _path) = fallback_address("unix");
     c_producer_to_rust_receiver(&address, fallback_messages());
@@ -331,10 +323,6 @@ fn c_producer_to_rust_receiver_unix() {
 
 #[test]
 fn rust_sender_to_c_consumer_unix() {
-    if !UNIX_SERVED {
-        eprintln!("unix:// is not served by this branch yet: not run (UNIX_SERVED)");
-        return;
-    }
     let _g = serial();
     let (address, path) = fallback_address("unix");
     rust_sender_to_c_consumer(&address, fallback_messages(), path.path());

@@ -4,7 +4,8 @@
  *     calc_client [-q REQUEST_ADDRESS] [-r REPLY_ADDRESS] [-t SECONDS] shutdown
  *         -q default: shm://ipcring-example-calc?mode=mpmc&capacity=64&msg_size=512
  *         -r default: shm://ipcring-example-calc-reply-PID?capacity=1&msg_size=128
- *         -t: give up after SECONDS without an answer (default: wait as long as it takes)
+ *         -t: give up after SECONDS without an answer (default: wait as long as it takes);
+ *             the same bound applies to sending the request (see below)
  *
  * Prints "A OP B = RESULT" (or "server shutting down"); an error answer (division by zero,
  * overflow, a malformed expression) goes to stderr with exit status 1. OP is one of
@@ -16,7 +17,10 @@
  * removes its reply channel on every path. See calc_server.c for what differs from
  * message queues. The request channel is the server's: the client opens it without
  * IPCRING_CREATE, so with no server running it fails at once (IPCRING_ENOENT), as mq_open
- * of a missing queue does, instead of leaving behind a channel that nobody owns.
+ * of a missing queue does, instead of leaving behind a channel that nobody owns. On unix://
+ * and tcp:// a sender connects at its first send and waits for a listener (a server started
+ * a moment later is fine): there, no server running shows as a send that times out, so
+ * give -t to be told instead of waiting.
  */
 #include "example_util.h"
 
@@ -76,9 +80,10 @@ int main(int argc, char **argv) {
         if (rc == IPCRING_ENOENT) fprintf(stderr, "%s: is calc_server running?\n", ex_prog);
         goto out;
     }
-    rc = ipcring_send(req, request, (size_t)n, IPCRING_FOREVER);
+    rc = ipcring_send(req, request, (size_t)n, timeout);
     if (rc != IPCRING_OK) {
         ex_fail("send", req_addr, rc);
+        if (rc == IPCRING_ETIMEDOUT) fprintf(stderr, "%s: is calc_server running?\n", ex_prog);
         goto out;
     }
     rc = ipcring_recv(rep, answer, sizeof answer - 1, &len, timeout);

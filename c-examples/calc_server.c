@@ -24,7 +24,10 @@
  * - A channel with no sender attached is at end of stream once a sender has come and gone,
  *   where an empty mq just waits. So the server keeps a sender of its own on the request
  *   channel (as a FIFO server opens its own FIFO for writing), and each client asks once
- *   per reply channel: the server attaches to it, answers, and detaches.
+ *   per reply channel: the server attaches to it, answers, and detaches. On a FIFO or a
+ *   socket (fifo://, unix://, tcp://) a sender attaches at its first send (it opens the FIFO
+ *   or connects then), so the server sends one empty message to itself at start; requests
+ *   are never empty, and the server skips empty messages without counting them.
  * - A blocked receive is not interrupted by signals (the library retries EINTR), so the
  *   server waits at most 100 ms at a time and then looks at the signal flag.
  * - The server trusts the reply address a client names; a bad one costs that client its
@@ -146,6 +149,12 @@ int main(int argc, char **argv) {
         perror("malloc");
         goto out;
     }
+    /* Attach the sender for real on every transport (see "What differs" above). */
+    rc = ipcring_send(rx, "", 0, IPCRING_FOREVER);
+    if (rc != IPCRING_OK) {
+        ex_fail("send", addr, rc);
+        goto out;
+    }
     while (!shutdown && !stop_signal) {
         size_t len;
         rc = ipcring_recv(rx, buf, info.msg_size, &len, POLL_NS);
@@ -154,6 +163,7 @@ int main(int argc, char **argv) {
             ex_fail("receive", addr, rc);
             goto out;
         }
+        if (len == 0) continue; /* our own attaching message */
         shutdown = handle(buf, len, 0);
         answered++;
     }
@@ -166,6 +176,7 @@ int main(int argc, char **argv) {
             ex_fail("receive", addr, rc);
             goto out;
         }
+        if (len == 0) continue;
         handle(buf, len, 1);
         answered++;
     }

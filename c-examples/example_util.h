@@ -54,8 +54,11 @@ static inline int ex_close(ipcring_t **h) {
 }
 
 /* Removes the name of a channel this program owns; returns 0, or 1 after reporting a
- * failure. Already gone (IPCRING_ENOENT) is fine: there is nothing left to clean up. */
+ * failure. Already gone (IPCRING_ENOENT) is fine: there is nothing left to clean up. A
+ * tcp:// address names no object (a port is free again once its listener closes), so
+ * there is nothing to remove either: ipcring_unlink would say IPCRING_EADDRESS. */
 static inline int ex_unlink(const char *addr) {
+    if (strncmp(addr, "tcp://", 6) == 0) return 0;
     int rc = ipcring_unlink(addr);
     if (rc != IPCRING_OK && rc != IPCRING_ENOENT) {
         ex_fail("unlink", addr, rc);
@@ -66,13 +69,22 @@ static inline int ex_unlink(const char *addr) {
 
 /* Opens `addr` with `flags`, creating the channel if it does not exist yet, and says in
  * *created whether this call made it: a program that fails later removes what it made, and
- * leaves alone a channel that its peer made (the plain IPCRING_CREATE cannot tell). */
+ * leaves alone a channel that its peer made (the plain IPCRING_CREATE cannot tell).
+ *
+ * On unix:// and tcp:// only the receiver makes something (it listens: the socket path, the
+ * bound port); a sender connects to it and creates nothing, so a send-only open there never
+ * counts as created (its "success" must not make a failing writer remove its reader's
+ * socket path). */
 static inline int ex_open_or_create(const char *addr, uint32_t flags, ipcring_t **h, int *created) {
     *created = 0;
     for (;;) {
         int rc = ipcring_open(addr, flags | IPCRING_CREATE | IPCRING_EXCL, h);
         if (rc != IPCRING_EEXIST) {
             *created = rc == IPCRING_OK;
+            ipcring_info_t info;
+            if (*created && !(flags & IPCRING_RECV) && ipcring_info(*h, &info) == IPCRING_OK
+                && (info.transport == IPCRING_TRANSPORT_UNIX || info.transport == IPCRING_TRANSPORT_TCP))
+                *created = 0;
             return rc;
         }
         rc = ipcring_open(addr, flags, h);

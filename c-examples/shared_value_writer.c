@@ -29,7 +29,9 @@
 /* Sends the number and the text as one batch: on an SPSC ring (the default) both are
  * published at once, so a reader already waiting finds both. Without waiting: no room for
  * both means the last values have not been read yet (this writer is the only sender, so
- * the room seen by ipcring_info can only grow before the send). */
+ * the room seen by ipcring_info can only grow before the send). A POSIX queue (mq://NAME)
+ * reports no capacity (0) but the messages it holds: there, a full queue shows as a send
+ * that would block. */
 static int leave_values(ipcring_t *tx, const char *addr, int32_t number, const char *text) {
     ipcring_msg_t msgs[2] = {{&number, sizeof number}, {text, strlen(text)}};
     ipcring_info_t info;
@@ -39,12 +41,17 @@ static int leave_values(ipcring_t *tx, const char *addr, int32_t number, const c
         ex_fail("info", addr, rc);
         return 1;
     }
-    if (info.capacity - info.queued < 2) {
+    if (info.capacity > 0 && info.capacity - info.queued < 2) {
         fprintf(stderr, "%s: no room for two messages in %s (capacity %d, %d unread): run the reader\n",
                 ex_prog, addr, (int)info.capacity, (int)info.queued);
         return 1;
     }
     rc = ipcring_send_batch(tx, msgs, 2, &sent, IPCRING_NONBLOCK);
+    if (rc == IPCRING_EAGAIN) {
+        fprintf(stderr, "%s: no room for two messages in %s (%d unread): run the reader\n", ex_prog, addr,
+                (int)info.queued);
+        return 1;
+    }
     if (rc != IPCRING_OK) {
         ex_fail("send", addr, rc);
         return 1;

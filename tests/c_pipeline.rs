@@ -11,6 +11,10 @@
 //! the object to appear between the two), so each language takes the creator's part in one
 //! test and the opener's in another. Hang bound: no progress of the ring's cursors for
 //! [`STALL`]; no duration is asserted. `IPCRING_PIPELINE_MESSAGES` overrides the 1,000,000.
+//!
+//! The same C programs also run over `fifo:///path` and `unix:///path` (100,000 messages,
+//! `IPCRING_PIPELINE_FALLBACK_MESSAGES`), with this test process as the Rust side: see the
+//! end of the file.
 
 mod common;
 
@@ -196,4 +200,130 @@ fn rust_producer_to_c_consumer_mpmc_sem() {
     let _g = serial();
     let options = format!("{GEOMETRY}&mode=mpmc&wake=sem");
     pipeline(Lang::Rust, Lang::C, &options, messages() / 10, Starts::Consumer);
+}
+
+// ---------------------------------------------------------------------------------------
+// Over the fallback transports: the test process is the Rust side
+// ---------------------------------------------------------------------------------------
+//
+// `examples/pipeline.rs` serves shm:// only, so over `fifo:///path` and `unix:///path` the
+// Rust side is this test process itself, through the channel API (`ipcring::Receiver::open`
+// / `Sender::open`) and the same checker (`common::SeqChecker`). Fewer messages (every one
+// is a system call each way). Hang bound: no message for [`STALL`].
+
+/// How many messages the fallback runs send (`IPCRING_PIPELINE_FALLBACK_MESSAGES`).
+fn fallback_messages() -> u64 {
+    env_u64("IPCRING_PIPELINE_FALLBACK_MESSAGES", 100_000)
+}
+
+/// `fifo:///tmp/...` or `unix:///tmp/...` with msg_size 256, and the path it names (removed
+/// on drop).
+fn fallback_address(scheme: &str) -> (String, common::TempPath) {
+    let path = common::TempPath::new(&format!("pipeline-{scheme}"));
+    (format!("{scheme}://{}?msg_size=256", path.as_str()), path)
+}
+
+/// The C producer sends `count` messages over `address` to a Rust receiver in this process,
+/// which verifies each one.
+fn c_producer_to_rust_receiver(address: &str, count: u64) {
+    // The receiver first: on unix:// it listens; the producer's first send waits for it.
+    let mut rx = ipcring::Receiver::open(address, ipcring::Create::IfMissing)
+        .unwrap_or_else(|e| panic!("open the receiver of {address}: {e}"));
+    let producer = spawn_command("C producer", command(Lang::C, "produce", address, count));
+    let msg_size = rx.max_msg_size();
+    let mut checker = common::SeqChecker::new(1, Some(msg_size - common::OVERHEAD));
+    let mut buf = vec![0u8; msg_size];
+    let failure = loop {
+        match rx.recv_timeout(&mut buf, STALL) {
+            Ok(n) => {
+                if let Err(e) = checker.check(&buf[..n]) {
+                    break Some(e);
+                }
+            }
+            Err(ipcring::Error::EndOfStream) => break None,
+            Err(e) => break Some(format!("receive after {} messages: {e}", checker.count)),
+        }
+    };
+    drop(rx);
+    let mut producer = producer;
+    if failure.is_some() {
+        producer.kill();
+    }
+    let exit = wait_all(vec![producer], STALL).remove(0);
+    if let Some(f) = failure {
+        panic!("C producer -> Rust receiver over {address}: {f}\n{}", exit.describe());
+    }
+    assert!(exit.success(), "the C producer failed:\n{}", exit.describe());
+    assert!(
+        exit.stdout.starts_with(&format!("sent {count} messages")),
+        "the C producer did not report {count} messages sent:\n{}",
+        exit.describe()
+    );
+    checker.assert_complete(count);
+    let _ = ipcring::unlink(address);
+}
+
+/// A Rust sender in this process sends `count` messages over `address` to the C consumer,
+/// which verifies each one and removes the name.
+fn rust_sender_to_c_consumer(address: &str, count: u64, path: &std::path::Path) {
+    let mut consumer = spawn_command("C consumer", command(Lang::C, "consume", address, count));
+    let sent = (|| -> Result<(), String> {
+        let mut tx = ipcring::Sender::open(address, ipcring::Create::IfMissing).map_err(|e| format!("open: {e}"))?;
+        let msg_size = tx.max_msg_size();
+        let max = msg_size - common::OVERHEAD;
+        let mut buf = vec![0u8; msg_size];
+        for seq in 0..count {
+            let n = common::encode(0, seq, max, &mut buf);
+            tx.send_timeout(&buf[..n], STALL)
+                .map_err(|e| format!("send seq {seq}: {e}"))?;
+        }
+        Ok(())
+    })();
+    if sent.is_err() {
+        consumer.kill();
+    }
+    let exit = wait_all(vec![consumer], STALL).remove(0);
+    if let Err(e) = sent {
+        panic!("Rust sender -> C consumer over {address}: {e}\n{}", exit.describe());
+    }
+    assert!(exit.success(), "the C consumer failed:\n{}", exit.describe());
+    let want = format!("received {count} messages, all verified");
+    assert!(
+        exit.stdout.lines().any(|l| l == want),
+        "the C consumer did not report {want:?}:\n{}",
+        exit.describe()
+    );
+    assert!(
+        !path.exists(),
+        "{} is still there after the consumer finished",
+        path.display()
+    );
+}
+
+#[test]
+fn c_producer_to_rust_receiver_fifo() {
+    let _g = serial();
+    let (address, _path) = fallback_address("fifo");
+    c_producer_to_rust_receiver(&address, fallback_messages());
+}
+
+#[test]
+fn rust_sender_to_c_consumer_fifo() {
+    let _g = serial();
+    let (address, path) = fallback_address("fifo");
+    rust_sender_to_c_consumer(&address, fallback_messages(), path.path());
+}
+
+#[test]
+fn c_producer_to_rust_receiver_unix() {
+    let _g = serial();
+    let (address, _path) = fallback_address("unix");
+    c_producer_to_rust_receiver(&address, fallback_messages());
+}
+
+#[test]
+fn rust_sender_to_c_consumer_unix() {
+    let _g = serial();
+    let (address, path) = fallback_address("unix");
+    rust_sender_to_c_consumer(&address, fallback_messages(), path.path());
 }

@@ -345,9 +345,10 @@ int ipcring_open(const char *address, uint32_t flags, ipcring_t **out);
 
 /**
  * Creates an anonymous channel for use across `fork()`: writes a send-only handle to
- * `*sender` and a receive-only handle to `*receiver`. `address` is `shm://` with optional
- * options (`shm://?capacity=16&msg_size=64`). After `fork()`, each process closes the end
- * it does not use, so that end-of-stream and `IPCRING_EDISCONNECTED` work.
+ * `*sender` and a receive-only handle to `*receiver`. `address` is `shm://` (a ring) with
+ * optional options (`shm://?capacity=16&msg_size=64`) or `pipe://` (a pipe; `msg_size` is
+ * its only option). After `fork()`, each process closes the end it does not use, so that
+ * end-of-stream and `IPCRING_EDISCONNECTED` work.
  *
  * Thread safety: may be called from any thread at any time.
  *

@@ -19,6 +19,7 @@
 //! Results vary with the machine and its load: see `docs/benchmarks.md`.
 
 use ipcring::{Create, Error, Receiver, Sender};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 const TRANSPORTS: [&str; 7] = ["shm-spsc", "shm-mpmc", "pipe", "fifo", "mq", "unix", "tcp"];
@@ -211,9 +212,15 @@ fn main() {
         .collect();
     let mut tp: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     let mut rt: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let progress = std::io::stderr().is_terminal();
     for round in 0..rounds {
+        if !progress {
+            eprintln!("round {}/{rounds}", round + 1);
+        }
         for (k, (t, s)) in cases.iter().enumerate() {
-            eprint!("\rround {}/{rounds}: {t:>8} {s:>5} B   ", round + 1);
+            if progress {
+                eprint!("\rround {}/{rounds}: {t:>8} {s:>5} B   ", round + 1);
+            }
             // The ring is ten times faster: ten times the messages, so that its rows last
             // long enough to measure; 4 KiB messages: a quarter.
             let n = n_tp * if t.starts_with("shm") { 10 } else { 1 } / if *s > 1024 { 4 } else { 1 };

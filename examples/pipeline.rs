@@ -1,21 +1,22 @@
 //! The Rust half of the mixed-language pipeline: a Rust producer or consumer that talks to
 //! the C programs `c-examples/pipeline_producer.c` and `c-examples/pipeline_consumer.c`
-//! (or to another copy of itself) through one shared-memory ring.
+//! (or to another copy of itself) through one channel: a shared-memory ring, or any other
+//! transport (`fifo://`, `mq://`, `unix://`, `tcp://`).
 //!
 //! ```text
 //! cargo run --release --example pipeline -- produce ADDRESS COUNT [PRODUCER_ID]
 //! cargo run --release --example pipeline -- consume ADDRESS COUNT
 //! ```
 //!
-//! `ADDRESS` is `shm://NAME?capacity=1024&msg_size=256` (options as in the C API; `mode=mpmc`
-//! and `wake=sem` work too). Whichever side starts first creates the ring from the address's
-//! options; the other opens it and the options must match, as `ipcring_open` with
-//! `IPCRING_CREATE` does on the C side. Messages are `[producer u32][seq u64][payload][fnv1a
+//! `ADDRESS` is e.g. `shm://NAME?capacity=1024&msg_size=256` (options as in the C API;
+//! `mode=mpmc` and `wake=sem` work too) or `unix:///tmp/p.sock?msg_size=256`. Whichever side
+//! starts first creates the channel from the address's options; the other opens it and the
+//! options must match, as `ipcring_open` with `IPCRING_CREATE` does on the C side. Messages are `[producer u32][seq u64][payload][fnv1a
 //! u64]`, payload length and bytes derived from `(producer, seq)` — the format of
 //! `tests/common/msg.rs`, included below, and of `c-examples/pipeline_format.h`. The consumer
 //! checks structure, checksum, payload length and bytes, and that each seq is exactly the
 //! next, then prints `received N messages, all verified` and exits 0 only if N is COUNT.
-//! It removes the ring's name when it is done.
+//! It removes the channel's name when it is done.
 //!
 //! C producer → Rust consumer (build the C side with `make -C c-examples`):
 //!
@@ -32,28 +33,11 @@
 #[path = "../tests/common/msg.rs"]
 mod msg;
 
-use ipcring::address::{Address, Transport};
-use ipcring::{Error, Ring};
+use ipcring::{Create, Error, Receiver, Sender};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "usage: pipeline produce ADDRESS COUNT [PRODUCER_ID]\n       pipeline consume ADDRESS COUNT";
-
-/// Creates the ring of `address`, or opens it (checking the address's options against it)
-/// if the other side got there first; returns it and its name.
-fn open(address: &str) -> Result<(Ring, String), String> {
-    let addr = Address::parse(address).map_err(|e| e.to_string())?;
-    if addr.transport() != Transport::Shm || addr.target().is_empty() {
-        return Err(format!("{address}: this version serves only shm://NAME addresses"));
-    }
-    let (name, opts) = (addr.target(), addr.options());
-    let ring = match Ring::create(name, opts) {
-        Err(Error::AlreadyExists) => Ring::open_with(name, opts),
-        r => r,
-    }
-    .map_err(|e| format!("open {address}: {e}"))?;
-    Ok((ring, name.to_string()))
-}
 
 /// The largest payload the ring's messages can carry in this format.
 fn max_payload(msg_size: usize) -> Result<usize, String> {
@@ -75,10 +59,9 @@ fn rate(what: &str, count: u64, bytes: u64, start: Option<Instant>) -> String {
 }
 
 fn produce(address: &str, count: u64, producer: u32) -> Result<(), String> {
-    let (ring, _) = open(address)?;
-    let mut tx = ring
-        .sender()
-        .map_err(|e| format!("attach a sender to {address}: {e}"))?;
+    // Create-or-open: whichever side comes first makes the channel (a socket's receiver
+    // listens; a sender always connects, at its first send).
+    let mut tx = Sender::open(address, Create::IfMissing).map_err(|e| format!("open a sender on {address}: {e}"))?;
     let msg_size = tx.max_msg_size();
     let max = max_payload(msg_size)?;
     let mut buf = vec![0u8; msg_size];
@@ -97,19 +80,17 @@ fn produce(address: &str, count: u64, producer: u32) -> Result<(), String> {
 }
 
 fn consume(address: &str, count: u64) -> Result<(), String> {
-    let (ring, name) = open(address)?;
-    let result = receive_all(&ring, address, count);
-    // Both sides are done with the name (or this side failed and nobody will drain it).
-    match Ring::unlink(&name) {
-        Ok(()) | Err(Error::NotFound) => result,
+    let rx = Receiver::open(address, Create::IfMissing).map_err(|e| format!("open a receiver on {address}: {e}"))?;
+    let result = receive_all(rx, count);
+    // Both sides are done with the name (or this side failed and nobody will drain it);
+    // tcp:// has none.
+    match ipcring::unlink(address) {
+        Ok(()) | Err(Error::NotFound | Error::InvalidAddress { .. }) => result,
         Err(e) => result.and(Err(format!("unlink {address}: {e}"))),
     }
 }
 
-fn receive_all(ring: &Ring, address: &str, count: u64) -> Result<(), String> {
-    let mut rx = ring
-        .receiver()
-        .map_err(|e| format!("attach a receiver to {address}: {e}"))?;
+fn receive_all(mut rx: Receiver, count: u64) -> Result<(), String> {
     let msg_size = rx.max_msg_size();
     let max = max_payload(msg_size)?;
     let mut buf = vec![0u8; msg_size];

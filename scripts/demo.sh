@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The main job: a C producer process feeding a Rust consumer process over a shared-memory
 # ring, every sequence number and checksum verified; then the reverse direction; then the
-# Rust demo's throughput and round-trip figures (examples/demo.rs).
+# Rust demo's throughput and round-trip figures (examples/demo.rs); then every transport
+# side by side (benches/transports.rs --quick).
 #
 #   scripts/demo.sh [MESSAGES]        (default 1,000,000 per direction)
 #
 # Builds the library, installs it under target/stage (scripts/install.sh) and the C programs
 # with their Makefile; needs only the Rust toolchain and a C compiler (scripts/deps.sh adds
-# make and pkg-config if missing). The transport comparison joins when the transports land.
+# make and pkg-config if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
 
 scripts/deps.sh
-cargo build --release --quiet --lib --example pipeline --example demo
+cargo build --release --quiet --lib --example pipeline --example demo --bench transports
 stage="$PWD/target/stage"
 scripts/install.sh --from target/release --prefix "$stage" >/dev/null
 make -s -C c-examples IPCRING="$stage" O="$stage/c-examples"
@@ -48,3 +49,6 @@ run_pair "Rust producer -> C consumer" \
 
 echo "==> Rust producer and consumer processes, and round trips (examples/demo.rs)"
 target/release/examples/demo
+
+echo "==> Every transport side by side (benches/transports.rs --quick): the same API over shm, pipe, FIFO, mq, UNIX and TCP"
+cargo bench --quiet --bench transports -- --quick

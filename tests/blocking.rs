@@ -371,7 +371,7 @@ fn timeouts(kind: Kind, wake: WakeBackend) {
 /// A blocked receiver is woken by a send from another process: the futex word (or sem_t)
 /// must be shared, not private.
 ///
-/// Every sleep in the library is bounded by a park slice (100 ms by default), after which a
+/// Every sleep in the library is bounded by a park slice (20 ms by default), after which a
 /// parked caller looks again by itself, so with the default slice delivery alone cannot tell a
 /// working wake-up from a broken one. The child therefore sets its slice to 60 s: a wake-up
 /// that does not cross the process boundary leaves it asleep far past the generous hang bound

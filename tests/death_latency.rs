@@ -141,3 +141,34 @@ fn blocked_callers_learn_of_a_death_promptly() {
     }
     report("all cases", all);
 }
+
+/// A stopped process is alive: its endpoint lock stays held, so a receiver waiting on it
+/// times out instead of seeing the end of the stream; once continued, it sends again.
+#[test]
+fn a_stopped_peer_is_alive() {
+    let _s = serial();
+    let name = ShmName::new("death-stop");
+    let ring = Ring::create(name.as_str(), &opts(Kind::Spsc, WakeBackend::Futex)).unwrap();
+    let mut rx = ring.receiver().unwrap();
+    let child = fork("sender", || {
+        let mut tx = Ring::open(name.as_str()).unwrap().sender().unwrap();
+        tx.send(b"before").unwrap();
+        // SAFETY: stopping ourselves; the parent continues us.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        tx.send(b"after").unwrap();
+    });
+    assert_eq!(rx.recv_vec_timeout(HANG).unwrap(), b"before");
+    // Wait until the child is really stopped (waitpid with WUNTRACED reports it).
+    let mut st = 0;
+    // SAFETY: pid is our child; st a valid out-pointer.
+    let r = unsafe { libc::waitpid(child.pid(), &mut st, libc::WUNTRACED) };
+    assert!(r == child.pid() && libc::WIFSTOPPED(st), "child not stopped: {st:#x}");
+    // Ten park slices and more: a dead peer would have been noticed by now.
+    let r = rx.recv_vec_timeout(Duration::from_millis(300));
+    assert!(matches!(r, Err(Error::TimedOut)), "a stopped sender looked gone: {r:?}");
+    child.signal(libc::SIGCONT);
+    assert_eq!(rx.recv_vec_timeout(HANG).unwrap(), b"after");
+    assert!(matches!(rx.recv_vec_timeout(HANG), Err(Error::EndOfStream)));
+    let exit = child.wait(HANG);
+    assert!(exit.success(), "{}", exit.describe());
+}

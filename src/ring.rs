@@ -479,6 +479,36 @@ impl Ring {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Test hook, not API: restarts a fresh ring at cursor position `pos` (head = tail = `pos`,
+    /// MPMC slots stamped free for `pos .. pos + capacity`) with both bells' futex words at
+    /// `bell`, so tests can drive the cursors across 2^64 and the futex words across 2^32.
+    /// Only before any endpoint has attached and while the ring is untouched; otherwise
+    /// [`Error::Unsupported`].
+    #[doc(hidden)]
+    pub fn debug_start_at(&self, pos: u64, bell: u32) -> Result<()> {
+        let raw = &self.shared.raw;
+        let h = raw.header();
+        let untouched = h.id.0.ever.load(Ordering::Acquire) == 0
+            && h.tail.0.load(Ordering::Acquire) == 0
+            && h.head.0.load(Ordering::Acquire) == 0;
+        if !untouched {
+            return Err(Error::Unsupported {
+                what: "debug_start_at on a ring already in use",
+            });
+        }
+        if raw.geom().kind == Kind::Mpmc {
+            for i in 0..raw.geom().capacity {
+                let p = pos.wrapping_add(i);
+                raw.slot(p).seq.store(crate::mpmc::free_stamp(p), Ordering::Relaxed);
+            }
+        }
+        h.data_bell.seq.atomic().store(bell, Ordering::Relaxed);
+        h.space_bell.seq.atomic().store(bell, Ordering::Relaxed);
+        h.head.0.store(pos, Ordering::Release);
+        h.tail.0.store(pos, Ordering::Release);
+        Ok(())
+    }
 }
 
 /// What this endpoint last learned about the other side's endpoints.

@@ -244,7 +244,7 @@ pub fn open(name: &str, timeout: Duration) -> Result<ShmRegion> {
                 Error::NotReady
             });
         }
-        std::thread::sleep(pause);
+        crate::wait::nap(pause, &crate::wait::Timeout::Forever)?;
         pause = (pause * 2).min(Duration::from_millis(10));
     };
     let map = map(&file, size)?;

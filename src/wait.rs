@@ -212,6 +212,47 @@ impl Timeout {
     }
 }
 
+/// Sleeps for `step`, but never past `timeout`'s deadline: the back-off of retried opens and
+/// connects. The sleep ends at an absolute `CLOCK_MONOTONIC` time and `EINTR` goes back to
+/// the same time, so signals cannot stretch it. (`std::thread::sleep` re-sleeps the time the
+/// kernel says is left, which the timer slack keeps from shrinking when signals come faster
+/// than about 50 µs: the sleep then never ends.)
+///
+/// # Errors
+///
+/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
+/// passed (checked before sleeping; the caller's next attempt comes after a sleep that ended
+/// at the deadline).
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::{wait, Timeout};
+/// use std::time::Duration;
+/// wait::nap(Duration::from_millis(1), &Timeout::Forever)?;
+/// assert!(wait::nap(Duration::from_millis(1), &Timeout::Never).is_err());
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
+    timeout.remaining()?;
+    let Timeout::At(mut until) = Timeout::after(step.max(Duration::from_nanos(1))) else {
+        unreachable!("a non-zero step is a deadline")
+    };
+    if let Timeout::At(t) = timeout {
+        if ts_le(t, &until) {
+            until = *t;
+        }
+    }
+    loop {
+        // SAFETY: until is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
+        let rc =
+            unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &until, std::ptr::null_mut()) };
+        if rc != libc::EINTR {
+            return Ok(());
+        }
+    }
+}
+
 fn ts_le(a: &libc::timespec, b: &libc::timespec) -> bool {
     (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec)
 }

@@ -660,7 +660,6 @@ fn sender_before_receiver(address: &str) {
 }
 
 #[test]
-#[ignore = "known bug: the unix:// / fifo:// connect back-off sleeps with std::thread::sleep, which never returns under the storm"]
 fn storm_sender_before_receiver_unix() {
     let _g = serial();
     let sock = TempPath::new("storm-nobody.sock");
@@ -668,7 +667,6 @@ fn storm_sender_before_receiver_unix() {
 }
 
 #[test]
-#[ignore = "known bug: the unix:// / fifo:// connect back-off sleeps with std::thread::sleep, which never returns under the storm"]
 fn storm_sender_before_receiver_fifo() {
     let _g = serial();
     let fifo = TempPath::new("storm-nobody.fifo");

@@ -150,8 +150,7 @@ fn try_open_writer(path: &CString) -> Result<Option<OwnedFd>> {
 ///
 /// `WouldBlock` / `TimedOut` once the timeout allows no more waiting.
 fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
-    let sleep = timeout.remaining()?.map_or(*step, |left| (*step).min(left));
-    std::thread::sleep(sleep);
+    crate::wait::nap(*step, timeout)?;
     *step = (*step * 2).min(Duration::from_millis(50));
     Ok(())
 }

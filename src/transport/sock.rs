@@ -815,8 +815,7 @@ impl<C: Connector> SockSender<C> {
                 Attempt::InProgress(fd) => self.state = State::Connecting(fd),
                 Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
                 Attempt::Refused | Attempt::Again => {
-                    let sleep = timeout.remaining()?.map_or(nap, |left| nap.min(left));
-                    std::thread::sleep(sleep);
+                    crate::wait::nap(nap, timeout)?;
                     nap = (nap * 2).min(Duration::from_millis(50));
                 }
             }

@@ -334,6 +334,22 @@ pub fn layout_hash() -> u64 {
     h
 }
 
+/// Whether a bell's `sem_t` storage looks like a process-shared glibc semaphore: in glibc's
+/// 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`) `sem_init(.., 1, ..)`
+/// writes `private = 0`, and glibc passes that word as the futex flags of every wake and wait,
+/// aborting the process if the kernel refuses them. Other C libraries (and 32-bit glibc, whose
+/// layout differs) are not checked.
+fn sem_looks_shared(bell: &Bell) -> bool {
+    if cfg!(all(target_env = "gnu", target_pointer_width = "64")) {
+        // SAFETY: the storage is 64 bytes, so bytes 8..12 are inside it, and aligned to 16;
+        // a volatile read of plain bytes a peer may write is what the sem_t itself gets.
+        let private = unsafe { core::ptr::read_volatile((bell.sem.0.get() as *const u8).add(8) as *const u32) };
+        private == 0
+    } else {
+        true
+    }
+}
+
 /// The shape of a ring: everything derived from kind, capacity and msg_size.
 ///
 /// # Examples
@@ -455,6 +471,15 @@ impl Geometry {
         let wake = WakeBackend::from_raw(id.wake.load(Ordering::Relaxed)).ok_or(Error::Corrupted {
             what: "unknown wake backend",
         })?;
+        // Hostile-region fix (tests/hostile_regions.rs found it): glibc aborts the whole
+        // process ("The futex facility returned an unexpected error code.") when a sem_t's
+        // `private` word holds futex flags the kernel refuses, so a Sem ring is checked here
+        // before any sem_post / sem_clockwait touches it.
+        if wake == WakeBackend::Sem && !(sem_looks_shared(&h.data_bell) && sem_looks_shared(&h.space_bell)) {
+            return Err(Error::Corrupted {
+                what: "sem_t of a bell is not a process-shared semaphore",
+            });
+        }
         let capacity = id.capacity.load(Ordering::Relaxed);
         let msg_size = id.msg_size.load(Ordering::Relaxed);
         let g = Geometry::new(kind, wake, capacity, msg_size).map_err(|_| Error::Corrupted {

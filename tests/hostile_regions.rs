@@ -617,6 +617,30 @@ fn hostile_regions_are_typed_errors() {
     let first = env_u64("IPCRING_HOSTILE_FIRST", 0);
     eprintln!("hostile_regions: seed {seed:#x}, cases {first}..{}", first + cases);
     let templates = templates();
+    // Control: each template, undamaged and written back the same way, opens and works;
+    // otherwise every case below would be refused for the wrong reason.
+    for t in &templates {
+        let name = ShmName::new("hostile-control");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(name.path())
+            .unwrap();
+        f.write_all(&t.bytes).unwrap();
+        drop(f);
+        let what = format!("undamaged {:?} {:?} template", t.geom.kind, t.geom.wake);
+        let ring = Ring::open(name.as_str()).unwrap_or_else(|e| panic!("{what}: open: {e}"));
+        assert_eq!(ring.geometry(), t.geom, "{what}");
+        let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+        let mut buf = vec![0u8; t.geom.msg_size as usize];
+        while rx.try_recv(&mut buf).is_ok() {}
+        tx.try_send(b"ok").unwrap_or_else(|e| panic!("{what}: send: {e}"));
+        let n = rx
+            .recv_timeout(&mut buf, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{what}: recv: {e}"));
+        assert_eq!(&buf[..n], b"ok", "{what}");
+    }
     let shared = Shared::new();
     let mut next = first;
     let end = first + cases;

@@ -334,6 +334,41 @@ pub fn layout_hash() -> u64 {
     h
 }
 
+/// Whether a bell's `sem_t` storage looks like a process-shared glibc semaphore. In glibc's
+/// 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`) the `private` word
+/// holds the futex flags of every wake and wait, and glibc aborts the process if the kernel
+/// refuses them; `sem_init(.., 1, ..)` sets it to the "shared" value (128 in glibc 2.36,
+/// whose flag sense is inverted), so the word must equal what `sem_init` writes here.
+/// Other C libraries (and 32-bit glibc, whose layout differs) are not checked.
+fn sem_looks_shared(bell: &Bell) -> bool {
+    #[cfg(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom)))]
+    {
+        let word = |p: *const u8| {
+            // SAFETY: p points to at least 12 readable bytes (a 64-byte storage or a sem_t
+            // of 32 bytes); a volatile read of plain bytes a peer may write.
+            unsafe { core::ptr::read_volatile(p.add(8) as *const u32) }
+        };
+        let mut probe = [0u64; 8];
+        let p = probe.as_mut_ptr() as *mut libc::sem_t;
+        // SAFETY: probe is 64 bytes aligned to 8, enough for a sem_t (32 bytes, align 8);
+        // it is initialised, read and destroyed here, and never shared.
+        let shared = unsafe {
+            if libc::sem_init(p, 1, 0) != 0 {
+                return true;
+            }
+            let w = word(p as *const u8);
+            libc::sem_destroy(p);
+            w
+        };
+        word(bell.sem.0.get() as *const u8) == shared
+    }
+    #[cfg(not(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom))))]
+    {
+        let _ = bell;
+        true
+    }
+}
+
 /// The shape of a ring: everything derived from kind, capacity and msg_size.
 ///
 /// # Examples
@@ -455,6 +490,15 @@ impl Geometry {
         let wake = WakeBackend::from_raw(id.wake.load(Ordering::Relaxed)).ok_or(Error::Corrupted {
             what: "unknown wake backend",
         })?;
+        // Hostile-region fix (tests/hostile_regions.rs found it): glibc aborts the whole
+        // process ("The futex facility returned an unexpected error code.") when a sem_t's
+        // `private` word holds futex flags the kernel refuses, so a Sem ring is checked here
+        // before any sem_post / sem_clockwait touches it.
+        if wake == WakeBackend::Sem && !(sem_looks_shared(&h.data_bell) && sem_looks_shared(&h.space_bell)) {
+            return Err(Error::Corrupted {
+                what: "sem_t of a bell is not a process-shared semaphore",
+            });
+        }
         let capacity = id.capacity.load(Ordering::Relaxed);
         let msg_size = id.msg_size.load(Ordering::Relaxed);
         let g = Geometry::new(kind, wake, capacity, msg_size).map_err(|_| Error::Corrupted {

@@ -346,7 +346,8 @@ impl Ring {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn open_with(name: &str, opts: &RingOptions) -> Result<Ring> {
-        let region = shm::open(name, opts.open_timeout)?;
+        // Refuses an object group/others may write unless opts asked for it (open_errors.rs).
+        let region = shm::open_perm(name, opts.open_timeout, opts.perm())?;
         opts.check(&region.geometry())?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),

@@ -8,8 +8,10 @@
 //!   cannot loosen or tighten it; 0600 unless asked), and reserves the memory up front with
 //!   `posix_fallocate`, so a full `/dev/shm` is `NoSpace` at create and not a SIGBUS later.
 //!   If anything fails after the object was created, it is unlinked again.
-//! - `open` waits (bounded) for the creator's READY mark, reading only the header page,
-//!   and validates the header against the object's real size before mapping the rest.
+//! - `open` refuses an object that group or others may write unless the opener's own `perm`
+//!   grants that too (`PermissionDenied`), waits (bounded) for the creator's READY mark,
+//!   reading only the header page, and validates the header against the object's real size
+//!   before mapping the rest.
 
 use crate::error::{Error, Result};
 use crate::layout::{Geometry, Header, RawRing, HEADER_SIZE, INIT_READY};
@@ -204,10 +206,16 @@ fn file_size(file: &File) -> Result<u64> {
         .map_err(|source| Error::Io { op: "fstat", source })
 }
 
-/// Opens the object `name`: waits up to `timeout` for its creator's READY mark, validates
-/// the header (magic, ABI version, layout hash, sizes) against the object's real size, and
-/// maps it.
+/// Opens the object `name`: refuses it if group or others may write it (see
+/// [`open_perm`]), waits up to `timeout` for its creator's READY mark, validates the header
+/// (magic, ABI version, layout hash, sizes) against the object's real size, and maps it.
 pub fn open(name: &str, timeout: Duration) -> Result<ShmRegion> {
+    open_perm(name, timeout, 0o600)
+}
+
+/// [`open`], refusing the object (`PermissionDenied`) only if its mode lets group or others
+/// write more than `perm` (the opener's own `perm` / `mode`) allows.
+pub fn open_perm(name: &str, timeout: Duration, perm: u32) -> Result<ShmRegion> {
     let cname = validate_name(name)?;
     // SAFETY: cname is a valid C string; O_NOFOLLOW refuses a symlink.
     let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) };
@@ -216,6 +224,21 @@ pub fn open(name: &str, timeout: Duration) -> Result<ShmRegion> {
     }
     // SAFETY: fd was just returned by shm_open and is owned by nobody else.
     let file = unsafe { File::from_raw_fd(fd) };
+    // Named-object attack fix (tests/open_errors.rs, pre_created_writable_object_is_refused):
+    // an object that group or others may write (e.g. pre-created 0666 by someone else) could
+    // be rewritten under us by anyone, so it is refused unless the opener asked for that
+    // permission itself (`perm=0660` / `RingOptions::mode`). Checked on the open descriptor
+    // (fstat), so the name cannot be swapped between the check and the use.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        file.metadata()
+            .map_err(|source| Error::Io { op: "fstat", source })?
+            .permissions()
+            .mode()
+    };
+    if mode & 0o022 & !perm != 0 {
+        return Err(Error::PermissionDenied);
+    }
     let start = Instant::now();
     let mut pause = Duration::from_micros(50);
     let (geom, size) = loop {

@@ -470,6 +470,9 @@ fn ring(bell: &Bell, backend: WakeBackend, n: u32) {
     match backend {
         WakeBackend::Futex => bell.seq.wake(n),
         WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(n),
-        WakeBackend::Sem => sem_sys::post(bell, n),
+        // Hostile-region fix (tests/hostile_regions.rs found it): `n` comes from the shared
+        // waiter count, which a corrupted region can set to ~2^32, and each post is a call:
+        // at most one waiter per endpoint can be parked, so more posts than that wake nobody.
+        WakeBackend::Sem => sem_sys::post(bell, n.min(crate::layout::MAX_ENDPOINTS as u32)),
     }
 }

@@ -50,11 +50,28 @@ fn valid_ring_bytes(opts: &RingOptions) -> (Vec<u8>, ipcring::Geometry) {
     (bytes, ring.geometry())
 }
 
-/// Writes `bytes` as the object `name` and opens it with a short open timeout.
+/// Writes `bytes` as the object `name` (mode 0600, so that a permissive umask does not make
+/// it group- or world-writable, which open refuses before reading it) and opens it with a
+/// short open timeout.
 fn open_bytes(name: &ShmName, bytes: &[u8]) -> ipcring::Result<Ring> {
-    let _ = std::fs::remove_file(name.path());
-    std::fs::write(name.path(), bytes).expect("write object");
+    write_object(name, bytes, 0o600);
     Ring::open_with(name.as_str(), &short())
+}
+
+/// Replaces the object `name` with a plain file holding `bytes`, with exactly `mode`.
+fn write_object(name: &ShmName, bytes: &[u8], mode: u32) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(name.path());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(name.path())
+        .expect("create object");
+    f.write_all(bytes).expect("write object");
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .expect("chmod object");
 }
 
 /// Reopening with options that differ from the ring's is Mismatch naming the field, with the
@@ -503,4 +520,248 @@ fn zero_length_object_is_not_ready_after_open_timeout() {
         );
         assert!(took < Duration::from_secs(10), "open took {took:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Names pre-created by someone else
+// ---------------------------------------------------------------------------------------
+
+/// A name pre-created by someone else as a regular file of garbage: open is a typed error,
+/// and neither open nor create changes a byte of it (or its mode).
+#[test]
+fn pre_created_garbage_file_is_refused_and_untouched() {
+    let _serial = serial();
+    let name = ShmName::new("precreated-garbage");
+    let garbage: Vec<u8> = (0..3 * 4096u64).map(|i| mix(i) as u8).collect();
+    write_object(&name, &garbage, 0o600);
+    match Ring::open_with(name.as_str(), &short()) {
+        Err(Error::NotARing { .. } | Error::NotReady) => {}
+        other => panic!("garbage file: {other:?}"),
+    }
+    assert!(matches!(
+        Ring::create(name.as_str(), &RingOptions::new()),
+        Err(Error::AlreadyExists)
+    ));
+    let meta = std::fs::metadata(name.path()).unwrap();
+    assert_eq!(std::fs::read(name.path()).unwrap(), garbage, "the garbage was modified");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+}
+
+/// A name that is a symlink to a real, valid ring: open (with or without options, and through
+/// an address) does not follow it, and the ring behind it is not modified; the error is the
+/// typed PermissionDenied (ELOOP from O_NOFOLLOW). The earlier test links to a non-ring file,
+/// where following it would fail anyway; here following it would succeed.
+#[test]
+fn symlink_to_a_valid_ring_is_not_followed() {
+    let _serial = serial();
+    let real = ShmName::new("symlink-real");
+    let ring = Ring::create(real.as_str(), &RingOptions::new().capacity(4).msg_size(16)).unwrap();
+    ring.sender().unwrap().send(b"behind the link").unwrap();
+    let before = std::fs::read(real.path()).unwrap();
+    let link = ShmName::new("symlink-to-ring");
+    std::os::unix::fs::symlink(real.path(), link.path()).unwrap();
+    for (what, r) in [
+        ("open", Ring::open(link.as_str()).map(drop)),
+        ("open_with", Ring::open_with(link.as_str(), &short()).map(drop)),
+        (
+            "Receiver::open",
+            ipcring::Receiver::open(&format!("shm://{}", link.as_str()), ipcring::Create::No).map(drop),
+        ),
+        (
+            "Receiver::open IfMissing",
+            ipcring::Receiver::open(&format!("shm://{}", link.as_str()), ipcring::Create::IfMissing).map(drop),
+        ),
+        ("create", Ring::create(link.as_str(), &RingOptions::new()).map(drop)),
+    ] {
+        match r {
+            Err(Error::PermissionDenied | Error::AlreadyExists) => {}
+            other => panic!("{what} through a symlink: {other:?}"),
+        }
+    }
+    assert!(
+        std::fs::symlink_metadata(link.path()).unwrap().file_type().is_symlink(),
+        "the symlink itself was replaced"
+    );
+    assert_eq!(
+        std::fs::read(real.path()).unwrap(),
+        before,
+        "the ring behind the link changed"
+    );
+    assert_eq!(ring.len(), 1);
+    // A symlink to a file outside /dev/shm: the same, and the file is untouched.
+    let outside = TempPath::new("symlink-outside");
+    std::fs::write(outside.path(), &before).unwrap();
+    let link2 = ShmName::new("symlink-outside");
+    std::os::unix::fs::symlink(outside.path(), link2.path()).unwrap();
+    assert!(matches!(Ring::open(link2.as_str()), Err(Error::PermissionDenied)));
+    assert_eq!(std::fs::read(outside.path()).unwrap(), before);
+}
+
+/// A valid-looking ring object pre-created with mode 0666 (or any mode that lets group or
+/// others write) is refused at open with PermissionDenied, before its header is trusted:
+/// anyone could rewrite it under us. An opener that asks for that permission itself
+/// (`perm=0666`, `RingOptions::mode`) shares it knowingly and opens it; group/other *read*
+/// alone is not refused. Nothing is modified either way.
+#[test]
+fn pre_created_writable_object_is_refused() {
+    let _serial = serial();
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(8).msg_size(32));
+    let name = ShmName::new("precreated-0666");
+    for mode in [0o666, 0o622, 0o620, 0o602, 0o660, 0o777] {
+        write_object(&name, &bytes, mode);
+        for (what, r) in [
+            ("open", Ring::open(name.as_str()).map(drop)),
+            ("open_with", Ring::open_with(name.as_str(), &short()).map(drop)),
+            (
+                "Sender::open",
+                ipcring::Sender::open(&format!("shm://{}", name.as_str()), ipcring::Create::No).map(drop),
+            ),
+            (
+                "Receiver::open IfMissing",
+                ipcring::Receiver::open(&format!("shm://{}", name.as_str()), ipcring::Create::IfMissing).map(drop),
+            ),
+        ] {
+            match r {
+                Err(Error::PermissionDenied) => {}
+                other => panic!("{what} of a mode {mode:o} object: {other:?}"),
+            }
+        }
+        assert_eq!(
+            std::fs::read(name.path()).unwrap(),
+            bytes,
+            "mode {mode:o}: object modified"
+        );
+        let got = std::fs::metadata(name.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(got, mode, "mode changed by a refused open");
+        // Asked for: opens.
+        let r = Ring::open_with(name.as_str(), &short().mode(mode)).expect("the opener asked for this mode");
+        assert_eq!(r.geometry(), g);
+        drop(r);
+        let addr = format!("shm://{}?perm=0{mode:o}", name.as_str());
+        drop(ipcring::Sender::open(&addr, ipcring::Create::No).expect("perm in the address"));
+    }
+    // Readable by others, writable only by the owner: opens.
+    for mode in [0o644, 0o640, 0o604, 0o400 | 0o200] {
+        write_object(&name, &bytes, mode);
+        let r = Ring::open_with(name.as_str(), &short()).unwrap_or_else(|e| panic!("mode {mode:o}: {e}"));
+        assert_eq!(r.geometry(), g);
+    }
+    // The library's own group-shared ring: its creator asked for 0660, so do its peers.
+    let shared = ShmName::new("group-shared");
+    let opts = RingOptions::new().capacity(4).msg_size(8).mode(0o660);
+    let ring = Ring::create(shared.as_str(), &opts).unwrap();
+    assert!(matches!(Ring::open(shared.as_str()), Err(Error::PermissionDenied)));
+    let peer = Ring::open_with(shared.as_str(), &RingOptions::new().mode(0o660)).unwrap();
+    ring.sender().unwrap().send(b"g").unwrap();
+    assert_eq!(peer.receiver().unwrap().recv_vec().unwrap(), b"g");
+}
+
+/// Wrong sizes on an otherwise valid object, pre-created by hand: shorter or longer than the
+/// header claims by amounts the earlier test does not use (half a slot, a byte over, a huge
+/// sparse tail), and a header claiming a larger region than the object: SizeMismatch, the
+/// object untouched.
+#[test]
+fn pre_created_wrong_size_is_size_mismatch() {
+    let _serial = serial();
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(8).msg_size(32));
+    let name = ShmName::new("precreated-size");
+    let cases: Vec<(&str, u64)> = vec![
+        ("half a slot short", g.region_size - g.slot_size / 2),
+        ("one byte over", g.region_size + 1),
+        ("a slot over", g.region_size + g.slot_size),
+        ("1 GiB sparse tail", g.region_size + (1 << 30)),
+        ("header plus one byte", 4097),
+    ];
+    for (what, len) in cases {
+        write_object(&name, &bytes, 0o600);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(name.path())
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        match Ring::open_with(name.as_str(), &short()) {
+            Err(Error::SizeMismatch { expected, actual }) => {
+                assert_eq!((expected, actual), (g.region_size, len), "{what}")
+            }
+            other => panic!("{what} ({len} bytes): {other:?}"),
+        }
+        assert_eq!(
+            std::fs::metadata(name.path()).unwrap().len(),
+            len,
+            "{what}: size changed"
+        );
+    }
+    // The header claims twice the region (consistent capacity and region_size), the object
+    // is the original size.
+    let mut big = bytes.clone();
+    big[OFF_CAPACITY as usize..OFF_CAPACITY as usize + 8].copy_from_slice(&16u64.to_le_bytes());
+    let claimed = 4096 + 16 * g.slot_size;
+    big[OFF_REGION_SIZE as usize..OFF_REGION_SIZE as usize + 8].copy_from_slice(&claimed.to_le_bytes());
+    match open_bytes(&name, &big) {
+        Err(Error::SizeMismatch { expected, actual }) => assert_eq!((expected, actual), (claimed, g.region_size)),
+        other => panic!("header claims {claimed} bytes: {other:?}"),
+    }
+}
+
+/// A ring object owned by another user.
+///
+/// Decision: ownership alone is not refused. A ring that another uid created and shared with
+/// us on purpose (a service's group-shared ring, `perm=0660`) is legitimate, and whether we
+/// may use it at all is the kernel's permission check (EACCES → PermissionDenied). What the
+/// library refuses is a mode letting group or others write beyond what the opener asked
+/// for (see `pre_created_writable_object_is_refused`), whoever the owner.
+///
+/// Needs root (to chown); as an ordinary user it checks the kernel's refusal instead, on an
+/// object without our permission bits.
+#[test]
+fn foreign_owned_object() {
+    let _serial = serial();
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(8).msg_size(32));
+    let name = ShmName::new("foreign");
+    write_object(&name, &bytes, 0o600);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        // Not root: an object we cannot read or write is PermissionDenied from the kernel.
+        std::fs::set_permissions(name.path(), std::fs::Permissions::from_mode(0o000)).unwrap();
+        assert!(matches!(
+            Ring::open_with(name.as_str(), &short()),
+            Err(Error::PermissionDenied)
+        ));
+        eprintln!("foreign_owned_object: not root, chown part skipped");
+        return;
+    }
+    let f = std::fs::File::open(name.path()).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: f is an open descriptor of the object; 65534 is nobody/nogroup.
+    assert_eq!(unsafe { libc::fchown(f.as_raw_fd(), 65534, 65534) }, 0, "fchown");
+    drop(f);
+    // Owned by nobody, mode 0600: root may use it (DAC override), and the library does not
+    // refuse it for its owner: it opens and works.
+    let ring = Ring::open_with(name.as_str(), &short()).expect("a foreign-owned 0600 ring the kernel lets us open");
+    assert_eq!(ring.geometry(), g);
+    let (mut tx, mut rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    tx.send(b"shared").unwrap();
+    assert_eq!(rx.recv_vec().unwrap(), b"shared");
+    drop((tx, rx, ring));
+    // Owned by nobody and writable by others: refused as for any owner.
+    std::fs::set_permissions(name.path(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(matches!(
+        Ring::open_with(name.as_str(), &short()),
+        Err(Error::PermissionDenied)
+    ));
+    // The kernel's own refusal, seen by an unprivileged opener: a forked child that drops to
+    // another uid (neither owner nor in a group) gets PermissionDenied, not a crash.
+    std::fs::set_permissions(name.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let child = fork("setuid", || {
+        // SAFETY: this forked, single-threaded child changes only its own credentials.
+        assert_eq!(unsafe { libc::setgid(65533) }, 0, "setgid");
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::setuid(65533) }, 0, "setuid");
+        match Ring::open_with(name.as_str(), &short()) {
+            Err(Error::PermissionDenied) => {}
+            other => panic!("uid 65533 opening a 0600 object of uid 65534: {other:?}"),
+        }
+    });
+    child.expect_success(HANG_BOUND);
 }

@@ -154,6 +154,10 @@ impl RingOptions {
         self
     }
     /// Permission bits of a created object (default 0600, applied regardless of the umask).
+    /// At open, the most the opener accepts: an existing ring whose mode lets group or others
+    /// write beyond these bits (e.g. a 0666 object pre-created by someone else) is refused
+    /// with [`Error::PermissionDenied`]; peers of a ring created with `0660` open it with
+    /// `0660` too (`?perm=0660` in an address). Read bits for others are not refused.
     ///
     /// # Examples
     ///

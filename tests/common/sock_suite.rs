@@ -1,0 +1,553 @@
+// The tests `transport_tcp.rs` and `transport_unix.rs` share, word for word: each file
+// defines the adapter they run over (`Site`: where a channel lives and its two ends; `Raw`:
+// a raw client; `spec`, `open_tx`; `sock`: the transport module) and then
+// `include!`s this file.
+#[test]
+fn child_entry() {
+    common::child_entry(|role| match role {
+        "sender" => child_sender(),
+        "sender_sigpipe" => child_sender_sigpipe(),
+        other => panic!("unknown role {other:?}"),
+    });
+}
+
+/// Message `seq` of the single-sender runs: a pseudo-random length in `0..=max`.
+fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
+    let len = match seq % 8 {
+        0 => 0,
+        1 => max,
+        2 => 1,
+        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
+    };
+    let mut v = vec![0u8; len];
+    if len >= OVERHEAD {
+        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
+    } else {
+        fill_payload(7, seq, &mut v);
+    }
+    v
+}
+
+/// Checks that `got` is message `seq`: decoded (seq and checksum) when long enough, and
+/// byte for byte what the seq implies.
+fn check_msg(seq: u64, got: &[u8], max: usize) {
+    let want = sized_msg(seq, max);
+    if got.len() >= OVERHEAD {
+        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
+        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
+    }
+    assert!(
+        got == want.as_slice(),
+        "message #{seq}: {} bytes, expected {} (or bytes differ)",
+        got.len(),
+        want.len()
+    );
+}
+
+/// Role `sender`: `COUNT` messages to `ADDR`; `PRODUCER` set: the `[producer][seq]` format,
+/// otherwise `sized_msg`. `COUNT=0`: for ever (until killed).
+fn child_sender() {
+    let address = param("ADDR");
+    let count = param_u64("COUNT");
+    let producer = std::env::var("PRODUCER").ok().map(|p| p.parse::<u32>().unwrap());
+    let mut tx = open_tx(&address);
+    let max = tx.msg_size();
+    let mut seq = 0u64;
+    while count == 0 || seq < count {
+        let m = match producer {
+            Some(p) => encode_vec(p, seq, max - OVERHEAD),
+            None => sized_msg(seq, max),
+        };
+        tx.send(&m, Timeout::after(HANG_BOUND))
+            .unwrap_or_else(|e| panic!("send seq {seq}: {e}"));
+        seq += 1;
+    }
+}
+
+fn sigpipe_state() -> (bool, bool, libc::sighandler_t) {
+    // SAFETY: plain-data sigsets and sigaction filled by the calls; querying only.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        let mut pend: libc::sigset_t = std::mem::zeroed();
+        let mut act: libc::sigaction = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+        libc::sigpending(&mut pend);
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut act);
+        (
+            libc::sigismember(&mask, libc::SIGPIPE) == 1,
+            libc::sigismember(&pend, libc::SIGPIPE) == 1,
+            act.sa_sigaction,
+        )
+    }
+}
+
+/// Role `sender_sigpipe`: with SIGPIPE at its default (which kills), sends until the
+/// receiver goes away; expects `Disconnected` (twice) and the signal state unchanged.
+fn child_sender_sigpipe() {
+    // SAFETY: setting a disposition at the start of a single-threaded child role.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let before = sigpipe_state();
+    assert_eq!(before, (false, false, libc::SIG_DFL));
+    let mut tx = open_tx(&param("ADDR"));
+    let max = tx.msg_size();
+    let start = Instant::now();
+    let mut seq = 0u64;
+    loop {
+        match tx.send(&sized_msg(seq, max), Timeout::after(HANG_BOUND)) {
+            Ok(()) => seq += 1,
+            Err(Error::Disconnected) => break,
+            Err(e) => panic!("send seq {seq}: {e}"),
+        }
+        assert!(start.elapsed() < HANG_BOUND, "never disconnected");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // The receiver is gone for good: a connect is refused, and that is Disconnected too.
+    for len in [0, 1, max] {
+        let err = tx.send(&vec![3u8; len], Timeout::after(HANG_BOUND)).unwrap_err();
+        assert!(matches!(err, Error::Disconnected), "{err}");
+    }
+    assert_eq!(sigpipe_state(), before, "signal state changed");
+}
+
+fn recv_checked_until_eos(rx: &mut dyn MsgReceiver, max: usize, expect: Option<u64>) -> u64 {
+    let mut buf = vec![0u8; max];
+    let mut seq = 0;
+    loop {
+        match rx.recv(&mut buf, Timeout::after(HANG_BOUND)) {
+            Ok(n) => {
+                check_msg(seq, &buf[..n], max);
+                seq += 1;
+            }
+            Err(Error::EndOfStream) => break,
+            Err(e) => panic!("recv after {seq} messages: {e}"),
+        }
+    }
+    if let Some(n) = expect {
+        assert_eq!(seq, n, "received {seq} of {n} messages");
+    }
+    seq
+}
+
+#[test]
+fn size_limits_and_too_large() {
+    let _g = serial();
+    for msg_size in [MSG_SIZE, 65_536] {
+        let mut site = Site::new("sizes");
+        let mut rx = site.rx(msg_size);
+        let mut tx = site.tx(msg_size);
+        assert_eq!((tx.msg_size(), rx.msg_size()), (msg_size, msg_size));
+        let mut buf = vec![0u8; msg_size];
+        for len in [0, 1, msg_size, 0, 2] {
+            let m: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            tx.send(&m, Timeout::after(HANG_BOUND)).unwrap();
+            assert_eq!(rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap(), len);
+            assert_eq!(&buf[..len], &m[..]);
+        }
+        let err = tx.send(&vec![9u8; msg_size + 1], Timeout::Forever).unwrap_err();
+        assert!(
+            matches!(err, Error::TooLarge { len, max } if len == msg_size + 1 && max == msg_size),
+            "{err}"
+        );
+        // Nothing of it was sent: the next message received is the next one sent.
+        assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+        tx.send(b"after", Timeout::after(HANG_BOUND)).unwrap();
+        let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+        assert_eq!(&buf[..n], b"after");
+    }
+}
+
+#[test]
+fn buffer_too_small_keeps_the_message() {
+    let _g = serial();
+    let mut site = Site::new("small");
+    let mut rx = site.rx(MSG_SIZE);
+    let mut tx = site.tx(MSG_SIZE);
+    tx.send(&[5u8; 100], Timeout::after(HANG_BOUND)).unwrap();
+    tx.send(b"next", Timeout::after(HANG_BOUND)).unwrap();
+    let mut small = [0u8; 10];
+    // The first call may have to wait for the data to arrive.
+    let err = rx.recv(&mut small, Timeout::after(HANG_BOUND)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BufferTooSmall {
+                needed: 100,
+                capacity: 10
+            }
+        ),
+        "{err}"
+    );
+    let err = rx.recv(&mut small, Timeout::Never).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BufferTooSmall {
+                needed: 100,
+                capacity: 10
+            }
+        ),
+        "{err}"
+    );
+    let mut empty = [0u8; 0];
+    assert!(matches!(
+        rx.recv(&mut empty, Timeout::Never),
+        Err(Error::BufferTooSmall {
+            needed: 100,
+            capacity: 0
+        })
+    ));
+    let mut big = [0u8; 100];
+    assert_eq!(rx.recv(&mut big, Timeout::Never).unwrap(), 100);
+    assert_eq!(big, [5u8; 100]);
+    let n = rx.recv(&mut small, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&small[..n], b"next");
+}
+
+#[test]
+fn receiver_first_waits_without_end_of_stream() {
+    let _g = serial();
+    let mut site = Site::new("rx-first");
+    let mut rx = site.rx(MSG_SIZE);
+    let mut buf = vec![0u8; MSG_SIZE];
+    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    let start = Instant::now();
+    let err = rx
+        .recv(&mut buf, Timeout::after(Duration::from_millis(50)))
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, Error::TimedOut), "{err}");
+    assert!(took >= Duration::from_millis(50), "returned after {took:?}");
+    assert!(took < Duration::from_secs(10), "returned after {took:?}");
+    // A sender opened but not used yet is not connected: still waiting.
+    let mut tx = site.tx(MSG_SIZE);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(Duration::from_millis(20))),
+        Err(Error::TimedOut)
+    ));
+    tx.send(b"one", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"one");
+    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    drop(tx);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+    // A sender that comes later makes data flow again.
+    let mut tx = site.tx(MSG_SIZE);
+    tx.send(b"two", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"two");
+    drop(tx);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+    let err = rx.try_clone().unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+}
+
+#[test]
+fn sender_first_waits_for_the_listener() {
+    let _g = serial();
+    let mut site = Site::unused("tx-first");
+    let mut tx = site.tx(MSG_SIZE);
+    assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+    let start = Instant::now();
+    let err = tx.send(b"x", Timeout::after(Duration::from_millis(50))).unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, Error::TimedOut), "{err}");
+    assert!(took >= Duration::from_millis(50), "returned after {took:?}");
+    assert!(took < Duration::from_secs(10), "returned after {took:?}");
+    // The receiver comes up while the send waits.
+    let rx = std::thread::scope(|s| {
+        let t = s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            site.rx(MSG_SIZE)
+        });
+        tx.send(b"first", Timeout::after(HANG_BOUND)).unwrap();
+        t.join().unwrap()
+    });
+    let mut rx = rx;
+    let mut buf = vec![0u8; MSG_SIZE];
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"first");
+}
+
+#[test]
+fn refuses_ring_options() {
+    let _g = serial();
+    let site = Site::unused("opts");
+    for opt in ["capacity=8", "mode=spsc", "wake=futex"] {
+        let a = Address::parse(&format!("{}&{opt}", site.address(64))).unwrap();
+        let s = spec(&a);
+        let name = opt.split('=').next().unwrap();
+        for err in [
+            sock::open_sender(&s).map(|_| ()).unwrap_err(),
+            sock::open_receiver(&s).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::InvalidAddress { part, .. } if part == name),
+                "{opt}: {err}"
+            );
+        }
+    }
+}
+
+/// The main run: a child process sends messages of random sizes with seq and checksum; the
+/// parent checks each one, then sees end of stream.
+#[test]
+fn cross_process_random_sizes() {
+    let _g = serial();
+    let n = env_u64("IPCRING_SOCK_MESSAGES", 100_000);
+    let mut site = Site::new("procs");
+    let mut rx = site.rx(MSG_SIZE);
+    let child = spawn("sender", &[("ADDR", site.address(MSG_SIZE)), ("COUNT", n.to_string())]);
+    recv_checked_until_eos(&mut *rx, MSG_SIZE, Some(n));
+    run_all(vec![child], HANG_BOUND);
+}
+
+/// Three sender processes and one receiver: per-sender FIFO, each message exactly once,
+/// then end of stream once all have gone.
+#[test]
+fn several_sender_processes() {
+    let _g = serial();
+    const SENDERS: u32 = 3;
+    let n = env_u64("IPCRING_SOCK_MESSAGES", 100_000) / 4;
+    let mut site = Site::new("multi");
+    let mut rx = site.rx(MSG_SIZE);
+    let children: Vec<_> = (0..SENDERS)
+        .map(|p| {
+            spawn(
+                "sender",
+                &[
+                    ("ADDR", site.address(MSG_SIZE)),
+                    ("COUNT", n.to_string()),
+                    ("PRODUCER", p.to_string()),
+                ],
+            )
+        })
+        .collect();
+    let mut check = SeqChecker::new(SENDERS as usize, Some(MSG_SIZE - OVERHEAD));
+    let mut buf = vec![0u8; MSG_SIZE];
+    // End of stream may come early if one child has not connected yet when the others are
+    // done: go on until every message is in, then expect it.
+    while check.count < n * SENDERS as u64 {
+        match rx.recv(&mut buf, Timeout::after(HANG_BOUND)) {
+            Ok(len) => check.check_or_panic(&buf[..len]),
+            Err(Error::EndOfStream) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => panic!("recv after {} messages: {e}", check.count),
+        }
+    }
+    check.assert_complete(n);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+    run_all(children, HANG_BOUND);
+}
+
+/// Senders made with `try_clone`, one per thread, each its own connection.
+#[test]
+fn cloned_senders_in_threads() {
+    let _g = serial();
+    const SENDERS: u32 = 3;
+    let n = 5_000u64;
+    let mut site = Site::new("clones");
+    let mut rx = site.rx(MSG_SIZE);
+    let tx = site.tx(MSG_SIZE);
+    let txs: Vec<Box<dyn MsgSender>> = (0..SENDERS).map(|_| tx.try_clone().unwrap()).collect();
+    drop(tx); // never connected: the receiver never knew it
+    let mut check = SeqChecker::new(SENDERS as usize, Some(MSG_SIZE - OVERHEAD));
+    std::thread::scope(|s| {
+        for (p, mut tx) in txs.into_iter().enumerate() {
+            s.spawn(move || {
+                for seq in 0..n {
+                    let m = encode_vec(p as u32, seq, MSG_SIZE - OVERHEAD);
+                    tx.send(&m, Timeout::after(HANG_BOUND)).unwrap();
+                }
+            });
+        }
+        let mut buf = vec![0u8; MSG_SIZE];
+        while check.count < n * SENDERS as u64 {
+            match rx.recv(&mut buf, Timeout::after(HANG_BOUND)) {
+                Ok(len) => check.check_or_panic(&buf[..len]),
+                Err(Error::EndOfStream) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("recv after {} messages: {e}", check.count),
+            }
+        }
+    });
+    check.assert_complete(n);
+    let mut buf = vec![0u8; MSG_SIZE];
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+}
+
+/// A sender killed with SIGKILL: everything it fully sent arrives, in order, then end of
+/// stream (no partial message, no hang).
+#[test]
+fn sender_killed_gives_end_of_stream() {
+    let _g = serial();
+    let mut site = Site::new("kill");
+    let mut rx = site.rx(MSG_SIZE);
+    let mut child = spawn(
+        "sender",
+        &[("ADDR", site.address(MSG_SIZE)), ("COUNT", "0".to_string())],
+    );
+    let mut buf = vec![0u8; MSG_SIZE];
+    let mut seq = 0u64;
+    while seq < 2_000 {
+        let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+        check_msg(seq, &buf[..n], MSG_SIZE);
+        seq += 1;
+    }
+    child.kill();
+    loop {
+        match rx.recv(&mut buf, Timeout::after(HANG_BOUND)) {
+            Ok(n) => {
+                check_msg(seq, &buf[..n], MSG_SIZE);
+                seq += 1;
+            }
+            Err(Error::EndOfStream) => break,
+            Err(e) => panic!("recv after {seq} messages: {e}"),
+        }
+    }
+    let exits = wait_all(vec![child], HANG_BOUND);
+    assert!(!exits[0].timed_out);
+}
+
+/// The receiver goes away while a child (SIGPIPE at its default) sends: the child gets
+/// `Disconnected` and no signal.
+#[test]
+fn receiver_gone_is_disconnected_never_sigpipe() {
+    let _g = serial();
+    let mut site = Site::new("sigpipe");
+    let mut rx = site.rx(MSG_SIZE);
+    let child = spawn("sender_sigpipe", &[("ADDR", site.address(MSG_SIZE))]);
+    let mut buf = vec![0u8; MSG_SIZE];
+    for seq in 0..20 {
+        let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+        check_msg(seq, &buf[..n], MSG_SIZE);
+    }
+    drop(rx);
+    run_all(vec![child], HANG_BOUND);
+}
+
+/// A receiver that comes back on the same address: the same sender flows again.
+#[test]
+fn restarted_receiver_flows_again() {
+    let _g = serial();
+    let mut site = Site::new("restart");
+    let mut rx = site.rx(MSG_SIZE);
+    let mut tx = site.tx(MSG_SIZE);
+    let mut buf = vec![0u8; MSG_SIZE];
+    tx.send(b"to the first", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"to the first");
+    drop(rx);
+    // Sends into the dying connection may still succeed (lost, as on a pipe); then
+    // Disconnected, and again while nobody listens.
+    let start = Instant::now();
+    while tx.send(b"lost", Timeout::after(HANG_BOUND)).is_ok() {
+        assert!(start.elapsed() < HANG_BOUND, "never disconnected");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let err = tx.send(b"lost", Timeout::after(HANG_BOUND)).unwrap_err();
+    assert!(matches!(err, Error::Disconnected), "{err}");
+    let mut rx = site.rx(MSG_SIZE);
+    tx.send(b"to the second", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"to the second");
+    // A clone made now connects to the new receiver too.
+    let mut tx2 = tx.try_clone().unwrap();
+    tx2.send(b"from a clone", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"from a clone");
+}
+
+/// A sender whose msg_size exceeds the receiver's is refused with a clear error; the
+/// receiver is not disturbed and still serves a good sender.
+#[test]
+fn msg_size_mismatch_is_refused() {
+    let _g = serial();
+    let mut site = Site::new("mismatch");
+    let mut rx = site.rx(64);
+    let mut big = site.tx(128);
+    let mut buf = vec![0u8; 64];
+    let start = Instant::now();
+    let err = loop {
+        match big.send(b"too big a promise", Timeout::after(HANG_BOUND)) {
+            Ok(()) => {}
+            Err(e) => break e,
+        }
+        // The receiver reads the hello, rejects it and delivers nothing.
+        assert!(matches!(
+            rx.recv(&mut buf, Timeout::after(Duration::from_millis(10))),
+            Err(Error::TimedOut)
+        ));
+        assert!(start.elapsed() < HANG_BOUND, "never refused");
+    };
+    assert!(
+        matches!(
+            err,
+            Error::Mismatch {
+                field: "msg_size",
+                expected: 128,
+                found: 64
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("msg_size"), "{err}");
+    // It stays refused.
+    let err = big.send(b"x", Timeout::Never).unwrap_err();
+    assert!(matches!(err, Error::Mismatch { field: "msg_size", .. }), "{err}");
+    // A sender with a smaller msg_size is fine.
+    let mut small = site.tx(32);
+    small.send(b"ok", Timeout::after(HANG_BOUND)).unwrap();
+    let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+    assert_eq!(&buf[..n], b"ok");
+    drop(small);
+    drop(big);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+}
+
+/// Clients that are not ipcring senders get a reject code and are dropped; the receiver
+/// keeps serving a real sender, and they do not hold the stream open.
+#[test]
+fn garbage_clients_do_not_break_the_receiver() {
+    let _g = serial();
+    let mut site = Site::new("garbage");
+    let mut rx = site.rx(MSG_SIZE);
+    let mut junk = site.raw_client();
+    junk.write(b"GET / HTTP/1.0\r\n\r\nand more bytes after it");
+    let mut wrong_version = site.raw_client();
+    let mut h = b"IPCR".to_vec();
+    h.extend_from_slice(&99u32.to_le_bytes());
+    h.extend_from_slice(&16u32.to_le_bytes());
+    wrong_version.write_hello(&h);
+    let mut tx = site.tx(MSG_SIZE);
+    let mut buf = vec![0u8; MSG_SIZE];
+    for seq in 0..100 {
+        tx.send(&sized_msg(seq, MSG_SIZE), Timeout::after(HANG_BOUND)).unwrap();
+        let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
+        check_msg(seq, &buf[..n], MSG_SIZE);
+    }
+    let mut want = vec![1u8];
+    want.extend_from_slice(&(MSG_SIZE as u32).to_le_bytes());
+    assert_eq!(junk.read_to_eof(), want, "reject code, then EOF");
+    assert_eq!(wrong_version.read_to_eof(), want);
+    // The rejected clients are still connected; they do not count as senders.
+    drop(tx);
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
+        Err(Error::EndOfStream)
+    ));
+    drop(junk);
+    drop(wrong_version);
+}

@@ -62,6 +62,10 @@ impl Endpoint {
     pub fn role(&self) -> Role {
         self.role
     }
+    /// The index of this endpoint's entry in the table.
+    pub fn index(&self) -> usize {
+        self.index
+    }
 }
 
 fn entry(ring: &RawRing, i: usize) -> &EndpointEntry {
@@ -135,6 +139,10 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
         let generation = e.generation.load(Ordering::Relaxed).wrapping_add(1);
         e.generation.store(generation, Ordering::Relaxed);
         e.pid.store(std::process::id(), Ordering::Relaxed);
+        // A fresh holder has claimed nothing (the previous holder's record must not make a
+        // stuck slot look owned by us, nor hide it: it was dead or closed).
+        e.claim_lo.store(0, Ordering::Relaxed);
+        e.claim_hi.store(0, Ordering::Relaxed);
         e.role.store(role as u32, Ordering::Release);
         let id = &ring.header().id.0;
         id.ever.fetch_or(role.ever_bit(), Ordering::AcqRel);
@@ -170,24 +178,46 @@ pub fn detach(ring: &RawRing, ep: Endpoint) {
 /// Whether any endpoint of `role` is attached now.
 pub fn any_alive(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<bool> {
     for i in 0..MAX_ENDPOINTS {
+        if entry(ring, i).role.load(Ordering::Acquire) == role as u32 && held(base_fd, i)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether entry `i` is held by a live attachment. On a shared region: whether any file
+/// description holds its lock (the kernel drops it when the holder closes or dies). On a heap
+/// ring (`base_fd == None`) an entry is freed by `detach` itself, so one in use is held.
+pub fn held(base_fd: Option<RawFd>, i: usize) -> Result<bool> {
+    let Some(fd) = base_fd else {
+        return Ok(true);
+    };
+    // F_OFD_GETLK through the base description (which holds no locks) reports any lock held
+    // on the byte by any other description.
+    let fl = ofd_lock(fd, i, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
+        op: "fcntl(F_OFD_GETLK)",
+        source,
+    })?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Whether a live endpoint of `role` may own position `pos`: its entry's claim record covers
+/// `pos` and the entry is held. `false` is certain only if the caller loaded the cursor that
+/// `pos` was claimed through (with Acquire) *before* calling: every claimer records its range
+/// before its claiming CAS (see `mpmc`), so that load made the record visible.
+pub fn live_claim_covers(ring: &RawRing, base_fd: Option<RawFd>, role: Role, pos: u64) -> Result<bool> {
+    for i in 0..MAX_ENDPOINTS {
         let e = entry(ring, i);
         if e.role.load(Ordering::Acquire) != role as u32 {
             continue;
         }
-        match base_fd {
-            None => return Ok(true),
-            Some(fd) => {
-                // F_OFD_GETLK through the base description (which holds no locks) reports
-                // any lock held on the byte by any other description.
-                let fl =
-                    ofd_lock(fd, i, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
-                        op: "fcntl(F_OFD_GETLK)",
-                        source,
-                    })?;
-                if fl.l_type != libc::F_UNLCK as libc::c_short {
-                    return Ok(true);
-                }
-            }
+        let lo = e.claim_lo.load(Ordering::Acquire);
+        let hi = e.claim_hi.load(Ordering::Acquire);
+        // pos in [lo, hi), in wrapping arithmetic. A pair torn by the holder moving on to its
+        // next claim can miss `pos` only once the holder has published `pos` (it records a new
+        // range only after finishing the last), which the caller re-checks after this scan.
+        if pos.wrapping_sub(lo) < hi.wrapping_sub(lo) && held(base_fd, i)? {
+            return Ok(true);
         }
     }
     Ok(false)

@@ -10,7 +10,7 @@
 //!   256        head: the consumer cursor (its own 128-byte line)
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
 //!   512        space bell: the same, where senders park
-//!   640        endpoint table: MAX_ENDPOINTS entries of 16 bytes
+//!   640        endpoint table: MAX_ENDPOINTS entries of 32 bytes
 //! 4096         slot 0: SlotHeader (seq u64, len u32, owner u32) then msg_size payload bytes,
 //!              rounded up to a multiple of 64 bytes
 //! 4096 + k*slot_size   slot k
@@ -28,7 +28,7 @@ use core::mem::{align_of, size_of};
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
 /// Bumped whenever the shared layout or the protocol over it changes incompatibly.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
 /// rather than `1`, so that garbage is unlikely to look ready.
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -192,6 +192,12 @@ pub struct EndpointEntry {
     /// Bumped at each attach, so an owner id names one attachment, not a table index.
     pub generation: AtomicU32,
     _reserved: AtomicU32,
+    /// MPMC: the positions `[claim_lo, claim_hi)` this endpoint claimed last, written before
+    /// the cursor CAS that claims them (and emptied when that CAS fails). A peer that finds a
+    /// slot stuck reads these to learn whether a live endpoint may still own it (see `mpmc`).
+    pub claim_lo: AtomicU64,
+    /// The end of the claimed range (exclusive).
+    pub claim_hi: AtomicU64,
 }
 
 /// The region header.
@@ -285,6 +291,8 @@ impl Header {
                 pid: AtomicU32::new(0),
                 generation: AtomicU32::new(0),
                 _reserved: AtomicU32::new(0),
+                claim_lo: AtomicU64::new(0),
+                claim_hi: AtomicU64::new(0),
             }),
         }
     }
@@ -769,14 +777,15 @@ const _: () = {
     assert!(offset_of!(Bell, sem) == 16);
     assert!(size_of::<libc::sem_t>() <= size_of::<SemStorage>());
     assert!(align_of::<libc::sem_t>() <= align_of::<SemStorage>());
-    assert!(size_of::<EndpointEntry>() == 16);
+    assert!(size_of::<EndpointEntry>() == 32);
+    assert!(offset_of!(EndpointEntry, claim_lo) == 16);
     assert!(offset_of!(Header, id) == 0);
     assert!(offset_of!(Header, tail) == 128);
     assert!(offset_of!(Header, head) == 256);
     assert!(offset_of!(Header, data_bell) == 384);
     assert!(offset_of!(Header, space_bell) == 512);
     assert!(offset_of!(Header, endpoints) == 640);
-    assert!(size_of::<Header>() == 1664);
+    assert!(size_of::<Header>() == 2688);
     assert!(HEADER_SIZE == 4096);
     assert!(size_of::<SlotHeader>() == 16);
     assert!(offset_of!(SlotHeader, seq) == 0);

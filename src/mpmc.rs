@@ -13,11 +13,39 @@
 //! at `pos`" and "free for `pos + 1`" are then the same number, and a producer would overwrite
 //! an unread message. crossbeam avoids it with a lap encoding; doubling is the same idea.)
 //!
-//! A producer claims `pos` by moving `tail` from `pos` to `pos + 1` with a CAS, records its
-//! endpoint id in the slot (`owner`: the robustness work uses it to recognise a slot claimed by
-//! a process that died), writes the payload and length, and publishes with a Release store of
-//! the full stamp. A consumer claims by moving `head` the same way, reads, and frees the slot
-//! with the next lap's free stamp. Batches claim `k` consecutive positions with one CAS.
+//! A producer claims `pos` by moving `tail` from `pos` to `pos + 1` with a CAS, writes the
+//! payload and length, and publishes with a Release store of the full stamp. A consumer claims
+//! by moving `head` the same way, reads, and frees the slot with the next lap's free stamp.
+//! Batches claim `k` consecutive positions with one CAS.
+//!
+//! # Crash recovery: who owns a claimed slot
+//!
+//! A process killed between its claim and its publish (or, as a consumer, between its claim
+//! and its release) would freeze the ring: the slot never changes again and every peer waits
+//! for it. So each claimer first writes the range it is about to claim, `[claim_lo, claim_hi)`,
+//! into its own endpoint entry (`EndpointEntry::claim_lo/hi`), *then* CASes the cursor (and
+//! empties the record if the CAS fails). The record stays until the endpoint's next claim,
+//! which comes only after it finished the last. A peer stuck on position `p`:
+//!
+//! 1. loads the cursor `p` was claimed through (Acquire) and sees it past `p`: the claimer's
+//!    record, written before its CAS, is now visible;
+//! 2. looks for a live endpoint of the claiming role whose record covers `p` (liveness is the
+//!    endpoint's OFD lock, released by the kernel at death: `endpoint::live_claim_covers`);
+//! 3. finds none, so the claimer is dead, and re-checks that the slot is still unfinished
+//!    (a claimer that finished before dying left it finished, never half-way: the stamp is
+//!    stored last).
+//!
+//! Then the slot is recovered (`MpmcConsumer::skip_dead_claim`: a consumer moves `head` past
+//! a slot whose producer died before publishing, delivering nothing, so no torn message is
+//! ever seen; `MpmcProducer::reclaim_dead_hold`: a producer frees a slot whose consumer died
+//! holding it, and that one message is lost: it had been handed to the consumer that died).
+//! Recording the owner *in the slot* instead could only happen after the claiming CAS, so a
+//! death between the two would leave a stale owner there; the endpoint's own record is written
+//! before the CAS and is never stale. Recovery runs only on the slow path, before a caller
+//! sleeps, so it costs nothing while the ring moves. A claimer that is alive but stopped (or
+//! a `SendSlot` leaked with `mem::forget`) holds its slot: peers wait or time out.
+//! After `fork`, a child that inherited an endpoint shares its lock: the claim counts as live
+//! until every process holding that endpoint has closed it or died.
 //!
 //! A producer that gives a claimed slot up (a reservation dropped without commit) publishes a
 //! *tombstone* (`len = TOMBSTONE`): consumers free such a slot without delivering anything.
@@ -77,12 +105,30 @@ enum Look {
 pub struct MpmcProducer {
     ring: RawRing,
     owner: u32,
+    entry: usize,
+}
+
+/// Records `[lo, hi)` as the range endpoint `entry` claims (before the claiming CAS).
+#[inline]
+fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
+    let e = &ring.header().endpoints[entry];
+    e.claim_lo.store(lo, Ordering::Release);
+    e.claim_hi.store(hi, Ordering::Release);
+}
+
+/// Empties the record of endpoint `entry` after a failed claim (so that a peer stuck on the
+/// position someone else claimed does not wait for us).
+#[inline]
+fn unrecord(ring: &RawRing, entry: usize, lo: u64) {
+    ring.header().endpoints[entry].claim_hi.store(lo, Ordering::Release);
 }
 
 impl MpmcProducer {
-    /// A producer whose claims record `owner` (an endpoint id).
-    pub fn new(ring: RawRing, owner: u32) -> Self {
-        MpmcProducer { ring, owner }
+    /// A producer attached as endpoint `entry` (an index into the endpoint table, below
+    /// `MAX_ENDPOINTS`), whose claims record `owner` (its endpoint id) in the slot for display.
+    pub fn new(ring: RawRing, entry: usize, owner: u32) -> Self {
+        assert!(entry < crate::layout::MAX_ENDPOINTS, "endpoint index out of range");
+        MpmcProducer { ring, owner, entry }
     }
 
     /// Looks at the slot for `pos` (the value of `tail` we loaded).
@@ -146,6 +192,7 @@ impl MpmcProducer {
                 }
                 n += 1;
             }
+            record(&self.ring, self.entry, pos, pos.wrapping_add(n as u64));
             match h
                 .tail
                 .0
@@ -159,7 +206,10 @@ impl MpmcProducer {
                     }
                     return Ok(Some((pos, n)));
                 }
-                Err(now) => pos = now,
+                Err(now) => {
+                    unrecord(&self.ring, self.entry, pos);
+                    pos = now
+                }
             }
         }
     }
@@ -208,6 +258,39 @@ impl MpmcProducer {
         }
         Ok(n)
     }
+
+    /// Frees the slot at `tail` if a consumer claimed it on the previous lap and died holding
+    /// it (see the module docs). `claim_live(pos)` says whether a live receiver's claim record
+    /// covers `pos`. Returns whether a slot was freed (that one message is lost: it had been
+    /// handed to the consumer that died). Cheap when there is nothing to do.
+    pub fn reclaim_dead_hold(&self, claim_live: impl FnOnce(u64) -> Result<bool>) -> Result<bool> {
+        let h = self.ring.header();
+        let cap = self.ring.geom().capacity;
+        let t = h.tail.0.load(Ordering::Acquire);
+        let slot = self.ring.slot(t);
+        let seq = slot.seq.load(Ordering::Acquire);
+        let prev = t.wrapping_sub(cap);
+        // Still the previous lap's: consumed-but-not-released (full stamp), or skipped by a
+        // consumer that died before freeing it (free stamp of the previous lap).
+        if seq != full_stamp(prev) && seq != free_stamp(prev) {
+            return Ok(false);
+        }
+        // A consumer has moved `head` past it (else the ring is just full). This Acquire load
+        // makes the claiming consumer's record visible.
+        let head = h.head.0.load(Ordering::Acquire);
+        if head.wrapping_sub(prev) as i64 <= 0 || head.wrapping_sub(prev) > cap {
+            return Ok(false);
+        }
+        if claim_live(prev)? {
+            return Ok(false);
+        }
+        // The consumer that held it is dead: free the slot for the lap of `t`, unless it
+        // changed meanwhile (then someone else freed it; the CAS keeps two reclaimers apart).
+        Ok(slot
+            .seq
+            .compare_exchange(seq, free_stamp(t), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok())
+    }
 }
 
 /// A claimed message for a consumer.
@@ -223,12 +306,14 @@ pub struct Claimed {
 #[derive(Debug)]
 pub struct MpmcConsumer {
     ring: RawRing,
+    entry: usize,
 }
 
 impl MpmcConsumer {
-    /// A consumer of `ring`.
-    pub fn new(ring: RawRing) -> Self {
-        MpmcConsumer { ring }
+    /// A consumer of `ring` attached as endpoint `entry` (below `MAX_ENDPOINTS`).
+    pub fn new(ring: RawRing, entry: usize) -> Self {
+        assert!(entry < crate::layout::MAX_ENDPOINTS, "endpoint index out of range");
+        MpmcConsumer { ring, entry }
     }
 
     #[inline]
@@ -280,11 +365,7 @@ impl MpmcConsumer {
             let len = self.len_at(pos)?;
             if len == TOMBSTONE {
                 // Skip a given-up slot: claim it alone and free it.
-                if h.head
-                    .0
-                    .compare_exchange_weak(pos, pos.wrapping_add(1), Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
+                if self.claim_head(pos, 1) {
                     self.release(pos, 1);
                     pos = pos.wrapping_add(1);
                 } else {
@@ -310,15 +391,60 @@ impl MpmcConsumer {
                 }
                 n += 1;
             }
-            match h
-                .head
-                .0
-                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(Some((pos, n))),
-                Err(now) => pos = now,
+            if self.claim_head(pos, n) {
+                return Ok(Some((pos, n)));
             }
+            pos = h.head.0.load(Ordering::Acquire);
         }
+    }
+
+    /// Moves `head` from `pos` over `n` positions, recording the claim first.
+    #[inline]
+    fn claim_head(&self, pos: u64, n: usize) -> bool {
+        record(&self.ring, self.entry, pos, pos.wrapping_add(n as u64));
+        let ok = self
+            .ring
+            .header()
+            .head
+            .0
+            .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if !ok {
+            unrecord(&self.ring, self.entry, pos);
+        }
+        ok
+    }
+
+    /// Skips the slot at `head` if a producer claimed it and died before publishing (see the
+    /// module docs): nothing is delivered for it, so no torn message is ever seen.
+    /// `claim_live(pos)` says whether a live sender's claim record covers `pos`. Returns
+    /// whether a slot was skipped. Cheap when there is nothing to do.
+    pub fn skip_dead_claim(&self, claim_live: impl FnOnce(u64) -> Result<bool>) -> Result<bool> {
+        let h = self.ring.header();
+        let pos = h.head.0.load(Ordering::Acquire);
+        let slot = self.ring.slot(pos);
+        if slot.seq.load(Ordering::Acquire) != free_stamp(pos) {
+            return Ok(false);
+        }
+        // Claimed by a producer (tail past it)? This Acquire load makes its record visible.
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let gap = tail.wrapping_sub(pos);
+        if gap as i64 <= 0 || gap > self.ring.geom().capacity {
+            return Ok(false);
+        }
+        if claim_live(pos)? {
+            return Ok(false);
+        }
+        // Its producer is dead. Unpublished still? (A producer that published before dying
+        // left a whole message, which the caller takes normally.)
+        if slot.seq.load(Ordering::Acquire) != free_stamp(pos) {
+            return Ok(false);
+        }
+        if !self.claim_head(pos, 1) {
+            return Ok(false);
+        }
+        self.release(pos, 1);
+        Ok(true)
     }
 
     /// The message at a claimed position: validated length and payload.

@@ -608,7 +608,7 @@ impl RingSender {
         let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Sender)?;
         let imp = match shared.raw.geom().kind {
             Kind::Spsc => SendImp::Spsc(SpscProducer::new(shared.raw)?),
-            Kind::Mpmc => SendImp::Mpmc(MpmcProducer::new(shared.raw, ep.owner_id())),
+            Kind::Mpmc => SendImp::Mpmc(MpmcProducer::new(shared.raw, ep.index(), ep.owner_id())),
         };
         Ok(RingSender {
             shared,
@@ -663,6 +663,26 @@ impl RingSender {
         Ok(())
     }
 
+    /// One attempt of a waiting send: `op`, and off the spin phase, if there was no room,
+    /// freeing a slot a dead consumer held (MPMC, see `mpmc`) and trying once more.
+    fn attempt<T>(
+        shared: &Shared,
+        imp: &mut SendImp,
+        phase: Phase,
+        mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        if let Some(v) = op(imp)? {
+            return Ok(Some(v));
+        }
+        if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
+            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
+            if p.reclaim_dead_hold(claim_live)? {
+                return op(imp);
+            }
+        }
+        Ok(None)
+    }
+
     #[inline]
     fn wake_receivers(&mut self, n: usize) {
         let raw = &self.shared.raw;
@@ -706,11 +726,13 @@ impl RingSender {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;
                 }
-                let sent = match imp {
-                    SendImp::Spsc(p) => p.try_send(msg)?,
-                    SendImp::Mpmc(p) => p.try_send(msg)?,
-                };
-                Ok(sent.then_some(()))
+                Self::attempt(shared, imp, phase, |imp| {
+                    let sent = match imp {
+                        SendImp::Spsc(p) => p.try_send(msg)?,
+                        SendImp::Mpmc(p) => p.try_send(msg)?,
+                    };
+                    Ok(sent.then_some(()))
+                })
             },
         )
     }
@@ -741,11 +763,13 @@ impl RingSender {
                     if phase != Phase::Spin {
                         Self::slow_checks(shared, peers, phase)?;
                     }
-                    let n = match imp {
-                        SendImp::Spsc(p) => p.try_send_batch(rest)?,
-                        SendImp::Mpmc(p) => p.try_send_batch(rest)?,
-                    };
-                    Ok((n > 0).then_some(n))
+                    Self::attempt(shared, imp, phase, |imp| {
+                        let n = match imp {
+                            SendImp::Spsc(p) => p.try_send_batch(rest)?,
+                            SendImp::Mpmc(p) => p.try_send_batch(rest)?,
+                        };
+                        Ok((n > 0).then_some(n))
+                    })
                 },
             );
             match r {
@@ -781,9 +805,11 @@ impl RingSender {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;
                 }
-                Ok(match imp {
-                    SendImp::Spsc(p) => p.reserve()?.map(|ptr| (ptr, 0)),
-                    SendImp::Mpmc(p) => p.claim(1)?.map(|(pos, _)| (p.payload(pos), pos)),
+                Self::attempt(shared, imp, phase, |imp| {
+                    Ok(match imp {
+                        SendImp::Spsc(p) => p.reserve()?.map(|ptr| (ptr, 0)),
+                        SendImp::Mpmc(p) => p.claim(1)?.map(|(pos, _)| (p.payload(pos), pos)),
+                    })
                 })
             },
         )
@@ -868,7 +894,7 @@ impl RingReceiver {
         let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Receiver)?;
         let imp = match shared.raw.geom().kind {
             Kind::Spsc => RecvImp::Spsc(SpscConsumer::new(shared.raw)?),
-            Kind::Mpmc => RecvImp::Mpmc(MpmcConsumer::new(shared.raw)),
+            Kind::Mpmc => RecvImp::Mpmc(MpmcConsumer::new(shared.raw, ep.index())),
         };
         Ok(RingReceiver {
             shared,
@@ -944,10 +970,56 @@ impl RingReceiver {
         }
     }
 
-    /// The checks made before each sleep: poison, and end of stream.
-    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<bool> {
+    /// One attempt of a waiting receive: `op`; off the spin phase, skipping slots whose
+    /// producers died before publishing (MPMC, see `mpmc`) while `op` finds nothing; then the
+    /// checks made before each sleep: poison, and end of stream once every sender has gone
+    /// (after one more look, with the same skipping: what a sender published before it closed
+    /// or died is visible now that we have seen it go).
+    fn attempt<T>(
+        shared: &Shared,
+        peers: &mut PeerCache,
+        imp: &mut RecvImp,
+        phase: Phase,
+        mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        if let Some(v) = op(imp)? {
+            return Ok(Some(v));
+        }
+        if phase == Phase::Spin {
+            return Ok(None);
+        }
+        if let Some(v) = Self::skip_and_retry(shared, imp, &mut op)? {
+            return Ok(Some(v));
+        }
         poisoned(&shared.raw)?;
-        peers.gone(shared, phase)
+        if peers.gone(shared, phase)? {
+            if let Some(v) = op(imp)? {
+                return Ok(Some(v));
+            }
+            return Self::skip_and_retry(shared, imp, &mut op)?
+                .map(Some)
+                .ok_or(Error::EndOfStream);
+        }
+        Ok(None)
+    }
+
+    /// While the slot at `head` is one a dead producer claimed and never published (MPMC),
+    /// skips it and tries `op` again.
+    fn skip_and_retry<T>(
+        shared: &Shared,
+        imp: &mut RecvImp,
+        op: &mut impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        loop {
+            let RecvImp::Mpmc(c) = &*imp else { return Ok(None) };
+            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Sender, pos);
+            if !c.skip_dead_claim(claim_live)? {
+                return Ok(None);
+            }
+            if let Some(v) = op(imp)? {
+                return Ok(Some(v));
+            }
+        }
     }
 
     #[inline]
@@ -975,20 +1047,7 @@ impl RingReceiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
-            |phase| {
-                if let Some(got) = Self::try_take(imp, limit, &mut f)? {
-                    return Ok(Some(got));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    // Every sender has gone. Look once more: what a sender published before it
-                    // closed is visible now that we have seen the close.
-                    return match Self::try_take(imp, limit, &mut f)? {
-                        Some(got) => Ok(Some(got)),
-                        None => Err(Error::EndOfStream),
-                    };
-                }
-                Ok(None)
-            },
+            |phase| Self::attempt(shared, peers, imp, phase, |imp| Self::try_take(imp, limit, &mut f)),
         )
     }
 
@@ -1029,23 +1088,13 @@ impl RingReceiver {
             timeout,
             &mut self.stats.parks,
             |phase| {
-                let mut batch = |imp: &mut RecvImp| -> Result<usize> {
-                    match imp {
-                        RecvImp::Spsc(c) => c.try_recv_batch(max, &mut each),
-                        RecvImp::Mpmc(c) => c.try_recv_batch(max, &mut each),
-                    }
-                };
-                let n = batch(imp)?;
-                if n > 0 {
-                    return Ok(Some(n));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    return match batch(imp)? {
-                        0 => Err(Error::EndOfStream),
-                        n => Ok(Some(n)),
+                Self::attempt(shared, peers, imp, phase, |imp| {
+                    let n = match imp {
+                        RecvImp::Spsc(c) => c.try_recv_batch(max, &mut each)?,
+                        RecvImp::Mpmc(c) => c.try_recv_batch(max, &mut each)?,
                     };
-                }
-                Ok(None)
+                    Ok((n > 0).then_some(n))
+                })
             },
         )?;
         self.stats.messages += n as u64;
@@ -1083,13 +1132,7 @@ impl RingReceiver {
                         },
                     }
                 };
-                if let Some(m) = look(imp)? {
-                    return Ok(Some(m));
-                }
-                if phase != Phase::Spin && Self::slow_checks(shared, peers, phase)? {
-                    return look(imp)?.map(Some).ok_or(Error::EndOfStream);
-                }
-                Ok(None)
+                Self::attempt(shared, peers, imp, phase, look)
             },
         )
     }

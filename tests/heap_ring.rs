@@ -350,8 +350,8 @@ fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
 fn mpmc_hostile_sequence_and_cursors_are_corrupted() {
     let region = heap(Kind::Mpmc, 4, 8);
     let raw = region.raw();
-    let tx = MpmcProducer::new(raw, 1);
-    let rx = MpmcConsumer::new(raw);
+    let tx = MpmcProducer::new(raw, 0, 1);
+    let rx = MpmcConsumer::new(raw, 1);
     assert!(tx.try_send(b"a").unwrap());
     // A slot sequence far ahead of a head that does not move.
     raw.slot(0).seq.store(1 << 40, Ordering::Release);
@@ -360,7 +360,7 @@ fn mpmc_hostile_sequence_and_cursors_are_corrupted() {
 
     let region = heap(Kind::Mpmc, 4, 8);
     let raw = region.raw();
-    let tx = MpmcProducer::new(raw, 1);
+    let tx = MpmcProducer::new(raw, 0, 1);
     for _ in 0..4 {
         assert!(tx.try_send(b"a").unwrap());
     }
@@ -370,8 +370,8 @@ fn mpmc_hostile_sequence_and_cursors_are_corrupted() {
 
     let region = heap(Kind::Mpmc, 4, 8);
     let raw = region.raw();
-    let tx = MpmcProducer::new(raw, 1);
-    let rx = MpmcConsumer::new(raw);
+    let tx = MpmcProducer::new(raw, 0, 1);
+    let rx = MpmcConsumer::new(raw, 1);
     assert!(tx.try_send(b"a").unwrap());
     raw.slot(0).len.store(9, Ordering::Relaxed);
     assert!(matches!(rx.try_recv(&mut [0u8; 64]), Err(Error::Corrupted { .. })));
@@ -425,8 +425,8 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
                 }
             }
             Kind::Mpmc => {
-                let tx = MpmcProducer::new(raw, 1);
-                let rx = MpmcConsumer::new(raw);
+                let tx = MpmcProducer::new(raw, 0, 1);
+                let rx = MpmcConsumer::new(raw, 1);
                 for i in 0..20u64 {
                     assert!(tx.try_send(&i.to_le_bytes()).unwrap());
                     assert_eq!(rx.try_recv(&mut out).unwrap(), Some(8));

@@ -318,12 +318,14 @@ fn mutate(rng: &mut Rng, t: &Template, b: &mut Vec<u8>) -> String {
             }
             16 | 17 => {
                 let e = rng.below(ENDPOINTS as u64) as usize;
-                let f = rng.below(4) as usize;
+                // role, pid, generation, reserved, then the claim record (two u64 words).
+                let f = rng.below(8) as usize;
                 let v = match f {
                     0 => rng.below(5),
+                    4..=7 => rng.interesting(get(b, OFF_ENDPOINTS + e * 32 + f * 4, 4)) & 0xFFFF_FFFF,
                     _ => rng.next() & 0xFFFF_FFFF,
                 };
-                put(b, OFF_ENDPOINTS + e * 16 + f * 4, 4, v);
+                put(b, OFF_ENDPOINTS + e * 32 + f * 4, 4, v);
                 what.push(format!("endpoint {e} word {f} = {v:#x}"));
             }
             18 => {

@@ -216,6 +216,12 @@ impl SeqChecker {
         }
     }
 
+    /// The seq expected next from `producer` (how many of its messages were seen, when the
+    /// stream started at 0).
+    pub fn next_seq(&self, producer: u32) -> u64 {
+        self.next[producer as usize]
+    }
+
     /// Expects `producer`'s next message to be `seq` (a receiver that takes over a stream).
     pub fn expect_next(&mut self, producer: u32, seq: u64) {
         self.next[producer as usize] = seq;

@@ -111,16 +111,25 @@ pub struct MpmcProducer {
 /// Records `[lo, hi)` as the range endpoint `entry` claims (before the claiming CAS).
 #[inline]
 fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
+    if !orderings::MPMC_CLAIM_RECORD {
+        return;
+    }
     let e = &ring.header().endpoints[entry];
     e.claim_lo.store(lo, Ordering::Release);
     e.claim_hi.store(hi, Ordering::Release);
 }
 
-/// Empties the record of endpoint `entry` after a failed claim (so that a peer stuck on the
-/// position someone else claimed does not wait for us).
+/// Empties the record of endpoint `entry` after a failed claim, so that a peer stuck on the
+/// position someone else claimed does not wait for us, and rings `bell` (the side that
+/// recovers from our role's deaths parks there): such a peer may have read our record while it
+/// still covered the position and gone to sleep. (A successful claim needs no extra ring:
+/// the message it sends or frees rings the same bell.) Without this ring such a peer would
+/// still look again at its next park slice; with it, it looks at once, and loom, which does not
+/// model the slice, found the wait without it (a 2x2 variant of `mpmc_dead_hold`).
 #[inline]
-fn unrecord(ring: &RawRing, entry: usize, lo: u64) {
+fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &crate::layout::Bell) {
     ring.header().endpoints[entry].claim_hi.store(lo, Ordering::Release);
+    crate::wait::notify(bell, ring.geom().wake, crate::layout::MAX_ENDPOINTS as u32);
 }
 
 impl MpmcProducer {
@@ -207,7 +216,7 @@ impl MpmcProducer {
                     return Ok(Some((pos, n)));
                 }
                 Err(now) => {
-                    unrecord(&self.ring, self.entry, pos);
+                    unrecord(&self.ring, self.entry, pos, &h.data_bell);
                     pos = now
                 }
             }
@@ -410,7 +419,7 @@ impl MpmcConsumer {
             .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if !ok {
-            unrecord(&self.ring, self.entry, pos);
+            unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
         }
         ok
     }

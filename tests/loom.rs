@@ -34,6 +34,14 @@
 //! | `close_eof_empty`           | a parked receiver gets `EndOfStream` when the sender just leaves |
 //! | `close_disconnected`        | a sender parked on a full ring gets `Disconnected` when the     |
 //! |                             | receiver leaves                                                 |
+//! | `mpmc_dead_claim`           | a producer dies between claim and publish while another sends   |
+//! |                             | behind it: the blocked receiver skips the slot, gets the rest   |
+//! |                             | in order, then `EndOfStream`                                    |
+//! | `mpmc_stuck_claim_alive`    | a stopped (live) claimer's slot is never skipped: `WouldBlock`  |
+//! |                             | until it goes, then the message behind it and `EndOfStream`     |
+//! | `mpmc_dead_hold`            | cap 1: a consumer dies holding a claimed message; the producer  |
+//! |                             | blocked on that slot frees it; the next message arrives, then   |
+//! |                             | `EndOfStream`                                                   |
 //!
 //! # Running
 //!
@@ -73,6 +81,9 @@
 //! |                        | itself (step 3 of the protocol in `src/wait.rs`): a     | deadlock (livelock    |
 //! |                        | publish between its last poll and its announcement is   | for `_send_only`,     |
 //! |                        | never rung for, a lost wake-up                          | whose receiver spins) |
+//! | `mpmc_no_claim_record` | an MPMC claimer no longer records its range before the  | `mpmc_stuck_claim_`   |
+//! |                        | claiming CAS: a live claimer's slot looks dead and is   | `alive`: the slot is  |
+//! |                        | skipped                                                 | skipped               |
 //!
 //! ```text
 //! scripts/loom-teeth.sh                      # every mutant; exits non-zero if a model passes
@@ -248,7 +259,7 @@ fn mpmc_region(capacity: u64) -> Arc<HeapRegion> {
 /// threads that spin with `yield_now` (two consumers on an empty ring, two producers on a
 /// full one) can hand the processor to each other forever, an unbounded model.
 fn mpmc_produce(region: &HeapRegion, p: u8, n: u8) -> u8 {
-    let tx = MpmcProducer::new(region.raw(), p as u32 + 1);
+    let tx = MpmcProducer::new(region.raw(), p as usize, p as u32 + 1);
     for i in 0..n {
         let mut sent = false;
         for _ in 0..MPMC_SEND_TRIES {
@@ -264,9 +275,10 @@ fn mpmc_produce(region: &HeapRegion, p: u8, n: u8) -> u8 {
     n
 }
 
-/// Up to `tries` receive attempts; returns the messages received, in order.
-fn mpmc_consume(region: &HeapRegion, tries: usize) -> Vec<Vec<u8>> {
-    let rx = MpmcConsumer::new(region.raw());
+/// Up to `tries` receive attempts by a consumer in endpoint entry `entry` (2 or 3: the
+/// producers use 0 and 1); returns the messages received, in order.
+fn mpmc_consume(region: &HeapRegion, entry: usize, tries: usize) -> Vec<Vec<u8>> {
+    let rx = MpmcConsumer::new(region.raw(), entry);
     let mut got = Vec::new();
     let mut buf = [0u8; MSG_SIZE as usize];
     for _ in 0..tries {
@@ -291,11 +303,11 @@ fn mpmc_2x2_model(name: &'static str, bound: usize, counts: [u8; 2]) {
             })
             .collect();
         let r = region.clone();
-        let consumer = thread::spawn(move || mpmc_consume(&r, MPMC_RECV_TRIES));
-        let mine = mpmc_consume(&region, MPMC_RECV_TRIES);
+        let consumer = thread::spawn(move || mpmc_consume(&r, 3, MPMC_RECV_TRIES));
+        let mine = mpmc_consume(&region, 2, MPMC_RECV_TRIES);
         let theirs = consumer.join().unwrap();
         let sent: Vec<u8> = producers.into_iter().map(|h| h.join().unwrap()).collect();
-        let rest = mpmc_consume(&region, 2 * MPMC_TOTAL_MAX);
+        let rest = mpmc_consume(&region, 2, 2 * MPMC_TOTAL_MAX);
 
         // FIFO per producer within each consumer's view.
         for view in [&mine, &theirs, &rest] {
@@ -531,5 +543,88 @@ fn close_disconnected() {
         });
         drop(rx);
         producer.join().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A claimer that stops forever (crash recovery, `ipcring::mpmc` "Crash recovery").
+//
+// In a heap ring an endpoint's entry is freed by its own `Drop`, so "the process died" is
+// modelled as a claim leaked with `mem::forget` and the endpoint then dropped: exactly the
+// state a SIGKILL leaves (a claimed slot that is never finished, an entry no longer held).
+
+/// A producer claims a slot and dies (racing everything else) while another producer sends
+/// a message behind it; the receiver, blocking, skips the dead claim, gets the message, then
+/// `EndOfStream`: never a deadlock, never a torn or empty message for the dead claim.
+#[test]
+fn mpmc_dead_claim() {
+    model("mpmc_dead_claim", 2, || {
+        let ring = ring(Kind::Mpmc, 2);
+        let mut dying = ring.sender().unwrap();
+        let mut live = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        drop(ring);
+        std::mem::forget(dying.reserve(ipcring::Timeout::Never).unwrap());
+        let a = thread::spawn(move || drop(dying));
+        let b = thread::spawn(move || live.send(&msg(1, 0)).unwrap());
+        assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
+        assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+}
+
+/// A producer that claimed a slot and stopped is alive: its slot is never skipped, so the
+/// message another producer sent behind it is not delivered (non-blocking calls say
+/// `WouldBlock`, as a timed call would time out). When that producer's endpoint goes (racing
+/// a blocked receive), the message arrives, then `EndOfStream`.
+#[test]
+fn mpmc_stuck_claim_alive() {
+    model("mpmc_stuck_claim_alive", 3, || {
+        let ring = ring(Kind::Mpmc, 2);
+        let mut stuck = ring.sender().unwrap();
+        let mut live = ring.sender().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        drop(ring);
+        std::mem::forget(stuck.reserve(ipcring::Timeout::Never).unwrap());
+        live.send(&msg(1, 0)).unwrap();
+        drop(live);
+        let d = thread::spawn(move || {
+            match rx.try_recv_vec() {
+                Err(Error::WouldBlock) => {}
+                other => panic!("a live claimer's slot was skipped: {other:?}"),
+            }
+            rx
+        });
+        let mut rx = d.join().unwrap();
+        let d = thread::spawn(move || drop(stuck));
+        assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
+        assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
+        d.join().unwrap();
+    });
+}
+
+/// Capacity 1. A consumer claims a message (`peek`) and dies holding it (racing the rest)
+/// while the producer sends a second message into that slot's next lap: the producer, blocked,
+/// frees the dead consumer's slot instead of waiting forever. The held message is lost (it
+/// went to the consumer that died); the other arrives, then `EndOfStream`.
+#[test]
+fn mpmc_dead_hold() {
+    model("mpmc_dead_hold", 3, || {
+        let ring = ring(Kind::Mpmc, 1);
+        let mut tx = ring.sender().unwrap();
+        let mut dying = ring.receiver().unwrap();
+        let mut rx = ring.receiver().unwrap();
+        drop(ring);
+        tx.send(&msg(0, 0)).unwrap();
+        let held = dying.peek(ipcring::Timeout::Never).unwrap();
+        assert_eq!(*held, msg(0, 0));
+        std::mem::forget(held);
+        let c = thread::spawn(move || drop(dying));
+        tx.send(&msg(0, 1)).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv_vec().unwrap(), msg(0, 1));
+        assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
+        c.join().unwrap();
     });
 }

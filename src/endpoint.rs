@@ -104,12 +104,13 @@ fn reopen(base_fd: RawFd) -> Result<OwnedFd> {
 /// region (`None` for a heap ring). On SPSC the sender always uses entry 0 and the receiver
 /// entry 1, so a second one of either is `Busy`.
 pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endpoint> {
-    let candidates: std::ops::Range<usize> = match ring.geom().kind {
-        Kind::Spsc => {
-            let i = if role == Role::Sender { 0 } else { 1 };
-            i..i + 1
-        }
-        Kind::Mpmc => 0..MAX_ENDPOINTS,
+    // MPMC endpoints write their claim records (32-byte entries) at every claim, so the
+    // first MAX_ENDPOINTS / 2 to attach take the even entries, one per 64-byte cache line,
+    // and only the rest share lines: a producer and a consumer never share one in the usual
+    // case. (SPSC endpoints record nothing.)
+    let candidates: Box<dyn Iterator<Item = usize>> = match ring.geom().kind {
+        Kind::Spsc => Box::new(core::iter::once(if role == Role::Sender { 0 } else { 1 })),
+        Kind::Mpmc => Box::new((0..MAX_ENDPOINTS).step_by(2).chain((1..MAX_ENDPOINTS).step_by(2))),
     };
     let lock = match base_fd {
         Some(fd) => Some(reopen(fd)?),

@@ -20,85 +20,13 @@
 
 mod common;
 
-use common::{fork, serial, unique_name, SeqChecker};
+use common::chan::{Chan, T};
+use common::{fork, serial, SeqChecker};
 use ipcring::{Create, Error, Receiver, Sender, Timeout};
 use std::time::{Duration, Instant};
 
 const MSG_SIZE: usize = 256;
 const BOUND: Duration = Duration::from_secs(120);
-
-/// The transports under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum T {
-    ShmSpsc,
-    ShmMpmc,
-    Pipe,
-    Fifo,
-    Mq,
-    Unix,
-    Tcp,
-}
-
-/// A channel of transport `t` for one test: its address, removed on drop.
-struct Chan {
-    t: T,
-    addr: String,
-}
-
-fn free_tcp_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
-}
-
-impl Chan {
-    fn new(t: T, tag: &str) -> Chan {
-        let name = unique_name(&format!("conf-{tag}"));
-        let tmp = std::env::temp_dir();
-        let q = format!("msg_size={MSG_SIZE}");
-        let addr = match t {
-            T::ShmSpsc => format!("shm://{name}?capacity=64&{q}"),
-            T::ShmMpmc => format!("shm://{name}?mode=mpmc&capacity=64&{q}"),
-            T::Pipe => format!("pipe://?{q}"),
-            T::Fifo => format!("fifo://{}/{name}.fifo?{q}", tmp.display()),
-            T::Mq => format!("mq://{name}?capacity=8&{q}"),
-            T::Unix => format!("unix://{}/{name}.sock?{q}", tmp.display()),
-            T::Tcp => format!("tcp://127.0.0.1:{}?{q}", free_tcp_port()),
-        };
-        Chan { t, addr }
-    }
-
-    fn anonymous(&self) -> bool {
-        self.t == T::Pipe
-    }
-
-    /// The receiving end, creating the channel (and, for a pair, the sender too).
-    fn receiver(&self) -> (Receiver, Option<Sender>) {
-        if self.anonymous() {
-            let (tx, rx) = ipcring::pair_at(&self.addr).expect("pair_at");
-            (rx, Some(tx))
-        } else {
-            let rx = Receiver::open(&self.addr, Create::IfMissing)
-                .unwrap_or_else(|e| panic!("Receiver::open({}): {e}", self.addr));
-            (rx, None)
-        }
-    }
-
-    /// A sender for a child process: the inherited end of a pair, or a new one by address.
-    fn sender(&self, inherited: Option<Sender>) -> Sender {
-        match inherited {
-            Some(tx) => tx,
-            None => Sender::open(&self.addr, Create::No).unwrap_or_else(|e| panic!("Sender::open({}): {e}", self.addr)),
-        }
-    }
-}
-
-impl Drop for Chan {
-    fn drop(&mut self) {
-        if !matches!(self.t, T::Pipe | T::Tcp) {
-            let _ = ipcring::unlink(&self.addr);
-        }
-    }
-}
 
 fn messages() -> u64 {
     common::env_u64("IPCRING_CONFORMANCE_MESSAGES", 100_000)

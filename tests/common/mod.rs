@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod c;
+pub mod chan;
 pub mod msg;
 
 use std::io::Read;

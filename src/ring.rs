@@ -248,9 +248,36 @@ enum Backing {
 struct Shared {
     raw: RawRing,
     backing: Backing,
+    /// Set once a call on this mapping returned `Corrupted`. The shared `poison` word says the
+    /// same to every process, but a hostile peer can clear it and the fast paths do not read
+    /// it; this flag keeps the ring poisoned for this process: every later call fails at once
+    /// (tests/live_scribble.rs found calls that worked again, or waited out their timeout).
+    corrupted: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
+    /// `Corrupted` if this process has found the ring corrupted, or any process poisoned it.
+    #[inline]
+    fn check_poison(&self) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.corrupted.load(Relaxed) || self.raw.is_poisoned() {
+            self.corrupted.store(true, Relaxed);
+            return Err(Error::Corrupted {
+                what: "ring poisoned: it was found corrupted",
+            });
+        }
+        Ok(())
+    }
+
+    /// Passes `r` on, remembering a `Corrupted` for [`check_poison`](Shared::check_poison).
+    #[inline]
+    fn note<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(Error::Corrupted { .. }) = &r {
+            self.corrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    }
+
     /// Messages in the ring now: a snapshot of tail - head, clamped to the capacity.
     fn queued(&self) -> u64 {
         let h = self.raw.header();
@@ -264,7 +291,11 @@ impl Shared {
             Backing::Shm(r) => r.raw(),
             Backing::Heap(r) => r.raw(),
         };
-        Arc::new(Shared { raw, backing })
+        Arc::new(Shared {
+            raw,
+            backing,
+            corrupted: std::sync::atomic::AtomicBool::new(false),
+        })
     }
     /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
     /// endpoints (end of stream, `Disconnected`).
@@ -604,7 +635,7 @@ pub(crate) struct RingSender {
 
 impl RingSender {
     fn attach(shared: Arc<Shared>) -> Result<RingSender> {
-        poisoned(&shared.raw)?;
+        shared.check_poison()?;
         let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Sender)?;
         let imp = match shared.raw.geom().kind {
             Kind::Spsc => SendImp::Spsc(SpscProducer::new(shared.raw)?),
@@ -695,6 +726,13 @@ impl RingSender {
     #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
+        self.shared.check_poison()?;
+        let r = self.send_checked(msg, timeout);
+        self.shared.note(r)
+    }
+
+    #[inline]
+    fn send_checked(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_receivers()?;
         // The fast path: room now. Everything else (spinning, sleeping, peer checks) is cold.
         let sent = match &mut self.imp {
@@ -746,6 +784,12 @@ impl RingSender {
         for m in msgs {
             self.check_len(m.as_ref().len())?;
         }
+        self.shared.check_poison()?;
+        let r = self.send_batch_checked(msgs, timeout);
+        self.shared.note(r)
+    }
+
+    fn send_batch_checked<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
         self.check_receivers()?;
         let raw = self.shared.raw;
         let mut sent = 0;
@@ -791,6 +835,12 @@ impl RingSender {
     /// [`cancel_raw`](Sender::cancel_raw) before any other send on this sender. The C ABI
     /// keeps the pair in its handle between calls.
     pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+        self.shared.check_poison()?;
+        let r = self.reserve_checked(timeout);
+        self.shared.note(r)
+    }
+
+    fn reserve_checked(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         self.check_receivers()?;
         let raw = self.shared.raw;
         let shared = &self.shared;
@@ -890,7 +940,7 @@ pub(crate) struct RingReceiver {
 
 impl RingReceiver {
     fn attach(shared: Arc<Shared>) -> Result<RingReceiver> {
-        poisoned(&shared.raw)?;
+        shared.check_poison()?;
         let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Receiver)?;
         let imp = match shared.raw.geom().kind {
             Kind::Spsc => RecvImp::Spsc(SpscConsumer::new(shared.raw)?),
@@ -1023,7 +1073,14 @@ impl RingReceiver {
     }
 
     #[inline]
-    fn take<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
+    fn take<R>(&mut self, timeout: Timeout, limit: usize, f: impl FnMut(&[u8]) -> R) -> Result<R> {
+        self.shared.check_poison()?;
+        let r = self.take_checked(timeout, limit, f);
+        self.shared.note(r)
+    }
+
+    #[inline]
+    fn take_checked<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
         // The fast path: a message now. Everything else is cold.
         let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
             Some(got) => got,
@@ -1069,10 +1126,16 @@ impl RingReceiver {
     /// each to `f` in place; they are consumed with one cursor store (SPSC) or one claim
     /// (MPMC) and one wake-up. Returns how many were received: at least 1, or 0 at once when
     /// `max` is 0.
-    pub fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
+    pub fn recv_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<usize> {
         if max == 0 {
             return Ok(0);
         }
+        self.shared.check_poison()?;
+        let r = self.recv_batch_checked(max, timeout, f);
+        self.shared.note(r)
+    }
+
+    fn recv_batch_checked(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;
@@ -1107,6 +1170,12 @@ impl RingReceiver {
     /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
     pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+        self.shared.check_poison()?;
+        let r = self.peek_checked(timeout);
+        self.shared.note(r)
+    }
+
+    fn peek_checked(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         let raw = self.shared.raw;
         let shared = &self.shared;
         let peers = &mut self.peers;

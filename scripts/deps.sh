@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the tools the C side of the tests needs are on PATH: a C compiler, make,
-# pkg-config and readelf (binutils). Installs the missing ones with apt-get (Debian/Ubuntu,
+# pkg-config, readelf (binutils) and valgrind (tests/c_abi.rs, tests/live_scribble.rs). Installs the missing ones with apt-get (Debian/Ubuntu,
 # as root or through sudo); on other systems it names what to install and fails.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ command -v "${CC:-cc}" >/dev/null || missing+=(gcc libc6-dev)
 command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v readelf >/dev/null || missing+=(binutils)
+command -v valgrind >/dev/null || missing+=(valgrind)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2

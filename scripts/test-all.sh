@@ -7,12 +7,15 @@
 #                the C side: the header freshness check (tests/c_header.rs), the C examples
 #                built with their Makefile and run (tests/c_examples.rs), the mixed C/Rust
 #                pipeline (tests/c_pipeline.rs), bad input from C under AddressSanitizer and
-#                valgrind, the version macros and the pkg-config install (tests/c_abi.rs)
+#                valgrind, the version macros and the pkg-config install (tests/c_abi.rs),
+#                random bytes over a live ring under C peers, plain and under valgrind
+#                (tests/live_scribble.rs)
 #   loom         the models in tests/loom.rs (LOOM_MAX_PREEMPTIONS bounded), then the
 #                teeth check: each weakened ordering makes its model fail
 #   miri         the ring algorithms over a heap region (installs nightly miri if missing)
 #
-# scripts/deps.sh first installs what the C tests need if it is missing (make, pkg-config).
+# scripts/deps.sh first installs what the C tests need if it is missing (make, pkg-config,
+# valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

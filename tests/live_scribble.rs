@@ -10,10 +10,11 @@
 //!
 //! Meanwhile this process maps the same object (`/dev/shm/NAME`, `MAP_SHARED`) and writes into
 //! it about every 100 µs, in phases: first the damage a live peer does not detect (payload
-//! bytes, the endpoint table's words, the bells' futex words, waiter counts and `sem_t` bytes,
-//! identity fields other than `poison`), then the damage it must detect (random bytes in the
-//! header, slot `seq` / `len` / `owner` words, random bytes anywhere) in a random order, and
-//! last the cursors `tail` and `head` set to values that make no sense, until the peers end.
+//! bytes, the endpoint table's words with the MPMC claim records, the bells' futex words,
+//! waiter counts and `sem_t` bytes, identity fields other than `poison`), then the damage it
+//! must detect (random bytes in the header, slot `seq` / `len` / `owner` words, random bytes
+//! anywhere) in a random order, and last the cursors `tail` and `head` set to values that
+//! make no sense, until the peers end.
 //!
 //! What must hold, per round:
 //! - each peer exits by itself with status 0: no signal, no status outside the header's set
@@ -69,6 +70,8 @@ const OFF_DATA_BELL: usize = 384;
 const OFF_SPACE_BELL: usize = 512;
 const OFF_ENDPOINTS: usize = 640;
 const ENDPOINTS: usize = 64;
+/// Bytes per endpoint entry: role, pid, generation, reserved (u32 each), claim_lo, claim_hi.
+const ENTRY: usize = 32;
 const SLOT_HEADER: usize = 16;
 /// (offset, width) of each identity field except `poison` (at 76, which a live peer reads).
 const IDENTITY: [(usize, usize); 14] = [
@@ -252,7 +255,7 @@ impl Drop for Mapping {
 enum Phase {
     /// Slot payload bytes: data, never detected.
     Payload,
-    /// Words of the endpoint table (mostly the entries in use).
+    /// Words of the endpoint table (mostly the entries in use), MPMC claim records included.
     Endpoints,
     /// The bells: futex words, waiter counts, `sem_t` bytes.
     Bells,
@@ -292,9 +295,23 @@ fn scribble(m: &Mapping, s: &Shape, rng: &mut Rng, phase: Phase) -> usize {
             } else {
                 rng.below(4)
             } as usize;
-            let f = rng.below(4) as usize;
-            let v = if rng.chance(2) { rng.below(4) } else { rng.next() };
-            m.put(OFF_ENDPOINTS + e * 16 + f * 4, 4, v)
+            let base = OFF_ENDPOINTS + e * ENTRY;
+            if rng.chance(2) {
+                let f = rng.below(4) as usize;
+                let v = if rng.chance(2) { rng.below(4) } else { rng.next() };
+                m.put(base + f * 4, 4, v)
+            } else {
+                // An MPMC claim record: near a cursor, so that live claims look dead or the
+                // reverse, or anything.
+                let off = base + 16 + 8 * rng.below(2) as usize;
+                let c = m.get(if rng.chance(2) { OFF_TAIL } else { OFF_HEAD }, 8);
+                let v = match rng.below(3) {
+                    0 => c.wrapping_add(rng.below(3)).wrapping_sub(1),
+                    1 => c.wrapping_add(rng.below(2 * s.capacity)),
+                    _ => rng.interesting(m.get(off, 8)),
+                };
+                m.put(off, 8, v)
+            }
         }
         Phase::Bells => {
             let bell = if rng.chance(2) { OFF_DATA_BELL } else { OFF_SPACE_BELL };

@@ -33,6 +33,7 @@
 pub mod address;
 pub mod channel;
 pub mod error;
+pub mod failpoint;
 #[cfg(not(ipcring_loom))]
 pub mod ffi;
 pub mod ring;

@@ -52,8 +52,9 @@
 //! `shm_open` and its `fcntl` holds nothing yet, so a cleaner that merely asked would remove
 //! a brand-new object. Holding the init lock settles the race: whoever takes it first wins.
 //! A creator that finds it taken leaves the object to the cleaner (which unlinks it) and
-//! fails with `Busy { role: "cleaner" }`; a creator that took it first makes the cleaner
-//! refuse with `InUse`.
+//! fails with `Busy { role: "cleaner" }`, and so does a creator that takes it after a cleaner
+//! has come and gone (its object then has no name: `fstat` says no links); a creator that
+//! took it first makes the cleaner refuse with `InUse`.
 
 use crate::endpoint::ofd_lock;
 use crate::error::{Error, Result};
@@ -280,6 +281,19 @@ pub fn create(name: &str, geom: &Geometry, mode: u32, init: impl FnOnce(&RawRing
         Err(e) => {
             remove_own(&cname, &file);
             return Err(e);
+        }
+    }
+    // A cleaner may also have come and gone already (it unlinked the object and released
+    // the lock): then we hold the lock of an object without a name. Once we hold it, no
+    // cleaner removes the object without `force`.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let links = file
+            .metadata()
+            .map_err(|source| Error::Io { op: "fstat", source })?
+            .nlink();
+        if links == 0 {
+            return Err(Error::Busy { role: "cleaner" });
         }
     }
     failpoint::hit(failpoint::INIT_AFTER_LOCK);

@@ -15,6 +15,8 @@
 //!   cleaner A removes it, a new ring takes the name, then B checks): B must say NotFound.
 //! - A cleaner killed at each `cleanup.*` failpoint leaves the object (or, past the unlink,
 //!   nothing) and the next cleaner works.
+//! - A creator between `shm_open` and its init lock loses its fresh object to a cleaner and
+//!   fails with `Busy(cleaner)`, leaving nothing.
 //! - `ipcring::remove` on `mq://`; failpoints armed from `IPCRING_FAILPOINTS` in a spawned
 //!   process; `wait.before_park`.
 //!
@@ -487,6 +489,44 @@ fn concurrent_cleaners_never_remove_a_new_ring() {
         "[crash_init] {rounds} cleaner rounds in {:.1} s: {tally:?}; creator lost its fresh object {creator_lost} times",
         start.elapsed().as_secs_f64()
     );
+}
+
+/// A cleaner that meets a creator between `shm_open` and its init lock (stopped at
+/// `init.after_open`) removes the fresh, empty object; the creator then fails with
+/// `Busy(cleaner)` and leaves nothing, whether the cleaner still holds the init lock when the
+/// creator goes on (stopped at `cleanup.after_check`) or has already finished.
+#[test]
+fn creator_loses_its_fresh_object_to_a_cleaner() {
+    let _s = serial();
+    for cleaner_done in [false, true] {
+        let name = ShmName::new("crash-lost");
+        let creator = fork("creator", || {
+            failpoint::arm(failpoint::INIT_AFTER_OPEN, Action::SigStop, 0).unwrap();
+            let r = Ring::create(name.as_str(), &opts(Kind::Spsc, WakeBackend::Futex));
+            exit_with(10 + code(&r.map(drop)) % 10);
+        });
+        assert!(wait_stopped(creator.pid()), "the creator exited before init.after_open");
+        let cleaner = fork("cleaner", || {
+            failpoint::arm(failpoint::CLEANUP_AFTER_CHECK, Action::SigStop, 0).unwrap();
+            exit_with(code(&Ring::remove(name.as_str(), false)));
+        });
+        assert!(
+            wait_stopped(cleaner.pid()),
+            "the cleaner exited before cleanup.after_check"
+        );
+        if cleaner_done {
+            cleaner.signal(libc::SIGCONT);
+            assert_eq!(outcome(cleaner), Ok(0), "the cleaner");
+            creator.signal(libc::SIGCONT);
+            assert_eq!(outcome(creator), Ok(12), "the creator: expected Busy(cleaner)");
+        } else {
+            creator.signal(libc::SIGCONT);
+            assert_eq!(outcome(creator), Ok(12), "the creator: expected Busy(cleaner)");
+            cleaner.signal(libc::SIGCONT);
+            assert_eq!(outcome(cleaner), Ok(0), "the cleaner");
+        }
+        assert!(!exists(&name), "left behind (cleaner done first: {cleaner_done})");
+    }
 }
 
 #[test]

@@ -59,7 +59,9 @@
 #define IPCRING_ENOSPC -7
 
 /**
- * The object exists but its creator did not finish initialising it within the open timeout.
+ * The object exists but its creator did not finish initialising it: it is still at it after
+ * the open timeout, or it died while initialising it (known at once; `ipcring_last_error`
+ * says which, and `ipcring_remove` clears such an object).
  */
 #define IPCRING_ENOTREADY -8
 
@@ -109,7 +111,9 @@
 #define IPCRING_EDISCONNECTED -17
 
 /**
- * The role is taken: an SPSC ring already has its sender (or receiver).
+ * The role is taken: an SPSC ring already has its sender (or receiver). Also: another
+ * process is removing the ring (`ipcring_remove` waited for it; or a create found its new
+ * object taken by a concurrent `ipcring_remove`: create again).
  */
 #define IPCRING_EBUSY -18
 
@@ -157,6 +161,12 @@
 #define IPCRING_ELIMIT -26
 
 /**
+ * `ipcring_remove` without `IPCRING_REMOVE_FORCE` found the channel in use (a live endpoint,
+ * or a creator still initialising the ring); nothing was removed.
+ */
+#define IPCRING_EINUSE -27
+
+/**
  * `ipcring_open` flag: attach a sender.
  */
 #define IPCRING_SEND 1
@@ -175,6 +185,11 @@
  * `ipcring_open` flag, with `IPCRING_CREATE`: fail with `IPCRING_EEXIST` if it exists.
  */
 #define IPCRING_EXCL 8
+
+/**
+ * `ipcring_remove` flag: remove the channel even if it is in use.
+ */
+#define IPCRING_REMOVE_FORCE 1
 
 /**
  * Timeout: wait as long as it takes.
@@ -555,6 +570,24 @@ int ipcring_close(ipcring_t *ch);
  * `address` is NULL or a NUL-terminated string.
  */
 int ipcring_unlink(const char *address);
+
+/**
+ * Removes the channel's name, like `ipcring_unlink`, unless it is in use: a ring
+ * (`shm://NAME`) with a live sender or receiver in any process, or whose creator is still
+ * initialising it, or a queue (`mq://NAME`) with a live ipcring endpoint, is
+ * `IPCRING_EINUSE` and stays. Endpoints and creators that died do not count (the kernel
+ * says who is alive; a stopped process is alive), so this is how a crashed application's
+ * leftovers are cleaned up. `flags`: 0 or `IPCRING_REMOVE_FORCE` (remove it anyway).
+ * Two removes racing on one ring never remove a new ring made under the name meanwhile (the
+ * loser gets `IPCRING_ENOENT`); `IPCRING_EBUSY` if another remove kept the ring busy for a
+ * while. `fifo://` and `unix://` are removed as by `ipcring_unlink` (no liveness check).
+ *
+ * Thread safety: may be called from any thread at any time.
+ *
+ * # Safety
+ * `address` is NULL or a NUL-terminated string.
+ */
+int ipcring_remove(const char *address, uint32_t flags);
 
 /**
  * A static, NUL-terminated description of any status code (unknown codes included).

@@ -2,8 +2,11 @@
 # Every test of the project, in the order a failure is cheapest to find. This is the command
 # the README gives and the one CI runs (.ci/run). Each step prints a "==>" line.
 #
-#   lint         cargo fmt --check, cargo clippy --all-targets -D warnings
-#   cargo tests  unit, integration (real processes, real shm/futex/sem_t) and doc tests;
+#   lint         cargo fmt --check, cargo clippy --all-targets -D warnings (without and with
+#                the `failpoints` feature)
+#   cargo tests  unit, integration (real processes, real shm/futex/sem_t) and doc tests, with
+#                the `failpoints` feature (tests/crash_init.rs kills creators and cleaners at
+#                exact steps; without the feature every failpoint compiles to nothing);
 #                the C side: the header freshness check (tests/c_header.rs), the C examples
 #                built with their Makefile and run (tests/c_examples.rs), the mixed C/Rust
 #                pipeline (tests/c_pipeline.rs), bad input from C under AddressSanitizer and
@@ -30,9 +33,11 @@ step "lint: cargo fmt --check"
 cargo fmt --check
 step "lint: cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
+step "lint: cargo clippy --all-targets --features failpoints -- -D warnings"
+cargo clippy --all-targets --features failpoints -- -D warnings
 
-step "cargo test --release (unit, real-process integration, doc tests)"
-cargo test --release
+step "cargo test --release --features failpoints (unit, real-process integration, crash points, doc tests)"
+cargo test --release --features failpoints
 
 step "loom models"
 scripts/loom.sh

@@ -1119,6 +1119,48 @@ pub(crate) fn unlink_addr(addr: &Address) -> Result<()> {
     }
 }
 
+/// Removes the named object of `address` unless it is in use; with `force`, whoever uses it.
+///
+/// - `shm://NAME`: [`Ring::remove`]: live endpoints (in any process) or a creator still
+///   initialising the ring are [`Error::InUse`]; dead ones do not count; safe against other
+///   cleaners racing for the same name.
+/// - `mq://NAME`: refuses ([`Error::InUse`]) while an ipcring endpoint of either side holds
+///   its lock on the queue's companion file, then removes the queue and the companion as
+///   [`unlink`] does. Best effort: an endpoint that attaches between the check and the
+///   removal is not seen (it is left on the removed queue, as with [`unlink`]).
+/// - `fifo://` and `unix://`: no liveness check; the same as [`unlink`].
+///
+/// # Errors
+///
+/// Those of [`unlink`], plus [`Error::InUse`] and, on `shm://`, [`Error::Busy`] (role
+/// `"cleaner"`: another remove kept the ring busy for a while).
+///
+/// # Examples
+///
+/// ```
+/// let name = format!("ipcring-doc-chan-remove-{}", std::process::id());
+/// let addr = format!("shm://{name}");
+/// let rx = ipcring::Receiver::open(&addr, ipcring::Create::Exclusive)?;
+/// assert!(matches!(ipcring::remove(&addr, false), Err(ipcring::Error::InUse { endpoints: 1, .. })));
+/// drop(rx);
+/// ipcring::remove(&addr, false)?;
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+pub fn remove(address: &str, force: bool) -> Result<()> {
+    remove_addr(&Address::parse(address)?, force)
+}
+
+/// [`remove`] for a parsed address.
+pub(crate) fn remove_addr(addr: &Address, force: bool) -> Result<()> {
+    let target = addr.target();
+    match addr.transport() {
+        Transport::Shm if !target.is_empty() => Ring::remove(target, force),
+        #[cfg(not(ipcring_loom))]
+        Transport::Mq if !target.is_empty() => transport::mq::remove(target, force),
+        _ => unlink_addr(addr),
+    }
+}
+
 /// Opens the ends asked for on the channel at `addr`: the one place that maps an address to
 /// its transport (the Rust API and the C ABI both come here).
 pub(crate) fn open_ends(

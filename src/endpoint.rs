@@ -72,7 +72,7 @@ fn entry(ring: &RawRing, i: usize) -> &EndpointEntry {
     &ring.header().endpoints[i]
 }
 
-fn ofd_lock(fd: RawFd, index: usize, cmd: libc::c_int, kind: libc::c_short) -> std::io::Result<libc::flock> {
+pub(crate) fn ofd_lock(fd: RawFd, index: usize, cmd: libc::c_int, kind: libc::c_short) -> std::io::Result<libc::flock> {
     // SAFETY: flock is plain data; zero is a valid starting value.
     let mut fl: libc::flock = unsafe { core::mem::zeroed() };
     fl.l_type = kind;

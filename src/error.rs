@@ -58,6 +58,12 @@ pub enum Error {
     /// The object exists but its creator has not finished initialising it within the open
     /// timeout (it may have died while creating it).
     NotReady,
+    /// The object exists, is not initialised, and no creator is at work on it: its creator
+    /// died (or was killed) while initialising it. Known at once, without waiting for the
+    /// open timeout: the creator holds an init lock until it publishes READY, and the kernel
+    /// releases the lock when it dies. Remove it with [`Ring::remove`](crate::Ring::remove)
+    /// and create it again.
+    CreatorDied,
     /// The object is not an ipcring region (wrong magic, or too small to hold a header).
     NotARing {
         /// What gave it away.
@@ -121,10 +127,23 @@ pub enum Error {
     Disconnected,
     /// Every sender has gone and the ring is drained.
     EndOfStream,
-    /// The role is already taken (an SPSC ring has one sender and one receiver).
+    /// The role is already taken (an SPSC ring has one sender and one receiver); or, with
+    /// role `"cleaner"`, another process is removing the object
+    /// ([`Ring::remove`](crate::Ring::remove) waited for it for a while, or `create` found
+    /// its brand-new object taken by a remove that judged it abandoned; create again).
     Busy {
-        /// `"sender"` or `"receiver"`.
+        /// `"sender"`, `"receiver"` or `"cleaner"`.
         role: &'static str,
+    },
+    /// [`Ring::remove`](crate::Ring::remove) (or [`remove`](crate::remove)) without `force`
+    /// found the object in use: live endpoints, or a creator still initialising it. Nothing
+    /// was removed.
+    InUse {
+        /// Live endpoints found (their locks are held). For `mq://`, the sides (sender,
+        /// receiver) with at least one live endpoint.
+        endpoints: u32,
+        /// Whether a live creator is still initialising the ring.
+        initialising: bool,
     },
     /// The ring's endpoint table is full.
     TooManyEndpoints,
@@ -191,6 +210,10 @@ impl fmt::Display for Error {
                 write!(f, "no space left to reserve {size} bytes of shared memory")
             }
             Error::NotReady => f.write_str("the ring's creator did not finish initialising it in time"),
+            Error::CreatorDied => f.write_str(
+                "the ring's creator died during initialisation (the object is not initialised and no creator holds \
+                 its init lock; remove it and create it again)",
+            ),
             Error::NotARing { reason } => write!(f, "not an ipcring region: {reason}"),
             Error::AbiMismatch { expected, found } => {
                 write!(f, "ring ABI version {found} is not ours ({expected})")
@@ -235,7 +258,23 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("timed out"),
             Error::Disconnected => f.write_str("every receiver has gone"),
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
+            Error::Busy { role: "cleaner" } => f.write_str("another process is removing the ring"),
             Error::Busy { role } => write!(f, "the ring already has its {role}"),
+            Error::InUse {
+                endpoints,
+                initialising,
+            } => {
+                f.write_str("the ring is in use")?;
+                if *endpoints > 0 {
+                    let s = if *endpoints == 1 { "" } else { "s" };
+                    write!(f, ": {endpoints} live endpoint{s}")?;
+                }
+                if *initialising {
+                    f.write_str(if *endpoints > 0 { " and" } else { ":" })?;
+                    f.write_str(" its creator is still initialising it")?;
+                }
+                f.write_str(" (not removed; force removes it anyway)")
+            }
             Error::TooManyEndpoints => f.write_str("the ring's endpoint table is full"),
             Error::KernelLimit { what, value, limit, hint } => {
                 write!(f, "{what} {value} exceeds the kernel limit {limit} (raise it with: {hint})")

@@ -21,7 +21,7 @@
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
 use crate::address::{Address, Transport};
-use crate::channel::{open_ends, pair_addr, unlink_addr, Create, Receiver, Sender};
+use crate::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use crate::error::Error;
 use crate::layout::{Kind, WakeBackend};
 use crate::wait::Timeout;
@@ -53,7 +53,9 @@ pub const IPCRING_ENOENT: c_int = -5;
 pub const IPCRING_EACCES: c_int = -6;
 /// No room in the shared-memory filesystem for the ring (reserved at create, never a SIGBUS).
 pub const IPCRING_ENOSPC: c_int = -7;
-/// The object exists but its creator did not finish initialising it within the open timeout.
+/// The object exists but its creator did not finish initialising it: it is still at it after
+/// the open timeout, or it died while initialising it (known at once; `ipcring_last_error`
+/// says which, and `ipcring_remove` clears such an object).
 pub const IPCRING_ENOTREADY: c_int = -8;
 /// The object is not an ipcring ring.
 pub const IPCRING_ENOTRING: c_int = -9;
@@ -73,7 +75,9 @@ pub const IPCRING_EAGAIN: c_int = -15;
 pub const IPCRING_ETIMEDOUT: c_int = -16;
 /// Every receiver has gone: nothing sent now would ever be read.
 pub const IPCRING_EDISCONNECTED: c_int = -17;
-/// The role is taken: an SPSC ring already has its sender (or receiver).
+/// The role is taken: an SPSC ring already has its sender (or receiver). Also: another
+/// process is removing the ring (`ipcring_remove` waited for it; or a create found its new
+/// object taken by a concurrent `ipcring_remove`: create again).
 pub const IPCRING_EBUSY: c_int = -18;
 /// The ring's endpoint table is full.
 pub const IPCRING_ETOOMANY: c_int = -19;
@@ -94,6 +98,9 @@ pub const IPCRING_EPANIC: c_int = -25;
 /// A kernel limit is below what the address asks for (e.g. a POSIX queue's `msg_max`);
 /// `ipcring_last_error` names the limit and how to raise it.
 pub const IPCRING_ELIMIT: c_int = -26;
+/// `ipcring_remove` without `IPCRING_REMOVE_FORCE` found the channel in use (a live endpoint,
+/// or a creator still initialising the ring); nothing was removed.
+pub const IPCRING_EINUSE: c_int = -27;
 
 // ---------------------------------------------------------------------------------------
 // Flags and constants.
@@ -107,6 +114,8 @@ pub const IPCRING_CREATE: u32 = 4;
 /// `ipcring_open` flag, with `IPCRING_CREATE`: fail with `IPCRING_EEXIST` if it exists.
 pub const IPCRING_EXCL: u32 = 8;
 const ALL_FLAGS: u32 = IPCRING_SEND | IPCRING_RECV | IPCRING_CREATE | IPCRING_EXCL;
+/// `ipcring_remove` flag: remove the channel even if it is in use.
+pub const IPCRING_REMOVE_FORCE: u32 = 1;
 
 /// Timeout: wait as long as it takes.
 pub const IPCRING_FOREVER: i64 = -1;
@@ -249,7 +258,7 @@ fn code_of(e: &Error) -> c_int {
         Error::NotFound => IPCRING_ENOENT,
         Error::PermissionDenied => IPCRING_EACCES,
         Error::NoSpace { .. } => IPCRING_ENOSPC,
-        Error::NotReady => IPCRING_ENOTREADY,
+        Error::NotReady | Error::CreatorDied => IPCRING_ENOTREADY,
         Error::NotARing { .. } => IPCRING_ENOTRING,
         Error::AbiMismatch { .. } | Error::LayoutMismatch { .. } => IPCRING_EVERSION,
         Error::Mismatch { .. } => IPCRING_EMISMATCH,
@@ -261,6 +270,7 @@ fn code_of(e: &Error) -> c_int {
         Error::Disconnected => IPCRING_EDISCONNECTED,
         Error::EndOfStream => IPCRING_EOF,
         Error::Busy { .. } => IPCRING_EBUSY,
+        Error::InUse { .. } => IPCRING_EINUSE,
         Error::TooManyEndpoints => IPCRING_ETOOMANY,
         Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
         Error::KernelLimit { .. } => IPCRING_ELIMIT,
@@ -280,9 +290,14 @@ fn err(e: Error) -> Status {
 /// [`err`] for errors about a named object: the message names the address.
 fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
     move |e| match e {
-        Error::AlreadyExists | Error::NotFound | Error::PermissionDenied | Error::NotReady | Error::NotARing { .. } => {
-            fail(code_of(&e), &format!("{address}: {e}"))
-        }
+        Error::AlreadyExists
+        | Error::NotFound
+        | Error::PermissionDenied
+        | Error::NotReady
+        | Error::CreatorDied
+        | Error::NotARing { .. }
+        | Error::InUse { .. }
+        | Error::Busy { role: "cleaner" } => fail(code_of(&e), &format!("{address}: {e}")),
         e => err(e),
     }
 }
@@ -1038,6 +1053,38 @@ pub unsafe extern "C" fn ipcring_unlink(address: *const c_char) -> c_int {
     })
 }
 
+/// Removes the channel's name, like `ipcring_unlink`, unless it is in use: a ring
+/// (`shm://NAME`) with a live sender or receiver in any process, or whose creator is still
+/// initialising it, or a queue (`mq://NAME`) with a live ipcring endpoint, is
+/// `IPCRING_EINUSE` and stays. Endpoints and creators that died do not count (the kernel
+/// says who is alive; a stopped process is alive), so this is how a crashed application's
+/// leftovers are cleaned up. `flags`: 0 or `IPCRING_REMOVE_FORCE` (remove it anyway).
+/// Two removes racing on one ring never remove a new ring made under the name meanwhile (the
+/// loser gets `IPCRING_ENOENT`); `IPCRING_EBUSY` if another remove kept the ring busy for a
+/// while. `fifo://` and `unix://` are removed as by `ipcring_unlink` (no liveness check).
+///
+/// Thread safety: may be called from any thread at any time.
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_remove(address: *const c_char, flags: u32) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let addr = unsafe { parse_address(address) }?;
+        if flags & !IPCRING_REMOVE_FORCE != 0 {
+            return Err(fail(
+                IPCRING_EINVAL,
+                &format!("unknown ipcring_remove flags {:#x}", flags & !IPCRING_REMOVE_FORCE),
+            ));
+        }
+        named(&addr, "ipcring_remove")?;
+        let text = format!("{}://{}", addr.transport().scheme(), addr.target());
+        remove_addr(&addr, flags & IPCRING_REMOVE_FORCE != 0).map_err(err_at(&text))?;
+        Ok(IPCRING_OK)
+    })
+}
+
 /// A static, NUL-terminated description of any status code (unknown codes included).
 ///
 /// Thread safety: may be called from any thread at any time.
@@ -1053,7 +1100,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ENOENT => c"no ring of that name exists",
         IPCRING_EACCES => c"permission denied",
         IPCRING_ENOSPC => c"no space left in shared memory for the ring",
-        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it",
+        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it (still at it, or died)",
         IPCRING_ENOTRING => c"not an ipcring ring",
         IPCRING_EVERSION => c"ring made by an incompatible version of ipcring",
         IPCRING_EMISMATCH => c"ring differs from the options asked for",
@@ -1063,7 +1110,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_EAGAIN => c"operation would block",
         IPCRING_ETIMEDOUT => c"timed out",
         IPCRING_EDISCONNECTED => c"every receiver has gone",
-        IPCRING_EBUSY => c"the ring already has its sender or receiver",
+        IPCRING_EBUSY => c"the ring already has its sender or receiver, or is being removed",
         IPCRING_ETOOMANY => c"the ring's endpoint table is full",
         IPCRING_ECLOSED => c"handle already closed",
         IPCRING_EBADHANDLE => c"not an ipcring handle",
@@ -1072,6 +1119,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_EIO => c"system call failed",
         IPCRING_EPANIC => c"internal error in ipcring",
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
+        IPCRING_EINUSE => c"the channel is in use (not removed)",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

@@ -24,7 +24,9 @@
 //! Module map (data flows one way, top to bottom): [`channel`] (the API, any transport) →
 //! [`ring`] (the shared-memory ring's ends) or `transport` (the fallbacks) → `spsc` / `mpmc`
 //! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
-//! and `sync` (the std/loom switch); `shm` maps regions; `endpoint` tracks who is attached.
+//! and `sync` (the std/loom switch); `shm` maps regions (and removes them: [`remove`]);
+//! `endpoint` tracks who is attached; [`failpoint`] is test support (the `failpoints`
+//! feature: kill, stop or pause the process at a named step).
 //! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]
@@ -33,6 +35,7 @@
 pub mod address;
 pub mod channel;
 pub mod error;
+pub mod failpoint;
 #[cfg(not(ipcring_loom))]
 pub mod ffi;
 pub mod ring;
@@ -56,7 +59,7 @@ mod sync;
 #[cfg(not(ipcring_loom))]
 pub mod transport;
 
-pub use channel::{pair, pair_at, unlink, Create, Receiver, RecvSlot, SendSlot, Sender, Stats};
+pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};
 pub use layout::{Geometry, Kind, WakeBackend};
 pub use ring::{Ring, RingOptions};

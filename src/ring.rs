@@ -234,6 +234,7 @@ pub(crate) fn init_ring(raw: &RawRing) -> Result<()> {
     }
     wait::init_bell(&h.data_bell, g.wake)?;
     wait::init_bell(&h.space_bell, g.wake)?;
+    crate::failpoint::hit(crate::failpoint::INIT_BEFORE_READY);
     h.id.0.init.store(INIT_READY, Ordering::Release);
     Ok(())
 }
@@ -424,7 +425,9 @@ impl Ring {
         })
     }
 
-    /// Removes the shared-memory object `name`. Processes that have it mapped keep using it.
+    /// Removes the shared-memory object `name`, whoever uses it. Processes that have it
+    /// mapped keep using it. [`Ring::remove`] is the careful version (it refuses a ring in
+    /// use, and never races another cleaner into removing a new ring).
     ///
     /// # Examples
     ///
@@ -433,6 +436,41 @@ impl Ring {
     /// ```
     pub fn unlink(name: &str) -> Result<()> {
         shm::unlink(name)
+    }
+
+    /// Removes the shared-memory ring `name` unless it is in use: a live endpoint (in any
+    /// process, this one included) or a live creator still initialising it makes it
+    /// [`Error::InUse`], unless `force`. A ring whose endpoints have all closed or died, and
+    /// the half-made object of a creator that died, are removed without `force`. Liveness
+    /// is what the kernel says (the endpoints' and the creator's OFD locks), never a PID or a
+    /// timeout; a stopped process is alive.
+    ///
+    /// Safe against other cleaners: two removes racing for the same ring never remove a
+    /// new ring created under the name after the first one succeeded (the loser gets
+    /// [`Error::NotFound`]); see `shm`'s module docs for the protocol. [`Ring::unlink`]
+    /// removes the name unconditionally and takes no part in it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::InUse`]; [`Error::Busy`] (role `"cleaner"`) if another
+    /// cleaner kept the ring for [`shm::CLEANUP_WAIT`]; [`Error::NotARing`] for an object that
+    /// cannot be a ring (unless `force`); [`Error::PermissionDenied`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{Error, Ring, RingOptions};
+    /// let name = format!("ipcring-doc-remove-{}", std::process::id());
+    /// let ring = Ring::create(&name, &RingOptions::new())?;
+    /// let rx = ring.receiver()?;
+    /// assert!(matches!(Ring::remove(&name, false), Err(Error::InUse { endpoints: 1, initialising: false })));
+    /// drop(rx); // (or its process dies)
+    /// Ring::remove(&name, false)?;
+    /// assert!(matches!(Ring::remove(&name, true), Err(Error::NotFound)));
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn remove(name: &str, force: bool) -> Result<()> {
+        shm::remove(name, force)
     }
 
     /// Attaches a sender. On SPSC a second live sender is [`Error::Busy`].

@@ -579,6 +579,7 @@ pub(crate) fn block_on<T>(
         // 4. sleep (bounded), 5. retract and go round.
         let until = timeout.slice();
         *parks += 1;
+        crate::failpoint::hit(crate::failpoint::WAIT_BEFORE_PARK);
         match backend {
             WakeBackend::Futex => bell.seq.wait(seq, Some(&until)),
             WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wait(seq, Some(&until)),

@@ -325,12 +325,14 @@ fn garbage_objects_are_not_a_ring() {
         Err(Error::NotARing { .. }) => {}
         other => panic!("all 0xFF: {other:?}"),
     }
-    // Random bytes after a right magic: never initialised, so NotReady once the open
-    // timeout has passed.
+    // Random bytes after a right magic: never initialised, and nobody holds the init lock
+    // (no creator at work), so CreatorDied at once, without waiting for the open timeout.
     random[..8].copy_from_slice(b"IPCRING1");
+    let long = RingOptions::new().open_timeout(Duration::from_secs(30));
+    write_object(&name, &random, 0o600);
     let start = Instant::now();
-    match open_bytes(&name, &random) {
-        Err(Error::NotReady) => assert!(start.elapsed() >= Duration::from_millis(200)),
+    match Ring::open_with(name.as_str(), &long) {
+        Err(Error::CreatorDied) => assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed()),
         other => panic!("magic then random bytes: {other:?}"),
     }
     // A directory.
@@ -413,9 +415,9 @@ fn damaged_headers_are_refused() {
             other => panic!("header with a bad {what}: {other:?}"),
         }
     }
-    // Never initialised (init word 0): NotReady after the open timeout.
+    // Never initialised (init word 0) and no creator holds the init lock: CreatorDied.
     match open_bytes(&name, &with(OFF_INIT, &0u32.to_le_bytes())) {
-        Err(Error::NotReady) => {}
+        Err(Error::CreatorDied) => {}
         other => panic!("init word 0: {other:?}"),
     }
 }

@@ -1177,3 +1177,64 @@ pub fn unlink(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Removes queue `name` and its companion file unless an ipcring endpoint is attached:
+/// refuses with [`Error::InUse`] (unless `force`) while any sender or receiver holds its
+/// lock on the companion (`endpoints` counts the sides with a live endpoint; `initialising`
+/// says an endpoint holds the setup lock, i.e. is attaching now). Endpoints that died do not
+/// count. A queue without a companion has no ipcring endpoints and is removed.
+///
+/// Best effort, unlike the ring's `remove`: an endpoint that attaches between the check and
+/// the removal is not seen, and is left on the removed queue (as with [`unlink`]).
+///
+/// # Errors
+///
+/// Those of [`unlink`], and [`Error::InUse`]; [`Error::NotARing`] for a companion path that
+/// is a symbolic link or not a regular file (unless `force`).
+pub fn remove(name: &str, force: bool) -> Result<()> {
+    let (_, comp) = names(name)?;
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: comp is a valid C string; no O_CREAT, so no mode argument.
+    let fd = unsafe { libc::open(comp.as_ptr(), flags) };
+    if fd >= 0 {
+        // SAFETY: open just returned fd; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let regular = fstat(fd.as_raw_fd())?.st_mode & libc::S_IFMT == libc::S_IFREG;
+        if !regular && !force {
+            return Err(NOT_REGULAR);
+        }
+        if regular {
+            // This description holds no lock, so F_OFD_GETLK reports any other's.
+            let held = |byte: usize| -> Result<bool> {
+                let fl =
+                    ofd_lock(fd.as_raw_fd(), byte, libc::F_OFD_GETLK, libc::F_WRLCK).map_err(|source| Error::Io {
+                        op: "fcntl(F_OFD_GETLK) (mq companion)",
+                        source,
+                    })?;
+                Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+            };
+            let mut endpoints = 0u32;
+            for role in [Role::Sender, Role::Receiver] {
+                if held(role.lock_byte())? {
+                    endpoints += 1;
+                }
+            }
+            let initialising = held(SETUP_BYTE)?;
+            if (endpoints > 0 || initialising) && !force {
+                return Err(Error::InUse {
+                    endpoints,
+                    initialising,
+                });
+            }
+        }
+    } else {
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOENT) => {} // no companion: no ipcring endpoint ever attached
+            Some(libc::ELOOP) if !force => return Err(SYMLINK),
+            _ if force => {}
+            _ => return Err(Error::from_io("open (mq companion)", e)),
+        }
+    }
+    unlink(name)
+}

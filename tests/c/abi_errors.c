@@ -90,6 +90,7 @@ static const char *code_name(int rc) {
         case IPCRING_EIO: return "IPCRING_EIO";
         case IPCRING_EPANIC: return "IPCRING_EPANIC";
         case IPCRING_ELIMIT: return "IPCRING_ELIMIT";
+        case IPCRING_EINUSE: return "IPCRING_EINUSE";
         default: return "(unknown code)";
     }
 }
@@ -190,7 +191,7 @@ static void strings_and_codes(void) {
     REQUIRE(le != NULL && le[0] == '\0'); /* nothing failed yet on this thread */
     const char *unknown = ipcring_strerror(12345);
     REQUIRE(unknown != NULL && unknown[0] != '\0');
-    for (int rc = IPCRING_ELIMIT; rc <= IPCRING_EOF; rc++) {
+    for (int rc = IPCRING_EINUSE; rc <= IPCRING_EOF; rc++) {
         const char *s = ipcring_strerror(rc);
         if (s == NULL || s[0] == '\0' || strcmp(s, unknown) == 0) {
             char what[128];
@@ -198,10 +199,10 @@ static void strings_and_codes(void) {
             die(__LINE__, what, rc);
         }
     }
-    printf("ok %4d  ipcring_strerror of every code from %d to %d is its own text\n", __LINE__, IPCRING_ELIMIT,
+    printf("ok %4d  ipcring_strerror of every code from %d to %d is its own text\n", __LINE__, IPCRING_EINUSE,
            IPCRING_EOF);
     n_checks++;
-    const int odd[] = {12345, -12345, 2, -26, INT_MIN, INT_MAX};
+    const int odd[] = {12345, -12345, 2, -28, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
         const char *s = ipcring_strerror(odd[i]);
         REQUIRE(s != NULL && s[0] != '\0');
@@ -249,12 +250,14 @@ static void bad_addresses(void) {
     CHECK(ipcring_open(NULL, IPCRING_SEND | IPCRING_CREATE, &h), IPCRING_EINVAL);
     CHECK(ipcring_pair(NULL, &tx, &rx), IPCRING_EINVAL);
     CHECK(ipcring_unlink(NULL), IPCRING_EINVAL);
+    CHECK(ipcring_remove(NULL, 0), IPCRING_EINVAL);
     const char *not_utf8 = "shm://bad\xff"
                            "\xfe"
                            "name";
     CHECK(ipcring_open(not_utf8, IPCRING_SEND | IPCRING_CREATE, &h), IPCRING_EINVAL);
     CHECK(ipcring_pair("shm://?capacity=\xc3", &tx, &rx), IPCRING_EINVAL);
     CHECK(ipcring_unlink(not_utf8), IPCRING_EINVAL);
+    CHECK(ipcring_remove(not_utf8, 0), IPCRING_EINVAL);
 
     /* NULL out-pointers: refused before anything is created. */
     CHECK(ipcring_open(good, IPCRING_SEND | IPCRING_CREATE, NULL), IPCRING_EINVAL);
@@ -319,6 +322,9 @@ static void bad_addresses(void) {
     CHECK(ipcring_unlink("fifo:///tmp/ipcring-abi-fifo"), IPCRING_ENOENT);
     CHECK(ipcring_unlink("tcp://127.0.0.1:9"), IPCRING_EADDRESS);
     CHECK(ipcring_unlink("pipe://"), IPCRING_EADDRESS);
+    CHECK(ipcring_remove("shm://", 0), IPCRING_EADDRESS);
+    CHECK(ipcring_remove("tcp://127.0.0.1:9", IPCRING_REMOVE_FORCE), IPCRING_EADDRESS);
+    CHECK(ipcring_remove("fifo:///tmp/ipcring-abi-fifo", 0), IPCRING_ENOENT);
     REQUIRE(access("/tmp/ipcring-abi-fifo", F_OK) != 0);
     REQUIRE(h == BAD_H && tx == BAD_H && rx == BAD_H);
 
@@ -368,8 +374,20 @@ static void open_errors(void) {
     CHECK(ipcring_close(tx), IPCRING_OK);
     CHECK(ipcring_open(good, IPCRING_SEND, &tx), IPCRING_OK);
     CHECK(ipcring_close(tx), IPCRING_OK);
+
+    /* ipcring_remove refuses a ring with a live endpoint (the receiver), and says so. */
+    CHECK(ipcring_remove(good, 0x2), IPCRING_EINVAL); /* unknown flag */
+    CHECK(ipcring_remove(good, 0), IPCRING_EINUSE);
+    NAMES("1 live endpoint");
+    CHECK(ipcring_open(good, IPCRING_SEND, &tx), IPCRING_OK); /* still there */
+    CHECK(ipcring_close(tx), IPCRING_OK);
     CHECK(ipcring_close(rx), IPCRING_OK);
-    CHECK(ipcring_unlink(good), IPCRING_OK);
+    CHECK(ipcring_remove(good, 0), IPCRING_OK); /* nobody attached: removed */
+    CHECK(ipcring_remove(good, 0), IPCRING_ENOENT);
+    CHECK(ipcring_open(good, IPCRING_SEND | IPCRING_CREATE | IPCRING_EXCL, &tx), IPCRING_OK);
+    CHECK(ipcring_remove(good, IPCRING_REMOVE_FORCE), IPCRING_OK); /* in use, forced */
+    CHECK(ipcring_send(tx, "x", 1, IPCRING_NONBLOCK), IPCRING_OK); /* the open handle still works */
+    CHECK(ipcring_close(tx), IPCRING_OK);
     CHECK(ipcring_unlink(good), IPCRING_ENOENT);
     CHECK(ipcring_open(good, IPCRING_SEND, &h), IPCRING_ENOENT);
 }

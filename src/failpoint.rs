@@ -23,9 +23,12 @@
 //! | [`CLEANUP_AFTER_UNLINK`] `cleanup.after_unlink` | `shm::remove`: unlinked, the cleanup lock still held |
 //! | [`WAIT_BEFORE_PARK`] `wait.before_park` | `wait::block_on`: announced and re-checked, just before sleeping |
 //!
-//! Declared for the ring's send and receive paths (placed in `spsc` / `mpmc` / `ring`):
-//! `send.after_claim`, `send.after_write`, `send.before_publish`, `send.before_wake`,
-//! `recv.after_claim`, `recv.before_release`.
+//! | [`SEND_AFTER_CLAIM`] `send.after_claim` | `spsc` (room found, by send or reserve) / `mpmc` (the tail CAS won): nothing written yet |
+//! | [`SEND_AFTER_WRITE`] `send.after_write` | `spsc` / `mpmc`: payload and length written, not published |
+//! | [`SEND_BEFORE_PUBLISH`] `send.before_publish` | `spsc` (the tail store) / `mpmc` (the slot's full stamp): just before it |
+//! | [`SEND_BEFORE_WAKE`] `send.before_wake` | `ring`: published, receivers not yet rung |
+//! | [`RECV_AFTER_CLAIM`] `recv.after_claim` | `spsc` (a message seen) / `mpmc` (the head CAS won): not yet read |
+//! | [`RECV_BEFORE_RELEASE`] `recv.before_release` | `spsc` (the head store) / `mpmc` (the slot freed for the next lap, also when skipping a tombstone or a dead claim): just before it |
 //!
 //! # Arming
 //!

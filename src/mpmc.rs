@@ -213,6 +213,7 @@ impl MpmcProducer {
                         s.owner.store(self.owner, Ordering::Relaxed);
                         s.tracker.write();
                     }
+                    crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
                     return Ok(Some((pos, n)));
                 }
                 Err(now) => {
@@ -232,6 +233,7 @@ impl MpmcProducer {
     /// Publishes a claimed position holding `len` bytes (or `TOMBSTONE`).
     #[inline]
     pub fn publish(&self, pos: u64, len: u32) {
+        crate::failpoint::hit(crate::failpoint::SEND_BEFORE_PUBLISH);
         let s = self.ring.slot(pos);
         s.len.store(len, Ordering::Relaxed);
         s.seq.store(full_stamp(pos), orderings::MPMC_PUBLISH);
@@ -246,6 +248,7 @@ impl MpmcProducer {
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
         // (checked by the caller) fits its payload.
         unsafe { crate::layout::copy_bytes(msg.as_ptr(), self.payload(pos), msg.len()) };
+        crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
         self.publish(pos, msg.len() as u32);
         Ok(true)
     }
@@ -263,6 +266,7 @@ impl MpmcProducer {
             let m = m.as_ref();
             // SAFETY: as in try_send, for each claimed position.
             unsafe { crate::layout::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
+            crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
             self.publish(p, m.len() as u32);
         }
         Ok(n)
@@ -401,6 +405,7 @@ impl MpmcConsumer {
                 n += 1;
             }
             if self.claim_head(pos, n) {
+                crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
                 return Ok(Some((pos, n)));
             }
             pos = h.head.0.load(Ordering::Acquire);
@@ -470,6 +475,7 @@ impl MpmcConsumer {
     /// Frees `n` claimed positions starting at `pos` for the producers' next lap.
     #[inline]
     pub fn release(&self, pos: u64, n: usize) {
+        crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
         let cap = self.ring.geom().capacity;
         for k in 0..n as u64 {
             let p = pos.wrapping_add(k);

@@ -754,6 +754,7 @@ impl RingSender {
 
     #[inline]
     fn wake_receivers(&mut self, n: usize) {
+        crate::failpoint::hit(crate::failpoint::SEND_BEFORE_WAKE);
         let raw = &self.shared.raw;
         if wait::notify(&raw.header().data_bell, raw.geom().wake, n as u32) {
             self.stats.wakes += 1;

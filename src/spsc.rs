@@ -78,11 +78,13 @@ impl SpscProducer {
         // writes it until `tail` passes it; the payload has msg_size >= msg.len() bytes.
         unsafe { crate::layout::copy_bytes(msg.as_ptr(), self.ring.payload(pos), msg.len()) };
         slot.len.store(msg.len() as u32, Ordering::Relaxed);
+        crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
     }
 
     /// Publishes every written slot up to our cursor (one Release store for a whole batch).
     #[inline]
     fn publish(&self) {
+        crate::failpoint::hit(crate::failpoint::SEND_BEFORE_PUBLISH);
         self.ring.header().tail.0.store(self.tail, orderings::SPSC_PUBLISH);
     }
 
@@ -92,6 +94,7 @@ impl SpscProducer {
         if self.free(1)? == 0 {
             return Ok(false);
         }
+        crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
         self.write(self.tail, msg);
         self.tail = self.tail.wrapping_add(1);
         self.publish();
@@ -117,6 +120,7 @@ impl SpscProducer {
         if self.free(1)? == 0 {
             return Ok(None);
         }
+        crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
         self.ring.slot(self.tail).tracker.write();
         Ok(Some(self.ring.payload(self.tail)))
     }
@@ -200,6 +204,7 @@ impl SpscConsumer {
             return Ok(None);
         }
         let len = self.len_at(self.head)?;
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
         self.ring.slot(self.head).tracker.read();
         Ok(Some((self.ring.payload(self.head) as *const u8, len)))
     }
@@ -207,6 +212,7 @@ impl SpscConsumer {
     /// Consumes the message returned by the last successful `peek`.
     #[inline]
     pub fn release(&mut self) {
+        crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
         self.head = self.head.wrapping_add(1);
         self.ring.header().head.0.store(self.head, Ordering::Release);
     }
@@ -245,6 +251,7 @@ impl SpscConsumer {
             pos = pos.wrapping_add(1);
         }
         if n > 0 {
+            crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
             self.head = pos;
             self.ring.header().head.0.store(self.head, Ordering::Release);
         }

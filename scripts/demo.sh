@@ -2,7 +2,7 @@
 # The main job: a C producer process feeding a Rust consumer process over a shared-memory
 # ring, every sequence number and checksum verified; then the reverse direction; then the
 # Rust demo's throughput and round-trip figures (examples/demo.rs); then every transport
-# side by side (benches/transports.rs --quick).
+# side by side against the machine's limits (`ipcring bench --quick`).
 #
 #   scripts/demo.sh [MESSAGES]        (default 1,000,000 per direction)
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000000}"
 
 scripts/deps.sh
-cargo build --release --quiet --lib --example pipeline --example demo --bench transports
+cargo build --release --quiet --lib --bin ipcring --example pipeline --example demo
 stage="$PWD/target/stage"
 scripts/install.sh --from target/release --prefix "$stage" >/dev/null
 make -s -C c-examples IPCRING="$stage" O="$stage/c-examples"
@@ -50,5 +50,5 @@ run_pair "Rust producer -> C consumer" \
 echo "==> Rust producer and consumer processes, and round trips (examples/demo.rs)"
 target/release/examples/demo
 
-echo "==> Every transport side by side (benches/transports.rs --quick): the same API over shm, pipe, FIFO, mq, UNIX and TCP"
-cargo bench --quiet --bench transports -- --quick
+echo "==> Every transport side by side (ipcring bench --quick): the same API over shm, pipe, FIFO, mq, UNIX and TCP, against the machine's limits"
+target/release/ipcring bench --quick

@@ -55,6 +55,7 @@ pub mod shm;
 #[doc(hidden)]
 pub mod spsc;
 mod sync;
+mod syscount;
 #[doc(hidden)]
 #[cfg(not(ipcring_loom))]
 pub mod transport;

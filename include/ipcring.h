@@ -298,6 +298,11 @@ typedef struct {
    * Times a call on this handle woke a sleeping peer (one system call each).
    */
   uint64_t wakes;
+  /**
+   * Every system call the handle's calls made on the message path (sleeps, wake-ups,
+   * liveness checks; on the fallbacks each read, write, poll, queue or socket call).
+   */
+  uint64_t syscalls;
 } ipcring_stats_t;
 
 /**

@@ -48,8 +48,14 @@ pub struct Stats {
     pub bytes: u64,
     /// Times this endpoint went to sleep (one system call each).
     pub parks: u64,
-    /// Times this endpoint woke a parked peer (one system call each).
+    /// Times this endpoint woke a parked peer (one system call each, or one per sleeper with
+    /// the `sem_t` backend).
     pub wakes: u64,
+    /// Every system call this endpoint made on its message path: sleeps and wake-ups, peer
+    /// liveness checks (OFD lock queries), and on the fallbacks each read, write, poll, queue
+    /// or socket call. A busy ring makes none per message; `syscalls / messages` is the
+    /// figure `ipcring bench` reports.
+    pub syscalls: u64,
 }
 
 /// What an open does when the named object does not exist.
@@ -405,7 +411,8 @@ impl Sender {
 #[cfg(not(ipcring_loom))]
 impl OtherTx {
     fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.end.send(msg, timeout)?;
+        let end = &mut self.end;
+        crate::syscount::counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
         self.stats.messages += 1;
         self.stats.bytes += msg.len() as u64;
         Ok(())
@@ -894,7 +901,8 @@ impl OtherRx {
 
     fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let Some(len) = self.held else {
-            let n = self.end.recv(buf, timeout)?;
+            let end = &mut self.end;
+            let n = crate::syscount::counting(&mut self.stats.syscalls, || end.recv(buf, timeout))?;
             return Ok(self.count(n));
         };
         if buf.len() < len {
@@ -915,7 +923,8 @@ impl OtherRx {
         }
         let size = self.end.msg_size();
         self.slot.resize(size, 0);
-        let len = self.end.recv(&mut self.slot, timeout)?;
+        let (end, slot) = (&mut self.end, &mut self.slot);
+        let len = crate::syscount::counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
         self.held = Some(len);
         Ok(len)
     }

@@ -183,6 +183,9 @@ pub struct StatsOut {
     pub parks: u64,
     /// Times a call on this handle woke a sleeping peer (one system call each).
     pub wakes: u64,
+    /// Every system call the handle's calls made on the message path (sleeps, wake-ups,
+    /// liveness checks; on the fallbacks each read, write, poll, queue or socket call).
+    pub syscalls: u64,
 }
 
 /// The shape of the ring behind a handle.
@@ -932,12 +935,14 @@ pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c
         if let Some(tx) = &e.tx {
             let t = tx.stats();
             (s.sent_messages, s.sent_bytes, s.parks, s.wakes) = (t.messages, t.bytes, t.parks, t.wakes);
+            s.syscalls = t.syscalls;
         }
         if let Some(rx) = &e.rx {
             let r = rx.stats();
             (s.received_messages, s.received_bytes) = (r.messages, r.bytes);
             s.parks += r.parks;
             s.wakes += r.wakes;
+            s.syscalls += r.syscalls;
         }
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(s) };

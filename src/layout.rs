@@ -28,7 +28,7 @@ use core::mem::{align_of, size_of};
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
 /// Bumped whenever the shared layout or the protocol over it changes incompatibly.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
 /// rather than `1`, so that garbage is unlikely to look ready.
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -169,7 +169,12 @@ pub struct Bell {
     pub seq: FutexWord,
     /// How many waiters have announced themselves (they are parked or about to).
     pub waiters: AtomicU32,
-    _reserved: [u32; 2],
+    /// 1 while a waiter has armed the bell since the last ring: set by every waiter before
+    /// its re-check, cleared (swapped to 0) by the one waker that rings. Later wakers see 0
+    /// and make no system call: the ring in flight wakes every waiter armed before it (see
+    /// `wait`).
+    pub armed: AtomicU32,
+    _reserved: u32,
     /// Storage for a process-shared `sem_t` (initialised only for the `Sem` backend).
     pub sem: SemStorage,
 }
@@ -270,7 +275,8 @@ impl Bell {
         Bell {
             seq: FutexWord::new(0),
             waiters: AtomicU32::new(0),
-            _reserved: [0; 2],
+            armed: AtomicU32::new(0),
+            _reserved: 0,
             sem: SemStorage(core::cell::UnsafeCell::new([0; 64])),
         }
     }
@@ -774,6 +780,7 @@ const _: () = {
     assert!(size_of::<Bell>() == 128);
     assert!(offset_of!(Bell, seq) == 0);
     assert!(offset_of!(Bell, waiters) == 4);
+    assert!(offset_of!(Bell, armed) == 8);
     assert!(offset_of!(Bell, sem) == 16);
     assert!(size_of::<libc::sem_t>() <= size_of::<SemStorage>());
     assert!(align_of::<libc::sem_t>() <= align_of::<SemStorage>());

@@ -25,7 +25,8 @@
 //! [`ring`] (the shared-memory ring's ends) or `transport` (the fallbacks) → `spsc` / `mpmc`
 //! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
 //! and `sync` (the std/loom switch); `shm` maps regions (and removes them: [`remove`]);
-//! `endpoint` tracks who is attached; [`failpoint`] is test support (the `failpoints`
+//! `endpoint` tracks who is attached; [`inspect`] describes rings read-only (`ipcring ls` and
+//! `stat`); [`failpoint`] is test support (the `failpoints`
 //! feature: kill, stop or pause the process at a named step).
 //! See `docs/architecture.md` in the repository.
 
@@ -38,6 +39,8 @@ pub mod error;
 pub mod failpoint;
 #[cfg(not(ipcring_loom))]
 pub mod ffi;
+#[cfg(not(ipcring_loom))]
+pub mod inspect;
 pub mod ring;
 pub mod wait;
 
@@ -55,6 +58,7 @@ pub mod shm;
 #[doc(hidden)]
 pub mod spsc;
 mod sync;
+mod syscount;
 #[doc(hidden)]
 #[cfg(not(ipcring_loom))]
 pub mod transport;

@@ -129,7 +129,7 @@ fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
 #[inline]
 fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &crate::layout::Bell) {
     ring.header().endpoints[entry].claim_hi.store(lo, Ordering::Release);
-    crate::wait::notify(bell, ring.geom().wake, crate::layout::MAX_ENDPOINTS as u32);
+    let _ = crate::wait::notify(bell, ring.geom().wake);
 }
 
 impl MpmcProducer {

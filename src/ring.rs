@@ -717,7 +717,13 @@ impl RingSender {
         // Only an attach or a close moves the epoch, and no receiver comes back without
         // attaching: while the epoch stands still, the last verdict holds.
         let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
-        if (moved && self.peers.gone(&self.shared, Phase::Idle)?) || (!moved && self.peers.gone) {
+        let gone = if moved {
+            let (peers, shared) = (&mut self.peers, &self.shared);
+            crate::syscount::counting(&mut self.stats.syscalls, || peers.gone(shared, Phase::Idle))?
+        } else {
+            self.peers.gone
+        };
+        if gone {
             return Err(Error::Disconnected);
         }
         Ok(())
@@ -753,11 +759,12 @@ impl RingSender {
     }
 
     #[inline]
-    fn wake_receivers(&mut self, n: usize) {
+    fn wake_receivers(&mut self) {
         crate::failpoint::hit(crate::failpoint::SEND_BEFORE_WAKE);
         let raw = &self.shared.raw;
-        if wait::notify(&raw.header().data_bell, raw.geom().wake, n as u32) {
+        if let Some(calls) = wait::notify(&raw.header().data_bell, raw.geom().wake) {
             self.stats.wakes += 1;
+            self.stats.syscalls += calls;
         }
     }
 
@@ -783,7 +790,7 @@ impl RingSender {
         }
         self.stats.messages += 1;
         self.stats.bytes += msg.len() as u64;
-        self.wake_receivers(1);
+        self.wake_receivers();
         Ok(())
     }
 
@@ -799,6 +806,7 @@ impl RingSender {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;
@@ -842,6 +850,7 @@ impl RingSender {
                 raw.geom().wake,
                 timeout,
                 &mut self.stats.parks,
+                &mut self.stats.syscalls,
                 |phase| {
                     if phase != Phase::Spin {
                         Self::slow_checks(shared, peers, phase)?;
@@ -860,7 +869,7 @@ impl RingSender {
                     self.stats.messages += n as u64;
                     self.stats.bytes += rest[..n].iter().map(|m| m.as_ref().len() as u64).sum::<u64>();
                     sent += n;
-                    self.wake_receivers(n);
+                    self.wake_receivers();
                 }
                 Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => break,
                 Err(e) => return Err(e),
@@ -890,6 +899,7 @@ impl RingSender {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;
@@ -914,7 +924,7 @@ impl RingSender {
         }
         self.stats.messages += 1;
         self.stats.bytes += len as u64;
-        self.wake_receivers(1);
+        self.wake_receivers();
         Ok(())
     }
 
@@ -924,7 +934,7 @@ impl RingSender {
     pub(crate) fn cancel_raw(&mut self, pos: u64) {
         if let SendImp::Mpmc(p) = &self.imp {
             p.publish(pos, TOMBSTONE);
-            self.wake_receivers(1);
+            self.wake_receivers();
         }
     }
 
@@ -1010,10 +1020,11 @@ impl RingReceiver {
     }
 
     #[inline]
-    fn wake_senders(&mut self, n: usize) {
+    fn wake_senders(&mut self) {
         let raw = &self.shared.raw;
-        if wait::notify(&raw.header().space_bell, raw.geom().wake, n as u32) {
+        if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake) {
             self.stats.wakes += 1;
+            self.stats.syscalls += calls;
         }
     }
 
@@ -1127,7 +1138,7 @@ impl RingReceiver {
         };
         self.stats.messages += 1;
         self.stats.bytes += len as u64;
-        self.wake_senders(1);
+        self.wake_senders();
         Ok(r)
     }
 
@@ -1143,6 +1154,7 @@ impl RingReceiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| Self::attempt(shared, peers, imp, phase, |imp| Self::try_take(imp, limit, &mut f)),
         )
     }
@@ -1189,6 +1201,7 @@ impl RingReceiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| {
                 Self::attempt(shared, peers, imp, phase, |imp| {
                     let n = match imp {
@@ -1201,7 +1214,7 @@ impl RingReceiver {
         )?;
         self.stats.messages += n as u64;
         self.stats.bytes += bytes;
-        self.wake_senders(n);
+        self.wake_senders();
         Ok(n)
     }
 
@@ -1224,6 +1237,7 @@ impl RingReceiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| {
                 let look = |imp: &mut RecvImp| -> Result<Option<(*const u8, usize, u64)>> {
                     match imp {
@@ -1253,7 +1267,7 @@ impl RingReceiver {
         }
         self.stats.messages += 1;
         self.stats.bytes += len as u64;
-        self.wake_senders(1);
+        self.wake_senders();
     }
 
     /// Whether this is an MPMC ring (a peeked message is claimed, and consumed either way).

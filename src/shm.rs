@@ -110,8 +110,9 @@ fn unlock(fd: RawFd, byte: usize) -> Result<()> {
         })
 }
 
-/// Whether a description other than `fd`'s holds a lock on `byte`.
-fn lock_held(fd: RawFd, byte: usize) -> Result<bool> {
+/// Whether a description other than `fd`'s holds a lock on `byte` (`F_OFD_GETLK`, which
+/// also works through a read-only descriptor: `inspect` relies on that).
+pub(crate) fn lock_held(fd: RawFd, byte: usize) -> Result<bool> {
     let fl = ofd_lock(fd, byte, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
         op: "fcntl(F_OFD_GETLK)",
         source,
@@ -457,6 +458,13 @@ fn ready_geometry(file: &File, size: u64) -> Result<Option<Geometry>> {
     // SAFETY: the mapping is HEADER_SIZE >= size_of::<Header>() bytes, page-aligned,
     // and every Header field is an atomic or plain bytes, valid for any content.
     let h = unsafe { &*(head.as_ptr() as *const Header) };
+    header_geometry(h, size)
+}
+
+/// The geometry a header describes if its creator has published READY (validated against
+/// the object's real `size`), `None` if not yet; `NotARing` for a wrong magic number. Shared
+/// by `open` (over the mapped header page) and `inspect` (over a copy read with `pread`).
+pub(crate) fn header_geometry(h: &Header, size: u64) -> Result<Option<Geometry>> {
     if h.id.0.init.load(Ordering::Acquire) == INIT_READY {
         return Geometry::from_header(h, size).map(Some);
     }

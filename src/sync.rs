@@ -153,6 +153,10 @@ pub mod orderings {
     /// Whether a waiter re-checks the ring after announcing itself (must be true).
     pub const WAIT_RECHECK: bool = !cfg!(ipcring_mutant = "wait_no_recheck");
 
+    /// Whether a waiter arms its bell before its re-check (must be true: arming after it lets
+    /// a publication between the two skip the wake-up, and the waiter sleeps through it).
+    pub const WAIT_ARM_BEFORE_RECHECK: bool = !cfg!(ipcring_mutant = "wait_arm_after_recheck");
+
     /// Whether an MPMC claimer records its range before the claiming CAS (must be true: crash
     /// recovery tells a live claimer's slot from a dead one's by that record).
     pub const MPMC_CLAIM_RECORD: bool = !cfg!(ipcring_mutant = "mpmc_no_claim_record");

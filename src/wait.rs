@@ -6,21 +6,45 @@
 //! A waiter, after its fast-path attempt failed and its spin budget is spent:
 //!
 //! 1. reads the bell's futex word `seq` (Acquire);
-//! 2. announces itself: `waiters += 1`, then a SeqCst fence;
+//! 2. announces itself: `waiters += 1` and arms the bell (`swap(armed, 1)`), then a SeqCst
+//!    fence;
 //! 3. re-checks the ring (the state, never the futex word, decides);
 //! 4. sleeps while `seq` still holds the value read in 1 (futex) or until posted (sem), at
 //!    most until its deadline or one `PARK_SLICE`, whichever is sooner;
-//! 5. `waiters -= 1` and goes round again.
+//! 5. `waiters -= 1` and goes round again (re-arming if it parks again).
 //!
 //! A waker, after publishing (a cursor or sequence store):
 //!
 //! 1. a SeqCst fence, then reads `waiters`;
-//! 2. only if it is non-zero: `seq += 1` and `FUTEX_WAKE` (or `sem_post`).
+//! 2. only if that is non-zero and its own `swap(armed, 0)` returns 1: `seq += 1` and
+//!    `FUTEX_WAKE` of every sleeper (or one `sem_post` per announced waiter).
 //!
 //! The two fences make the classic store/load (Dekker) pattern safe: either the waiter's
-//! re-check sees the publication, or the waker sees the announcement and rings. A busy ring
-//! with nobody parked makes no system call per message. `seq` changing between 1 and 4 makes
-//! the futex wait return at once, so a ring between the re-check and the sleep is not lost.
+//! re-check sees the publication, or the waker sees the announcement (`waiters`) and its swap
+//! finds `armed` set (or set and already taken by a waker whose ring is on its way). A busy
+//! ring with nobody parked makes no system call per message. `seq` changing between 1 and 4 makes the
+//! futex wait return at once, so a ring between the re-check and the sleep is not lost.
+//!
+//! # One wake per sleep, not one per publication
+//!
+//! `armed` is what keeps a saturated ring at (nearly) zero system calls per message. The
+//! waiter count alone cannot: it stays non-zero from the wake until the woken waiter is
+//! scheduled and retracts (tens of microseconds on a busy machine), and every publication in
+//! that window would ring again, one `FUTEX_WAKE` per message. With `armed`, the first waker
+//! takes the flag and rings; the others find it 0 and skip (an atomic swap on the bell's line
+//! instead of a system call). That is safe because a waker that finds 0 can only be racing a ring that is already certain to reach every waiter that
+//! armed before it: a waiter arms *after* reading `seq` (step 1 before 2), the taker bumps
+//! `seq` *after* its swap, so that waiter's futex wait either sees the new value and returns
+//! or is asleep when the taker's `FUTEX_WAKE` (of all sleepers) comes. A waiter whose
+//! re-check raced the ring re-arms on its next round. Every write of `armed` is a swap
+//! (waiters arm with `swap(1)`, never a plain store): read-modify-writes are totally
+//! ordered and always read the newest value, which is what the argument above needs. (loom
+//! 0.7 orders a plain store only by causality, so with a plain arm it let a waker's swap read
+//! a value older than a re-arm it should have seen; `blocking_wakeup_2x2` and the simpler
+//! blocking models deadlocked on that until the arm became a swap.) The loom models check
+//! all this (they model the futex with its compare-and-sleep atomicity and no timeouts, so a
+//! lost wake-up is a deadlock there), and the mutant `wait_arm_after_recheck` (arming after the re-check)
+//! makes them fail.
 //!
 //! The futex is never a private one (no private flag): the word lives in a shared mapping at different
 //! addresses in different processes, and only a shared futex (keyed by the backing object)
@@ -244,6 +268,7 @@ pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
         }
     }
     loop {
+        crate::syscount::one();
         // SAFETY: until is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
         let rc =
             unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &until, std::ptr::null_mut()) };
@@ -285,6 +310,7 @@ pub(crate) mod futex_sys {
     /// re-checks its own state and deadline.
     pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
         let ts = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
+        crate::syscount::one();
         // SAFETY: word is a valid, aligned u32 for the duration of the call; ts is null or a
         // valid timespec; FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an absolute
         // CLOCK_MONOTONIC deadline. Errors (EAGAIN, ETIMEDOUT, EINTR) all mean "re-check".
@@ -304,6 +330,7 @@ pub(crate) mod futex_sys {
     /// Wakes up to `n` waiters sleeping on `word`.
     pub fn wake(word: &AtomicU32, n: u32) {
         let n = n.min(i32::MAX as u32) as libc::c_int;
+        crate::syscount::one();
         // SAFETY: word is a valid u32; FUTEX_WAKE only reads its address (the shared key).
         unsafe {
             libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
@@ -379,6 +406,7 @@ mod sem_sys {
         /// Waits for a post until the absolute CLOCK_MONOTONIC `deadline`. Returns on a post,
         /// timeout or EINTR alike: the caller re-checks.
         pub fn wait(bell: &Bell, deadline: &libc::timespec) {
+            crate::syscount::one();
             // SAFETY: the semaphore was initialised by the ring's creator (the Sem backend is
             // only used when the header says so); a corrupted sem_t can at worst make this call
             // return early or fail, and the wait is bounded by the deadline.
@@ -390,6 +418,7 @@ mod sem_sys {
         /// Posts `n` times.
         pub fn post(bell: &Bell, n: u32) {
             for _ in 0..n {
+                crate::syscount::one();
                 // SAFETY: as in `wait`. EOVERFLOW (value at SEM_VALUE_MAX) just means enough
                 // wake-ups are already pending.
                 unsafe {
@@ -455,6 +484,7 @@ mod sem_sys {
             if take(data, ONE_WAITER) {
                 return;
             }
+            crate::syscount::one();
             // SAFETY: the word is aligned and inside the mapping for the call; the kernel only
             // reads it. FUTEX_WAIT_BITSET without the private flag takes an absolute
             // CLOCK_MONOTONIC deadline; every outcome (woken, EAGAIN, ETIMEDOUT, EINTR) means
@@ -497,6 +527,7 @@ mod sem_sys {
                     return;
                 }
                 if d >> 32 != 0 {
+                    crate::syscount::one();
                     // SAFETY: as in `wait`; FUTEX_WAKE only uses the word's address as the key.
                     unsafe {
                         libc::syscall(libc::SYS_futex, word(data), libc::FUTEX_WAKE, 1);
@@ -529,8 +560,20 @@ pub(crate) enum Phase {
 /// One poll of the ring by a blocking call: `Ok(Some(v))` done, `Ok(None)` not yet,
 /// `Err(e)` give up with `e`. The [`Phase`] says why it polls: before each sleep is the moment
 /// for checks too costly for the spin loop (e.g. whether any peer is still attached).
-/// `parks` counts the sleeps (each one a system call).
+/// `parks` counts the sleeps; `syscalls` gains every system call made meanwhile (the sleeps,
+/// and whatever the polls make: peer checks, recovery).
 pub(crate) fn block_on<T>(
+    bell: &Bell,
+    backend: WakeBackend,
+    timeout: Timeout,
+    parks: &mut u64,
+    syscalls: &mut u64,
+    poll: impl FnMut(Phase) -> Result<Option<T>>,
+) -> Result<T> {
+    crate::syscount::counting(syscalls, || block_on_counted(bell, backend, timeout, parks, poll))
+}
+
+fn block_on_counted<T>(
     bell: &Bell,
     backend: WakeBackend,
     timeout: Timeout,
@@ -562,6 +605,9 @@ pub(crate) fn block_on<T>(
         // 1. read the doorbell, 2. announce, 3. re-check.
         let seq = bell.seq.atomic().load(Ordering::Acquire);
         bell.waiters.fetch_add(1, Ordering::SeqCst);
+        if orderings::WAIT_ARM_BEFORE_RECHECK {
+            bell.armed.swap(1, Ordering::SeqCst);
+        }
         fence(Ordering::SeqCst);
         if orderings::WAIT_RECHECK {
             match poll(Phase::Park) {
@@ -571,6 +617,9 @@ pub(crate) fn block_on<T>(
                     return done.map(|v| v.expect("poll returned Some"));
                 }
             }
+        }
+        if !orderings::WAIT_ARM_BEFORE_RECHECK {
+            bell.armed.swap(1, Ordering::SeqCst);
         }
         if timeout.expired() {
             bell.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -592,37 +641,47 @@ pub(crate) fn block_on<T>(
     }
 }
 
-/// Rings `bell` after a publication that can satisfy up to `n` waiters: only if a waiter has
-/// announced itself, so a busy ring makes no system call.
+/// Rings `bell` after a publication that can satisfy waiters: only if a waiter armed it
+/// since the last ring, and only one of the wakers that race for it; so a busy ring makes no
+/// system call, and a saturated one about one per sleep (see the module docs). Returns
+/// `None` if it did not ring, else how many system calls the ring made (the `sem_t` backend
+/// makes none when nobody sleeps in the semaphore yet).
 #[inline]
-pub(crate) fn notify(bell: &Bell, backend: WakeBackend, n: u32) -> bool {
+pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
     fence(Ordering::SeqCst);
-    let waiters = bell.waiters.load(Ordering::Relaxed);
-    if waiters == 0 {
-        return false;
+    // The waiter count decides whether anybody may need a ring at all (the fast path: one
+    // load); the swap, an RMW that always reads the newest value, decides who rings.
+    if bell.waiters.load(Ordering::Relaxed) == 0 || bell.armed.swap(0, Ordering::SeqCst) == 0 {
+        return None;
     }
-    ring(bell, backend, n.min(waiters));
-    true
+    let mut calls = 0;
+    crate::syscount::counting(&mut calls, || ring(bell, backend));
+    Some(calls)
 }
 
-/// Wakes everybody parked on `bell` (close, poison).
+/// Wakes everybody parked on `bell` (close, poison), whoever armed it.
 pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) {
     fence(Ordering::SeqCst);
-    let waiters = bell.waiters.load(Ordering::Relaxed);
-    if waiters != 0 {
-        ring(bell, backend, waiters.max(1));
+    if bell.waiters.load(Ordering::Relaxed) != 0 {
+        bell.armed.swap(0, Ordering::SeqCst);
+        ring(bell, backend);
     }
 }
 
 #[cold]
-fn ring(bell: &Bell, backend: WakeBackend, n: u32) {
+fn ring(bell: &Bell, backend: WakeBackend) {
     bell.seq.atomic().fetch_add(1, Ordering::Release);
     match backend {
-        WakeBackend::Futex => bell.seq.wake(n),
-        WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(n),
-        // Hostile-region fix (tests/hostile_regions.rs found it): `n` comes from the shared
-        // waiter count, which a corrupted region can set to ~2^32, and each post is a call:
-        // at most one waiter per endpoint can be parked, so more posts than that wake nobody.
-        WakeBackend::Sem => sem_sys::post(bell, n.min(crate::layout::MAX_ENDPOINTS as u32)),
+        // Every sleeper: the armed flag this ring took stood for all of them.
+        WakeBackend::Futex => bell.seq.wake(u32::MAX),
+        WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(u32::MAX),
+        // One post per announced waiter. Hostile-region fix (tests/hostile_regions.rs found
+        // it): the count comes from the shared region, which a corrupted one can set to ~2^32,
+        // and each post is a call: at most one waiter per endpoint can be parked, so more
+        // posts than that wake nobody.
+        WakeBackend::Sem => {
+            let n = bell.waiters.load(Ordering::Relaxed).max(1);
+            sem_sys::post(bell, n.min(crate::layout::MAX_ENDPOINTS as u32))
+        }
     }
 }

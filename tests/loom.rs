@@ -81,6 +81,9 @@
 //! |                        | itself (step 3 of the protocol in `src/wait.rs`): a     | deadlock (livelock    |
 //! |                        | publish between its last poll and its announcement is   | for `_send_only`,     |
 //! |                        | never rung for, a lost wake-up                          | whose receiver spins) |
+//! | `wait_arm_after_recheck` | a waiter arms its bell after its re-check instead of  | `blocking_wakeup_*`:  |
+//! |                        | before: a publish in between finds the bell unarmed and | deadlock (or          |
+//! |                        | skips the wake-up, and the waiter sleeps through it     | livelock, as above)   |
 //! | `mpmc_no_claim_record` | an MPMC claimer no longer records its range before the  | `mpmc_stuck_claim_`   |
 //! |                        | claiming CAS: a live claimer's slot looks dead and is   | `alive`: the slot is  |
 //! |                        | skipped                                                 | skipped               |
@@ -456,6 +459,42 @@ fn blocking_wakeup_mpmc() {
         }
         let tx = producer.join().unwrap();
         drop((tx, rx));
+    });
+}
+
+/// Two receivers park on an empty MPMC ring and two senders publish one message each. The
+/// bell's `armed` flag lets only one of the racing wakers ring (src/wait.rs): that ring must
+/// reach both sleepers, and a receiver that re-arms after the first ring must still be rung
+/// by the second message's sender. A lost wake-up leaves a receiver asleep: a deadlock here.
+#[test]
+fn blocking_wakeup_2x2() {
+    model("blocking_wakeup_2x2", 2, || {
+        let ring = ring(Kind::Mpmc, 2);
+        let mut rx1 = ring.receiver().unwrap();
+        let mut rx2 = ring.receiver().unwrap();
+        let mut tx1 = ring.sender().unwrap();
+        let mut tx2 = ring.sender().unwrap();
+        drop(ring);
+        let c1 = thread::spawn(move || {
+            let m = rx1.recv_vec().unwrap();
+            (rx1, m)
+        });
+        let c2 = thread::spawn(move || {
+            let m = rx2.recv_vec().unwrap();
+            (rx2, m)
+        });
+        let p = thread::spawn(move || {
+            tx2.send(&msg(1, 0)).unwrap();
+            tx2
+        });
+        tx1.send(&msg(0, 0)).unwrap();
+        let (rx1, m1) = c1.join().unwrap();
+        let (rx2, m2) = c2.join().unwrap();
+        let tx2 = p.join().unwrap();
+        let mut got = [m1, m2];
+        got.sort();
+        assert_eq!(got, [msg(0, 0), msg(1, 0)]);
+        drop((tx1, tx2, rx1, rx2));
     });
 }
 

@@ -287,6 +287,15 @@ fn every_row_json_and_svg() {
             .find(|c| c["row"] == name && c["size"] == 8)
             .unwrap_or_else(|| panic!("no parameters for {name}"));
         assert_eq!(x["throughput"]["messages"], case["messages"], "{name}");
+        if x["transport"].as_str().unwrap().starts_with("shm") {
+            continue;
+        }
+        // A fallback sends every message with at least one system call, in the child: its
+        // figures reach the table.
+        let tp_calls = f(&x["throughput"]["syscalls_per_msg"], "syscalls_per_msg");
+        assert!(tp_calls >= 1.0, "{name}: {tp_calls} system calls per message");
+        let rt_calls = f(&x["round_trip"]["syscalls_per_rt"], "syscalls_per_rt");
+        assert!(rt_calls >= 2.0, "{name}: {rt_calls} system calls per round trip");
     }
     // The ring's rows are blocking or spinning; the fallbacks block.
     assert_eq!(row(&j, "shm-spsc/spin", 8)["mode"], "spin");

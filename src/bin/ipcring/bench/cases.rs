@@ -171,14 +171,11 @@ fn short(addr: &str) -> &str {
 
 /// System calls per message made by a sender and a receiver together, from their statistics
 /// over the measured part (`tx` and `rx` are deltas; for a round trip, the sums of both
-/// directions' ends, which makes this "per round trip").
-///
-/// TODO(Stats::syscalls): count `Stats::syscalls` (every system call an endpoint makes on the
-/// message path, on every transport) once it lands on main; until then this is `parks +
-/// wakes` (one system call each), which is exact for the ring and 0 on the fallbacks.
+/// directions' ends, which makes this "per round trip"): [`Stats::syscalls`], every system
+/// call an endpoint makes on its message path, on every transport (sleeps and wake-ups on the
+/// ring; each read, write, poll, queue or socket call on the fallbacks).
 pub fn syscalls_per_msg(tx: &Stats, rx: &Stats, n: u64) -> f64 {
-    let calls = |s: &Stats| s.parks + s.wakes;
-    (calls(tx) + calls(rx)) as f64 / n.max(1) as f64
+    (tx.syscalls + rx.syscalls) as f64 / n.max(1) as f64
 }
 
 /// `after - before`, field by field.
@@ -188,6 +185,7 @@ fn stats_delta(after: &Stats, before: &Stats) -> Stats {
         bytes: after.bytes.saturating_sub(before.bytes),
         parks: after.parks.saturating_sub(before.parks),
         wakes: after.wakes.saturating_sub(before.wakes),
+        syscalls: after.syscalls.saturating_sub(before.syscalls),
     }
 }
 
@@ -198,12 +196,19 @@ fn stats_sum(a: &Stats, b: &Stats) -> Stats {
         bytes: a.bytes + b.bytes,
         parks: a.parks + b.parks,
         wakes: a.wakes + b.wakes,
+        syscalls: a.syscalls + b.syscalls,
     }
 }
 
 /// Statistics as the child reports them.
 fn stats_json(s: &Stats) -> Value {
-    json!({ "messages": s.messages, "bytes": s.bytes, "parks": s.parks, "wakes": s.wakes })
+    json!({
+        "messages": s.messages,
+        "bytes": s.bytes,
+        "parks": s.parks,
+        "wakes": s.wakes,
+        "syscalls": s.syscalls,
+    })
 }
 
 /// The child's statistics back.
@@ -214,6 +219,7 @@ fn stats_from_json(v: &Value) -> Stats {
         bytes: f("bytes"),
         parks: f("parks"),
         wakes: f("wakes"),
+        syscalls: f("syscalls"),
     }
 }
 

@@ -532,9 +532,9 @@ pub fn table(r: &Report) -> String {
          (MB = 10^6 bytes); spread: max/min over rounds; /memcpy: MB/s over one thread's memcpy at that size.\n\
          rtt: round trip (the child echoes on a second channel), p50/p99 over all rounds; /limit: p50 over the \
          cache-line ping-pong's (cl, spin rows) or the futex ping-pong's (fx, blocking rows).\n\
-         sys/msg: system calls per message, both processes, from the endpoints' statistics (parks + wakes: \
-         exact on the ring; the fallbacks' own calls are not counted yet); CPU/msg: user + system time of \
-         both processes per message."
+         sys/msg: system calls per message, both processes, from the endpoints' own statistics (every call on \
+         the message path: sleeps, wake-ups, liveness checks, reads, writes, polls); CPU/msg: user + system \
+         time of both processes per message."
     );
     o
 }

@@ -301,6 +301,8 @@ fn every_row_json_and_svg() {
     assert_eq!(row(&j, "shm-spsc/spin", 8)["mode"], "spin");
     assert_eq!(row(&j, "tcp", 8)["mode"], "block");
     assert_eq!(j["failed"], 0);
+    // The table went to stderr.
+    assert!(r.stderr.contains("ring / pipe"), "{}", r.stderr);
 
     let plot = std::fs::read_to_string(&svg.0).expect("the SVG file");
     assert!(

@@ -4,7 +4,8 @@
 //! ipcring bench                          5 interleaved rounds, sizes 8 B, 64 B, 4 KiB, 1 MiB
 //! ipcring bench --quick                  3 rounds, a quarter of the messages (under a minute)
 //! ipcring bench --only shm-spsc,pipe --sizes 8,4096 --rounds 7
-//! ipcring bench --json > result.json     the whole result as JSON (schema below)
+//! ipcring bench --json > result.json     the whole result as JSON (schema below); the
+//!                                        table then goes to stderr
 //! ipcring bench --svg plot.svg           and a plot
 //! ```
 //!
@@ -40,7 +41,7 @@
 //! {
 //!   "schema": "ipcring-bench/1",
 //!   "machine": { "cores": 2, "kernel": "Linux 6.18.44 #1 SMP ... x86_64",
-//!                "mq_msgsize_max": 8192 },
+//!                "mq_msgsize_max": 8192, "other_load_cpus": 0.02 },
 //!   "parameters": { "rounds": 5, "quick": false, "sizes": [8, 64, 4096, 1048576],
 //!                   "rows": ["shm-spsc/spin", ...], "messages": 200000, "timeout_s": 60,
 //!                   "cases": [ { "row": "pipe", "size": 8, "messages": 200000,
@@ -71,9 +72,12 @@
 //! }
 //! ```
 //!
+//! - `other_load_cpus`: CPUs' worth of work other processes did during the run, on average
+//!   (`/proc/stat` minus the bench's own rusage); the table warns from 0.1.
 //! - `spread` is max/min of the per-round throughputs; `per_round` lists them.
 //! - `syscalls_per_msg` / `syscalls_per_rt` come from the endpoints' own statistics
-//!   ([`cases::syscalls_per_msg`]) over the timed part, both processes together.
+//!   (`Stats::syscalls`, [`cases::syscalls_per_msg`]) over the timed part, both processes
+//!   together; the futex limit counts its own calls.
 //! - `cpu_ns_per_msg` / `cpu_ns_per_rt`: user + system CPU time of both processes
 //!   (`getrusage(RUSAGE_SELF)` deltas over the timed part; the child sends its own over a
 //!   pipe), divided by the messages or round trips.
@@ -123,8 +127,8 @@ pub struct BenchArgs {
     /// [default: 8,64,4K,1M].
     #[arg(long, value_delimiter = ',', value_name = "SIZES", value_parser = parse_size)]
     pub sizes: Vec<usize>,
-    /// Print the whole result as JSON on stdout instead of the table (schema: `ipcring
-    /// bench` module docs, docs/benchmarks.md).
+    /// Print the whole result as JSON on stdout (schema: docs/benchmarks.md); the table then
+    /// goes to stderr.
     #[arg(long)]
     pub json: bool,
     /// Also write a plot (SVG): throughput per row and size on a log axis, and round-trip
@@ -513,12 +517,16 @@ pub fn run(a: &BenchArgs) -> CmdResult {
         f.write_all(report::svg(&rep).as_bytes())
             .map_err(|e| Fail::new(exit::FAILED, format!("bench: --svg {}: {e}", path.display())))?;
     }
+    // With --json, stdout is the JSON alone and the table goes to stderr (still readable
+    // with `ipcring bench --json > result.json`).
+    let table = report::table(&rep);
     let out = if a.json {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), table.as_bytes());
         let mut s = serde_json::to_string_pretty(&report::json(&rep)).expect("a JSON value serialises");
         s.push('\n');
         s
     } else {
-        report::table(&rep)
+        table
     };
     {
         use std::io::Write;

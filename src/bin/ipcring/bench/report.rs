@@ -340,9 +340,10 @@ fn si(x: f64) -> String {
 
 /// Three significant digits.
 fn sig3(v: f64) -> String {
-    if v >= 100.0 {
+    // Decided on the rounded value, so that 99.97 reads 100, not 100.0.
+    if v >= 99.95 {
         format!("{v:.0}")
-    } else if v >= 10.0 {
+    } else if v >= 9.995 {
         format!("{v:.1}")
     } else {
         format!("{v:.2}")
@@ -791,12 +792,19 @@ fn panel(o: &mut String, top: f64, width: f64, title: &str, unit: &str, groups: 
     30.0 + PLOT_H + LABEL_H
 }
 
+/// An axis label for 10^d: `100 ns`, `1 µs`, `10 k`, `0.1`.
 fn decade(d: i32, unit: &str) -> String {
-    let v = 10f64.powi(d);
-    match unit {
-        "ns" => dur(v),
-        _ => si(v).trim().to_string(),
+    let units: &[&str] = if unit == "ns" {
+        &["ns", "µs", "ms", "s"]
+    } else {
+        &["", "k", "M", "G", "T"]
+    };
+    if d < 0 {
+        return format!("{}", 10f64.powi(d));
     }
+    let k = ((d / 3) as usize).min(units.len() - 1);
+    let v = 10u64.pow((d - 3 * k as i32) as u32);
+    format!("{v} {}", units[k]).trim_end().to_string()
 }
 
 fn value_label(v: f64, unit: &str) -> String {
@@ -864,10 +872,11 @@ pub fn svg(r: &Report) -> String {
     let mut body = String::new();
     let _ = writeln!(
         body,
-        r#"<text x="20" y="24" font-size="16" font-weight="bold">ipcring bench: {} cores, {}; {} round(s), medians</text>"#,
+        r#"<text x="20" y="24" font-size="16" font-weight="bold">ipcring bench: {} cores, {}; {} round{}, medians</text>"#,
         r.machine.cores,
         esc(&r.machine.short()),
-        p.rounds
+        p.rounds,
+        if p.rounds == 1 { "" } else { "s" }
     );
     // Legend: one swatch per size.
     let mut lx = 20.0;

@@ -1304,6 +1304,7 @@ impl RingReceiver {
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
+            &mut self.stats.syscalls,
             |phase| {
                 Self::attempt(shared, peers, imp, phase, |imp| match imp {
                     RecvImp::Spsc(c) => {
@@ -1352,7 +1353,7 @@ impl RingReceiver {
         }
         self.stats.messages += n as u64;
         self.stats.bytes += self.batch_lens.iter().take(n).map(|&l| l as u64).sum::<u64>();
-        self.wake_senders(n);
+        self.wake_senders();
     }
 
     /// Whether this is an MPMC ring (a peeked message is claimed, and consumed either way).

@@ -833,6 +833,94 @@ impl Receiver {
         })
     }
 
+    /// Waits as `timeout` allows for the next message, then looks at up to `max` messages
+    /// in place, handing each to `f` in order, *without consuming them*:
+    /// [`RecvBatch::release`]`(k)` consumes the first `k` and leaves the rest in the channel.
+    /// This is the batch form of [`peek`](Receiver::peek), for a consumer that must not lose
+    /// a message it could not pass on (write them all out, then release the ones that went).
+    ///
+    /// - SPSC ring: the messages are read in place; those not released stay in the ring, for
+    ///   this receiver or the next one.
+    /// - MPMC ring: the messages are claimed, and a claim cannot be undone: they are all
+    ///   consumed whatever is released (see [`peek_consumes`](Receiver::peek_consumes)).
+    /// - Fallback: one message at a time (the one [`peek`](Receiver::peek) would hold); not
+    ///   released, it is kept by this receiver for its next receive.
+    ///
+    /// `max == 0` returns an empty batch at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::Timeout;
+    /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
+    /// tx.send_batch(&[b"a", b"b", b"c"], Timeout::Never)?;
+    /// let mut seen = Vec::new();
+    /// let batch = rx.peek_batch(8, Timeout::Never, |m| seen.push(m.to_vec()))?;
+    /// assert_eq!(batch.len(), 3);
+    /// batch.release(2); // "c" stays in the ring
+    /// assert_eq!(seen, [b"a", b"b", b"c"]);
+    /// assert_eq!(rx.recv_vec()?, b"c");
+    ///
+    /// // MPMC: what was seen was claimed, and is consumed whatever is released.
+    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new().kind(ipcring::Kind::Mpmc))?;
+    /// let (mut tx, mut rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send_batch(&[b"x", b"y"], Timeout::Never)?;
+    /// assert!(rx.peek_consumes());
+    /// rx.peek_batch(8, Timeout::Never, |_| {})?.release(1);
+    /// assert!(matches!(rx.try_recv_vec(), Err(ipcring::Error::WouldBlock)));
+    ///
+    /// // A fallback: one message at a time, kept by the receiver until released.
+    /// let (mut tx, mut rx) = ipcring::pair_at("pipe://")?;
+    /// tx.send(b"p")?;
+    /// tx.send(b"q")?;
+    /// assert_eq!(rx.peek_batch(8, Timeout::Never, |_| {})?.len(), 1);
+    /// assert_eq!(rx.recv_vec()?, b"p");
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn peek_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<RecvBatch<'_>> {
+        let (pos, n) = if max == 0 {
+            (0, 0)
+        } else {
+            match &mut self.inner {
+                Rx::Ring(r) => r.peek_batch_raw(max, timeout, f)?,
+                #[cfg(not(ipcring_loom))]
+                Rx::Other(o) => {
+                    let mut f = f;
+                    let len = o.fill_slot(timeout)?;
+                    f(&o.slot[..len]);
+                    (0, 1)
+                }
+            }
+        };
+        Ok(RecvBatch {
+            rx: self,
+            pos,
+            n,
+            done: false,
+        })
+    }
+
+    /// Whether a message seen by [`peek`](Receiver::peek) or
+    /// [`peek_batch`](Receiver::peek_batch) is consumed even if it is not released: true on
+    /// MPMC rings (looking at a message claims it). Otherwise an unreleased message is kept:
+    /// in the ring on SPSC; on a fallback transport in this receiver's memory (it has left
+    /// the kernel object already), so it is lost if the process ends before receiving it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = ipcring::pair(&Default::default())?;
+    /// assert!(!rx.peek_consumes()); // SPSC
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn peek_consumes(&self) -> bool {
+        match &self.inner {
+            Rx::Ring(r) => r.is_mpmc(),
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(_) => false,
+        }
+    }
+
     /// [`peek`](Receiver::peek) without the borrow: the message's pointer, length and
     /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
@@ -858,15 +946,6 @@ impl Receiver {
                     o.stats.bytes += len as u64;
                 }
             }
-        }
-    }
-
-    /// Whether a peeked message not released is consumed anyway (MPMC rings).
-    pub(crate) fn peek_consumes(&self) -> bool {
-        match &self.inner {
-            Rx::Ring(r) => r.is_mpmc(),
-            #[cfg(not(ipcring_loom))]
-            Rx::Other(_) => false,
         }
     }
 
@@ -1005,6 +1084,75 @@ impl Drop for RecvSlot<'_> {
     fn drop(&mut self) {
         if !self.done && self.rx.peek_consumes() {
             self.finish();
+        }
+    }
+}
+
+/// Messages seen in place by [`Receiver::peek_batch`], not yet consumed.
+///
+/// [`release`](RecvBatch::release) consumes the first of them; dropping the batch without
+/// release consumes none (except on MPMC rings, where every message seen was claimed and is
+/// consumed either way).
+#[derive(Debug)]
+pub struct RecvBatch<'a> {
+    rx: &'a mut Receiver,
+    pos: u64,
+    n: usize,
+    done: bool,
+}
+
+impl RecvBatch<'_> {
+    /// How many messages were seen.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no message was seen (only when `max` was 0).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Consumes the first `k` messages seen (all of them if `k >= len()`), freeing their
+    /// slots for senders with one cursor store and one wake-up; the others stay in the
+    /// channel (not on MPMC, see [`Receiver::peek_batch`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::Timeout;
+    /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
+    /// tx.send_batch(&[b"1", b"2"], Timeout::Never)?;
+    /// rx.peek_batch(8, Timeout::Never, |_| {})?.release(0); // nothing consumed
+    /// let n = rx.recv_batch(8, Timeout::Never, |_| {})?;
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn release(mut self, k: usize) {
+        self.finish(k);
+    }
+
+    fn finish(&mut self, k: usize) {
+        self.done = true;
+        let k = k.min(self.n);
+        match &mut self.rx.inner {
+            Rx::Ring(r) if self.n > 0 => r.release_batch_raw(self.pos, self.n, k),
+            Rx::Ring(_) => {}
+            #[cfg(not(ipcring_loom))]
+            Rx::Other(o) => {
+                if k > 0 {
+                    if let Some(len) = o.held.take() {
+                        o.count(len);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RecvBatch<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(0);
         }
     }
 }

@@ -63,7 +63,7 @@ mod syscount;
 #[cfg(not(ipcring_loom))]
 pub mod transport;
 
-pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvSlot, SendSlot, Sender, Stats};
+pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};
 pub use layout::{Geometry, Kind, WakeBackend};
 pub use ring::{Ring, RingOptions};

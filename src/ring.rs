@@ -985,6 +985,8 @@ pub(crate) struct RingReceiver {
     imp: RecvImp,
     peers: PeerCache,
     stats: Stats,
+    /// The lengths of the messages seen by the last `peek_batch_raw` (for the statistics).
+    batch_lens: Vec<usize>,
 }
 
 impl RingReceiver {
@@ -1001,6 +1003,7 @@ impl RingReceiver {
             imp,
             peers: PeerCache::new(Role::Sender),
             stats: Stats::default(),
+            batch_lens: Vec::new(),
         })
     }
 
@@ -1267,6 +1270,89 @@ impl RingReceiver {
         }
         self.stats.messages += 1;
         self.stats.bytes += len as u64;
+        self.wake_senders();
+    }
+
+    /// Looks at up to `max` messages in place (waiting as `timeout` allows for the first),
+    /// handing each to `f`, without consuming them on SPSC; on MPMC they are claimed. Returns
+    /// the position of the first and how many were seen (at least 1, since `max >= 1`); to be
+    /// settled with [`release_batch_raw`](Self::release_batch_raw) before any other receive.
+    pub(crate) fn peek_batch_raw(
+        &mut self,
+        max: usize,
+        timeout: Timeout,
+        f: impl FnMut(&[u8]),
+    ) -> Result<(u64, usize)> {
+        self.shared.check_poison()?;
+        let r = self.peek_batch_checked(max.max(1), timeout, f);
+        self.shared.note(r)
+    }
+
+    fn peek_batch_checked(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<(u64, usize)> {
+        let raw = self.shared.raw;
+        let shared = &self.shared;
+        let peers = &mut self.peers;
+        let imp = &mut self.imp;
+        let lens = &mut self.batch_lens;
+        lens.clear();
+        let mut each = |m: &[u8]| {
+            lens.push(m.len());
+            f(m)
+        };
+        wait::block_on(
+            &raw.header().data_bell,
+            raw.geom().wake,
+            timeout,
+            &mut self.stats.parks,
+            &mut self.stats.syscalls,
+            |phase| {
+                Self::attempt(shared, peers, imp, phase, |imp| match imp {
+                    RecvImp::Spsc(c) => {
+                        let n = c.peek_batch(max, &mut each)?;
+                        Ok((n > 0).then_some((0, n)))
+                    }
+                    RecvImp::Mpmc(c) => {
+                        let Some((pos, n)) = c.claim(max, usize::MAX)? else {
+                            return Ok(None);
+                        };
+                        for k in 0..n as u64 {
+                            match c.message(pos.wrapping_add(k)) {
+                                // SAFETY: the claimed slot is ours until released; len
+                                // validated by `message`.
+                                Ok((ptr, len)) => each(unsafe { core::slice::from_raw_parts(ptr, len) }),
+                                Err(e) => {
+                                    c.release(pos, n);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        Ok(Some((pos, n)))
+                    }
+                })
+            },
+        )
+    }
+
+    /// Settles a [`peek_batch_raw`](Self::peek_batch_raw) of `seen` messages at `pos`:
+    /// consumes the first `consume` of them (SPSC; the rest stay in the ring) or all of them
+    /// (MPMC: claimed, so consumed either way).
+    pub(crate) fn release_batch_raw(&mut self, pos: u64, seen: usize, consume: usize) {
+        let n = match &mut self.imp {
+            RecvImp::Spsc(c) => {
+                let n = consume.min(seen);
+                c.release_n(n);
+                n
+            }
+            RecvImp::Mpmc(c) => {
+                c.release(pos, seen);
+                seen
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        self.stats.messages += n as u64;
+        self.stats.bytes += self.batch_lens.iter().take(n).map(|&l| l as u64).sum::<u64>();
         self.wake_senders();
     }
 

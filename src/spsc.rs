@@ -258,6 +258,34 @@ impl SpscConsumer {
         Ok(n)
     }
 
+    /// Looks at up to `max` messages in place without consuming them, handing each to `f`;
+    /// returns how many. [`release_n`](Self::release_n) consumes the first of them.
+    pub fn peek_batch(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize> {
+        let n = (self.available(max as u64)? as usize).min(max);
+        let mut pos = self.head;
+        for _ in 0..n {
+            let len = self.len_at(pos)?;
+            self.ring.slot(pos).tracker.read();
+            // SAFETY: positions head..head+n are published (below the Acquire-loaded tail)
+            // and the producer does not touch them until we move head past them; len was
+            // validated against msg_size.
+            f(unsafe { core::slice::from_raw_parts(self.ring.payload(pos), len) });
+            pos = pos.wrapping_add(1);
+        }
+        Ok(n)
+    }
+
+    /// Consumes the first `n` messages seen by the last [`peek_batch`](Self::peek_batch)
+    /// (`n` at most what it returned), with one cursor store.
+    pub fn release_n(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
+        self.head = self.head.wrapping_add(n as u64);
+        self.ring.header().head.0.store(self.head, Ordering::Release);
+    }
+
     /// Messages in the ring as last seen by the consumer (may be stale: only grows larger).
     pub fn len_hint(&self) -> u64 {
         self.cached_tail.wrapping_sub(self.head)

@@ -33,7 +33,9 @@ fn ring_sleep_and_wake_are_counted() {
     let t = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
         // Empty ring: spins, then sleeps until the sender's first message.
-        let n = rx.recv_with_timeout(&mut buf, Timeout::after(std::time::Duration::from_secs(30))).unwrap();
+        let n = rx
+            .recv_with_timeout(&mut buf, Timeout::after(std::time::Duration::from_secs(30)))
+            .unwrap();
         assert_eq!(&buf[..n], b"first");
         rx.stats()
     });

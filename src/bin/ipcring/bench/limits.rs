@@ -4,7 +4,7 @@
 //!   two `AtomicU64`s on separate 128-byte lines of a `MAP_SHARED` anonymous page, both
 //!   spinning: the floor for a round trip in which nobody sleeps;
 //! - [`futex`]: the same with 32-bit words, each hop a store, a `FUTEX_WAKE` and
-//!   `FUTEX_WAIT`s on the shared word (never `FUTEX_PRIVATE_FLAG`: the peer is another
+//!   `FUTEX_WAIT`s on the shared word (never the private flag: the peer is another
 //!   process), no spinning: the floor for a round trip in which both sides sleep. It counts
 //!   its own system calls;
 //! - [`memcpy`]: one thread copying a buffer of the message size into another, over and over:

@@ -412,7 +412,7 @@ impl Sender {
 impl OtherTx {
     fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         let end = &mut self.end;
-        crate::syscount::counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
+        crate::sys::count::counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
         self.stats.messages += 1;
         self.stats.bytes += msg.len() as u64;
         Ok(())
@@ -981,7 +981,7 @@ impl OtherRx {
     fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let Some(len) = self.held else {
             let end = &mut self.end;
-            let n = crate::syscount::counting(&mut self.stats.syscalls, || end.recv(buf, timeout))?;
+            let n = crate::sys::count::counting(&mut self.stats.syscalls, || end.recv(buf, timeout))?;
             return Ok(self.count(n));
         };
         if buf.len() < len {
@@ -1003,7 +1003,7 @@ impl OtherRx {
         let size = self.end.msg_size();
         self.slot.resize(size, 0);
         let (end, slot) = (&mut self.end, &mut self.slot);
-        let len = crate::syscount::counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
+        let len = crate::sys::count::counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
         self.held = Some(len);
         Ok(len)
     }

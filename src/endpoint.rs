@@ -80,7 +80,7 @@ pub(crate) fn ofd_lock(fd: RawFd, index: usize, cmd: libc::c_int, kind: libc::c_
     fl.l_start = index as libc::off_t;
     fl.l_len = 1;
     fl.l_pid = 0; // required by OFD locks
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: fd is an open descriptor we own or borrow for the call; fl is a valid flock.
     let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
     if rc != 0 {

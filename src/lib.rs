@@ -58,7 +58,7 @@ pub mod shm;
 #[doc(hidden)]
 pub mod spsc;
 mod sync;
-mod syscount;
+mod sys;
 #[doc(hidden)]
 #[cfg(not(ipcring_loom))]
 pub mod transport;

@@ -719,7 +719,7 @@ impl RingSender {
         let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
         let gone = if moved {
             let (peers, shared) = (&mut self.peers, &self.shared);
-            crate::syscount::counting(&mut self.stats.syscalls, || peers.gone(shared, Phase::Idle))?
+            crate::sys::count::counting(&mut self.stats.syscalls, || peers.gone(shared, Phase::Idle))?
         } else {
             self.peers.gone
         };

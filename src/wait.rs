@@ -268,7 +268,7 @@ pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
         }
     }
     loop {
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: until is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
         let rc =
             unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &until, std::ptr::null_mut()) };
@@ -310,7 +310,7 @@ pub(crate) mod futex_sys {
     /// re-checks its own state and deadline.
     pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
         let ts = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: word is a valid, aligned u32 for the duration of the call; ts is null or a
         // valid timespec; FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an absolute
         // CLOCK_MONOTONIC deadline. Errors (EAGAIN, ETIMEDOUT, EINTR) all mean "re-check".
@@ -330,7 +330,7 @@ pub(crate) mod futex_sys {
     /// Wakes up to `n` waiters sleeping on `word`.
     pub fn wake(word: &AtomicU32, n: u32) {
         let n = n.min(i32::MAX as u32) as libc::c_int;
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: word is a valid u32; FUTEX_WAKE only reads its address (the shared key).
         unsafe {
             libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
@@ -406,7 +406,7 @@ mod sem_sys {
         /// Waits for a post until the absolute CLOCK_MONOTONIC `deadline`. Returns on a post,
         /// timeout or EINTR alike: the caller re-checks.
         pub fn wait(bell: &Bell, deadline: &libc::timespec) {
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: the semaphore was initialised by the ring's creator (the Sem backend is
             // only used when the header says so); a corrupted sem_t can at worst make this call
             // return early or fail, and the wait is bounded by the deadline.
@@ -418,7 +418,7 @@ mod sem_sys {
         /// Posts `n` times.
         pub fn post(bell: &Bell, n: u32) {
             for _ in 0..n {
-                crate::syscount::one();
+                crate::sys::count::one();
                 // SAFETY: as in `wait`. EOVERFLOW (value at SEM_VALUE_MAX) just means enough
                 // wake-ups are already pending.
                 unsafe {
@@ -484,7 +484,7 @@ mod sem_sys {
             if take(data, ONE_WAITER) {
                 return;
             }
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: the word is aligned and inside the mapping for the call; the kernel only
             // reads it. FUTEX_WAIT_BITSET without the private flag takes an absolute
             // CLOCK_MONOTONIC deadline; every outcome (woken, EAGAIN, ETIMEDOUT, EINTR) means
@@ -527,7 +527,7 @@ mod sem_sys {
                     return;
                 }
                 if d >> 32 != 0 {
-                    crate::syscount::one();
+                    crate::sys::count::one();
                     // SAFETY: as in `wait`; FUTEX_WAKE only uses the word's address as the key.
                     unsafe {
                         libc::syscall(libc::SYS_futex, word(data), libc::FUTEX_WAKE, 1);
@@ -570,7 +570,7 @@ pub(crate) fn block_on<T>(
     syscalls: &mut u64,
     poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
-    crate::syscount::counting(syscalls, || block_on_counted(bell, backend, timeout, parks, poll))
+    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, timeout, parks, poll))
 }
 
 fn block_on_counted<T>(
@@ -655,7 +655,7 @@ pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
         return None;
     }
     let mut calls = 0;
-    crate::syscount::counting(&mut calls, || ring(bell, backend));
+    crate::sys::count::counting(&mut calls, || ring(bell, backend));
     Some(calls)
 }
 

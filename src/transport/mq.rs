@@ -389,7 +389,7 @@ fn ofd_lock(fd: RawFd, byte: usize, cmd: libc::c_int, kind: libc::c_int) -> io::
     fl.l_len = 1;
     fl.l_pid = 0; // required by OFD locks
     retry_eintr(|| {
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: fd is an open descriptor we own; fl is a valid flock for the call.
         if unsafe { libc::fcntl(fd, cmd, &mut fl) } != 0 {
             return Err(io::Error::last_os_error());
@@ -404,7 +404,7 @@ fn pread_exact(fd: RawFd, buf: &mut [u8], off: usize) -> io::Result<usize> {
     while got < buf.len() {
         let n = retry_eintr(|| {
             let rest = &mut buf[got..];
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: rest is valid for rest.len() writable bytes; fd is open.
             let n = unsafe { libc::pread(fd, rest.as_mut_ptr().cast(), rest.len(), (off + got) as libc::off_t) };
             if n < 0 {
@@ -425,7 +425,7 @@ fn pwrite_all(fd: RawFd, buf: &[u8], off: usize) -> io::Result<()> {
     while done < buf.len() {
         let n = retry_eintr(|| {
             let rest = &buf[done..];
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: rest is valid for rest.len() bytes; fd is open for writing.
             let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), (off + done) as libc::off_t) };
             if n < 0 {
@@ -452,7 +452,7 @@ fn wait_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<()>
         tv_nsec: slice.subsec_nanos() as _,
     };
     let mut pfd = libc::pollfd { fd, events, revents: 0 };
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: pfd is one valid pollfd; ts a valid timespec; no signal mask.
     let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
     if rc < 0 {
@@ -506,7 +506,7 @@ impl Mqd {
     fn attr(&self) -> Result<(u64, u64, u64)> {
         // SAFETY: mq_attr is plain data, filled by mq_getattr.
         let mut a: libc::mq_attr = unsafe { std::mem::zeroed() };
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: self.0 is an open mqd; a a valid out-pointer.
         if unsafe { libc::mq_getattr(self.0, &mut a) } != 0 {
             return Err(Error::last_os("mq_getattr"));
@@ -882,7 +882,7 @@ impl MqSender {
             if self.lock.peers_gone()? {
                 return Err(Error::Disconnected);
             }
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: msg is valid for msg.len() bytes; the mqd is open.
             let rc = unsafe { libc::mq_send(self.q.raw(), msg.as_ptr().cast(), msg.len(), 0) };
             if rc == 0 {
@@ -1014,7 +1014,7 @@ impl MqReceiver {
     fn try_receive(q: &Mqd, dst: &mut [u8]) -> Result<Option<usize>> {
         loop {
             let mut prio: libc::c_uint = 0;
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: dst is valid for dst.len() writable bytes; the mqd is open.
             let n = unsafe { libc::mq_receive(q.raw(), dst.as_mut_ptr().cast(), dst.len(), &mut prio) };
             if n >= 0 {

@@ -38,14 +38,14 @@ pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
 }
 
 fn set_nonblock(fd: RawFd) -> Result<()> {
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: fcntl on a descriptor we own; F_GETFL takes no argument.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
         return Err(Error::last_os("fcntl(F_GETFL)"));
     }
     if flags & libc::O_NONBLOCK == 0 {
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: as above; F_SETFL takes an int.
         if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
             return Err(Error::last_os("fcntl(F_SETFL)"));
@@ -69,7 +69,7 @@ pub fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<li
         });
         let mut pfd = libc::pollfd { fd, events, revents: 0 };
         let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: pfd is one valid pollfd; ts is null or a valid timespec; no signal mask.
         let rc = unsafe { libc::ppoll(&mut pfd, 1, ts, std::ptr::null()) };
         if rc < 0 {
@@ -102,7 +102,7 @@ fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    crate::syscount::one(); // sigpending
+    crate::sys::count::one(); // sigpending
                             // SAFETY: valid sigset_t pointers; SIGPIPE is a valid signal number.
     let was_pending = unsafe {
         libc::sigemptyset(&mut pipe_set);
@@ -111,11 +111,11 @@ fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
         libc::sigpending(&mut pending);
         libc::sigismember(&pending, libc::SIGPIPE) == 1
     };
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: valid sigset_t pointers; blocking a signal in this thread only.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_set, &mut old) };
     debug_assert_eq!(rc, 0);
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: buf is valid for buf.len() bytes; fd is the caller's open descriptor.
     let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
     let result = if n < 0 {
@@ -128,7 +128,7 @@ fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             if e.raw_os_error() == Some(libc::EPIPE) {
                 let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
                 loop {
-                    crate::syscount::one();
+                    crate::sys::count::one();
                     // SAFETY: valid set and timespec; a null info pointer is allowed.
                     let r = unsafe { libc::sigtimedwait(&pipe_set, std::ptr::null_mut(), &zero) };
                     // EAGAIN: none pending (SIGPIPE ignored, or sent to the process and taken
@@ -140,7 +140,7 @@ fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             }
         }
     }
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: old is the mask saved above.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     debug_assert_eq!(rc, 0);
@@ -330,7 +330,7 @@ impl FdReceiver {
                 return Ok(len);
             }
             let space = self.buf.space();
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: space is valid for space.len() writable bytes; fd is ours.
             let n = unsafe { libc::read(fd, space.as_mut_ptr().cast(), space.len()) };
             if n > 0 {

@@ -155,7 +155,7 @@ fn errno(e: &io::Error) -> i32 {
 
 /// `send(2)` with `MSG_NOSIGNAL | MSG_DONTWAIT`: a closed peer is `EPIPE`, never SIGPIPE.
 pub(crate) fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: buf is valid for buf.len() bytes; fd is the caller's open socket.
     let n = unsafe {
         libc::send(
@@ -175,7 +175,7 @@ pub(crate) fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// `recv(2)` with `flags | MSG_DONTWAIT`. With `MSG_TRUNC` on a packet socket the result is
 /// the packet's real length.
 pub(crate) fn recv_flags(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: buf is valid for buf.len() writable bytes; fd is the caller's open socket.
     let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) };
     if n < 0 {
@@ -202,7 +202,7 @@ fn recv_packet(fd: RawFd, tag: &mut u8, out: &mut [u8], flags: libc::c_int) -> i
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
     msg.msg_iovlen = 2;
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: msg points at two iovecs over live, writable buffers; fd is our socket.
     let n = unsafe { libc::recvmsg(fd, &mut msg, flags | libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
     if n < 0 {
@@ -234,7 +234,7 @@ pub(crate) fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, val:
 pub(crate) fn get_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
     let mut val: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: val and len are live and sized for an int option; fd is the caller's socket.
     let rc = unsafe { libc::getsockopt(fd, level, name, (&mut val as *mut libc::c_int).cast(), &mut len) };
     if rc != 0 {
@@ -268,7 +268,7 @@ fn wait_many(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
             tv_nsec: d.subsec_nanos() as _,
         });
         let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
         // timespec; no signal mask.
         let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
@@ -370,7 +370,7 @@ impl SockReceiver {
     /// Accepts every pending connection.
     fn accept_all(&mut self) -> Result<()> {
         loop {
-            crate::syscount::one();
+            crate::sys::count::one();
             // SAFETY: the listener is our open socket; null address pointers are allowed.
             let fd = unsafe {
                 libc::accept4(
@@ -420,7 +420,7 @@ impl SockReceiver {
         let fd = conn.fd.as_raw_fd();
         // The same 5 bytes on both framings (one untagged packet on unix://). Best effort: a peer that cannot take 5 bytes is dropped all the same.
         let _ = send_nosignal(fd, &r);
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: fd is our open socket.
         unsafe { libc::shutdown(fd, libc::SHUT_WR) };
         conn.state = ConnState::Draining;

@@ -105,7 +105,7 @@ impl Connector for TcpConnector {
             source: e,
         })?;
         let (ss, len) = raw_sockaddr(&addr);
-        crate::syscount::one();
+        crate::sys::count::one();
         // SAFETY: ss holds a valid sockaddr of len bytes; fd is our socket.
         let rc = unsafe { libc::connect(fd.as_raw_fd(), (&ss as *const libc::sockaddr_storage).cast(), len) };
         if rc == 0 {

@@ -122,7 +122,7 @@ fn sender_path_ok(path: &CStr) -> Result<bool> {
 }
 
 fn connect(fd: RawFd, sa: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<()> {
-    crate::syscount::one();
+    crate::sys::count::one();
     // SAFETY: sa is a valid sockaddr_un of at least len bytes; fd is our socket.
     let rc = unsafe { libc::connect(fd, (sa as *const libc::sockaddr_un).cast(), len) };
     if rc != 0 {

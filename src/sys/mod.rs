@@ -1,0 +1,16 @@
+//! Every raw system call the library makes, written once: each wrapper carries its SAFETY
+//! line, its EINTR policy and its count in [`count`] (so `Stats::syscalls` is exact).
+//!
+//! | file | owns |
+//! |---|---|
+//! | `count` | the per-thread system-call counter behind `Stats::syscalls` |
+//! | `fd` | descriptor helpers: poll with a deadline, fstat, pread/pwrite in full, flags |
+//! | `futex` | shared (never private) FUTEX_WAIT_BITSET / FUTEX_WAKE |
+//! | `lock` | OFD locks: take, release, and "held by another open file" (liveness) |
+//! | `sem` | the process-shared `sem_t` wake backend |
+
+pub(crate) mod count;
+pub(crate) mod fd;
+pub(crate) mod futex;
+pub(crate) mod lock;
+pub(crate) mod sem;

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000000}"
 
 scripts/deps.sh
-cargo build --release --quiet --lib --bin ipcring --example pipeline --example demo
+cargo build --release --quiet --workspace --bins --lib --example pipeline --example demo
 stage="$PWD/target/stage"
 scripts/install.sh --from target/release --prefix "$stage" >/dev/null
 make -s -C c-examples IPCRING="$stage" O="$stage/c-examples"

@@ -46,11 +46,11 @@ minor="${rest%%.*}"
 if [ "$major" = 0 ]; then soname="libipcring.so.0.$minor"; else soname="libipcring.so.$major"; fi
 
 if [ -z "$from" ]; then
-    (cd "$here" && cargo build --release --lib)
+    (cd "$here" && cargo build --release -p ipcring-capi)
     from="$here/target/release"
 fi
 for f in libipcring.so libipcring.a; do
-    [ -f "$from/$f" ] || { echo "install.sh: $from/$f not found (build with cargo build --release)" >&2; exit 1; }
+    [ -f "$from/$f" ] || { echo "install.sh: $from/$f not found (build with cargo build --release -p ipcring-capi)" >&2; exit 1; }
 done
 
 lib="$destdir$prefix/lib"

@@ -54,7 +54,7 @@ for row in "${table[@]}"; do
     selected "$mutant" || continue
     export RUSTFLAGS="--cfg ipcring_loom --cfg ipcring_mutant=\"$mutant\""
     echo "==> mutant $mutant: building"
-    bin=$(cargo test --release --no-default-features --test loom --no-run --message-format=json |
+    bin=$(cargo test --release --test loom --no-run --message-format=json |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
     if [ -z "$bin" ] || [ ! -x "$bin" ]; then
         echo "loom-teeth.sh: could not build the $mutant mutant" >&2

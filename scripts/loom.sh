@@ -7,7 +7,6 @@
 #
 # Builds in its own target directory (target/loom, or $LOOM_TARGET_DIR) so that the
 # `--cfg ipcring_loom` build never thrashes the normal one.
-# --no-default-features: the `ipcring` command (the `cli` feature) is not part of a loom build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +14,8 @@ export CARGO_TARGET_DIR="${LOOM_TARGET_DIR:-target/loom}"
 export RUSTFLAGS="--cfg ipcring_loom"
 
 started=$(date +%s)
-cargo test --release --no-default-features --test loom --no-run
+cargo test --release --test loom --no-run
 built=$(date +%s)
-cargo test --release --no-default-features --test loom -- "$@"
+cargo test --release --test loom -- "$@"
 done_at=$(date +%s)
 echo "loom.sh: models passed (build $((built - started)) s, models $((done_at - built)) s)"

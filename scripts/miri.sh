@@ -19,4 +19,4 @@ fi
 # Many-seeds would multiply the run time; one seed with the default scheduler is the CI run.
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
 cargo +nightly miri setup </dev/null >/dev/null
-cargo +nightly miri test --no-default-features --lib --test heap_ring
+RUSTFLAGS="--cfg ipcring_test" cargo +nightly miri test -p ipcring --lib --test heap_ring

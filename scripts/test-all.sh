@@ -2,21 +2,23 @@
 # Every test of the project, in the order a failure is cheapest to find. This is the command
 # the README gives and the one CI runs (.ci/run). Each step prints a "==>" line.
 #
-#   lint         cargo fmt --check, cargo clippy --all-targets -D warnings (without and with
-#                the `failpoints` feature)
-#   cargo tests  unit, integration (real processes, real shm/futex/sem_t) and doc tests, with
-#                the `failpoints` feature (tests/crash_init.rs kills creators and cleaners at
-#                exact steps; without the feature every failpoint compiles to nothing);
-#                the C side: the header freshness check (tests/c_header.rs), the C examples
-#                built with their Makefile and run (tests/c_examples.rs), the mixed C/Rust
-#                pipeline (tests/c_pipeline.rs), bad input from C under AddressSanitizer and
-#                valgrind, the version macros and the pkg-config install (tests/c_abi.rs),
-#                random bytes over a live ring under C peers, plain and under valgrind
-#                (tests/live_scribble.rs)
+#   lint         cargo fmt --check; cargo clippy --workspace --all-targets -D warnings, in a
+#                normal build and in the test build (`--cfg ipcring_test`); the Rust API's docs
+#                with warnings as errors (cargo doc -p ipcring, so broken intra-doc links fail)
+#   cargo tests  every crate of the workspace in the test build (RUSTFLAGS="--cfg ipcring_test",
+#                its own target dir target/cfg-test so normal builds stay cached): unit,
+#                integration (real processes, real shm/futex/sem_t), crash points
+#                (tests/crash_init.rs kills creators and cleaners at exact steps), doc tests;
+#                the C library's tests (capi/tests): the header freshness check, the C examples
+#                built with their Makefile and run, the mixed C/Rust pipeline, bad input from C
+#                under AddressSanitizer and valgrind, the version macros and the pkg-config
+#                install; the command's tests (cli/tests)
 #   loom         the models in tests/loom.rs (LOOM_MAX_PREEMPTIONS bounded), then the
 #                teeth check: each weakened ordering makes its model fail
 #   miri         the ring algorithms over a heap region (installs nightly miri if missing)
 #
+# `--cfg ipcring_test` compiles in the failpoints and makes the building blocks the tests drive
+# directly public; it is a cfg, not a cargo feature, so no dependent can switch it on.
 # scripts/deps.sh first installs what the C tests need if it is missing (make, pkg-config,
 # valgrind).
 set -euo pipefail
@@ -29,15 +31,19 @@ started=$(date +%s)
 step "tools for the C tests (scripts/deps.sh)"
 scripts/deps.sh
 
-step "lint: cargo fmt --check"
-cargo fmt --check
-step "lint: cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
-step "lint: cargo clippy --all-targets --features failpoints -- -D warnings"
-cargo clippy --all-targets --features failpoints -- -D warnings
+test_build() { RUSTFLAGS="${RUSTFLAGS:-} --cfg ipcring_test" CARGO_TARGET_DIR="${TEST_TARGET_DIR:-target/cfg-test}" "$@"; }
 
-step "cargo test --release --features failpoints (unit, real-process integration, crash points, doc tests)"
-cargo test --release --features failpoints
+step "lint: cargo fmt --all --check"
+cargo fmt --all --check
+step "lint: cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+step "lint: the same in the test build (--cfg ipcring_test)"
+test_build cargo clippy --workspace --all-targets -- -D warnings
+step "docs: RUSTDOCFLAGS=-D warnings cargo doc -p ipcring --no-deps (the Rust API only)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p ipcring --no-deps
+
+step "cargo test --release --workspace in the test build (unit, real processes, crash points, C library, command, doc tests)"
+test_build cargo test --release --workspace
 
 step "loom models"
 scripts/loom.sh

@@ -346,7 +346,8 @@ impl Sender {
     /// (`msg_size` writable bytes) and its position, to be passed to
     /// [`commit_raw`](Sender::commit_raw) or [`cancel_raw`](Sender::cancel_raw) before any
     /// other send on this sender. The C ABI keeps the pair in its handle between calls.
-    pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+    #[doc(hidden)]
+    pub fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         match &mut self.inner {
             Tx::Ring(r) => r.reserve_raw(timeout),
             #[cfg(not(ipcring_loom))]
@@ -361,7 +362,8 @@ impl Sender {
 
     /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
     /// [`Error::TooLarge`] and leaves the reservation standing.
-    pub(crate) fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
+    #[doc(hidden)]
+    pub fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
         match &mut self.inner {
             Tx::Ring(r) => r.commit_raw(pos, len),
             #[cfg(not(ipcring_loom))]
@@ -379,7 +381,8 @@ impl Sender {
     }
 
     /// Gives up the slot reserved at `pos` without sending anything.
-    pub(crate) fn cancel_raw(&mut self, pos: u64) {
+    #[doc(hidden)]
+    pub fn cancel_raw(&mut self, pos: u64) {
         match &mut self.inner {
             Tx::Ring(r) => r.cancel_raw(pos),
             #[cfg(not(ipcring_loom))]
@@ -389,7 +392,7 @@ impl Sender {
 
     /// The ring's shape (`None` on a fallback).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn geometry(&self) -> Option<crate::Geometry> {
+    pub fn geometry(&self) -> Option<crate::Geometry> {
         match &self.inner {
             Tx::Ring(r) => Some(r.geometry()),
             #[cfg(not(ipcring_loom))]
@@ -399,7 +402,7 @@ impl Sender {
 
     /// Messages in the channel now (a snapshot; `None` where the transport cannot tell).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn queued(&self) -> Option<u64> {
+    pub fn queued(&self) -> Option<u64> {
         match &self.inner {
             Tx::Ring(r) => Some(r.queued()),
             #[cfg(not(ipcring_loom))]
@@ -924,7 +927,8 @@ impl Receiver {
     /// [`peek`](Receiver::peek) without the borrow: the message's pointer, length and
     /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
-    pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+    #[doc(hidden)]
+    pub fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         match &mut self.inner {
             Rx::Ring(r) => r.peek_raw(timeout),
             #[cfg(not(ipcring_loom))]
@@ -936,7 +940,8 @@ impl Receiver {
     }
 
     /// Consumes the message returned by [`peek_raw`](Receiver::peek_raw).
-    pub(crate) fn release_raw(&mut self, pos: u64, len: usize) {
+    #[doc(hidden)]
+    pub fn release_raw(&mut self, pos: u64, len: usize) {
         match &mut self.inner {
             Rx::Ring(r) => r.release_raw(pos, len),
             #[cfg(not(ipcring_loom))]
@@ -951,7 +956,7 @@ impl Receiver {
 
     /// The ring's shape (`None` on a fallback).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn geometry(&self) -> Option<crate::Geometry> {
+    pub fn geometry(&self) -> Option<crate::Geometry> {
         match &self.inner {
             Rx::Ring(r) => Some(r.geometry()),
             #[cfg(not(ipcring_loom))]
@@ -961,7 +966,7 @@ impl Receiver {
 
     /// Messages in the channel now (a snapshot; `None` where the transport cannot tell).
     #[cfg_attr(ipcring_loom, allow(dead_code))] // used by ffi, which loom builds leave out
-    pub(crate) fn queued(&self) -> Option<u64> {
+    pub fn queued(&self) -> Option<u64> {
         match &self.inner {
             Rx::Ring(r) => Some(r.queued()),
             #[cfg(not(ipcring_loom))]
@@ -1198,7 +1203,7 @@ pub fn pair_at(address: &str) -> Result<(Sender, Receiver)> {
 }
 
 /// [`pair_at`] for a parsed address.
-pub(crate) fn pair_addr(addr: &Address) -> Result<(Sender, Receiver)> {
+pub fn pair_addr(addr: &Address) -> Result<(Sender, Receiver)> {
     let address = format!("{}://{}", addr.transport().scheme(), addr.target());
     let anonymous_only = |reason| Error::InvalidAddress {
         address: address.clone(),
@@ -1252,7 +1257,7 @@ pub fn unlink(address: &str) -> Result<()> {
 }
 
 /// [`unlink`] for a parsed address.
-pub(crate) fn unlink_addr(addr: &Address) -> Result<()> {
+pub fn unlink_addr(addr: &Address) -> Result<()> {
     let address = format!("{}://{}", addr.transport().scheme(), addr.target());
     let target = addr.target();
     let nothing = |reason| Error::InvalidAddress {
@@ -1308,7 +1313,7 @@ pub fn remove(address: &str, force: bool) -> Result<()> {
 }
 
 /// [`remove`] for a parsed address.
-pub(crate) fn remove_addr(addr: &Address, force: bool) -> Result<()> {
+pub fn remove_addr(addr: &Address, force: bool) -> Result<()> {
     let target = addr.target();
     match addr.transport() {
         Transport::Shm if !target.is_empty() => Ring::remove(target, force),
@@ -1320,12 +1325,7 @@ pub(crate) fn remove_addr(addr: &Address, force: bool) -> Result<()> {
 
 /// Opens the ends asked for on the channel at `addr`: the one place that maps an address to
 /// its transport (the Rust API and the C ABI both come here).
-pub(crate) fn open_ends(
-    addr: &Address,
-    send: bool,
-    recv: bool,
-    create: Create,
-) -> Result<(Option<Sender>, Option<Receiver>)> {
+pub fn open_ends(addr: &Address, send: bool, recv: bool, create: Create) -> Result<(Option<Sender>, Option<Receiver>)> {
     let target = addr.target();
     if target.is_empty() {
         return Err(Error::InvalidAddress {

@@ -1,9 +1,11 @@
 //! Failpoints: named steps where a test makes this process die (`SIGKILL`), hang, stop or
 //! pause, so that a crash "exactly between step 3 and step 4" is a test and not a hope.
 //!
-//! Test support, behind the cargo feature `failpoints` (off by default). Without the feature
-//! [`hit`] is an empty `#[inline(always)]` function and every point compiles to nothing; with
-//! it, a point that is not armed costs one relaxed atomic load.
+//! Test support, compiled in only under `--cfg ipcring_test` (`RUSTFLAGS`, as
+//! `scripts/test-all.sh` sets it): not a cargo feature, so no crate in a dependent's build can
+//! switch it on, and a normal build never reads `IPCRING_FAILPOINTS`. Without the cfg this
+//! module is private, [`hit`] is an empty `#[inline(always)]` function and every point
+//! compiles to nothing; with it, a point that is not armed costs one relaxed atomic load.
 //!
 //! # Points
 //!
@@ -47,18 +49,11 @@
 //!
 //! # Examples
 //!
-//! ```
-//! use ipcring::failpoint::{self, Action};
-//! assert!(failpoint::ALL.contains(&failpoint::INIT_AFTER_MAP));
-//! if failpoint::ENABLED {
-//!     failpoint::arm(failpoint::WAIT_BEFORE_PARK, Action::Sleep(1), 0).unwrap();
-//!     failpoint::hit(failpoint::WAIT_BEFORE_PARK); // sleeps 1 ms
-//!     failpoint::disarm_all();
-//! } else {
-//!     assert!(failpoint::arm(failpoint::WAIT_BEFORE_PARK, Action::Kill, 0).is_err());
-//! }
-//! assert!(failpoint::arm("no.such.point", Action::Kill, 0).is_err());
-//! ```
+//! `tests/crash_init.rs` and `tests/kill_matrix.rs` arm points in forked children and check
+//! what the survivors see.
+
+// Without the cfg only `hit` and the point names are used (by the library's own call sites).
+#![cfg_attr(not(ipcring_test), allow(dead_code))]
 
 use crate::error::{Error, Result};
 
@@ -119,8 +114,6 @@ pub const ALL: &[&str] = &[
 /// The environment variable read at the first hit.
 pub const ENV: &str = "IPCRING_FAILPOINTS";
 
-/// Whether this build has failpoints (the `failpoints` feature).
-pub const ENABLED: bool = cfg!(feature = "failpoints");
 
 /// What an armed point does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,13 +163,13 @@ fn index_of(name: &str) -> Option<usize> {
     ALL.iter().position(|n| *n == name)
 }
 
-/// Marks a failpoint. Compiles to nothing without the `failpoints` feature; with it, costs
+/// Marks a failpoint. Compiles to nothing without `--cfg ipcring_test`; with it, costs
 /// one relaxed load unless something is armed.
 #[inline(always)]
 pub fn hit(name: &'static str) {
-    #[cfg(feature = "failpoints")]
+    #[cfg(ipcring_test)]
     imp::hit(name);
-    #[cfg(not(feature = "failpoints"))]
+    #[cfg(not(ipcring_test))]
     let _ = name;
 }
 
@@ -186,7 +179,7 @@ pub fn hit(name: &'static str) {
 /// # Errors
 ///
 /// [`Error::InvalidName`] for a name not in [`ALL`]; [`Error::InvalidOption`] for a sleep
-/// longer than [`MAX_SLEEP_MS`]; [`Error::Unsupported`] without the `failpoints` feature.
+/// longer than [`MAX_SLEEP_MS`]; [`Error::Unsupported`] without `--cfg ipcring_test`.
 pub fn arm(name: &str, action: Action, skip: u32) -> Result<()> {
     let Some(i) = index_of(name) else {
         return Err(Error::InvalidName {
@@ -203,27 +196,27 @@ pub fn arm(name: &str, action: Action, skip: u32) -> Result<()> {
             });
         }
     }
-    #[cfg(feature = "failpoints")]
+    #[cfg(ipcring_test)]
     {
         imp::arm(i, action, skip);
         Ok(())
     }
-    #[cfg(not(feature = "failpoints"))]
+    #[cfg(not(ipcring_test))]
     {
         let _ = (i, skip);
         Err(Error::Unsupported {
-            what: "failpoints (build with the `failpoints` feature)",
+            what: "failpoints (build with RUSTFLAGS=\"--cfg ipcring_test\")",
         })
     }
 }
 
 /// Disarms every point (those armed from the environment too, which is not read again).
 pub fn disarm_all() {
-    #[cfg(feature = "failpoints")]
+    #[cfg(ipcring_test)]
     imp::disarm_all();
 }
 
-#[cfg(feature = "failpoints")]
+#[cfg(ipcring_test)]
 mod imp {
     //! The state: one `u64` per point, `[skip: 32][action: 8][sleep ms: 24]` from the low
     //! bits (action 0: not armed), and one word saying whether anything may be armed.

@@ -33,7 +33,7 @@
 use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::layout::{layout_hash, Geometry, Header, Kind, ABI_VERSION, HEADER_SIZE, MAGIC, MAX_ENDPOINTS};
-use crate::shm::{self, INIT_LOCK_BYTE, SHM_DIR};
+use crate::shm::{self, INIT_LOCK_BYTE};
 use crate::sync::Ordering;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
@@ -253,6 +253,25 @@ pub struct Listed {
 const READ_ATTEMPTS: u32 = 3;
 /// How often the cursors are read before a busy ring's fill is given as approximate.
 const CURSOR_ATTEMPTS: u32 = 100;
+
+/// Where named rings live: `shm://NAME` is the file `SHM_DIR/NAME`.
+pub const SHM_DIR: &str = shm::SHM_DIR;
+
+/// Checks a ring name (`NAME` or `/NAME`: no other `/`, not empty, within the length limit)
+/// the way every open does, before any system call.
+///
+/// # Errors
+///
+/// [`Error::InvalidName`] saying which rule the name breaks.
+pub fn validate_name(name: &str) -> Result<()> {
+    shm::validate_name(name).map(|_| ())
+}
+
+/// The companion lock file that an `mq://NAME` queue's ends hold (their liveness, as a
+/// ring's endpoint table gives it); `ipcring rm` and `ipcring::remove` remove it with the queue.
+pub fn mq_companion_path(name: &str) -> std::path::PathBuf {
+    crate::transport::mq::companion_path(name)
+}
 
 /// Describes the ring `name` (`NAME` or `/NAME`), read-only (see the module docs).
 ///

@@ -36,32 +36,39 @@
 pub mod address;
 pub mod channel;
 pub mod error;
-pub mod failpoint;
-#[cfg(not(ipcring_loom))]
-pub mod ffi;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
 pub mod ring;
 pub mod wait;
 
-// The building blocks below are public so that the integration tests, the loom models, the
-// benchmarks and (later) the fuzz targets can drive the algorithms over a raw region. They
-// are not a stable API: use `Ring`, `Sender` and `Receiver`.
-#[doc(hidden)]
-pub mod endpoint;
-#[doc(hidden)]
-pub mod layout;
-#[doc(hidden)]
-pub mod mpmc;
-#[doc(hidden)]
-pub mod shm;
-#[doc(hidden)]
-pub mod spsc;
-mod sync;
-mod sys;
-#[doc(hidden)]
-#[cfg(not(ipcring_loom))]
-pub mod transport;
+/// Declares the building blocks: private in a normal build, public (and hidden from the docs)
+/// under `--cfg ipcring_test` or `--cfg ipcring_loom`, so that the integration tests, the loom
+/// models and the benchmarks can drive the algorithms over a raw region. Neither cfg is a
+/// cargo feature: no dependent can make these modules part of the API.
+macro_rules! internal {
+    ($($(#[$attr:meta])* mod $name:ident;)*) => {$(
+        $(#[$attr])*
+        #[cfg(any(ipcring_test, ipcring_loom))]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(any(ipcring_test, ipcring_loom)))]
+        mod $name;
+    )*};
+}
+
+internal! {
+    mod endpoint;
+    mod failpoint;
+    mod layout;
+    mod mpmc;
+    mod shm;
+    mod spsc;
+    mod sync;
+    mod sys;
+    #[cfg(not(ipcring_loom))]
+    mod transport;
+}
 
 pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};

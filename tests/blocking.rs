@@ -6,6 +6,9 @@
 //! Durations are asserted only as lower bounds (a timeout never returns early) and as
 //! generous hang bounds, with one exception explained at `cross_process_wake`.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,9 @@
 //! needed (the heap ring has no file and blocking uses the futex, which Miri models), so
 //! this file is the one Miri runs: `scripts/miri.sh`.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 use ipcring::layout::{Geometry, HeapRegion, Kind, WakeBackend};
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
 use ipcring::spsc::{SpscConsumer, SpscProducer};

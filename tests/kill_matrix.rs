@@ -25,6 +25,9 @@
 //! the long run is `IPCRING_KILL_ROUNDS=1500` (10,500 rounds, see docs/robustness.md).
 //! `IPCRING_KILL_SEED` replays a run. Figures are printed (`--nocapture`).
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::chan::{Chan, T};

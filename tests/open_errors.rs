@@ -6,6 +6,9 @@
 //! abi_version 8, init 12, layout_hash 16, kind 24, wake 28, capacity 32, msg_size 40,
 //! slot_size 48, slots_offset 56, region_size 64, poison 76.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

@@ -10,6 +10,9 @@
 //! bound on a hang (and a timed-out wait lasting at least its timeout).
 //! `IPCRING_MQ_MESSAGES` (default 100,000) sets the size of the cross-process run.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

@@ -8,6 +8,9 @@
 //! receiver rebuilds the message each seq implies and compares every byte.
 //! `IPCRING_PIPE_MESSAGES` (default 100,000) sets the size of the main run.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

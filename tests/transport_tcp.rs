@@ -7,6 +7,9 @@
 //! (`Site`) are shared with `transport_unix.rs`, in `tests/common/sock_suite.rs`.
 //! `IPCRING_SOCK_MESSAGES` (default 100,000) sets the size of the main cross-process run.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

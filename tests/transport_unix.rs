@@ -8,6 +8,9 @@
 //! adapter (`Site`). `IPCRING_SOCK_MESSAGES` (default 100,000) sets the size of the main
 //! cross-process run.
 
+// It drives the library's building blocks (or its failpoints) directly: only in the test build.
+#![cfg(ipcring_test)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,7 @@
 //! Building and running C against the library these tests were built with.
 //!
-//! `cargo test` builds `libipcring.so`/`.a` next to the test binaries (`target/PROFILE/deps`)
+//! `cargo test --workspace` builds `libipcring.so`/`.a` (the `ipcring-capi` crate) next to the
+//! test binaries (`target/PROFILE/deps`)
 //! without copying them up, so the tests install exactly those files with the project's own
 //! `scripts/install.sh --from DIR --prefix target/PROFILE/c-stage` — every C test goes through
 //! the install a C user runs — and build against that prefix: `-I PREFIX/include`,
@@ -13,9 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The repository root.
+/// The repository root (the workspace's: these helpers serve the tests of the `ipcring`,
+/// `ipcring-capi` and `ipcring-cli` crates alike).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("include/ipcring.h").is_file())
+        .unwrap_or(here)
+        .to_path_buf()
 }
 
 /// `target/PROFILE/deps`: where cargo put this test binary and the library it was built with.
@@ -64,6 +70,15 @@ pub fn stage() -> PathBuf {
     STAGE
         .get_or_init(|| {
             let prefix = profile_dir().join("c-stage");
+            for lib in ["libipcring.so", "libipcring.a"] {
+                assert!(
+                    deps_dir().join(lib).is_file(),
+                    "{lib} is not in {}: the C library is the ipcring-capi crate; build the whole \
+                     workspace (cargo test --workspace, as scripts/test-all.sh does) or \
+                     `cargo build -p ipcring-capi` with this profile first",
+                    deps_dir().display()
+                );
+            }
             let _lock = BuildLock::take();
             run_ok(
                 Command::new("bash")

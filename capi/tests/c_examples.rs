@@ -16,6 +16,7 @@
 //! test fails; every run has a hang bound, past which the program is killed and the test
 //! fails with its stderr.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::serial;

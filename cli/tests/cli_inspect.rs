@@ -20,6 +20,7 @@
 //! Every command runs under a hang bound (30 s); no other duration is asserted. Each test
 //! checks that it left nothing in /dev/shm.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::*;
@@ -489,7 +490,8 @@ fn creator_died_and_initialising() {
             .write(true)
             .open(name.path())
             .unwrap();
-        ofd_lock(&holder, ipcring::shm::INIT_LOCK_BYTE);
+        // Byte 64 is the init lock of the shared format (docs/architecture.md), held by a creator.
+        ofd_lock(&holder, 64);
         assert_eq!(ls(n, false), row([n, "-", "-", "-", "-", "0", "0", "initialising"]));
         expect(0, &["stat", n]);
         let r = expect(4, &["rm", n]);

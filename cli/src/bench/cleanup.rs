@@ -126,7 +126,7 @@ impl Named {
                 (Kind::Mq, format!("/{target}")),
                 (
                     Kind::Path,
-                    ipcring::transport::mq::companion_path(target).display().to_string(),
+                    ipcring::inspect::mq_companion_path(target).display().to_string(),
                 ),
             ],
             "fifo" | "unix" => vec![(Kind::Path, target.to_string())],

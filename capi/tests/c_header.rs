@@ -5,7 +5,7 @@
 #[test]
 fn committed_header_is_fresh() {
     let generated = include_str!(concat!(env!("OUT_DIR"), "/ipcring.h"));
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/include/ipcring.h");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../include/ipcring.h");
     let committed = std::fs::read_to_string(path).expect("include/ipcring.h exists");
     if committed != generated {
         let same = committed
@@ -23,7 +23,7 @@ fn committed_header_is_fresh() {
 
 #[test]
 fn header_declares_the_core_names() {
-    let header = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/include/ipcring.h"));
+    let header = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/ipcring.h"));
     for decl in [
         "int ipcring_open(const char *address, uint32_t flags, ipcring_t **out);",
         "int ipcring_pair(const char *address, ipcring_t **sender, ipcring_t **receiver);",

@@ -1,4 +1,4 @@
-//! Build script: generates the C header from `src/ffi.rs` with cbindgen (DESIGN §6) and
+//! Build script: generates the C header from `src/lib.rs` with cbindgen (DESIGN §6) and
 //! gives the shared library its SONAME.
 //!
 //! The header is written to `$OUT_DIR/ipcring.h`; `tests/c_header.rs` fails when the
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-changed=src/ffi.rs");
+    println!("cargo:rerun-if-changed=src/lib.rs");
     println!("cargo:rerun-if-env-changed=IPCRING_BLESS_HEADER");
 
     let var = |k: &str| env::var(k).unwrap_or_else(|_| panic!("cargo sets {k}"));
@@ -35,13 +35,13 @@ fn main() {
     ));
     let header = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(crate_dir.join("src/ffi.rs"))
+        .with_src(crate_dir.join("src/lib.rs"))
         .generate()
-        .expect("cbindgen generates ipcring.h from src/ffi.rs");
+        .expect("cbindgen generates ipcring.h from src/lib.rs");
     let out = PathBuf::from(var("OUT_DIR")).join("ipcring.h");
     header.write_to_file(&out);
     if env::var_os("IPCRING_BLESS_HEADER").is_some() {
-        header.write_to_file(crate_dir.join("include/ipcring.h"));
+        header.write_to_file(crate_dir.join("../include/ipcring.h"));
     }
 }
 

@@ -17,6 +17,7 @@
 //!
 //! `IPCRING_CLI_MESSAGES` sets the lines per transport run (default 100,000).
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::chan::free_tcp_port;

@@ -12,7 +12,7 @@
 //! contains `\n` (sent by another program) is written as it is, so it reads as several lines
 //! downstream: binary data wants `--records`, where stdin and stdout are streams of
 //! `[u32 little-endian length][payload]`, the frame format of the byte-stream transports
-//! (`ipcring::transport::frame`).
+//! (`src/transport/frame.rs`).
 //!
 //! # send
 //!

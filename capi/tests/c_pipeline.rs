@@ -16,6 +16,7 @@
 //! `IPCRING_PIPELINE_FALLBACK_MESSAGES`), with this test process as the Rust side: see the
 //! end of the file.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::{c, env_u64, ring_progress, serial, spawn_command, wait_all, wait_all_progress, ShmName};

@@ -5,6 +5,7 @@
 //! The C programs are built against the library this test binary was built with (see
 //! `common::c`). Each program is run with a hang bound; no duration is asserted.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::c::{cc, cc_name, deps_dir, profile_dir, repo, run_ok};

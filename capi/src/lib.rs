@@ -1,7 +1,7 @@
 //! The C ABI (DESIGN §6): every `extern "C"` item of libipcring. cbindgen turns this file,
 //! doc comments included, into `include/ipcring.h`.
 //!
-//! The module is thin: it checks pointers and strings, converts, calls [`crate::channel`],
+//! The module is thin: it checks pointers and strings, converts, calls `ipcring::channel`,
 //! maps [`Error`] to a status code, and catches panics so that none crosses the boundary.
 //!
 //! Conventions (the rustls-ffi / hyper C API style):
@@ -20,11 +20,9 @@
 //! handle (the "where detectable" of use after close). A pointer that never came from
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
-use crate::address::{Address, Transport};
-use crate::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
-use crate::error::Error;
-use crate::layout::{Kind, WakeBackend};
-use crate::wait::Timeout;
+use ipcring::address::{Address, Transport};
+use ipcring::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
+use ipcring::{Error, Kind, Timeout, WakeBackend};
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -278,6 +276,7 @@ fn code_of(e: &Error) -> c_int {
         Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
         Error::KernelLimit { .. } => IPCRING_ELIMIT,
         Error::Io { .. } => IPCRING_EIO,
+        _ => IPCRING_EIO,
     }
 }
 
@@ -988,6 +987,7 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_i
                 Transport::Mq => IPCRING_TRANSPORT_MQ,
                 Transport::Unix => IPCRING_TRANSPORT_UNIX,
                 Transport::Tcp => IPCRING_TRANSPORT_TCP,
+                _ => IPCRING_TRANSPORT_SHM,
             },
         };
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.

@@ -23,6 +23,8 @@
 
 use crate::error::{Error, Result};
 use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering};
+use crate::sys::sem;
+pub use crate::sys::sem::SemStorage;
 use core::mem::{align_of, size_of};
 
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
@@ -179,12 +181,6 @@ pub struct Bell {
     pub sem: SemStorage,
 }
 
-/// Fixed-size, fixed-alignment storage for a `sem_t` (64 bytes; `sem_t` is 32 on Linux).
-/// An `UnsafeCell`: the C library writes it through pointers derived from `&Header`.
-#[repr(C, align(16))]
-#[derive(Debug)]
-pub struct SemStorage(pub core::cell::UnsafeCell<[u8; 64]>);
-
 /// One entry of the endpoint table. The entry's OFD lock byte (see `endpoint`) says whether
 /// it is held; these fields describe the holder and are informational until then.
 #[repr(C)]
@@ -277,7 +273,7 @@ impl Bell {
             waiters: AtomicU32::new(0),
             armed: AtomicU32::new(0),
             _reserved: 0,
-            sem: SemStorage(core::cell::UnsafeCell::new([0; 64])),
+            sem: SemStorage::zeroed(),
         }
     }
 }
@@ -346,41 +342,6 @@ pub fn layout_hash() -> u64 {
         }
     }
     h
-}
-
-/// Whether a bell's `sem_t` storage looks like a process-shared glibc semaphore. In glibc's
-/// 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`) the `private` word
-/// holds the futex flags of every wake and wait, and glibc aborts the process if the kernel
-/// refuses them; `sem_init(.., 1, ..)` sets it to the "shared" value (128 in glibc 2.36,
-/// whose flag sense is inverted), so the word must equal what `sem_init` writes here.
-/// Other C libraries (and 32-bit glibc, whose layout differs) are not checked.
-fn sem_looks_shared(bell: &Bell) -> bool {
-    #[cfg(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom)))]
-    {
-        let word = |p: *const u8| {
-            // SAFETY: p points to at least 12 readable bytes (a 64-byte storage or a sem_t
-            // of 32 bytes); a volatile read of plain bytes a peer may write.
-            unsafe { core::ptr::read_volatile(p.add(8) as *const u32) }
-        };
-        let mut probe = [0u64; 8];
-        let p = probe.as_mut_ptr() as *mut libc::sem_t;
-        // SAFETY: probe is 64 bytes aligned to 8, enough for a sem_t (32 bytes, align 8);
-        // it is initialised, read and destroyed here, and never shared.
-        let shared = unsafe {
-            if libc::sem_init(p, 1, 0) != 0 {
-                return true;
-            }
-            let w = word(p as *const u8);
-            libc::sem_destroy(p);
-            w
-        };
-        word(bell.sem.0.get() as *const u8) == shared
-    }
-    #[cfg(not(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom))))]
-    {
-        let _ = bell;
-        true
-    }
 }
 
 /// The shape of a ring: everything derived from kind, capacity and msg_size.
@@ -508,7 +469,7 @@ impl Geometry {
         // process ("The futex facility returned an unexpected error code.") when a sem_t's
         // `private` word holds futex flags the kernel refuses, so a Sem ring is checked here
         // before any sem_post / sem_clockwait touches it.
-        if wake == WakeBackend::Sem && !(sem_looks_shared(&h.data_bell) && sem_looks_shared(&h.space_bell)) {
+        if wake == WakeBackend::Sem && !(sem::looks_shared(&h.data_bell.sem) && sem::looks_shared(&h.space_bell.sem)) {
             return Err(Error::Corrupted {
                 what: "sem_t of a bell is not a process-shared semaphore",
             });
@@ -782,8 +743,6 @@ const _: () = {
     assert!(offset_of!(Bell, waiters) == 4);
     assert!(offset_of!(Bell, armed) == 8);
     assert!(offset_of!(Bell, sem) == 16);
-    assert!(size_of::<libc::sem_t>() <= size_of::<SemStorage>());
-    assert!(align_of::<libc::sem_t>() <= align_of::<SemStorage>());
     assert!(size_of::<EndpointEntry>() == 32);
     assert!(offset_of!(EndpointEntry, claim_lo) == 16);
     assert!(offset_of!(Header, id) == 0);

@@ -37,11 +37,11 @@ mod imp {
         /// Sleeps while the word holds `expected`, until woken or until the absolute
         /// CLOCK_MONOTONIC `deadline`. May return spuriously; the caller re-checks its state.
         pub fn wait(&self, expected: u32, deadline: Option<&libc::timespec>) {
-            crate::wait::futex_sys::wait(&self.0, expected, deadline)
+            crate::sys::futex::wait(&self.0, expected, deadline)
         }
         /// Wakes up to `n` sleepers.
         pub fn wake(&self, n: u32) {
-            crate::wait::futex_sys::wake(&self.0, n)
+            crate::sys::futex::wake(&self.0, n)
         }
     }
 

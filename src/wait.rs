@@ -299,250 +299,11 @@ pub fn monotonic_now() -> libc::timespec {
     ts
 }
 
-/// Thin wrappers over futex(2). The word is shared: never the private flag.
-/// (Unused in loom builds, where `sync::FutexWord` is modelled.)
-#[cfg_attr(ipcring_loom, allow(dead_code))]
-pub(crate) mod futex_sys {
-    use core::sync::atomic::AtomicU32;
-
-    /// Sleeps while `*word == expected`, until woken or until the absolute CLOCK_MONOTONIC
-    /// `deadline`. Returns on wake, timeout, EINTR or a changed value alike: the caller
-    /// re-checks its own state and deadline.
-    pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
-        let ts = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
-        crate::sys::count::one();
-        // SAFETY: word is a valid, aligned u32 for the duration of the call; ts is null or a
-        // valid timespec; FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an absolute
-        // CLOCK_MONOTONIC deadline. Errors (EAGAIN, ETIMEDOUT, EINTR) all mean "re-check".
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT_BITSET,
-                expected,
-                ts,
-                core::ptr::null::<u32>(),
-                libc::FUTEX_BITSET_MATCH_ANY,
-            );
-        }
-    }
-
-    /// Wakes up to `n` waiters sleeping on `word`.
-    pub fn wake(word: &AtomicU32, n: u32) {
-        let n = n.min(i32::MAX as u32) as libc::c_int;
-        crate::sys::count::one();
-        // SAFETY: word is a valid u32; FUTEX_WAKE only reads its address (the shared key).
-        unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
-        }
-    }
-}
-
-/// The process-shared `sem_t` backend.
-mod sem_sys {
-    use crate::layout::Bell;
-
-    fn sem_ptr(bell: &Bell) -> *mut libc::sem_t {
-        bell.sem.0.get() as *mut libc::sem_t
-    }
-
-    /// Initialises the bell's semaphore as process-shared with value 0.
-    pub fn init(bell: &Bell) -> std::io::Result<()> {
-        // SAFETY: the storage is 64 bytes aligned to 16, which holds a sem_t (const-asserted
-        // in layout); the region is fresh and no other process uses this semaphore yet.
-        let rc = unsafe { libc::sem_init(sem_ptr(bell), 1, 0) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    #[cfg(not(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    )))]
-    pub use portable::{post, wait};
-
-    // Live-scribble fix (tests/live_scribble.rs found it): glibc's sem_clockwait and sem_post
-    // read the sem_t's `private` word from the shared region at every futex call and pass it
-    // to the kernel as futex flags. A peer that scribbles that word after the open-time check
-    // (`layout::sem_looks_shared`) made glibc abort the whole process ("The futex facility
-    // returned an unexpected error code.", SIGABRT), or spin for ever inside sem_clockwait
-    // (a futex call that fails with EINVAL is retried without looking at the deadline). So on
-    // glibc's 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`, `data` =
-    // value in the low 32 bits, waiter count in the high 32) the same protocol runs here,
-    // with the futex flags fixed (shared, never private) and the deadline ours. The words
-    // stay those of glibc's semaphore: a peer calling sem_post/sem_wait interoperates.
-    #[cfg(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    ))]
-    pub use glibc::{post, wait};
-
-    /// The C library's own calls, where its semaphore's layout is not known here.
-    #[cfg(not(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    )))]
-    mod portable {
-        use super::sem_ptr;
-        use crate::layout::Bell;
-
-        extern "C" {
-            // glibc >= 2.30; the libc crate does not bind it on every version.
-            fn sem_clockwait(
-                sem: *mut libc::sem_t,
-                clock: libc::clockid_t,
-                abstime: *const libc::timespec,
-            ) -> libc::c_int;
-        }
-
-        /// Waits for a post until the absolute CLOCK_MONOTONIC `deadline`. Returns on a post,
-        /// timeout or EINTR alike: the caller re-checks.
-        pub fn wait(bell: &Bell, deadline: &libc::timespec) {
-            crate::sys::count::one();
-            // SAFETY: the semaphore was initialised by the ring's creator (the Sem backend is
-            // only used when the header says so); a corrupted sem_t can at worst make this call
-            // return early or fail, and the wait is bounded by the deadline.
-            unsafe {
-                sem_clockwait(sem_ptr(bell), libc::CLOCK_MONOTONIC, deadline);
-            }
-        }
-
-        /// Posts `n` times.
-        pub fn post(bell: &Bell, n: u32) {
-            for _ in 0..n {
-                crate::sys::count::one();
-                // SAFETY: as in `wait`. EOVERFLOW (value at SEM_VALUE_MAX) just means enough
-                // wake-ups are already pending.
-                unsafe {
-                    libc::sem_post(sem_ptr(bell));
-                }
-            }
-        }
-    }
-
-    #[cfg(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    ))]
-    mod glibc {
-        use crate::layout::Bell;
-        use core::sync::atomic::{AtomicU64, Ordering};
-
-        /// One announced waiter in `data`'s high half.
-        const ONE_WAITER: u64 = 1 << 32;
-        /// glibc's SEM_VALUE_MAX.
-        const VALUE_MAX: u32 = i32::MAX as u32;
-        /// Compare-and-swap attempts against a word a peer may keep changing.
-        const TRIES: usize = 64;
-
-        fn data(bell: &Bell) -> &AtomicU64 {
-            // SAFETY: the storage is 64 bytes aligned to 16 (const-asserted in layout), so its
-            // first 8 bytes are an aligned u64 that lives as long as `bell`; every process
-            // accesses it atomically (as glibc does); AtomicU64 has the layout of u64, and
-            // the storage is an UnsafeCell, so shared mutation through it is allowed.
-            unsafe { &*(bell.sem.0.get() as *const AtomicU64) }
-        }
-
-        /// Takes one pending post (value - 1), retiring `waiter` from the count with it.
-        fn take(data: &AtomicU64, waiter: u64) -> bool {
-            let mut d = data.load(Ordering::Relaxed);
-            for _ in 0..TRIES {
-                if d as u32 == 0 {
-                    return false;
-                }
-                let new = d.wrapping_sub(1).wrapping_sub(waiter);
-                match data.compare_exchange_weak(d, new, Ordering::Acquire, Ordering::Relaxed) {
-                    Ok(_) => return true,
-                    Err(now) => d = now,
-                }
-            }
-            false
-        }
-
-        /// The futex word of the semaphore: the value, the low half of `data`.
-        fn word(data: &AtomicU64) -> *const u32 {
-            data.as_ptr() as *const u32
-        }
-
-        /// Waits for a post, once, until the absolute CLOCK_MONOTONIC `deadline`.
-        pub fn wait(bell: &Bell, deadline: &libc::timespec) {
-            let data = data(bell);
-            if take(data, 0) {
-                return;
-            }
-            data.fetch_add(ONE_WAITER, Ordering::Relaxed);
-            if take(data, ONE_WAITER) {
-                return;
-            }
-            crate::sys::count::one();
-            // SAFETY: the word is aligned and inside the mapping for the call; the kernel only
-            // reads it. FUTEX_WAIT_BITSET without the private flag takes an absolute
-            // CLOCK_MONOTONIC deadline; every outcome (woken, EAGAIN, ETIMEDOUT, EINTR) means
-            // "re-check", which the caller does.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    word(data),
-                    libc::FUTEX_WAIT_BITSET,
-                    0u32,
-                    deadline as *const libc::timespec,
-                    core::ptr::null::<u32>(),
-                    libc::FUTEX_BITSET_MATCH_ANY,
-                );
-            }
-            if !take(data, ONE_WAITER) {
-                data.fetch_sub(ONE_WAITER, Ordering::Relaxed);
-            }
-        }
-
-        /// Posts `n` times, waking one waiter each time one is announced.
-        pub fn post(bell: &Bell, n: u32) {
-            let data = data(bell);
-            for _ in 0..n {
-                let mut d = data.load(Ordering::Relaxed);
-                let mut posted = false;
-                for _ in 0..TRIES {
-                    if d as u32 >= VALUE_MAX {
-                        break; // EOVERFLOW: wake-ups are pending already
-                    }
-                    match data.compare_exchange_weak(d, d.wrapping_add(1), Ordering::Release, Ordering::Relaxed) {
-                        Ok(_) => {
-                            posted = true;
-                            break;
-                        }
-                        Err(now) => d = now,
-                    }
-                }
-                if !posted {
-                    return;
-                }
-                if d >> 32 != 0 {
-                    crate::sys::count::one();
-                    // SAFETY: as in `wait`; FUTEX_WAKE only uses the word's address as the key.
-                    unsafe {
-                        libc::syscall(libc::SYS_futex, word(data), libc::FUTEX_WAKE, 1);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Prepares a freshly created bell for its backend.
 pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
     match backend {
         WakeBackend::Futex => Ok(()),
-        WakeBackend::Sem => sem_sys::init(bell).map_err(|source| Error::Io { op: "sem_init", source }),
+        WakeBackend::Sem => crate::sys::sem::init(&bell.sem).map_err(|source| Error::Io { op: "sem_init", source }),
     }
 }
 
@@ -632,7 +393,7 @@ fn block_on_counted<T>(
         match backend {
             WakeBackend::Futex => bell.seq.wait(seq, Some(&until)),
             WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wait(seq, Some(&until)),
-            WakeBackend::Sem => sem_sys::wait(bell, &until),
+            WakeBackend::Sem => crate::sys::sem::wait(&bell.sem, &until),
         }
         bell.waiters.fetch_sub(1, Ordering::Relaxed);
         if let Some(v) = poll(Phase::Spin)? {
@@ -681,7 +442,7 @@ fn ring(bell: &Bell, backend: WakeBackend) {
         // posts than that wake nobody.
         WakeBackend::Sem => {
             let n = bell.waiters.load(Ordering::Relaxed).max(1);
-            sem_sys::post(bell, n.min(crate::layout::MAX_ENDPOINTS as u32))
+            crate::sys::sem::post(&bell.sem, n.min(crate::layout::MAX_ENDPOINTS as u32))
         }
     }
 }

@@ -19,8 +19,8 @@
 //! naming the field); options left out are not checked.
 
 use crate::error::{Error, Result};
-use crate::layout::{Kind, WakeBackend};
-use crate::ring::RingOptions;
+use crate::kind::{Kind, WakeBackend};
+use crate::options::RingOptions;
 use crate::shm;
 
 /// The mechanism an address names.

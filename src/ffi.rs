@@ -23,8 +23,8 @@
 use crate::address::{Address, Transport};
 use crate::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use crate::error::Error;
-use crate::layout::{Kind, WakeBackend};
-use crate::wait::Timeout;
+use crate::kind::{Kind, WakeBackend};
+use crate::timeout::Timeout;
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

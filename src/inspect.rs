@@ -49,7 +49,7 @@ pub enum State {
     /// stopped: a stopped process is alive).
     Initialising,
     /// Not READY and nobody holds the init lock: its creator died (or was killed) while
-    /// initialising it. `ipcring rm` / [`crate::remove`] removes it without `force`.
+    /// initialising it. `ipcring rm` / [`crate::channel::remove`] removes it without `force`.
     CreatorDied,
     /// An ipcring object this build cannot use, with the typed error `open` would give:
     /// [`Error::AbiMismatch`] / [`Error::LayoutMismatch`] (another version or target),

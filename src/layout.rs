@@ -22,6 +22,8 @@
 //! whatever the target, and the offsets are pinned by the const asserts at the bottom.
 
 use crate::error::{Error, Result};
+pub use crate::kind::{Kind, WakeBackend};
+use crate::options::RingOptions;
 use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering};
 use crate::sys::sem;
 pub use crate::sys::sem::SemStorage;
@@ -48,75 +50,6 @@ pub const MAX_ENDPOINTS: usize = if cfg!(ipcring_loom) { 4 } else { 64 };
 /// Set in a slot's `len` by an MPMC producer that gave its claimed slot up (a reservation
 /// dropped without commit): consumers skip the slot without delivering anything.
 pub const TOMBSTONE: u32 = 1 << 31;
-
-/// Which algorithm a ring runs.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::Kind;
-/// assert_eq!(Kind::from_raw(Kind::Mpmc as u32), Some(Kind::Mpmc));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Kind {
-    /// One sender, one receiver, cached cursors (the fastest).
-    Spsc = 1,
-    /// Any number of senders and receivers (Vyukov's bounded queue).
-    Mpmc = 2,
-}
-
-impl Kind {
-    /// The kind stored as `raw` in a header, if it is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(ipcring::Kind::from_raw(7), None);
-    /// ```
-    pub fn from_raw(raw: u32) -> Option<Kind> {
-        match raw {
-            1 => Some(Kind::Spsc),
-            2 => Some(Kind::Mpmc),
-            _ => None,
-        }
-    }
-}
-
-/// How blocked senders and receivers sleep and are woken.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::WakeBackend;
-/// assert_eq!(WakeBackend::default(), WakeBackend::Futex);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[repr(u32)]
-pub enum WakeBackend {
-    /// A shared (never private) 32-bit futex word per side. Linux only; the default.
-    #[default]
-    Futex = 1,
-    /// A process-shared POSIX `sem_t` per side (portable fallback).
-    Sem = 2,
-}
-
-impl WakeBackend {
-    /// The backend stored as `raw` in a header, if it is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(ipcring::WakeBackend::from_raw(2), Some(ipcring::WakeBackend::Sem));
-    /// ```
-    pub fn from_raw(raw: u32) -> Option<WakeBackend> {
-        match raw {
-            1 => Some(WakeBackend::Futex),
-            2 => Some(WakeBackend::Sem),
-            _ => None,
-        }
-    }
-}
 
 /// Fixed 128-byte alignment (two 64-byte lines, against adjacent-line prefetch), independent
 /// of target and of any crate's notion of a cache line.
@@ -514,6 +447,52 @@ impl Geometry {
     /// The largest message as a `usize` (it is at most `MAX_MSG_SIZE`).
     pub fn max_msg(&self) -> usize {
         self.msg_size as usize
+    }
+}
+
+// The geometry of a ring's options is derived here, beside `Geometry::new`, so that
+// `options` stays a leaf.
+impl RingOptions {
+    /// The geometry these options create, or the error that creating would give.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::RingOptions::new().capacity(0).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<Geometry> {
+        Geometry::new(
+            self.kind_given().unwrap_or(Kind::Spsc),
+            self.wake_given().unwrap_or_default(),
+            self.capacity_given().unwrap_or(Self::DEFAULT_CAPACITY),
+            self.msg_size_given().unwrap_or(Self::DEFAULT_MSG_SIZE),
+        )
+    }
+
+    /// `Mismatch` for the first option set here that `g` (an opened ring's) differs in.
+    pub(crate) fn check(&self, g: &Geometry) -> Result<()> {
+        let mismatch = |field, expected: u64, found: u64| Err(Error::Mismatch { field, expected, found });
+        if let Some(k) = self.kind_given() {
+            if k != g.kind {
+                return mismatch("kind", k as u64, g.kind as u64);
+            }
+        }
+        if let Some(c) = self.capacity_given() {
+            if c != g.capacity {
+                return mismatch("capacity", c, g.capacity);
+            }
+        }
+        if let Some(m) = self.msg_size_given() {
+            if m != g.msg_size {
+                return mismatch("msg_size", m, g.msg_size);
+            }
+        }
+        if let Some(w) = self.wake_given() {
+            if w != g.wake {
+                return mismatch("wake", w as u64, g.wake as u64);
+            }
+        }
+        Ok(())
     }
 }
 

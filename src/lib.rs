@@ -41,7 +41,10 @@ pub mod failpoint;
 pub mod ffi;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
+mod kind;
+mod options;
 pub mod ring;
+mod timeout;
 pub mod wait;
 
 // The building blocks below are public so that the integration tests, the loom models, the
@@ -65,6 +68,8 @@ pub mod transport;
 
 pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};
-pub use layout::{Geometry, Kind, WakeBackend};
-pub use ring::{Ring, RingOptions};
-pub use wait::Timeout;
+pub use kind::{Kind, WakeBackend};
+pub use layout::Geometry;
+pub use options::RingOptions;
+pub use ring::Ring;
+pub use timeout::Timeout;

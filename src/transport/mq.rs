@@ -252,7 +252,7 @@ fn sysctl_msgsize_max() -> u64 {
 /// assert!(c >= 1 && c <= 1024);
 /// ```
 pub fn default_capacity() -> u64 {
-    sysctl_msg_max().clamp(1, crate::RingOptions::DEFAULT_CAPACITY)
+    sysctl_msg_max().clamp(1, crate::options::RingOptions::DEFAULT_CAPACITY)
 }
 
 /// Whether this process has `CAP_SYS_RESOURCE` in its effective set (which lifts the

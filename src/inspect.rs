@@ -30,11 +30,11 @@
 //! The two cursors are read so that they are consistent with each other when the ring holds
 //! still long enough (see [`Counters::fill`]).
 
-use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::layout::{layout_hash, Geometry, Header, Kind, ABI_VERSION, HEADER_SIZE, MAGIC, MAX_ENDPOINTS};
 use crate::shm::{self, INIT_LOCK_BYTE, SHM_DIR};
 use crate::sync::Ordering;
+use crate::sys::lock;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::time::Duration;
@@ -400,7 +400,7 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
     let fd = file.as_raw_fd();
     if size < HEADER_SIZE {
         // A creator takes its init lock before it reserves the object's size.
-        if shm::lock_held(fd, INIT_LOCK_BYTE)? {
+        if lock::held_by_other(fd, INIT_LOCK_BYTE)? {
             return Ok((State::Initialising, None, None));
         }
         if size == 0 {
@@ -425,7 +425,7 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
         Err(e) => return shrank(e),
     };
     let judged = match shm::header_geometry(&h, size) {
-        Ok(None) if !shm::lock_held(fd, INIT_LOCK_BYTE)? => {
+        Ok(None) if !lock::held_by_other(fd, INIT_LOCK_BYTE)? => {
             // The creator publishes READY before it releases the lock: look once more.
             h = match read_header(fd) {
                 Ok(h) => h,
@@ -575,7 +575,7 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
     }
     let mpmc = info.geometry.is_some_and(|g| g.kind == Kind::Mpmc);
     for index in 0..MAX_ENDPOINTS {
-        let alive = endpoint::held(Some(fd), index)?;
+        let alive = lock::held_by_other(fd, index)?;
         let (role, pid, generation, claim) = match h {
             Some(h) => {
                 let e = &h.endpoints[index];
@@ -682,13 +682,7 @@ mod tests {
             .write(true)
             .open(path(&n))
             .unwrap();
-        endpoint::ofd_lock(
-            holder.as_raw_fd(),
-            INIT_LOCK_BYTE,
-            libc::F_OFD_SETLK,
-            libc::F_WRLCK as libc::c_short,
-        )
-        .unwrap();
+        assert!(crate::sys::lock::try_take(holder.as_raw_fd(), INIT_LOCK_BYTE, crate::sys::lock::Mode::Write).unwrap());
         let info = inspect(&n).unwrap();
         assert!(matches!(info.state, State::Initialising), "{:?}", info.state);
         assert!(info.counters.is_none() && info.geometry.is_none());

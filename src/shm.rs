@@ -56,11 +56,11 @@
 //! has come and gone (its object then has no name: `fstat` says no links); a creator that
 //! took it first makes the cleaner refuse with `InUse`.
 
-use crate::endpoint::ofd_lock;
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::layout::{Geometry, Header, RawRing, HEADER_SIZE, INIT_READY, MAX_ENDPOINTS};
 use crate::sync::Ordering;
+use crate::sys::lock;
 use memmap2::{MmapOptions, MmapRaw};
 use std::ffi::CString;
 use std::fs::File;
@@ -90,34 +90,7 @@ pub const CLEANUP_WAIT: Duration = Duration::from_secs(2);
 /// Takes the write lock on `byte` through `fd`'s description: `Ok(false)` if another
 /// description holds a lock on it.
 fn try_lock(fd: RawFd, byte: usize) -> Result<bool> {
-    match ofd_lock(fd, byte, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(false),
-        Err(source) => Err(Error::Io {
-            op: "fcntl(F_OFD_SETLK)",
-            source,
-        }),
-    }
-}
-
-/// Releases this description's lock on `byte`.
-fn unlock(fd: RawFd, byte: usize) -> Result<()> {
-    ofd_lock(fd, byte, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short)
-        .map(drop)
-        .map_err(|source| Error::Io {
-            op: "fcntl(F_OFD_SETLK, F_UNLCK)",
-            source,
-        })
-}
-
-/// Whether a description other than `fd`'s holds a lock on `byte` (`F_OFD_GETLK`, which
-/// also works through a read-only descriptor: `inspect` relies on that).
-pub(crate) fn lock_held(fd: RawFd, byte: usize) -> Result<bool> {
-    let fl = ofd_lock(fd, byte, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
-        op: "fcntl(F_OFD_GETLK)",
-        source,
-    })?;
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    lock::try_take(fd, byte, lock::Mode::Write)
 }
 
 /// Whether `/dev/shm/NAME` is still the object open as `file` (same device and inode).
@@ -323,7 +296,7 @@ pub fn create(name: &str, geom: &Geometry, mode: u32, init: impl FnOnce(&RawRing
     };
     // READY is published inside `init`; the lock goes after it (openers that see the lock
     // free look at READY once more).
-    if let Err(e) = init(&region.raw()).and_then(|()| unlock(region.fd(), INIT_LOCK_BYTE)) {
+    if let Err(e) = init(&region.raw()).and_then(|()| lock::release(region.fd(), INIT_LOCK_BYTE)) {
         if let Some(cname) = &region.name {
             remove_own(cname, &region.file);
         }
@@ -413,7 +386,7 @@ pub fn open_perm(name: &str, timeout: Duration, perm: u32) -> Result<ShmRegion> 
         }
         // Not ready. With a size, the creator got past its init lock (it takes the lock
         // before reserving), so a free lock means that nobody is initialising the object.
-        if size > 0 && !lock_held(file.as_raw_fd(), INIT_LOCK_BYTE)? {
+        if size > 0 && !lock::held_by_other(file.as_raw_fd(), INIT_LOCK_BYTE)? {
             // The creator publishes READY before releasing the lock: look once more.
             let size = file_size(&file)?;
             if let Some(geom) = ready_geometry(&file, size)? {
@@ -554,7 +527,7 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
     let initialising = !try_lock(fd, INIT_LOCK_BYTE)?;
     let mut endpoints = 0u32;
     for byte in 0..MAX_ENDPOINTS {
-        if lock_held(fd, byte)? {
+        if lock::held_by_other(fd, byte)? {
             endpoints += 1;
         }
     }

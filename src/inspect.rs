@@ -22,7 +22,7 @@
 //!   *stale*. Its holder died, or closed (closing releases the lock and leaves the entry as
 //!   it was: the entry cannot be cleared on close, because after `fork` another process may
 //!   still share the lock). PIDs are shown, never trusted.
-//! - The init lock (byte [`shm::INIT_LOCK_BYTE`]) tells a ring still being initialised
+//! - The init lock (byte [`region::INIT_LOCK_BYTE`]) tells a ring still being initialised
 //!   (lock held, not READY: [`State::Initialising`]) from one whose creator died (lock free,
 //!   not READY: [`State::CreatorDied`]).
 //!
@@ -32,7 +32,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{layout_hash, Geometry, Header, Kind, ABI_VERSION, HEADER_SIZE, MAGIC, MAX_ENDPOINTS};
-use crate::shm::{self, INIT_LOCK_BYTE, SHM_DIR};
+use crate::region::{self, INIT_LOCK_BYTE, SHM_DIR};
 use crate::sync::Ordering;
 use crate::sys::lock;
 use std::fs::File;
@@ -292,7 +292,7 @@ const CURSOR_ATTEMPTS: u32 = 100;
 /// ```
 pub fn inspect(name: &str) -> Result<RingInfo> {
     use std::os::unix::fs::MetadataExt;
-    let cname = shm::validate_name(name)?;
+    let cname = region::validate_name(name)?;
     // SAFETY: cname is a valid C string. Read-only: nothing is ever written; O_NOFOLLOW
     // refuses a symlink, O_NONBLOCK keeps a FIFO planted under the name from blocking us.
     let fd = unsafe {
@@ -424,14 +424,14 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
         Ok(h) => h,
         Err(e) => return shrank(e),
     };
-    let judged = match shm::header_geometry(&h, size) {
+    let judged = match region::header_geometry(&h, size) {
         Ok(None) if !lock::held_by_other(fd, INIT_LOCK_BYTE)? => {
             // The creator publishes READY before it releases the lock: look once more.
             h = match read_header(fd) {
                 Ok(h) => h,
                 Err(e) => return shrank(e),
             };
-            match shm::header_geometry(&h, size) {
+            match region::header_geometry(&h, size) {
                 Ok(None) => return Ok((State::CreatorDied, Some(h), None)),
                 other => other,
             }

@@ -21,13 +21,14 @@
 //! # Ok::<(), ipcring::Error>(())
 //! ```
 //!
-//! Module map (data flows one way, top to bottom): [`channel`] (the API, any transport) →
-//! [`ring`] (the shared-memory ring's ends) or `transport` (the fallbacks) → `spsc` / `mpmc`
-//! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
-//! and `sync` (the std/loom switch); `shm` maps regions (and removes them: [`remove`]);
-//! `endpoint` tracks who is attached; [`inspect`] describes rings read-only (`ipcring ls` and
-//! `stat`); [`failpoint`] is test support (the `failpoints`
-//! feature: kill, stop or pause the process at a named step).
+//! Module map, by layer (imports point down; DESIGN.md §1): [`channel`] (the API, any
+//! transport) and `address` → [`ring`] (the shared-memory ring's ends) or `transport` (the
+//! fallbacks) → `region` (heap, named and anonymous regions; removing them: [`remove`]) →
+//! [`wait`] (blocking) and `endpoint` (who is attached) → `spsc` / `mpmc` (the algorithms,
+//! over a raw region) → `layout` (the shared format) → `sync` (the std/loom switch) → `sys`
+//! (the system calls) → the leaves (`error`, `kind`, `options`, `timeout`). [`inspect`]
+//! describes rings read-only (`ipcring ls` and `stat`); [`failpoint`] is test support (the
+//! `failpoints` feature: kill, stop or pause the process at a named step).
 //! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]
@@ -57,7 +58,7 @@ pub mod layout;
 #[doc(hidden)]
 pub mod mpmc;
 #[doc(hidden)]
-pub mod shm;
+pub mod region;
 #[doc(hidden)]
 pub mod spsc;
 mod sync;

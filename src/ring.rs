@@ -14,10 +14,10 @@ use crate::channel::{Receiver, Sender, Stats};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
-use crate::layout::{Geometry, HeapRegion, RawRing, INIT_READY, TOMBSTONE};
+use crate::layout::{Geometry, RawRing, TOMBSTONE};
 use crate::mpmc::{MpmcConsumer, MpmcProducer};
 pub use crate::options::RingOptions;
-use crate::shm::{self, ShmRegion};
+use crate::region::{self, init_ring, HeapRegion, ShmRegion};
 use crate::spsc::{SpscConsumer, SpscProducer};
 use crate::sync::Ordering;
 use crate::timeout::{park_slice, Timeout};
@@ -25,22 +25,6 @@ use crate::wait::{self, Phase};
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Writes a fresh, zeroed region's header, prepares slots and bells, and publishes READY
-/// last with Release.
-pub(crate) fn init_ring(raw: &RawRing) -> Result<()> {
-    let g = raw.geom();
-    let h = raw.header();
-    g.write_header(h);
-    if g.kind == Kind::Mpmc {
-        crate::mpmc::init_slots(raw);
-    }
-    wait::init_bell(&h.data_bell, g.wake)?;
-    wait::init_bell(&h.space_bell, g.wake)?;
-    crate::failpoint::hit(crate::failpoint::INIT_BEFORE_READY);
-    h.id.0.init.store(INIT_READY, Ordering::Release);
-    Ok(())
-}
 
 #[derive(Debug)]
 enum Backing {
@@ -154,7 +138,7 @@ impl Ring {
     /// ```
     pub fn create(name: &str, opts: &RingOptions) -> Result<Ring> {
         let g = opts.validate()?;
-        let region = shm::create(name, &g, opts.perm(), init_ring)?;
+        let region = region::create(name, &g, opts.perm(), init_ring)?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),
         })
@@ -186,7 +170,7 @@ impl Ring {
     /// ```
     pub fn open_with(name: &str, opts: &RingOptions) -> Result<Ring> {
         // Refuses an object group/others may write unless opts asked for it (open_errors.rs).
-        let region = shm::open_perm(name, opts.open_timeout_given(), opts.perm())?;
+        let region = region::open_perm(name, opts.open_timeout_given(), opts.perm())?;
         opts.check(&region.geometry())?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),
@@ -204,7 +188,7 @@ impl Ring {
     /// ```
     pub fn anonymous(opts: &RingOptions) -> Result<Ring> {
         let g = opts.validate()?;
-        let region = shm::anonymous(&g, init_ring)?;
+        let region = region::anonymous(&g, init_ring)?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),
         })
@@ -238,7 +222,7 @@ impl Ring {
     /// assert!(ipcring::Ring::unlink("bad/name").is_err());
     /// ```
     pub fn unlink(name: &str) -> Result<()> {
-        shm::unlink(name)
+        region::unlink(name)
     }
 
     /// Removes the shared-memory ring `name` unless it is in use: a live endpoint (in any
@@ -250,13 +234,13 @@ impl Ring {
     ///
     /// Safe against other cleaners: two removes racing for the same ring never remove a
     /// new ring created under the name after the first one succeeded (the loser gets
-    /// [`Error::NotFound`]); see `shm`'s module docs for the protocol. [`Ring::unlink`]
+    /// [`Error::NotFound`]); see `region::cleanup`'s module docs for the protocol. [`Ring::unlink`]
     /// removes the name unconditionally and takes no part in it.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`]; [`Error::InUse`]; [`Error::Busy`] (role `"cleaner"`) if another
-    /// cleaner kept the ring for [`shm::CLEANUP_WAIT`]; [`Error::NotARing`] for an object that
+    /// cleaner kept the ring for [`region::CLEANUP_WAIT`]; [`Error::NotARing`] for an object that
     /// cannot be a ring (unless `force`); [`Error::PermissionDenied`].
     ///
     /// # Examples
@@ -273,7 +257,7 @@ impl Ring {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn remove(name: &str, force: bool) -> Result<()> {
-        shm::remove(name, force)
+        region::remove(name, force)
     }
 
     /// Attaches a sender. On SPSC a second live sender is [`Error::Busy`].

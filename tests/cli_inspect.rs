@@ -489,7 +489,7 @@ fn creator_died_and_initialising() {
             .write(true)
             .open(name.path())
             .unwrap();
-        ofd_lock(&holder, ipcring::shm::INIT_LOCK_BYTE);
+        ofd_lock(&holder, ipcring::region::INIT_LOCK_BYTE);
         assert_eq!(ls(n, false), row([n, "-", "-", "-", "-", "0", "0", "initialising"]));
         expect(0, &["stat", n]);
         let r = expect(4, &["rm", n]);

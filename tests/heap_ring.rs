@@ -3,8 +3,9 @@
 //! needed (the heap ring has no file and blocking uses the futex, which Miri models), so
 //! this file is the one Miri runs: `scripts/miri.sh`.
 
-use ipcring::layout::{Geometry, HeapRegion, Kind, WakeBackend};
+use ipcring::layout::{Geometry, Kind, WakeBackend};
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
+use ipcring::region::HeapRegion;
 use ipcring::spsc::{SpscConsumer, SpscProducer};
 use ipcring::{Error, Ring, RingOptions, Timeout};
 use std::sync::atomic::Ordering;

@@ -214,7 +214,7 @@ pub fn companion_path(name: &str) -> PathBuf {
 /// Validates `name`; returns the queue's name for `mq_open` (`/NAME`) and the companion's
 /// path as C strings.
 fn names(name: &str) -> Result<(CString, CString)> {
-    let queue = crate::shm::validate_name(name)?;
+    let queue = crate::region::validate_name(name)?;
     let bare = name.trim_start_matches('/');
     if bare.len() > MAX_NAME_LEN {
         return Err(Error::InvalidName {

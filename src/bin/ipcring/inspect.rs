@@ -310,7 +310,7 @@ pub fn ls(a: &LsArgs) -> CmdResult {
 /// The ring name an address names for `stat`: `shm://NAME[?options]` or a bare `NAME`.
 fn stat_target(arg: &str) -> Result<String, Fail> {
     if !arg.contains("://") {
-        ipcring::shm::validate_name(arg).map_err(|e| Fail::lib(arg, e))?;
+        ipcring::region::validate_name(arg).map_err(|e| Fail::lib(arg, e))?;
         return Ok(arg.trim_start_matches('/').to_string());
     }
     let addr = Address::parse(arg).map_err(|e| Fail::lib(arg, e))?;
@@ -446,7 +446,7 @@ pub fn stat(a: &StatArgs) -> CmdResult {
                     serde_json::to_string_pretty(&other_json(&name, &e)).expect("JSON")
                 ))?;
             } else {
-                let path = std::path::Path::new(ipcring::shm::SHM_DIR).join(&name);
+                let path = std::path::Path::new(ipcring::region::SHM_DIR).join(&name);
                 let why = match &e {
                     Error::NotARing { reason } => reason,
                     _ => "not an ipcring region",

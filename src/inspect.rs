@@ -607,7 +607,8 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
 #[cfg(all(test, not(miri)))] // real /dev/shm objects, FIFOs and locks: foreign calls Miri cannot run
 mod tests {
     use super::*;
-    use crate::{Ring, RingOptions};
+    use crate::options::RingOptions;
+    use crate::ring::Ring;
     use std::os::unix::fs::FileExt;
 
     fn name(tag: &str) -> String {
@@ -667,7 +668,7 @@ mod tests {
     fn init_lock_tells_initialising_from_creator_died() {
         let n = name("init");
         let _g = Guard(n.clone());
-        let g = Geometry::new(Kind::Spsc, crate::WakeBackend::Futex, 8, 8).unwrap();
+        let g = Geometry::new(Kind::Spsc, crate::kind::WakeBackend::Futex, 8, 8).unwrap();
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

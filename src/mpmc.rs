@@ -55,7 +55,7 @@
 //! the two cursors (tail - head <= capacity, head <= tail), and those comparisons are only
 //! sound if a cursor value read carries the history behind it: the consumer's head move that
 //! freed the slot a producer reused must be visible to any producer that reads that producer's
-//! tail. With Relaxed CASes the loom model `mpmc_2x2_full` finds a false `Corrupted` (possible
+//! tail. With Relaxed CASes the loom model `mpmc_2x2` finds a false `Corrupted` (possible
 //! on ARM, not on x86, where these orderings cost nothing extra).
 //!
 //! Hostile regions: a sequence number "ahead" of a cursor that has not moved, a cursor gap

@@ -20,6 +20,12 @@ mod imp {
     /// protocol: spinning only multiplies the interleavings without testing anything new).
     pub const SPIN: bool = true;
 
+    /// Whether this build runs under the model checker. Then the shared types are model
+    /// objects rather than the shared layout (no pinned offsets), tables are kept small (every
+    /// interleaving is explored), and the `sem_t` backend is modelled by the bell's futex
+    /// word. The rest of the crate asks this instead of naming loom.
+    pub const MODEL: bool = false;
+
     /// A 32-bit futex word shared between processes.
     #[repr(transparent)]
     #[derive(Debug)]
@@ -70,6 +76,8 @@ mod imp {
     pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
     pub const SPIN: bool = false;
+
+    pub const MODEL: bool = true;
 
     /// The futex modelled for loom: the word plus a lock and condition variable owned by it.
     /// `wait` checks the value and sleeps under the lock; `wake` takes the lock and notifies,

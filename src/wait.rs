@@ -55,7 +55,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{Bell, WakeBackend};
-use crate::sync::{fence, orderings, Ordering, SPIN};
+use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
 // The clock, the deadlines and the park slice live in `timeout`; re-exported here, where
 // they were first published.
 use crate::timeout::ts_le;
@@ -201,7 +201,7 @@ fn block_on_counted<T>(
         crate::failpoint::hit(crate::failpoint::WAIT_BEFORE_PARK);
         match backend {
             WakeBackend::Futex => bell.seq.wait(seq, Some(&until)),
-            WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wait(seq, Some(&until)),
+            WakeBackend::Sem if MODEL => bell.seq.wait(seq, Some(&until)),
             WakeBackend::Sem => crate::sys::sem::wait(&bell.sem, &until),
         }
         bell.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -244,7 +244,7 @@ fn ring(bell: &Bell, backend: WakeBackend) {
     match backend {
         // Every sleeper: the armed flag this ring took stood for all of them.
         WakeBackend::Futex => bell.seq.wake(u32::MAX),
-        WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(u32::MAX),
+        WakeBackend::Sem if MODEL => bell.seq.wake(u32::MAX),
         // One post per announced waiter. Hostile-region fix (tests/hostile_regions.rs found
         // it): the count comes from the shared region, which a corrupted one can set to ~2^32,
         // and each post is a call: at most one waiter per endpoint can be parked, so more

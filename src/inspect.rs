@@ -424,14 +424,14 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
         Ok(h) => h,
         Err(e) => return shrank(e),
     };
-    let judged = match region::header_geometry(&h, size) {
+    let judged = match region::shm::header_geometry(&h, size) {
         Ok(None) if !lock::held_by_other(fd, INIT_LOCK_BYTE)? => {
             // The creator publishes READY before it releases the lock: look once more.
             h = match read_header(fd) {
                 Ok(h) => h,
                 Err(e) => return shrank(e),
             };
-            match region::header_geometry(&h, size) {
+            match region::shm::header_geometry(&h, size) {
                 Ok(None) => return Ok((State::CreatorDied, Some(h), None)),
                 other => other,
             }

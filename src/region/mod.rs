@@ -13,11 +13,10 @@ mod cleanup;
 mod heap;
 mod init;
 mod name;
-mod shm;
+pub(crate) mod shm;
 
 pub use cleanup::{remove, unlink, CLEANUP_LOCK_BYTE, CLEANUP_WAIT, INIT_LOCK_BYTE};
 pub use heap::HeapRegion;
 pub use init::init_ring;
 pub use name::{validate_name, MAX_NAME_LEN, SHM_DIR};
-pub(crate) use shm::header_geometry;
 pub use shm::{anonymous, create, open_perm, ShmRegion};

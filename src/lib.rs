@@ -24,7 +24,7 @@
 //! Module map, by layer (imports point down; DESIGN.md §1): [`channel`] (the API, any
 //! transport) and `address` → [`ring`] (the shared-memory ring's ends) or `transport` (the
 //! fallbacks) → `region` (heap, named and anonymous regions; removing them: [`remove`]) →
-//! `spsc` / `mpmc` (the algorithms, over a raw region) → [`wait`] (blocking) and `endpoint`
+//! `spsc` / `mpmc` (the algorithms, over a raw region; `copy`, their memcpy) → [`wait`] (blocking) and `endpoint`
 //! (who is attached) → `layout` (the shared format) → `sync` (the std/loom switch) → `sys`
 //! (the system calls) → the leaves (`error`, `kind`, `options`, `timeout`). [`inspect`]
 //! describes rings read-only (`ipcring ls` and `stat`); [`failpoint`] is test support (the
@@ -51,6 +51,8 @@ pub mod wait;
 // The building blocks below are public so that the integration tests, the loom models, the
 // benchmarks and (later) the fuzz targets can drive the algorithms over a raw region. They
 // are not a stable API: use `Ring`, `Sender` and `Receiver`.
+#[doc(hidden)]
+pub mod copy;
 #[doc(hidden)]
 pub mod endpoint;
 #[doc(hidden)]

@@ -218,7 +218,7 @@ impl RingReceiver {
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let limit = buf.len();
         self.take(timeout, limit, |m| {
-            crate::layout::copy_to(buf, m);
+            crate::copy::copy_to(buf, m);
             m.len()
         })
     }

@@ -24,11 +24,11 @@
 //! Module map, by layer (imports point down; DESIGN.md §1): [`channel`] (the API, any
 //! transport) and `address` → [`ring`] (the shared-memory ring's ends) or `transport` (the
 //! fallbacks) → `region` (heap, named and anonymous regions; removing them: [`remove`]) →
-//! `spsc` / `mpmc` (the algorithms, over a raw region; `copy`, their memcpy) → [`wait`] (blocking) and `endpoint`
-//! (who is attached) → `layout` (the shared format) → `sync` (the std/loom switch) → `sys`
-//! (the system calls) → the leaves (`error`, `kind`, `options`, `timeout`). [`inspect`]
-//! describes rings read-only (`ipcring ls` and `stat`); [`failpoint`] is test support (the
-//! `failpoints` feature: kill, stop or pause the process at a named step).
+//! `spsc` / `mpmc` (the algorithms, over a raw region; `copy`, their memcpy) → [`wait`]
+//! (blocking) and `endpoint` (who is attached) → `layout` (the shared format) → `sync` (the
+//! std/loom switch) → `sys` (the system calls) → the leaves (`error`, `kind`, `options`,
+//! `timeout`). [`inspect`] describes rings read-only (`ipcring ls` and `stat`); [`failpoint`]
+//! is test support (the `failpoints` feature: kill, stop or pause the process at a named step).
 //! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]

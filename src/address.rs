@@ -19,9 +19,9 @@
 //! naming the field); options left out are not checked.
 
 use crate::error::{Error, Result};
-use crate::layout::{Kind, WakeBackend};
-use crate::ring::RingOptions;
-use crate::shm;
+use crate::kind::{Kind, WakeBackend};
+use crate::options::RingOptions;
+use crate::region;
 
 /// The mechanism an address names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl Address {
         match transport {
             Transport::Shm | Transport::Mq => {
                 if !target.is_empty() {
-                    shm::validate_name(target)
+                    region::validate_name(target)
                         .map_err(|_| bad(target, "not a valid name (1-250 bytes, no '/', not . or ..)"))?;
                 }
                 if transport == Transport::Mq && target.is_empty() {

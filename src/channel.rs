@@ -21,10 +21,11 @@
 
 use crate::address::{Address, Transport};
 use crate::error::{Error, Result};
-use crate::ring::{Ring, RingOptions, RingReceiver, RingSender};
+use crate::options::RingOptions;
+use crate::ring::{Ring, RingReceiver, RingSender};
+use crate::timeout::Timeout;
 #[cfg(not(ipcring_loom))]
 use crate::transport::{self, MsgReceiver, MsgSender, OpenSpec};
-use crate::wait::Timeout;
 use std::time::Duration;
 
 /// Counters kept by one endpoint (process-local, never shared).

@@ -18,6 +18,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{EndpointEntry, Kind, RawRing, MAX_ENDPOINTS};
 use crate::sync::Ordering;
+use crate::sys::lock;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The role of an endpoint.
@@ -58,10 +59,6 @@ impl Endpoint {
     pub fn owner_id(&self) -> u32 {
         ((self.index as u32) << 24) | (self.generation & 0x00ff_ffff)
     }
-    /// The role.
-    pub fn role(&self) -> Role {
-        self.role
-    }
     /// The index of this endpoint's entry in the table.
     pub fn index(&self) -> usize {
         self.index
@@ -70,23 +67,6 @@ impl Endpoint {
 
 fn entry(ring: &RawRing, i: usize) -> &EndpointEntry {
     &ring.header().endpoints[i]
-}
-
-pub(crate) fn ofd_lock(fd: RawFd, index: usize, cmd: libc::c_int, kind: libc::c_short) -> std::io::Result<libc::flock> {
-    // SAFETY: flock is plain data; zero is a valid starting value.
-    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = index as libc::off_t;
-    fl.l_len = 1;
-    fl.l_pid = 0; // required by OFD locks
-    crate::sys::count::one();
-    // SAFETY: fd is an open descriptor we own or borrow for the call; fl is a valid flock.
-    let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fl)
 }
 
 /// Opens a new file description of the region's file, independent of `base_fd`'s.
@@ -120,16 +100,7 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
     for i in candidates {
         let e = entry(ring, i);
         let claimed = match &lock {
-            Some(fd) => match ofd_lock(fd.as_raw_fd(), i, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short) {
-                Ok(_) => true,
-                Err(err) if matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => false,
-                Err(source) => {
-                    return Err(Error::Io {
-                        op: "fcntl(F_OFD_SETLK)",
-                        source,
-                    })
-                }
-            },
+            Some(fd) => lock::try_take(fd.as_raw_fd(), i, lock::Mode::Write)?,
             None => e
                 .role
                 .compare_exchange(0, role as u32, Ordering::AcqRel, Ordering::Relaxed)
@@ -190,17 +161,13 @@ pub fn any_alive(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<b
 /// Whether entry `i` is held by a live attachment. On a shared region: whether any file
 /// description holds its lock (the kernel drops it when the holder closes or dies). On a heap
 /// ring (`base_fd == None`) an entry is freed by `detach` itself, so one in use is held.
-pub fn held(base_fd: Option<RawFd>, i: usize) -> Result<bool> {
+fn held(base_fd: Option<RawFd>, i: usize) -> Result<bool> {
     let Some(fd) = base_fd else {
         return Ok(true);
     };
-    // F_OFD_GETLK through the base description (which holds no locks) reports any lock held
-    // on the byte by any other description.
-    let fl = ofd_lock(fd, i, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short).map_err(|source| Error::Io {
-        op: "fcntl(F_OFD_GETLK)",
-        source,
-    })?;
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    // Through the base description (which holds no locks): any lock held on the byte by
+    // any other description.
+    lock::held_by_other(fd, i)
 }
 
 /// Whether a live endpoint of `role` may own position `pos`: its entry's claim record covers

@@ -61,7 +61,7 @@ pub enum Error {
     /// The object exists, is not initialised, and no creator is at work on it: its creator
     /// died (or was killed) while initialising it. Known at once, without waiting for the
     /// open timeout: the creator holds an init lock until it publishes READY, and the kernel
-    /// releases the lock when it dies. Remove it with [`Ring::remove`](crate::Ring::remove)
+    /// releases the lock when it dies. Remove it with `Ring::remove`
     /// and create it again.
     CreatorDied,
     /// The object is not an ipcring region (wrong magic, or too small to hold a header).
@@ -129,13 +129,13 @@ pub enum Error {
     EndOfStream,
     /// The role is already taken (an SPSC ring has one sender and one receiver); or, with
     /// role `"cleaner"`, another process is removing the object
-    /// ([`Ring::remove`](crate::Ring::remove) waited for it for a while, or `create` found
+    /// (`Ring::remove` waited for it for a while, or `create` found
     /// its brand-new object taken by a remove that judged it abandoned; create again).
     Busy {
         /// `"sender"`, `"receiver"` or `"cleaner"`.
         role: &'static str,
     },
-    /// [`Ring::remove`](crate::Ring::remove) (or [`remove`](crate::remove)) without `force`
+    /// `Ring::remove` (or `ipcring::remove`) without `force`
     /// found the object in use: live endpoints, or a creator still initialising it. Nothing
     /// was removed.
     InUse {
@@ -227,14 +227,8 @@ impl fmt::Display for Error {
                 let name = |v: u64| -> String {
                     let raw = u32::try_from(v).unwrap_or(u32::MAX);
                     let named = match *field {
-                        "kind" => crate::layout::Kind::from_raw(raw).map(|k| match k {
-                            crate::layout::Kind::Spsc => "spsc",
-                            crate::layout::Kind::Mpmc => "mpmc",
-                        }),
-                        "wake" => crate::layout::WakeBackend::from_raw(raw).map(|w| match w {
-                            crate::layout::WakeBackend::Futex => "futex",
-                            crate::layout::WakeBackend::Sem => "sem",
-                        }),
+                        "kind" => crate::kind::Kind::from_raw(raw).map(crate::kind::Kind::name),
+                        "wake" => crate::kind::WakeBackend::from_raw(raw).map(crate::kind::WakeBackend::name),
                         _ => None,
                     };
                     named.map_or_else(|| v.to_string(), str::to_string)

@@ -14,15 +14,15 @@
 //!
 //! | point | where |
 //! |---|---|
-//! | [`INIT_AFTER_OPEN`] `init.after_open` | `shm::create`: the object exists (size 0), nothing else done |
-//! | [`INIT_AFTER_LOCK`] `init.after_lock` | `shm::create`: the init lock is held |
-//! | [`INIT_AFTER_RESERVE`] `init.after_reserve` | `shm::create`: mode set, memory reserved (full size) |
-//! | [`INIT_AFTER_MAP`] `init.after_map` | `shm::create`: mapped, header not yet written |
-//! | [`INIT_BEFORE_READY`] `init.before_ready` | `ring::init_ring`: header, slots and bells written, READY not yet published |
-//! | [`CLEANUP_AFTER_OPEN`] `cleanup.after_open` | `shm::remove`: the object is open, no lock taken yet |
-//! | [`CLEANUP_AFTER_CHECK`] `cleanup.after_check` | `shm::remove`: locks held, identity and liveness checked, about to decide |
-//! | [`CLEANUP_BEFORE_UNLINK`] `cleanup.before_unlink` | `shm::remove`: decided to remove, just before `shm_unlink` |
-//! | [`CLEANUP_AFTER_UNLINK`] `cleanup.after_unlink` | `shm::remove`: unlinked, the cleanup lock still held |
+//! | [`INIT_AFTER_OPEN`] `init.after_open` | `region::create`: the object exists (size 0), nothing else done |
+//! | [`INIT_AFTER_LOCK`] `init.after_lock` | `region::create`: the init lock is held |
+//! | [`INIT_AFTER_RESERVE`] `init.after_reserve` | `region::create`: mode set, memory reserved (full size) |
+//! | [`INIT_AFTER_MAP`] `init.after_map` | `region::create`: mapped, header not yet written |
+//! | [`INIT_BEFORE_READY`] `init.before_ready` | `region::init_ring`: header, slots and bells written, READY not yet published |
+//! | [`CLEANUP_AFTER_OPEN`] `cleanup.after_open` | `region::remove`: the object is open, no lock taken yet |
+//! | [`CLEANUP_AFTER_CHECK`] `cleanup.after_check` | `region::remove`: locks held, identity and liveness checked, about to decide |
+//! | [`CLEANUP_BEFORE_UNLINK`] `cleanup.before_unlink` | `region::remove`: decided to remove, just before `shm_unlink` |
+//! | [`CLEANUP_AFTER_UNLINK`] `cleanup.after_unlink` | `region::remove`: unlinked, the cleanup lock still held |
 //! | [`WAIT_BEFORE_PARK`] `wait.before_park` | `wait::block_on`: announced and re-checked, just before sleeping |
 //!
 //! | [`SEND_AFTER_CLAIM`] `send.after_claim` | `spsc` (room found, by send or reserve) / `mpmc` (the tail CAS won): nothing written yet |
@@ -57,24 +57,24 @@
 
 use crate::error::{Error, Result};
 
-/// `shm::create`: the object was just made by `shm_open` (size 0); nothing else done.
+/// `region::create`: the object was just made by `shm_open` (size 0); nothing else done.
 pub const INIT_AFTER_OPEN: &str = "init.after_open";
-/// `shm::create`: the creator holds the init lock.
+/// `region::create`: the creator holds the init lock.
 pub const INIT_AFTER_LOCK: &str = "init.after_lock";
-/// `shm::create`: the mode is set and the memory reserved (the object has its full size).
+/// `region::create`: the mode is set and the memory reserved (the object has its full size).
 pub const INIT_AFTER_RESERVE: &str = "init.after_reserve";
-/// `shm::create`: the region is mapped; the header is not written yet.
+/// `region::create`: the region is mapped; the header is not written yet.
 pub const INIT_AFTER_MAP: &str = "init.after_map";
-/// `ring::init_ring`: everything written but READY (also on anonymous rings).
+/// `region::init_ring`: everything written but READY (also on anonymous rings).
 pub const INIT_BEFORE_READY: &str = "init.before_ready";
-/// `shm::remove`: the object is open; no lock taken yet.
+/// `region::remove`: the object is open; no lock taken yet.
 pub const CLEANUP_AFTER_OPEN: &str = "cleanup.after_open";
-/// `shm::remove`: cleanup and init locks held, identity and liveness checked; the verdict
+/// `region::remove`: cleanup and init locks held, identity and liveness checked; the verdict
 /// (remove, or refuse) comes next.
 pub const CLEANUP_AFTER_CHECK: &str = "cleanup.after_check";
-/// `shm::remove`: about to `shm_unlink`.
+/// `region::remove`: about to `shm_unlink`.
 pub const CLEANUP_BEFORE_UNLINK: &str = "cleanup.before_unlink";
-/// `shm::remove`: unlinked; the cleanup lock is still held.
+/// `region::remove`: unlinked; the cleanup lock is still held.
 pub const CLEANUP_AFTER_UNLINK: &str = "cleanup.after_unlink";
 /// `wait::block_on`: announced as a waiter and re-checked, just before sleeping.
 pub const WAIT_BEFORE_PARK: &str = "wait.before_park";

@@ -22,7 +22,7 @@
 //!   *stale*. Its holder died, or closed (closing releases the lock and leaves the entry as
 //!   it was: the entry cannot be cleared on close, because after `fork` another process may
 //!   still share the lock). PIDs are shown, never trusted.
-//! - The init lock (byte [`shm::INIT_LOCK_BYTE`]) tells a ring still being initialised
+//! - The init lock (byte [`region::INIT_LOCK_BYTE`]) tells a ring still being initialised
 //!   (lock held, not READY: [`State::Initialising`]) from one whose creator died (lock free,
 //!   not READY: [`State::CreatorDied`]).
 //!
@@ -30,11 +30,11 @@
 //! The two cursors are read so that they are consistent with each other when the ring holds
 //! still long enough (see [`Counters::fill`]).
 
-use crate::endpoint;
 use crate::error::{Error, Result};
 use crate::layout::{layout_hash, Geometry, Header, Kind, ABI_VERSION, HEADER_SIZE, MAGIC, MAX_ENDPOINTS};
-use crate::shm::{self, INIT_LOCK_BYTE};
+use crate::region::{self, INIT_LOCK_BYTE};
 use crate::sync::Ordering;
+use crate::sys::lock;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::time::Duration;
@@ -49,7 +49,7 @@ pub enum State {
     /// stopped: a stopped process is alive).
     Initialising,
     /// Not READY and nobody holds the init lock: its creator died (or was killed) while
-    /// initialising it. `ipcring rm` / [`crate::remove`] removes it without `force`.
+    /// initialising it. `ipcring rm` / [`crate::channel::remove`] removes it without `force`.
     CreatorDied,
     /// An ipcring object this build cannot use, with the typed error `open` would give:
     /// [`Error::AbiMismatch`] / [`Error::LayoutMismatch`] (another version or target),
@@ -255,7 +255,7 @@ const READ_ATTEMPTS: u32 = 3;
 const CURSOR_ATTEMPTS: u32 = 100;
 
 /// Where named rings live: `shm://NAME` is the file `SHM_DIR/NAME`.
-pub const SHM_DIR: &str = shm::SHM_DIR;
+pub const SHM_DIR: &str = region::SHM_DIR;
 
 /// Checks a ring name (`NAME` or `/NAME`: no other `/`, not empty, within the length limit)
 /// the way every open does, before any system call.
@@ -264,7 +264,7 @@ pub const SHM_DIR: &str = shm::SHM_DIR;
 ///
 /// [`Error::InvalidName`] saying which rule the name breaks.
 pub fn validate_name(name: &str) -> Result<()> {
-    shm::validate_name(name).map(|_| ())
+    region::validate_name(name).map(|_| ())
 }
 
 /// The companion lock file that an `mq://NAME` queue's ends hold (their liveness, as a
@@ -311,7 +311,7 @@ pub fn mq_companion_path(name: &str) -> std::path::PathBuf {
 /// ```
 pub fn inspect(name: &str) -> Result<RingInfo> {
     use std::os::unix::fs::MetadataExt;
-    let cname = shm::validate_name(name)?;
+    let cname = region::validate_name(name)?;
     // SAFETY: cname is a valid C string. Read-only: nothing is ever written; O_NOFOLLOW
     // refuses a symlink, O_NONBLOCK keeps a FIFO planted under the name from blocking us.
     let fd = unsafe {
@@ -419,7 +419,7 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
     let fd = file.as_raw_fd();
     if size < HEADER_SIZE {
         // A creator takes its init lock before it reserves the object's size.
-        if shm::lock_held(fd, INIT_LOCK_BYTE)? {
+        if lock::held_by_other(fd, INIT_LOCK_BYTE)? {
             return Ok((State::Initialising, None, None));
         }
         if size == 0 {
@@ -443,14 +443,14 @@ fn read_state(file: &File, size: u64) -> Result<(State, Option<Box<Header>>, Opt
         Ok(h) => h,
         Err(e) => return shrank(e),
     };
-    let judged = match shm::header_geometry(&h, size) {
-        Ok(None) if !shm::lock_held(fd, INIT_LOCK_BYTE)? => {
+    let judged = match region::shm::header_geometry(&h, size) {
+        Ok(None) if !lock::held_by_other(fd, INIT_LOCK_BYTE)? => {
             // The creator publishes READY before it releases the lock: look once more.
             h = match read_header(fd) {
                 Ok(h) => h,
                 Err(e) => return shrank(e),
             };
-            match shm::header_geometry(&h, size) {
+            match region::shm::header_geometry(&h, size) {
                 Ok(None) => return Ok((State::CreatorDied, Some(h), None)),
                 other => other,
             }
@@ -594,7 +594,7 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
     }
     let mpmc = info.geometry.is_some_and(|g| g.kind == Kind::Mpmc);
     for index in 0..MAX_ENDPOINTS {
-        let alive = endpoint::held(Some(fd), index)?;
+        let alive = lock::held_by_other(fd, index)?;
         let (role, pid, generation, claim) = match h {
             Some(h) => {
                 let e = &h.endpoints[index];
@@ -626,7 +626,8 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
 #[cfg(all(test, not(miri)))] // real /dev/shm objects, FIFOs and locks: foreign calls Miri cannot run
 mod tests {
     use super::*;
-    use crate::{Ring, RingOptions};
+    use crate::options::RingOptions;
+    use crate::ring::Ring;
     use std::os::unix::fs::FileExt;
 
     fn name(tag: &str) -> String {
@@ -686,7 +687,7 @@ mod tests {
     fn init_lock_tells_initialising_from_creator_died() {
         let n = name("init");
         let _g = Guard(n.clone());
-        let g = Geometry::new(Kind::Spsc, crate::WakeBackend::Futex, 8, 8).unwrap();
+        let g = Geometry::new(Kind::Spsc, crate::kind::WakeBackend::Futex, 8, 8).unwrap();
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -701,13 +702,7 @@ mod tests {
             .write(true)
             .open(path(&n))
             .unwrap();
-        endpoint::ofd_lock(
-            holder.as_raw_fd(),
-            INIT_LOCK_BYTE,
-            libc::F_OFD_SETLK,
-            libc::F_WRLCK as libc::c_short,
-        )
-        .unwrap();
+        assert!(crate::sys::lock::try_take(holder.as_raw_fd(), INIT_LOCK_BYTE, crate::sys::lock::Mode::Write).unwrap());
         let info = inspect(&n).unwrap();
         assert!(matches!(info.state, State::Initialising), "{:?}", info.state);
         assert!(info.counters.is_none() && info.geometry.is_none());

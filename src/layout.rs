@@ -22,7 +22,11 @@
 //! whatever the target, and the offsets are pinned by the const asserts at the bottom.
 
 use crate::error::{Error, Result};
-use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering};
+pub use crate::kind::{Kind, WakeBackend};
+use crate::options::RingOptions;
+use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering, MODEL};
+use crate::sys::sem;
+pub use crate::sys::sem::SemStorage;
 use core::mem::{align_of, size_of};
 
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
@@ -42,79 +46,10 @@ pub const MAX_MSG_SIZE: u64 = 1 << 28;
 /// The largest region accepted (bytes): 64 GiB.
 pub const MAX_REGION_SIZE: u64 = 1 << 36;
 /// Endpoints (senders + receivers) that can be attached at once.
-pub const MAX_ENDPOINTS: usize = if cfg!(ipcring_loom) { 4 } else { 64 };
+pub const MAX_ENDPOINTS: usize = if MODEL { 4 } else { 64 };
 /// Set in a slot's `len` by an MPMC producer that gave its claimed slot up (a reservation
 /// dropped without commit): consumers skip the slot without delivering anything.
 pub const TOMBSTONE: u32 = 1 << 31;
-
-/// Which algorithm a ring runs.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::Kind;
-/// assert_eq!(Kind::from_raw(Kind::Mpmc as u32), Some(Kind::Mpmc));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Kind {
-    /// One sender, one receiver, cached cursors (the fastest).
-    Spsc = 1,
-    /// Any number of senders and receivers (Vyukov's bounded queue).
-    Mpmc = 2,
-}
-
-impl Kind {
-    /// The kind stored as `raw` in a header, if it is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(ipcring::Kind::from_raw(7), None);
-    /// ```
-    pub fn from_raw(raw: u32) -> Option<Kind> {
-        match raw {
-            1 => Some(Kind::Spsc),
-            2 => Some(Kind::Mpmc),
-            _ => None,
-        }
-    }
-}
-
-/// How blocked senders and receivers sleep and are woken.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::WakeBackend;
-/// assert_eq!(WakeBackend::default(), WakeBackend::Futex);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[repr(u32)]
-pub enum WakeBackend {
-    /// A shared (never private) 32-bit futex word per side. Linux only; the default.
-    #[default]
-    Futex = 1,
-    /// A process-shared POSIX `sem_t` per side (portable fallback).
-    Sem = 2,
-}
-
-impl WakeBackend {
-    /// The backend stored as `raw` in a header, if it is one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(ipcring::WakeBackend::from_raw(2), Some(ipcring::WakeBackend::Sem));
-    /// ```
-    pub fn from_raw(raw: u32) -> Option<WakeBackend> {
-        match raw {
-            1 => Some(WakeBackend::Futex),
-            2 => Some(WakeBackend::Sem),
-            _ => None,
-        }
-    }
-}
 
 /// Fixed 128-byte alignment (two 64-byte lines, against adjacent-line prefetch), independent
 /// of target and of any crate's notion of a cache line.
@@ -178,12 +113,6 @@ pub struct Bell {
     /// Storage for a process-shared `sem_t` (initialised only for the `Sem` backend).
     pub sem: SemStorage,
 }
-
-/// Fixed-size, fixed-alignment storage for a `sem_t` (64 bytes; `sem_t` is 32 on Linux).
-/// An `UnsafeCell`: the C library writes it through pointers derived from `&Header`.
-#[repr(C, align(16))]
-#[derive(Debug)]
-pub struct SemStorage(pub core::cell::UnsafeCell<[u8; 64]>);
 
 /// One entry of the endpoint table. The entry's OFD lock byte (see `endpoint`) says whether
 /// it is held; these fields describe the holder and are informational until then.
@@ -277,7 +206,7 @@ impl Bell {
             waiters: AtomicU32::new(0),
             armed: AtomicU32::new(0),
             _reserved: 0,
-            sem: SemStorage(core::cell::UnsafeCell::new([0; 64])),
+            sem: SemStorage::zeroed(),
         }
     }
 }
@@ -346,41 +275,6 @@ pub fn layout_hash() -> u64 {
         }
     }
     h
-}
-
-/// Whether a bell's `sem_t` storage looks like a process-shared glibc semaphore. In glibc's
-/// 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`) the `private` word
-/// holds the futex flags of every wake and wait, and glibc aborts the process if the kernel
-/// refuses them; `sem_init(.., 1, ..)` sets it to the "shared" value (128 in glibc 2.36,
-/// whose flag sense is inverted), so the word must equal what `sem_init` writes here.
-/// Other C libraries (and 32-bit glibc, whose layout differs) are not checked.
-fn sem_looks_shared(bell: &Bell) -> bool {
-    #[cfg(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom)))]
-    {
-        let word = |p: *const u8| {
-            // SAFETY: p points to at least 12 readable bytes (a 64-byte storage or a sem_t
-            // of 32 bytes); a volatile read of plain bytes a peer may write.
-            unsafe { core::ptr::read_volatile(p.add(8) as *const u32) }
-        };
-        let mut probe = [0u64; 8];
-        let p = probe.as_mut_ptr() as *mut libc::sem_t;
-        // SAFETY: probe is 64 bytes aligned to 8, enough for a sem_t (32 bytes, align 8);
-        // it is initialised, read and destroyed here, and never shared.
-        let shared = unsafe {
-            if libc::sem_init(p, 1, 0) != 0 {
-                return true;
-            }
-            let w = word(p as *const u8);
-            libc::sem_destroy(p);
-            w
-        };
-        word(bell.sem.0.get() as *const u8) == shared
-    }
-    #[cfg(not(all(target_env = "gnu", target_pointer_width = "64", not(miri), not(ipcring_loom))))]
-    {
-        let _ = bell;
-        true
-    }
 }
 
 /// The shape of a ring: everything derived from kind, capacity and msg_size.
@@ -508,7 +402,7 @@ impl Geometry {
         // process ("The futex facility returned an unexpected error code.") when a sem_t's
         // `private` word holds futex flags the kernel refuses, so a Sem ring is checked here
         // before any sem_post / sem_clockwait touches it.
-        if wake == WakeBackend::Sem && !(sem_looks_shared(&h.data_bell) && sem_looks_shared(&h.space_bell)) {
+        if wake == WakeBackend::Sem && !(sem::looks_shared(&h.data_bell.sem) && sem::looks_shared(&h.space_bell.sem)) {
             return Err(Error::Corrupted {
                 what: "sem_t of a bell is not a process-shared semaphore",
             });
@@ -534,7 +428,8 @@ impl Geometry {
         Ok(g)
     }
 
-    /// Writes the identity of a fresh, zeroed region and publishes it (`init` last, Release).
+    /// Writes the identity of a fresh, zeroed region (everything but `init`, with Relaxed
+    /// stores: `region::init_ring` publishes READY after the slots and bells, with Release).
     pub fn write_header(&self, h: &Header) {
         let id = &h.id.0;
         id.magic.store(MAGIC, Ordering::Relaxed);
@@ -556,51 +451,49 @@ impl Geometry {
     }
 }
 
-/// Copies `src` into the start of `dst` (which must be at least as long). Messages of up to
-/// 16 bytes are copied with two overlapping loads and stores instead of a call into libc's
-/// `memmove`, which costs more than the whole rest of a small send.
-///
-/// # Examples
-///
-/// ```
-/// let mut dst = [0u8; 8];
-/// ipcring::layout::copy_to(&mut dst, b"abcde");
-/// assert_eq!(&dst[..5], b"abcde");
-/// ```
-#[inline(always)]
-pub fn copy_to(dst: &mut [u8], src: &[u8]) {
-    assert!(src.len() <= dst.len(), "copy_to: destination too short");
-    // SAFETY: both slices are valid for src.len() bytes and cannot overlap (&mut and &).
-    unsafe { copy_bytes(src.as_ptr(), dst.as_mut_ptr(), src.len()) }
-}
+// The geometry of a ring's options is derived here, beside `Geometry::new`, so that
+// `options` stays a leaf.
+impl RingOptions {
+    /// The geometry these options create, or the error that creating would give.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::RingOptions::new().capacity(0).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<Geometry> {
+        Geometry::new(
+            self.kind_given().unwrap_or(Kind::Spsc),
+            self.wake_given().unwrap_or_default(),
+            self.capacity_given().unwrap_or(Self::DEFAULT_CAPACITY),
+            self.msg_size_given().unwrap_or(Self::DEFAULT_MSG_SIZE),
+        )
+    }
 
-/// Raw form of [`copy_to`].
-///
-/// # Safety
-/// `src` must be valid for `len` reads and `dst` for `len` writes, and they must not overlap.
-#[inline(always)]
-pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
-    // SAFETY: every access below is within [0, len) of src and dst (the caller's contract):
-    // for 8 <= len <= 16 the two 8-byte windows are [0, 8) and [len - 8, len), and likewise
-    // for 4-byte windows; unaligned reads and writes are used throughout.
-    unsafe {
-        if len > 16 {
-            core::ptr::copy_nonoverlapping(src, dst, len);
-        } else if len >= 8 {
-            let a = (src as *const u64).read_unaligned();
-            let b = (src.add(len - 8) as *const u64).read_unaligned();
-            (dst as *mut u64).write_unaligned(a);
-            (dst.add(len - 8) as *mut u64).write_unaligned(b);
-        } else if len >= 4 {
-            let a = (src as *const u32).read_unaligned();
-            let b = (src.add(len - 4) as *const u32).read_unaligned();
-            (dst as *mut u32).write_unaligned(a);
-            (dst.add(len - 4) as *mut u32).write_unaligned(b);
-        } else {
-            for i in 0..len {
-                *dst.add(i) = *src.add(i);
+    /// `Mismatch` for the first option set here that `g` (an opened ring's) differs in.
+    pub(crate) fn check(&self, g: &Geometry) -> Result<()> {
+        let mismatch = |field, expected: u64, found: u64| Err(Error::Mismatch { field, expected, found });
+        if let Some(k) = self.kind_given() {
+            if k != g.kind {
+                return mismatch("kind", k as u64, g.kind as u64);
             }
         }
+        if let Some(c) = self.capacity_given() {
+            if c != g.capacity {
+                return mismatch("capacity", c, g.capacity);
+            }
+        }
+        if let Some(m) = self.msg_size_given() {
+            if m != g.msg_size {
+                return mismatch("msg_size", m, g.msg_size);
+            }
+        }
+        if let Some(w) = self.wake_given() {
+            if w != g.wake {
+                return mismatch("wake", w as u64, g.wake as u64);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -633,12 +526,6 @@ impl RawRing {
     #[inline]
     pub fn geom(&self) -> &Geometry {
         &self.geom
-    }
-
-    /// The base pointer.
-    #[inline]
-    pub fn base(&self) -> *mut u8 {
-        self.base
     }
 
     /// The header.
@@ -684,79 +571,9 @@ impl RawRing {
     }
 }
 
-/// A ring in ordinary heap memory, for in-process rings, Miri and loom models. The memory is
-/// initialised exactly as a fresh shared object would be, so the ring code cannot tell.
-#[derive(Debug)]
-pub struct HeapRegion {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
-    geom: Geometry,
-}
-
-// SAFETY: the allocation is owned; shared access to it goes through atomics.
-unsafe impl Send for HeapRegion {}
-// SAFETY: as above.
-unsafe impl Sync for HeapRegion {}
-
-impl HeapRegion {
-    /// Allocates and initialises a ring of geometry `geom`, published as READY.
-    pub fn new(geom: Geometry) -> Result<HeapRegion> {
-        let layout =
-            std::alloc::Layout::from_size_align(geom.region_size as usize, 4096).map_err(|_| Error::InvalidOption {
-                option: "capacity",
-                value: geom.capacity,
-                reason: "region too large for this process",
-            })?;
-        // SAFETY: layout has non-zero size (at least the header page).
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return Err(Error::NoSpace { size: geom.region_size });
-        }
-        // SAFETY: ptr is a fresh allocation of region_size bytes aligned to 4096; the header
-        // and each slot header are written in place at aligned offsets inside it.
-        unsafe {
-            core::ptr::write(ptr as *mut Header, Header::zeroed());
-            for i in 0..geom.capacity {
-                core::ptr::write(
-                    ptr.add((geom.slots_offset + i * geom.slot_size) as usize) as *mut SlotHeader,
-                    SlotHeader::zeroed(),
-                );
-            }
-        }
-        let region = HeapRegion { ptr, layout, geom };
-        crate::ring::init_ring(&region.raw())?;
-        Ok(region)
-    }
-
-    /// The ring view.
-    pub fn raw(&self) -> RawRing {
-        // SAFETY: the allocation is region_size bytes, initialised in `new`, and lives as
-        // long as self; callers keep self alive (it is held in an Arc by every handle).
-        unsafe { RawRing::new(self.ptr, self.geom) }
-    }
-}
-
-impl Drop for HeapRegion {
-    fn drop(&mut self) {
-        // SAFETY: drop the in-place values (a no-op for std atomics, frees loom's tracking
-        // state), then free the allocation made in `new` with the same layout.
-        unsafe {
-            core::ptr::drop_in_place(self.ptr as *mut Header);
-            for i in 0..self.geom.capacity {
-                core::ptr::drop_in_place(
-                    self.ptr
-                        .add((self.geom.slots_offset + i * self.geom.slot_size) as usize)
-                        as *mut SlotHeader,
-                );
-            }
-            std::alloc::dealloc(self.ptr, self.layout);
-        }
-    }
-}
-
-// The shared layout, pinned. A change here is an ABI change: bump ABI_VERSION.
-#[cfg(not(ipcring_loom))]
-const _: () = {
+// The shared layout, pinned. A change here is an ABI change: bump ABI_VERSION. (Not under
+// the model checker, whose types are larger model objects.)
+const _: () = if !MODEL {
     use core::mem::offset_of;
     assert!(size_of::<Pad<AtomicU64>>() == 128);
     assert!(align_of::<Pad<AtomicU64>>() == 128);
@@ -782,8 +599,6 @@ const _: () = {
     assert!(offset_of!(Bell, waiters) == 4);
     assert!(offset_of!(Bell, armed) == 8);
     assert!(offset_of!(Bell, sem) == 16);
-    assert!(size_of::<libc::sem_t>() <= size_of::<SemStorage>());
-    assert!(align_of::<libc::sem_t>() <= align_of::<SemStorage>());
     assert!(size_of::<EndpointEntry>() == 32);
     assert!(offset_of!(EndpointEntry, claim_lo) == 16);
     assert!(offset_of!(Header, id) == 0);
@@ -830,91 +645,6 @@ mod tests {
             match Geometry::new(Kind::Spsc, WakeBackend::Futex, cap, msg) {
                 Err(Error::InvalidOption { option: o, .. }) => assert_eq!(o, option, "cap {cap} msg {msg}"),
                 other => panic!("cap {cap} msg {msg}: expected InvalidOption({option}), got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn header_round_trips_and_size_is_checked() {
-        let region = HeapRegion::new(geom()).unwrap();
-        let raw = region.raw();
-        let h = raw.header();
-        assert_eq!(h.id.0.init.load(Ordering::Acquire), INIT_READY);
-        assert_eq!(Geometry::from_header(h, geom().region_size).unwrap(), geom());
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size - 1),
-            Err(Error::SizeMismatch { .. })
-        ));
-        h.id.0.abi_version.store(ABI_VERSION + 1, Ordering::Relaxed);
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size),
-            Err(Error::AbiMismatch { .. })
-        ));
-        h.id.0.abi_version.store(ABI_VERSION, Ordering::Relaxed);
-        h.id.0.layout_hash.store(layout_hash() ^ 1, Ordering::Relaxed);
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size),
-            Err(Error::LayoutMismatch { .. })
-        ));
-    }
-
-    /// A bounded property test: random and bit-flipped identities never panic and are either
-    /// rejected with a typed error or describe a geometry consistent with the size given.
-    #[test]
-    fn hostile_headers_are_typed_errors() {
-        let region = HeapRegion::new(geom()).unwrap();
-        let raw = region.raw();
-        let h = raw.header();
-        let id = &h.id.0;
-        let good: Vec<u64> = vec![
-            id.magic.load(Ordering::Relaxed),
-            id.layout_hash.load(Ordering::Relaxed),
-            id.capacity.load(Ordering::Relaxed),
-            id.msg_size.load(Ordering::Relaxed),
-            id.slot_size.load(Ordering::Relaxed),
-            id.slots_offset.load(Ordering::Relaxed),
-            id.region_size.load(Ordering::Relaxed),
-        ];
-        let fields = [
-            &id.magic,
-            &id.layout_hash,
-            &id.capacity,
-            &id.msg_size,
-            &id.slot_size,
-            &id.slots_offset,
-            &id.region_size,
-        ];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let rounds = if cfg!(miri) { 200 } else { 20_000 };
-        for _ in 0..rounds {
-            for (f, g) in fields.iter().zip(&good) {
-                f.store(*g, Ordering::Relaxed);
-            }
-            let k = next();
-            let which = (k % fields.len() as u64) as usize;
-            let value = match (k >> 8) % 4 {
-                0 => next(),
-                1 => good[which] ^ (1 << (next() % 64)),
-                2 => good[which].wrapping_add(next() % 3).wrapping_sub(1),
-                _ => [0, 1, u64::MAX, 1 << 63][(next() % 4) as usize],
-            };
-            fields[which].store(value, Ordering::Relaxed);
-            id.kind.store((next() % 4) as u32, Ordering::Relaxed);
-            let size = if next() % 2 == 0 {
-                geom().region_size
-            } else {
-                next() % (1 << 40)
-            };
-            if let Ok(g) = Geometry::from_header(h, size) {
-                assert_eq!(g.region_size, size);
-                assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
-                assert!(g.capacity.is_power_of_two() && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
             }
         }
     }

@@ -21,13 +21,14 @@
 //! # Ok::<(), ipcring::Error>(())
 //! ```
 //!
-//! Module map (data flows one way, top to bottom): [`channel`] (the API, any transport) →
-//! [`ring`] (the shared-memory ring's ends) or `transport` (the fallbacks) → `spsc` / `mpmc`
-//! (the algorithms, over a raw region) → [`wait`] (blocking) → `layout` (the shared format)
-//! and `sync` (the std/loom switch); `shm` maps regions (and removes them: [`remove`]);
-//! `endpoint` tracks who is attached; [`inspect`] describes rings read-only (`ipcring ls` and
-//! `stat`); [`failpoint`] is test support (the `failpoints`
-//! feature: kill, stop or pause the process at a named step).
+//! Module map, by layer (imports point down; DESIGN.md §1): [`channel`] (the API, any
+//! transport) and `address` → [`ring`] (the shared-memory ring's ends) or `transport` (the
+//! fallbacks) → `region` (heap, named and anonymous regions; removing them: [`remove`]) →
+//! `spsc` / `mpmc` (the algorithms, over a raw region; `copy`, their memcpy) → [`wait`]
+//! (blocking) and `endpoint` (who is attached) → `layout` (the shared format) → `sync` (the
+//! std/loom switch) → `sys` (the system calls) → the leaves (`error`, `kind`, `options`,
+//! `timeout`). [`inspect`] describes rings read-only (`ipcring ls` and `stat`); [`failpoint`]
+//! is test support (the `failpoints` feature: kill, stop or pause the process at a named step).
 //! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]
@@ -38,7 +39,10 @@ pub mod channel;
 pub mod error;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
+mod kind;
+mod options;
 pub mod ring;
+mod timeout;
 pub mod wait;
 
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
@@ -58,11 +62,12 @@ macro_rules! internal {
 }
 
 internal! {
+    mod copy;
     mod endpoint;
     mod failpoint;
     mod layout;
     mod mpmc;
-    mod shm;
+    mod region;
     mod spsc;
     mod sync;
     mod sys;
@@ -72,6 +77,8 @@ internal! {
 
 pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
 pub use error::{Error, Result};
-pub use layout::{Geometry, Kind, WakeBackend};
-pub use ring::{Ring, RingOptions};
-pub use wait::Timeout;
+pub use kind::{Kind, WakeBackend};
+pub use layout::Geometry;
+pub use options::RingOptions;
+pub use ring::Ring;
+pub use timeout::Timeout;

@@ -55,7 +55,7 @@
 //! the two cursors (tail - head <= capacity, head <= tail), and those comparisons are only
 //! sound if a cursor value read carries the history behind it: the consumer's head move that
 //! freed the slot a producer reused must be visible to any producer that reads that producer's
-//! tail. With Relaxed CASes the loom model `mpmc_2x2_full` finds a false `Corrupted` (possible
+//! tail. With Relaxed CASes the loom model `mpmc_2x2` finds a false `Corrupted` (possible
 //! on ARM, not on x86, where these orderings cost nothing extra).
 //!
 //! Hostile regions: a sequence number "ahead" of a cursor that has not moved, a cursor gap
@@ -247,7 +247,7 @@ impl MpmcProducer {
         };
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
         // (checked by the caller) fits its payload.
-        unsafe { crate::layout::copy_bytes(msg.as_ptr(), self.payload(pos), msg.len()) };
+        unsafe { crate::copy::copy_bytes(msg.as_ptr(), self.payload(pos), msg.len()) };
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
         self.publish(pos, msg.len() as u32);
         Ok(true)
@@ -265,7 +265,7 @@ impl MpmcProducer {
             let p = pos.wrapping_add(k as u64);
             let m = m.as_ref();
             // SAFETY: as in try_send, for each claimed position.
-            unsafe { crate::layout::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
+            unsafe { crate::copy::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
             crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
             self.publish(p, m.len() as u32);
         }
@@ -505,7 +505,7 @@ impl MpmcConsumer {
             return Err(corrupted(&self.ring, "message length changed while claimed"));
         }
         // SAFETY: ptr points at len <= msg_size payload bytes of a slot we own until release.
-        unsafe { crate::layout::copy_bytes(ptr, buf.as_mut_ptr(), len) };
+        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
         self.release(pos, 1);
         Ok(Some(len))
     }

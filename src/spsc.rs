@@ -76,7 +76,7 @@ impl SpscProducer {
         slot.tracker.write();
         // SAFETY: the slot at `pos` is free (pos - head < capacity) and only the producer
         // writes it until `tail` passes it; the payload has msg_size >= msg.len() bytes.
-        unsafe { crate::layout::copy_bytes(msg.as_ptr(), self.ring.payload(pos), msg.len()) };
+        unsafe { crate::copy::copy_bytes(msg.as_ptr(), self.ring.payload(pos), msg.len()) };
         slot.len.store(msg.len() as u32, Ordering::Relaxed);
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
     }
@@ -232,7 +232,7 @@ impl SpscConsumer {
         }
         // SAFETY: the slot at head is published (head < tail, Acquire-loaded) and the
         // producer does not touch it until we release it; len <= msg_size was validated.
-        unsafe { crate::layout::copy_bytes(ptr, buf.as_mut_ptr(), len) };
+        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
         self.release();
         Ok(Some(len))
     }

@@ -20,6 +20,12 @@ mod imp {
     /// protocol: spinning only multiplies the interleavings without testing anything new).
     pub const SPIN: bool = true;
 
+    /// Whether this build runs under the model checker. Then the shared types are model
+    /// objects rather than the shared layout (no pinned offsets), tables are kept small (every
+    /// interleaving is explored), and the `sem_t` backend is modelled by the bell's futex
+    /// word. The rest of the crate asks this instead of naming loom.
+    pub const MODEL: bool = false;
+
     /// A 32-bit futex word shared between processes.
     #[repr(transparent)]
     #[derive(Debug)]
@@ -37,11 +43,11 @@ mod imp {
         /// Sleeps while the word holds `expected`, until woken or until the absolute
         /// CLOCK_MONOTONIC `deadline`. May return spuriously; the caller re-checks its state.
         pub fn wait(&self, expected: u32, deadline: Option<&libc::timespec>) {
-            crate::wait::futex_sys::wait(&self.0, expected, deadline)
+            crate::sys::futex::wait(&self.0, expected, deadline)
         }
         /// Wakes up to `n` sleepers.
         pub fn wake(&self, n: u32) {
-            crate::wait::futex_sys::wake(&self.0, n)
+            crate::sys::futex::wake(&self.0, n)
         }
     }
 
@@ -70,6 +76,8 @@ mod imp {
     pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
     pub const SPIN: bool = false;
+
+    pub const MODEL: bool = true;
 
     /// The futex modelled for loom: the word plus a lock and condition variable owned by it.
     /// `wait` checks the value and sleeps under the lock; `wake` takes the lock and notifies,

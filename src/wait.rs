@@ -55,186 +55,16 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{Bell, WakeBackend};
-use crate::sync::{fence, orderings, Ordering, SPIN};
+use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
+// The clock, the deadlines and the park slice live in `timeout`; re-exported here, where
+// they were first published.
+use crate::timeout::ts_le;
+pub use crate::timeout::{monotonic_now, park_slice, set_park_slice, Timeout, PARK_SLICE};
 use std::time::Duration;
 
 /// Spin rounds before parking: 1 + 2 + ... + 64 + 64 + 64 + 64 = 319 pause instructions,
 /// a few microseconds, enough to catch a peer that is actively sending or receiving.
 const SPIN_ROUNDS: usize = 10;
-
-/// The longest single sleep; a parked caller re-checks the ring, and whether its peers are
-/// alive, at least this often. It bounds how long a blocked caller takes to notice a peer
-/// that died without closing (about one slice; `tests/death_latency.rs` measures it). An
-/// idle waiter wakes 50 times a second for it, a few microseconds of CPU each.
-pub const PARK_SLICE: Duration = Duration::from_millis(20);
-
-/// The sleep bound in force in this process, in nanoseconds (0: not yet read).
-static SLICE_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The sleep bound in force: [`PARK_SLICE`], unless the environment variable
-/// `IPCRING_PARK_SLICE_MS` (read at the first sleep) or [`set_park_slice`] set another.
-///
-/// # Examples
-///
-/// ```
-/// assert!(ipcring::wait::park_slice() > std::time::Duration::ZERO);
-/// ```
-pub fn park_slice() -> Duration {
-    use std::sync::atomic::Ordering::Relaxed;
-    let ns = SLICE_NS.load(Relaxed);
-    if ns != 0 {
-        return Duration::from_nanos(ns);
-    }
-    let slice = std::env::var("IPCRING_PARK_SLICE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&ms| ms > 0)
-        .map_or(PARK_SLICE, Duration::from_millis);
-    let _ = SLICE_NS.compare_exchange(0, slice.as_nanos() as u64, Relaxed, Relaxed);
-    Duration::from_nanos(SLICE_NS.load(Relaxed))
-}
-
-/// Sets this process's sleep bound (at least 1 ms). For tests and diagnosis: with a long
-/// slice, a wake-up that never arrives shows up as a hang instead of being hidden by the
-/// periodic re-check; with a short one, a peer's death is noticed sooner.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// ipcring::wait::set_park_slice(Duration::from_millis(250));
-/// assert_eq!(ipcring::wait::park_slice(), Duration::from_millis(250));
-/// ```
-pub fn set_park_slice(d: Duration) {
-    let ns = d.max(Duration::from_millis(1)).as_nanos().min(u64::MAX as u128) as u64;
-    SLICE_NS.store(ns, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// How long a call may wait.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::Timeout;
-/// use std::time::Duration;
-/// assert!(matches!(Timeout::from_nanos(-1), Timeout::Forever));
-/// assert!(matches!(Timeout::from_nanos(0), Timeout::Never));
-/// assert!(!Timeout::after(Duration::from_secs(5)).expired());
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub enum Timeout {
-    /// Wait as long as it takes.
-    Forever,
-    /// Do not wait at all (`WouldBlock`).
-    Never,
-    /// Wait until this absolute CLOCK_MONOTONIC time (`TimedOut` after it).
-    At(libc::timespec),
-}
-
-impl Timeout {
-    /// A deadline `d` from now (`Never` for a zero duration).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ipcring::Timeout;
-    /// assert!(matches!(Timeout::after(std::time::Duration::ZERO), Timeout::Never));
-    /// ```
-    pub fn after(d: Duration) -> Timeout {
-        if d.is_zero() {
-            return Timeout::Never;
-        }
-        let now = monotonic_now();
-        let ns = now.tv_nsec as u64 + d.subsec_nanos() as u64;
-        let secs = (now.tv_sec as u64)
-            .saturating_add(d.as_secs())
-            .saturating_add(ns / 1_000_000_000);
-        Timeout::At(libc::timespec {
-            tv_sec: secs.min(i64::MAX as u64 / 2) as libc::time_t,
-            tv_nsec: (ns % 1_000_000_000) as _,
-        })
-    }
-
-    /// The C convention: `< 0` forever, `0` no wait, `> 0` at most that many nanoseconds.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(matches!(ipcring::Timeout::from_nanos(1_000), ipcring::Timeout::At(_)));
-    /// ```
-    pub fn from_nanos(ns: i64) -> Timeout {
-        match ns {
-            n if n < 0 => Timeout::Forever,
-            0 => Timeout::Never,
-            n => Timeout::after(Duration::from_nanos(n as u64)),
-        }
-    }
-
-    /// `None` waits forever, `Some(d)` at most `d`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(matches!(ipcring::Timeout::from_option(None), ipcring::Timeout::Forever));
-    /// ```
-    pub fn from_option(d: Option<Duration>) -> Timeout {
-        d.map_or(Timeout::Forever, Timeout::after)
-    }
-
-    /// Whether the deadline has passed (`Never` always has; `Forever` never does).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(ipcring::Timeout::Never.expired());
-    /// assert!(!ipcring::Timeout::Forever.expired());
-    /// ```
-    pub fn expired(&self) -> bool {
-        match self {
-            Timeout::Forever => false,
-            Timeout::Never => true,
-            Timeout::At(t) => ts_le(t, &monotonic_now()),
-        }
-    }
-
-    /// How long a wait may still last: `Ok(None)` for ever, `Ok(Some(d))` with `d > 0`, or the
-    /// error a wait ends with now ([`Error::WouldBlock`] for `Never`, [`Error::TimedOut`] once
-    /// the deadline has passed). For waits outside the ring (poll, retried opens).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ipcring::{Error, Timeout};
-    /// assert!(matches!(Timeout::Forever.remaining(), Ok(None)));
-    /// assert!(matches!(Timeout::Never.remaining(), Err(Error::WouldBlock)));
-    /// assert!(Timeout::after(std::time::Duration::from_secs(60)).remaining().unwrap().is_some());
-    /// ```
-    pub fn remaining(&self) -> crate::Result<Option<Duration>> {
-        match self {
-            Timeout::Forever => Ok(None),
-            Timeout::Never => Err(crate::Error::WouldBlock),
-            Timeout::At(t) => {
-                let now = monotonic_now();
-                let ns = (t.tv_sec as i128 - now.tv_sec as i128) * 1_000_000_000 + (t.tv_nsec - now.tv_nsec) as i128;
-                if ns <= 0 {
-                    return Err(crate::Error::TimedOut);
-                }
-                Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))))
-            }
-        }
-    }
-
-    /// The deadline of the next sleep: the sooner of ours and one park slice from now.
-    fn slice(&self) -> libc::timespec {
-        let Timeout::At(slice) = Timeout::after(park_slice()) else {
-            unreachable!("the park slice is not zero")
-        };
-        match self {
-            Timeout::At(t) if ts_le(t, &slice) => *t,
-            _ => slice,
-        }
-    }
-}
 
 /// Sleeps for `step`, but never past `timeout`'s deadline: the back-off of retried opens and
 /// connects. The sleep ends at an absolute `CLOCK_MONOTONIC` time and `EINTR` goes back to
@@ -278,271 +108,11 @@ pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
     }
 }
 
-fn ts_le(a: &libc::timespec, b: &libc::timespec) -> bool {
-    (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec)
-}
-
-/// The current CLOCK_MONOTONIC time (the clock every deadline uses).
-///
-/// # Examples
-///
-/// ```
-/// let a = ipcring::wait::monotonic_now();
-/// let b = ipcring::wait::monotonic_now();
-/// assert!((a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec));
-/// ```
-pub fn monotonic_now() -> libc::timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    debug_assert_eq!(rc, 0);
-    ts
-}
-
-/// Thin wrappers over futex(2). The word is shared: never the private flag.
-/// (Unused in loom builds, where `sync::FutexWord` is modelled.)
-#[cfg_attr(ipcring_loom, allow(dead_code))]
-pub(crate) mod futex_sys {
-    use core::sync::atomic::AtomicU32;
-
-    /// Sleeps while `*word == expected`, until woken or until the absolute CLOCK_MONOTONIC
-    /// `deadline`. Returns on wake, timeout, EINTR or a changed value alike: the caller
-    /// re-checks its own state and deadline.
-    pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
-        let ts = deadline.map_or(core::ptr::null(), |t| t as *const libc::timespec);
-        crate::sys::count::one();
-        // SAFETY: word is a valid, aligned u32 for the duration of the call; ts is null or a
-        // valid timespec; FUTEX_WAIT_BITSET without FUTEX_CLOCK_REALTIME takes an absolute
-        // CLOCK_MONOTONIC deadline. Errors (EAGAIN, ETIMEDOUT, EINTR) all mean "re-check".
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT_BITSET,
-                expected,
-                ts,
-                core::ptr::null::<u32>(),
-                libc::FUTEX_BITSET_MATCH_ANY,
-            );
-        }
-    }
-
-    /// Wakes up to `n` waiters sleeping on `word`.
-    pub fn wake(word: &AtomicU32, n: u32) {
-        let n = n.min(i32::MAX as u32) as libc::c_int;
-        crate::sys::count::one();
-        // SAFETY: word is a valid u32; FUTEX_WAKE only reads its address (the shared key).
-        unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
-        }
-    }
-}
-
-/// The process-shared `sem_t` backend.
-mod sem_sys {
-    use crate::layout::Bell;
-
-    fn sem_ptr(bell: &Bell) -> *mut libc::sem_t {
-        bell.sem.0.get() as *mut libc::sem_t
-    }
-
-    /// Initialises the bell's semaphore as process-shared with value 0.
-    pub fn init(bell: &Bell) -> std::io::Result<()> {
-        // SAFETY: the storage is 64 bytes aligned to 16, which holds a sem_t (const-asserted
-        // in layout); the region is fresh and no other process uses this semaphore yet.
-        let rc = unsafe { libc::sem_init(sem_ptr(bell), 1, 0) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    #[cfg(not(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    )))]
-    pub use portable::{post, wait};
-
-    // Live-scribble fix (tests/live_scribble.rs found it): glibc's sem_clockwait and sem_post
-    // read the sem_t's `private` word from the shared region at every futex call and pass it
-    // to the kernel as futex flags. A peer that scribbles that word after the open-time check
-    // (`layout::sem_looks_shared`) made glibc abort the whole process ("The futex facility
-    // returned an unexpected error code.", SIGABRT), or spin for ever inside sem_clockwait
-    // (a futex call that fails with EINVAL is retried without looking at the deadline). So on
-    // glibc's 64-bit layout (`struct new_sem { u64 data; int private; int pad; }`, `data` =
-    // value in the low 32 bits, waiter count in the high 32) the same protocol runs here,
-    // with the futex flags fixed (shared, never private) and the deadline ours. The words
-    // stay those of glibc's semaphore: a peer calling sem_post/sem_wait interoperates.
-    #[cfg(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    ))]
-    pub use glibc::{post, wait};
-
-    /// The C library's own calls, where its semaphore's layout is not known here.
-    #[cfg(not(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    )))]
-    mod portable {
-        use super::sem_ptr;
-        use crate::layout::Bell;
-
-        extern "C" {
-            // glibc >= 2.30; the libc crate does not bind it on every version.
-            fn sem_clockwait(
-                sem: *mut libc::sem_t,
-                clock: libc::clockid_t,
-                abstime: *const libc::timespec,
-            ) -> libc::c_int;
-        }
-
-        /// Waits for a post until the absolute CLOCK_MONOTONIC `deadline`. Returns on a post,
-        /// timeout or EINTR alike: the caller re-checks.
-        pub fn wait(bell: &Bell, deadline: &libc::timespec) {
-            crate::sys::count::one();
-            // SAFETY: the semaphore was initialised by the ring's creator (the Sem backend is
-            // only used when the header says so); a corrupted sem_t can at worst make this call
-            // return early or fail, and the wait is bounded by the deadline.
-            unsafe {
-                sem_clockwait(sem_ptr(bell), libc::CLOCK_MONOTONIC, deadline);
-            }
-        }
-
-        /// Posts `n` times.
-        pub fn post(bell: &Bell, n: u32) {
-            for _ in 0..n {
-                crate::sys::count::one();
-                // SAFETY: as in `wait`. EOVERFLOW (value at SEM_VALUE_MAX) just means enough
-                // wake-ups are already pending.
-                unsafe {
-                    libc::sem_post(sem_ptr(bell));
-                }
-            }
-        }
-    }
-
-    #[cfg(all(
-        target_os = "linux",
-        target_env = "gnu",
-        target_pointer_width = "64",
-        target_endian = "little"
-    ))]
-    mod glibc {
-        use crate::layout::Bell;
-        use core::sync::atomic::{AtomicU64, Ordering};
-
-        /// One announced waiter in `data`'s high half.
-        const ONE_WAITER: u64 = 1 << 32;
-        /// glibc's SEM_VALUE_MAX.
-        const VALUE_MAX: u32 = i32::MAX as u32;
-        /// Compare-and-swap attempts against a word a peer may keep changing.
-        const TRIES: usize = 64;
-
-        fn data(bell: &Bell) -> &AtomicU64 {
-            // SAFETY: the storage is 64 bytes aligned to 16 (const-asserted in layout), so its
-            // first 8 bytes are an aligned u64 that lives as long as `bell`; every process
-            // accesses it atomically (as glibc does); AtomicU64 has the layout of u64, and
-            // the storage is an UnsafeCell, so shared mutation through it is allowed.
-            unsafe { &*(bell.sem.0.get() as *const AtomicU64) }
-        }
-
-        /// Takes one pending post (value - 1), retiring `waiter` from the count with it.
-        fn take(data: &AtomicU64, waiter: u64) -> bool {
-            let mut d = data.load(Ordering::Relaxed);
-            for _ in 0..TRIES {
-                if d as u32 == 0 {
-                    return false;
-                }
-                let new = d.wrapping_sub(1).wrapping_sub(waiter);
-                match data.compare_exchange_weak(d, new, Ordering::Acquire, Ordering::Relaxed) {
-                    Ok(_) => return true,
-                    Err(now) => d = now,
-                }
-            }
-            false
-        }
-
-        /// The futex word of the semaphore: the value, the low half of `data`.
-        fn word(data: &AtomicU64) -> *const u32 {
-            data.as_ptr() as *const u32
-        }
-
-        /// Waits for a post, once, until the absolute CLOCK_MONOTONIC `deadline`.
-        pub fn wait(bell: &Bell, deadline: &libc::timespec) {
-            let data = data(bell);
-            if take(data, 0) {
-                return;
-            }
-            data.fetch_add(ONE_WAITER, Ordering::Relaxed);
-            if take(data, ONE_WAITER) {
-                return;
-            }
-            crate::sys::count::one();
-            // SAFETY: the word is aligned and inside the mapping for the call; the kernel only
-            // reads it. FUTEX_WAIT_BITSET without the private flag takes an absolute
-            // CLOCK_MONOTONIC deadline; every outcome (woken, EAGAIN, ETIMEDOUT, EINTR) means
-            // "re-check", which the caller does.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    word(data),
-                    libc::FUTEX_WAIT_BITSET,
-                    0u32,
-                    deadline as *const libc::timespec,
-                    core::ptr::null::<u32>(),
-                    libc::FUTEX_BITSET_MATCH_ANY,
-                );
-            }
-            if !take(data, ONE_WAITER) {
-                data.fetch_sub(ONE_WAITER, Ordering::Relaxed);
-            }
-        }
-
-        /// Posts `n` times, waking one waiter each time one is announced.
-        pub fn post(bell: &Bell, n: u32) {
-            let data = data(bell);
-            for _ in 0..n {
-                let mut d = data.load(Ordering::Relaxed);
-                let mut posted = false;
-                for _ in 0..TRIES {
-                    if d as u32 >= VALUE_MAX {
-                        break; // EOVERFLOW: wake-ups are pending already
-                    }
-                    match data.compare_exchange_weak(d, d.wrapping_add(1), Ordering::Release, Ordering::Relaxed) {
-                        Ok(_) => {
-                            posted = true;
-                            break;
-                        }
-                        Err(now) => d = now,
-                    }
-                }
-                if !posted {
-                    return;
-                }
-                if d >> 32 != 0 {
-                    crate::sys::count::one();
-                    // SAFETY: as in `wait`; FUTEX_WAKE only uses the word's address as the key.
-                    unsafe {
-                        libc::syscall(libc::SYS_futex, word(data), libc::FUTEX_WAKE, 1);
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Prepares a freshly created bell for its backend.
 pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
     match backend {
         WakeBackend::Futex => Ok(()),
-        WakeBackend::Sem => sem_sys::init(bell).map_err(|source| Error::Io { op: "sem_init", source }),
+        WakeBackend::Sem => crate::sys::sem::init(&bell.sem).map_err(|source| Error::Io { op: "sem_init", source }),
     }
 }
 
@@ -631,8 +201,8 @@ fn block_on_counted<T>(
         crate::failpoint::hit(crate::failpoint::WAIT_BEFORE_PARK);
         match backend {
             WakeBackend::Futex => bell.seq.wait(seq, Some(&until)),
-            WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wait(seq, Some(&until)),
-            WakeBackend::Sem => sem_sys::wait(bell, &until),
+            WakeBackend::Sem if MODEL => bell.seq.wait(seq, Some(&until)),
+            WakeBackend::Sem => crate::sys::sem::wait(&bell.sem, &until),
         }
         bell.waiters.fetch_sub(1, Ordering::Relaxed);
         if let Some(v) = poll(Phase::Spin)? {
@@ -674,14 +244,14 @@ fn ring(bell: &Bell, backend: WakeBackend) {
     match backend {
         // Every sleeper: the armed flag this ring took stood for all of them.
         WakeBackend::Futex => bell.seq.wake(u32::MAX),
-        WakeBackend::Sem if cfg!(ipcring_loom) => bell.seq.wake(u32::MAX),
+        WakeBackend::Sem if MODEL => bell.seq.wake(u32::MAX),
         // One post per announced waiter. Hostile-region fix (tests/hostile_regions.rs found
         // it): the count comes from the shared region, which a corrupted one can set to ~2^32,
         // and each post is a call: at most one waiter per endpoint can be parked, so more
         // posts than that wake nobody.
         WakeBackend::Sem => {
             let n = bell.waiters.load(Ordering::Relaxed).max(1);
-            sem_sys::post(bell, n.min(crate::layout::MAX_ENDPOINTS as u32))
+            crate::sys::sem::post(&bell.sem, n.min(crate::layout::MAX_ENDPOINTS as u32))
         }
     }
 }

@@ -6,8 +6,9 @@
 // It drives the library's building blocks (or its failpoints) directly: only in the test build.
 #![cfg(ipcring_test)]
 
-use ipcring::layout::{Geometry, HeapRegion, Kind, WakeBackend};
+use ipcring::layout::{Geometry, Kind, WakeBackend};
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
+use ipcring::region::HeapRegion;
 use ipcring::spsc::{SpscConsumer, SpscProducer};
 use ipcring::{Error, Ring, RingOptions, Timeout};
 use std::sync::atomic::Ordering;

@@ -102,8 +102,9 @@
 //! own process for that reason.
 #![cfg(ipcring_loom)]
 
-use ipcring::layout::{Geometry, HeapRegion};
+use ipcring::layout::Geometry;
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
+use ipcring::region::HeapRegion;
 use ipcring::{Error, Kind, Receiver, Ring, RingOptions, Sender, WakeBackend};
 use loom::thread;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -206,7 +206,7 @@ fn bad_names_are_invalid_name_before_any_system_call() {
         check("open", Ring::open(bad).map(drop));
         check("open_with", Ring::open_with(bad, &short()).map(drop));
         check("unlink", Ring::unlink(bad));
-        check("shm::validate_name", ipcring::shm::validate_name(bad).map(drop));
+        check("region::validate_name", ipcring::region::validate_name(bad).map(drop));
     }
     // Nothing reached /dev/shm.
     for leftover in [

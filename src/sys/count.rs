@@ -1,5 +1,5 @@
 //! Counts the system calls the library makes, per thread, so that each endpoint's
-//! [`Stats::syscalls`](crate::stats::Stats::syscalls) can say what its operations cost.
+//! `Stats::syscalls` can say what its operations cost.
 //!
 //! Every call site of a system call that a send or a receive can make (futex, `sem_t`
 //! waits and posts, OFD lock checks, and the fallbacks' reads, writes, polls, queue and

@@ -39,7 +39,7 @@ pub mod unix;
 
 use crate::address::Address;
 use crate::error::{Error, Result};
-use crate::ring::RingOptions;
+use crate::options::RingOptions;
 use crate::wait::Timeout;
 use std::fmt;
 

@@ -214,7 +214,7 @@ pub fn companion_path(name: &str) -> PathBuf {
 /// Validates `name`; returns the queue's name for `mq_open` (`/NAME`) and the companion's
 /// path as C strings.
 fn names(name: &str) -> Result<(CString, CString)> {
-    let queue = crate::shm::validate_name(name)?;
+    let queue = crate::region::validate_name(name)?;
     let bare = name.trim_start_matches('/');
     if bare.len() > MAX_NAME_LEN {
         return Err(Error::InvalidName {
@@ -252,7 +252,7 @@ fn sysctl_msgsize_max() -> u64 {
 /// assert!(c >= 1 && c <= 1024);
 /// ```
 pub fn default_capacity() -> u64 {
-    sysctl_msg_max().clamp(1, crate::RingOptions::DEFAULT_CAPACITY)
+    sysctl_msg_max().clamp(1, crate::options::RingOptions::DEFAULT_CAPACITY)
 }
 
 /// Whether this process has `CAP_SYS_RESOURCE` in its effective set (which lifts the

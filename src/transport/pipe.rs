@@ -103,7 +103,7 @@ fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: as above.
     let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
     crate::sys::count::one(); // sigpending
-                            // SAFETY: valid sigset_t pointers; SIGPIPE is a valid signal number.
+                              // SAFETY: valid sigset_t pointers; SIGPIPE is a valid signal number.
     let was_pending = unsafe {
         libc::sigemptyset(&mut pipe_set);
         libc::sigaddset(&mut pipe_set, libc::SIGPIPE);

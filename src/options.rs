@@ -1,0 +1,166 @@
+//! [`RingOptions`]: what a ring is created with, and what an opener expects of it. A leaf
+//! (it imports only `kind`); the geometry the options describe is derived in `layout`
+//! ([`RingOptions::validate`]).
+
+use crate::kind::{Kind, WakeBackend};
+use std::time::Duration;
+
+/// Options for creating (and expectations for opening) a ring.
+///
+/// Unset options take their defaults at create (`Kind::Spsc`, capacity 1024, msg_size 256,
+/// `WakeBackend::Futex`, mode 0600) and are not checked at open; set ones must match the
+/// region at open, or the open fails with [`Error::Mismatch`](crate::error::Error::Mismatch).
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::{Kind, RingOptions};
+/// let opts = RingOptions::new().kind(Kind::Mpmc).capacity(64).msg_size(128);
+/// let g = opts.validate().unwrap();
+/// assert_eq!((g.capacity, g.msg_size), (64, 128));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RingOptions {
+    kind: Option<Kind>,
+    capacity: Option<u64>,
+    msg_size: Option<u64>,
+    wake: Option<WakeBackend>,
+    mode: u32,
+    open_timeout: Duration,
+}
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            kind: None,
+            capacity: None,
+            msg_size: None,
+            wake: None,
+            mode: 0o600,
+            open_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RingOptions {
+    /// Default capacity in slots.
+    pub const DEFAULT_CAPACITY: u64 = 1024;
+    /// Default largest message in bytes.
+    pub const DEFAULT_MSG_SIZE: u64 = 256;
+
+    /// The `kind` (`mode`) asked for, if any.
+    pub(crate) fn kind_given(&self) -> Option<Kind> {
+        self.kind
+    }
+
+    /// The `capacity` asked for, if any.
+    pub(crate) fn capacity_given(&self) -> Option<u64> {
+        self.capacity
+    }
+
+    /// The `msg_size` asked for, if any.
+    pub(crate) fn msg_size_given(&self) -> Option<u64> {
+        self.msg_size
+    }
+
+    /// The `wake` backend asked for, if any.
+    pub(crate) fn wake_given(&self) -> Option<WakeBackend> {
+        self.wake
+    }
+
+    /// The permission bits for a created object.
+    pub(crate) fn perm(&self) -> u32 {
+        self.mode
+    }
+
+    /// Options with nothing set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let g = ipcring::RingOptions::new().validate().unwrap();
+    /// assert_eq!(g.capacity, 1024);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// SPSC (default) or MPMC.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = ipcring::RingOptions::new().kind(ipcring::Kind::Mpmc);
+    /// assert_eq!(o.validate().unwrap().kind, ipcring::Kind::Mpmc);
+    /// ```
+    pub fn kind(mut self, kind: Kind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+    /// Slots in the ring: a power of two, at most 2^24 (not rounded: anything else is an error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::RingOptions::new().capacity(6).validate().is_err());
+    /// ```
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+    /// Largest message in bytes: 1 ..= 256 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(ipcring::RingOptions::new().msg_size(0).validate().is_err());
+    /// ```
+    pub fn msg_size(mut self, msg_size: u64) -> Self {
+        self.msg_size = Some(msg_size);
+        self
+    }
+    /// How blocked callers sleep: futex (default) or a process-shared `sem_t`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = ipcring::RingOptions::new().wake(ipcring::WakeBackend::Sem);
+    /// assert_eq!(o.validate().unwrap().wake, ipcring::WakeBackend::Sem);
+    /// ```
+    pub fn wake(mut self, wake: WakeBackend) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+    /// Permission bits of a created object (default 0600, applied regardless of the umask).
+    /// At open, the most the opener accepts: an existing ring whose mode lets group or others
+    /// write beyond these bits (e.g. a 0666 object pre-created by someone else) is refused
+    /// with [`Error::PermissionDenied`](crate::error::Error::PermissionDenied); peers of a ring created with `0660` open it with
+    /// `0660` too (`?perm=0660` in an address). Read bits for others are not refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = ipcring::RingOptions::new().mode(0o640);
+    /// # let _ = o;
+    /// ```
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// How long `open` waits for a creator to finish initialising (default 1 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = ipcring::RingOptions::new().open_timeout(std::time::Duration::from_millis(10));
+    /// # let _ = o;
+    /// ```
+    pub fn open_timeout(mut self, t: Duration) -> Self {
+        self.open_timeout = t;
+        self
+    }
+
+    /// How long `open` waits for a creator to finish initialising.
+    pub(crate) fn open_timeout_given(&self) -> Duration {
+        self.open_timeout
+    }
+}

@@ -1,0 +1,48 @@
+//! Names of shared-memory objects: the rules, checked before any system call (one optional
+//! leading `/`, then 1..=250 bytes with no other `/` and no NUL, and not `.` or `..`), and
+//! where the objects live.
+
+use crate::error::{Error, Result};
+use std::ffi::CString;
+
+/// The longest name accepted, not counting the leading `/`.
+pub const MAX_NAME_LEN: usize = 250;
+
+/// Where the kernel's shared-memory objects live (`shm_open("/NAME")` is `SHM_DIR/NAME`).
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// Validates a ring name and returns it in the form `shm_open` takes (`/NAME`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(ipcring::region::validate_name("jobs").unwrap().to_str().unwrap(), "/jobs");
+/// assert_eq!(ipcring::region::validate_name("/jobs").unwrap().to_str().unwrap(), "/jobs");
+/// assert!(ipcring::region::validate_name("a/b").is_err());
+/// assert!(ipcring::region::validate_name("").is_err());
+/// ```
+pub fn validate_name(name: &str) -> Result<CString> {
+    let bad = |reason| {
+        Err(Error::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty() {
+        return bad("empty");
+    }
+    if bare.len() > MAX_NAME_LEN {
+        return bad("longer than 250 bytes");
+    }
+    if bare.contains('/') {
+        return bad("contains '/' after the leading one");
+    }
+    if bare.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if bare == "." || bare == ".." {
+        return bad("'.' and '..' are not object names");
+    }
+    Ok(CString::new(format!("/{bare}")).expect("NUL excluded above"))
+}

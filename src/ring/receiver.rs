@@ -1,0 +1,395 @@
+//! The receiving end of a shared-memory ring (behind `channel::Receiver`).
+
+use super::peers::PeerCache;
+use super::{Guarded, Shared};
+use crate::channel::Stats;
+use crate::endpoint::{self, Endpoint, Role};
+use crate::error::{Error, Result};
+use crate::kind::Kind;
+use crate::layout::Geometry;
+use crate::mpmc::MpmcConsumer;
+use crate::spsc::SpscConsumer;
+use crate::timeout::Timeout;
+use crate::wait::{self, Phase};
+use std::sync::Arc;
+
+#[derive(Debug)]
+enum RecvImp {
+    Spsc(SpscConsumer),
+    Mpmc(MpmcConsumer),
+}
+
+/// A ring's receiving end, behind `channel::Receiver`: owned by one thread at a time.
+/// Dropping it detaches the endpoint; when the last receiver of a ring has gone, senders get
+/// `Disconnected`.
+#[derive(Debug)]
+pub(crate) struct RingReceiver {
+    shared: Arc<Shared>,
+    ep: Option<Endpoint>,
+    imp: RecvImp,
+    peers: PeerCache,
+    stats: Stats,
+    /// The lengths of the messages seen by the last `peek_batch_raw` (for the statistics).
+    batch_lens: Vec<usize>,
+}
+
+impl RingReceiver {
+    pub(super) fn attach(shared: Arc<Shared>) -> Result<RingReceiver> {
+        shared.check_poison()?;
+        let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Receiver)?;
+        let imp = match shared.raw.geom().kind {
+            Kind::Spsc => RecvImp::Spsc(SpscConsumer::new(shared.raw)?),
+            Kind::Mpmc => RecvImp::Mpmc(MpmcConsumer::new(shared.raw, ep.index())),
+        };
+        Ok(RingReceiver {
+            shared,
+            ep: Some(ep),
+            imp,
+            peers: PeerCache::new(Role::Sender),
+            stats: Stats::default(),
+            batch_lens: Vec::new(),
+        })
+    }
+
+    /// Attaches another receiver to the same ring (MPMC; on SPSC this is [`Error::Busy`]).
+    pub fn try_clone(&self) -> Result<RingReceiver> {
+        RingReceiver::attach(self.shared.clone())
+    }
+
+    /// The largest message this ring carries.
+    pub fn max_msg_size(&self) -> usize {
+        self.shared.raw.geom().max_msg()
+    }
+
+    /// This endpoint's counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    #[inline]
+    fn wake_senders(&mut self) {
+        let raw = &self.shared.raw;
+        if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake) {
+            self.stats.wakes += 1;
+            self.stats.syscalls += calls;
+        }
+    }
+
+    /// Takes one message of at most `limit` bytes, handing it to `f` in place.
+    fn try_take<R>(imp: &mut RecvImp, limit: usize, f: &mut impl FnMut(&[u8]) -> R) -> Result<Option<(R, usize)>> {
+        match imp {
+            RecvImp::Spsc(c) => {
+                let Some((ptr, len)) = c.peek()? else { return Ok(None) };
+                if len > limit {
+                    return Err(Error::BufferTooSmall {
+                        needed: len,
+                        capacity: limit,
+                    });
+                }
+                // SAFETY: the message at head is published and ours until released; its
+                // length was validated against msg_size.
+                let r = f(unsafe { core::slice::from_raw_parts(ptr, len) });
+                c.release();
+                Ok(Some((r, len)))
+            }
+            RecvImp::Mpmc(c) => {
+                let Some((pos, _)) = c.claim(1, limit)? else {
+                    return Ok(None);
+                };
+                let (ptr, len) = match c.message(pos) {
+                    Ok(m) if m.1 <= limit => m,
+                    Ok(_) => {
+                        c.release(pos, 1);
+                        return Err(Error::Corrupted {
+                            what: "message length changed while claimed",
+                        });
+                    }
+                    Err(e) => {
+                        c.release(pos, 1);
+                        return Err(e);
+                    }
+                };
+                // SAFETY: the claimed slot is ours until released; length validated.
+                let r = f(unsafe { core::slice::from_raw_parts(ptr, len) });
+                c.release(pos, 1);
+                Ok(Some((r, len)))
+            }
+        }
+    }
+
+    /// One attempt of a waiting receive: `op`; off the spin phase, skipping slots whose
+    /// producers died before publishing (MPMC, see `mpmc`) while `op` finds nothing; then the
+    /// checks made before each sleep: poison, and end of stream once every sender has gone
+    /// (after one more look, with the same skipping: what a sender published before it closed
+    /// or died is visible now that we have seen it go).
+    fn attempt<T>(
+        shared: &Shared,
+        peers: &mut PeerCache,
+        imp: &mut RecvImp,
+        phase: Phase,
+        mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        if let Some(v) = op(imp)? {
+            return Ok(Some(v));
+        }
+        if phase == Phase::Spin {
+            return Ok(None);
+        }
+        if let Some(v) = Self::skip_and_retry(shared, imp, &mut op)? {
+            return Ok(Some(v));
+        }
+        shared.check_poison()?;
+        if peers.gone(shared, phase)? {
+            if let Some(v) = op(imp)? {
+                return Ok(Some(v));
+            }
+            return Self::skip_and_retry(shared, imp, &mut op)?
+                .map(Some)
+                .ok_or(Error::EndOfStream);
+        }
+        Ok(None)
+    }
+
+    /// While the slot at `head` is one a dead producer claimed and never published (MPMC),
+    /// skips it and tries `op` again.
+    fn skip_and_retry<T>(
+        shared: &Shared,
+        imp: &mut RecvImp,
+        op: &mut impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        loop {
+            let RecvImp::Mpmc(c) = &*imp else { return Ok(None) };
+            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Sender, pos);
+            if !c.skip_dead_claim(claim_live)? {
+                return Ok(None);
+            }
+            if let Some(v) = op(imp)? {
+                return Ok(Some(v));
+            }
+        }
+    }
+
+    #[inline]
+    fn take<R>(&mut self, timeout: Timeout, limit: usize, f: impl FnMut(&[u8]) -> R) -> Result<R> {
+        self.guarded(|me| me.take_checked(timeout, limit, f))
+    }
+
+    #[inline]
+    fn take_checked<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
+        // The fast path: a message now. Everything else is cold.
+        let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
+            Some(got) => got,
+            None => self.take_slow(timeout, limit, &mut f)?,
+        };
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders();
+        Ok(r)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_slow<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<(R, usize)> {
+        self.park_for_data(timeout, |imp| Self::try_take(imp, limit, &mut f))
+    }
+
+    /// Waits as `timeout` allows on the data bell until `op` (an attempt on the ring) gives
+    /// a value: spinning, then parking; off the spin phase, skipping slots of dead producers
+    /// (MPMC), the poison check and end of stream (see [`attempt`](Self::attempt)). Parks and
+    /// system calls go to this end's statistics.
+    fn park_for_data<T>(
+        &mut self,
+        timeout: Timeout,
+        mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let raw = self.shared.raw;
+        let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+        wait::block_on(
+            &raw.header().data_bell,
+            raw.geom().wake,
+            timeout,
+            &mut self.stats.parks,
+            &mut self.stats.syscalls,
+            |phase| Self::attempt(shared, peers, imp, phase, &mut op),
+        )
+    }
+
+    /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
+    pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let limit = buf.len();
+        self.take(timeout, limit, |m| {
+            crate::copy::copy_to(buf, m);
+            m.len()
+        })
+    }
+
+    /// Receives one message as an owned `Vec`, waiting as `timeout` allows.
+    pub fn recv_vec_with_timeout(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
+        self.take(timeout, usize::MAX, |m| m.to_vec())
+    }
+
+    /// Receives up to `max` messages, waiting as `timeout` allows for the first, and hands
+    /// each to `f` in place; they are consumed with one cursor store (SPSC) or one claim
+    /// (MPMC) and one wake-up. Returns how many were received: at least 1, or 0 at once when
+    /// `max` is 0.
+    pub fn recv_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<usize> {
+        if max == 0 {
+            return Ok(0);
+        }
+        self.guarded(|me| me.recv_batch_checked(max, timeout, f))
+    }
+
+    fn recv_batch_checked(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
+        let mut bytes = 0u64;
+        let mut each = |m: &[u8]| {
+            bytes += m.len() as u64;
+            f(m)
+        };
+        let n = self.park_for_data(timeout, |imp| {
+            let n = match imp {
+                RecvImp::Spsc(c) => c.try_recv_batch(max, &mut each)?,
+                RecvImp::Mpmc(c) => c.try_recv_batch(max, &mut each)?,
+            };
+            Ok((n > 0).then_some(n))
+        })?;
+        self.stats.messages += n as u64;
+        self.stats.bytes += bytes;
+        self.wake_senders();
+        Ok(n)
+    }
+
+    /// [`peek`](crate::channel::Receiver::peek) without the borrow: the message's pointer, length and
+    /// position, valid until [`release_raw`](Self::release_raw), which must come before
+    /// any other receive on this receiver (on MPMC the message is claimed until then).
+    pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+        self.guarded(|me| me.peek_checked(timeout))
+    }
+
+    fn peek_checked(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+        self.park_for_data(timeout, |imp| match imp {
+            RecvImp::Spsc(c) => Ok(c.peek()?.map(|(p, l)| (p, l, 0))),
+            RecvImp::Mpmc(c) => match c.claim(1, usize::MAX)? {
+                None => Ok(None),
+                Some((pos, _)) => match c.message(pos) {
+                    Ok((p, l)) => Ok(Some((p, l, pos))),
+                    Err(e) => {
+                        c.release(pos, 1);
+                        Err(e)
+                    }
+                },
+            },
+        })
+    }
+
+    /// Consumes the message returned by [`peek_raw`](Self::peek_raw).
+    pub(crate) fn release_raw(&mut self, pos: u64, len: usize) {
+        match &mut self.imp {
+            RecvImp::Spsc(c) => c.release(),
+            RecvImp::Mpmc(c) => c.release(pos, 1),
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders();
+    }
+
+    /// Looks at up to `max` messages in place (waiting as `timeout` allows for the first),
+    /// handing each to `f`, without consuming them on SPSC; on MPMC they are claimed. Returns
+    /// the position of the first and how many were seen (at least 1, since `max >= 1`); to be
+    /// settled with [`release_batch_raw`](Self::release_batch_raw) before any other receive.
+    pub(crate) fn peek_batch_raw(
+        &mut self,
+        max: usize,
+        timeout: Timeout,
+        f: impl FnMut(&[u8]),
+    ) -> Result<(u64, usize)> {
+        self.guarded(|me| me.peek_batch_checked(max.max(1), timeout, f))
+    }
+
+    fn peek_batch_checked(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<(u64, usize)> {
+        // The lengths are collected in the end's own vector (kept for its allocation), moved
+        // out for the wait so that the wait may borrow the end.
+        let mut lens = std::mem::take(&mut self.batch_lens);
+        lens.clear();
+        let mut each = |m: &[u8]| {
+            lens.push(m.len());
+            f(m)
+        };
+        let r = self.park_for_data(timeout, |imp| match imp {
+            RecvImp::Spsc(c) => {
+                let n = c.peek_batch(max, &mut each)?;
+                Ok((n > 0).then_some((0, n)))
+            }
+            RecvImp::Mpmc(c) => {
+                let Some((pos, n)) = c.claim(max, usize::MAX)? else {
+                    return Ok(None);
+                };
+                for k in 0..n as u64 {
+                    match c.message(pos.wrapping_add(k)) {
+                        // SAFETY: the claimed slot is ours until released; len validated by
+                        // `message`.
+                        Ok((ptr, len)) => each(unsafe { core::slice::from_raw_parts(ptr, len) }),
+                        Err(e) => {
+                            c.release(pos, n);
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(Some((pos, n)))
+            }
+        });
+        self.batch_lens = lens;
+        r
+    }
+
+    /// Settles a [`peek_batch_raw`](Self::peek_batch_raw) of `seen` messages at `pos`:
+    /// consumes the first `consume` of them (SPSC; the rest stay in the ring) or all of them
+    /// (MPMC: claimed, so consumed either way).
+    pub(crate) fn release_batch_raw(&mut self, pos: u64, seen: usize, consume: usize) {
+        let n = match &mut self.imp {
+            RecvImp::Spsc(c) => {
+                let n = consume.min(seen);
+                c.release_n(n);
+                n
+            }
+            RecvImp::Mpmc(c) => {
+                c.release(pos, seen);
+                seen
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        self.stats.messages += n as u64;
+        self.stats.bytes += self.batch_lens.iter().take(n).map(|&l| l as u64).sum::<u64>();
+        self.wake_senders();
+    }
+
+    /// Whether this is an MPMC ring (a peeked message is claimed, and consumed either way).
+    pub(crate) fn is_mpmc(&self) -> bool {
+        matches!(self.imp, RecvImp::Mpmc(_))
+    }
+
+    /// The ring's shape.
+    pub(crate) fn geometry(&self) -> Geometry {
+        *self.shared.raw.geom()
+    }
+
+    /// Messages in the ring now (a snapshot).
+    pub(crate) fn queued(&self) -> u64 {
+        self.shared.queued()
+    }
+}
+
+impl Drop for RingReceiver {
+    fn drop(&mut self) {
+        if let Some(ep) = self.ep.take() {
+            self.shared.close(ep);
+        }
+    }
+}
+
+impl Guarded for RingReceiver {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}

@@ -1,0 +1,296 @@
+//! The sending end of a shared-memory ring (behind `channel::Sender`).
+
+use super::peers::PeerCache;
+use super::{Guarded, Shared};
+use crate::channel::Stats;
+use crate::endpoint::{self, Endpoint, Role};
+use crate::error::{Error, Result};
+use crate::kind::Kind;
+use crate::layout::{Geometry, TOMBSTONE};
+use crate::mpmc::MpmcProducer;
+use crate::spsc::SpscProducer;
+use crate::timeout::Timeout;
+use crate::wait::{self, Phase};
+use std::sync::Arc;
+
+#[derive(Debug)]
+enum SendImp {
+    Spsc(SpscProducer),
+    Mpmc(MpmcProducer),
+}
+
+/// A ring's sending end, behind `channel::Sender`: owned by one thread at a time. Dropping
+/// it detaches the endpoint; when the last sender of a ring has gone, receivers see
+/// `EndOfStream` once they have drained it.
+#[derive(Debug)]
+pub(crate) struct RingSender {
+    shared: Arc<Shared>,
+    ep: Option<Endpoint>,
+    imp: SendImp,
+    peers: PeerCache,
+    stats: Stats,
+}
+
+impl RingSender {
+    pub(super) fn attach(shared: Arc<Shared>) -> Result<RingSender> {
+        shared.check_poison()?;
+        let ep = endpoint::attach(&shared.raw, shared.lock_fd(), Role::Sender)?;
+        let imp = match shared.raw.geom().kind {
+            Kind::Spsc => SendImp::Spsc(SpscProducer::new(shared.raw)?),
+            Kind::Mpmc => SendImp::Mpmc(MpmcProducer::new(shared.raw, ep.index(), ep.owner_id())),
+        };
+        Ok(RingSender {
+            shared,
+            ep: Some(ep),
+            imp,
+            peers: PeerCache::new(Role::Receiver),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Attaches another sender to the same ring (MPMC; on SPSC this is [`Error::Busy`]).
+    pub fn try_clone(&self) -> Result<RingSender> {
+        RingSender::attach(self.shared.clone())
+    }
+
+    /// The largest message this ring takes.
+    pub fn max_msg_size(&self) -> usize {
+        self.shared.raw.geom().max_msg()
+    }
+
+    /// This endpoint's counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        let max = self.max_msg_size();
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    /// Fails with `Disconnected` if the attach/close epoch moved and no receiver is left.
+    #[inline]
+    fn check_receivers(&mut self) -> Result<()> {
+        // Only an attach or a close moves the epoch, and no receiver comes back without
+        // attaching: while the epoch stands still, the last verdict holds.
+        let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
+        let gone = if moved {
+            let (peers, shared) = (&mut self.peers, &self.shared);
+            crate::sys::count::counting(&mut self.stats.syscalls, || peers.gone(shared, Phase::Idle))?
+        } else {
+            self.peers.gone
+        };
+        if gone {
+            return Err(Error::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// The checks made before each sleep: poison, and whether any receiver is left.
+    fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<()> {
+        shared.check_poison()?;
+        if peers.gone(shared, phase)? {
+            return Err(Error::Disconnected);
+        }
+        Ok(())
+    }
+
+    /// One attempt of a waiting send: `op`, and off the spin phase, if there was no room,
+    /// freeing a slot a dead consumer held (MPMC, see `mpmc`) and trying once more.
+    fn attempt<T>(
+        shared: &Shared,
+        imp: &mut SendImp,
+        phase: Phase,
+        mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
+        if let Some(v) = op(imp)? {
+            return Ok(Some(v));
+        }
+        if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
+            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
+            if p.reclaim_dead_hold(claim_live)? {
+                return op(imp);
+            }
+        }
+        Ok(None)
+    }
+
+    #[inline]
+    fn wake_receivers(&mut self) {
+        crate::failpoint::hit(crate::failpoint::SEND_BEFORE_WAKE);
+        let raw = &self.shared.raw;
+        if let Some(calls) = wait::notify(&raw.header().data_bell, raw.geom().wake) {
+            self.stats.wakes += 1;
+            self.stats.syscalls += calls;
+        }
+    }
+
+    /// Sends `msg`, waiting as long as `timeout` allows for room.
+    #[inline]
+    pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.check_len(msg.len())?;
+        self.guarded(|me| me.send_checked(msg, timeout))
+    }
+
+    #[inline]
+    fn send_checked(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.check_receivers()?;
+        // The fast path: room now. Everything else (spinning, sleeping, peer checks) is cold.
+        let sent = match &mut self.imp {
+            SendImp::Spsc(p) => p.try_send(msg)?,
+            SendImp::Mpmc(p) => p.try_send(msg)?,
+        };
+        if !sent {
+            self.send_slow(msg, timeout)?;
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += msg.len() as u64;
+        self.wake_receivers();
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.park_for_room(timeout, |imp| {
+            let sent = match imp {
+                SendImp::Spsc(p) => p.try_send(msg)?,
+                SendImp::Mpmc(p) => p.try_send(msg)?,
+            };
+            Ok(sent.then_some(()))
+        })
+    }
+
+    /// Waits as `timeout` allows on the space bell until `op` (an attempt on the ring) gives
+    /// a value: spinning, then parking; before each sleep, the poison and receivers checks
+    /// and, on MPMC, the recovery of a slot a dead consumer held. Parks and system calls go
+    /// to this end's statistics.
+    fn park_for_room<T>(
+        &mut self,
+        timeout: Timeout,
+        mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let raw = self.shared.raw;
+        let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+        wait::block_on(
+            &raw.header().space_bell,
+            raw.geom().wake,
+            timeout,
+            &mut self.stats.parks,
+            &mut self.stats.syscalls,
+            |phase| {
+                if phase != Phase::Spin {
+                    Self::slow_checks(shared, peers, phase)?;
+                }
+                Self::attempt(shared, imp, phase, &mut op)
+            },
+        )
+    }
+
+    /// Sends `msgs` in order, publishing each run that fits with one cursor store (SPSC) or
+    /// one claim (MPMC) and one wake-up. Waits for room as `timeout` allows and returns how
+    /// many were sent: fewer than `msgs.len()` only if the wait ended (`msgs[n..]` were not
+    /// sent). Lengths are all checked first: one too large is [`Error::TooLarge`] with nothing
+    /// sent.
+    pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
+        for m in msgs {
+            self.check_len(m.as_ref().len())?;
+        }
+        self.guarded(|me| me.send_batch_checked(msgs, timeout))
+    }
+
+    fn send_batch_checked<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
+        self.check_receivers()?;
+        let mut sent = 0;
+        while sent < msgs.len() {
+            let rest = &msgs[sent..];
+            let r = self.park_for_room(timeout, |imp| {
+                let n = match imp {
+                    SendImp::Spsc(p) => p.try_send_batch(rest)?,
+                    SendImp::Mpmc(p) => p.try_send_batch(rest)?,
+                };
+                Ok((n > 0).then_some(n))
+            });
+            match r {
+                Ok(n) => {
+                    self.stats.messages += n as u64;
+                    self.stats.bytes += rest[..n].iter().map(|m| m.as_ref().len() as u64).sum::<u64>();
+                    sent += n;
+                    self.wake_receivers();
+                }
+                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// [`reserve`](crate::channel::Sender::reserve) without the borrow: the slot's payload pointer and its
+    /// position, to be passed to [`commit_raw`](Self::commit_raw) or
+    /// [`cancel_raw`](Self::cancel_raw) before any other send on this sender. The C ABI
+    /// keeps the pair in its handle between calls.
+    pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+        self.guarded(|me| me.reserve_checked(timeout))
+    }
+
+    fn reserve_checked(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+        self.check_receivers()?;
+        self.park_for_room(timeout, |imp| {
+            Ok(match imp {
+                SendImp::Spsc(p) => p.reserve()?.map(|ptr| (ptr, 0)),
+                SendImp::Mpmc(p) => p.claim(1)?.map(|(pos, _)| (p.payload(pos), pos)),
+            })
+        })
+    }
+
+    /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
+    /// [`Error::TooLarge`] and leaves the reservation standing.
+    pub(crate) fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
+        self.check_len(len)?;
+        match &mut self.imp {
+            SendImp::Spsc(p) => p.commit(len),
+            SendImp::Mpmc(p) => p.publish(pos, len as u32),
+        }
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_receivers();
+        Ok(())
+    }
+
+    /// Gives up the slot reserved at `pos` without sending anything. SPSC simply forgets it;
+    /// an MPMC claim cannot be undone, so it is published as a tombstone that receivers skip
+    /// (and they are woken, since one may be waiting for this very position).
+    pub(crate) fn cancel_raw(&mut self, pos: u64) {
+        if let SendImp::Mpmc(p) = &self.imp {
+            p.publish(pos, TOMBSTONE);
+            self.wake_receivers();
+        }
+    }
+
+    /// The ring's shape.
+    pub(crate) fn geometry(&self) -> Geometry {
+        *self.shared.raw.geom()
+    }
+
+    /// Messages in the ring now (a snapshot).
+    pub(crate) fn queued(&self) -> u64 {
+        self.shared.queued()
+    }
+}
+
+impl Drop for RingSender {
+    fn drop(&mut self) {
+        if let Some(ep) = self.ep.take() {
+            self.shared.close(ep);
+        }
+    }
+}
+
+impl Guarded for RingSender {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}

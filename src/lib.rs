@@ -42,6 +42,7 @@ pub mod ffi;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
 pub mod ring;
+mod stats;
 pub mod wait;
 
 // The building blocks below are public so that the integration tests, the loom models, the
@@ -63,8 +64,9 @@ mod sys;
 #[cfg(not(ipcring_loom))]
 pub mod transport;
 
-pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
+pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
 pub use error::{Error, Result};
 pub use layout::{Geometry, Kind, WakeBackend};
 pub use ring::{Ring, RingOptions};
+pub use stats::Stats;
 pub use wait::Timeout;

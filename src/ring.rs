@@ -10,13 +10,14 @@
 //! ring is drained, receives return `EndOfStream`; when every receiver has gone, sends return
 //! `Disconnected`. Before the first peer of the other side attaches, calls wait as usual.
 
-use crate::channel::{Receiver, Sender, Stats};
+use crate::channel::{Receiver, Sender};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::layout::{Geometry, HeapRegion, Kind, RawRing, WakeBackend, INIT_READY, TOMBSTONE};
 use crate::mpmc::{MpmcConsumer, MpmcProducer};
 use crate::shm::{self, ShmRegion};
 use crate::spsc::{SpscConsumer, SpscProducer};
+use crate::stats::Stats;
 use crate::sync::Ordering;
 use crate::wait::{self, park_slice, Phase, Timeout};
 use std::os::fd::RawFd;

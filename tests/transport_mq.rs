@@ -55,11 +55,7 @@ impl Drop for Queue {
 }
 
 fn spec(a: &Address, create: bool, excl: bool) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create,
-        excl,
-    }
+    a.open_spec(create, excl)
 }
 
 fn open_tx(a: &Address, create: bool) -> Box<dyn MsgSender> {

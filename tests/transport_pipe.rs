@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use ipcring::transport::{fifo, pipe};
+use ipcring::transport::{fifo, pipe, stream};
 use ipcring::{Error, Timeout};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -62,7 +62,7 @@ fn check_msg(seq: u64, got: &[u8], max: usize) {
 }
 
 /// Receives until end of stream, checking every message; returns how many came.
-fn drain_checked(rx: &mut pipe::FdReceiver, max: usize) -> u64 {
+fn drain_checked(rx: &mut stream::FdReceiver, max: usize) -> u64 {
     let mut buf = vec![0u8; max];
     let mut seq = 0;
     loop {
@@ -77,7 +77,7 @@ fn drain_checked(rx: &mut pipe::FdReceiver, max: usize) -> u64 {
     }
 }
 
-fn send_all(tx: &mut pipe::FdSender, n: u64, max: usize) {
+fn send_all(tx: &mut stream::FdSender, n: u64, max: usize) {
     for seq in 0..n {
         let m = sized_msg(seq, max);
         tx.send(&m, Timeout::Forever)
@@ -117,7 +117,7 @@ fn pipe_fork_several_writers() {
     const WRITERS: u32 = 3;
     let max_payload = MSG_SIZE - OVERHEAD;
     let n = env_u64("IPCRING_PIPE_MESSAGES", 100_000) / 4;
-    const _: () = assert!(MSG_SIZE + 4 <= pipe::PIPE_BUF);
+    const _: () = assert!(MSG_SIZE + 4 <= stream::PIPE_BUF);
     let (tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
     let mut tx = Some(tx);
     let children: Vec<_> = (0..WRITERS)
@@ -386,11 +386,11 @@ fn fifo_refuses_non_fifo_and_symlink() {
     std::fs::write(file.path(), b"not a fifo").unwrap();
     assert!(matches!(fifo::create(file.path(), 0o600), Err(Error::NotARing { .. })));
     assert!(matches!(
-        fifo::open_receiver(file.path(), 64),
+        fifo::open_receiver_at(file.path(), 64),
         Err(Error::NotARing { .. })
     ));
     assert!(matches!(
-        fifo::open_sender(file.path(), 64, Timeout::Never),
+        fifo::open_sender_at(file.path(), 64, Timeout::Never),
         Err(Error::NotARing { .. })
     ));
     assert_eq!(std::fs::read(file.path()).unwrap(), b"not a fifo", "file untouched");
@@ -401,8 +401,8 @@ fn fifo_refuses_non_fifo_and_symlink() {
     std::os::unix::fs::symlink(target.path(), link.path()).unwrap();
     for r in [
         fifo::create(link.path(), 0o600).map(|_| ()),
-        fifo::open_receiver(link.path(), 64).map(|_| ()),
-        fifo::open_sender(link.path(), 64, Timeout::Never).map(|_| ()),
+        fifo::open_receiver_at(link.path(), 64).map(|_| ()),
+        fifo::open_sender_at(link.path(), 64, Timeout::Never).map(|_| ()),
     ] {
         let err = r.unwrap_err();
         assert!(
@@ -411,7 +411,10 @@ fn fifo_refuses_non_fifo_and_symlink() {
         );
     }
     let missing = TempPath::new("fifo-missing");
-    assert!(matches!(fifo::open_receiver(missing.path(), 64), Err(Error::NotFound)));
+    assert!(matches!(
+        fifo::open_receiver_at(missing.path(), 64),
+        Err(Error::NotFound)
+    ));
 }
 
 #[test]
@@ -421,27 +424,27 @@ fn fifo_waits_for_the_other_end() {
     fifo::create(p.path(), 0o600).unwrap();
     // No reader: the writer's open waits.
     assert!(matches!(
-        fifo::open_sender(p.path(), 64, Timeout::Never),
+        fifo::open_sender_at(p.path(), 64, Timeout::Never),
         Err(Error::WouldBlock)
     ));
     assert!(matches!(
-        fifo::open_sender(p.path(), 64, Timeout::after(Duration::from_millis(20))),
+        fifo::open_sender_at(p.path(), 64, Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
     ));
     // A reader opened before any writer waits for data, it does not see end of stream.
-    let mut rx = fifo::open_receiver(p.path(), 64).unwrap();
+    let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
     assert!(matches!(rx.recv_vec(Timeout::Never), Err(Error::WouldBlock)));
     assert!(matches!(
         rx.recv_vec(Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
     ));
-    let mut tx = fifo::open_sender(p.path(), 64, Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
     tx.send(b"one", Timeout::Never).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"one");
     drop(tx);
     assert!(matches!(rx.recv_vec(Timeout::Forever), Err(Error::EndOfStream)));
     // A writer that comes later makes it flow again.
-    let mut tx = fifo::open_sender(p.path(), 64, Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
     tx.send(b"two", Timeout::Never).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"two");
     // The reader goes: Disconnected.
@@ -456,8 +459,8 @@ fn fifo_writer_that_leaves_without_writing() {
     let _g = serial();
     let p = TempPath::new("fifo-empty");
     fifo::create(p.path(), 0o600).unwrap();
-    let mut rx = fifo::open_receiver(p.path(), 64).unwrap();
-    drop(fifo::open_sender(p.path(), 64, Timeout::Never).unwrap());
+    let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
+    drop(fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap());
     assert!(matches!(
         rx.recv_vec(Timeout::after(HANG_BOUND)),
         Err(Error::EndOfStream)
@@ -467,14 +470,14 @@ fn fifo_writer_that_leaves_without_writing() {
 fn fifo_writer() {
     let path = param("FIFO");
     let n = param_u64("COUNT");
-    let mut tx = fifo::open_sender(Path::new(&path), MSG_SIZE, Timeout::Forever).expect("open sender");
+    let mut tx = fifo::open_sender_at(Path::new(&path), MSG_SIZE, Timeout::Forever).expect("open sender");
     send_all(&mut tx, n, MSG_SIZE);
 }
 
 fn fifo_reader() {
     let path = param("FIFO");
     let n = param_u64("COUNT");
-    let mut rx = fifo::open_receiver(Path::new(&path), MSG_SIZE).expect("open receiver");
+    let mut rx = fifo::open_receiver_at(Path::new(&path), MSG_SIZE).expect("open receiver");
     let got = drain_checked(&mut rx, MSG_SIZE);
     assert_eq!(got, n, "received {got} of {n} messages");
 }

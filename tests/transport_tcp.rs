@@ -94,11 +94,7 @@ impl Raw {
 }
 
 fn spec(a: &Address) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create: true,
-        excl: false,
-    }
+    a.open_spec(true, false)
 }
 
 fn open_tx(address: &str) -> Box<dyn MsgSender> {

@@ -141,11 +141,7 @@ impl Raw {
 }
 
 fn spec(a: &Address) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create: true,
-        excl: false,
-    }
+    a.open_spec(true, false)
 }
 
 fn open_tx(address: &str) -> Box<dyn MsgSender> {
@@ -204,11 +200,7 @@ fn stale_socket_is_replaced_unless_excl() {
     let mut site = Site::new("stale");
     make_stale(site.path());
     let a = Address::parse(&site.address(64)).unwrap();
-    let excl = OpenSpec {
-        address: &a,
-        create: true,
-        excl: true,
-    };
+    let excl = a.open_spec(true, true);
     let err = unix::open_receiver(&excl).map(|_| ()).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err}");
     assert!(is_socket(site.path()), "left alone");
@@ -222,9 +214,12 @@ fn stale_socket_is_replaced_unless_excl() {
     drop(tx);
     drop(rx);
     make_stale(site.path());
-    unix::unlink(site.path()).unwrap();
+    unix::unlink(site.path().to_str().unwrap()).unwrap();
     assert!(!site.path().exists());
-    assert!(matches!(unix::unlink(site.path()), Err(Error::NotFound)));
+    assert!(matches!(
+        unix::unlink(site.path().to_str().unwrap()),
+        Err(Error::NotFound)
+    ));
 }
 
 #[test]
@@ -266,7 +261,7 @@ fn file_or_symlink_at_the_path_is_refused_and_left_alone() {
     for err in [
         site.try_rx(64).map(|_| ()).unwrap_err(),
         unix::open_sender(&spec(&a)).map(|_| ()).unwrap_err(),
-        unix::unlink(site.path()).unwrap_err(),
+        unix::unlink(site.path().to_str().unwrap()).unwrap_err(),
     ] {
         assert!(
             matches!(err, Error::NotARing { reason } if reason.contains("not a socket")),
@@ -289,7 +284,7 @@ fn file_or_symlink_at_the_path_is_refused_and_left_alone() {
     };
     check(link.try_rx(64).map(|_| ()).unwrap_err());
     check(unix::open_sender(&spec(&la)).map(|_| ()).unwrap_err());
-    check(unix::unlink(link.path()).unwrap_err());
+    check(unix::unlink(link.path().to_str().unwrap()).unwrap_err());
     assert!(is_socket(target.path()), "the link's target untouched");
     assert!(std::fs::symlink_metadata(link.path()).unwrap().file_type().is_symlink());
     // A sender opened before the path became a symlink refuses it at connect time.

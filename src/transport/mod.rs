@@ -29,15 +29,16 @@
 //! - The descriptors are `O_NONBLOCK` on their open file description, which processes
 //!   sharing it across `fork` share too.
 
+pub(crate) mod adapter;
 pub mod fifo;
 pub mod frame;
 pub mod mq;
 pub mod pipe;
 pub mod sock;
+pub mod stream;
 pub mod tcp;
 pub mod unix;
 
-use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::ring::RingOptions;
 use crate::wait::Timeout;
@@ -85,11 +86,16 @@ pub trait MsgReceiver: fmt::Debug + Send {
     }
 }
 
-/// What an open of a named fallback transport was asked for.
+/// What an open of a named fallback transport was asked for: the parts of the address the
+/// transport needs (the channel layer parses the address; a transport never sees it whole).
 #[derive(Debug, Clone, Copy)]
 pub struct OpenSpec<'a> {
-    /// The parsed address (its transport is the one being opened).
-    pub address: &'a Address,
+    /// The address's scheme (`"fifo"`, `"mq"`, ...), for error messages.
+    pub scheme: &'a str,
+    /// The name, path or `HOST:PORT` after `SCHEME://` (empty for anonymous channels).
+    pub target: &'a str,
+    /// The options of the address's query string.
+    pub options: &'a RingOptions,
     /// Create the object if it does not exist (FIFO, queue); for sockets, see each module.
     pub create: bool,
     /// With `create`: the object must not exist yet.
@@ -99,7 +105,7 @@ pub struct OpenSpec<'a> {
 impl OpenSpec<'_> {
     /// The options of the address.
     pub fn options(&self) -> &RingOptions {
-        self.address.options()
+        self.options
     }
 
     /// `msg_size` from the address, or the default (256).
@@ -121,9 +127,8 @@ impl OpenSpec<'_> {
     /// an option that would silently mean nothing is an error naming it.
     pub fn refuse_ring_options(&self, capacity_ok: bool) -> Result<()> {
         let o = self.options();
-        let scheme = self.address.transport().scheme();
         let bad = |part: &str| Error::InvalidAddress {
-            address: format!("{scheme}://{}", self.address.target()),
+            address: format!("{}://{}", self.scheme, self.target),
             part: part.to_string(),
             reason: "option applies to shm:// only",
         };
@@ -138,4 +143,42 @@ impl OpenSpec<'_> {
         }
         Ok(())
     }
+}
+
+/// Opens a sending end on a named object.
+pub type OpenSender = fn(&OpenSpec) -> Result<Box<dyn MsgSender>>;
+/// Opens a receiving end on a named object.
+pub type OpenReceiver = fn(&OpenSpec) -> Result<Box<dyn MsgReceiver>>;
+/// Makes an anonymous (sender, receiver) pair.
+pub type OpenPair = fn(&OpenSpec) -> Result<(Box<dyn MsgSender>, Box<dyn MsgReceiver>)>;
+/// Removes a named object (`unlink`), or why there is nothing to remove.
+pub type Unlink = std::result::Result<fn(&str) -> Result<()>, &'static str>;
+/// Removes a named object unless in use (`remove`), or why there is nothing to remove.
+pub type Remove = std::result::Result<fn(&str, bool) -> Result<()>, &'static str>;
+
+/// A fallback transport's row in the dispatch table: the functions the channel layer calls
+/// on it. Every named transport module exports `open_sender`, `open_receiver`, `unlink` and
+/// `remove` with these signatures; adding a transport is a module and one row in [`TABLE`].
+#[derive(Debug)]
+pub struct Ops {
+    /// The scheme the row serves (`Transport::scheme` of the address).
+    pub scheme: &'static str,
+    /// Opens a sending end on a named object; `None` for an anonymous-only transport.
+    pub open_sender: Option<OpenSender>,
+    /// Opens a receiving end on a named object; `None` for an anonymous-only transport.
+    pub open_receiver: Option<OpenReceiver>,
+    /// Makes an anonymous pair (shared across `fork`); `None` where there is none.
+    pub pair: Option<OpenPair>,
+    /// Removes the named object, or why there is nothing to remove.
+    pub unlink: Unlink,
+    /// Removes the named object unless it is in use (`true`: whoever uses it).
+    pub remove: Remove,
+}
+
+/// The one dispatch table: a row per fallback transport (the ring, `shm://`, is not here).
+pub static TABLE: [Ops; 5] = [pipe::OPS, fifo::OPS, mq::OPS, unix::OPS, tcp::OPS];
+
+/// The row of the fallback transport of `scheme`, if there is one.
+pub fn ops(scheme: &str) -> Option<&'static Ops> {
+    TABLE.iter().find(|o| o.scheme == scheme)
 }

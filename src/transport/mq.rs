@@ -116,8 +116,9 @@
 //! - A death is noticed within [`PEER_CHECK`] while waiting, rather than within a park
 //!   slice, and only for ipcring endpoints.
 
-use super::{MsgReceiver, MsgSender, OpenSpec};
+use super::{MsgReceiver, MsgSender, OpenSpec, Ops};
 use crate::error::{Error, Result};
+use crate::sys::fd::{fstat, pread_exact, pwrite_all, retry_eintr, wait_fd_slice};
 use crate::wait::Timeout;
 use std::ffi::CString;
 use std::io;
@@ -252,7 +253,7 @@ fn sysctl_msgsize_max() -> u64 {
 /// assert!(c >= 1 && c <= 1024);
 /// ```
 pub fn default_capacity() -> u64 {
-    sysctl_msg_max().clamp(1, crate::RingOptions::DEFAULT_CAPACITY)
+    sysctl_msg_max().clamp(1, crate::ring::RingOptions::DEFAULT_CAPACITY)
 }
 
 /// Whether this process has `CAP_SYS_RESOURCE` in its effective set (which lifts the
@@ -359,26 +360,6 @@ fn out_of_descriptors() -> bool {
     false
 }
 
-/// `fstat` on a descriptor.
-fn fstat(fd: RawFd) -> Result<libc::stat> {
-    // SAFETY: stat is plain data, filled by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is an open descriptor; st a valid out-pointer.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(Error::last_os("fstat"));
-    }
-    Ok(st)
-}
-
-fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            r => return r,
-        }
-    }
-}
-
 /// One `fcntl` lock command on one byte; returns the `flock` as the kernel left it.
 fn ofd_lock(fd: RawFd, byte: usize, cmd: libc::c_int, kind: libc::c_int) -> io::Result<libc::flock> {
     // SAFETY: flock is plain data; zero is a valid starting value.
@@ -397,78 +378,6 @@ fn ofd_lock(fd: RawFd, byte: usize, cmd: libc::c_int, kind: libc::c_int) -> io::
         Ok(())
     })?;
     Ok(fl)
-}
-
-fn pread_exact(fd: RawFd, buf: &mut [u8], off: usize) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = retry_eintr(|| {
-            let rest = &mut buf[got..];
-            crate::sys::count::one();
-            // SAFETY: rest is valid for rest.len() writable bytes; fd is open.
-            let n = unsafe { libc::pread(fd, rest.as_mut_ptr().cast(), rest.len(), (off + got) as libc::off_t) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(n as usize)
-        })?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok(got)
-}
-
-fn pwrite_all(fd: RawFd, buf: &[u8], off: usize) -> io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = retry_eintr(|| {
-            let rest = &buf[done..];
-            crate::sys::count::one();
-            // SAFETY: rest is valid for rest.len() bytes; fd is open for writing.
-            let n = unsafe { libc::pwrite(fd, rest.as_ptr().cast(), rest.len(), (off + done) as libc::off_t) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(n as usize)
-        })?;
-        if n == 0 {
-            return Err(io::Error::from_raw_os_error(libc::EIO));
-        }
-        done += n;
-    }
-    Ok(())
-}
-
-/// Polls `fd` for `events` for at most [`PEER_CHECK`] or until the deadline, whichever is
-/// sooner. Returns `Ok` when the caller should try again (an event, a slice that ran out, or
-/// `EINTR`), or the error the wait ends with ([`Error::WouldBlock`] for `Never`,
-/// [`Error::TimedOut`] past the deadline).
-fn wait_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<()> {
-    let slice = timeout.remaining()?.map_or(PEER_CHECK, |left| left.min(PEER_CHECK));
-    let ts = libc::timespec {
-        tv_sec: slice.as_secs() as libc::time_t,
-        tv_nsec: slice.subsec_nanos() as _,
-    };
-    let mut pfd = libc::pollfd { fd, events, revents: 0 };
-    crate::sys::count::one();
-    // SAFETY: pfd is one valid pollfd; ts a valid timespec; no signal mask.
-    let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(());
-        }
-        return Err(Error::Io { op: "ppoll", source: e });
-    }
-    if rc > 0 && pfd.revents & libc::POLLNVAL != 0 {
-        return Err(Error::Io {
-            op: "ppoll",
-            source: io::Error::from_raw_os_error(libc::EBADF),
-        });
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -804,7 +713,7 @@ impl Lock {
 /// the message size.
 fn attach(spec: &OpenSpec, role: Role) -> Result<(Mqd, Lock, u64, usize)> {
     spec.refuse_ring_options(true)?;
-    let (qname, comp) = names(spec.address.target())?;
+    let (qname, comp) = names(spec.target)?;
     let access = match role {
         Role::Sender => libc::O_WRONLY,
         Role::Receiver => libc::O_RDONLY,
@@ -905,7 +814,7 @@ impl MqSender {
                     })
                 }
             }
-            wait_slice(self.q.raw(), libc::POLLOUT, &timeout)?;
+            wait_fd_slice(self.q.raw(), libc::POLLOUT, &timeout, PEER_CHECK)?;
         }
     }
 
@@ -1087,7 +996,7 @@ impl MqReceiver {
                     None => Err(Error::EndOfStream),
                 };
             }
-            wait_slice(self.q.raw(), libc::POLLIN, &timeout)?;
+            wait_fd_slice(self.q.raw(), libc::POLLIN, &timeout, PEER_CHECK)?;
         }
     }
 
@@ -1131,6 +1040,16 @@ impl MsgReceiver for MqReceiver {
         MqReceiver::queued(self).ok()
     }
 }
+
+/// `mq://NAME` in the dispatch table.
+pub(crate) const OPS: Ops = Ops {
+    scheme: "mq",
+    open_sender: Some(open_sender),
+    open_receiver: Some(open_receiver),
+    pair: None,
+    unlink: Ok(unlink),
+    remove: Ok(remove),
+};
 
 /// Opens a sender on `mq://NAME` (see [`MqSender::open`]).
 ///

@@ -76,8 +76,8 @@
 //!   connection.
 
 use super::frame::{self, FrameBuf};
-use super::pipe::wait_fd;
 use crate::error::{Error, Result};
+use crate::sys::fd::{poll as wait_many, wait_fd};
 use crate::wait::Timeout;
 use std::fmt;
 use std::io;
@@ -252,44 +252,6 @@ pub(crate) fn socket(domain: libc::c_int, kind: libc::c_int) -> Result<OwnedFd> 
     }
     // SAFETY: socket just returned fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Waits until one of `pfds` reports an event, until `timeout`; `EINTR` goes round with the
-/// same deadline.
-///
-/// # Errors
-///
-/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
-/// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
-fn wait_many(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
-    loop {
-        let rel = timeout.remaining()?.map(|d| libc::timespec {
-            tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as _,
-        });
-        let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
-        crate::sys::count::one();
-        // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
-        // timespec; no signal mask.
-        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if errno(&e) == libc::EINTR {
-                continue;
-            }
-            return Err(Error::Io { op: "ppoll", source: e });
-        }
-        if rc > 0 {
-            if pfds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
-                return Err(Error::Io {
-                    op: "ppoll",
-                    source: io::Error::from_raw_os_error(libc::EBADF),
-                });
-            }
-            return Ok(());
-        }
-        // rc == 0: the deadline passed (checked at the top).
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ fn raw_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct TcpConnector {
+pub(crate) struct TcpConnector {
     addrs: Vec<SocketAddr>,
     next: usize,
 }
@@ -167,26 +167,16 @@ impl TcpSender {
     }
 }
 
-impl MsgSender for TcpSender {
-    /// Sends `msg` as one frame, connecting first if needed (see [`super::sock`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, a
-    /// handshake under way, or the connection is full; nothing written),
-    /// [`Error::Disconnected`], [`Error::Mismatch`] `{ field: "msg_size" }` (the receiver's
-    /// `msg_size` is smaller), [`Error::NotARing`] (not an ipcring receiver), [`Error::Io`].
-    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.0.send(msg, timeout)
+impl sock::SockSend for TcpSender {
+    type Conn = TcpConnector;
+    fn sock(&self) -> &SockSender<TcpConnector> {
+        &self.0
     }
-
-    fn msg_size(&self) -> usize {
-        self.0.msg_size()
+    fn sock_mut(&mut self) -> &mut SockSender<TcpConnector> {
+        &mut self.0
     }
-
-    /// A new sender with its own connection (made at its first send).
-    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        Ok(Box::new(TcpSender(self.0.clone_unconnected())))
+    fn from_sock(s: SockSender<TcpConnector>) -> Self {
+        TcpSender(s)
     }
 }
 

@@ -266,7 +266,7 @@ fn check_spec(spec: &OpenSpec) -> Result<(usize, PathBuf, CString)> {
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct UnixConnector {
+pub(crate) struct UnixConnector {
     path: PathBuf,
     c: CString,
     msg_size: usize,
@@ -317,27 +317,16 @@ impl UnixSender {
     }
 }
 
-impl MsgSender for UnixSender {
-    /// Sends `msg` as one packet, connecting first if needed (see [`super::sock`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, or
-    /// the connection is full; nothing written), [`Error::Disconnected`], [`Error::Mismatch`]
-    /// `{ field: "msg_size" }` (the receiver's `msg_size` is smaller),
-    /// [`Error::NotARing`] (not an ipcring receiver, or a symlink / non-socket at the path),
-    /// [`Error::Io`].
-    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.0.send(msg, timeout)
+impl sock::SockSend for UnixSender {
+    type Conn = UnixConnector;
+    fn sock(&self) -> &SockSender<UnixConnector> {
+        &self.0
     }
-
-    fn msg_size(&self) -> usize {
-        self.0.msg_size()
+    fn sock_mut(&mut self) -> &mut SockSender<UnixConnector> {
+        &mut self.0
     }
-
-    /// A new sender with its own connection (made at its first send).
-    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        Ok(Box::new(UnixSender(self.0.clone_unconnected())))
+    fn from_sock(s: SockSender<UnixConnector>) -> Self {
+        UnixSender(s)
     }
 }
 

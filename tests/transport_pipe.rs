@@ -28,39 +28,6 @@ fn child_entry() {
     });
 }
 
-/// Message `seq`: a pseudo-random length in `0..=max`.
-fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
-    let len = match seq % 8 {
-        0 => 0,
-        1 => max,
-        2 => 1,
-        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
-    };
-    let mut v = vec![0u8; len];
-    if len >= OVERHEAD {
-        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
-    } else {
-        fill_payload(7, seq, &mut v);
-    }
-    v
-}
-
-/// Checks that `got` is message `seq`: decoded (seq and FNV) when long enough, and byte for
-/// byte what the seq implies.
-fn check_msg(seq: u64, got: &[u8], max: usize) {
-    let want = sized_msg(seq, max);
-    if got.len() >= OVERHEAD {
-        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
-        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
-    }
-    assert!(
-        got == want.as_slice(),
-        "message #{seq}: {} bytes, expected {} (or bytes differ)",
-        got.len(),
-        want.len()
-    );
-}
-
 /// Receives until end of stream, checking every message; returns how many came.
 fn drain_checked(rx: &mut stream::FdReceiver, max: usize) -> u64 {
     let mut buf = vec![0u8; max];

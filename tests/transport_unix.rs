@@ -9,16 +9,17 @@
 //! cross-process run.
 
 mod common;
+#[path = "common/sock_suite.rs"]
+mod sock_suite;
 
 use common::*;
 use ipcring::address::Address;
-use ipcring::transport::{unix, unix as sock, MsgReceiver, MsgSender, OpenSpec};
+use ipcring::transport::{unix, MsgReceiver, MsgSender, OpenSpec};
 use ipcring::{Error, Timeout};
+use sock_suite::{Adapter, RawClient};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-const MSG_SIZE: usize = 1024;
+use std::time::Instant;
 
 // ---------------------------------------------------------------------------------------
 // The adapter: where a channel lives, and its two ends
@@ -30,7 +31,21 @@ struct Site {
     tmp: TempPath,
 }
 
-impl Site {
+impl Adapter for Site {
+    type Raw = Raw;
+
+    fn open_tx(address: &str) -> Box<dyn MsgSender> {
+        open_tx(address)
+    }
+
+    fn open_sender(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgSender>> {
+        unix::open_sender(spec)
+    }
+
+    fn open_receiver(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgReceiver>> {
+        unix::open_receiver(spec)
+    }
+
     fn new(tag: &str) -> Site {
         Site {
             tmp: TempPath::new(tag),
@@ -42,10 +57,6 @@ impl Site {
         Site::new(tag)
     }
 
-    fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
     fn address(&self, msg_size: usize) -> String {
         format!("unix://{}?msg_size={msg_size}", self.tmp.as_str())
     }
@@ -55,11 +66,6 @@ impl Site {
             self.try_rx(msg_size)
                 .unwrap_or_else(|e| panic!("bind {}: {e}", self.address(msg_size))),
         )
-    }
-
-    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<unix::UnixReceiver> {
-        let a = Address::parse(&self.address(msg_size)).unwrap();
-        unix::UnixReceiver::bind(&spec(&a))
     }
 
     fn tx(&self, msg_size: usize) -> Box<dyn MsgSender> {
@@ -81,6 +87,16 @@ impl Site {
     }
 }
 
+impl Site {
+    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<unix::UnixReceiver> {
+        let a = Address::parse(&self.address(msg_size)).unwrap();
+        unix::UnixReceiver::bind(&spec(&a))
+    }
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
 fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
     use std::os::unix::ffi::OsStrExt;
     // SAFETY: plain data; zero is valid.
@@ -95,7 +111,7 @@ fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
 
 struct Raw(OwnedFd);
 
-impl Raw {
+impl RawClient for Raw {
     /// Sends `bytes` as one packet.
     fn write(&mut self, bytes: &[u8]) {
         // SAFETY: bytes is valid; fd is our connected socket.
@@ -386,5 +402,5 @@ fn large_messages_and_the_kernel_limit() {
 // The same tests as transport_tcp.rs
 // ---------------------------------------------------------------------------------------
 
-// The tests shared with the other socket transport (see that file).
-include!("common/sock_suite.rs");
+// The tests shared with the other socket transport (see tests/common/sock_suite.rs).
+sock_suite::sock_suite!(Site);

@@ -2,11 +2,11 @@
 //! [`SendSlot`] / [`RecvSlot`], batches, and opening a channel by its address
 //! ([`Sender::open`], [`Receiver::open`], [`pair_at`], [`unlink`]).
 //!
-//! An end is either a ring end (the fast path, `shm://`; see [`crate::Ring`]) or an end of a
+//! An end is either a ring end (the fast path, `shm://`; see [`crate::ring::Ring`]) or an end of a
 //! fallback transport (`pipe://`, `fifo://`, `mq://`, `unix://`, `tcp://`; see
 //! [`crate::transport`]). The semantics are the same on every transport (DESIGN §3): one send
 //! is one message of `0..=msg_size` bytes, a receive returns one whole message, timeouts
-//! follow [`Timeout`], `EndOfStream` once every sender has gone and the channel is drained,
+//! follow [`Timeout`](crate::wait::Timeout), `EndOfStream` once every sender has gone and the channel is drained,
 //! `Disconnected` once every receiver has gone.
 //!
 //! The ring-only calls work on every transport:

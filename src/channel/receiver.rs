@@ -51,11 +51,11 @@ impl Receiver {
     }
 
     /// Opens a receiver on the channel named by `address`, creating the object as `create`
-    /// says (see [`Sender::open`]). On `unix://` and `tcp://` the receiver is the listener.
+    /// says (see [`Sender::open`](super::Sender::open)). On `unix://` and `tcp://` the receiver is the listener.
     ///
     /// # Errors
     ///
-    /// As [`Sender::open`].
+    /// As [`Sender::open`](super::Sender::open).
     ///
     /// # Examples
     ///

@@ -6,6 +6,9 @@
 //! the wrapper, next to the call (`fstat` excepted: it only runs at open and in liveness
 //! checks that were never counted, and counting it now would change `Stats::syscalls`).
 
+// Its users (the transports, inspect) are left out of loom builds.
+#![cfg_attr(ipcring_loom, allow(dead_code))]
+
 use crate::error::{Error, Result};
 use crate::wait::Timeout;
 use std::io;

@@ -9,25 +9,34 @@
 //!
 //! # Framing
 //!
-//! Byte-stream transports (`pipe://`, `fifo:///path`) carry each message as one frame,
-//! `[len u32 little-endian][payload]` ([`frame`]). The receiver reassembles frames from
-//! whatever `read(2)` returns and keeps partial frames across calls.
+//! Byte-stream transports (`pipe://`, `fifo:///path`, `tcp://`) carry each message as one
+//! frame, `[len u32 little-endian][payload]` ([`frame`]); the receiver reassembles frames
+//! from whatever `read(2)` returns and keeps partial frames across calls. `unix://` sends
+//! one tagged packet per message, and `mq://` one queue message.
 //!
 //! # Where the fallbacks differ from the ring
 //!
-//! - Capacity is the kernel's pipe buffer (64 KiB by default), not `capacity` slots.
-//! - No zero-copy slots and no batches: every message is a `write` and part of a `read`.
-//! - With several writers, frames longer than `PIPE_BUF` (4096 bytes) may interleave and
-//!   corrupt the stream (`Corrupted`): one sender per pipe for such sizes.
-//! - A send that wrote part of a frame (longer than `PIPE_BUF`) finishes it before returning,
-//!   whatever its timeout.
-//! - A sender that died mid-frame leaves a truncated frame: the receiver reports
+//! - Capacity is the kernel's: a pipe's buffer (64 KiB by default), a socket's buffers, or
+//!   for `mq://` the queue's `capacity` (any count, within the kernel's limits).
+//! - Batches and zero-copy slots are emulated by the channel layer (`adapter`): a batch is
+//!   a loop of single sends or receives, a slot an internal buffer.
+//! - With several writers on one pipe or FIFO, frames longer than `PIPE_BUF` (4096 bytes)
+//!   may interleave and corrupt the stream (`Corrupted`): one sender per pipe for such sizes.
+//! - A send that wrote part of a frame finishes it (pipe, FIFO) or keeps the rest for the
+//!   next send (TCP), whatever its timeout.
+//! - A sender that died mid-frame leaves a truncated frame: a pipe or FIFO receiver reports
 //!   `Corrupted { what: "truncated frame ..." }` instead of `EndOfStream`.
-//! - Ends are counted by the kernel (open descriptors), so a dead peer is noticed at once,
-//!   and a FIFO reader sees end of stream whenever no writer has it open; a writer that
-//!   opens it later makes data flow again.
+//! - Ends are counted by the kernel (open descriptors, connections) or, for `mq://`, by locks
+//!   on a companion file, so a dead peer is noticed without anyone closing.
 //! - The descriptors are `O_NONBLOCK` on their open file description, which processes
 //!   sharing it across `fork` share too.
+//!
+//! # Files
+//!
+//! One module per scheme (`pipe`, `fifo`, `mq/`, `unix`, `tcp`), each exporting the same
+//! functions (`open_sender`, `open_receiver`, `unlink`, `remove`, or a `pair`) through its row
+//! in [`TABLE`]; `stream` (framed fd ends, for pipe and FIFO), `sock` (what unix and tcp
+//! share), `frame` (the codec) and `adapter` (batches and slots over any of them).
 
 pub(crate) mod adapter;
 pub mod fifo;
@@ -44,7 +53,7 @@ use crate::ring::RingOptions;
 use crate::wait::Timeout;
 use std::fmt;
 
-/// One sending end of a fallback transport. [`crate::Sender`] wraps it, adding statistics,
+/// One sending end of a fallback transport. The channel's `Sender` wraps it, adding statistics,
 /// batches and zero-copy slots (through an internal buffer), so that every transport offers
 /// the same API as the ring.
 ///

@@ -206,44 +206,37 @@ impl Address {
     }
 }
 
-const MQ_NEEDS_NAME: &str = "mq:// needs a queue name";
-
 /// A part of an address that is wrong (`None`: the whole address), and why.
 type Bad<'a> = (Option<&'a str>, &'static str);
 
 /// Checks the target's shape for `transport` (a name, an absolute path, `HOST:PORT`).
 fn check_target(transport: Transport, target: &str) -> std::result::Result<(), Bad<'_>> {
-    check_target_shape(transport, target)
-        .map_err(|(part, reason)| (Some(part).filter(|_| reason != MQ_NEEDS_NAME), reason))
-}
-
-fn check_target_shape(transport: Transport, target: &str) -> std::result::Result<(), (&str, &'static str)> {
     match transport {
         Transport::Shm | Transport::Mq => {
             if transport == Transport::Mq && target.is_empty() {
-                return Err(("", MQ_NEEDS_NAME));
+                return Err((None, "mq:// needs a queue name"));
             }
             if !target.is_empty() && shm::validate_name(target).is_err() {
-                return Err((target, "not a valid name (1-250 bytes, no '/', not . or ..)"));
+                return Err((Some(target), "not a valid name (1-250 bytes, no '/', not . or ..)"));
             }
         }
-        Transport::Pipe if !target.is_empty() => return Err((target, "pipe:// takes no name (it is anonymous)")),
+        Transport::Pipe if !target.is_empty() => return Err((Some(target), "pipe:// takes no name (it is anonymous)")),
         Transport::Pipe => {}
         Transport::Fifo | Transport::Unix => {
             if !target.starts_with('/') || target.len() < 2 {
-                return Err((target, "needs an absolute path (fifo:///path, unix:///path)"));
+                return Err((Some(target), "needs an absolute path (fifo:///path, unix:///path)"));
             }
             if target.contains('\0') {
-                return Err((target, "path contains a NUL byte"));
+                return Err((Some(target), "path contains a NUL byte"));
             }
         }
         Transport::Tcp => {
-            let (host, port) = target.rsplit_once(':').ok_or((target, "needs HOST:PORT"))?;
+            let (host, port) = target.rsplit_once(':').ok_or((Some(target), "needs HOST:PORT"))?;
             if host.is_empty() {
-                return Err((target, "empty host"));
+                return Err((Some(target), "empty host"));
             }
             port.parse::<u16>()
-                .map_err(|_| (port, "port is not a number in 0..=65535"))?;
+                .map_err(|_| (Some(port), "port is not a number in 0..=65535"))?;
         }
     }
     Ok(())

@@ -129,6 +129,31 @@ fn round_trip_sizes_and_too_large() {
     assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"next");
 }
 
+/// A queue's capacity is a count of messages, not ring slots: any count from 1 (here 3 and
+/// 10, the kernel's default limit), not only powers of two; 0 is refused by the address.
+#[test]
+fn capacity_need_not_be_a_power_of_two() {
+    let _s = serial();
+    for cap in [3u64, 10] {
+        let q = Queue::new("cap");
+        let a = q.addr(&format!("capacity={cap}&msg_size=8"));
+        let rx = MqReceiver::open(&spec(&a, true, true)).unwrap_or_else(|e| panic!("capacity={cap}: {e}"));
+        assert_eq!(rx.capacity(), cap);
+        let mut tx = open_tx(&a, false);
+        for _ in 0..cap {
+            tx.send(b"x", Timeout::Never).unwrap();
+        }
+        assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+        drop((tx, rx));
+        mq::unlink(q.name()).unwrap();
+    }
+    let err = Address::parse("mq://q?capacity=0").unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidAddress { ref part, .. } if part == "capacity=0"),
+        "{err}"
+    );
+}
+
 #[test]
 fn buffer_too_small_keeps_the_message() {
     let _s = serial();

@@ -9,7 +9,7 @@
 //!
 //! | key | values | meaning |
 //! |---|---|---|
-//! | `capacity` | power of two, 1..=2^24 | slots in the ring |
+//! | `capacity` | `shm://`: a power of two, 1..=2^24; `mq://`: any count from 1 | slots in the ring, messages in the queue |
 //! | `msg_size` | 1..=2^28 | largest message in bytes |
 //! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
 //! | `wake` | `futex` \| `sem` | how blocked callers sleep |
@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 use crate::kind::{Kind, WakeBackend};
 use crate::options::RingOptions;
 use crate::region;
+#[cfg(not(ipcring_loom))]
+use crate::transport::OpenSpec;
 
 /// The mechanism an address names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,19 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The transport of a scheme as written in addresses (`"shm"`, `"pipe"`, ...).
+    fn from_scheme(scheme: &str) -> Option<Transport> {
+        Some(match scheme {
+            "shm" => Transport::Shm,
+            "pipe" => Transport::Pipe,
+            "fifo" => Transport::Fifo,
+            "mq" => Transport::Mq,
+            "unix" => Transport::Unix,
+            "tcp" => Transport::Tcp,
+            _ => return None,
+        })
+    }
+
     /// The scheme as written in addresses (`"shm"`, `"pipe"`, ...).
     ///
     /// # Examples
@@ -103,116 +118,41 @@ impl Address {
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| bad(text, "missing \"SCHEME://\" (e.g. shm://NAME)"))?;
-        let transport = match scheme {
-            "shm" => Transport::Shm,
-            "pipe" => Transport::Pipe,
-            "fifo" => Transport::Fifo,
-            "mq" => Transport::Mq,
-            "unix" => Transport::Unix,
-            "tcp" => Transport::Tcp,
-            _ => {
-                return Err(bad(
-                    scheme,
-                    "unknown scheme (expected shm, pipe, fifo, mq, unix or tcp)",
-                ))
-            }
-        };
+        let transport = Transport::from_scheme(scheme)
+            .ok_or_else(|| bad(scheme, "unknown scheme (expected shm, pipe, fifo, mq, unix or tcp)"))?;
         let (target, query) = match rest.split_once('?') {
             Some((t, q)) => (t, Some(q)),
             None => (rest, None),
         };
-        match transport {
-            Transport::Shm | Transport::Mq => {
-                if !target.is_empty() {
-                    region::validate_name(target)
-                        .map_err(|_| bad(target, "not a valid name (1-250 bytes, no '/', not . or ..)"))?;
-                }
-                if transport == Transport::Mq && target.is_empty() {
-                    return Err(bad(text, "mq:// needs a queue name"));
-                }
-            }
-            Transport::Pipe => {
-                if !target.is_empty() {
-                    return Err(bad(target, "pipe:// takes no name (it is anonymous)"));
-                }
-            }
-            Transport::Fifo | Transport::Unix => {
-                if !target.starts_with('/') || target.len() < 2 {
-                    return Err(bad(target, "needs an absolute path (fifo:///path, unix:///path)"));
-                }
-                if target.contains('\0') {
-                    return Err(bad(target, "path contains a NUL byte"));
-                }
-            }
-            Transport::Tcp => {
-                let (host, port) = target.rsplit_once(':').ok_or_else(|| bad(target, "needs HOST:PORT"))?;
-                if host.is_empty() {
-                    return Err(bad(target, "empty host"));
-                }
-                port.parse::<u16>()
-                    .map_err(|_| bad(port, "port is not a number in 0..=65535"))?;
-            }
-        }
-        let mut options = RingOptions::new();
-        let mut perm_given = false;
-        let mut seen: Vec<&str> = Vec::new();
-        for pair in query.into_iter().flat_map(|q| q.split('&')) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(pair, "option without \"=VALUE\""))?;
-            if seen.contains(&key) {
-                return Err(bad(pair, "option given twice"));
-            }
-            seen.push(key);
-            let number = || -> Result<u64> {
-                value
-                    .parse::<u64>()
-                    .map_err(|_| bad(pair, "value is not a decimal number"))
-            };
-            options = match key {
-                "capacity" => options.capacity(number()?),
-                "msg_size" => options.msg_size(number()?),
-                "mode" => options.kind(match value {
-                    "spsc" => Kind::Spsc,
-                    "mpmc" => Kind::Mpmc,
-                    _ => return Err(bad(pair, "mode must be spsc or mpmc")),
-                }),
-                "wake" => options.wake(match value {
-                    "futex" => WakeBackend::Futex,
-                    "sem" => WakeBackend::Sem,
-                    _ => return Err(bad(pair, "wake must be futex or sem")),
-                }),
-                "perm" => {
-                    let mode = u32::from_str_radix(value, 8)
-                        .ok()
-                        .filter(|m| *m <= 0o777 && !value.is_empty())
-                        .ok_or_else(|| bad(pair, "perm must be octal permission bits (0000-0777)"))?;
-                    perm_given = true;
-                    options.mode(mode)
-                }
-                _ => {
-                    return Err(bad(
-                        pair,
-                        "unknown option (expected capacity, msg_size, mode, wake or perm)",
-                    ))
-                }
-            };
-        }
-        // Range errors (capacity not a power of two, ...) are reported against the address.
-        if let Err(Error::InvalidOption { option, reason, .. }) = options.validate() {
-            let part = query
-                .into_iter()
-                .flat_map(|q| q.split('&'))
-                .find(|p| p.split('=').next() == Some(option))
-                .unwrap_or(option);
-            return Err(bad(part, reason));
-        }
+        check_target(transport, target).map_err(|(part, reason)| bad(part.unwrap_or(text), reason))?;
+        let (options, perm_given) = parse_query(transport, query).map_err(|(part, reason)| bad(part, reason))?;
         Ok(Address {
             transport,
             target: target.to_string(),
             options,
             perm_given,
         })
+    }
+
+    /// What a fallback transport's open needs of this address (see [`OpenSpec`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipcring::address::Address::parse("mq://jobs?capacity=10")?;
+    /// let spec = a.open_spec(true, false);
+    /// assert_eq!((spec.scheme, spec.target, spec.capacity()), ("mq", "jobs", Some(10)));
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    #[cfg(not(ipcring_loom))]
+    pub fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
+        OpenSpec {
+            scheme: self.transport.scheme(),
+            target: &self.target,
+            options: &self.options,
+            create,
+            excl,
+        }
     }
 
     /// The mechanism.
@@ -266,6 +206,102 @@ impl Address {
     }
 }
 
+/// A part of an address that is wrong (`None`: the whole address), and why.
+type Bad<'a> = (Option<&'a str>, &'static str);
+
+/// Checks the target's shape for `transport` (a name, an absolute path, `HOST:PORT`).
+fn check_target(transport: Transport, target: &str) -> std::result::Result<(), Bad<'_>> {
+    match transport {
+        Transport::Shm | Transport::Mq => {
+            if transport == Transport::Mq && target.is_empty() {
+                return Err((None, "mq:// needs a queue name"));
+            }
+            if !target.is_empty() && region::validate_name(target).is_err() {
+                return Err((Some(target), "not a valid name (1-250 bytes, no '/', not . or ..)"));
+            }
+        }
+        Transport::Pipe if !target.is_empty() => return Err((Some(target), "pipe:// takes no name (it is anonymous)")),
+        Transport::Pipe => {}
+        Transport::Fifo | Transport::Unix => {
+            if !target.starts_with('/') || target.len() < 2 {
+                return Err((Some(target), "needs an absolute path (fifo:///path, unix:///path)"));
+            }
+            if target.contains('\0') {
+                return Err((Some(target), "path contains a NUL byte"));
+            }
+        }
+        Transport::Tcp => {
+            let (host, port) = target.rsplit_once(':').ok_or((Some(target), "needs HOST:PORT"))?;
+            if host.is_empty() {
+                return Err((Some(target), "empty host"));
+            }
+            port.parse::<u16>()
+                .map_err(|_| (Some(port), "port is not a number in 0..=65535"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses the query string into options (and whether `perm` was given), then checks their
+/// ranges, reporting a range error against the option as written.
+fn parse_query(
+    transport: Transport,
+    query: Option<&str>,
+) -> std::result::Result<(RingOptions, bool), (&str, &'static str)> {
+    let pairs = || query.into_iter().flat_map(|q| q.split('&'));
+    let mut options = RingOptions::new();
+    let mut perm_given = false;
+    let mut seen: Vec<&str> = Vec::new();
+    for pair in pairs() {
+        let (key, value) = pair.split_once('=').ok_or((pair, "option without \"=VALUE\""))?;
+        if seen.contains(&key) {
+            return Err((pair, "option given twice"));
+        }
+        seen.push(key);
+        perm_given |= key == "perm";
+        options = parse_option(options, key, value).map_err(|reason| (pair, reason))?;
+    }
+    // Range errors (capacity not a power of two, ...) are reported against the address. The
+    // ring's capacity rules (a power of two, at most 2^24) are the ring's: another transport
+    // with a capacity (mq://) takes any count from 1 and lets the kernel set the limit.
+    let check = match options.capacity_given() {
+        Some(c) if transport != Transport::Shm && c >= 1 => options.clone().capacity(RingOptions::DEFAULT_CAPACITY),
+        _ => options.clone(),
+    };
+    if let Err(Error::InvalidOption { option, reason, .. }) = check.validate() {
+        let part = pairs().find(|p| p.split('=').next() == Some(option)).unwrap_or(option);
+        return Err((part, reason));
+    }
+    Ok((options, perm_given))
+}
+
+/// Applies one `key=value` option; the reason when either is wrong.
+fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Result<RingOptions, &'static str> {
+    let number = || value.parse::<u64>().map_err(|_| "value is not a decimal number");
+    Ok(match key {
+        "capacity" => options.capacity(number()?),
+        "msg_size" => options.msg_size(number()?),
+        "mode" => options.kind(match value {
+            "spsc" => Kind::Spsc,
+            "mpmc" => Kind::Mpmc,
+            _ => return Err("mode must be spsc or mpmc"),
+        }),
+        "wake" => options.wake(match value {
+            "futex" => WakeBackend::Futex,
+            "sem" => WakeBackend::Sem,
+            _ => return Err("wake must be futex or sem"),
+        }),
+        "perm" => {
+            let mode = u32::from_str_radix(value, 8)
+                .ok()
+                .filter(|m| *m <= 0o777 && !value.is_empty())
+                .ok_or("perm must be octal permission bits (0000-0777)")?;
+            options.mode(mode)
+        }
+        _ => return Err("unknown option (expected capacity, msg_size, mode, wake or perm)"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,6 +350,14 @@ mod tests {
         assert_eq!(part("tcp://host"), "host");
         assert_eq!(part("tcp://host:99999"), "99999");
         assert_eq!(part("tcp://:80"), ":80");
+        assert_eq!(part("mq://q?capacity=0"), "capacity=0");
+    }
+
+    #[test]
+    fn mq_capacity_need_not_be_a_power_of_two() {
+        let a = Address::parse("mq://q?capacity=10").unwrap();
+        assert_eq!(a.options().capacity_given(), Some(10));
+        assert_eq!(part("shm://x?capacity=10"), "capacity=10");
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod kind;
 mod options;
 pub mod ring;
 mod timeout;
+mod stats;
 pub mod wait;
 
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
@@ -75,10 +76,11 @@ internal! {
     mod transport;
 }
 
-pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender, Stats};
+pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
 pub use error::{Error, Result};
 pub use kind::{Kind, WakeBackend};
 pub use layout::Geometry;
 pub use options::RingOptions;
 pub use ring::Ring;
+pub use stats::Stats;
 pub use timeout::Timeout;

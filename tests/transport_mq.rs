@@ -58,11 +58,7 @@ impl Drop for Queue {
 }
 
 fn spec(a: &Address, create: bool, excl: bool) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create,
-        excl,
-    }
+    a.open_spec(create, excl)
 }
 
 fn open_tx(a: &Address, create: bool) -> Box<dyn MsgSender> {
@@ -78,40 +74,6 @@ fn recv_vec(rx: &mut dyn MsgReceiver, timeout: Timeout) -> Result<Vec<u8>, Error
     let n = rx.recv(&mut buf, timeout)?;
     buf.truncate(n);
     Ok(buf)
-}
-
-/// Message `seq`: a pseudo-random length in `0..=max` (0, max and 1 included often).
-/// Long enough ones carry `[producer][seq][payload][fnv]`; shorter ones are bytes derived
-/// from their seq.
-fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
-    let len = match seq % 8 {
-        0 => 0,
-        1 => max,
-        2 => 1,
-        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
-    };
-    let mut v = vec![0u8; len];
-    if len >= OVERHEAD {
-        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
-    } else {
-        fill_payload(7, seq, &mut v);
-    }
-    v
-}
-
-/// Checks that `got` is message `seq` (decoded when long enough, and byte for byte).
-fn check_msg(seq: u64, got: &[u8], max: usize) {
-    let want = sized_msg(seq, max);
-    if got.len() >= OVERHEAD {
-        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
-        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
-    }
-    assert!(
-        got == want.as_slice(),
-        "message #{seq}: {} bytes, expected {} (or bytes differ)",
-        got.len(),
-        want.len()
-    );
 }
 
 /// The file mode of a descriptor.
@@ -168,6 +130,31 @@ fn round_trip_sizes_and_too_large() {
     tx.send(b"next", Timeout::Never).unwrap();
     assert_eq!(rx.queued(), Some(1));
     assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"next");
+}
+
+/// A queue's capacity is a count of messages, not ring slots: any count from 1 (here 3 and
+/// 10, the kernel's default limit), not only powers of two; 0 is refused by the address.
+#[test]
+fn capacity_need_not_be_a_power_of_two() {
+    let _s = serial();
+    for cap in [3u64, 10] {
+        let q = Queue::new("cap");
+        let a = q.addr(&format!("capacity={cap}&msg_size=8"));
+        let rx = MqReceiver::open(&spec(&a, true, true)).unwrap_or_else(|e| panic!("capacity={cap}: {e}"));
+        assert_eq!(rx.capacity(), cap);
+        let mut tx = open_tx(&a, false);
+        for _ in 0..cap {
+            tx.send(b"x", Timeout::Never).unwrap();
+        }
+        assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+        drop((tx, rx));
+        mq::unlink(q.name()).unwrap();
+    }
+    let err = Address::parse("mq://q?capacity=0").unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidAddress { ref part, .. } if part == "capacity=0"),
+        "{err}"
+    );
 }
 
 #[test]

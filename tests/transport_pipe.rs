@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use ipcring::transport::{fifo, pipe};
+use ipcring::transport::{fifo, pipe, stream};
 use ipcring::{Error, Timeout};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -31,41 +31,8 @@ fn child_entry() {
     });
 }
 
-/// Message `seq`: a pseudo-random length in `0..=max`.
-fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
-    let len = match seq % 8 {
-        0 => 0,
-        1 => max,
-        2 => 1,
-        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
-    };
-    let mut v = vec![0u8; len];
-    if len >= OVERHEAD {
-        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
-    } else {
-        fill_payload(7, seq, &mut v);
-    }
-    v
-}
-
-/// Checks that `got` is message `seq`: decoded (seq and FNV) when long enough, and byte for
-/// byte what the seq implies.
-fn check_msg(seq: u64, got: &[u8], max: usize) {
-    let want = sized_msg(seq, max);
-    if got.len() >= OVERHEAD {
-        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
-        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
-    }
-    assert!(
-        got == want.as_slice(),
-        "message #{seq}: {} bytes, expected {} (or bytes differ)",
-        got.len(),
-        want.len()
-    );
-}
-
 /// Receives until end of stream, checking every message; returns how many came.
-fn drain_checked(rx: &mut pipe::FdReceiver, max: usize) -> u64 {
+fn drain_checked(rx: &mut stream::FdReceiver, max: usize) -> u64 {
     let mut buf = vec![0u8; max];
     let mut seq = 0;
     loop {
@@ -80,7 +47,7 @@ fn drain_checked(rx: &mut pipe::FdReceiver, max: usize) -> u64 {
     }
 }
 
-fn send_all(tx: &mut pipe::FdSender, n: u64, max: usize) {
+fn send_all(tx: &mut stream::FdSender, n: u64, max: usize) {
     for seq in 0..n {
         let m = sized_msg(seq, max);
         tx.send(&m, Timeout::Forever)
@@ -120,7 +87,7 @@ fn pipe_fork_several_writers() {
     const WRITERS: u32 = 3;
     let max_payload = MSG_SIZE - OVERHEAD;
     let n = env_u64("IPCRING_PIPE_MESSAGES", 100_000) / 4;
-    const _: () = assert!(MSG_SIZE + 4 <= pipe::PIPE_BUF);
+    const _: () = assert!(MSG_SIZE + 4 <= stream::PIPE_BUF);
     let (tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
     let mut tx = Some(tx);
     let children: Vec<_> = (0..WRITERS)
@@ -389,11 +356,11 @@ fn fifo_refuses_non_fifo_and_symlink() {
     std::fs::write(file.path(), b"not a fifo").unwrap();
     assert!(matches!(fifo::create(file.path(), 0o600), Err(Error::NotARing { .. })));
     assert!(matches!(
-        fifo::open_receiver(file.path(), 64),
+        fifo::open_receiver_at(file.path(), 64),
         Err(Error::NotARing { .. })
     ));
     assert!(matches!(
-        fifo::open_sender(file.path(), 64, Timeout::Never),
+        fifo::open_sender_at(file.path(), 64, Timeout::Never),
         Err(Error::NotARing { .. })
     ));
     assert_eq!(std::fs::read(file.path()).unwrap(), b"not a fifo", "file untouched");
@@ -404,8 +371,8 @@ fn fifo_refuses_non_fifo_and_symlink() {
     std::os::unix::fs::symlink(target.path(), link.path()).unwrap();
     for r in [
         fifo::create(link.path(), 0o600).map(|_| ()),
-        fifo::open_receiver(link.path(), 64).map(|_| ()),
-        fifo::open_sender(link.path(), 64, Timeout::Never).map(|_| ()),
+        fifo::open_receiver_at(link.path(), 64).map(|_| ()),
+        fifo::open_sender_at(link.path(), 64, Timeout::Never).map(|_| ()),
     ] {
         let err = r.unwrap_err();
         assert!(
@@ -414,7 +381,10 @@ fn fifo_refuses_non_fifo_and_symlink() {
         );
     }
     let missing = TempPath::new("fifo-missing");
-    assert!(matches!(fifo::open_receiver(missing.path(), 64), Err(Error::NotFound)));
+    assert!(matches!(
+        fifo::open_receiver_at(missing.path(), 64),
+        Err(Error::NotFound)
+    ));
 }
 
 #[test]
@@ -424,27 +394,27 @@ fn fifo_waits_for_the_other_end() {
     fifo::create(p.path(), 0o600).unwrap();
     // No reader: the writer's open waits.
     assert!(matches!(
-        fifo::open_sender(p.path(), 64, Timeout::Never),
+        fifo::open_sender_at(p.path(), 64, Timeout::Never),
         Err(Error::WouldBlock)
     ));
     assert!(matches!(
-        fifo::open_sender(p.path(), 64, Timeout::after(Duration::from_millis(20))),
+        fifo::open_sender_at(p.path(), 64, Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
     ));
     // A reader opened before any writer waits for data, it does not see end of stream.
-    let mut rx = fifo::open_receiver(p.path(), 64).unwrap();
+    let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
     assert!(matches!(rx.recv_vec(Timeout::Never), Err(Error::WouldBlock)));
     assert!(matches!(
         rx.recv_vec(Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
     ));
-    let mut tx = fifo::open_sender(p.path(), 64, Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
     tx.send(b"one", Timeout::Never).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"one");
     drop(tx);
     assert!(matches!(rx.recv_vec(Timeout::Forever), Err(Error::EndOfStream)));
     // A writer that comes later makes it flow again.
-    let mut tx = fifo::open_sender(p.path(), 64, Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
     tx.send(b"two", Timeout::Never).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"two");
     // The reader goes: Disconnected.
@@ -459,8 +429,8 @@ fn fifo_writer_that_leaves_without_writing() {
     let _g = serial();
     let p = TempPath::new("fifo-empty");
     fifo::create(p.path(), 0o600).unwrap();
-    let mut rx = fifo::open_receiver(p.path(), 64).unwrap();
-    drop(fifo::open_sender(p.path(), 64, Timeout::Never).unwrap());
+    let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
+    drop(fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap());
     assert!(matches!(
         rx.recv_vec(Timeout::after(HANG_BOUND)),
         Err(Error::EndOfStream)
@@ -470,14 +440,14 @@ fn fifo_writer_that_leaves_without_writing() {
 fn fifo_writer() {
     let path = param("FIFO");
     let n = param_u64("COUNT");
-    let mut tx = fifo::open_sender(Path::new(&path), MSG_SIZE, Timeout::Forever).expect("open sender");
+    let mut tx = fifo::open_sender_at(Path::new(&path), MSG_SIZE, Timeout::Forever).expect("open sender");
     send_all(&mut tx, n, MSG_SIZE);
 }
 
 fn fifo_reader() {
     let path = param("FIFO");
     let n = param_u64("COUNT");
-    let mut rx = fifo::open_receiver(Path::new(&path), MSG_SIZE).expect("open receiver");
+    let mut rx = fifo::open_receiver_at(Path::new(&path), MSG_SIZE).expect("open receiver");
     let got = drain_checked(&mut rx, MSG_SIZE);
     assert_eq!(got, n, "received {got} of {n} messages");
 }

@@ -11,15 +11,16 @@
 #![cfg(ipcring_test)]
 
 mod common;
+#[path = "common/sock_suite.rs"]
+mod sock_suite;
 
 use common::*;
 use ipcring::address::Address;
-use ipcring::transport::{tcp, tcp as sock, MsgReceiver, MsgSender, OpenSpec};
+use ipcring::transport::{tcp, MsgReceiver, MsgSender, OpenSpec};
 use ipcring::{Error, Timeout};
+use sock_suite::{Adapter, RawClient, MSG_SIZE};
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
-
-const MSG_SIZE: usize = 1024;
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
 // The adapter: where a channel lives, and its two ends
@@ -30,7 +31,21 @@ struct Site {
     port: u16,
 }
 
-impl Site {
+impl Adapter for Site {
+    type Raw = Raw;
+
+    fn open_tx(address: &str) -> Box<dyn MsgSender> {
+        open_tx(address)
+    }
+
+    fn open_sender(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgSender>> {
+        tcp::open_sender(spec)
+    }
+
+    fn open_receiver(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgReceiver>> {
+        tcp::open_receiver(spec)
+    }
+
     /// A site whose port the first receiver picks (port 0).
     fn new(_tag: &str) -> Site {
         Site { port: 0 }
@@ -55,16 +70,6 @@ impl Site {
         )
     }
 
-    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<tcp::TcpReceiver> {
-        let a = Address::parse(&self.address(msg_size)).unwrap();
-        let rx = tcp::TcpReceiver::bind(&spec(&a))?;
-        if self.port == 0 {
-            self.port = rx.local_port();
-        }
-        assert_eq!(rx.local_port(), self.port);
-        Ok(rx)
-    }
-
     fn tx(&self, msg_size: usize) -> Box<dyn MsgSender> {
         assert_ne!(self.port, 0, "start a receiver first (or use Site::unused)");
         open_tx(&self.address(msg_size))
@@ -78,9 +83,21 @@ impl Site {
     }
 }
 
+impl Site {
+    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<tcp::TcpReceiver> {
+        let a = Address::parse(&self.address(msg_size)).unwrap();
+        let rx = tcp::TcpReceiver::bind(&spec(&a))?;
+        if self.port == 0 {
+            self.port = rx.local_port();
+        }
+        assert_eq!(rx.local_port(), self.port);
+        Ok(rx)
+    }
+}
+
 struct Raw(std::net::TcpStream);
 
-impl Raw {
+impl RawClient for Raw {
     fn write(&mut self, bytes: &[u8]) {
         self.0.write_all(bytes).unwrap();
     }
@@ -97,11 +114,7 @@ impl Raw {
 }
 
 fn spec(a: &Address) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create: true,
-        excl: false,
-    }
+    a.open_spec(true, false)
 }
 
 fn open_tx(address: &str) -> Box<dyn MsgSender> {
@@ -167,5 +180,5 @@ fn tcp_partial_frame_then_eof_is_dropped() {
 // The same tests as transport_unix.rs
 // ---------------------------------------------------------------------------------------
 
-// The tests shared with the other socket transport (see that file).
-include!("common/sock_suite.rs");
+// The tests shared with the other socket transport (see tests/common/sock_suite.rs).
+sock_suite::sock_suite!(Site);

@@ -12,16 +12,17 @@
 #![cfg(ipcring_test)]
 
 mod common;
+#[path = "common/sock_suite.rs"]
+mod sock_suite;
 
 use common::*;
 use ipcring::address::Address;
-use ipcring::transport::{unix, unix as sock, MsgReceiver, MsgSender, OpenSpec};
+use ipcring::transport::{unix, MsgReceiver, MsgSender, OpenSpec};
 use ipcring::{Error, Timeout};
+use sock_suite::{Adapter, RawClient};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-const MSG_SIZE: usize = 1024;
+use std::time::Instant;
 
 // ---------------------------------------------------------------------------------------
 // The adapter: where a channel lives, and its two ends
@@ -33,7 +34,21 @@ struct Site {
     tmp: TempPath,
 }
 
-impl Site {
+impl Adapter for Site {
+    type Raw = Raw;
+
+    fn open_tx(address: &str) -> Box<dyn MsgSender> {
+        open_tx(address)
+    }
+
+    fn open_sender(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgSender>> {
+        unix::open_sender(spec)
+    }
+
+    fn open_receiver(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgReceiver>> {
+        unix::open_receiver(spec)
+    }
+
     fn new(tag: &str) -> Site {
         Site {
             tmp: TempPath::new(tag),
@@ -45,10 +60,6 @@ impl Site {
         Site::new(tag)
     }
 
-    fn path(&self) -> &Path {
-        self.tmp.path()
-    }
-
     fn address(&self, msg_size: usize) -> String {
         format!("unix://{}?msg_size={msg_size}", self.tmp.as_str())
     }
@@ -58,11 +69,6 @@ impl Site {
             self.try_rx(msg_size)
                 .unwrap_or_else(|e| panic!("bind {}: {e}", self.address(msg_size))),
         )
-    }
-
-    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<unix::UnixReceiver> {
-        let a = Address::parse(&self.address(msg_size)).unwrap();
-        unix::UnixReceiver::bind(&spec(&a))
     }
 
     fn tx(&self, msg_size: usize) -> Box<dyn MsgSender> {
@@ -84,6 +90,16 @@ impl Site {
     }
 }
 
+impl Site {
+    fn try_rx(&mut self, msg_size: usize) -> ipcring::Result<unix::UnixReceiver> {
+        let a = Address::parse(&self.address(msg_size)).unwrap();
+        unix::UnixReceiver::bind(&spec(&a))
+    }
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+}
+
 fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
     use std::os::unix::ffi::OsStrExt;
     // SAFETY: plain data; zero is valid.
@@ -98,7 +114,7 @@ fn sockaddr(path: &Path) -> (libc::sockaddr_un, libc::socklen_t) {
 
 struct Raw(OwnedFd);
 
-impl Raw {
+impl RawClient for Raw {
     /// Sends `bytes` as one packet.
     fn write(&mut self, bytes: &[u8]) {
         // SAFETY: bytes is valid; fd is our connected socket.
@@ -144,11 +160,7 @@ impl Raw {
 }
 
 fn spec(a: &Address) -> OpenSpec<'_> {
-    OpenSpec {
-        address: a,
-        create: true,
-        excl: false,
-    }
+    a.open_spec(true, false)
 }
 
 fn open_tx(address: &str) -> Box<dyn MsgSender> {
@@ -207,11 +219,7 @@ fn stale_socket_is_replaced_unless_excl() {
     let mut site = Site::new("stale");
     make_stale(site.path());
     let a = Address::parse(&site.address(64)).unwrap();
-    let excl = OpenSpec {
-        address: &a,
-        create: true,
-        excl: true,
-    };
+    let excl = a.open_spec(true, true);
     let err = unix::open_receiver(&excl).map(|_| ()).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err}");
     assert!(is_socket(site.path()), "left alone");
@@ -225,9 +233,12 @@ fn stale_socket_is_replaced_unless_excl() {
     drop(tx);
     drop(rx);
     make_stale(site.path());
-    unix::unlink(site.path()).unwrap();
+    unix::unlink(site.path().to_str().unwrap()).unwrap();
     assert!(!site.path().exists());
-    assert!(matches!(unix::unlink(site.path()), Err(Error::NotFound)));
+    assert!(matches!(
+        unix::unlink(site.path().to_str().unwrap()),
+        Err(Error::NotFound)
+    ));
 }
 
 #[test]
@@ -269,7 +280,7 @@ fn file_or_symlink_at_the_path_is_refused_and_left_alone() {
     for err in [
         site.try_rx(64).map(|_| ()).unwrap_err(),
         unix::open_sender(&spec(&a)).map(|_| ()).unwrap_err(),
-        unix::unlink(site.path()).unwrap_err(),
+        unix::unlink(site.path().to_str().unwrap()).unwrap_err(),
     ] {
         assert!(
             matches!(err, Error::NotARing { reason } if reason.contains("not a socket")),
@@ -292,7 +303,7 @@ fn file_or_symlink_at_the_path_is_refused_and_left_alone() {
     };
     check(link.try_rx(64).map(|_| ()).unwrap_err());
     check(unix::open_sender(&spec(&la)).map(|_| ()).unwrap_err());
-    check(unix::unlink(link.path()).unwrap_err());
+    check(unix::unlink(link.path().to_str().unwrap()).unwrap_err());
     assert!(is_socket(target.path()), "the link's target untouched");
     assert!(std::fs::symlink_metadata(link.path()).unwrap().file_type().is_symlink());
     // A sender opened before the path became a symlink refuses it at connect time.
@@ -394,5 +405,5 @@ fn large_messages_and_the_kernel_limit() {
 // The same tests as transport_tcp.rs
 // ---------------------------------------------------------------------------------------
 
-// The tests shared with the other socket transport (see that file).
-include!("common/sock_suite.rs");
+// The tests shared with the other socket transport (see tests/common/sock_suite.rs).
+sock_suite::sock_suite!(Site);

@@ -2,7 +2,7 @@
 
 use super::peers::PeerCache;
 use super::{Guarded, Shared};
-use crate::channel::Stats;
+use crate::stats::Stats;
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;

@@ -4,20 +4,20 @@
 //!   descriptor opened `O_NOFOLLOW` (so the umask neither loosens nor tightens it, and a
 //!   path swapped for a symlink in between is not followed). A FIFO already at the path is
 //!   used as it is; anything else there is refused.
-//! - [`open_receiver`] opens `O_RDONLY | O_NONBLOCK`, which never waits for a writer. Until a
+//! - [`open_receiver_at`] opens `O_RDONLY | O_NONBLOCK`, which never waits for a writer. Until a
 //!   writer has come, a receive waits for data the way it does on an empty channel (DESIGN
 //!   §3: a receiver started before its producer waits), honouring its timeout.
-//! - [`open_sender`] opens `O_WRONLY | O_NONBLOCK`, which fails with `ENXIO` while no reader
+//! - [`open_sender_at`] opens `O_WRONLY | O_NONBLOCK`, which fails with `ENXIO` while no reader
 //!   has the FIFO open. By the same rule (a sender started before its receiver waits), that
 //!   is waited out: the open is retried (sleeps of 1 ms growing to 50 ms, since there is
 //!   nothing to poll) until the timeout, then `WouldBlock` / `TimedOut`.
 //! - Symbolic links are refused (`O_NOFOLLOW`), and so is anything that turns out not to be
 //!   a FIFO (checked with `fstat` on the opened descriptor).
 
-use super::pipe::{FdReceiver, FdSender, PIPE_BUF};
-use super::{frame, MsgReceiver, MsgSender, OpenSpec};
+use super::stream::{FdReceiver, FdSender, PIPE_BUF};
+use super::{frame, MsgReceiver, MsgSender, OpenSpec, Ops};
 use crate::error::{Error, Result};
-use crate::wait::Timeout;
+use crate::timeout::Timeout;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -64,12 +64,7 @@ fn open_fifo(path: &CString, flags: libc::c_int) -> std::result::Result<OwnedFd,
     };
     // SAFETY: open just returned fd; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: stat is plain data, filled by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open; st is a valid out-pointer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::last_os("fstat"));
-    }
+    let st = crate::sys::fd::fstat(fd.as_raw_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFIFO {
         return Err(NOT_A_FIFO);
     }
@@ -113,13 +108,32 @@ pub fn create(path: &Path, perm: u32) -> Result<bool> {
     Ok(true)
 }
 
+/// `fifo:///path` in the dispatch table.
+pub(crate) const OPS: Ops = Ops {
+    scheme: "fifo",
+    open_sender: Some(open_sender),
+    open_receiver: Some(open_receiver),
+    pair: None,
+    unlink: Ok(unlink),
+    remove: Ok(remove),
+};
+
 /// Removes the FIFO at `path`.
 ///
 /// # Errors
 ///
 /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Io`].
-pub fn unlink(path: &Path) -> Result<()> {
+pub fn unlink(path: &str) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| Error::from_io("unlink", e))
+}
+
+/// The same as [`unlink`]: a FIFO has no liveness check (`force` changes nothing).
+///
+/// # Errors
+///
+/// As [`unlink`].
+pub fn remove(path: &str, _force: bool) -> Result<()> {
+    unlink(path)
 }
 
 /// Opens the FIFO at `path` for reading, without waiting for a writer (see the module docs).
@@ -129,7 +143,7 @@ pub fn unlink(path: &Path) -> Result<()> {
 /// [`Error::NotFound`], [`Error::NotARing`] (a symlink, or not a FIFO),
 /// [`Error::PermissionDenied`], [`Error::InvalidOption`] for a `msg_size` above `u32::MAX`,
 /// [`Error::Io`].
-pub fn open_receiver(path: &Path, msg_size: usize) -> Result<FdReceiver> {
+pub fn open_receiver_at(path: &Path, msg_size: usize) -> Result<FdReceiver> {
     let fd = open_fifo(&c_path(path)?, libc::O_RDONLY)?;
     FdReceiver::with_writer_seen(fd, msg_size, false)
 }
@@ -158,13 +172,13 @@ fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
 /// Opens the FIFO at `path` for writing, waiting until `timeout` for a reader to open it.
 ///
 /// A receiver that goes away later makes sends fail with [`Error::Disconnected`]; the sender
-/// has to be opened again to reach a new receiver ([`open_sender_spec`] does that itself).
+/// has to be opened again to reach a new receiver ([`open_sender`] does that itself).
 ///
 /// # Errors
 ///
-/// As [`open_receiver`], plus [`Error::WouldBlock`] (`Timeout::Never`) or
+/// As [`open_receiver_at`], plus [`Error::WouldBlock`] (`Timeout::Never`) or
 /// [`Error::TimedOut`] when no reader came.
-pub fn open_sender(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdSender> {
+pub fn open_sender_at(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdSender> {
     let c = c_path(path)?;
     let mut step = Duration::from_millis(1);
     loop {
@@ -179,7 +193,7 @@ pub fn open_sender(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdS
 /// FIFO that is there), and refuses the ring-only options.
 fn prepare(spec: &OpenSpec) -> Result<CString> {
     spec.refuse_ring_options(false)?;
-    let path = Path::new(spec.address.target());
+    let path = Path::new(spec.target);
     if spec.create && !create(path, spec.perm())? && spec.excl {
         return Err(Error::AlreadyExists);
     }
@@ -198,17 +212,14 @@ fn prepare(spec: &OpenSpec) -> Result<CString> {
 }
 
 /// `fifo:///path` receiver for the channel layer: creates the FIFO if `spec` says so, then
-/// [`open_receiver`].
+/// [`open_receiver_at`].
 ///
 /// # Errors
 ///
-/// As [`create`] and [`open_receiver`]; [`Error::InvalidAddress`] for ring-only options.
-pub fn open_receiver_spec(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
+/// As [`create`] and [`open_receiver_at`]; [`Error::InvalidAddress`] for ring-only options.
+pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
     prepare(spec)?;
-    Ok(Box::new(open_receiver(
-        Path::new(spec.address.target()),
-        spec.msg_size(),
-    )?))
+    Ok(Box::new(open_receiver_at(Path::new(spec.target), spec.msg_size())?))
 }
 
 /// `fifo:///path` sender for the channel layer: creates the FIFO if `spec` says so and
@@ -216,8 +227,8 @@ pub fn open_receiver_spec(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
 ///
 /// # Errors
 ///
-/// As [`open_receiver_spec`].
-pub fn open_sender_spec(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
+/// As [`open_receiver`].
+pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
     let path = prepare(spec)?;
     let msg_size = spec.msg_size();
     FdSender::check_msg_size(msg_size)?;

@@ -9,41 +9,51 @@
 //!
 //! # Framing
 //!
-//! Byte-stream transports (`pipe://`, `fifo:///path`) carry each message as one frame,
-//! `[len u32 little-endian][payload]` ([`frame`]). The receiver reassembles frames from
-//! whatever `read(2)` returns and keeps partial frames across calls.
+//! Byte-stream transports (`pipe://`, `fifo:///path`, `tcp://`) carry each message as one
+//! frame, `[len u32 little-endian][payload]` ([`frame`]); the receiver reassembles frames
+//! from whatever `read(2)` returns and keeps partial frames across calls. `unix://` sends
+//! one tagged packet per message, and `mq://` one queue message.
 //!
 //! # Where the fallbacks differ from the ring
 //!
-//! - Capacity is the kernel's pipe buffer (64 KiB by default), not `capacity` slots.
-//! - No zero-copy slots and no batches: every message is a `write` and part of a `read`.
-//! - With several writers, frames longer than `PIPE_BUF` (4096 bytes) may interleave and
-//!   corrupt the stream (`Corrupted`): one sender per pipe for such sizes.
-//! - A send that wrote part of a frame (longer than `PIPE_BUF`) finishes it before returning,
-//!   whatever its timeout.
-//! - A sender that died mid-frame leaves a truncated frame: the receiver reports
+//! - Capacity is the kernel's: a pipe's buffer (64 KiB by default), a socket's buffers, or
+//!   for `mq://` the queue's `capacity` (any count, within the kernel's limits).
+//! - Batches and zero-copy slots are emulated by the channel layer (`adapter`): a batch is
+//!   a loop of single sends or receives, a slot an internal buffer.
+//! - With several writers on one pipe or FIFO, frames longer than `PIPE_BUF` (4096 bytes)
+//!   may interleave and corrupt the stream (`Corrupted`): one sender per pipe for such sizes.
+//! - A send that wrote part of a frame finishes it (pipe, FIFO) or keeps the rest for the
+//!   next send (TCP), whatever its timeout.
+//! - A sender that died mid-frame leaves a truncated frame: a pipe or FIFO receiver reports
 //!   `Corrupted { what: "truncated frame ..." }` instead of `EndOfStream`.
-//! - Ends are counted by the kernel (open descriptors), so a dead peer is noticed at once,
-//!   and a FIFO reader sees end of stream whenever no writer has it open; a writer that
-//!   opens it later makes data flow again.
+//! - Ends are counted by the kernel (open descriptors, connections) or, for `mq://`, by locks
+//!   on a companion file, so a dead peer is noticed without anyone closing.
 //! - The descriptors are `O_NONBLOCK` on their open file description, which processes
 //!   sharing it across `fork` share too.
+//!
+//! # Files
+//!
+//! One module per scheme (`pipe`, `fifo`, `mq/`, `unix`, `tcp`), each exporting the same
+//! functions (`open_sender`, `open_receiver`, `unlink`, `remove`, or a `pair`) through its row
+//! in [`TABLE`]; `stream` (framed fd ends, for pipe and FIFO), `sock` (what unix and tcp
+//! share), `frame` (the codec) and `adapter` (batches and slots over any of them).
 
+pub(crate) mod adapter;
 pub mod fifo;
 pub mod frame;
 pub mod mq;
 pub mod pipe;
 pub mod sock;
+pub mod stream;
 pub mod tcp;
 pub mod unix;
 
-use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::options::RingOptions;
-use crate::wait::Timeout;
+use crate::timeout::Timeout;
 use std::fmt;
 
-/// One sending end of a fallback transport. [`crate::Sender`] wraps it, adding statistics,
+/// One sending end of a fallback transport. The channel's `Sender` wraps it, adding statistics,
 /// batches and zero-copy slots (through an internal buffer), so that every transport offers
 /// the same API as the ring.
 ///
@@ -61,6 +71,11 @@ pub trait MsgSender: fmt::Debug + Send {
     fn try_clone(&self) -> Result<Box<dyn MsgSender>>;
     /// Messages waiting in the channel now, where the kernel says (a POSIX queue does).
     fn queued(&self) -> Option<u64> {
+        None
+    }
+    /// How many messages the channel holds, where it has such a limit (a POSIX queue's
+    /// `mq_maxmsg`); `None` where the kernel sizes its buffers in bytes.
+    fn capacity(&self) -> Option<u64> {
         None
     }
 }
@@ -83,13 +98,23 @@ pub trait MsgReceiver: fmt::Debug + Send {
     fn queued(&self) -> Option<u64> {
         None
     }
+    /// How many messages the channel holds, where it has such a limit (a POSIX queue's
+    /// `mq_maxmsg`); `None` where the kernel sizes its buffers in bytes.
+    fn capacity(&self) -> Option<u64> {
+        None
+    }
 }
 
-/// What an open of a named fallback transport was asked for.
+/// What an open of a named fallback transport was asked for: the parts of the address the
+/// transport needs (the channel layer parses the address; a transport never sees it whole).
 #[derive(Debug, Clone, Copy)]
 pub struct OpenSpec<'a> {
-    /// The parsed address (its transport is the one being opened).
-    pub address: &'a Address,
+    /// The address's scheme (`"fifo"`, `"mq"`, ...), for error messages.
+    pub scheme: &'a str,
+    /// The name, path or `HOST:PORT` after `SCHEME://` (empty for anonymous channels).
+    pub target: &'a str,
+    /// The options of the address's query string.
+    pub options: &'a RingOptions,
     /// Create the object if it does not exist (FIFO, queue); for sockets, see each module.
     pub create: bool,
     /// With `create`: the object must not exist yet.
@@ -99,7 +124,7 @@ pub struct OpenSpec<'a> {
 impl OpenSpec<'_> {
     /// The options of the address.
     pub fn options(&self) -> &RingOptions {
-        self.address.options()
+        self.options
     }
 
     /// `msg_size` from the address, or the default (256).
@@ -121,9 +146,8 @@ impl OpenSpec<'_> {
     /// an option that would silently mean nothing is an error naming it.
     pub fn refuse_ring_options(&self, capacity_ok: bool) -> Result<()> {
         let o = self.options();
-        let scheme = self.address.transport().scheme();
         let bad = |part: &str| Error::InvalidAddress {
-            address: format!("{scheme}://{}", self.address.target()),
+            address: format!("{}://{}", self.scheme, self.target),
             part: part.to_string(),
             reason: "option applies to shm:// only",
         };
@@ -138,4 +162,42 @@ impl OpenSpec<'_> {
         }
         Ok(())
     }
+}
+
+/// Opens a sending end on a named object.
+pub type OpenSender = fn(&OpenSpec) -> Result<Box<dyn MsgSender>>;
+/// Opens a receiving end on a named object.
+pub type OpenReceiver = fn(&OpenSpec) -> Result<Box<dyn MsgReceiver>>;
+/// Makes an anonymous (sender, receiver) pair.
+pub type OpenPair = fn(&OpenSpec) -> Result<(Box<dyn MsgSender>, Box<dyn MsgReceiver>)>;
+/// Removes a named object (`unlink`), or why there is nothing to remove.
+pub type Unlink = std::result::Result<fn(&str) -> Result<()>, &'static str>;
+/// Removes a named object unless in use (`remove`), or why there is nothing to remove.
+pub type Remove = std::result::Result<fn(&str, bool) -> Result<()>, &'static str>;
+
+/// A fallback transport's row in the dispatch table: the functions the channel layer calls
+/// on it. Every named transport module exports `open_sender`, `open_receiver`, `unlink` and
+/// `remove` with these signatures; adding a transport is a module and one row in [`TABLE`].
+#[derive(Debug)]
+pub struct Ops {
+    /// The scheme the row serves (`Transport::scheme` of the address).
+    pub scheme: &'static str,
+    /// Opens a sending end on a named object; `None` for an anonymous-only transport.
+    pub open_sender: Option<OpenSender>,
+    /// Opens a receiving end on a named object; `None` for an anonymous-only transport.
+    pub open_receiver: Option<OpenReceiver>,
+    /// Makes an anonymous pair (shared across `fork`); `None` where there is none.
+    pub pair: Option<OpenPair>,
+    /// Removes the named object, or why there is nothing to remove.
+    pub unlink: Unlink,
+    /// Removes the named object unless it is in use (`true`: whoever uses it).
+    pub remove: Remove,
+}
+
+/// The one dispatch table: a row per fallback transport (the ring, `shm://`, is not here).
+pub static TABLE: [Ops; 5] = [pipe::OPS, fifo::OPS, mq::OPS, unix::OPS, tcp::OPS];
+
+/// The row of the fallback transport of `scheme`, if there is one.
+pub fn ops(scheme: &str) -> Option<&'static Ops> {
+    TABLE.iter().find(|o| o.scheme == scheme)
 }

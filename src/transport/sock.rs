@@ -76,9 +76,10 @@
 //!   connection.
 
 use super::frame::{self, FrameBuf};
-use super::pipe::wait_fd;
+use super::MsgSender;
 use crate::error::{Error, Result};
-use crate::wait::Timeout;
+use crate::sys::fd::{poll as wait_many, wait_fd};
+use crate::timeout::Timeout;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -254,44 +255,6 @@ pub(crate) fn socket(domain: libc::c_int, kind: libc::c_int) -> Result<OwnedFd> 
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Waits until one of `pfds` reports an event, until `timeout`; `EINTR` goes round with the
-/// same deadline.
-///
-/// # Errors
-///
-/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
-/// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
-fn wait_many(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
-    loop {
-        let rel = timeout.remaining()?.map(|d| libc::timespec {
-            tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as _,
-        });
-        let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
-        crate::sys::count::one();
-        // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
-        // timespec; no signal mask.
-        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if errno(&e) == libc::EINTR {
-                continue;
-            }
-            return Err(Error::Io { op: "ppoll", source: e });
-        }
-        if rc > 0 {
-            if pfds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
-                return Err(Error::Io {
-                    op: "ppoll",
-                    source: io::Error::from_raw_os_error(libc::EBADF),
-                });
-            }
-            return Ok(());
-        }
-        // rc == 0: the deadline passed (checked at the top).
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The receiver
 // ---------------------------------------------------------------------------------------
@@ -331,6 +294,122 @@ enum Step {
     Idle,
     /// The connection is over (EOF, reset, or a peer that broke the protocol).
     Close,
+}
+
+/// How one non-blocking read on a connection went.
+enum Flow<T> {
+    /// It gave this.
+    Go(T),
+    /// Interrupted (`EINTR`): read again.
+    Retry,
+    /// The step ends: [`Step::Idle`] (`EAGAIN`) or [`Step::Close`] (EOF, reset, any error).
+    End(Step),
+}
+
+/// Sorts a read's result: bytes, `EINTR` (again), `EAGAIN` (idle), EOF or an error (close).
+fn classify(r: io::Result<usize>) -> Flow<usize> {
+    match r {
+        Ok(0) => Flow::End(Step::Close),
+        Ok(n) => Flow::Go(n),
+        Err(e) if errno(&e) == libc::EINTR => Flow::Retry,
+        Err(e) if errno(&e) == libc::EAGAIN => Flow::End(Step::Idle),
+        Err(_) => Flow::End(Step::Close),
+    }
+}
+
+/// A rejected connection: discards what comes (a bounded amount per call) until EOF.
+fn drain(fd: RawFd) -> Step {
+    let mut scratch = [0u8; 4096];
+    for _ in 0..64 {
+        if let Flow::End(step) = classify(recv_flags(fd, &mut scratch, libc::MSG_TRUNC)) {
+            return step;
+        }
+    }
+    Step::Idle
+}
+
+/// Reads (more of) a connection's hello; once it is whole, the verdict: the peer's
+/// `msg_size`, or the reject code.
+fn read_hello(
+    fd: RawFd,
+    framing: Framing,
+    hello: &mut [u8; HELLO_LEN],
+    got: &mut usize,
+    ours: usize,
+) -> Flow<std::result::Result<usize, u8>> {
+    match framing {
+        Framing::Packet => {
+            let mut tag = 0u8;
+            match classify(recv_packet(fd, &mut tag, &mut hello[..], 0)) {
+                Flow::Go(n) if n == 1 + HELLO_LEN && tag == TAG_HELLO => Flow::Go(check_hello(&hello[..], ours)),
+                Flow::Go(_) => Flow::Go(Err(REJECT_NOT_IPCRING)),
+                Flow::Retry => Flow::Retry,
+                Flow::End(step) => Flow::End(step),
+            }
+        }
+        Framing::Stream => {
+            match classify(recv_flags(fd, &mut hello[*got..], 0)) {
+                Flow::Go(n) => *got += n,
+                Flow::Retry => return Flow::Retry,
+                Flow::End(step) => return Flow::End(step),
+            }
+            let seen = (*got).min(MAGIC.len());
+            if hello[..seen] != MAGIC[..seen] {
+                Flow::Go(Err(REJECT_NOT_IPCRING))
+            } else if *got < HELLO_LEN {
+                Flow::Retry
+            } else {
+                Flow::Go(check_hello(&hello[..], ours))
+            }
+        }
+    }
+}
+
+/// The next packet of an active `unix://` connection into `out` (`None`: read again). Its
+/// length is learnt first unless `out` holds any the peer sends; a peer that breaks its
+/// hello's promise is dropped.
+fn packet_msg(fd: RawFd, peer_msg_size: usize, out: &mut [u8]) -> Option<Step> {
+    let mut tag = 0u8;
+    if out.len() < peer_msg_size {
+        match classify(recv_packet(fd, &mut tag, &mut [], libc::MSG_PEEK)) {
+            Flow::Go(n) if tag != TAG_DATA || n - 1 > peer_msg_size => return Some(Step::Close),
+            Flow::Go(n) if n - 1 > out.len() => return Some(Step::TooSmall(n - 1)),
+            Flow::Go(_) => {}
+            Flow::Retry => return None,
+            Flow::End(step) => return Some(step),
+        }
+    }
+    match classify(recv_packet(fd, &mut tag, out, 0)) {
+        Flow::Go(n) if tag != TAG_DATA || n - 1 > out.len() || n - 1 > peer_msg_size => Some(Step::Close),
+        Flow::Go(n) => Some(Step::Msg(n - 1)),
+        Flow::Retry => None,
+        Flow::End(step) => Some(step),
+    }
+}
+
+/// The next frame of an active `tcp://` connection into `out`, reading more of the stream
+/// when no whole frame is buffered (`None`: look again). A frame longer than our `msg_size`
+/// is not a stream we can trust: the connection is dropped, and with it a partial frame
+/// that was never committed.
+fn frame_msg(fd: RawFd, fb: &mut FrameBuf, out: &mut [u8]) -> Option<Step> {
+    match fb.next_frame() {
+        Err(_) => return Some(Step::Close),
+        Ok(Some(len)) if len > out.len() => return Some(Step::TooSmall(len)),
+        Ok(Some(len)) => {
+            out[..len].copy_from_slice(fb.frame(len));
+            fb.consume(len);
+            return Some(Step::Msg(len));
+        }
+        Ok(None) => {}
+    }
+    match classify(recv_flags(fd, fb.space(), 0)) {
+        Flow::Go(n) => {
+            fb.filled(n);
+            None
+        }
+        Flow::Retry => None,
+        Flow::End(step) => Some(step),
+    }
 }
 
 /// The listening end shared by `unix://` and `tcp://` (see the module docs).
@@ -426,116 +505,40 @@ impl SockReceiver {
         conn.state = ConnState::Draining;
     }
 
-    /// Services connection `idx` without blocking.
+    /// Services connection `idx` without blocking: one method per state, round again while
+    /// a state changes or a read was interrupted.
     fn service(&mut self, idx: usize, out: &mut [u8]) -> Step {
         let ours = self.msg_size;
         let framing = self.framing;
         let conn = &mut self.conns[idx];
         let fd = conn.fd.as_raw_fd();
         loop {
-            match &mut conn.state {
-                ConnState::Draining => {
-                    let mut scratch = [0u8; 4096];
-                    for _ in 0..64 {
-                        match recv_flags(fd, &mut scratch, libc::MSG_TRUNC) {
-                            Ok(0) => return Step::Close,
-                            Ok(_) => {}
-                            Err(e) if errno(&e) == libc::EINTR => {}
-                            Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
-                            Err(_) => return Step::Close,
-                        }
+            let step = match &mut conn.state {
+                ConnState::Draining => Some(drain(fd)),
+                ConnState::Pending { hello, got } => match read_hello(fd, framing, hello, got, ours) {
+                    Flow::Go(Ok(peer_msg_size)) => {
+                        conn.state = ConnState::Active {
+                            peer_msg_size,
+                            fb: (framing == Framing::Stream).then(|| FrameBuf::new(ours)),
+                        };
+                        self.sender_seen = true;
+                        None
                     }
-                    return Step::Idle;
-                }
-                ConnState::Pending { hello, got } => {
-                    let verdict = match framing {
-                        Framing::Packet => {
-                            let mut tag = 0u8;
-                            match recv_packet(fd, &mut tag, &mut hello[..], 0) {
-                                Ok(0) => return Step::Close,
-                                Ok(n) if n == 1 + HELLO_LEN && tag == TAG_HELLO => check_hello(&hello[..], ours),
-                                Ok(_) => Err(REJECT_NOT_IPCRING),
-                                Err(e) if errno(&e) == libc::EINTR => continue,
-                                Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
-                                Err(_) => return Step::Close,
-                            }
-                        }
-                        Framing::Stream => {
-                            match recv_flags(fd, &mut hello[*got..], 0) {
-                                Ok(0) => return Step::Close,
-                                Ok(n) => *got += n,
-                                Err(e) if errno(&e) == libc::EINTR => continue,
-                                Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
-                                Err(_) => return Step::Close,
-                            }
-                            let seen = (*got).min(MAGIC.len());
-                            if hello[..seen] != MAGIC[..seen] {
-                                Err(REJECT_NOT_IPCRING)
-                            } else if *got < HELLO_LEN {
-                                continue;
-                            } else {
-                                check_hello(&hello[..], ours)
-                            }
-                        }
-                    };
-                    match verdict {
-                        Ok(peer_msg_size) => {
-                            conn.state = ConnState::Active {
-                                peer_msg_size,
-                                fb: (framing == Framing::Stream).then(|| FrameBuf::new(ours)),
-                            };
-                            self.sender_seen = true;
-                        }
-                        Err(code) => Self::reject(conn, code, ours),
+                    Flow::Go(Err(code)) => {
+                        Self::reject(conn, code, ours);
+                        None
                     }
-                }
+                    Flow::Retry => None,
+                    Flow::End(step) => Some(step),
+                },
                 ConnState::Active {
                     peer_msg_size,
                     fb: None,
-                } => {
-                    // A packet: learn its length first unless `out` holds any the peer sends.
-                    let mut tag = 0u8;
-                    if out.len() < *peer_msg_size {
-                        match recv_packet(fd, &mut tag, &mut [], libc::MSG_PEEK) {
-                            Ok(0) => return Step::Close,
-                            Ok(n) if tag != TAG_DATA || n - 1 > *peer_msg_size => return Step::Close,
-                            Ok(n) if n - 1 > out.len() => return Step::TooSmall(n - 1),
-                            Ok(_) => {}
-                            Err(e) if errno(&e) == libc::EINTR => continue,
-                            Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
-                            Err(_) => return Step::Close,
-                        }
-                    }
-                    return match recv_packet(fd, &mut tag, out, 0) {
-                        Ok(0) => Step::Close,
-                        // A peer that breaks its hello's promise is dropped.
-                        Ok(n) if tag != TAG_DATA || n - 1 > out.len() || n - 1 > *peer_msg_size => Step::Close,
-                        Ok(n) => Step::Msg(n - 1),
-                        Err(e) if errno(&e) == libc::EINTR => continue,
-                        Err(e) if errno(&e) == libc::EAGAIN => Step::Idle,
-                        Err(_) => Step::Close,
-                    };
-                }
-                ConnState::Active { fb: Some(fb), .. } => {
-                    match fb.next_frame() {
-                        // Longer than our msg_size: not a stream we can trust; drop it.
-                        Err(_) => return Step::Close,
-                        Ok(Some(len)) if len > out.len() => return Step::TooSmall(len),
-                        Ok(Some(len)) => {
-                            out[..len].copy_from_slice(fb.frame(len));
-                            fb.consume(len);
-                            return Step::Msg(len);
-                        }
-                        Ok(None) => {}
-                    }
-                    match recv_flags(fd, fb.space(), 0) {
-                        Ok(0) => return Step::Close, // a partial frame, if any, was never committed
-                        Ok(n) => fb.filled(n),
-                        Err(e) if errno(&e) == libc::EINTR => {}
-                        Err(e) if errno(&e) == libc::EAGAIN => return Step::Idle,
-                        Err(_) => return Step::Close,
-                    }
-                }
+                } => packet_msg(fd, *peer_msg_size, out),
+                ConnState::Active { fb: Some(fb), .. } => frame_msg(fd, fb, out),
+            };
+            if let Some(step) = step {
+                return step;
             }
         }
     }
@@ -918,5 +921,40 @@ impl<C: Connector> Drop for SockSender<C> {
                 let _ = self.flush_pending(fd, &Timeout::Forever);
             }
         }
+    }
+}
+
+/// A socket transport's sending end (`unix://`, `tcp://`): a newtype over [`SockSender`],
+/// whose [`MsgSender`] impl is written once, below.
+pub(crate) trait SockSend: fmt::Debug + Send + 'static {
+    /// How the transport connects.
+    type Conn: Connector;
+    fn sock(&self) -> &SockSender<Self::Conn>;
+    fn sock_mut(&mut self) -> &mut SockSender<Self::Conn>;
+    fn from_sock(s: SockSender<Self::Conn>) -> Self;
+}
+
+impl<T: SockSend> MsgSender for T {
+    /// Sends `msg` as one packet (`unix://`) or frame (`tcp://`), connecting first if needed
+    /// (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, a
+    /// handshake under way, or the connection is full; nothing written),
+    /// [`Error::Disconnected`], [`Error::Mismatch`] `{ field: "msg_size" }` (the receiver's
+    /// `msg_size` is smaller), [`Error::NotARing`] (not an ipcring receiver, or on `unix://`
+    /// a symlink / non-socket at the path), [`Error::Io`].
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        self.sock_mut().send(msg, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.sock().msg_size()
+    }
+
+    /// A new sender with its own connection (made at its first send).
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
+        Ok(Box::new(T::from_sock(self.sock().clone_unconnected())))
     }
 }

@@ -22,12 +22,22 @@
 //!   next one is `Disconnected`. On the same machine that is at most one message.
 
 use super::sock::{self, Attempt, Connector, Framing, SockReceiver, SockSender};
-use super::{MsgReceiver, MsgSender, OpenSpec};
+use super::{MsgReceiver, MsgSender, OpenSpec, Ops};
 use crate::error::{Error, Result};
-use crate::wait::Timeout;
+use crate::timeout::Timeout;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// `tcp://HOST:PORT` in the dispatch table: nothing to remove.
+pub(crate) const OPS: Ops = Ops {
+    scheme: "tcp",
+    open_sender: Some(open_sender),
+    open_receiver: Some(open_receiver),
+    pair: None,
+    unlink: Err("a TCP address has no object to remove"),
+    remove: Err("a TCP address has no object to remove"),
+};
 
 fn check_spec(spec: &OpenSpec) -> Result<usize> {
     spec.refuse_ring_options(false)?;
@@ -37,7 +47,7 @@ fn check_spec(spec: &OpenSpec) -> Result<usize> {
 }
 
 fn resolve(spec: &OpenSpec) -> Result<Vec<SocketAddr>> {
-    let target = spec.address.target();
+    let target = spec.target;
     let addrs: Vec<SocketAddr> = target
         .to_socket_addrs()
         .map_err(|e| Error::Io {
@@ -90,7 +100,7 @@ fn raw_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct TcpConnector {
+pub(crate) struct TcpConnector {
     addrs: Vec<SocketAddr>,
     next: usize,
 }
@@ -147,7 +157,7 @@ impl TcpSender {
         let addrs = resolve(spec)?;
         if addrs.iter().any(|a| a.port() == 0) {
             return Err(Error::InvalidAddress {
-                address: format!("tcp://{}", spec.address.target()),
+                address: format!("tcp://{}", spec.target),
                 part: "0".to_string(),
                 reason: "a sender needs the receiver's real port (0 is for receivers only)",
             });
@@ -157,26 +167,16 @@ impl TcpSender {
     }
 }
 
-impl MsgSender for TcpSender {
-    /// Sends `msg` as one frame, connecting first if needed (see [`super::sock`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, a
-    /// handshake under way, or the connection is full; nothing written),
-    /// [`Error::Disconnected`], [`Error::Mismatch`] `{ field: "msg_size" }` (the receiver's
-    /// `msg_size` is smaller), [`Error::NotARing`] (not an ipcring receiver), [`Error::Io`].
-    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.0.send(msg, timeout)
+impl sock::SockSend for TcpSender {
+    type Conn = TcpConnector;
+    fn sock(&self) -> &SockSender<TcpConnector> {
+        &self.0
     }
-
-    fn msg_size(&self) -> usize {
-        self.0.msg_size()
+    fn sock_mut(&mut self) -> &mut SockSender<TcpConnector> {
+        &mut self.0
     }
-
-    /// A new sender with its own connection (made at its first send).
-    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        Ok(Box::new(TcpSender(self.0.clone_unconnected())))
+    fn from_sock(s: SockSender<TcpConnector>) -> Self {
+        TcpSender(s)
     }
 }
 
@@ -189,11 +189,11 @@ impl MsgSender for TcpSender {
 /// # Examples
 ///
 /// ```
-/// use ipcring::{address::Address, transport::{tcp, OpenSpec}, Timeout};
+/// use ipcring::{address::Address, transport::tcp, Timeout};
 /// let any = Address::parse("tcp://127.0.0.1:0?msg_size=64")?;
-/// let mut rx = tcp::TcpReceiver::bind(&OpenSpec { address: &any, create: true, excl: false })?;
+/// let mut rx = tcp::TcpReceiver::bind(&any.open_spec(true, false))?;
 /// let there = Address::parse(&format!("tcp://127.0.0.1:{}?msg_size=64", rx.local_port()))?;
-/// let mut tx = tcp::open_sender(&OpenSpec { address: &there, create: false, excl: false })?;
+/// let mut tx = tcp::open_sender(&there.open_spec(false, false))?;
 /// tx.send(b"hello", Timeout::Forever)?;
 /// let mut buf = [0u8; 64];
 /// use ipcring::transport::MsgReceiver;

@@ -43,9 +43,9 @@
 //! the path too ([`Error::NotARing`]), at open and at each connect.
 
 use super::sock::{self, Attempt, Connector, Framing, SockReceiver, SockSender};
-use super::{MsgReceiver, MsgSender, OpenSpec};
+use super::{MsgReceiver, MsgSender, OpenSpec, Ops};
 use crate::error::{Error, Result};
-use crate::wait::Timeout;
+use crate::timeout::Timeout;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -231,7 +231,7 @@ fn check_spec(spec: &OpenSpec) -> Result<(usize, PathBuf, CString)> {
     spec.refuse_ring_options(false)?;
     let msg_size = spec.msg_size();
     sock::check_msg_size(msg_size)?;
-    let path = PathBuf::from(spec.address.target());
+    let path = PathBuf::from(spec.target);
     let c = c_path(&path)?;
     sockaddr(&path)?;
     // Fails now, not at the first send, if a message cannot be one packet.
@@ -266,7 +266,7 @@ fn check_spec(spec: &OpenSpec) -> Result<(usize, PathBuf, CString)> {
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct UnixConnector {
+pub(crate) struct UnixConnector {
     path: PathBuf,
     c: CString,
     msg_size: usize,
@@ -317,27 +317,16 @@ impl UnixSender {
     }
 }
 
-impl MsgSender for UnixSender {
-    /// Sends `msg` as one packet, connecting first if needed (see [`super::sock`]).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TooLarge`], [`Error::WouldBlock`] / [`Error::TimedOut`] (no listener yet, or
-    /// the connection is full; nothing written), [`Error::Disconnected`], [`Error::Mismatch`]
-    /// `{ field: "msg_size" }` (the receiver's `msg_size` is smaller),
-    /// [`Error::NotARing`] (not an ipcring receiver, or a symlink / non-socket at the path),
-    /// [`Error::Io`].
-    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.0.send(msg, timeout)
+impl sock::SockSend for UnixSender {
+    type Conn = UnixConnector;
+    fn sock(&self) -> &SockSender<UnixConnector> {
+        &self.0
     }
-
-    fn msg_size(&self) -> usize {
-        self.0.msg_size()
+    fn sock_mut(&mut self) -> &mut SockSender<UnixConnector> {
+        &mut self.0
     }
-
-    /// A new sender with its own connection (made at its first send).
-    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        Ok(Box::new(UnixSender(self.0.clone_unconnected())))
+    fn from_sock(s: SockSender<UnixConnector>) -> Self {
+        UnixSender(s)
     }
 }
 
@@ -350,10 +339,10 @@ impl MsgSender for UnixSender {
 /// # Examples
 ///
 /// ```
-/// use ipcring::{address::Address, transport::{unix, OpenSpec}, Timeout};
+/// use ipcring::{address::Address, transport::unix, Timeout};
 /// let path = std::env::temp_dir().join(format!("ipcring-doc-unix-{}", std::process::id()));
 /// let address = Address::parse(&format!("unix://{}?msg_size=64", path.display()))?;
-/// let spec = OpenSpec { address: &address, create: true, excl: false };
+/// let spec = address.open_spec(true, false);
 /// let mut rx = unix::open_receiver(&spec)?;
 /// let mut tx = unix::open_sender(&spec)?;
 /// tx.send(b"hello", Timeout::Forever)?;
@@ -425,12 +414,8 @@ fn set_mode(c: &CStr, perm: u32) -> Result<(u64, u64)> {
     }
     // SAFETY: open just returned fd; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: stat is plain data, filled by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is open (O_PATH allows fstat); st a valid out-pointer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::last_os("fstat"));
-    }
+    // fstat works on an O_PATH descriptor.
+    let st = crate::sys::fd::fstat(fd.as_raw_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return Err(NOT_A_SOCKET);
     }
@@ -578,16 +563,36 @@ pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
     Ok(Box::new(UnixReceiver::bind(spec)?))
 }
 
+/// `unix:///path` in the dispatch table.
+pub(crate) const OPS: Ops = Ops {
+    scheme: "unix",
+    open_sender: Some(open_sender),
+    open_receiver: Some(open_receiver),
+    pair: None,
+    unlink: Ok(unlink),
+    remove: Ok(remove),
+};
+
 /// Removes the socket file at `path` (a receiver left behind by a process that died).
 ///
 /// # Errors
 ///
 /// [`Error::NotFound`] if nothing is there; [`Error::NotARing`] if it is a symbolic link or
 /// not a socket (left alone); [`Error::PermissionDenied`]; [`Error::Io`].
-pub fn unlink(path: &Path) -> Result<()> {
+pub fn unlink(path: &str) -> Result<()> {
+    let path = Path::new(path);
     let c = c_path(path)?;
     if !sender_path_ok(&c)? {
         return Err(Error::NotFound);
     }
     std::fs::remove_file(path).map_err(|e| Error::from_io("unlink", e))
+}
+
+/// The same as [`unlink`]: a socket path has no liveness check (`force` changes nothing).
+///
+/// # Errors
+///
+/// As [`unlink`].
+pub fn remove(path: &str, _force: bool) -> Result<()> {
+    unlink(path)
 }

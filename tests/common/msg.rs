@@ -125,3 +125,38 @@ pub fn decode(msg: &[u8], max_payload: Option<usize>) -> Result<(u32, u64), Stri
     }
     Ok((producer, seq))
 }
+
+/// Message `seq` of the single-sender transport runs: a pseudo-random length in `0..=max`
+/// (0, `max` and 1 among them), in the `[producer][seq]` format when long enough, otherwise
+/// payload bytes derived from `seq`.
+pub fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
+    let len = match seq % 8 {
+        0 => 0,
+        1 => max,
+        2 => 1,
+        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
+    };
+    let mut v = vec![0u8; len];
+    if len >= OVERHEAD {
+        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
+    } else {
+        fill_payload(7, seq, &mut v);
+    }
+    v
+}
+
+/// Checks that `got` is [`sized_msg`] `seq`: decoded (seq and checksum) when long enough,
+/// and byte for byte what the seq implies.
+pub fn check_msg(seq: u64, got: &[u8], max: usize) {
+    let want = sized_msg(seq, max);
+    if got.len() >= OVERHEAD {
+        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
+        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
+    }
+    assert!(
+        got == want.as_slice(),
+        "message #{seq}: {} bytes, expected {} (or bytes differ)",
+        got.len(),
+        want.len()
+    );
+}

@@ -1,56 +1,129 @@
-// The tests `transport_tcp.rs` and `transport_unix.rs` share, word for word: each file
-// defines the adapter they run over (`Site`: where a channel lives and its two ends; `Raw`:
-// a raw client; `spec`, `open_tx`; `sock`: the transport module) and then
-// `include!`s this file.
-#[test]
-fn child_entry() {
-    common::child_entry(|role| match role {
-        "sender" => child_sender(),
-        "sender_sigpipe" => child_sender_sigpipe(),
+//! The tests `transport_tcp.rs` and `transport_unix.rs` share, word for word, written once
+//! over an [`Adapter`] (where a channel lives and its two ends) and a [`RawClient`] (a raw
+//! client for protocol-breaking peers) that each file implements. `sock_suite!(Site)` in a
+//! test file declares every test of the suite for its adapter.
+
+use crate::common::*;
+use ipcring::address::Address;
+use ipcring::transport::{MsgReceiver, MsgSender, OpenSpec};
+use ipcring::{Error, Timeout};
+use std::time::{Duration, Instant};
+
+/// `msg_size` of most of the suite's channels.
+pub const MSG_SIZE: usize = 1024;
+
+/// What a socket transport's test file provides to the suite.
+pub trait Adapter: Sized + Send + Sync {
+    /// Its raw client.
+    type Raw: RawClient;
+    /// A new place for a channel (`tag` names it for debugging).
+    fn new(tag: &str) -> Self;
+    /// A place where nobody listens (for senders started before their receiver).
+    fn unused(tag: &str) -> Self;
+    /// The channel's address with `msg_size`.
+    fn address(&self, msg_size: usize) -> String;
+    /// Opens the receiver (the listener).
+    fn rx(&mut self, msg_size: usize) -> Box<dyn MsgReceiver>;
+    /// Opens a sender.
+    fn tx(&self, msg_size: usize) -> Box<dyn MsgSender>;
+    /// A raw client of the listener.
+    fn raw_client(&self) -> Self::Raw;
+    /// Opens a sender on `address` (in a child process, say).
+    fn open_tx(address: &str) -> Box<dyn MsgSender>;
+    /// The transport module's `open_sender`.
+    fn open_sender(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgSender>>;
+    /// The transport module's `open_receiver`.
+    fn open_receiver(spec: &OpenSpec) -> ipcring::Result<Box<dyn MsgReceiver>>;
+}
+
+/// A raw client of a listener, for peers that break the protocol.
+pub trait RawClient {
+    /// Sends `bytes` (one packet on `unix://`).
+    fn write(&mut self, bytes: &[u8]);
+    /// Sends `h` as a hello.
+    fn write_hello(&mut self, h: &[u8]);
+    /// Reads until EOF (bounded): what the receiver wrote.
+    fn read_to_eof(&mut self) -> Vec<u8>;
+}
+
+/// Declares every test of the suite for the adapter `$site`.
+macro_rules! sock_suite {
+    ($site:ty) => {
+        #[test]
+        fn child_entry() {
+            sock_suite::child_entry::<$site>()
+        }
+        #[test]
+        fn size_limits_and_too_large() {
+            sock_suite::size_limits_and_too_large::<$site>()
+        }
+        #[test]
+        fn buffer_too_small_keeps_the_message() {
+            sock_suite::buffer_too_small_keeps_the_message::<$site>()
+        }
+        #[test]
+        fn receiver_first_waits_without_end_of_stream() {
+            sock_suite::receiver_first_waits_without_end_of_stream::<$site>()
+        }
+        #[test]
+        fn sender_first_waits_for_the_listener() {
+            sock_suite::sender_first_waits_for_the_listener::<$site>()
+        }
+        #[test]
+        fn refuses_ring_options() {
+            sock_suite::refuses_ring_options::<$site>()
+        }
+        #[test]
+        fn cross_process_random_sizes() {
+            sock_suite::cross_process_random_sizes::<$site>()
+        }
+        #[test]
+        fn several_sender_processes() {
+            sock_suite::several_sender_processes::<$site>()
+        }
+        #[test]
+        fn cloned_senders_in_threads() {
+            sock_suite::cloned_senders_in_threads::<$site>()
+        }
+        #[test]
+        fn sender_killed_gives_end_of_stream() {
+            sock_suite::sender_killed_gives_end_of_stream::<$site>()
+        }
+        #[test]
+        fn receiver_gone_is_disconnected_never_sigpipe() {
+            sock_suite::receiver_gone_is_disconnected_never_sigpipe::<$site>()
+        }
+        #[test]
+        fn restarted_receiver_flows_again() {
+            sock_suite::restarted_receiver_flows_again::<$site>()
+        }
+        #[test]
+        fn msg_size_mismatch_is_refused() {
+            sock_suite::msg_size_mismatch_is_refused::<$site>()
+        }
+        #[test]
+        fn garbage_clients_do_not_break_the_receiver() {
+            sock_suite::garbage_clients_do_not_break_the_receiver::<$site>()
+        }
+    };
+}
+pub(crate) use sock_suite;
+
+pub fn child_entry<S: Adapter>() {
+    crate::common::child_entry(|role| match role {
+        "sender" => child_sender::<S>(),
+        "sender_sigpipe" => child_sender_sigpipe::<S>(),
         other => panic!("unknown role {other:?}"),
     });
 }
 
-/// Message `seq` of the single-sender runs: a pseudo-random length in `0..=max`.
-fn sized_msg(seq: u64, max: usize) -> Vec<u8> {
-    let len = match seq % 8 {
-        0 => 0,
-        1 => max,
-        2 => 1,
-        _ => (mix(seq ^ 0x91e) % (max as u64 + 1)) as usize,
-    };
-    let mut v = vec![0u8; len];
-    if len >= OVERHEAD {
-        encode_with_payload_len(0, seq, len - OVERHEAD, &mut v);
-    } else {
-        fill_payload(7, seq, &mut v);
-    }
-    v
-}
-
-/// Checks that `got` is message `seq`: decoded (seq and checksum) when long enough, and
-/// byte for byte what the seq implies.
-fn check_msg(seq: u64, got: &[u8], max: usize) {
-    let want = sized_msg(seq, max);
-    if got.len() >= OVERHEAD {
-        let (p, s) = decode(got, None).unwrap_or_else(|e| panic!("message #{seq}: {e}"));
-        assert_eq!((p, s), (0, seq), "message #{seq}: wrong producer/seq");
-    }
-    assert!(
-        got == want.as_slice(),
-        "message #{seq}: {} bytes, expected {} (or bytes differ)",
-        got.len(),
-        want.len()
-    );
-}
-
 /// Role `sender`: `COUNT` messages to `ADDR`; `PRODUCER` set: the `[producer][seq]` format,
 /// otherwise `sized_msg`. `COUNT=0`: for ever (until killed).
-fn child_sender() {
+fn child_sender<S: Adapter>() {
     let address = param("ADDR");
     let count = param_u64("COUNT");
     let producer = std::env::var("PRODUCER").ok().map(|p| p.parse::<u32>().unwrap());
-    let mut tx = open_tx(&address);
+    let mut tx = S::open_tx(&address);
     let max = tx.msg_size();
     let mut seq = 0u64;
     while count == 0 || seq < count {
@@ -83,12 +156,12 @@ fn sigpipe_state() -> (bool, bool, libc::sighandler_t) {
 
 /// Role `sender_sigpipe`: with SIGPIPE at its default (which kills), sends until the
 /// receiver goes away; expects `Disconnected` (twice) and the signal state unchanged.
-fn child_sender_sigpipe() {
+fn child_sender_sigpipe<S: Adapter>() {
     // SAFETY: setting a disposition at the start of a single-threaded child role.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let before = sigpipe_state();
     assert_eq!(before, (false, false, libc::SIG_DFL));
-    let mut tx = open_tx(&param("ADDR"));
+    let mut tx = S::open_tx(&param("ADDR"));
     let max = tx.msg_size();
     let start = Instant::now();
     let mut seq = 0u64;
@@ -128,11 +201,10 @@ fn recv_checked_until_eos(rx: &mut dyn MsgReceiver, max: usize, expect: Option<u
     seq
 }
 
-#[test]
-fn size_limits_and_too_large() {
+pub fn size_limits_and_too_large<S: Adapter>() {
     let _g = serial();
     for msg_size in [MSG_SIZE, 65_536] {
-        let mut site = Site::new("sizes");
+        let mut site = S::new("sizes");
         let mut rx = site.rx(msg_size);
         let mut tx = site.tx(msg_size);
         assert_eq!((tx.msg_size(), rx.msg_size()), (msg_size, msg_size));
@@ -156,10 +228,9 @@ fn size_limits_and_too_large() {
     }
 }
 
-#[test]
-fn buffer_too_small_keeps_the_message() {
+pub fn buffer_too_small_keeps_the_message<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("small");
+    let mut site = S::new("small");
     let mut rx = site.rx(MSG_SIZE);
     let mut tx = site.tx(MSG_SIZE);
     tx.send(&[5u8; 100], Timeout::after(HANG_BOUND)).unwrap();
@@ -203,10 +274,9 @@ fn buffer_too_small_keeps_the_message() {
     assert_eq!(&small[..n], b"next");
 }
 
-#[test]
-fn receiver_first_waits_without_end_of_stream() {
+pub fn receiver_first_waits_without_end_of_stream<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("rx-first");
+    let mut site = S::new("rx-first");
     let mut rx = site.rx(MSG_SIZE);
     let mut buf = vec![0u8; MSG_SIZE];
     assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
@@ -247,10 +317,9 @@ fn receiver_first_waits_without_end_of_stream() {
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
 }
 
-#[test]
-fn sender_first_waits_for_the_listener() {
+pub fn sender_first_waits_for_the_listener<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::unused("tx-first");
+    let mut site = S::unused("tx-first");
     let mut tx = site.tx(MSG_SIZE);
     assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
     let start = Instant::now();
@@ -274,17 +343,16 @@ fn sender_first_waits_for_the_listener() {
     assert_eq!(&buf[..n], b"first");
 }
 
-#[test]
-fn refuses_ring_options() {
+pub fn refuses_ring_options<S: Adapter>() {
     let _g = serial();
-    let site = Site::unused("opts");
+    let site = S::unused("opts");
     for opt in ["capacity=8", "mode=spsc", "wake=futex"] {
         let a = Address::parse(&format!("{}&{opt}", site.address(64))).unwrap();
-        let s = spec(&a);
+        let s = a.open_spec(true, false);
         let name = opt.split('=').next().unwrap();
         for err in [
-            sock::open_sender(&s).map(|_| ()).unwrap_err(),
-            sock::open_receiver(&s).map(|_| ()).unwrap_err(),
+            S::open_sender(&s).map(|_| ()).unwrap_err(),
+            S::open_receiver(&s).map(|_| ()).unwrap_err(),
         ] {
             assert!(
                 matches!(&err, Error::InvalidAddress { part, .. } if part == name),
@@ -296,11 +364,10 @@ fn refuses_ring_options() {
 
 /// The main run: a child process sends messages of random sizes with seq and checksum; the
 /// parent checks each one, then sees end of stream.
-#[test]
-fn cross_process_random_sizes() {
+pub fn cross_process_random_sizes<S: Adapter>() {
     let _g = serial();
     let n = env_u64("IPCRING_SOCK_MESSAGES", 100_000);
-    let mut site = Site::new("procs");
+    let mut site = S::new("procs");
     let mut rx = site.rx(MSG_SIZE);
     let child = spawn("sender", &[("ADDR", site.address(MSG_SIZE)), ("COUNT", n.to_string())]);
     recv_checked_until_eos(&mut *rx, MSG_SIZE, Some(n));
@@ -309,12 +376,11 @@ fn cross_process_random_sizes() {
 
 /// Three sender processes and one receiver: per-sender FIFO, each message exactly once,
 /// then end of stream once all have gone.
-#[test]
-fn several_sender_processes() {
+pub fn several_sender_processes<S: Adapter>() {
     let _g = serial();
     const SENDERS: u32 = 3;
     let n = env_u64("IPCRING_SOCK_MESSAGES", 100_000) / 4;
-    let mut site = Site::new("multi");
+    let mut site = S::new("multi");
     let mut rx = site.rx(MSG_SIZE);
     let children: Vec<_> = (0..SENDERS)
         .map(|p| {
@@ -348,12 +414,11 @@ fn several_sender_processes() {
 }
 
 /// Senders made with `try_clone`, one per thread, each its own connection.
-#[test]
-fn cloned_senders_in_threads() {
+pub fn cloned_senders_in_threads<S: Adapter>() {
     let _g = serial();
     const SENDERS: u32 = 3;
     let n = 5_000u64;
-    let mut site = Site::new("clones");
+    let mut site = S::new("clones");
     let mut rx = site.rx(MSG_SIZE);
     let tx = site.tx(MSG_SIZE);
     let txs: Vec<Box<dyn MsgSender>> = (0..SENDERS).map(|_| tx.try_clone().unwrap()).collect();
@@ -387,10 +452,9 @@ fn cloned_senders_in_threads() {
 
 /// A sender killed with SIGKILL: everything it fully sent arrives, in order, then end of
 /// stream (no partial message, no hang).
-#[test]
-fn sender_killed_gives_end_of_stream() {
+pub fn sender_killed_gives_end_of_stream<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("kill");
+    let mut site = S::new("kill");
     let mut rx = site.rx(MSG_SIZE);
     let mut child = spawn(
         "sender",
@@ -420,10 +484,9 @@ fn sender_killed_gives_end_of_stream() {
 
 /// The receiver goes away while a child (SIGPIPE at its default) sends: the child gets
 /// `Disconnected` and no signal.
-#[test]
-fn receiver_gone_is_disconnected_never_sigpipe() {
+pub fn receiver_gone_is_disconnected_never_sigpipe<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("sigpipe");
+    let mut site = S::new("sigpipe");
     let mut rx = site.rx(MSG_SIZE);
     let child = spawn("sender_sigpipe", &[("ADDR", site.address(MSG_SIZE))]);
     let mut buf = vec![0u8; MSG_SIZE];
@@ -436,10 +499,9 @@ fn receiver_gone_is_disconnected_never_sigpipe() {
 }
 
 /// A receiver that comes back on the same address: the same sender flows again.
-#[test]
-fn restarted_receiver_flows_again() {
+pub fn restarted_receiver_flows_again<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("restart");
+    let mut site = S::new("restart");
     let mut rx = site.rx(MSG_SIZE);
     let mut tx = site.tx(MSG_SIZE);
     let mut buf = vec![0u8; MSG_SIZE];
@@ -469,10 +531,9 @@ fn restarted_receiver_flows_again() {
 
 /// A sender whose msg_size exceeds the receiver's is refused with a clear error; the
 /// receiver is not disturbed and still serves a good sender.
-#[test]
-fn msg_size_mismatch_is_refused() {
+pub fn msg_size_mismatch_is_refused<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("mismatch");
+    let mut site = S::new("mismatch");
     let mut rx = site.rx(64);
     let mut big = site.tx(128);
     let mut buf = vec![0u8; 64];
@@ -519,10 +580,9 @@ fn msg_size_mismatch_is_refused() {
 
 /// Clients that are not ipcring senders get a reject code and are dropped; the receiver
 /// keeps serving a real sender, and they do not hold the stream open.
-#[test]
-fn garbage_clients_do_not_break_the_receiver() {
+pub fn garbage_clients_do_not_break_the_receiver<S: Adapter>() {
     let _g = serial();
-    let mut site = Site::new("garbage");
+    let mut site = S::new("garbage");
     let mut rx = site.rx(MSG_SIZE);
     let mut junk = site.raw_client();
     junk.write(b"GET / HTTP/1.0\r\n\r\nand more bytes after it");

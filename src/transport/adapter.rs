@@ -1,0 +1,243 @@
+//! The ring-only calls over any fallback: batches, zero-copy slots and statistics emulated on
+//! top of a [`MsgSender`] / [`MsgReceiver`], so that every transport offers the channel API.
+//!
+//! - A batch is a loop of single sends / receives (same results, no single publish).
+//! - A send slot is an internal buffer of `msg_size` bytes; its commit writes it, waiting for
+//!   room as long as it takes (a fallback cannot reserve room in the kernel ahead of the
+//!   write).
+//! - A receive slot holds a message received into an internal buffer; not released, it is
+//!   kept for the next receive (as on an SPSC ring).
+//!
+//! Every system call the end makes inside a send or a receive is added to its
+//! `Stats::syscalls`; `parks` and `wakes` stay 0 (the kernel sleeps and wakes inside them).
+
+use super::{MsgReceiver, MsgSender};
+use crate::error::{Error, Result};
+use crate::stats::Stats;
+use crate::sys::count::counting;
+use crate::timeout::Timeout;
+
+/// A fallback sender plus what the channel layer adds to it.
+#[derive(Debug)]
+pub(crate) struct FallbackTx {
+    end: Box<dyn MsgSender>,
+    /// The buffer behind a send slot (allocated on first reserve).
+    slot: Vec<u8>,
+    stats: Stats,
+}
+
+impl FallbackTx {
+    pub(crate) fn new(end: Box<dyn MsgSender>) -> FallbackTx {
+        FallbackTx {
+            end,
+            slot: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn try_clone(&self) -> Result<FallbackTx> {
+        Ok(FallbackTx::new(self.end.try_clone()?))
+    }
+
+    pub(crate) fn max_msg_size(&self) -> usize {
+        self.end.msg_size()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub(crate) fn queued(&self) -> Option<u64> {
+        self.end.queued()
+    }
+
+    pub(crate) fn capacity(&self) -> Option<u64> {
+        self.end.capacity()
+    }
+
+    pub(crate) fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let end = &mut self.end;
+        counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
+        self.stats.messages += 1;
+        self.stats.bytes += msg.len() as u64;
+        Ok(())
+    }
+
+    pub(crate) fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
+        let max = self.end.msg_size();
+        if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
+            return Err(Error::TooLarge {
+                len: m.as_ref().len(),
+                max,
+            });
+        }
+        for (sent, m) in msgs.iter().enumerate() {
+            match self.send_with_timeout(m.as_ref(), timeout) {
+                Ok(()) => {}
+                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => return Ok(sent),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(msgs.len())
+    }
+
+    /// The slot buffer (`msg_size` bytes) and position 0: a fallback cannot reserve room
+    /// ahead of the write, so `timeout` plays no part.
+    pub(crate) fn reserve_raw(&mut self, _timeout: Timeout) -> Result<(*mut u8, u64)> {
+        let size = self.end.msg_size();
+        self.slot.resize(size, 0);
+        Ok((self.slot.as_mut_ptr(), 0))
+    }
+
+    /// Sends the first `len` bytes of the slot buffer, waiting as long as it takes.
+    pub(crate) fn commit_raw(&mut self, _pos: u64, len: usize) -> Result<()> {
+        let max = self.end.msg_size();
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        let slot = std::mem::take(&mut self.slot);
+        let r = self.send_with_timeout(&slot[..len], Timeout::Forever);
+        self.slot = slot;
+        r
+    }
+}
+
+/// A fallback receiver plus what the channel layer adds to it.
+#[derive(Debug)]
+pub(crate) struct FallbackRx {
+    end: Box<dyn MsgReceiver>,
+    /// The buffer behind a receive slot, and the length of the message held in it (received
+    /// by a peek and not yet released: the next receive returns it).
+    slot: Vec<u8>,
+    held: Option<usize>,
+    stats: Stats,
+}
+
+impl FallbackRx {
+    pub(crate) fn new(end: Box<dyn MsgReceiver>) -> FallbackRx {
+        FallbackRx {
+            end,
+            slot: Vec::new(),
+            held: None,
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn try_clone(&self) -> Result<FallbackRx> {
+        Ok(FallbackRx::new(self.end.try_clone()?))
+    }
+
+    pub(crate) fn max_msg_size(&self) -> usize {
+        self.end.msg_size()
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Messages in the channel now, counting the one held here.
+    pub(crate) fn queued(&self) -> Option<u64> {
+        self.end.queued().map(|n| n + self.held.is_some() as u64)
+    }
+
+    /// How many messages the channel holds, where it has such a limit.
+    pub(crate) fn capacity(&self) -> Option<u64> {
+        self.end.capacity()
+    }
+
+    fn count(&mut self, len: usize) -> usize {
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        len
+    }
+
+    pub(crate) fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let Some(len) = self.held else {
+            let end = &mut self.end;
+            let n = counting(&mut self.stats.syscalls, || end.recv(buf, timeout))?;
+            return Ok(self.count(n));
+        };
+        if buf.len() < len {
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                capacity: buf.len(),
+            });
+        }
+        buf[..len].copy_from_slice(&self.slot[..len]);
+        self.held = None;
+        Ok(self.count(len))
+    }
+
+    pub(crate) fn recv_vec_with_timeout(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
+        let mut v = vec![0; self.end.msg_size()];
+        let n = self.recv_with_timeout(&mut v, timeout)?;
+        v.truncate(n);
+        Ok(v)
+    }
+
+    /// Receives the next message into the slot buffer (unless one is held there already).
+    fn fill_slot(&mut self, timeout: Timeout) -> Result<usize> {
+        if let Some(len) = self.held {
+            return Ok(len);
+        }
+        let size = self.end.msg_size();
+        self.slot.resize(size, 0);
+        let (end, slot) = (&mut self.end, &mut self.slot);
+        let len = counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
+        self.held = Some(len);
+        Ok(len)
+    }
+
+    pub(crate) fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let t = if n == 0 { timeout } else { Timeout::Never };
+            match self.fill_slot(t) {
+                Ok(len) => {
+                    f(&self.slot[..len]);
+                    self.held = None;
+                    self.count(len);
+                    n += 1;
+                }
+                Err(Error::WouldBlock | Error::EndOfStream) if n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// The held message (received now if none is): pointer, length, position 0.
+    pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+        let len = self.fill_slot(timeout)?;
+        Ok((self.slot.as_ptr(), len, 0))
+    }
+
+    /// Consumes the held message, if any.
+    pub(crate) fn release_raw(&mut self, _pos: u64, len: usize) {
+        if self.held.take().is_some() {
+            self.stats.messages += 1;
+            self.stats.bytes += len as u64;
+        }
+    }
+
+    /// A batch of one: the message [`peek_raw`](Self::peek_raw) would hold.
+    pub(crate) fn peek_batch_raw(
+        &mut self,
+        _max: usize,
+        timeout: Timeout,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(u64, usize)> {
+        let len = self.fill_slot(timeout)?;
+        f(&self.slot[..len]);
+        Ok((0, 1))
+    }
+
+    /// Consumes the held message if `consume > 0`.
+    pub(crate) fn release_batch_raw(&mut self, _pos: u64, _seen: usize, consume: usize) {
+        if consume > 0 {
+            if let Some(len) = self.held.take() {
+                self.count(len);
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Framed messages over a file descriptor ([`FdSender`], [`FdReceiver`]), shared by
+//! `pipe://` ([`super::pipe::pair`]) and `fifo:///path` (see [`super::fifo`]).
+//!
+//! - Both ends make their descriptor `O_NONBLOCK` (on the open file description, so a
+//!   process sharing it across `fork` sees the flag too) and wait with `ppoll(2)` for the
+//!   time left to the absolute `CLOCK_MONOTONIC` deadline; `EINTR` goes round again with the
+//!   same deadline.
+//! - A send writes one whole frame. If it managed to write part of a frame (only possible for
+//!   frames longer than `PIPE_BUF`) it finishes the frame before returning, waiting as long
+//!   as needed whatever its timeout: half a frame left in the stream would corrupt every
+//!   message after it. A timeout (or `Timeout::Never`) is honoured only while nothing of the
+//!   frame has been written.
+//! - `EPIPE` becomes [`Error::Disconnected`] without a `SIGPIPE` ever being delivered and
+//!   without touching the process's signal disposition: SIGPIPE is blocked in the calling
+//!   thread around the write, a SIGPIPE the write raised is consumed with a zero-timeout
+//!   `sigtimedwait` (only if none was pending before), and the mask is restored.
+
+use super::frame::{self, FrameBuf};
+use super::{MsgReceiver, MsgSender};
+use crate::error::{Error, Result};
+use crate::sys::fd::{set_nonblock, wait_fd, write_nosigpipe};
+use crate::timeout::Timeout;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// Frames of at most this many bytes (`msg_size + 4`) are written atomically by one
+/// `write(2)`: frames of several writers never interleave.
+pub const PIPE_BUF: usize = libc::PIPE_BUF;
+
+pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
+    if msg_size > frame::MAX_PAYLOAD {
+        return Err(Error::InvalidOption {
+            option: "msg_size",
+            value: msg_size as u64,
+            reason: "a frame's length is a u32",
+        });
+    }
+    Ok(())
+}
+
+/// The sending end: one [`send`](Self::send) writes one frame.
+#[derive(Debug)]
+pub struct FdSender {
+    fd: OwnedFd,
+    msg_size: usize,
+    frame: Vec<u8>,
+}
+
+impl FdSender {
+    /// Takes over `fd` (the write end of a pipe or FIFO) and makes it `O_NONBLOCK`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a `msg_size` above `u32::MAX`; [`Error::Io`] if `fcntl`
+    /// fails.
+    pub fn new(fd: OwnedFd, msg_size: usize) -> Result<FdSender> {
+        check_msg_size(msg_size)?;
+        set_nonblock(fd.as_raw_fd())?;
+        Ok(FdSender {
+            fd,
+            msg_size,
+            frame: Vec::new(),
+        })
+    }
+
+    /// The largest message this end sends.
+    pub fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    /// Sends `msg` as one frame.
+    ///
+    /// Frames of up to [`PIPE_BUF`] bytes (`msg.len() + 4`) go out in one atomic `write`, so
+    /// several senders on one pipe or FIFO never interleave. Longer frames may be written in
+    /// pieces: with several senders their pieces can interleave and the receiver then sees
+    /// garbage (`Corrupted`, or wrong messages). Use one sender per pipe when `msg_size + 4`
+    /// exceeds `PIPE_BUF`. Once part of a frame is written the call finishes the frame,
+    /// waiting as long as it takes, even with `Timeout::Never` (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] (nothing written), [`Error::WouldBlock`] / [`Error::TimedOut`]
+    /// (nothing written), [`Error::Disconnected`] when no reader is left, [`Error::Io`].
+    pub fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        if msg.len() > self.msg_size {
+            return Err(Error::TooLarge {
+                len: msg.len(),
+                max: self.msg_size,
+            });
+        }
+        frame::encode_into(msg, &mut self.frame);
+        let fd = self.fd.as_raw_fd();
+        let mut off = 0;
+        while off < self.frame.len() {
+            match write_nosigpipe(fd, &self.frame[off..]) {
+                Ok(0) => {
+                    wait_fd(fd, libc::POLLOUT, &Timeout::Forever)?;
+                }
+                Ok(n) => off += n,
+                Err(e) => match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EAGAIN) => {
+                        let t = if off == 0 { timeout } else { Timeout::Forever };
+                        wait_fd(fd, libc::POLLOUT, &t)?;
+                    }
+                    Some(libc::EPIPE) => return Err(Error::Disconnected),
+                    _ => return Err(Error::Io { op: "write", source: e }),
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FdSender {
+    /// Refuses a `msg_size` a frame header cannot describe.
+    pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
+        check_msg_size(msg_size)
+    }
+}
+
+impl MsgSender for FdSender {
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        FdSender::send(self, msg, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.msg_size
+    }
+
+    /// Another descriptor for the same pipe (`dup`): frames of up to `PIPE_BUF` bytes are
+    /// written atomically, so several senders are fine below that size and refused above.
+    fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
+        if self.msg_size + frame::HEADER_LEN > PIPE_BUF {
+            return Err(Error::Unsupported {
+                what: "several senders on a pipe whose msg_size + 4 exceeds PIPE_BUF (frames would interleave)",
+            });
+        }
+        let fd = self.fd.try_clone().map_err(|e| Error::Io { op: "dup", source: e })?;
+        Ok(Box::new(FdSender {
+            fd,
+            msg_size: self.msg_size,
+            frame: Vec::new(),
+        }))
+    }
+}
+
+impl AsFd for FdSender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for FdSender {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The receiving end: one [`recv`](Self::recv) returns one whole message.
+#[derive(Debug)]
+pub struct FdReceiver {
+    fd: OwnedFd,
+    buf: FrameBuf,
+    /// Whether a writer has been seen. A FIFO opened before any writer reads 0 (EOF); until
+    /// a writer has come, that means "no data yet", not end of stream.
+    writer_seen: bool,
+}
+
+impl FdReceiver {
+    /// Takes over `fd` (the read end of a pipe) and makes it `O_NONBLOCK`. A read of 0 at a
+    /// frame boundary is end of stream.
+    ///
+    /// # Errors
+    ///
+    /// As [`FdSender::new`].
+    pub fn new(fd: OwnedFd, msg_size: usize) -> Result<FdReceiver> {
+        FdReceiver::with_writer_seen(fd, msg_size, true)
+    }
+
+    /// Like [`new`](Self::new), for a FIFO opened before any writer: reads of 0 count as
+    /// "nothing yet" (the call waits) until a writer has written or come and gone.
+    pub(crate) fn with_writer_seen(fd: OwnedFd, msg_size: usize, writer_seen: bool) -> Result<FdReceiver> {
+        check_msg_size(msg_size)?;
+        set_nonblock(fd.as_raw_fd())?;
+        Ok(FdReceiver {
+            fd,
+            buf: FrameBuf::new(msg_size),
+            writer_seen,
+        })
+    }
+
+    /// Receives one whole message into `out` and returns its length.
+    ///
+    /// Bytes of a partly received frame are kept across calls (a non-blocking call that got
+    /// half a frame returns `WouldBlock` and the next call goes on from there).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::BufferTooSmall`]: the message stays here and the next call returns it;
+    /// - [`Error::WouldBlock`] / [`Error::TimedOut`];
+    /// - [`Error::EndOfStream`]: every writer has closed, at a frame boundary. The ends
+    ///   describe the present: on a FIFO, a writer that opens it later makes data flow again;
+    /// - [`Error::Corrupted`] `{ what: "truncated frame ..." }`: every writer closed in the
+    ///   middle of a frame (a sender died mid-write); the partial frame is kept and each call
+    ///   says so again. `"frame length exceeds msg_size"`: the stream is not framed by us, or
+    ///   frames longer than `PIPE_BUF` of several writers interleaved;
+    /// - [`Error::Io`].
+    pub fn recv(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let fd = self.fd.as_raw_fd();
+        loop {
+            if let Some(len) = self.buf.next_frame()? {
+                if out.len() < len {
+                    return Err(Error::BufferTooSmall {
+                        needed: len,
+                        capacity: out.len(),
+                    });
+                }
+                out[..len].copy_from_slice(self.buf.frame(len));
+                self.buf.consume(len);
+                return Ok(len);
+            }
+            let space = self.buf.space();
+            crate::sys::count::one();
+            // SAFETY: space is valid for space.len() writable bytes; fd is ours.
+            let n = unsafe { libc::read(fd, space.as_mut_ptr().cast(), space.len()) };
+            if n > 0 {
+                self.buf.filled(n as usize);
+                self.writer_seen = true;
+                continue;
+            }
+            if n == 0 {
+                if self.buf.buffered() > 0 {
+                    return Err(Error::Corrupted {
+                        what: "truncated frame: every writer closed in the middle of a message",
+                    });
+                }
+                if self.writer_seen {
+                    return Err(Error::EndOfStream);
+                }
+                // A FIFO without a writer yet. poll(2) reports POLLHUP on a FIFO's read end
+                // only once a writer has come and gone since it was opened, so this waits
+                // for the first writer.
+                let rev = wait_fd(fd, libc::POLLIN, &timeout)?;
+                if rev & libc::POLLHUP != 0 {
+                    self.writer_seen = true;
+                }
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    wait_fd(fd, libc::POLLIN, &timeout)?;
+                }
+                _ => return Err(Error::Io { op: "read", source: e }),
+            }
+        }
+    }
+
+    /// Receives one whole message into a new vector.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv), never `BufferTooSmall`.
+    pub fn recv_vec(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
+        match self.recv(&mut [], timeout) {
+            Ok(_) => Ok(Vec::new()),
+            Err(Error::BufferTooSmall { needed, .. }) => {
+                let mut v = vec![0; needed];
+                let n = self.recv(&mut v, Timeout::Never)?;
+                debug_assert_eq!(n, needed);
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl MsgReceiver for FdReceiver {
+    fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        FdReceiver::recv(self, buf, timeout)
+    }
+
+    fn msg_size(&self) -> usize {
+        self.buf.msg_size()
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn MsgReceiver>> {
+        Err(Error::Unsupported {
+            what: "a second receiver on a pipe or FIFO (readers would split each other's frames)",
+        })
+    }
+}
+
+impl AsFd for FdReceiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for FdReceiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

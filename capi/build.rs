@@ -1,17 +1,27 @@
-//! Build script: generates the C header from `src/lib.rs` with cbindgen (DESIGN §6) and
-//! gives the shared library its SONAME.
+//! Build script: generates the C header from every file of `src/` with cbindgen (DESIGN §6)
+//! and gives the shared library its SONAME.
 //!
 //! The header is written to `$OUT_DIR/ipcring.h`; `tests/c_header.rs` fails when the
 //! committed `include/ipcring.h` differs from it. To update the committed copy after
 //! changing the C API, build with `IPCRING_BLESS_HEADER=1` (see `scripts/bless-header.sh`).
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Every file of `src/`. cbindgen reads `lib.rs` and, through its `mod` lines, the others;
+/// `check_sources` fails the build when a file of `src/` is missing here, so a new module is
+/// also watched for changes (and must be declared with `mod` in lib.rs to reach the header).
+const SOURCES: [&str; 3] = ["handle.rs", "lib.rs", "status.rs"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-changed=src/lib.rs");
+    // The directory too, so that a new file under src/ reruns this script (and fails it until
+    // the file is listed in SOURCES).
+    println!("cargo:rerun-if-changed=src");
+    for file in SOURCES {
+        println!("cargo:rerun-if-changed=src/{file}");
+    }
     println!("cargo:rerun-if-env-changed=IPCRING_BLESS_HEADER");
 
     let var = |k: &str| env::var(k).unwrap_or_else(|_| panic!("cargo sets {k}"));
@@ -33,11 +43,12 @@ fn main() {
          #define IPCRING_VERSION_PATCH {patch}\n\
          #define IPCRING_VERSION \"{major}.{minor}.{patch}\""
     ));
+    check_sources(&crate_dir.join("src"));
     let header = cbindgen::Builder::new()
         .with_config(config)
         .with_src(crate_dir.join("src/lib.rs"))
         .generate()
-        .expect("cbindgen generates ipcring.h from src/lib.rs");
+        .expect("cbindgen generates ipcring.h from src/lib.rs and its modules");
     let out = PathBuf::from(var("OUT_DIR")).join("ipcring.h");
     header.write_to_file(&out);
     if env::var_os("IPCRING_BLESS_HEADER").is_some() {
@@ -53,4 +64,26 @@ fn soname(major: &str, minor: &str) -> String {
     } else {
         format!("libipcring.so.{major}")
     }
+}
+
+/// Panics unless `SOURCES` names exactly the `.rs` files of `src` (sorted comparison).
+fn check_sources(src: &Path) {
+    let mut found: Vec<String> = std::fs::read_dir(src)
+        .unwrap_or_else(|e| panic!("read {}: {e}", src.display()))
+        .map(|entry| {
+            entry
+                .expect("read a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".rs"))
+        .collect();
+    found.sort();
+    let mut listed: Vec<String> = SOURCES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "capi/build.rs SOURCES must list every file of capi/src (cbindgen reads each one)"
+    );
 }

@@ -20,85 +20,16 @@
 //! handle (the "where detectable" of use after close). A pointer that never came from
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
+mod handle;
+mod status;
+
+use handle::{close_handle, ends, new_handle, Ends, Handle};
 use ipcring::address::{Address, Transport};
 use ipcring::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use ipcring::{Error, Kind, Timeout, WakeBackend};
-use std::cell::{RefCell, UnsafeCell};
+use status::*;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
-
-// ---------------------------------------------------------------------------------------
-// Status codes. Explicit numbers; never renumber or reuse one.
-
-/// Success.
-pub const IPCRING_OK: c_int = 0;
-/// End of stream: every sender has closed (or died) and every message has been received.
-pub const IPCRING_EOF: c_int = 1;
-/// An argument is invalid: a NULL pointer where one is required, unknown flag bits, an
-/// address that is not UTF-8, or a length that cannot be a buffer's.
-pub const IPCRING_EINVAL: c_int = -1;
-/// The address is malformed: unknown scheme or option, bad name, out-of-range option value.
-pub const IPCRING_EADDRESS: c_int = -2;
-/// The address's transport, or the operation, is not supported by this library or ring.
-pub const IPCRING_EUNSUPPORTED: c_int = -3;
-/// `IPCRING_CREATE | IPCRING_EXCL` found an object of that name already there.
-pub const IPCRING_EEXIST: c_int = -4;
-/// No object of that name exists.
-pub const IPCRING_ENOENT: c_int = -5;
-/// The operating system refused access (permissions, or a symlink where the object should be).
-pub const IPCRING_EACCES: c_int = -6;
-/// No room in the shared-memory filesystem for the ring (reserved at create, never a SIGBUS).
-pub const IPCRING_ENOSPC: c_int = -7;
-/// The object exists but its creator did not finish initialising it: it is still at it after
-/// the open timeout, or it died while initialising it (known at once; `ipcring_last_error`
-/// says which, and `ipcring_remove` clears such an object).
-pub const IPCRING_ENOTREADY: c_int = -8;
-/// The object is not an ipcring ring.
-pub const IPCRING_ENOTRING: c_int = -9;
-/// The ring was made by an incompatible version or build of the library (ABI or layout).
-pub const IPCRING_EVERSION: c_int = -10;
-/// The ring exists but differs from the options the address asked for.
-pub const IPCRING_EMISMATCH: c_int = -11;
-/// The shared region holds values that make no sense; the ring is poisoned for this process.
-pub const IPCRING_ECORRUPT: c_int = -12;
-/// The message is longer than the ring's msg_size; nothing was sent.
-pub const IPCRING_ETOOLARGE: c_int = -13;
-/// The buffer is too small for the next message; the message stays in the ring.
-pub const IPCRING_ETOOSMALL: c_int = -14;
-/// Non-blocking call (timeout 0): the ring is full (send) or empty (receive).
-pub const IPCRING_EAGAIN: c_int = -15;
-/// The ring stayed full or empty for the whole timeout.
-pub const IPCRING_ETIMEDOUT: c_int = -16;
-/// Every receiver has gone: nothing sent now would ever be read.
-pub const IPCRING_EDISCONNECTED: c_int = -17;
-/// The role is taken: an SPSC ring already has its sender (or receiver). Also: another
-/// process is removing the ring (`ipcring_remove` waited for it; or a create found its new
-/// object taken by a concurrent `ipcring_remove`: create again).
-pub const IPCRING_EBUSY: c_int = -18;
-/// The ring's endpoint table is full.
-pub const IPCRING_ETOOMANY: c_int = -19;
-/// The handle was already closed.
-pub const IPCRING_ECLOSED: c_int = -20;
-/// The pointer is not an ipcring handle. Detected only for pointers to readable memory that
-/// ipcring never handed out; any other pointer is undefined behaviour, as for `free`.
-pub const IPCRING_EBADHANDLE: c_int = -21;
-/// The handle was not opened for this direction (send on a receive-only handle, or the reverse).
-pub const IPCRING_EDIRECTION: c_int = -22;
-/// The call is out of order: commit or cancel without a reservation, release without a
-/// peek, or a send/receive while a reservation or peek is outstanding on the handle.
-pub const IPCRING_ESTATE: c_int = -23;
-/// A system call failed; `ipcring_last_error` names it and the OS error.
-pub const IPCRING_EIO: c_int = -24;
-/// A bug in ipcring was caught at the boundary (a Rust panic); the handle should be closed.
-pub const IPCRING_EPANIC: c_int = -25;
-/// A kernel limit is below what the address asks for (e.g. a POSIX queue's `msg_max`);
-/// `ipcring_last_error` names the limit and how to raise it.
-pub const IPCRING_ELIMIT: c_int = -26;
-/// `ipcring_remove` without `IPCRING_REMOVE_FORCE` found the channel in use (a live endpoint,
-/// or a creator still initialising the ring); nothing was removed.
-pub const IPCRING_EINUSE: c_int = -27;
 
 // ---------------------------------------------------------------------------------------
 // Flags and constants.
@@ -143,18 +74,6 @@ pub const IPCRING_TRANSPORT_TCP: u32 = 5;
 
 // ---------------------------------------------------------------------------------------
 // Types.
-
-/// An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
-pub struct Handle {
-    state: AtomicU32,
-    /// Boxed so that a parked shell costs 16 bytes, whatever an endpoint weighs.
-    inner: UnsafeCell<Option<Box<Ends>>>,
-}
-
-// SAFETY: the shells are shared only through the spare list (under its mutex) and through
-// pointers given to C, where the documented rule is that calls on one handle never overlap;
-// `state` is atomic so that a closed shell can be recognised from any thread.
-unsafe impl Sync for Handle {}
 
 /// One message of a batch: `len` bytes at `data` (`data` may be NULL when `len` is 0).
 #[repr(C)]
@@ -206,103 +125,8 @@ pub struct InfoOut {
     pub transport: u32,
 }
 
-/// What an open handle holds.
-struct Ends {
-    tx: Option<Sender>,
-    rx: Option<Receiver>,
-    /// Position of a slot reserved by `ipcring_reserve` and not yet committed or cancelled.
-    reserved: Option<u64>,
-    /// Position and length of a message seen by `ipcring_peek` and not yet released.
-    peeked: Option<(u64, usize)>,
-}
-
-const OPEN: u32 = u32::from_be_bytes(*b"OPEN");
-const CLOSED: u32 = u32::from_be_bytes(*b"SHUT");
-
-/// Closed shells waiting to be reused (never freed; see the module docs).
-static SPARE: Mutex<Vec<&'static Handle>> = Mutex::new(Vec::new());
-
-/// Room for this thread's last error message, NUL included. A fixed buffer rather than a
-/// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
-/// overwrites the text in place.
-const LAST_ERROR_CAP: usize = 512;
-
-thread_local! {
-    static LAST_ERROR: RefCell<[u8; LAST_ERROR_CAP]> = const { RefCell::new([0; LAST_ERROR_CAP]) };
-}
-
 // ---------------------------------------------------------------------------------------
-// Internals.
-
-/// A failed call's status; the detailed message is already in `LAST_ERROR`.
-type Status = c_int;
-
-fn fail(code: c_int, msg: &str) -> Status {
-    let mut n = msg.len().min(LAST_ERROR_CAP - 1);
-    while !msg.is_char_boundary(n) {
-        n -= 1;
-    }
-    LAST_ERROR.with(|l| {
-        let mut buf = l.borrow_mut();
-        for (dst, &b) in buf.iter_mut().zip(&msg.as_bytes()[..n]) {
-            *dst = if b == 0 { b'?' } else { b };
-        }
-        buf[n] = 0;
-    });
-    code
-}
-
-fn code_of(e: &Error) -> c_int {
-    match e {
-        Error::InvalidName { .. } | Error::InvalidAddress { .. } | Error::InvalidOption { .. } => IPCRING_EADDRESS,
-        Error::AlreadyExists => IPCRING_EEXIST,
-        Error::NotFound => IPCRING_ENOENT,
-        Error::PermissionDenied => IPCRING_EACCES,
-        Error::NoSpace { .. } => IPCRING_ENOSPC,
-        Error::NotReady | Error::CreatorDied => IPCRING_ENOTREADY,
-        Error::NotARing { .. } => IPCRING_ENOTRING,
-        Error::AbiMismatch { .. } | Error::LayoutMismatch { .. } => IPCRING_EVERSION,
-        Error::Mismatch { .. } => IPCRING_EMISMATCH,
-        Error::SizeMismatch { .. } | Error::Corrupted { .. } => IPCRING_ECORRUPT,
-        Error::TooLarge { .. } => IPCRING_ETOOLARGE,
-        Error::BufferTooSmall { .. } => IPCRING_ETOOSMALL,
-        Error::WouldBlock => IPCRING_EAGAIN,
-        Error::TimedOut => IPCRING_ETIMEDOUT,
-        Error::Disconnected => IPCRING_EDISCONNECTED,
-        Error::EndOfStream => IPCRING_EOF,
-        Error::Busy { .. } => IPCRING_EBUSY,
-        Error::InUse { .. } => IPCRING_EINUSE,
-        Error::TooManyEndpoints => IPCRING_ETOOMANY,
-        Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
-        Error::KernelLimit { .. } => IPCRING_ELIMIT,
-        Error::Io { .. } => IPCRING_EIO,
-        _ => IPCRING_EIO,
-    }
-}
-
-/// Records `e` as this thread's last error and returns its code. End of stream is not a
-/// failure and leaves the last error alone.
-fn err(e: Error) -> Status {
-    match code_of(&e) {
-        IPCRING_EOF => IPCRING_EOF,
-        code => fail(code, &e.to_string()),
-    }
-}
-
-/// [`err`] for errors about a named object: the message names the address.
-fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
-    move |e| match e {
-        Error::AlreadyExists
-        | Error::NotFound
-        | Error::PermissionDenied
-        | Error::NotReady
-        | Error::CreatorDied
-        | Error::NotARing { .. }
-        | Error::InUse { .. }
-        | Error::Busy { role: "cleaner" } => fail(code_of(&e), &format!("{address}: {e}")),
-        e => err(e),
-    }
-}
+// Internals: the panic guard and the argument checks.
 
 /// Runs a call's body, turning a panic into `IPCRING_EPANIC`.
 fn guard(body: impl FnOnce() -> Result<c_int, Status>) -> c_int {
@@ -313,58 +137,6 @@ fn guard(body: impl FnOnce() -> Result<c_int, Status>) -> c_int {
             "internal error: a panic was caught at the C boundary (a bug in ipcring; please report it)",
         ),
     }
-}
-
-/// The open handle behind `ch`, or the status that says why there is none.
-///
-/// # Safety
-/// `ch` is NULL or a pointer the caller got from ipcring (or at least points at readable,
-/// aligned memory of a `Handle`'s size), and no other call on the same handle is running.
-unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
-    if ch.is_null() {
-        return Err(fail(IPCRING_EINVAL, "handle is NULL"));
-    }
-    if ch as usize % std::mem::align_of::<Handle>() != 0 {
-        return Err(fail(
-            IPCRING_EBADHANDLE,
-            "pointer is not an ipcring handle (misaligned)",
-        ));
-    }
-    // SAFETY: non-NULL and aligned; ipcring's shells are never freed, so even a closed
-    // handle's state can be read (the caller's contract covers foreign pointers).
-    let h = unsafe { &*ch };
-    match h.state.load(Ordering::Acquire) {
-        OPEN => {}
-        CLOSED => return Err(fail(IPCRING_ECLOSED, "handle was already closed")),
-        _ => return Err(fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle")),
-    }
-    // SAFETY: the handle is open, and the caller guarantees no overlapping call on it, so
-    // this is the only reference to its contents for the duration of the call.
-    let inner = unsafe { &mut *h.inner.get() };
-    inner
-        .as_deref_mut()
-        .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
-}
-
-/// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked.
-fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut Handle {
-    let e = Ends {
-        tx,
-        rx,
-        reserved: None,
-        peeked: None,
-    };
-    let spare = SPARE.lock().unwrap_or_else(|p| p.into_inner()).pop();
-    let h: &'static Handle = spare.unwrap_or_else(|| {
-        Box::leak(Box::new(Handle {
-            state: AtomicU32::new(CLOSED),
-            inner: UnsafeCell::new(None),
-        }))
-    });
-    // SAFETY: the shell is closed and owned by this call alone (just popped or just made).
-    unsafe { *h.inner.get() = Some(Box::new(e)) };
-    h.state.store(OPEN, Ordering::Release);
-    h as *const Handle as *mut Handle
 }
 
 /// The address at `address`, parsed.
@@ -1019,12 +791,9 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
         if let (Some(pos), Some(tx)) = (e.reserved.take(), e.tx.as_mut()) {
             tx.cancel_raw(pos);
         }
-        // SAFETY: `ends` checked the pointer and that the handle is open.
-        let h: &'static Handle = unsafe { &*ch };
-        h.state.store(CLOSED, Ordering::Release);
-        // SAFETY: the handle is ours alone for this call (no overlapping calls).
-        let taken = unsafe { (*h.inner.get()).take() };
-        if let Some(mut e) = taken {
+        // SAFETY: `ends` checked the pointer and that the handle is open; the caller's
+        // contract says no other call on it is running.
+        if let Some(mut e) = unsafe { close_handle(ch) } {
             if let (Some((pos, n)), Some(rx)) = (e.peeked.take(), e.rx.as_mut()) {
                 if rx.peek_consumes() {
                     rx.release_raw(pos, n);
@@ -1032,7 +801,6 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
             }
             drop(e);
         }
-        SPARE.lock().unwrap_or_else(|p| p.into_inner()).push(h);
         Ok(IPCRING_OK)
     })
 }
@@ -1088,57 +856,6 @@ pub unsafe extern "C" fn ipcring_remove(address: *const c_char, flags: u32) -> c
         remove_addr(&addr, flags & IPCRING_REMOVE_FORCE != 0).map_err(err_at(&text))?;
         Ok(IPCRING_OK)
     })
-}
-
-/// A static, NUL-terminated description of any status code (unknown codes included).
-///
-/// Thread safety: may be called from any thread at any time.
-#[no_mangle]
-pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
-    let text: &'static CStr = match status {
-        IPCRING_OK => c"success",
-        IPCRING_EOF => c"end of stream: every sender has closed",
-        IPCRING_EINVAL => c"invalid argument (NULL pointer, bad flags or non-UTF-8 string)",
-        IPCRING_EADDRESS => c"malformed address or option",
-        IPCRING_EUNSUPPORTED => c"transport or operation not supported",
-        IPCRING_EEXIST => c"a ring of that name already exists",
-        IPCRING_ENOENT => c"no ring of that name exists",
-        IPCRING_EACCES => c"permission denied",
-        IPCRING_ENOSPC => c"no space left in shared memory for the ring",
-        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it (still at it, or died)",
-        IPCRING_ENOTRING => c"not an ipcring ring",
-        IPCRING_EVERSION => c"ring made by an incompatible version of ipcring",
-        IPCRING_EMISMATCH => c"ring differs from the options asked for",
-        IPCRING_ECORRUPT => c"ring corrupted",
-        IPCRING_ETOOLARGE => c"message larger than the ring's msg_size",
-        IPCRING_ETOOSMALL => c"buffer too small for the message (it stays in the ring)",
-        IPCRING_EAGAIN => c"operation would block",
-        IPCRING_ETIMEDOUT => c"timed out",
-        IPCRING_EDISCONNECTED => c"every receiver has gone",
-        IPCRING_EBUSY => c"the ring already has its sender or receiver, or is being removed",
-        IPCRING_ETOOMANY => c"the ring's endpoint table is full",
-        IPCRING_ECLOSED => c"handle already closed",
-        IPCRING_EBADHANDLE => c"not an ipcring handle",
-        IPCRING_EDIRECTION => c"handle not opened for this direction",
-        IPCRING_ESTATE => c"call out of order (reserve/commit or peek/release)",
-        IPCRING_EIO => c"system call failed",
-        IPCRING_EPANIC => c"internal error in ipcring",
-        IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
-        IPCRING_EINUSE => c"the channel is in use (not removed)",
-        _ => c"unknown ipcring status code",
-    };
-    text.as_ptr()
-}
-
-/// The calling thread's message for its last failed call, naming the offending value (e.g.
-/// `invalid address "shm://x?capacity=7": "capacity=7": must be a power of two`); "" if none
-/// failed yet. The pointer stays valid for the thread's lifetime; the text is replaced by the
-/// thread's next failure, so read it before calling ipcring again.
-///
-/// Thread safety: may be called from any thread; each thread has its own message.
-#[no_mangle]
-pub extern "C" fn ipcring_last_error() -> *const c_char {
-    LAST_ERROR.with(|l| l.borrow().as_ptr() as *const c_char)
 }
 
 /// The library's version, e.g. "0.1.0" (the header's `IPCRING_VERSION` when they match).

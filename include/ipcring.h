@@ -253,6 +253,16 @@
 
 /**
  * An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
+ *
+ * Fork: libipcring takes no process-wide lock (its pool of handle shells is lock-free), so a
+ * child of a multi-threaded process can open, use and close handles even when it was forked
+ * while another thread was inside an ipcring call. (The calls allocate: that relies on the
+ * allocator being fork-safe, as glibc's malloc is; POSIX itself promises only
+ * async-signal-safe functions in such a child.) A handle open before `fork()` exists in both
+ * processes; each closes the ends it does not use (see `ipcring_pair`).
+ *
+ * Signals: no ipcring call is async-signal-safe (they allocate and may take the C library's
+ * locks): never call one from a signal handler.
  */
 typedef struct ipcring_t ipcring_t;
 

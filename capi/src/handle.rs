@@ -32,19 +32,20 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 ///
 /// Signals: no ipcring call is async-signal-safe (they allocate and may take the C library's
 /// locks): never call one from a signal handler.
-pub struct Handle {
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
+pub struct ipcring_t {
     state: AtomicU32,
     /// Boxed so that a parked shell costs 24 bytes, whatever an endpoint weighs.
     inner: UnsafeCell<Option<Box<Ends>>>,
     /// The next parked shell while this one is parked in `SPARE` (null at the bottom).
-    next: AtomicPtr<Handle>,
+    next: AtomicPtr<ipcring_t>,
 }
 
 // SAFETY: `inner` is touched only by whoever owns the shell: the open or close that took it
 // out of `SPARE` (a pop hands each shell to one caller), or a call on the open handle, where
 // the documented rule is that calls on one handle never overlap. `state` and `next` are
 // atomic, so a closed shell can be recognised, and the stack walked, from any thread.
-unsafe impl Sync for Handle {}
+unsafe impl Sync for ipcring_t {}
 
 /// What an open handle holds.
 pub(crate) struct Ends {
@@ -60,13 +61,13 @@ const OPEN: u32 = u32::from_be_bytes(*b"OPEN");
 const CLOSED: u32 = u32::from_be_bytes(*b"SHUT");
 
 /// Closed shells waiting to be reused (never freed): the top of the stack linked through
-/// `Handle::next`, null when empty. See the module docs for why it is ABA-free.
-static SPARE: AtomicPtr<Handle> = AtomicPtr::new(ptr::null_mut());
+/// `ipcring_t::next`, null when empty. See the module docs for why it is ABA-free.
+static SPARE: AtomicPtr<ipcring_t> = AtomicPtr::new(ptr::null_mut());
 
 /// Parks the chain of shells `first ..= last` (linked through `next`; the caller owns every
 /// shell of it) on top of `SPARE`.
-fn park(first: &'static Handle, last: &'static Handle) {
-    let first = first as *const Handle as *mut Handle;
+fn park(first: &'static ipcring_t, last: &'static ipcring_t) {
+    let first = first as *const ipcring_t as *mut ipcring_t;
     let mut head = SPARE.load(Ordering::Relaxed);
     loop {
         // Relaxed: the Release CAS below publishes it; nothing reads `head`'s contents here.
@@ -79,7 +80,7 @@ fn park(first: &'static Handle, last: &'static Handle) {
 }
 
 /// Takes one parked shell, if any; the caller then owns it.
-fn unpark() -> Option<&'static Handle> {
+fn unpark() -> Option<&'static ipcring_t> {
     // Acquire: pairs with the Release CAS of every park before (all writes to SPARE are
     // read-modify-writes, so each park's release sequence reaches this swap).
     let top = SPARE.swap(ptr::null_mut(), Ordering::Acquire);
@@ -87,7 +88,7 @@ fn unpark() -> Option<&'static Handle> {
         return None;
     }
     // SAFETY: every pointer ever put in SPARE is a leaked shell, never freed.
-    let first: &'static Handle = unsafe { &*top };
+    let first: &'static ipcring_t = unsafe { &*top };
     let rest = first.next.load(Ordering::Relaxed);
     if rest.is_null() {
         return Some(first);
@@ -99,7 +100,7 @@ fn unpark() -> Option<&'static Handle> {
         .is_err()
     {
         // SAFETY: as above, shells are never freed.
-        let rest_ref: &'static Handle = unsafe { &*rest };
+        let rest_ref: &'static ipcring_t = unsafe { &*rest };
         let mut last = rest_ref;
         loop {
             let next = last.next.load(Ordering::Relaxed);
@@ -118,12 +119,12 @@ fn unpark() -> Option<&'static Handle> {
 ///
 /// # Safety
 /// `ch` is NULL or a pointer the caller got from ipcring (or at least points at readable,
-/// aligned memory of a `Handle`'s size), and no other call on the same handle is running.
-pub(crate) unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
+/// aligned memory of a `ipcring_t`'s size), and no other call on the same handle is running.
+pub(crate) unsafe fn ends<'a>(ch: *mut ipcring_t) -> Result<&'a mut Ends, Status> {
     if ch.is_null() {
         return Err(fail(IPCRING_EINVAL, "handle is NULL"));
     }
-    if ch as usize % std::mem::align_of::<Handle>() != 0 {
+    if ch as usize % std::mem::align_of::<ipcring_t>() != 0 {
         return Err(fail(
             IPCRING_EBADHANDLE,
             "pointer is not an ipcring handle (misaligned)",
@@ -146,15 +147,15 @@ pub(crate) unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
 }
 
 /// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked.
-pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut Handle {
+pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut ipcring_t {
     let e = Ends {
         tx,
         rx,
         reserved: None,
         peeked: None,
     };
-    let h: &'static Handle = unpark().unwrap_or_else(|| {
-        Box::leak(Box::new(Handle {
+    let h: &'static ipcring_t = unpark().unwrap_or_else(|| {
+        Box::leak(Box::new(ipcring_t {
             state: AtomicU32::new(CLOSED),
             inner: UnsafeCell::new(None),
             next: AtomicPtr::new(ptr::null_mut()),
@@ -163,16 +164,16 @@ pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut Handl
     // SAFETY: the shell is closed and owned by this call alone (just popped or just made).
     unsafe { *h.inner.get() = Some(Box::new(e)) };
     h.state.store(OPEN, Ordering::Release);
-    h as *const Handle as *mut Handle
+    h as *const ipcring_t as *mut ipcring_t
 }
 
 /// Marks the open handle `ch` closed, parks its shell for reuse and returns what it held.
 ///
 /// # Safety
 /// `ch` is an open handle ([`ends`] accepted it) and no other call on it is running.
-pub(crate) unsafe fn close_handle(ch: *mut Handle) -> Option<Box<Ends>> {
+pub(crate) unsafe fn close_handle(ch: *mut ipcring_t) -> Option<Box<Ends>> {
     // SAFETY: the caller's contract: `ch` points at one of our shells, never freed.
-    let h: &'static Handle = unsafe { &*ch };
+    let h: &'static ipcring_t = unsafe { &*ch };
     h.state.store(CLOSED, Ordering::Release);
     // SAFETY: the handle is ours alone for this call (no overlapping calls).
     let taken = unsafe { (*h.inner.get()).take() };

@@ -23,7 +23,7 @@
 mod handle;
 mod status;
 
-use handle::{close_handle, ends, new_handle, Ends, Handle};
+use handle::{close_handle, ends, ipcring_t, new_handle, Ends};
 use ipcring::address::{Address, Transport};
 use ipcring::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use ipcring::{Error, Kind, Timeout, WakeBackend};
@@ -76,8 +76,9 @@ pub const IPCRING_TRANSPORT_TCP: u32 = 5;
 // Types.
 
 /// One message of a batch: `len` bytes at `data` (`data` may be NULL when `len` is 0).
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
-pub struct Msg {
+pub struct ipcring_msg_t {
     /// The message's bytes.
     pub data: *const c_void,
     /// Its length.
@@ -85,9 +86,10 @@ pub struct Msg {
 }
 
 /// Counters of one handle (process-local).
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
 #[derive(Default)]
-pub struct StatsOut {
+pub struct ipcring_stats_t {
     /// Messages sent through this handle.
     pub sent_messages: u64,
     /// Payload bytes sent.
@@ -106,8 +108,9 @@ pub struct StatsOut {
 }
 
 /// The shape of the ring behind a handle.
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
-pub struct InfoOut {
+pub struct ipcring_info_t {
     /// Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
     pub capacity: u64,
     /// Largest message in bytes.
@@ -236,7 +239,7 @@ unsafe fn bytes_mut<'a>(buf: *mut c_void, cap: usize, name: &str) -> Result<&'a 
 
 /// A batch message as a byte slice, for `Sender::send_batch` without copying the array.
 #[repr(transparent)]
-struct BatchMsg(Msg);
+struct BatchMsg(ipcring_msg_t);
 
 impl AsRef<[u8]> for BatchMsg {
     fn as_ref(&self) -> &[u8] {
@@ -268,7 +271,7 @@ impl AsRef<[u8]> for BatchMsg {
 /// # Safety
 /// `address` is NULL or a NUL-terminated string; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *mut *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *mut *mut ipcring_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
@@ -315,8 +318,8 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_pair(
     address: *const c_char,
-    sender: *mut *mut Handle,
-    receiver: *mut *mut Handle,
+    sender: *mut *mut ipcring_t,
+    receiver: *mut *mut ipcring_t,
 ) -> c_int {
     guard(|| {
         let sender = out_ptr(sender, "sender")?;
@@ -348,7 +351,7 @@ pub unsafe extern "C" fn ipcring_pair(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_clone(ch: *mut ipcring_t, out: *mut *mut ipcring_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
@@ -374,7 +377,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `len` bytes of reads.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: usize, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, len: usize, timeout_ns: i64) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let tx = sender(unsafe { ends(ch) }?)?;
@@ -410,7 +413,7 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: 
 /// `len` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_recv(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut c_void,
     cap: usize,
     len: *mut usize,
@@ -442,7 +445,7 @@ pub unsafe extern "C" fn ipcring_recv(
 /// `ch` is NULL or a handle from ipcring; `buf` and `cap` are NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_reserve(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut *mut c_void,
     cap: *mut usize,
     timeout_ns: i64,
@@ -474,7 +477,7 @@ pub unsafe extern "C" fn ipcring_reserve(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_commit(ch: *mut Handle, len: usize) -> c_int {
+pub unsafe extern "C" fn ipcring_commit(ch: *mut ipcring_t, len: usize) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -498,7 +501,7 @@ pub unsafe extern "C" fn ipcring_commit(ch: *mut Handle, len: usize) -> c_int {
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_cancel(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_cancel(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -524,7 +527,7 @@ pub unsafe extern "C" fn ipcring_cancel(ch: *mut Handle) -> c_int {
 /// `ch` is NULL or a handle from ipcring; `buf` and `len` are NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_peek(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut *const c_void,
     len: *mut usize,
     timeout_ns: i64,
@@ -554,7 +557,7 @@ pub unsafe extern "C" fn ipcring_peek(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_release(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -583,8 +586,8 @@ pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
 /// `data` NULL or valid for `len` bytes; `sent` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_send_batch(
-    ch: *mut Handle,
-    msgs: *const Msg,
+    ch: *mut ipcring_t,
+    msgs: *const ipcring_msg_t,
     count: usize,
     sent: *mut usize,
     timeout_ns: i64,
@@ -601,11 +604,11 @@ pub unsafe extern "C" fn ipcring_send_batch(
         if msgs.is_null() {
             return Err(fail(IPCRING_EINVAL, &format!("msgs is NULL but count is {count}")));
         }
-        if count > isize::MAX as usize / std::mem::size_of::<Msg>() {
+        if count > isize::MAX as usize / std::mem::size_of::<ipcring_msg_t>() {
             return Err(fail(IPCRING_EINVAL, &format!("count {count} is larger than any array")));
         }
         // SAFETY: non-NULL, valid for `count` entries by the caller's contract; BatchMsg is
-        // a transparent wrapper of Msg.
+        // a transparent wrapper of ipcring_msg_t.
         let batch = unsafe { std::slice::from_raw_parts(msgs as *const BatchMsg, count) };
         for (i, m) in batch.iter().enumerate() {
             if m.0.len > 0 && m.0.data.is_null() {
@@ -641,7 +644,7 @@ pub unsafe extern "C" fn ipcring_send_batch(
 /// writes; `lens` is NULL or valid for `max` writes; `count` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_recv_batch(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut c_void,
     stride: usize,
     max: usize,
@@ -697,12 +700,12 @@ pub unsafe extern "C" fn ipcring_recv_batch(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c_int {
+pub unsafe extern "C" fn ipcring_stats(ch: *mut ipcring_t, out: *mut ipcring_stats_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
-        let mut s = StatsOut::default();
+        let mut s = ipcring_stats_t::default();
         if let Some(tx) = &e.tx {
             let t = tx.stats();
             (s.sent_messages, s.sent_bytes, s.parks, s.wakes) = (t.messages, t.bytes, t.parks, t.wakes);
@@ -729,7 +732,7 @@ pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_int {
+pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
@@ -739,7 +742,7 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_i
             (Some(tx), None) => (tx.geometry(), tx.queued(), tx.max_msg_size(), tx.transport()),
             (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
         };
-        let info = InfoOut {
+        let info = ipcring_info_t {
             capacity: g.map_or(0, |g| g.capacity),
             msg_size: msg_size as u64,
             queued: queued.unwrap_or(0),
@@ -781,7 +784,7 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_i
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_close(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         if ch.is_null() {
             return Ok(IPCRING_OK);

@@ -49,11 +49,66 @@ fn main() {
         .with_src(crate_dir.join("src/lib.rs"))
         .generate()
         .expect("cbindgen generates ipcring.h from src/lib.rs and its modules");
+    let mut text = Vec::new();
+    header.write(&mut text);
+    let text = finish(String::from_utf8(text).expect("cbindgen writes UTF-8"));
     let out = PathBuf::from(var("OUT_DIR")).join("ipcring.h");
-    header.write_to_file(&out);
+    write(&out, &text);
     if env::var_os("IPCRING_BLESS_HEADER").is_some() {
-        header.write_to_file(crate_dir.join("../include/ipcring.h"));
+        write(&crate_dir.join("../include/ipcring.h"), &text);
     }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// What cbindgen cannot emit itself, added to its output: the initialisers of the structs that
+/// carry their size (`IPCRING_INFO_INIT`, `IPCRING_STATS_INIT`), placed after the types and
+/// before the functions.
+fn finish(header: String) -> String {
+    // cpp_compat opens the functions' `extern "C"` block with exactly these lines.
+    let functions = "#ifdef __cplusplus\nextern \"C\" {\n";
+    assert_eq!(
+        header.matches(functions).count(),
+        1,
+        "cbindgen's extern \"C\" block moved"
+    );
+    let mut inits = String::from(
+        "/*\n * Initialisers for the structs the library fills in: they set `size`, the first field, to the\n \
+         * struct's size, as ipcring_info and ipcring_stats require, and every other field to 0:\n \
+         *     ipcring_info_t info = IPCRING_INFO_INIT;\n \
+         */\n",
+    );
+    for (name, ty) in [
+        ("IPCRING_INFO_INIT", "ipcring_info_t"),
+        ("IPCRING_STATS_INIT", "ipcring_stats_t"),
+    ] {
+        // Every field gets an initialiser (positional, so that C89 and C++ take it too, and
+        // -Wmissing-field-initializers stays quiet).
+        let zeros = ", 0".repeat(fields(&header, ty) - 1);
+        inits.push_str(&format!("#define {name} {{ sizeof({ty}){zeros} }}\n"));
+    }
+    inits.push('\n');
+    header.replacen(functions, &format!("{inits}{functions}"), 1)
+}
+
+/// The number of fields of the typedef'd struct `ty` in cbindgen's output (its declarations
+/// are the lines ending in `;` between `typedef struct {` and `} ty;`).
+fn fields(header: &str, ty: &str) -> usize {
+    let end = header
+        .find(&format!("\n}} {ty};"))
+        .unwrap_or_else(|| panic!("{ty} is not in the header"));
+    let start = header[..end]
+        .rfind("typedef struct {")
+        .expect("the struct's opening line");
+    let n = header[start..end]
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.ends_with(';') && !l.starts_with('*') && !l.starts_with('/'))
+        .count();
+    assert!(n >= 2, "{ty} has {n} fields");
+    n
 }
 
 /// The shared library's SONAME: `libipcring.so.MAJOR`, or `libipcring.so.0.MINOR` before

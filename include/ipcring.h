@@ -281,9 +281,15 @@ typedef struct {
 } ipcring_msg_t;
 
 /**
- * Counters of one handle (process-local).
+ * Counters of one handle (process-local). Declare it with `IPCRING_STATS_INIT`, which sets
+ * `size`; see `ipcring_stats` for the size rule.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof(ipcring_stats_t)` before the call; set by the library to
+   * the number of bytes it wrote. Later versions only append fields.
+   */
+  size_t size;
   /**
    * Messages sent through this handle.
    */
@@ -316,9 +322,15 @@ typedef struct {
 } ipcring_stats_t;
 
 /**
- * The shape of the ring behind a handle.
+ * The shape of the channel behind a handle. Declare it with `IPCRING_INFO_INIT`, which sets
+ * `size`; see `ipcring_info` for the size rule.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof(ipcring_info_t)` before the call; set by the library to
+   * the number of bytes it wrote. Later versions only append fields.
+   */
+  size_t size;
   /**
    * Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
    */
@@ -349,6 +361,14 @@ typedef struct {
    */
   uint32_t transport;
 } ipcring_info_t;
+
+/*
+ * Initialisers for the structs the library fills in: they set `size`, the first field, to the
+ * struct's size, as ipcring_info and ipcring_stats require, and every other field to 0:
+ *     ipcring_info_t info = IPCRING_INFO_INIT;
+ */
+#define IPCRING_INFO_INIT { sizeof(ipcring_info_t), 0, 0, 0, 0, 0, 0, 0 }
+#define IPCRING_STATS_INIT { sizeof(ipcring_stats_t), 0, 0, 0, 0, 0, 0, 0 }
 
 #ifdef __cplusplus
 extern "C" {
@@ -537,23 +557,40 @@ int ipcring_recv_batch(ipcring_t *ch,
                        int64_t timeout_ns);
 
 /**
- * Writes the handle's counters (messages and bytes each way, parks, wake-ups) to `*out`.
+ * Writes the handle's counters (messages and bytes each way, parks, wake-ups, system calls)
+ * to `*out`.
+ *
+ * Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call
+ * (`ipcring_stats_t st = IPCRING_STATS_INIT;`). A size smaller than the first version of the
+ * struct (64 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+ * min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+ * built against a newer header, with more fields, gets the fields this library knows and the
+ * rest of its struct untouched.
  *
  * Thread safety: calls on one handle must not overlap.
  *
  * # Safety
- * `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+ * `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_stats_t`
+ * whose `size` is set, valid for `size` bytes of writes.
  */
 int ipcring_stats(ipcring_t *ch, ipcring_stats_t *out);
 
 /**
- * Writes the ring's capacity, msg_size, mode, wake backend, the messages queued now, and
- * the ends this handle holds to `*out`.
+ * Writes the channel's capacity, msg_size, mode, wake backend, the messages queued now, the
+ * ends this handle holds and the transport to `*out`.
+ *
+ * Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call
+ * (`ipcring_info_t info = IPCRING_INFO_INIT;`). A size smaller than the first version of the
+ * struct (48 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+ * min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+ * built against a newer header, with more fields, gets the fields this library knows and the
+ * rest of its struct untouched.
  *
  * Thread safety: calls on one handle must not overlap.
  *
  * # Safety
- * `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+ * `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_info_t`
+ * whose `size` is set, valid for `size` bytes of writes.
  */
 int ipcring_info(ipcring_t *ch, ipcring_info_t *out);
 

@@ -85,11 +85,15 @@ pub struct ipcring_msg_t {
     pub len: usize,
 }
 
-/// Counters of one handle (process-local).
+/// Counters of one handle (process-local). Declare it with `IPCRING_STATS_INIT`, which sets
+/// `size`; see `ipcring_stats` for the size rule.
 #[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
 #[derive(Default)]
 pub struct ipcring_stats_t {
+    /// Set by the caller to `sizeof(ipcring_stats_t)` before the call; set by the library to
+    /// the number of bytes it wrote. Later versions only append fields.
+    pub size: usize,
     /// Messages sent through this handle.
     pub sent_messages: u64,
     /// Payload bytes sent.
@@ -107,10 +111,14 @@ pub struct ipcring_stats_t {
     pub syscalls: u64,
 }
 
-/// The shape of the ring behind a handle.
+/// The shape of the channel behind a handle. Declare it with `IPCRING_INFO_INIT`, which sets
+/// `size`; see `ipcring_info` for the size rule.
 #[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
 pub struct ipcring_info_t {
+    /// Set by the caller to `sizeof(ipcring_info_t)` before the call; set by the library to
+    /// the number of bytes it wrote. Later versions only append fields.
+    pub size: usize,
     /// Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
     pub capacity: u64,
     /// Largest message in bytes.
@@ -126,6 +134,78 @@ pub struct ipcring_info_t {
     pub ends: u32,
     /// The transport: `IPCRING_TRANSPORT_SHM`, `_PIPE`, `_FIFO`, `_MQ`, `_UNIX` or `_TCP`.
     pub transport: u32,
+}
+
+/// A caller-allocated output struct whose first field is its size (`size_t size`), so that
+/// it can grow without breaking programs built against an older header.
+trait SizedOut {
+    /// The size of the struct's first version: the smallest `size` the library accepts.
+    const FIRST_SIZE: usize;
+    /// Its C name, for messages.
+    const NAME: &'static str;
+    fn set_size(&mut self, size: usize);
+}
+
+impl SizedOut for ipcring_stats_t {
+    const FIRST_SIZE: usize = 64;
+    const NAME: &'static str = "ipcring_stats_t";
+    fn set_size(&mut self, size: usize) {
+        self.size = size;
+    }
+}
+
+impl SizedOut for ipcring_info_t {
+    const FIRST_SIZE: usize = 48;
+    const NAME: &'static str = "ipcring_info_t";
+    fn set_size(&mut self, size: usize) {
+        self.size = size;
+    }
+}
+
+// Both structs are their first version, with no padding (every byte copied out is a field's),
+// `size` first; a later version appends fields and keeps FIRST_SIZE.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(ipcring_stats_t, size) == 0 && offset_of!(ipcring_info_t, size) == 0);
+    assert!(size_of::<ipcring_stats_t>() == <ipcring_stats_t as SizedOut>::FIRST_SIZE);
+    assert!(size_of::<ipcring_stats_t>() == size_of::<usize>() + 7 * 8);
+    assert!(size_of::<ipcring_info_t>() == <ipcring_info_t as SizedOut>::FIRST_SIZE);
+    assert!(size_of::<ipcring_info_t>() == size_of::<usize>() + 3 * 8 + 4 * 4);
+};
+
+/// Checks the size the caller set in `*out` against the first version's: the number of bytes
+/// to write, min(caller's size, this library's), or `IPCRING_EINVAL` (nothing written).
+///
+/// # Safety
+/// `out` is non-NULL, aligned and valid for reading its first `size_t`.
+unsafe fn out_size<T: SizedOut>(out: *mut T) -> Result<usize, Status> {
+    // SAFETY: the caller's contract; `size` is the first field (asserted above).
+    let size = unsafe { (out as *const usize).read() };
+    if size < T::FIRST_SIZE {
+        let name = T::NAME;
+        return Err(fail(
+            IPCRING_EINVAL,
+            &format!(
+                "{name}.size is {size}, smaller than the first version of {name} ({} bytes): \
+                 set it to sizeof({name}) before the call",
+                T::FIRST_SIZE
+            ),
+        ));
+    }
+    Ok(size.min(std::mem::size_of::<T>()))
+}
+
+/// Writes the first `n` bytes of `value` (from [`out_size`]) to `out`, with `size` set to `n`;
+/// the caller's bytes past `n` are left alone.
+///
+/// # Safety
+/// `out` is non-NULL and valid for `n` bytes of writes, `n` ≤ `size_of::<T>()`.
+unsafe fn write_sized<T: SizedOut>(out: *mut T, mut value: T, n: usize) {
+    value.set_size(n);
+    // SAFETY: `value` has no padding (asserted above), so its n ≤ size_of::<T>() bytes are
+    // initialised; `out` is valid for n bytes of writes by the caller's contract and cannot
+    // overlap a local.
+    unsafe { std::ptr::copy_nonoverlapping(&value as *const T as *const u8, out as *mut u8, n) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -693,18 +773,29 @@ pub unsafe extern "C" fn ipcring_recv_batch(
     })
 }
 
-/// Writes the handle's counters (messages and bytes each way, parks, wake-ups) to `*out`.
+/// Writes the handle's counters (messages and bytes each way, parks, wake-ups, system calls)
+/// to `*out`.
+///
+/// Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call
+/// (`ipcring_stats_t st = IPCRING_STATS_INIT;`). A size smaller than the first version of the
+/// struct (64 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+/// built against a newer header, with more fields, gets the fields this library knows and the
+/// rest of its struct untouched.
 ///
 /// Thread safety: calls on one handle must not overlap.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_stats_t`
+/// whose `size` is set, valid for `size` bytes of writes.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_stats(ch: *mut ipcring_t, out: *mut ipcring_stats_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
+        // SAFETY: checked non-NULL; the caller's contract.
+        let n = unsafe { out_size(out) }?;
         let mut s = ipcring_stats_t::default();
         if let Some(tx) = &e.tx {
             let t = tx.stats();
@@ -718,31 +809,45 @@ pub unsafe extern "C" fn ipcring_stats(ch: *mut ipcring_t, out: *mut ipcring_sta
             s.wakes += r.wakes;
             s.syscalls += r.syscalls;
         }
-        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { out.write(s) };
+        // SAFETY: checked non-NULL; valid for n ≤ size bytes of writes by the caller's contract.
+        unsafe { write_sized(out, s, n) };
         Ok(IPCRING_OK)
     })
 }
 
-/// Writes the ring's capacity, msg_size, mode, wake backend, the messages queued now, and
-/// the ends this handle holds to `*out`.
+/// Writes the channel's capacity, msg_size, mode, wake backend, the messages queued now, the
+/// ends this handle holds and the transport to `*out`.
+///
+/// Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call
+/// (`ipcring_info_t info = IPCRING_INFO_INIT;`). A size smaller than the first version of the
+/// struct (48 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+/// built against a newer header, with more fields, gets the fields this library knows and the
+/// rest of its struct untouched.
 ///
 /// Thread safety: calls on one handle must not overlap.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_info_t`
+/// whose `size` is set, valid for `size` bytes of writes.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
+        // SAFETY: checked non-NULL; the caller's contract.
+        let n = unsafe { out_size(out) }?;
         let (g, queued, msg_size, transport) = match (&e.tx, &e.rx) {
             (_, Some(rx)) => (rx.geometry(), rx.queued(), rx.max_msg_size(), rx.transport()),
             (Some(tx), None) => (tx.geometry(), tx.queued(), tx.max_msg_size(), tx.transport()),
             (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
         };
         let info = ipcring_info_t {
+            size: 0,
+            // TODO(capacity): on mq:// this is 0 although the queue has a capacity (mq_maxmsg);
+            // report it from `Sender::capacity()` / `Receiver::capacity()` (-> Option<u64>) once
+            // the ipcring crate has them, and say so in the field's doc.
             capacity: g.map_or(0, |g| g.capacity),
             msg_size: msg_size as u64,
             queued: queued.unwrap_or(0),
@@ -765,8 +870,8 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
                 _ => IPCRING_TRANSPORT_SHM,
             },
         };
-        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { out.write(info) };
+        // SAFETY: checked non-NULL; valid for n ≤ size bytes of writes by the caller's contract.
+        unsafe { write_sized(out, info, n) };
         Ok(IPCRING_OK)
     })
 }

@@ -63,10 +63,15 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
-/// What cbindgen cannot emit itself, added to its output: the initialisers of the structs that
-/// carry their size (`IPCRING_INFO_INIT`, `IPCRING_STATS_INIT`), placed after the types and
-/// before the functions.
+/// What cbindgen cannot emit itself, added to its output: C89 comments on the lines its
+/// `cpp_compat` writes with `//` (so that `-std=c89 -pedantic` takes the header), and the
+/// initialisers of the structs that carry their size (`IPCRING_INFO_INIT`,
+/// `IPCRING_STATS_INIT`), placed after the types and before the functions.
 fn finish(header: String) -> String {
+    let header = header
+        .replace("#endif // __cplusplus", "#endif /* __cplusplus */")
+        .replace("#endif  // __cplusplus", "#endif /* __cplusplus */")
+        .replace("}  // extern \"C\"", "}  /* extern \"C\" */");
     // cpp_compat opens the functions' `extern "C"` block with exactly these lines.
     let functions = "#ifdef __cplusplus\nextern \"C\" {\n";
     assert_eq!(

@@ -372,7 +372,7 @@ typedef struct {
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
 /**
  * Opens the channel named by `address` and writes a new handle to `*out`.
@@ -666,7 +666,7 @@ const char *ipcring_strerror(int status);
 const char *ipcring_last_error(void);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif /* __cplusplus */
 
 #endif  /* IPCRING_H */

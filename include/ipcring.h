@@ -151,7 +151,9 @@
 #define IPCRING_ENOTREADY -8
 
 /**
- * The object is not an ipcring ring.
+ * The object is not an ipcring channel of the address's transport: not a ring (`shm://`),
+ * not a FIFO or not a socket (or a symbolic link where one should be), or a TCP peer that is
+ * not an ipcring receiver.
  */
 #define IPCRING_ENOTRING -9
 
@@ -161,32 +163,34 @@
 #define IPCRING_EVERSION -10
 
 /**
- * The ring exists but differs from the options the address asked for.
+ * The channel exists but differs from the options the address asked for (a ring's capacity,
+ * msg_size, mode or wake backend; a queue's capacity or msg_size).
  */
 #define IPCRING_EMISMATCH -11
 
 /**
- * The shared region holds values that make no sense; the ring is poisoned for this process.
+ * The shared region holds values that make no sense (the ring is poisoned for this process),
+ * or a stream transport delivered a truncated or malformed frame.
  */
 #define IPCRING_ECORRUPT -12
 
 /**
- * The message is longer than the ring's msg_size; nothing was sent.
+ * The message is longer than the channel's msg_size; nothing was sent.
  */
 #define IPCRING_ETOOLARGE -13
 
 /**
- * The buffer is too small for the next message; the message stays in the ring.
+ * The buffer is too small for the next message; the message stays in the channel.
  */
 #define IPCRING_ETOOSMALL -14
 
 /**
- * Non-blocking call (timeout 0): the ring is full (send) or empty (receive).
+ * Non-blocking call (timeout 0): the channel is full (send) or empty (receive).
  */
 #define IPCRING_EAGAIN -15
 
 /**
- * The ring stayed full or empty for the whole timeout.
+ * The channel stayed full or empty for the whole timeout.
  */
 #define IPCRING_ETIMEDOUT -16
 
@@ -197,7 +201,7 @@
 
 /**
  * The role is taken: an SPSC ring already has its sender (or receiver). Also: another
- * process is removing the ring (`ipcring_remove` waited for it; or a create found its new
+ * process is removing the channel (`ipcring_remove` waited for it; or a create found its new
  * object taken by a concurrent `ipcring_remove`: create again).
  */
 #define IPCRING_EBUSY -18
@@ -378,9 +382,9 @@ extern "C" {
  * Opens the channel named by `address` and writes a new handle to `*out`.
  *
  * `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
- * (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
+ * (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
  * (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
- * (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
+ * (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created channel and must match an
  * existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
  * `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
  * socket transports the receiver listens and the sender connects at its first send; see the
@@ -423,7 +427,7 @@ int ipcring_clone(ipcring_t *ch, ipcring_t **out);
 /**
  * Sends the `len` bytes at `buf` as one message. `timeout_ns`: `IPCRING_FOREVER` (< 0)
  * waits for room as long as it takes, `IPCRING_NONBLOCK` (0) returns `IPCRING_EAGAIN` when
- * the ring is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
+ * the channel is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
  * `len` > msg_size is `IPCRING_ETOOLARGE` and sends nothing; `IPCRING_EDISCONNECTED` when
  * every receiver has gone. `buf` may be NULL when `len` is 0 (an empty message).
  *
@@ -437,11 +441,23 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
 
 /**
  * Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
- * Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
- * than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
+ * Returns `IPCRING_EOF` once every sender has gone and the channel is drained. A message
+ * longer than `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
  * `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
  * empty and non-blocking). End of stream lasts while no sender is attached: a sender that
  * attaches later makes the channel flow again.
+ *
+ * The receive loop: test for `IPCRING_OK`, not `>= 0` (`IPCRING_EOF` is 1, and `*len` is
+ * written only on success, so a `>= 0` loop would reuse a stale length at end of stream):
+ *
+ * ```c
+ * int rc;
+ * size_t len;
+ * while ((rc = ipcring_recv(ch, buf, cap, &len, IPCRING_FOREVER)) == IPCRING_OK)
+ *     consume(buf, len);
+ * if (rc != IPCRING_EOF)
+ *     fprintf(stderr, "ipcring_recv: %s: %s", ipcring_strerror(rc), ipcring_last_error());
+ * ```
  *
  * Signals do not interrupt a wait, in this call or any other (EINTR is retried inside,
  * keeping the deadline): to react to a signal, wait with a timeout and check a flag.
@@ -453,7 +469,11 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
  * `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `cap` bytes of writes;
  * `len` is NULL or valid for one write.
  */
-int ipcring_recv(ipcring_t *ch, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
+int ipcring_recv(ipcring_t *ch,
+                 void *buf,
+                 size_t cap,
+                 size_t *len,
+                 int64_t timeout_ns);
 
 /**
  * Reserves the next slot for a zero-copy send, waiting for room as `timeout_ns` allows, and
@@ -538,7 +558,7 @@ int ipcring_send_batch(ipcring_t *ch,
 /**
  * Receives up to `max` messages, waiting (as `timeout_ns` allows) for the first: message
  * `i` is copied to `buf + i * stride` and its length written to `lens[i]`; the number
- * received (≥ 1) goes to `*count`. `stride` must be at least the ring's msg_size
+ * received (≥ 1) goes to `*count`. `stride` must be at least the channel's msg_size
  * (`IPCRING_ETOOSMALL` otherwise, nothing taken). `max` 0 returns at once with `*count` 0.
  * `IPCRING_EOF` at end of stream.
  *
@@ -597,10 +617,10 @@ int ipcring_info(ipcring_t *ch, ipcring_info_t *out);
 /**
  * Closes the handle: detaches its ends (the last sender's close is the receivers'
  * end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
- * unmaps the ring, and invalidates `ch`. An outstanding reservation is cancelled; an
+ * unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding reservation is cancelled; an
  * outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
  * `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
- * `IPCRING_ECLOSED` (see "use after close" in the README). The ring itself stays until
+ * `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays until
  * `ipcring_unlink`.
  *
  * Thread safety: must not overlap any other call on the same handle.

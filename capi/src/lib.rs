@@ -338,9 +338,9 @@ impl AsRef<[u8]> for BatchMsg {
 /// Opens the channel named by `address` and writes a new handle to `*out`.
 ///
 /// `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
-/// (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
+/// (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
 /// (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
-/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
+/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created channel and must match an
 /// existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
 /// `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
 /// socket transports the receiver listens and the sender connects at its first send; see the
@@ -447,7 +447,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut ipcring_t, out: *mut *mut ipcrin
 
 /// Sends the `len` bytes at `buf` as one message. `timeout_ns`: `IPCRING_FOREVER` (< 0)
 /// waits for room as long as it takes, `IPCRING_NONBLOCK` (0) returns `IPCRING_EAGAIN` when
-/// the ring is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
+/// the channel is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
 /// `len` > msg_size is `IPCRING_ETOOLARGE` and sends nothing; `IPCRING_EDISCONNECTED` when
 /// every receiver has gone. `buf` may be NULL when `len` is 0 (an empty message).
 ///
@@ -476,11 +476,23 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, le
 }
 
 /// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
-/// Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
-/// than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
+/// Returns `IPCRING_EOF` once every sender has gone and the channel is drained. A message
+/// longer than `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
 /// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
 /// empty and non-blocking). End of stream lasts while no sender is attached: a sender that
 /// attaches later makes the channel flow again.
+///
+/// The receive loop: test for `IPCRING_OK`, not `>= 0` (`IPCRING_EOF` is 1, and `*len` is
+/// written only on success, so a `>= 0` loop would reuse a stale length at end of stream):
+///
+/// ```c
+/// int rc;
+/// size_t len;
+/// while ((rc = ipcring_recv(ch, buf, cap, &len, IPCRING_FOREVER)) == IPCRING_OK)
+///     consume(buf, len);
+/// if (rc != IPCRING_EOF)
+///     fprintf(stderr, "ipcring_recv: %s: %s", ipcring_strerror(rc), ipcring_last_error());
+/// ```
 ///
 /// Signals do not interrupt a wait, in this call or any other (EINTR is retried inside,
 /// keeping the deadline): to react to a signal, wait with a timeout and check a flag.
@@ -713,7 +725,7 @@ pub unsafe extern "C" fn ipcring_send_batch(
 
 /// Receives up to `max` messages, waiting (as `timeout_ns` allows) for the first: message
 /// `i` is copied to `buf + i * stride` and its length written to `lens[i]`; the number
-/// received (≥ 1) goes to `*count`. `stride` must be at least the ring's msg_size
+/// received (≥ 1) goes to `*count`. `stride` must be at least the channel's msg_size
 /// (`IPCRING_ETOOSMALL` otherwise, nothing taken). `max` 0 returns at once with `*count` 0.
 /// `IPCRING_EOF` at end of stream.
 ///
@@ -878,10 +890,10 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
 
 /// Closes the handle: detaches its ends (the last sender's close is the receivers'
 /// end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
-/// unmaps the ring, and invalidates `ch`. An outstanding reservation is cancelled; an
+/// unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding reservation is cancelled; an
 /// outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
 /// `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
-/// `IPCRING_ECLOSED` (see "use after close" in the README). The ring itself stays until
+/// `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays until
 /// `ipcring_unlink`.
 ///
 /// Thread safety: must not overlap any other call on the same handle.

@@ -34,26 +34,30 @@ pub const IPCRING_ENOSPC: c_int = -7;
 /// the open timeout, or it died while initialising it (known at once; `ipcring_last_error`
 /// says which, and `ipcring_remove` clears such an object).
 pub const IPCRING_ENOTREADY: c_int = -8;
-/// The object is not an ipcring ring.
+/// The object is not an ipcring channel of the address's transport: not a ring (`shm://`),
+/// not a FIFO or not a socket (or a symbolic link where one should be), or a TCP peer that is
+/// not an ipcring receiver.
 pub const IPCRING_ENOTRING: c_int = -9;
 /// The ring was made by an incompatible version or build of the library (ABI or layout).
 pub const IPCRING_EVERSION: c_int = -10;
-/// The ring exists but differs from the options the address asked for.
+/// The channel exists but differs from the options the address asked for (a ring's capacity,
+/// msg_size, mode or wake backend; a queue's capacity or msg_size).
 pub const IPCRING_EMISMATCH: c_int = -11;
-/// The shared region holds values that make no sense; the ring is poisoned for this process.
+/// The shared region holds values that make no sense (the ring is poisoned for this process),
+/// or a stream transport delivered a truncated or malformed frame.
 pub const IPCRING_ECORRUPT: c_int = -12;
-/// The message is longer than the ring's msg_size; nothing was sent.
+/// The message is longer than the channel's msg_size; nothing was sent.
 pub const IPCRING_ETOOLARGE: c_int = -13;
-/// The buffer is too small for the next message; the message stays in the ring.
+/// The buffer is too small for the next message; the message stays in the channel.
 pub const IPCRING_ETOOSMALL: c_int = -14;
-/// Non-blocking call (timeout 0): the ring is full (send) or empty (receive).
+/// Non-blocking call (timeout 0): the channel is full (send) or empty (receive).
 pub const IPCRING_EAGAIN: c_int = -15;
-/// The ring stayed full or empty for the whole timeout.
+/// The channel stayed full or empty for the whole timeout.
 pub const IPCRING_ETIMEDOUT: c_int = -16;
 /// Every receiver has gone: nothing sent now would ever be read.
 pub const IPCRING_EDISCONNECTED: c_int = -17;
 /// The role is taken: an SPSC ring already has its sender (or receiver). Also: another
-/// process is removing the ring (`ipcring_remove` waited for it; or a create found its new
+/// process is removing the channel (`ipcring_remove` waited for it; or a create found its new
 /// object taken by a concurrent `ipcring_remove`: create again).
 pub const IPCRING_EBUSY: c_int = -18;
 /// The ring's endpoint table is full.
@@ -140,7 +144,25 @@ pub(crate) fn code_of(e: &Error) -> c_int {
 pub(crate) fn err(e: Error) -> Status {
     match code_of(&e) {
         IPCRING_EOF => IPCRING_EOF,
-        code => fail(code, &e.to_string()),
+        code => fail(code, &describe(&e)),
+    }
+}
+
+/// `e`'s message for C callers: the crate's own, except where it says "ring" for an error
+/// that every transport returns (a FIFO, queue or socket path can be missing too).
+fn describe(e: &Error) -> String {
+    match e {
+        Error::AlreadyExists => "a channel of that name already exists".into(),
+        Error::NotFound => "no channel of that name exists".into(),
+        Error::NotReady => "the object's creator did not finish initialising it in time".into(),
+        Error::CreatorDied => "the object's creator died while initialising it (it is not \
+                               initialised and no creator holds its init lock; remove it with \
+                               ipcring_remove and create it again)"
+            .into(),
+        Error::TooLarge { len, max } => format!("message of {len} bytes exceeds the channel's msg_size of {max}"),
+        Error::NotARing { reason } => format!("not an ipcring channel: {reason}"),
+        Error::Corrupted { what } => format!("channel corrupted: {what}"),
+        e => e.to_string(),
     }
 }
 
@@ -154,7 +176,7 @@ pub(crate) fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
         | Error::CreatorDied
         | Error::NotARing { .. }
         | Error::InUse { .. }
-        | Error::Busy { role: "cleaner" } => fail(code_of(&e), &format!("{address}: {e}")),
+        | Error::Busy { role: "cleaner" } => fail(code_of(&e), &format!("{address}: {}", describe(&e))),
         e => err(e),
     }
 }
@@ -170,21 +192,21 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_EINVAL => c"invalid argument (NULL pointer, bad flags or non-UTF-8 string)",
         IPCRING_EADDRESS => c"malformed address or option",
         IPCRING_EUNSUPPORTED => c"transport or operation not supported",
-        IPCRING_EEXIST => c"a ring of that name already exists",
-        IPCRING_ENOENT => c"no ring of that name exists",
+        IPCRING_EEXIST => c"a channel of that name already exists",
+        IPCRING_ENOENT => c"no channel of that name exists",
         IPCRING_EACCES => c"permission denied",
         IPCRING_ENOSPC => c"no space left in shared memory for the ring",
-        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it (still at it, or died)",
-        IPCRING_ENOTRING => c"not an ipcring ring",
+        IPCRING_ENOTREADY => c"the object's creator did not finish initialising it (still at it, or died)",
+        IPCRING_ENOTRING => c"not an ipcring channel of that transport",
         IPCRING_EVERSION => c"ring made by an incompatible version of ipcring",
-        IPCRING_EMISMATCH => c"ring differs from the options asked for",
-        IPCRING_ECORRUPT => c"ring corrupted",
-        IPCRING_ETOOLARGE => c"message larger than the ring's msg_size",
-        IPCRING_ETOOSMALL => c"buffer too small for the message (it stays in the ring)",
+        IPCRING_EMISMATCH => c"the channel differs from the options asked for",
+        IPCRING_ECORRUPT => c"channel corrupted (ring state or message framing)",
+        IPCRING_ETOOLARGE => c"message larger than the channel's msg_size",
+        IPCRING_ETOOSMALL => c"buffer too small for the message (it stays in the channel)",
         IPCRING_EAGAIN => c"operation would block",
         IPCRING_ETIMEDOUT => c"timed out",
         IPCRING_EDISCONNECTED => c"every receiver has gone",
-        IPCRING_EBUSY => c"the ring already has its sender or receiver, or is being removed",
+        IPCRING_EBUSY => c"the channel already has its sender or receiver, or is being removed",
         IPCRING_ETOOMANY => c"the ring's endpoint table is full",
         IPCRING_ECLOSED => c"handle already closed",
         IPCRING_EBADHANDLE => c"not an ipcring handle",

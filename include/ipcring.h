@@ -440,9 +440,9 @@ int ipcring_clone(ipcring_t *ch, ipcring_t **out);
 int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns);
 
 /**
- * Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
- * Returns `IPCRING_EOF` once every sender has gone and the channel is drained. A message
- * longer than `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
+ * Receives one message into the `cap` bytes at `buf` and writes its length to `*len`. Returns
+ * `IPCRING_EOF` once every sender has gone and the channel is drained. A message longer than
+ * `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
  * `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
  * empty and non-blocking). End of stream lasts while no sender is attached: a sender that
  * attaches later makes the channel flow again.
@@ -469,11 +469,7 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
  * `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `cap` bytes of writes;
  * `len` is NULL or valid for one write.
  */
-int ipcring_recv(ipcring_t *ch,
-                 void *buf,
-                 size_t cap,
-                 size_t *len,
-                 int64_t timeout_ns);
+int ipcring_recv(ipcring_t *ch, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
 
 /**
  * Reserves the next slot for a zero-copy send, waiting for room as `timeout_ns` allows, and
@@ -617,11 +613,11 @@ int ipcring_info(ipcring_t *ch, ipcring_info_t *out);
 /**
  * Closes the handle: detaches its ends (the last sender's close is the receivers'
  * end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
- * unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding reservation is cancelled; an
- * outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
- * `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
- * `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays until
- * `ipcring_unlink`.
+ * unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding
+ * reservation is cancelled; an outstanding peek is consumed on an MPMC ring and left in the
+ * ring on an SPSC ring. `ipcring_close(NULL)` does nothing and returns 0; closing a closed
+ * handle is `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays
+ * until `ipcring_unlink`.
  *
  * Thread safety: must not overlap any other call on the same handle.
  *

@@ -1,8 +1,13 @@
-//! The C ABI (DESIGN §6): every `extern "C"` item of libipcring. cbindgen turns this file,
-//! doc comments included, into `include/ipcring.h`.
+//! The C ABI (DESIGN §6) of libipcring. cbindgen turns this file and its modules, doc
+//! comments included, into `include/ipcring.h`:
+//! - `lib.rs` (here): the calls, every `extern "C" fn` but the two about status codes, with
+//!   their argument checks and the panic guard; the flags and the structs the calls fill in;
+//! - [`status`]: the status codes, `ipcring_strerror`, `ipcring_last_error` and the mapping
+//!   from the crate's [`Error`];
+//! - [`handle`]: the handle shells (`ipcring_t`) and their lock-free pool.
 //!
-//! The module is thin: it checks pointers and strings, converts, calls `ipcring::channel`,
-//! maps [`Error`] to a status code, and catches panics so that none crosses the boundary.
+//! The calls are thin: they check pointers and strings, convert, call `ipcring::channel`,
+//! map [`Error`] to a status code, and catch panics so that none crosses the boundary.
 //!
 //! Conventions (the rustls-ffi / hyper C API style):
 //! - every function returns an `int` status: `IPCRING_OK` (0), `IPCRING_EOF` (1, end of
@@ -475,9 +480,9 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, le
     })
 }
 
-/// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
-/// Returns `IPCRING_EOF` once every sender has gone and the channel is drained. A message
-/// longer than `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
+/// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`. Returns
+/// `IPCRING_EOF` once every sender has gone and the channel is drained. A message longer than
+/// `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
 /// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
 /// empty and non-blocking). End of stream lasts while no sender is attached: a sender that
 /// attaches later makes the channel flow again.
@@ -890,11 +895,11 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
 
 /// Closes the handle: detaches its ends (the last sender's close is the receivers'
 /// end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
-/// unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding reservation is cancelled; an
-/// outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
-/// `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
-/// `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays until
-/// `ipcring_unlink`.
+/// unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding
+/// reservation is cancelled; an outstanding peek is consumed on an MPMC ring and left in the
+/// ring on an SPSC ring. `ipcring_close(NULL)` does nothing and returns 0; closing a closed
+/// handle is `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays
+/// until `ipcring_unlink`.
 ///
 /// Thread safety: must not overlap any other call on the same handle.
 ///

@@ -126,7 +126,8 @@ fn soname(major: &str, minor: &str) -> String {
     }
 }
 
-/// Panics unless `SOURCES` names exactly the `.rs` files of `src` (sorted comparison).
+/// Panics unless `SOURCES` names exactly the `.rs` files of `src` and lib.rs declares each
+/// of the others as a module.
 fn check_sources(src: &Path) {
     let mut found: Vec<String> = std::fs::read_dir(src)
         .unwrap_or_else(|e| panic!("read {}: {e}", src.display()))
@@ -146,4 +147,13 @@ fn check_sources(src: &Path) {
         found, listed,
         "capi/build.rs SOURCES must list every file of capi/src (cbindgen reads each one)"
     );
+    // cbindgen reaches the other files only through lib.rs's `mod` lines.
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read src/lib.rs");
+    for file in SOURCES.iter().filter(|f| **f != "lib.rs") {
+        let line = format!("mod {};", file.trim_end_matches(".rs"));
+        assert!(
+            lib.lines().any(|l| l.trim() == line),
+            "src/lib.rs lacks `{line}`: cbindgen would not read src/{file}"
+        );
+    }
 }

@@ -111,6 +111,7 @@ pub(crate) fn fail(code: c_int, msg: &str) -> Status {
     code
 }
 
+/// The status code of the crate's error `e` (end of stream is `IPCRING_EOF`, not a failure).
 pub(crate) fn code_of(e: &Error) -> c_int {
     match e {
         Error::InvalidName { .. } | Error::InvalidAddress { .. } | Error::InvalidOption { .. } => IPCRING_EADDRESS,

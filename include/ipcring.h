@@ -576,9 +576,9 @@ int ipcring_recv_batch(ipcring_t *ch,
  * Writes the handle's counters (messages and bytes each way, parks, wake-ups, system calls)
  * to `*out`.
  *
- * Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call
- * (`ipcring_stats_t st = IPCRING_STATS_INIT;`). A size smaller than the first version of the
- * struct (64 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+ * Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call (`ipcring_stats_t st
+ * = IPCRING_STATS_INIT;`). A size smaller than the first version of the struct (64 bytes on a
+ * 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
  * min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
  * built against a newer header, with more fields, gets the fields this library knows and the
  * rest of its struct untouched.
@@ -595,9 +595,9 @@ int ipcring_stats(ipcring_t *ch, ipcring_stats_t *out);
  * Writes the channel's capacity, msg_size, mode, wake backend, the messages queued now, the
  * ends this handle holds and the transport to `*out`.
  *
- * Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call
- * (`ipcring_info_t info = IPCRING_INFO_INIT;`). A size smaller than the first version of the
- * struct (48 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+ * Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call (`ipcring_info_t info
+ * = IPCRING_INFO_INIT;`). A size smaller than the first version of the struct (48 bytes on a
+ * 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
  * min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
  * built against a newer header, with more fields, gets the fields this library knows and the
  * rest of its struct untouched.

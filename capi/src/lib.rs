@@ -152,7 +152,7 @@ trait SizedOut {
 }
 
 impl SizedOut for ipcring_stats_t {
-    const FIRST_SIZE: usize = 64;
+    const FIRST_SIZE: usize = std::mem::size_of::<usize>() + 7 * 8;
     const NAME: &'static str = "ipcring_stats_t";
     fn set_size(&mut self, size: usize) {
         self.size = size;
@@ -160,7 +160,7 @@ impl SizedOut for ipcring_stats_t {
 }
 
 impl SizedOut for ipcring_info_t {
-    const FIRST_SIZE: usize = 48;
+    const FIRST_SIZE: usize = std::mem::size_of::<usize>() + 3 * 8 + 4 * 4;
     const NAME: &'static str = "ipcring_info_t";
     fn set_size(&mut self, size: usize) {
         self.size = size;
@@ -173,9 +173,7 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(offset_of!(ipcring_stats_t, size) == 0 && offset_of!(ipcring_info_t, size) == 0);
     assert!(size_of::<ipcring_stats_t>() == <ipcring_stats_t as SizedOut>::FIRST_SIZE);
-    assert!(size_of::<ipcring_stats_t>() == size_of::<usize>() + 7 * 8);
     assert!(size_of::<ipcring_info_t>() == <ipcring_info_t as SizedOut>::FIRST_SIZE);
-    assert!(size_of::<ipcring_info_t>() == size_of::<usize>() + 3 * 8 + 4 * 4);
 };
 
 /// Checks the size the caller set in `*out` against the first version's: the number of bytes
@@ -793,9 +791,9 @@ pub unsafe extern "C" fn ipcring_recv_batch(
 /// Writes the handle's counters (messages and bytes each way, parks, wake-ups, system calls)
 /// to `*out`.
 ///
-/// Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call
-/// (`ipcring_stats_t st = IPCRING_STATS_INIT;`). A size smaller than the first version of the
-/// struct (64 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call (`ipcring_stats_t st
+/// = IPCRING_STATS_INIT;`). A size smaller than the first version of the struct (64 bytes on a
+/// 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
 /// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
 /// built against a newer header, with more fields, gets the fields this library knows and the
 /// rest of its struct untouched.
@@ -835,9 +833,9 @@ pub unsafe extern "C" fn ipcring_stats(ch: *mut ipcring_t, out: *mut ipcring_sta
 /// Writes the channel's capacity, msg_size, mode, wake backend, the messages queued now, the
 /// ends this handle holds and the transport to `*out`.
 ///
-/// Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call
-/// (`ipcring_info_t info = IPCRING_INFO_INIT;`). A size smaller than the first version of the
-/// struct (48 bytes) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call (`ipcring_info_t info
+/// = IPCRING_INFO_INIT;`). A size smaller than the first version of the struct (48 bytes on a
+/// 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
 /// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
 /// built against a newer header, with more fields, gets the fields this library knows and the
 /// rest of its struct untouched.

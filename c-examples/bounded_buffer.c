@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
         count = (int)v;
     }
     ipcring_t *tx = NULL, *rx = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     int rc = ipcring_pair(addr, &tx, &rx);
     if (rc != IPCRING_OK) {
         ex_fail("create buffer", addr, rc);

@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     }
     const char *addr = argc > 1 ? argv[1] : "shm://ipcring-example-calc?mode=mpmc&capacity=64&msg_size=512";
     ipcring_t *rx = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     char *buf = NULL;
     unsigned long answered = 0;
     int status = 1, shutdown = 0;

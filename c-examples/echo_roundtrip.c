@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     const char *addr = argc > 2 ? argv[2] : "shm://";
     ipcring_t *down_tx = NULL, *down_rx = NULL; /* parent -> child */
     ipcring_t *up_tx = NULL, *up_rx = NULL;     /* child -> parent */
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     char *buf = NULL;
     int status = 1;
 

@@ -81,7 +81,7 @@ static inline int ex_open_or_create(const char *addr, uint32_t flags, ipcring_t 
         int rc = ipcring_open(addr, flags | IPCRING_CREATE | IPCRING_EXCL, h);
         if (rc != IPCRING_EEXIST) {
             *created = rc == IPCRING_OK;
-            ipcring_info_t info;
+            ipcring_info_t info = IPCRING_INFO_INIT;
             if (*created && !(flags & IPCRING_RECV) && ipcring_info(*h, &info) == IPCRING_OK
                 && (info.transport == IPCRING_TRANSPORT_UNIX || info.transport == IPCRING_TRANSPORT_TCP))
                 *created = 0;

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     const char *req_addr = argc == 3 ? argv[1] : "shm://ipcring-example-lines-in";
     const char *rep_addr = argc == 3 ? argv[2] : "shm://ipcring-example-lines-out";
     ipcring_t *req = NULL, *rep = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     char *answer = NULL;
     int status = 1, made_req = 0, made_rep = 0;
 

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
     const char *in_addr = argc == 3 ? argv[1] : "shm://ipcring-example-lines-in";
     const char *out_addr = argc == 3 ? argv[2] : "shm://ipcring-example-lines-out";
     ipcring_t *in = NULL, *out = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     char *buf = NULL;
     int status = 1;
 

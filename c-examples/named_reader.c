@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     }
     const char *addr = argc > 1 ? argv[1] : "shm://ipcring-example-fifo";
     ipcring_t *rx = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     char *buf = NULL;
     int status = 1;
 

@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
     }
     int status = 1;
     unsigned char *buf = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     rc = ipcring_info(tx, &info);
     if (rc != IPCRING_OK) {
         report("ipcring_info", rc);

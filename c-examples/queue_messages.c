@@ -108,7 +108,7 @@ static int priorities(void) {
 /* Part 2: System V types; ring NORMAL is type 1, ring URGENT type 2. */
 static int types(void) {
     struct message m;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     if (send_message(NORMAL, 7, "First of type 1") != 0 || send_message(URGENT, 8, "Only one of type 2") != 0
         || send_message(NORMAL, 9, "Second of type 1") != 0)
         return 1;

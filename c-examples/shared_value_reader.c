@@ -21,7 +21,7 @@
 
 /* Prints how many messages are in the channel now. */
 static int show_queued(ipcring_t *rx, const char *addr, const char *prefix) {
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     int rc = ipcring_info(rx, &info);
     if (rc != IPCRING_OK) {
         ex_fail("info", addr, rc);

@@ -34,7 +34,7 @@
  * that would block. */
 static int leave_values(ipcring_t *tx, const char *addr, int32_t number, const char *text) {
     ipcring_msg_t msgs[2] = {{&number, sizeof number}, {text, strlen(text)}};
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     size_t sent = 0;
     int rc = ipcring_info(tx, &info);
     if (rc != IPCRING_OK) {

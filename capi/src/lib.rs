@@ -1,8 +1,13 @@
-//! The C ABI (DESIGN §6): every `extern "C"` item of libipcring. cbindgen turns this file,
-//! doc comments included, into `include/ipcring.h`.
+//! The C ABI (DESIGN §6) of libipcring. cbindgen turns this file and its modules, doc
+//! comments included, into `include/ipcring.h`:
+//! - `lib.rs` (here): the calls, every `extern "C" fn` but the two about status codes, with
+//!   their argument checks and the panic guard; the flags and the structs the calls fill in;
+//! - [`status`]: the status codes, `ipcring_strerror`, `ipcring_last_error` and the mapping
+//!   from the crate's [`Error`];
+//! - [`handle`]: the handle shells (`ipcring_t`) and their lock-free pool.
 //!
-//! The module is thin: it checks pointers and strings, converts, calls `ipcring::channel`,
-//! maps [`Error`] to a status code, and catches panics so that none crosses the boundary.
+//! The calls are thin: they check pointers and strings, convert, call `ipcring::channel`,
+//! map [`Error`] to a status code, and catch panics so that none crosses the boundary.
 //!
 //! Conventions (the rustls-ffi / hyper C API style):
 //! - every function returns an `int` status: `IPCRING_OK` (0), `IPCRING_EOF` (1, end of
@@ -20,85 +25,16 @@
 //! handle (the "where detectable" of use after close). A pointer that never came from
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
+mod handle;
+mod status;
+
+use handle::{close_handle, ends, ipcring_t, new_handle, Ends};
 use ipcring::address::{Address, Transport};
 use ipcring::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use ipcring::{Error, Kind, Timeout, WakeBackend};
-use std::cell::{RefCell, UnsafeCell};
+use status::*;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
-
-// ---------------------------------------------------------------------------------------
-// Status codes. Explicit numbers; never renumber or reuse one.
-
-/// Success.
-pub const IPCRING_OK: c_int = 0;
-/// End of stream: every sender has closed (or died) and every message has been received.
-pub const IPCRING_EOF: c_int = 1;
-/// An argument is invalid: a NULL pointer where one is required, unknown flag bits, an
-/// address that is not UTF-8, or a length that cannot be a buffer's.
-pub const IPCRING_EINVAL: c_int = -1;
-/// The address is malformed: unknown scheme or option, bad name, out-of-range option value.
-pub const IPCRING_EADDRESS: c_int = -2;
-/// The address's transport, or the operation, is not supported by this library or ring.
-pub const IPCRING_EUNSUPPORTED: c_int = -3;
-/// `IPCRING_CREATE | IPCRING_EXCL` found an object of that name already there.
-pub const IPCRING_EEXIST: c_int = -4;
-/// No object of that name exists.
-pub const IPCRING_ENOENT: c_int = -5;
-/// The operating system refused access (permissions, or a symlink where the object should be).
-pub const IPCRING_EACCES: c_int = -6;
-/// No room in the shared-memory filesystem for the ring (reserved at create, never a SIGBUS).
-pub const IPCRING_ENOSPC: c_int = -7;
-/// The object exists but its creator did not finish initialising it: it is still at it after
-/// the open timeout, or it died while initialising it (known at once; `ipcring_last_error`
-/// says which, and `ipcring_remove` clears such an object).
-pub const IPCRING_ENOTREADY: c_int = -8;
-/// The object is not an ipcring ring.
-pub const IPCRING_ENOTRING: c_int = -9;
-/// The ring was made by an incompatible version or build of the library (ABI or layout).
-pub const IPCRING_EVERSION: c_int = -10;
-/// The ring exists but differs from the options the address asked for.
-pub const IPCRING_EMISMATCH: c_int = -11;
-/// The shared region holds values that make no sense; the ring is poisoned for this process.
-pub const IPCRING_ECORRUPT: c_int = -12;
-/// The message is longer than the ring's msg_size; nothing was sent.
-pub const IPCRING_ETOOLARGE: c_int = -13;
-/// The buffer is too small for the next message; the message stays in the ring.
-pub const IPCRING_ETOOSMALL: c_int = -14;
-/// Non-blocking call (timeout 0): the ring is full (send) or empty (receive).
-pub const IPCRING_EAGAIN: c_int = -15;
-/// The ring stayed full or empty for the whole timeout.
-pub const IPCRING_ETIMEDOUT: c_int = -16;
-/// Every receiver has gone: nothing sent now would ever be read.
-pub const IPCRING_EDISCONNECTED: c_int = -17;
-/// The role is taken: an SPSC ring already has its sender (or receiver). Also: another
-/// process is removing the ring (`ipcring_remove` waited for it; or a create found its new
-/// object taken by a concurrent `ipcring_remove`: create again).
-pub const IPCRING_EBUSY: c_int = -18;
-/// The ring's endpoint table is full.
-pub const IPCRING_ETOOMANY: c_int = -19;
-/// The handle was already closed.
-pub const IPCRING_ECLOSED: c_int = -20;
-/// The pointer is not an ipcring handle. Detected only for pointers to readable memory that
-/// ipcring never handed out; any other pointer is undefined behaviour, as for `free`.
-pub const IPCRING_EBADHANDLE: c_int = -21;
-/// The handle was not opened for this direction (send on a receive-only handle, or the reverse).
-pub const IPCRING_EDIRECTION: c_int = -22;
-/// The call is out of order: commit or cancel without a reservation, release without a
-/// peek, or a send/receive while a reservation or peek is outstanding on the handle.
-pub const IPCRING_ESTATE: c_int = -23;
-/// A system call failed; `ipcring_last_error` names it and the OS error.
-pub const IPCRING_EIO: c_int = -24;
-/// A bug in ipcring was caught at the boundary (a Rust panic); the handle should be closed.
-pub const IPCRING_EPANIC: c_int = -25;
-/// A kernel limit is below what the address asks for (e.g. a POSIX queue's `msg_max`);
-/// `ipcring_last_error` names the limit and how to raise it.
-pub const IPCRING_ELIMIT: c_int = -26;
-/// `ipcring_remove` without `IPCRING_REMOVE_FORCE` found the channel in use (a live endpoint,
-/// or a creator still initialising the ring); nothing was removed.
-pub const IPCRING_EINUSE: c_int = -27;
 
 // ---------------------------------------------------------------------------------------
 // Flags and constants.
@@ -144,31 +80,25 @@ pub const IPCRING_TRANSPORT_TCP: u32 = 5;
 // ---------------------------------------------------------------------------------------
 // Types.
 
-/// An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
-pub struct Handle {
-    state: AtomicU32,
-    /// Boxed so that a parked shell costs 16 bytes, whatever an endpoint weighs.
-    inner: UnsafeCell<Option<Box<Ends>>>,
-}
-
-// SAFETY: the shells are shared only through the spare list (under its mutex) and through
-// pointers given to C, where the documented rule is that calls on one handle never overlap;
-// `state` is atomic so that a closed shell can be recognised from any thread.
-unsafe impl Sync for Handle {}
-
 /// One message of a batch: `len` bytes at `data` (`data` may be NULL when `len` is 0).
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
-pub struct Msg {
+pub struct ipcring_msg_t {
     /// The message's bytes.
     pub data: *const c_void,
     /// Its length.
     pub len: usize,
 }
 
-/// Counters of one handle (process-local).
+/// Counters of one handle (process-local). Declare it with `IPCRING_STATS_INIT`, which sets
+/// `size`; see `ipcring_stats` for the size rule.
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
 #[derive(Default)]
-pub struct StatsOut {
+pub struct ipcring_stats_t {
+    /// Set by the caller to `sizeof(ipcring_stats_t)` before the call; set by the library to
+    /// the number of bytes it wrote. Later versions only append fields.
+    pub size: usize,
     /// Messages sent through this handle.
     pub sent_messages: u64,
     /// Payload bytes sent.
@@ -186,9 +116,14 @@ pub struct StatsOut {
     pub syscalls: u64,
 }
 
-/// The shape of the ring behind a handle.
+/// The shape of the channel behind a handle. Declare it with `IPCRING_INFO_INIT`, which sets
+/// `size`; see `ipcring_info` for the size rule.
+#[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 #[repr(C)]
-pub struct InfoOut {
+pub struct ipcring_info_t {
+    /// Set by the caller to `sizeof(ipcring_info_t)` before the call; set by the library to
+    /// the number of bytes it wrote. Later versions only append fields.
+    pub size: usize,
     /// Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
     pub capacity: u64,
     /// Largest message in bytes.
@@ -206,103 +141,78 @@ pub struct InfoOut {
     pub transport: u32,
 }
 
-/// What an open handle holds.
-struct Ends {
-    tx: Option<Sender>,
-    rx: Option<Receiver>,
-    /// Position of a slot reserved by `ipcring_reserve` and not yet committed or cancelled.
-    reserved: Option<u64>,
-    /// Position and length of a message seen by `ipcring_peek` and not yet released.
-    peeked: Option<(u64, usize)>,
+/// A caller-allocated output struct whose first field is its size (`size_t size`), so that
+/// it can grow without breaking programs built against an older header.
+trait SizedOut {
+    /// The size of the struct's first version: the smallest `size` the library accepts.
+    const FIRST_SIZE: usize;
+    /// Its C name, for messages.
+    const NAME: &'static str;
+    fn set_size(&mut self, size: usize);
 }
 
-const OPEN: u32 = u32::from_be_bytes(*b"OPEN");
-const CLOSED: u32 = u32::from_be_bytes(*b"SHUT");
+impl SizedOut for ipcring_stats_t {
+    const FIRST_SIZE: usize = std::mem::size_of::<usize>() + 7 * 8;
+    const NAME: &'static str = "ipcring_stats_t";
+    fn set_size(&mut self, size: usize) {
+        self.size = size;
+    }
+}
 
-/// Closed shells waiting to be reused (never freed; see the module docs).
-static SPARE: Mutex<Vec<&'static Handle>> = Mutex::new(Vec::new());
+impl SizedOut for ipcring_info_t {
+    const FIRST_SIZE: usize = std::mem::size_of::<usize>() + 3 * 8 + 4 * 4;
+    const NAME: &'static str = "ipcring_info_t";
+    fn set_size(&mut self, size: usize) {
+        self.size = size;
+    }
+}
 
-/// Room for this thread's last error message, NUL included. A fixed buffer rather than a
-/// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
-/// overwrites the text in place.
-const LAST_ERROR_CAP: usize = 512;
+// Both structs are their first version, with no padding (every byte copied out is a field's),
+// `size` first; a later version appends fields and keeps FIRST_SIZE.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(ipcring_stats_t, size) == 0 && offset_of!(ipcring_info_t, size) == 0);
+    assert!(size_of::<ipcring_stats_t>() == <ipcring_stats_t as SizedOut>::FIRST_SIZE);
+    assert!(size_of::<ipcring_info_t>() == <ipcring_info_t as SizedOut>::FIRST_SIZE);
+};
 
-thread_local! {
-    static LAST_ERROR: RefCell<[u8; LAST_ERROR_CAP]> = const { RefCell::new([0; LAST_ERROR_CAP]) };
+/// Checks the size the caller set in `*out` against the first version's: the number of bytes
+/// to write, min(caller's size, this library's), or `IPCRING_EINVAL` (nothing written).
+///
+/// # Safety
+/// `out` is non-NULL, aligned and valid for reading its first `size_t`.
+unsafe fn out_size<T: SizedOut>(out: *mut T) -> Result<usize, Status> {
+    // SAFETY: the caller's contract; `size` is the first field (asserted above).
+    let size = unsafe { (out as *const usize).read() };
+    if size < T::FIRST_SIZE {
+        let name = T::NAME;
+        return Err(fail(
+            IPCRING_EINVAL,
+            &format!(
+                "{name}.size is {size}, smaller than the first version of {name} ({} bytes): \
+                 set it to sizeof({name}) before the call",
+                T::FIRST_SIZE
+            ),
+        ));
+    }
+    Ok(size.min(std::mem::size_of::<T>()))
+}
+
+/// Writes the first `n` bytes of `value` (from [`out_size`]) to `out`, with `size` set to `n`;
+/// the caller's bytes past `n` are left alone.
+///
+/// # Safety
+/// `out` is non-NULL and valid for `n` bytes of writes, `n` ≤ `size_of::<T>()`.
+unsafe fn write_sized<T: SizedOut>(out: *mut T, mut value: T, n: usize) {
+    value.set_size(n);
+    // SAFETY: `value` has no padding (asserted above), so its n ≤ size_of::<T>() bytes are
+    // initialised; `out` is valid for n bytes of writes by the caller's contract and cannot
+    // overlap a local.
+    unsafe { std::ptr::copy_nonoverlapping(&value as *const T as *const u8, out as *mut u8, n) };
 }
 
 // ---------------------------------------------------------------------------------------
-// Internals.
-
-/// A failed call's status; the detailed message is already in `LAST_ERROR`.
-type Status = c_int;
-
-fn fail(code: c_int, msg: &str) -> Status {
-    let mut n = msg.len().min(LAST_ERROR_CAP - 1);
-    while !msg.is_char_boundary(n) {
-        n -= 1;
-    }
-    LAST_ERROR.with(|l| {
-        let mut buf = l.borrow_mut();
-        for (dst, &b) in buf.iter_mut().zip(&msg.as_bytes()[..n]) {
-            *dst = if b == 0 { b'?' } else { b };
-        }
-        buf[n] = 0;
-    });
-    code
-}
-
-fn code_of(e: &Error) -> c_int {
-    match e {
-        Error::InvalidName { .. } | Error::InvalidAddress { .. } | Error::InvalidOption { .. } => IPCRING_EADDRESS,
-        Error::AlreadyExists => IPCRING_EEXIST,
-        Error::NotFound => IPCRING_ENOENT,
-        Error::PermissionDenied => IPCRING_EACCES,
-        Error::NoSpace { .. } => IPCRING_ENOSPC,
-        Error::NotReady | Error::CreatorDied => IPCRING_ENOTREADY,
-        Error::NotARing { .. } => IPCRING_ENOTRING,
-        Error::AbiMismatch { .. } | Error::LayoutMismatch { .. } => IPCRING_EVERSION,
-        Error::Mismatch { .. } => IPCRING_EMISMATCH,
-        Error::SizeMismatch { .. } | Error::Corrupted { .. } => IPCRING_ECORRUPT,
-        Error::TooLarge { .. } => IPCRING_ETOOLARGE,
-        Error::BufferTooSmall { .. } => IPCRING_ETOOSMALL,
-        Error::WouldBlock => IPCRING_EAGAIN,
-        Error::TimedOut => IPCRING_ETIMEDOUT,
-        Error::Disconnected => IPCRING_EDISCONNECTED,
-        Error::EndOfStream => IPCRING_EOF,
-        Error::Busy { .. } => IPCRING_EBUSY,
-        Error::InUse { .. } => IPCRING_EINUSE,
-        Error::TooManyEndpoints => IPCRING_ETOOMANY,
-        Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
-        Error::KernelLimit { .. } => IPCRING_ELIMIT,
-        Error::Io { .. } => IPCRING_EIO,
-        _ => IPCRING_EIO,
-    }
-}
-
-/// Records `e` as this thread's last error and returns its code. End of stream is not a
-/// failure and leaves the last error alone.
-fn err(e: Error) -> Status {
-    match code_of(&e) {
-        IPCRING_EOF => IPCRING_EOF,
-        code => fail(code, &e.to_string()),
-    }
-}
-
-/// [`err`] for errors about a named object: the message names the address.
-fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
-    move |e| match e {
-        Error::AlreadyExists
-        | Error::NotFound
-        | Error::PermissionDenied
-        | Error::NotReady
-        | Error::CreatorDied
-        | Error::NotARing { .. }
-        | Error::InUse { .. }
-        | Error::Busy { role: "cleaner" } => fail(code_of(&e), &format!("{address}: {e}")),
-        e => err(e),
-    }
-}
+// Internals: the panic guard and the argument checks.
 
 /// Runs a call's body, turning a panic into `IPCRING_EPANIC`.
 fn guard(body: impl FnOnce() -> Result<c_int, Status>) -> c_int {
@@ -313,58 +223,6 @@ fn guard(body: impl FnOnce() -> Result<c_int, Status>) -> c_int {
             "internal error: a panic was caught at the C boundary (a bug in ipcring; please report it)",
         ),
     }
-}
-
-/// The open handle behind `ch`, or the status that says why there is none.
-///
-/// # Safety
-/// `ch` is NULL or a pointer the caller got from ipcring (or at least points at readable,
-/// aligned memory of a `Handle`'s size), and no other call on the same handle is running.
-unsafe fn ends<'a>(ch: *mut Handle) -> Result<&'a mut Ends, Status> {
-    if ch.is_null() {
-        return Err(fail(IPCRING_EINVAL, "handle is NULL"));
-    }
-    if ch as usize % std::mem::align_of::<Handle>() != 0 {
-        return Err(fail(
-            IPCRING_EBADHANDLE,
-            "pointer is not an ipcring handle (misaligned)",
-        ));
-    }
-    // SAFETY: non-NULL and aligned; ipcring's shells are never freed, so even a closed
-    // handle's state can be read (the caller's contract covers foreign pointers).
-    let h = unsafe { &*ch };
-    match h.state.load(Ordering::Acquire) {
-        OPEN => {}
-        CLOSED => return Err(fail(IPCRING_ECLOSED, "handle was already closed")),
-        _ => return Err(fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle")),
-    }
-    // SAFETY: the handle is open, and the caller guarantees no overlapping call on it, so
-    // this is the only reference to its contents for the duration of the call.
-    let inner = unsafe { &mut *h.inner.get() };
-    inner
-        .as_deref_mut()
-        .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
-}
-
-/// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked.
-fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut Handle {
-    let e = Ends {
-        tx,
-        rx,
-        reserved: None,
-        peeked: None,
-    };
-    let spare = SPARE.lock().unwrap_or_else(|p| p.into_inner()).pop();
-    let h: &'static Handle = spare.unwrap_or_else(|| {
-        Box::leak(Box::new(Handle {
-            state: AtomicU32::new(CLOSED),
-            inner: UnsafeCell::new(None),
-        }))
-    });
-    // SAFETY: the shell is closed and owned by this call alone (just popped or just made).
-    unsafe { *h.inner.get() = Some(Box::new(e)) };
-    h.state.store(OPEN, Ordering::Release);
-    h as *const Handle as *mut Handle
 }
 
 /// The address at `address`, parsed.
@@ -464,7 +322,7 @@ unsafe fn bytes_mut<'a>(buf: *mut c_void, cap: usize, name: &str) -> Result<&'a 
 
 /// A batch message as a byte slice, for `Sender::send_batch` without copying the array.
 #[repr(transparent)]
-struct BatchMsg(Msg);
+struct BatchMsg(ipcring_msg_t);
 
 impl AsRef<[u8]> for BatchMsg {
     fn as_ref(&self) -> &[u8] {
@@ -483,9 +341,9 @@ impl AsRef<[u8]> for BatchMsg {
 /// Opens the channel named by `address` and writes a new handle to `*out`.
 ///
 /// `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
-/// (create the ring from the address's options if it does not exist) and `IPCRING_EXCL`
+/// (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
 /// (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
-/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created ring and must match an
+/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created channel and must match an
 /// existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
 /// `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
 /// socket transports the receiver listens and the sender connects at its first send; see the
@@ -496,7 +354,7 @@ impl AsRef<[u8]> for BatchMsg {
 /// # Safety
 /// `address` is NULL or a NUL-terminated string; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *mut *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *mut *mut ipcring_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
@@ -543,8 +401,8 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_pair(
     address: *const c_char,
-    sender: *mut *mut Handle,
-    receiver: *mut *mut Handle,
+    sender: *mut *mut ipcring_t,
+    receiver: *mut *mut ipcring_t,
 ) -> c_int {
     guard(|| {
         let sender = out_ptr(sender, "sender")?;
@@ -576,7 +434,7 @@ pub unsafe extern "C" fn ipcring_pair(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_clone(ch: *mut ipcring_t, out: *mut *mut ipcring_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
@@ -592,7 +450,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -
 
 /// Sends the `len` bytes at `buf` as one message. `timeout_ns`: `IPCRING_FOREVER` (< 0)
 /// waits for room as long as it takes, `IPCRING_NONBLOCK` (0) returns `IPCRING_EAGAIN` when
-/// the ring is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
+/// the channel is full, > 0 waits at most that many nanoseconds (`IPCRING_ETIMEDOUT`).
 /// `len` > msg_size is `IPCRING_ETOOLARGE` and sends nothing; `IPCRING_EDISCONNECTED` when
 /// every receiver has gone. `buf` may be NULL when `len` is 0 (an empty message).
 ///
@@ -602,7 +460,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut Handle, out: *mut *mut Handle) -
 /// # Safety
 /// `ch` is NULL or a handle from ipcring; `buf` is NULL or valid for `len` bytes of reads.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: usize, timeout_ns: i64) -> c_int {
+pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, len: usize, timeout_ns: i64) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let tx = sender(unsafe { ends(ch) }?)?;
@@ -620,12 +478,24 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: 
     })
 }
 
-/// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`.
-/// Returns `IPCRING_EOF` once every sender has gone and the ring is drained. A message longer
-/// than `cap` is `IPCRING_ETOOSMALL` and stays in the ring (a buffer of msg_size bytes, from
+/// Receives one message into the `cap` bytes at `buf` and writes its length to `*len`. Returns
+/// `IPCRING_EOF` once every sender has gone and the channel is drained. A message longer than
+/// `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
 /// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
 /// empty and non-blocking). End of stream lasts while no sender is attached: a sender that
 /// attaches later makes the channel flow again.
+///
+/// The receive loop: test for `IPCRING_OK`, not `>= 0` (`IPCRING_EOF` is 1, and `*len` is
+/// written only on success, so a `>= 0` loop would reuse a stale length at end of stream):
+///
+/// ```c
+/// int rc;
+/// size_t len;
+/// while ((rc = ipcring_recv(ch, buf, cap, &len, IPCRING_FOREVER)) == IPCRING_OK)
+///     consume(buf, len);
+/// if (rc != IPCRING_EOF)
+///     fprintf(stderr, "ipcring_recv: %s: %s", ipcring_strerror(rc), ipcring_last_error());
+/// ```
 ///
 /// Signals do not interrupt a wait, in this call or any other (EINTR is retried inside,
 /// keeping the deadline): to react to a signal, wait with a timeout and check a flag.
@@ -638,7 +508,7 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut Handle, buf: *const c_void, len: 
 /// `len` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_recv(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut c_void,
     cap: usize,
     len: *mut usize,
@@ -670,7 +540,7 @@ pub unsafe extern "C" fn ipcring_recv(
 /// `ch` is NULL or a handle from ipcring; `buf` and `cap` are NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_reserve(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut *mut c_void,
     cap: *mut usize,
     timeout_ns: i64,
@@ -702,7 +572,7 @@ pub unsafe extern "C" fn ipcring_reserve(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_commit(ch: *mut Handle, len: usize) -> c_int {
+pub unsafe extern "C" fn ipcring_commit(ch: *mut ipcring_t, len: usize) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -726,7 +596,7 @@ pub unsafe extern "C" fn ipcring_commit(ch: *mut Handle, len: usize) -> c_int {
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_cancel(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_cancel(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -752,7 +622,7 @@ pub unsafe extern "C" fn ipcring_cancel(ch: *mut Handle) -> c_int {
 /// `ch` is NULL or a handle from ipcring; `buf` and `len` are NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_peek(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut *const c_void,
     len: *mut usize,
     timeout_ns: i64,
@@ -782,7 +652,7 @@ pub unsafe extern "C" fn ipcring_peek(
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_release(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
@@ -811,8 +681,8 @@ pub unsafe extern "C" fn ipcring_release(ch: *mut Handle) -> c_int {
 /// `data` NULL or valid for `len` bytes; `sent` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_send_batch(
-    ch: *mut Handle,
-    msgs: *const Msg,
+    ch: *mut ipcring_t,
+    msgs: *const ipcring_msg_t,
     count: usize,
     sent: *mut usize,
     timeout_ns: i64,
@@ -829,11 +699,11 @@ pub unsafe extern "C" fn ipcring_send_batch(
         if msgs.is_null() {
             return Err(fail(IPCRING_EINVAL, &format!("msgs is NULL but count is {count}")));
         }
-        if count > isize::MAX as usize / std::mem::size_of::<Msg>() {
+        if count > isize::MAX as usize / std::mem::size_of::<ipcring_msg_t>() {
             return Err(fail(IPCRING_EINVAL, &format!("count {count} is larger than any array")));
         }
         // SAFETY: non-NULL, valid for `count` entries by the caller's contract; BatchMsg is
-        // a transparent wrapper of Msg.
+        // a transparent wrapper of ipcring_msg_t.
         let batch = unsafe { std::slice::from_raw_parts(msgs as *const BatchMsg, count) };
         for (i, m) in batch.iter().enumerate() {
             if m.0.len > 0 && m.0.data.is_null() {
@@ -858,7 +728,7 @@ pub unsafe extern "C" fn ipcring_send_batch(
 
 /// Receives up to `max` messages, waiting (as `timeout_ns` allows) for the first: message
 /// `i` is copied to `buf + i * stride` and its length written to `lens[i]`; the number
-/// received (≥ 1) goes to `*count`. `stride` must be at least the ring's msg_size
+/// received (≥ 1) goes to `*count`. `stride` must be at least the channel's msg_size
 /// (`IPCRING_ETOOSMALL` otherwise, nothing taken). `max` 0 returns at once with `*count` 0.
 /// `IPCRING_EOF` at end of stream.
 ///
@@ -869,7 +739,7 @@ pub unsafe extern "C" fn ipcring_send_batch(
 /// writes; `lens` is NULL or valid for `max` writes; `count` is NULL or valid for one write.
 #[no_mangle]
 pub unsafe extern "C" fn ipcring_recv_batch(
-    ch: *mut Handle,
+    ch: *mut ipcring_t,
     buf: *mut c_void,
     stride: usize,
     max: usize,
@@ -918,19 +788,30 @@ pub unsafe extern "C" fn ipcring_recv_batch(
     })
 }
 
-/// Writes the handle's counters (messages and bytes each way, parks, wake-ups) to `*out`.
+/// Writes the handle's counters (messages and bytes each way, parks, wake-ups, system calls)
+/// to `*out`.
+///
+/// Size rule: set `out->size` to `sizeof(ipcring_stats_t)` before the call (`ipcring_stats_t st
+/// = IPCRING_STATS_INIT;`). A size smaller than the first version of the struct (64 bytes on a
+/// 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+/// built against a newer header, with more fields, gets the fields this library knows and the
+/// rest of its struct untouched.
 ///
 /// Thread safety: calls on one handle must not overlap.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_stats_t`
+/// whose `size` is set, valid for `size` bytes of writes.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c_int {
+pub unsafe extern "C" fn ipcring_stats(ch: *mut ipcring_t, out: *mut ipcring_stats_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
-        let mut s = StatsOut::default();
+        // SAFETY: checked non-NULL; the caller's contract.
+        let n = unsafe { out_size(out) }?;
+        let mut s = ipcring_stats_t::default();
         if let Some(tx) = &e.tx {
             let t = tx.stats();
             (s.sent_messages, s.sent_bytes, s.parks, s.wakes) = (t.messages, t.bytes, t.parks, t.wakes);
@@ -943,31 +824,45 @@ pub unsafe extern "C" fn ipcring_stats(ch: *mut Handle, out: *mut StatsOut) -> c
             s.wakes += r.wakes;
             s.syscalls += r.syscalls;
         }
-        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { out.write(s) };
+        // SAFETY: checked non-NULL; valid for n ≤ size bytes of writes by the caller's contract.
+        unsafe { write_sized(out, s, n) };
         Ok(IPCRING_OK)
     })
 }
 
-/// Writes the ring's capacity, msg_size, mode, wake backend, the messages queued now, and
-/// the ends this handle holds to `*out`.
+/// Writes the channel's capacity, msg_size, mode, wake backend, the messages queued now, the
+/// ends this handle holds and the transport to `*out`.
+///
+/// Size rule: set `out->size` to `sizeof(ipcring_info_t)` before the call (`ipcring_info_t info
+/// = IPCRING_INFO_INIT;`). A size smaller than the first version of the struct (48 bytes on a
+/// 64-bit target) is `IPCRING_EINVAL` with nothing written. Otherwise the library writes
+/// min(`out->size`, the size it knows) bytes and sets `out->size` to that number: a program
+/// built against a newer header, with more fields, gets the fields this library knows and the
+/// rest of its struct untouched.
 ///
 /// Thread safety: calls on one handle must not overlap.
 ///
 /// # Safety
-/// `ch` is NULL or a handle from ipcring; `out` is NULL or valid for one write.
+/// `ch` is NULL or a handle from ipcring; `out` is NULL or points at an `ipcring_info_t`
+/// whose `size` is set, valid for `size` bytes of writes.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_int {
+pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info_t) -> c_int {
     guard(|| {
         let out = out_ptr(out, "out")?;
         // SAFETY: the caller's contract.
         let e = unsafe { ends(ch) }?;
+        // SAFETY: checked non-NULL; the caller's contract.
+        let n = unsafe { out_size(out) }?;
         let (g, queued, msg_size, transport) = match (&e.tx, &e.rx) {
             (_, Some(rx)) => (rx.geometry(), rx.queued(), rx.max_msg_size(), rx.transport()),
             (Some(tx), None) => (tx.geometry(), tx.queued(), tx.max_msg_size(), tx.transport()),
             (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
         };
-        let info = InfoOut {
+        let info = ipcring_info_t {
+            size: 0,
+            // TODO(capacity): on mq:// this is 0 although the queue has a capacity (mq_maxmsg);
+            // report it from `Sender::capacity()` / `Receiver::capacity()` (-> Option<u64>) once
+            // the ipcring crate has them, and say so in the field's doc.
             capacity: g.map_or(0, |g| g.capacity),
             msg_size: msg_size as u64,
             queued: queued.unwrap_or(0),
@@ -990,26 +885,26 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut Handle, out: *mut InfoOut) -> c_i
                 _ => IPCRING_TRANSPORT_SHM,
             },
         };
-        // SAFETY: checked non-NULL; valid for a write by the caller's contract.
-        unsafe { out.write(info) };
+        // SAFETY: checked non-NULL; valid for n ≤ size bytes of writes by the caller's contract.
+        unsafe { write_sized(out, info, n) };
         Ok(IPCRING_OK)
     })
 }
 
 /// Closes the handle: detaches its ends (the last sender's close is the receivers'
 /// end-of-stream; the last receiver's close makes senders' calls `IPCRING_EDISCONNECTED`),
-/// unmaps the ring, and invalidates `ch`. An outstanding reservation is cancelled; an
-/// outstanding peek is consumed on an MPMC ring and left in the ring on an SPSC ring.
-/// `ipcring_close(NULL)` does nothing and returns 0; closing a closed handle is
-/// `IPCRING_ECLOSED` (see "use after close" in the README). The ring itself stays until
-/// `ipcring_unlink`.
+/// unmaps the ring (or closes the descriptors), and invalidates `ch`. An outstanding
+/// reservation is cancelled; an outstanding peek is consumed on an MPMC ring and left in the
+/// ring on an SPSC ring. `ipcring_close(NULL)` does nothing and returns 0; closing a closed
+/// handle is `IPCRING_ECLOSED` (see "use after close" in docs/c-api.md). A named channel stays
+/// until `ipcring_unlink`.
 ///
 /// Thread safety: must not overlap any other call on the same handle.
 ///
 /// # Safety
 /// `ch` is NULL or a handle from ipcring.
 #[no_mangle]
-pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
+pub unsafe extern "C" fn ipcring_close(ch: *mut ipcring_t) -> c_int {
     guard(|| {
         if ch.is_null() {
             return Ok(IPCRING_OK);
@@ -1019,12 +914,9 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
         if let (Some(pos), Some(tx)) = (e.reserved.take(), e.tx.as_mut()) {
             tx.cancel_raw(pos);
         }
-        // SAFETY: `ends` checked the pointer and that the handle is open.
-        let h: &'static Handle = unsafe { &*ch };
-        h.state.store(CLOSED, Ordering::Release);
-        // SAFETY: the handle is ours alone for this call (no overlapping calls).
-        let taken = unsafe { (*h.inner.get()).take() };
-        if let Some(mut e) = taken {
+        // SAFETY: `ends` checked the pointer and that the handle is open; the caller's
+        // contract says no other call on it is running.
+        if let Some(mut e) = unsafe { close_handle(ch) } {
             if let (Some((pos, n)), Some(rx)) = (e.peeked.take(), e.rx.as_mut()) {
                 if rx.peek_consumes() {
                     rx.release_raw(pos, n);
@@ -1032,7 +924,6 @@ pub unsafe extern "C" fn ipcring_close(ch: *mut Handle) -> c_int {
             }
             drop(e);
         }
-        SPARE.lock().unwrap_or_else(|p| p.into_inner()).push(h);
         Ok(IPCRING_OK)
     })
 }
@@ -1088,57 +979,6 @@ pub unsafe extern "C" fn ipcring_remove(address: *const c_char, flags: u32) -> c
         remove_addr(&addr, flags & IPCRING_REMOVE_FORCE != 0).map_err(err_at(&text))?;
         Ok(IPCRING_OK)
     })
-}
-
-/// A static, NUL-terminated description of any status code (unknown codes included).
-///
-/// Thread safety: may be called from any thread at any time.
-#[no_mangle]
-pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
-    let text: &'static CStr = match status {
-        IPCRING_OK => c"success",
-        IPCRING_EOF => c"end of stream: every sender has closed",
-        IPCRING_EINVAL => c"invalid argument (NULL pointer, bad flags or non-UTF-8 string)",
-        IPCRING_EADDRESS => c"malformed address or option",
-        IPCRING_EUNSUPPORTED => c"transport or operation not supported",
-        IPCRING_EEXIST => c"a ring of that name already exists",
-        IPCRING_ENOENT => c"no ring of that name exists",
-        IPCRING_EACCES => c"permission denied",
-        IPCRING_ENOSPC => c"no space left in shared memory for the ring",
-        IPCRING_ENOTREADY => c"the ring's creator did not finish initialising it (still at it, or died)",
-        IPCRING_ENOTRING => c"not an ipcring ring",
-        IPCRING_EVERSION => c"ring made by an incompatible version of ipcring",
-        IPCRING_EMISMATCH => c"ring differs from the options asked for",
-        IPCRING_ECORRUPT => c"ring corrupted",
-        IPCRING_ETOOLARGE => c"message larger than the ring's msg_size",
-        IPCRING_ETOOSMALL => c"buffer too small for the message (it stays in the ring)",
-        IPCRING_EAGAIN => c"operation would block",
-        IPCRING_ETIMEDOUT => c"timed out",
-        IPCRING_EDISCONNECTED => c"every receiver has gone",
-        IPCRING_EBUSY => c"the ring already has its sender or receiver, or is being removed",
-        IPCRING_ETOOMANY => c"the ring's endpoint table is full",
-        IPCRING_ECLOSED => c"handle already closed",
-        IPCRING_EBADHANDLE => c"not an ipcring handle",
-        IPCRING_EDIRECTION => c"handle not opened for this direction",
-        IPCRING_ESTATE => c"call out of order (reserve/commit or peek/release)",
-        IPCRING_EIO => c"system call failed",
-        IPCRING_EPANIC => c"internal error in ipcring",
-        IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
-        IPCRING_EINUSE => c"the channel is in use (not removed)",
-        _ => c"unknown ipcring status code",
-    };
-    text.as_ptr()
-}
-
-/// The calling thread's message for its last failed call, naming the offending value (e.g.
-/// `invalid address "shm://x?capacity=7": "capacity=7": must be a power of two`); "" if none
-/// failed yet. The pointer stays valid for the thread's lifetime; the text is replaced by the
-/// thread's next failure, so read it before calling ipcring again.
-///
-/// Thread safety: may be called from any thread; each thread has its own message.
-#[no_mangle]
-pub extern "C" fn ipcring_last_error() -> *const c_char {
-    LAST_ERROR.with(|l| l.borrow().as_ptr() as *const c_char)
 }
 
 /// The library's version, e.g. "0.1.0" (the header's `IPCRING_VERSION` when they match).

@@ -156,7 +156,7 @@ static ipcring_t *const BAD_H = (ipcring_t *)(uintptr_t)0x5a5a5a50u;
 #define SENTINEL_LEN ((size_t)0xdeadbeef)
 
 static uint64_t queued(int line, ipcring_t *h) {
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     int rc = ipcring_info(h, &info);
     if (rc != IPCRING_OK) die(line, "ipcring_info", rc);
     return info.queued;
@@ -219,8 +219,8 @@ static void null_handles(void) {
     void *slot = NULL;
     const void *cslot = NULL;
     ipcring_t *out = BAD_H;
-    ipcring_stats_t st;
-    ipcring_info_t info;
+    ipcring_stats_t st = IPCRING_STATS_INIT;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     ipcring_msg_t msgs[1] = {{buf, 1}};
     memset(buf, 0, sizeof buf);
     CHECK(ipcring_send(NULL, buf, 1, IPCRING_NONBLOCK), IPCRING_EINVAL);
@@ -402,7 +402,7 @@ static void data_errors(void) {
     size_t lens[CAP];
     void *slot = NULL;
     const void *cslot = NULL;
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
 
     CHECK(ipcring_open(good, IPCRING_SEND | IPCRING_CREATE, &tx), IPCRING_OK);
     CHECK(ipcring_open(good, IPCRING_RECV, &rx), IPCRING_OK);
@@ -602,14 +602,14 @@ static void zero_copy_and_batches(void) {
     REQUIRE(lens[3] == batch[1].len && same(big + 3 * MSG, lens[3], 21));
 
     /* stats and info */
-    ipcring_stats_t st;
+    ipcring_stats_t st = IPCRING_STATS_INIT;
     CHECK(ipcring_stats(tx, &st), IPCRING_OK);
     REQUIRE(st.sent_messages == 1 + 2 + 5 + (CAP - 2) + 2 && st.received_messages == 0);
     REQUIRE(st.sent_bytes == 33 + 17 + 18 + (1 + 11 + 0 + 31 + 41) + (CAP - 2) + (1 + 11));
     CHECK(ipcring_stats(rx, &st), IPCRING_OK);
     REQUIRE(st.received_messages == 1 + 2 + 5 + (CAP - 2) + 2 && st.sent_messages == 0);
     REQUIRE(st.received_bytes == 33 + 17 + 18 + (1 + 11 + 0 + 31 + 41) + (CAP - 2) + (1 + 11));
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     CHECK(ipcring_info(rx, &info), IPCRING_OK);
     REQUIRE(info.queued == 0 && info.capacity == CAP && info.msg_size == MSG && info.ends == IPCRING_RECV);
 
@@ -627,7 +627,7 @@ static void end_of_stream_and_disconnect(void) {
     const void *cslot = NULL;
 
     CHECK(ipcring_pair("shm://?" GEOM, &tx, &rx), IPCRING_OK);
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     CHECK(ipcring_info(tx, &info), IPCRING_OK);
     REQUIRE(info.ends == IPCRING_SEND && info.capacity == CAP && info.msg_size == MSG);
     fill(buf, 9, 7);
@@ -682,7 +682,7 @@ static void mpmc_clone(void) {
     CHECK(ipcring_clone(tx, &tx2), IPCRING_OK);
     CHECK(ipcring_clone(rx, &rx2), IPCRING_OK);
     REQUIRE(tx2 != NULL && tx2 != tx && rx2 != NULL && rx2 != rx);
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     CHECK(ipcring_info(tx2, &info), IPCRING_OK);
     REQUIRE(info.mode == IPCRING_MODE_MPMC && info.ends == IPCRING_SEND);
     CHECK(ipcring_info(rx2, &info), IPCRING_OK);
@@ -710,6 +710,82 @@ static void mpmc_clone(void) {
     CHECK(ipcring_close(rx), IPCRING_OK);
 }
 
+/* A struct as a program built against a newer header would declare it: this version's
+ * fields, then fields this library does not know. */
+struct newer_info { ipcring_info_t known; unsigned char later[40]; };
+struct newer_stats { ipcring_stats_t known; unsigned char later[40]; };
+
+static void struct_sizes(void) {
+    printf("-- the size field of ipcring_info_t and ipcring_stats_t\n");
+    char a[256];
+    const char *good = addr_of(a, sizeof a, new_name("sizes"), GEOM);
+    ipcring_t *tx = NULL;
+    CHECK(ipcring_open(good, IPCRING_SEND | IPCRING_RECV | IPCRING_CREATE, &tx), IPCRING_OK);
+    CHECK(ipcring_send(tx, "abc", 3, IPCRING_NONBLOCK), IPCRING_OK);
+
+    /* The initialisers set size and nothing else. */
+    ipcring_info_t init_info = IPCRING_INFO_INIT;
+    ipcring_stats_t init_stats = IPCRING_STATS_INIT;
+    REQUIRE(init_info.size == sizeof(ipcring_info_t) && init_info.capacity == 0 && init_info.transport == 0);
+    REQUIRE(init_stats.size == sizeof(ipcring_stats_t) && init_stats.syscalls == 0);
+
+    /* Too small (0: never set; one byte short of the first version): EINVAL, struct untouched. */
+    size_t small_sizes[] = {0, sizeof(size_t), sizeof(ipcring_info_t) - 1};
+    for (size_t i = 0; i < sizeof small_sizes / sizeof small_sizes[0]; i++) {
+        ipcring_info_t info;
+        fill((unsigned char *)&info, sizeof info, 40);
+        info.size = small_sizes[i];
+        unsigned char before[sizeof info];
+        memcpy(before, &info, sizeof info);
+        CHECK(ipcring_info(tx, &info), IPCRING_EINVAL);
+        NAMES("ipcring_info_t.size");
+        REQUIRE(memcmp(before, &info, sizeof info) == 0);
+    }
+    {
+        ipcring_stats_t st;
+        fill((unsigned char *)&st, sizeof st, 41);
+        st.size = sizeof(ipcring_stats_t) - 8;
+        unsigned char before[sizeof st];
+        memcpy(before, &st, sizeof st);
+        CHECK(ipcring_stats(tx, &st), IPCRING_EINVAL);
+        NAMES("ipcring_stats_t.size");
+        REQUIRE(memcmp(before, &st, sizeof st) == 0);
+    }
+
+    /* Larger (a newer header): the known fields are written, size says how many bytes, the
+     * rest is untouched. */
+    struct newer_info ni;
+    fill((unsigned char *)&ni, sizeof ni, 42);
+    ni.known.size = sizeof ni;
+    CHECK(ipcring_info(tx, &ni.known), IPCRING_OK);
+    REQUIRE(ni.known.size == sizeof(ipcring_info_t));
+    REQUIRE(ni.known.capacity == CAP && ni.known.msg_size == MSG && ni.known.queued == 1);
+    REQUIRE(ni.known.ends == (IPCRING_SEND | IPCRING_RECV) && ni.known.transport == IPCRING_TRANSPORT_SHM);
+    {
+        struct newer_info ref;
+        fill((unsigned char *)&ref, sizeof ref, 42);
+        REQUIRE(memcmp(ni.later, ref.later, sizeof ni.later) == 0);
+    }
+    struct newer_stats ns;
+    fill((unsigned char *)&ns, sizeof ns, 43);
+    ns.known.size = sizeof ns;
+    CHECK(ipcring_stats(tx, &ns.known), IPCRING_OK);
+    REQUIRE(ns.known.size == sizeof(ipcring_stats_t));
+    REQUIRE(ns.known.sent_messages == 1 && ns.known.sent_bytes == 3 && ns.known.received_messages == 0);
+    {
+        struct newer_stats ref;
+        fill((unsigned char *)&ref, sizeof ref, 43);
+        REQUIRE(memcmp(ns.later, ref.later, sizeof ns.later) == 0);
+    }
+
+    /* Exactly this version's size: all of it. */
+    ipcring_info_t info = IPCRING_INFO_INIT;
+    CHECK(ipcring_info(tx, &info), IPCRING_OK);
+    REQUIRE(info.size == sizeof info && info.queued == 1);
+
+    CHECK(ipcring_close(tx), IPCRING_OK);
+}
+
 static void closed_and_foreign_handles(void) {
     printf("-- use after close, double close, foreign pointers\n");
     char a[256];
@@ -718,8 +794,8 @@ static void closed_and_foreign_handles(void) {
     unsigned char buf[MSG];
     size_t len = SENTINEL_LEN, cap = SENTINEL_LEN;
     void *slot = NULL;
-    ipcring_info_t info;
-    ipcring_stats_t st;
+    ipcring_info_t info = IPCRING_INFO_INIT;
+    ipcring_stats_t st = IPCRING_STATS_INIT;
 
     CHECK(ipcring_open(good, IPCRING_SEND | IPCRING_CREATE, &tx), IPCRING_OK);
     CHECK(ipcring_open(good, IPCRING_RECV, &rx), IPCRING_OK);
@@ -775,6 +851,7 @@ int main(void) {
     zero_copy_and_batches();
     end_of_stream_and_disconnect();
     mpmc_clone();
+    struct_sizes();
     closed_and_foreign_handles();
     cleanup();
     printf("abi_errors: all %d checks passed\n", n_checks);

@@ -339,7 +339,7 @@ int main(int argc, char **argv) {
                 ipcring_last_error());
         return 2;
     }
-    ipcring_info_t info;
+    ipcring_info_t info = IPCRING_INFO_INIT;
     rc = ipcring_info(h, &info);
     if (rc != IPCRING_OK || info.msg_size == 0 || info.msg_size > (1u << 20)) {
         fprintf(stderr, "scribble_peer %s: ipcring_info: %d\n", role, rc);

@@ -134,18 +134,22 @@ impl Address {
         })
     }
 
-    /// What a fallback transport's open needs of this address (see [`OpenSpec`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let a = ipcring::address::Address::parse("mq://jobs?capacity=10")?;
-    /// let spec = a.open_spec(true, false);
-    /// assert_eq!((spec.scheme, spec.target, spec.capacity()), ("mq", "jobs", Some(10)));
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    #[cfg(not(ipcring_loom))]
+    /// What a fallback transport's open needs of this address (an `OpenSpec`). Public only
+    /// in the test build, for the tests that drive a transport directly.
+    #[cfg(all(not(ipcring_loom), ipcring_test))]
+    #[doc(hidden)]
     pub fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
+        self.spec(create, excl)
+    }
+
+    /// What a fallback transport's open needs of this address (an `OpenSpec`).
+    #[cfg(all(not(ipcring_loom), not(ipcring_test)))]
+    pub(crate) fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
+        self.spec(create, excl)
+    }
+
+    #[cfg(not(ipcring_loom))]
+    fn spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
         OpenSpec {
             scheme: self.transport.scheme(),
             target: &self.target,
@@ -304,6 +308,14 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn open_spec_carries_the_transport_parts() {
+        let a = Address::parse("mq://jobs?capacity=10").unwrap();
+        let spec = a.open_spec(true, false);
+        assert_eq!((spec.scheme, spec.target, spec.capacity()), ("mq", "jobs", Some(10)));
+        assert!(spec.create && !spec.excl);
+    }
     use super::*;
 
     fn part(text: &str) -> String {

@@ -5,14 +5,6 @@
 /// Copies `src` into the start of `dst` (which must be at least as long). Messages of up to
 /// 16 bytes are copied with two overlapping loads and stores instead of a call into libc's
 /// `memmove`, which costs more than the whole rest of a small send.
-///
-/// # Examples
-///
-/// ```
-/// let mut dst = [0u8; 8];
-/// ipcring::copy::copy_to(&mut dst, b"abcde");
-/// assert_eq!(&dst[..5], b"abcde");
-/// ```
 #[inline(always)]
 pub fn copy_to(dst: &mut [u8], src: &[u8]) {
     assert!(src.len() <= dst.len(), "copy_to: destination too short");
@@ -47,5 +39,18 @@ pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
                 *dst.add(i) = *src.add(i);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn copy_to() {
+        let mut dst = [0u8; 8];
+        crate::copy::copy_to(&mut dst, b"abcde");
+        assert_eq!(&dst[..5], b"abcde");
     }
 }

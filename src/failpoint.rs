@@ -133,15 +133,6 @@ pub enum Action {
 
 impl Action {
     /// Parses `kill`, `stop`, `sigstop`, `abort` or `sleep:MS`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ipcring::failpoint::Action;
-    /// assert_eq!(Action::parse("sleep:20"), Some(Action::Sleep(20)));
-    /// assert_eq!(Action::parse("kill"), Some(Action::Kill));
-    /// assert_eq!(Action::parse("explode"), None);
-    /// ```
     pub fn parse(s: &str) -> Option<Action> {
         match s {
             "kill" => Some(Action::Kill),
@@ -400,5 +391,19 @@ mod imp {
             assert_eq!(w & 0x00ff_ffff, MAX as u64);
         }
         const MAX: u32 = super::super::MAX_SLEEP_MS;
+    }
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn parse() {
+        use crate::failpoint::Action;
+        assert_eq!(Action::parse("sleep:20"), Some(Action::Sleep(20)));
+        assert_eq!(Action::parse("kill"), Some(Action::Kill));
+        assert_eq!(Action::parse("explode"), None);
     }
 }

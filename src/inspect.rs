@@ -6,7 +6,7 @@
 //!
 //! An object is opened `O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` (a FIFO planted in
 //! `/dev/shm` cannot block us, a symlink is refused), `fstat`ed, and its header page is
-//! copied with `pread` into a local, properly aligned [`Header`]. Nothing is mapped, so a
+//! copied with `pread` into a local, properly aligned header. Nothing is mapped, so a
 //! peer that truncates the object meanwhile cannot SIGBUS the inspector (a short read is
 //! reported as such), and nothing is written: no endpoint is attached, no lock taken, no
 //! epoch bumped. The copy is validated with [`Geometry::from_header`] against the object's
@@ -22,7 +22,7 @@
 //!   *stale*. Its holder died, or closed (closing releases the lock and leaves the entry as
 //!   it was: the entry cannot be cleared on close, because after `fork` another process may
 //!   still share the lock). PIDs are shown, never trusted.
-//! - The init lock (byte [`region::INIT_LOCK_BYTE`]) tells a ring still being initialised
+//! - The init lock (byte 64 of the object) tells a ring still being initialised
 //!   (lock held, not READY: [`State::Initialising`]) from one whose creator died (lock free,
 //!   not READY: [`State::CreatorDied`]).
 //!

@@ -21,14 +21,18 @@
 //! # Ok::<(), ipcring::Error>(())
 //! ```
 //!
-//! Module map, by layer (imports point down; DESIGN.md §1): [`channel`] (the API, any
-//! transport) and `address` → [`ring`] (the shared-memory ring's ends) or `transport` (the
-//! fallbacks) → `region` (heap, named and anonymous regions; removing them: [`remove`]) →
-//! `spsc` / `mpmc` (the algorithms, over a raw region; `copy`, their memcpy) → [`wait`]
-//! (blocking) and `endpoint` (who is attached) → `layout` (the shared format) → `sync` (the
-//! std/loom switch) → `sys` (the system calls) → the leaves (`error`, `kind`, `options`,
-//! `timeout`). [`inspect`] describes rings read-only (`ipcring ls` and `stat`); [`failpoint`]
-//! is test support (the `failpoints` feature: kill, stop or pause the process at a named step).
+//! The API is [`Sender`] / [`Receiver`] (any transport, by address: [`Sender::open`],
+//! [`pair_at`]), [`Ring`] (the shared-memory ring itself), [`RingOptions`], [`Timeout`] and
+//! [`Error`]; [`inspect`] describes rings read-only (what `ipcring ls` and `stat` show);
+//! [`address`] parses the address strings that Rust, C and the command share.
+//!
+//! Inside, the files form layers and every import points down (`docs/architecture.md` draws
+//! them and says what each file owns): the API (`channel/`, `address`) → the ring (`ring/`)
+//! and the fallbacks (`transport/`) → regions (`region/`) → the algorithms (`spsc`, `mpmc`,
+//! `copy`) → blocking and liveness (`wait`, `endpoint`) → the shared format (`layout`) →
+//! the std/loom switch (`sync`) → the system calls (`sys/`) → the leaves (`error`, `kind`,
+//! `options`, `stats`, `timeout`). `failpoint` is test support, compiled in only under
+//! `--cfg ipcring_test`.
 //! See `docs/architecture.md` in the repository.
 
 #![deny(missing_docs)]
@@ -41,10 +45,8 @@ pub mod error;
 pub mod inspect;
 mod kind;
 mod options;
-pub mod ring;
-mod timeout;
+mod ring;
 mod stats;
-pub mod wait;
 
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
 /// under `--cfg ipcring_test` or `--cfg ipcring_loom`, so that the integration tests, the loom
@@ -72,8 +74,10 @@ internal! {
     mod spsc;
     mod sync;
     mod sys;
+    mod timeout;
     #[cfg(not(ipcring_loom))]
     mod transport;
+    mod wait;
 }
 
 pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};

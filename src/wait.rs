@@ -56,10 +56,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{Bell, WakeBackend};
 use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
-// The clock, the deadlines and the park slice live in `timeout`; re-exported here, where
-// they were first published.
-use crate::timeout::ts_le;
-pub use crate::timeout::{monotonic_now, park_slice, set_park_slice, Timeout, PARK_SLICE};
+use crate::timeout::{ts_le, Timeout};
 use std::time::Duration;
 
 /// Spin rounds before parking: 1 + 2 + ... + 64 + 64 + 64 + 64 = 319 pause instructions,

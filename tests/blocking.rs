@@ -387,7 +387,7 @@ fn cross_process_wake(kind: Kind, wake: WakeBackend) {
     let mut rx = Some(ring.receiver().unwrap());
     let (mut ready, mut results) = (Pipe::new(), Pipe::new());
     let child = fork("blocked receiver", || {
-        ipcring::wait::set_park_slice(Duration::from_secs(60));
+        ipcring::timeout::set_park_slice(Duration::from_secs(60));
         drop(tx.take());
         let mut rx = rx.take().unwrap();
         let mut buf = [0u8; 16];

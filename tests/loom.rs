@@ -137,7 +137,7 @@ where
     // park slice of real time; a recount in one execution and not in its replay would make
     // the model nondeterministic. With an hour-long slice no execution ever gets that old.
     // (Under loom no sleep is bounded by the slice anyway: timeouts are not modelled.)
-    ipcring::wait::set_park_slice(std::time::Duration::from_secs(3600));
+    ipcring::timeout::set_park_slice(std::time::Duration::from_secs(3600));
     let mut b = loom::model::Builder::new();
     let bound = b.preemption_bound.unwrap_or(bound);
     b.preemption_bound = Some(bound);

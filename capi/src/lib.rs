@@ -124,7 +124,8 @@ pub struct ipcring_info_t {
     /// Set by the caller to `sizeof(ipcring_info_t)` before the call; set by the library to
     /// the number of bytes it wrote. Later versions only append fields.
     pub size: usize,
-    /// Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
+    /// Messages the channel holds before a send waits: the ring's slots, or an `mq://` queue's
+    /// `mq_maxmsg`; 0 on the other transports (the kernel sizes their buffers in bytes).
     pub capacity: u64,
     /// Largest message in bytes.
     pub msg_size: u64,
@@ -853,17 +854,26 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
         let e = unsafe { ends(ch) }?;
         // SAFETY: checked non-NULL; the caller's contract.
         let n = unsafe { out_size(out) }?;
-        let (g, queued, msg_size, transport) = match (&e.tx, &e.rx) {
-            (_, Some(rx)) => (rx.geometry(), rx.queued(), rx.max_msg_size(), rx.transport()),
-            (Some(tx), None) => (tx.geometry(), tx.queued(), tx.max_msg_size(), tx.transport()),
+        let (g, capacity, queued, msg_size, transport) = match (&e.tx, &e.rx) {
+            (_, Some(rx)) => (
+                rx.geometry(),
+                rx.capacity(),
+                rx.queued(),
+                rx.max_msg_size(),
+                rx.transport(),
+            ),
+            (Some(tx), None) => (
+                tx.geometry(),
+                tx.capacity(),
+                tx.queued(),
+                tx.max_msg_size(),
+                tx.transport(),
+            ),
             (None, None) => return Err(fail(IPCRING_EBADHANDLE, "handle holds no end")),
         };
         let info = ipcring_info_t {
             size: 0,
-            // TODO(capacity): on mq:// this is 0 although the queue has a capacity (mq_maxmsg);
-            // report it from `Sender::capacity()` / `Receiver::capacity()` (-> Option<u64>) once
-            // the ipcring crate has them, and say so in the field's doc.
-            capacity: g.map_or(0, |g| g.capacity),
+            capacity: capacity.unwrap_or(0),
             msg_size: msg_size as u64,
             queued: queued.unwrap_or(0),
             mode: match g.map(|g| g.kind) {

@@ -7,9 +7,9 @@ use crate::error::Result;
 use crate::layout::Geometry;
 use crate::ring::{RingReceiver, RingSender};
 use crate::stats::Stats;
+use crate::timeout::Timeout;
 #[cfg(not(ipcring_loom))]
 use crate::transport::adapter::{FallbackRx, FallbackTx};
-use crate::timeout::Timeout;
 
 /// What a sending end offers `Sender` (see its methods for the contract of each).
 pub(crate) trait SendEnd: Sized {

@@ -2,9 +2,9 @@
 //! [`SendSlot`] / [`RecvSlot`], batches, and opening a channel by its address
 //! ([`Sender::open`], [`Receiver::open`], [`pair_at`], [`unlink`]).
 //!
-//! An end is either a ring end (the fast path, `shm://`; see [`crate::ring::Ring`]) or an end of a
-//! fallback transport (`pipe://`, `fifo://`, `mq://`, `unix://`, `tcp://`; see
-//! [`crate::transport`]). The semantics are the same on every transport (DESIGN §3): one send
+//! An end is either a ring end (the fast path, `shm://`; see [`Ring`]) or an end of a
+//! fallback transport (`pipe://`, `fifo://`, `mq://`, `unix://`, `tcp://`; each a file
+//! of `src/transport/`). The semantics are the same on every transport (DESIGN §3): one send
 //! is one message of `0..=msg_size` bytes, a receive returns one whole message, timeouts
 //! follow [`Timeout`](crate::timeout::Timeout), `EndOfStream` once every sender has gone and the channel is drained,
 //! `Disconnected` once every receiver has gone.
@@ -282,5 +282,36 @@ pub fn open_ends(addr: &Address, send: bool, recv: bool, create: Create) -> Resu
         Err(Error::Unsupported {
             what: "fallback transports in loom builds",
         })
+    }
+}
+
+/// A ring's ends as API types (here rather than in `ring`, which sits below the API and does
+/// not know `Sender` / `Receiver`).
+impl Ring {
+    /// Attaches a sender. On SPSC a second live sender is [`Error::Busy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
+    /// let _tx = ring.sender()?;
+    /// assert!(matches!(ring.sender(), Err(ipcring::Error::Busy { role: "sender" })));
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn sender(&self) -> Result<Sender> {
+        self.attach_sender().map(Sender::from_ring)
+    }
+
+    /// Attaches a receiver. On SPSC a second live receiver is [`Error::Busy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
+    /// let rx = ring.receiver()?;
+    /// # drop(rx); Ok::<(), ipcring::Error>(())
+    /// ```
+    pub fn receiver(&self) -> Result<Receiver> {
+        self.attach_receiver().map(Receiver::from_ring)
     }
 }

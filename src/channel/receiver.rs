@@ -8,9 +8,9 @@ use crate::error::{Error, Result};
 use crate::layout::Geometry;
 use crate::ring::RingReceiver;
 use crate::stats::Stats;
+use crate::timeout::Timeout;
 #[cfg(not(ipcring_loom))]
 use crate::transport::{adapter::FallbackRx, MsgReceiver};
-use crate::timeout::Timeout;
 use std::time::Duration;
 
 /// The receiving end of a channel.

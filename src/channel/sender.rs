@@ -7,9 +7,9 @@ use crate::error::{Error, Result};
 use crate::layout::Geometry;
 use crate::ring::RingSender;
 use crate::stats::Stats;
+use crate::timeout::Timeout;
 #[cfg(not(ipcring_loom))]
 use crate::transport::{adapter::FallbackTx, MsgSender};
-use crate::timeout::Timeout;
 use std::time::Duration;
 
 /// The sending end of a channel.

@@ -127,20 +127,6 @@ fn not_a_ring(file: &File, size: u64) -> Result<Option<&'static str>> {
 /// again) while we waited for another cleaner; [`Error::Busy`] (`"cleaner"`) if another
 /// cleaner held the object for [`CLEANUP_WAIT`]; [`Error::InUse`]; [`Error::NotARing`] for an
 /// object that cannot be a ring (unless `force`); [`Error::PermissionDenied`].
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{Error, Ring, RingOptions};
-/// let name = format!("ipcring-doc-shm-remove-{}", std::process::id());
-/// let ring = Ring::create(&name, &RingOptions::new())?;
-/// let tx = ring.sender()?;
-/// assert!(matches!(ipcring::region::remove(&name, false), Err(Error::InUse { endpoints: 1, .. })));
-/// drop(tx);
-/// ipcring::region::remove(&name, false)?;
-/// assert!(matches!(ipcring::region::remove(&name, false), Err(Error::NotFound)));
-/// # Ok::<(), ipcring::Error>(())
-/// ```
 pub fn remove(name: &str, force: bool) -> Result<()> {
     let cname = validate_name(name)?;
     // SAFETY: cname is a valid C string; O_NOFOLLOW refuses a symlink. Read-write, because
@@ -203,12 +189,6 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
 
 /// Removes the object `name` (existing mappings stay valid until closed), whatever it is and
 /// whoever uses it, without the cleanup lock: prefer [`remove`].
-///
-/// # Examples
-///
-/// ```
-/// assert!(matches!(ipcring::region::unlink("ipcring-doc-no-such-ring"), Err(ipcring::Error::NotFound)));
-/// ```
 pub fn unlink(name: &str) -> Result<()> {
     let cname = validate_name(name)?;
     // SAFETY: cname is a valid C string.
@@ -216,4 +196,30 @@ pub fn unlink(name: &str) -> Result<()> {
         return Err(Error::last_os("shm_unlink"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn remove() -> crate::error::Result<()> {
+        use crate::error::Error;
+        use crate::options::RingOptions;
+        use crate::ring::Ring;
+        let name = format!("ipcring-doc-shm-remove-{}", std::process::id());
+        let ring = Ring::create(&name, &RingOptions::new())?;
+        let tx = ring.sender()?;
+        assert!(matches!(crate::region::remove(&name, false), Err(Error::InUse { endpoints: 1, .. })));
+        drop(tx);
+        crate::region::remove(&name, false)?;
+        assert!(matches!(crate::region::remove(&name, false), Err(Error::NotFound)));
+        Ok(())
+    }
+
+    #[test]
+    fn unlink() {
+        assert!(matches!(crate::region::unlink("ipcring-doc-no-such-ring"), Err(crate::error::Error::NotFound)));
+    }
 }

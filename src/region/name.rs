@@ -12,15 +12,6 @@ pub const MAX_NAME_LEN: usize = 250;
 pub const SHM_DIR: &str = "/dev/shm";
 
 /// Validates a ring name and returns it in the form `shm_open` takes (`/NAME`).
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(ipcring::region::validate_name("jobs").unwrap().to_str().unwrap(), "/jobs");
-/// assert_eq!(ipcring::region::validate_name("/jobs").unwrap().to_str().unwrap(), "/jobs");
-/// assert!(ipcring::region::validate_name("a/b").is_err());
-/// assert!(ipcring::region::validate_name("").is_err());
-/// ```
 pub fn validate_name(name: &str) -> Result<CString> {
     let bad = |reason| {
         Err(Error::InvalidName {
@@ -45,4 +36,18 @@ pub fn validate_name(name: &str) -> Result<CString> {
         return bad("'.' and '..' are not object names");
     }
     Ok(CString::new(format!("/{bare}")).expect("NUL excluded above"))
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn validate_name() {
+        assert_eq!(crate::region::validate_name("jobs").unwrap().to_str().unwrap(), "/jobs");
+        assert_eq!(crate::region::validate_name("/jobs").unwrap().to_str().unwrap(), "/jobs");
+        assert!(crate::region::validate_name("a/b").is_err());
+        assert!(crate::region::validate_name("").is_err());
+    }
 }

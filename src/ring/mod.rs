@@ -21,7 +21,6 @@ mod peers;
 mod receiver;
 mod sender;
 
-use crate::channel::{Receiver, Sender};
 use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -265,7 +264,7 @@ impl Ring {
     /// # Errors
     ///
     /// [`Error::NotFound`]; [`Error::InUse`]; [`Error::Busy`] (role `"cleaner"`) if another
-    /// cleaner kept the ring for [`region::CLEANUP_WAIT`]; [`Error::NotARing`] for an object that
+    /// cleaner kept the ring for a while (2 s); [`Error::NotARing`] for an object that
     /// cannot be a ring (unless `force`); [`Error::PermissionDenied`].
     ///
     /// # Examples
@@ -285,31 +284,15 @@ impl Ring {
         region::remove(name, force)
     }
 
-    /// Attaches a sender. On SPSC a second live sender is [`Error::Busy`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
-    /// let _tx = ring.sender()?;
-    /// assert!(matches!(ring.sender(), Err(ipcring::Error::Busy { role: "sender" })));
-    /// # Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn sender(&self) -> Result<Sender> {
-        RingSender::attach(self.shared.clone()).map(Sender::from_ring)
+    /// Attaches this ring's sending end (the API's `Ring::sender` wraps it in a `Sender`; the
+    /// loom models drive it directly). On SPSC a second live sender is [`Error::Busy`].
+    pub(crate) fn attach_sender(&self) -> Result<RingSender> {
+        RingSender::attach(self.shared.clone())
     }
 
-    /// Attaches a receiver. On SPSC a second live receiver is [`Error::Busy`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new())?;
-    /// let rx = ring.receiver()?;
-    /// # drop(rx); Ok::<(), ipcring::Error>(())
-    /// ```
-    pub fn receiver(&self) -> Result<Receiver> {
-        RingReceiver::attach(self.shared.clone()).map(Receiver::from_ring)
+    /// Attaches this ring's receiving end (see [`attach_sender`](Ring::attach_sender)).
+    pub(crate) fn attach_receiver(&self) -> Result<RingReceiver> {
+        RingReceiver::attach(self.shared.clone())
     }
 
     /// The ring's geometry.

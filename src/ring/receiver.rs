@@ -2,13 +2,13 @@
 
 use super::peers::PeerCache;
 use super::{Guarded, Shared};
-use crate::stats::Stats;
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
 use crate::layout::Geometry;
 use crate::mpmc::MpmcConsumer;
 use crate::spsc::SpscConsumer;
+use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::wait::{self, Phase};
 use std::sync::Arc;

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The mode of a created FIFO unless the `perm` option says otherwise.
+#[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub const DEFAULT_PERM: u32 = 0o600;
 
 const NOT_A_FIFO: Error = Error::NotARing {
@@ -178,6 +179,7 @@ fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
 ///
 /// As [`open_receiver_at`], plus [`Error::WouldBlock`] (`Timeout::Never`) or
 /// [`Error::TimedOut`] when no reader came.
+#[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub fn open_sender_at(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdSender> {
     let c = c_path(path)?;
     let mut step = Duration::from_millis(1);

@@ -23,14 +23,6 @@ const INITIAL_BUF: usize = 64 * 1024;
 /// # Panics
 ///
 /// If `payload` is longer than [`MAX_PAYLOAD`] (callers check `msg_size` first).
-///
-/// # Examples
-///
-/// ```
-/// let mut f = Vec::new();
-/// ipcring::transport::frame::encode_into(b"hi", &mut f);
-/// assert_eq!(f, [2, 0, 0, 0, b'h', b'i']);
-/// ```
 pub fn encode_into(payload: &[u8], out: &mut Vec<u8>) {
     let len = u32::try_from(payload.len()).expect("frame payload longer than u32::MAX");
     out.clear();
@@ -236,5 +228,18 @@ mod tests {
         assert_eq!(fb.next_frame().unwrap(), Some(5));
         fb.consume(len);
         assert_eq!(fb.buffered(), 0);
+    }
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn encode_into() {
+        let mut f = Vec::new();
+        crate::transport::frame::encode_into(b"hi", &mut f);
+        assert_eq!(f, [2, 0, 0, 0, b'h', b'i']);
     }
 }

@@ -442,10 +442,6 @@ impl SockReceiver {
         self.msg_size
     }
 
-    pub(crate) fn listener(&self) -> RawFd {
-        self.listener.as_raw_fd()
-    }
-
     /// Accepts every pending connection.
     fn accept_all(&mut self) -> Result<()> {
         loop {
@@ -684,10 +680,6 @@ impl<C: Connector> SockSender<C> {
 
     pub(crate) fn msg_size(&self) -> usize {
         self.msg_size
-    }
-
-    pub(crate) fn connector(&self) -> &C {
-        &self.connector
     }
 
     /// A new, not yet connected sender to the same address. It inherits whether a receiver

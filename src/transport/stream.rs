@@ -64,6 +64,7 @@ impl FdSender {
     }
 
     /// The largest message this end sends.
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn msg_size(&self) -> usize {
         self.msg_size
     }
@@ -263,6 +264,7 @@ impl FdReceiver {
     /// # Errors
     ///
     /// As [`recv`](Self::recv), never `BufferTooSmall`.
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn recv_vec(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
         match self.recv(&mut [], timeout) {
             Ok(_) => Ok(Vec::new()),

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::timeout::Timeout;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// `tcp://HOST:PORT` in the dispatch table: nothing to remove.
 pub(crate) const OPS: Ops = Ops {
@@ -185,21 +185,6 @@ impl sock::SockSend for TcpSender {
 /// # Errors
 ///
 /// As [`TcpSender::open`].
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{address::Address, transport::tcp, Timeout};
-/// let any = Address::parse("tcp://127.0.0.1:0?msg_size=64")?;
-/// let mut rx = tcp::TcpReceiver::bind(&any.open_spec(true, false))?;
-/// let there = Address::parse(&format!("tcp://127.0.0.1:{}?msg_size=64", rx.local_port()))?;
-/// let mut tx = tcp::open_sender(&there.open_spec(false, false))?;
-/// tx.send(b"hello", Timeout::Forever)?;
-/// let mut buf = [0u8; 64];
-/// use ipcring::transport::MsgReceiver;
-/// assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
-/// # Ok::<(), ipcring::Error>(())
-/// ```
 pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
     Ok(Box::new(TcpSender::open(spec)?))
 }
@@ -212,6 +197,7 @@ pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
 #[derive(Debug)]
 pub struct TcpReceiver {
     inner: SockReceiver,
+    #[cfg_attr(not(any(test, ipcring_test)), allow(dead_code))] // read by local_port / local_addr (tests)
     local: SocketAddr,
 }
 
@@ -246,19 +232,17 @@ impl TcpReceiver {
     }
 
     /// The port the receiver listens on (the one the kernel chose for port 0).
+    #[cfg(any(test, ipcring_test))] // used by the tests that drive this transport directly
     pub fn local_port(&self) -> u16 {
         self.local.port()
     }
 
     /// The address the receiver listens on.
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    /// The listening socket (to poll it along with other descriptors).
-    pub fn listener_fd(&self) -> RawFd {
-        self.inner.listener()
-    }
 }
 
 impl MsgReceiver for TcpReceiver {
@@ -294,4 +278,24 @@ impl MsgReceiver for TcpReceiver {
 /// As [`TcpReceiver::bind`].
 pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
     Ok(Box::new(TcpReceiver::bind(spec)?))
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn open_sender() -> crate::error::Result<()> {
+        use crate::{address::Address, timeout::Timeout, transport::tcp};
+        let any = Address::parse("tcp://127.0.0.1:0?msg_size=64")?;
+        let mut rx = tcp::TcpReceiver::bind(&any.open_spec(true, false))?;
+        let there = Address::parse(&format!("tcp://127.0.0.1:{}?msg_size=64", rx.local_port()))?;
+        let mut tx = tcp::open_sender(&there.open_spec(false, false))?;
+        tx.send(b"hello", Timeout::Forever)?;
+        let mut buf = [0u8; 64];
+        use crate::transport::MsgReceiver;
+        assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
+        Ok(())
+    }
 }

@@ -53,6 +53,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The mode of a receiver's socket file unless the `perm` option says otherwise.
+#[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub const DEFAULT_PERM: u32 = 0o600;
 
 /// Bytes of a packet the kernel charges against the send buffer besides its own (a packet
@@ -311,10 +312,6 @@ impl UnixSender {
         Ok(UnixSender(SockSender::new(connector, Framing::Packet, msg_size)))
     }
 
-    /// The socket path.
-    pub fn path(&self) -> &Path {
-        &self.0.connector().path
-    }
 }
 
 impl sock::SockSend for UnixSender {
@@ -444,6 +441,7 @@ fn unlink_if_ours(c: &CStr, dev: u64, ino: u64) {
 #[derive(Debug)]
 pub struct UnixReceiver {
     inner: SockReceiver,
+    #[cfg_attr(not(ipcring_test), allow(dead_code))] // read by path (tests)
     path: PathBuf,
     c: CString,
     dev: u64,
@@ -511,13 +509,9 @@ impl UnixReceiver {
     }
 
     /// The socket path.
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The listening socket (to poll it along with other descriptors).
-    pub fn listener_fd(&self) -> RawFd {
-        self.inner.listener()
     }
 }
 

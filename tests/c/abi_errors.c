@@ -786,6 +786,30 @@ static void struct_sizes(void) {
     CHECK(ipcring_close(tx), IPCRING_OK);
 }
 
+static void info_off_the_ring(void) {
+    printf("-- ipcring_info on a queue and a pipe: capacity is the channel's own\n");
+    char a[160];
+    snprintf(a, sizeof a, "mq://ipcring-abi-%ld-info?capacity=10&msg_size=64", (long)getpid());
+    (void)ipcring_unlink(a); /* a leftover of a killed run, if any */
+    ipcring_t *q = NULL;
+    CHECK(ipcring_open(a, IPCRING_SEND | IPCRING_RECV | IPCRING_CREATE | IPCRING_EXCL, &q), IPCRING_OK);
+    CHECK(ipcring_send(q, "ab", 2, IPCRING_NONBLOCK), IPCRING_OK);
+    ipcring_info_t info = IPCRING_INFO_INIT;
+    CHECK(ipcring_info(q, &info), IPCRING_OK);
+    REQUIRE(info.transport == IPCRING_TRANSPORT_MQ && info.capacity == 10 && info.msg_size == 64);
+    REQUIRE(info.queued == 1);
+    CHECK(ipcring_close(q), IPCRING_OK);
+    CHECK(ipcring_unlink(a), IPCRING_OK);
+
+    ipcring_t *tx = NULL, *rx = NULL;
+    CHECK(ipcring_pair("pipe://?msg_size=64", &tx, &rx), IPCRING_OK);
+    ipcring_info_t pinfo = IPCRING_INFO_INIT;
+    CHECK(ipcring_info(tx, &pinfo), IPCRING_OK);
+    REQUIRE(pinfo.transport == IPCRING_TRANSPORT_PIPE && pinfo.capacity == 0);
+    CHECK(ipcring_close(tx), IPCRING_OK);
+    CHECK(ipcring_close(rx), IPCRING_OK);
+}
+
 static void closed_and_foreign_handles(void) {
     printf("-- use after close, double close, foreign pointers\n");
     char a[256];
@@ -852,6 +876,7 @@ int main(void) {
     end_of_stream_and_disconnect();
     mpmc_clone();
     struct_sizes();
+    info_off_the_ring();
     closed_and_foreign_handles();
     cleanup();
     printf("abi_errors: all %d checks passed\n", n_checks);

@@ -31,11 +31,13 @@ impl MqSender {
     }
 
     /// The queue's capacity (`mq_maxmsg`).
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn capacity(&self) -> u64 {
         self.at.capacity
     }
 
     /// The largest message (`mq_msgsize`).
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn msg_size(&self) -> usize {
         self.at.msg_size
     }
@@ -156,11 +158,13 @@ impl MqReceiver {
     }
 
     /// The queue's capacity (`mq_maxmsg`).
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn capacity(&self) -> u64 {
         self.at.capacity
     }
 
     /// The largest message (`mq_msgsize`).
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn msg_size(&self) -> usize {
         self.at.msg_size
     }

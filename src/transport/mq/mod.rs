@@ -199,6 +199,7 @@ mod queue;
 
 use companion::*;
 pub use ends::{MqReceiver, MqSender};
+#[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub use queue::default_capacity;
 use queue::*;
 
@@ -207,13 +208,6 @@ use queue::*;
 // ---------------------------------------------------------------------------------------
 
 /// The companion file of queue `name` (without the leading slash).
-///
-/// # Examples
-///
-/// ```
-/// let p = ipcring::transport::mq::companion_path("jobs");
-/// assert_eq!(p.to_str(), Some("/dev/shm/ipcring-mq.jobs"));
-/// ```
 pub fn companion_path(name: &str) -> PathBuf {
     PathBuf::from(format!(
         "{COMPANION_DIR}/{COMPANION_PREFIX}{}",
@@ -400,4 +394,16 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
         }
     }
     unlink(name)
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn companion_path() {
+        let p = crate::transport::mq::companion_path("jobs");
+        assert_eq!(p.to_str(), Some("/dev/shm/ipcring-mq.jobs"));
+    }
 }

@@ -87,4 +87,4 @@ pub use layout::Geometry;
 pub use options::RingOptions;
 pub use ring::Ring;
 pub use stats::Stats;
-pub use timeout::Timeout;
+pub use timeout::{Deadline, Timeout};

@@ -40,49 +40,133 @@ pub fn set_park_slice(d: Duration) {
     SLICE_NS.store(ns, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// How long a call may wait.
+/// How long a call may wait: `Forever`, not at all (`NonBlocking`: the call returns
+/// [`Error::WouldBlock`] instead of waiting), or until a [`Deadline`] ([`Error::TimedOut`]
+/// after it). `Duration`, `Option<Duration>` (`None`: forever) and `Instant` convert into it.
 ///
 /// # Examples
 ///
 /// ```
 /// use ipcring::Timeout;
 /// use std::time::Duration;
-/// assert!(matches!(Timeout::from_nanos(-1), Timeout::Forever));
-/// assert!(matches!(Timeout::from_nanos(0), Timeout::Never));
+/// assert_eq!(Timeout::from_nanos(-1), Timeout::Forever);
+/// assert_eq!(Timeout::from_nanos(0), Timeout::NonBlocking);
 /// assert!(!Timeout::after(Duration::from_secs(5)).expired());
+/// assert_eq!(Timeout::from(None::<Duration>), Timeout::Forever);
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timeout {
     /// Wait as long as it takes.
     Forever,
-    /// Do not wait at all (`WouldBlock`).
-    Never,
-    /// Wait until this absolute CLOCK_MONOTONIC time (`TimedOut` after it).
-    At(libc::timespec),
+    /// Do not wait at all: [`Error::WouldBlock`] where a call would have to wait (C:
+    /// `IPCRING_NONBLOCK`).
+    NonBlocking,
+    /// Wait until this deadline ([`Error::TimedOut`] after it).
+    At(Deadline),
+}
+
+/// A point in time on the `CLOCK_MONOTONIC` clock (the clock of `std::time::Instant` on
+/// Linux), at which a wait gives up. Absolute, so a call that retries after an interruption
+/// or a spurious wake-up never waits longer than asked.
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::Deadline;
+/// use std::time::{Duration, Instant};
+/// let d = Deadline::after(Duration::from_secs(60));
+/// assert!(!d.has_passed() && d.remaining() > Duration::from_secs(59));
+/// assert!(Deadline::from(Instant::now()) <= Deadline::now());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline {
+    // Field order is the comparison order.
+    sec: i64,
+    nsec: u32,
+}
+
+impl Deadline {
+    /// Now.
+    #[must_use]
+    pub fn now() -> Deadline {
+        Deadline::from_timespec(&monotonic_now())
+    }
+
+    /// `d` from now (saturating far in the future).
+    #[must_use]
+    pub fn after(d: Duration) -> Deadline {
+        let now = Deadline::now();
+        let ns = now.nsec as u64 + d.subsec_nanos() as u64;
+        let secs = (now.sec as u64)
+            .saturating_add(d.as_secs())
+            .saturating_add(ns / 1_000_000_000);
+        Deadline {
+            sec: secs.min(i64::MAX as u64 / 2) as i64,
+            nsec: (ns % 1_000_000_000) as u32,
+        }
+    }
+
+    /// Whether it has passed.
+    #[must_use]
+    pub fn has_passed(&self) -> bool {
+        *self <= Deadline::now()
+    }
+
+    /// How long until it passes (zero once it has).
+    #[must_use]
+    pub fn remaining(&self) -> Duration {
+        let now = Deadline::now();
+        if *self <= now {
+            return Duration::ZERO;
+        }
+        let ns = (self.sec - now.sec) as i128 * 1_000_000_000 + self.nsec as i128 - now.nsec as i128;
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn from_timespec(ts: &libc::timespec) -> Deadline {
+        Deadline {
+            sec: ts.tv_sec, // time_t is i64 on the 64-bit Linux targets the shared layout supports
+            nsec: ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        }
+    }
+
+    /// The deadline as the `timespec` the kernel's absolute waits take.
+    pub(crate) fn as_timespec(&self) -> libc::timespec {
+        libc::timespec {
+            tv_sec: self.sec as libc::time_t,
+            tv_nsec: self.nsec as _,
+        }
+    }
+}
+
+impl From<std::time::Instant> for Deadline {
+    /// The same moment on the monotonic clock (to within the microseconds the conversion
+    /// takes: `Instant` does not expose its clock reading).
+    fn from(t: std::time::Instant) -> Deadline {
+        Deadline::after(t.saturating_duration_since(std::time::Instant::now()))
+    }
 }
 
 impl Timeout {
-    /// A deadline `d` from now (`Never` for a zero duration).
+    /// The old name of [`Timeout::NonBlocking`], which read as "never time out".
+    #[deprecated(since = "0.2.0", note = "it means \"do not wait\": use Timeout::NonBlocking")]
+    #[allow(non_upper_case_globals)]
+    pub const Never: Timeout = Timeout::NonBlocking;
+
+    /// A deadline `d` from now (`NonBlocking` for a zero duration).
     ///
     /// # Examples
     ///
     /// ```
     /// use ipcring::Timeout;
-    /// assert!(matches!(Timeout::after(std::time::Duration::ZERO), Timeout::Never));
+    /// assert_eq!(Timeout::after(std::time::Duration::ZERO), Timeout::NonBlocking);
     /// ```
+    #[must_use]
     pub fn after(d: Duration) -> Timeout {
         if d.is_zero() {
-            return Timeout::Never;
+            return Timeout::NonBlocking;
         }
-        let now = monotonic_now();
-        let ns = now.tv_nsec as u64 + d.subsec_nanos() as u64;
-        let secs = (now.tv_sec as u64)
-            .saturating_add(d.as_secs())
-            .saturating_add(ns / 1_000_000_000);
-        Timeout::At(libc::timespec {
-            tv_sec: secs.min(i64::MAX as u64 / 2) as libc::time_t,
-            tv_nsec: (ns % 1_000_000_000) as _,
-        })
+        Timeout::At(Deadline::after(d))
     }
 
     /// The C convention: `< 0` forever, `0` no wait, `> 0` at most that many nanoseconds.
@@ -92,10 +176,11 @@ impl Timeout {
     /// ```
     /// assert!(matches!(ipcring::Timeout::from_nanos(1_000), ipcring::Timeout::At(_)));
     /// ```
+    #[must_use]
     pub fn from_nanos(ns: i64) -> Timeout {
         match ns {
             n if n < 0 => Timeout::Forever,
-            0 => Timeout::Never,
+            0 => Timeout::NonBlocking,
             n => Timeout::after(Duration::from_nanos(n as u64)),
         }
     }
@@ -105,69 +190,88 @@ impl Timeout {
     /// # Examples
     ///
     /// ```
-    /// assert!(matches!(ipcring::Timeout::from_option(None), ipcring::Timeout::Forever));
+    /// assert_eq!(ipcring::Timeout::from_option(None), ipcring::Timeout::Forever);
     /// ```
+    #[must_use]
     pub fn from_option(d: Option<Duration>) -> Timeout {
         d.map_or(Timeout::Forever, Timeout::after)
     }
 
-    /// Whether the deadline has passed (`Never` always has; `Forever` never does).
+    /// Whether the deadline has passed (`NonBlocking` always has; `Forever` never does).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(ipcring::Timeout::Never.expired());
+    /// assert!(ipcring::Timeout::NonBlocking.expired());
     /// assert!(!ipcring::Timeout::Forever.expired());
     /// ```
+    #[must_use]
     pub fn expired(&self) -> bool {
         match self {
             Timeout::Forever => false,
-            Timeout::Never => true,
-            Timeout::At(t) => ts_le(t, &monotonic_now()),
+            Timeout::NonBlocking => true,
+            Timeout::At(t) => t.has_passed(),
         }
     }
 
     /// How long a wait may still last: `Ok(None)` for ever, `Ok(Some(d))` with `d > 0`, or the
-    /// error a wait ends with now ([`Error::WouldBlock`] for `Never`, [`Error::TimedOut`] once
-    /// the deadline has passed). For waits outside the ring (poll, retried opens).
+    /// error a call returns instead of waiting: [`Error::WouldBlock`] for `NonBlocking`,
+    /// [`Error::TimedOut`] once the deadline has passed.
     ///
     /// # Examples
     ///
     /// ```
     /// use ipcring::{Error, Timeout};
     /// assert!(matches!(Timeout::Forever.remaining(), Ok(None)));
-    /// assert!(matches!(Timeout::Never.remaining(), Err(Error::WouldBlock)));
+    /// assert!(matches!(Timeout::NonBlocking.remaining(), Err(Error::WouldBlock)));
     /// assert!(Timeout::after(std::time::Duration::from_secs(60)).remaining().unwrap().is_some());
     /// ```
     pub fn remaining(&self) -> Result<Option<Duration>> {
         match self {
             Timeout::Forever => Ok(None),
-            Timeout::Never => Err(Error::WouldBlock),
-            Timeout::At(t) => {
-                let now = monotonic_now();
-                let ns = (t.tv_sec as i128 - now.tv_sec as i128) * 1_000_000_000 + (t.tv_nsec - now.tv_nsec) as i128;
-                if ns <= 0 {
-                    return Err(Error::TimedOut);
-                }
-                Ok(Some(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))))
-            }
+            Timeout::NonBlocking => Err(Error::WouldBlock),
+            Timeout::At(t) => match t.remaining() {
+                d if d.is_zero() => Err(Error::TimedOut),
+                d => Ok(Some(d)),
+            },
         }
     }
 
     /// The deadline of the next sleep: the sooner of ours and one park slice from now.
     pub(crate) fn slice(&self) -> libc::timespec {
-        let Timeout::At(slice) = Timeout::after(park_slice()) else {
-            unreachable!("the park slice is not zero")
-        };
+        let slice = Deadline::after(park_slice());
         match self {
-            Timeout::At(t) if ts_le(t, &slice) => *t,
-            _ => slice,
+            Timeout::At(t) if *t <= slice => t.as_timespec(),
+            _ => slice.as_timespec(),
         }
     }
 }
 
-pub(crate) fn ts_le(a: &libc::timespec, b: &libc::timespec) -> bool {
-    (a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec)
+impl From<Duration> for Timeout {
+    /// [`Timeout::after`].
+    fn from(d: Duration) -> Timeout {
+        Timeout::after(d)
+    }
+}
+
+impl From<Option<Duration>> for Timeout {
+    /// [`Timeout::from_option`]: `None` waits forever.
+    fn from(d: Option<Duration>) -> Timeout {
+        Timeout::from_option(d)
+    }
+}
+
+impl From<std::time::Instant> for Timeout {
+    /// Wait until then.
+    fn from(t: std::time::Instant) -> Timeout {
+        Timeout::At(Deadline::from(t))
+    }
+}
+
+impl From<Deadline> for Timeout {
+    fn from(t: Deadline) -> Timeout {
+        Timeout::At(t)
+    }
 }
 
 /// The current CLOCK_MONOTONIC time (the clock every deadline uses).
@@ -192,8 +296,8 @@ mod examples {
 
     #[test]
     fn monotonic_now() {
-        let a = crate::timeout::monotonic_now();
-        let b = crate::timeout::monotonic_now();
-        assert!((a.tv_sec, a.tv_nsec) <= (b.tv_sec, b.tv_nsec));
+        let a = crate::timeout::Deadline::from_timespec(&crate::timeout::monotonic_now());
+        let b = crate::timeout::Deadline::from_timespec(&crate::timeout::monotonic_now());
+        assert!(a <= b);
     }
 }

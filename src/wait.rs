@@ -56,7 +56,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{Bell, WakeBackend};
 use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
-use crate::timeout::{ts_le, Timeout};
+use crate::timeout::{Deadline, Timeout};
 use std::time::Duration;
 
 /// Spin rounds before parking: 1 + 2 + ... + 64 + 64 + 64 + 64 = 319 pause instructions,
@@ -71,29 +71,16 @@ const SPIN_ROUNDS: usize = 10;
 ///
 /// # Errors
 ///
-/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
+/// [`Error::WouldBlock`] for `Timeout::NonBlocking`, [`Error::TimedOut`] once the deadline has
 /// passed (checked before sleeping; the caller's next attempt comes after a sleep that ended
 /// at the deadline).
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{wait, Timeout};
-/// use std::time::Duration;
-/// wait::nap(Duration::from_millis(1), &Timeout::Forever)?;
-/// assert!(wait::nap(Duration::from_millis(1), &Timeout::Never).is_err());
-/// # Ok::<(), ipcring::Error>(())
-/// ```
 pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
     timeout.remaining()?;
-    let Timeout::At(mut until) = Timeout::after(step.max(Duration::from_nanos(1))) else {
-        unreachable!("a non-zero step is a deadline")
-    };
+    let mut until = Deadline::after(step.max(Duration::from_nanos(1)));
     if let Timeout::At(t) = timeout {
-        if ts_le(t, &until) {
-            until = *t;
-        }
+        until = until.min(*t);
     }
+    let until = until.as_timespec();
     loop {
         crate::sys::count::one();
         // SAFETY: until is a valid timespec; a null remainder is allowed with TIMER_ABSTIME.
@@ -118,7 +105,7 @@ pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
 pub(crate) enum Phase {
     /// The first try and the spin loop: only the ring itself is looked at.
     Spin,
-    /// The last look of a call that may not wait (`Timeout::Never`).
+    /// The last look of a call that may not wait (`Timeout::NonBlocking`).
     Idle,
     /// Just before a sleep: the moment for checks too costly for the spin loop.
     Park,
@@ -150,7 +137,7 @@ fn block_on_counted<T>(
     if let Some(v) = poll(Phase::Spin)? {
         return Ok(v);
     }
-    if let Timeout::Never = timeout {
+    if let Timeout::NonBlocking = timeout {
         return match poll(Phase::Idle)? {
             Some(v) => Ok(v),
             None => Err(Error::WouldBlock),

@@ -272,7 +272,7 @@ fn timeouts(kind: Kind, wake: WakeBackend) {
         );
         expect_would_block(
             &format!("{when}: peek(Never)"),
-            rx.peek(Timeout::Never).map(|s| s.len()),
+            rx.peek(Timeout::NonBlocking).map(|s| s.len()),
         );
         expect_timed_out(&format!("{when}: recv_timeout(100ms)"), ms(100), || {
             rx.recv_timeout(buf, ms(100))
@@ -320,11 +320,11 @@ fn timeouts(kind: Kind, wake: WakeBackend) {
         );
         expect_would_block(
             &format!("{when}: reserve(Never)"),
-            tx.reserve(Timeout::Never).map(|_| ()),
+            tx.reserve(Timeout::NonBlocking).map(|_| ()),
         );
         expect_would_block(
             &format!("{when}: send_batch(Never)"),
-            tx.send_batch(&[b"x"], Timeout::Never),
+            tx.send_batch(&[b"x"], Timeout::NonBlocking),
         );
         expect_timed_out(&format!("{when}: send_timeout(100ms)"), ms(100), || {
             tx.send_timeout(b"x", ms(100))

@@ -84,7 +84,7 @@ fn a_full_dev_shm_is_no_space_at_create_not_sigbus_later() {
             }
             assert_eq!(n, 128);
             for k in 0..128u8 {
-                let m = rx.recv_vec_with_timeout(Timeout::Never).unwrap();
+                let m = rx.recv_vec_with_timeout(Timeout::NonBlocking).unwrap();
                 assert_eq!(m, vec![k ^ round; 4096]);
             }
         }

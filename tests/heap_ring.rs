@@ -186,14 +186,14 @@ fn zero_copy_reserve_commit_peek_release() {
         let mut tx = ring.sender().unwrap();
         let mut rx = ring.receiver().unwrap();
         for i in 0..scaled(10_000) {
-            let mut slot = tx.reserve(Timeout::Never).unwrap();
+            let mut slot = tx.reserve(Timeout::NonBlocking).unwrap();
             slot.buf()[..8].copy_from_slice(&i.to_le_bytes());
             slot.commit(8).unwrap();
-            let msg = rx.peek(Timeout::Never).unwrap();
+            let msg = rx.peek(Timeout::NonBlocking).unwrap();
             assert_eq!(u64::from_le_bytes(msg[..].try_into().unwrap()), i);
             msg.release();
         }
-        assert!(matches!(rx.peek(Timeout::Never), Err(Error::WouldBlock)));
+        assert!(matches!(rx.peek(Timeout::NonBlocking), Err(Error::WouldBlock)));
     }
 }
 
@@ -203,7 +203,7 @@ fn spsc_peek_dropped_without_release_keeps_the_message() {
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
     tx.send(b"keep").unwrap();
-    drop(rx.peek(Timeout::Never).unwrap());
+    drop(rx.peek(Timeout::NonBlocking).unwrap());
     assert_eq!(rx.recv_vec().unwrap(), b"keep");
 }
 
@@ -213,7 +213,7 @@ fn mpmc_reservation_dropped_is_skipped() {
     let mut tx = ring.sender().unwrap();
     let mut rx = ring.receiver().unwrap();
     tx.send(b"one").unwrap();
-    drop(tx.reserve(Timeout::Never).unwrap());
+    drop(tx.reserve(Timeout::NonBlocking).unwrap());
     tx.send(b"two").unwrap();
     assert_eq!(rx.recv_vec().unwrap(), b"one");
     assert_eq!(rx.recv_vec().unwrap(), b"two");
@@ -230,7 +230,7 @@ fn sizes_zero_exact_and_too_large_lose_nothing() {
         tx.send(&[9u8; 10]).unwrap();
         assert!(matches!(tx.send(&[1u8; 11]), Err(Error::TooLarge { len: 11, max: 10 })));
         assert!(matches!(
-            tx.send_batch(&[&b"ok"[..], &[0u8; 11][..]], Timeout::Never),
+            tx.send_batch(&[&b"ok"[..], &[0u8; 11][..]], Timeout::NonBlocking),
             Err(Error::TooLarge { .. })
         ));
         tx.send(b"after").unwrap();
@@ -270,9 +270,12 @@ fn end_of_stream_and_disconnected() {
         // The verdict sticks while the ring still has room (it was once reported only once).
         assert!(matches!(tx.send(b"nobody"), Err(Error::Disconnected)));
         assert!(matches!(tx.try_send(b"nobody"), Err(Error::Disconnected)));
-        assert!(matches!(tx.reserve(ipcring::Timeout::Never), Err(Error::Disconnected)));
         assert!(matches!(
-            tx.send_batch(&[b"x"], ipcring::Timeout::Never),
+            tx.reserve(ipcring::Timeout::NonBlocking),
+            Err(Error::Disconnected)
+        ));
+        assert!(matches!(
+            tx.send_batch(&[b"x"], ipcring::Timeout::NonBlocking),
             Err(Error::Disconnected)
         ));
         // A receiver that attaches later makes it flow again.

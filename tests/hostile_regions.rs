@@ -546,14 +546,14 @@ fn run_case(seed: u64, case: u64, name: &str, templates: &[Template], shared: &S
             shared.record("try_recv", &r);
             let r = rx.recv_timeout(&mut buf, Duration::from_millis(1));
             shared.record("recv_timeout", &r);
-            let r = rx.peek(Timeout::Never);
+            let r = rx.peek(Timeout::NonBlocking);
             if let Ok(slot) = &r {
                 assert!(slot.len() <= g.msg_size as usize);
                 let _sum: u64 = slot.iter().map(|&x| x as u64).sum();
             }
             shared.record("peek", &r.map(|s| s.release()));
             let mut total = 0usize;
-            let r = rx.recv_batch(4, Timeout::Never, |m| total += m.len());
+            let r = rx.recv_batch(4, Timeout::NonBlocking, |m| total += m.len());
             shared.record("recv_batch", &r);
         }
         if let Some(tx) = tx.as_mut() {
@@ -561,9 +561,9 @@ fn run_case(seed: u64, case: u64, name: &str, templates: &[Template], shared: &S
             let msg = vec![0xA5u8; len];
             let r = tx.try_send(&msg);
             shared.record("try_send", &r);
-            let r = tx.send_batch(&[&msg[..], b"x"], Timeout::Never);
+            let r = tx.send_batch(&[&msg[..], b"x"], Timeout::NonBlocking);
             shared.record("send_batch", &r);
-            let r = tx.reserve(Timeout::Never);
+            let r = tx.reserve(Timeout::NonBlocking);
             let r = match r {
                 Ok(mut slot) => {
                     let n = slot.buf().len().min(3);

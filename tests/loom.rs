@@ -604,7 +604,7 @@ fn mpmc_dead_claim() {
         let mut live = ring.sender().unwrap();
         let mut rx = ring.receiver().unwrap();
         drop(ring);
-        std::mem::forget(dying.reserve(ipcring::Timeout::Never).unwrap());
+        std::mem::forget(dying.reserve(ipcring::Timeout::NonBlocking).unwrap());
         let a = thread::spawn(move || drop(dying));
         let b = thread::spawn(move || live.send(&msg(1, 0)).unwrap());
         assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
@@ -626,7 +626,7 @@ fn mpmc_stuck_claim_alive() {
         let mut live = ring.sender().unwrap();
         let mut rx = ring.receiver().unwrap();
         drop(ring);
-        std::mem::forget(stuck.reserve(ipcring::Timeout::Never).unwrap());
+        std::mem::forget(stuck.reserve(ipcring::Timeout::NonBlocking).unwrap());
         live.send(&msg(1, 0)).unwrap();
         drop(live);
         let d = thread::spawn(move || {
@@ -657,7 +657,7 @@ fn mpmc_dead_hold() {
         let mut rx = ring.receiver().unwrap();
         drop(ring);
         tx.send(&msg(0, 0)).unwrap();
-        let held = dying.peek(ipcring::Timeout::Never).unwrap();
+        let held = dying.peek(ipcring::Timeout::NonBlocking).unwrap();
         assert_eq!(*held, msg(0, 0));
         std::mem::forget(held);
         let c = thread::spawn(move || drop(dying));

@@ -357,9 +357,12 @@ fn storm_deadlines() {
 /// every 10 to 25 µs the remaining time never shrinks and the sleep never ends (seen here: a
 /// 1 ms sleep hung the stream for a minute). An absolute deadline always makes progress.
 fn pause(d: Duration) {
-    let Timeout::At(deadline) = Timeout::after(d) else {
-        unreachable!("a non-zero pause")
-    };
+    let mut deadline = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut deadline) };
+    let ns = deadline.tv_nsec as u64 + d.subsec_nanos() as u64;
+    deadline.tv_sec += d.as_secs() as libc::time_t + (ns / 1_000_000_000) as libc::time_t;
+    deadline.tv_nsec = (ns % 1_000_000_000) as _;
     // SAFETY: deadline is a valid timespec on CLOCK_MONOTONIC; the call only sleeps.
     while unsafe {
         libc::clock_nanosleep(

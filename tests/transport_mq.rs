@@ -115,21 +115,21 @@ fn round_trip_sizes_and_too_large() {
     assert_eq!((tx.msg_size(), rx.msg_size()), (64, 64));
     for len in [0usize, 1, 64] {
         let msg: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
-        tx.send(&msg, Timeout::Never).unwrap();
+        tx.send(&msg, Timeout::NonBlocking).unwrap();
         // A buffer of exactly msg_size (received directly) ...
-        assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), msg, "len {len}");
+        assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), msg, "len {len}");
         // ... and one shorter than msg_size but long enough (through the internal buffer).
-        tx.send(&msg, Timeout::Never).unwrap();
+        tx.send(&msg, Timeout::NonBlocking).unwrap();
         let mut small = vec![0u8; len];
-        assert_eq!(rx.recv(&mut small, Timeout::Never).unwrap(), len);
+        assert_eq!(rx.recv(&mut small, Timeout::NonBlocking).unwrap(), len);
         assert_eq!(small, msg);
     }
     let err = tx.send(&[7u8; 65], Timeout::Forever).unwrap_err();
     assert!(matches!(err, Error::TooLarge { len: 65, max: 64 }), "{err}");
     assert_eq!(rx.queued(), Some(0), "nothing sent by a too-large send");
-    tx.send(b"next", Timeout::Never).unwrap();
+    tx.send(b"next", Timeout::NonBlocking).unwrap();
     assert_eq!(rx.queued(), Some(1));
-    assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"next");
+    assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), b"next");
 }
 
 /// A queue's capacity is a count of messages, not ring slots: any count from 1 (here 3 and
@@ -144,9 +144,9 @@ fn capacity_need_not_be_a_power_of_two() {
         assert_eq!(rx.capacity(), cap);
         let mut tx = open_tx(&a, false);
         for _ in 0..cap {
-            tx.send(b"x", Timeout::Never).unwrap();
+            tx.send(b"x", Timeout::NonBlocking).unwrap();
         }
-        assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+        assert!(matches!(tx.send(b"x", Timeout::NonBlocking), Err(Error::WouldBlock)));
         drop((tx, rx));
         mq::unlink(q.name()).unwrap();
     }
@@ -164,11 +164,11 @@ fn buffer_too_small_keeps_the_message() {
     let a = q.addr("capacity=8&msg_size=64");
     let mut rx = open_rx(&a, true);
     let mut tx = open_tx(&a, false);
-    tx.send(b"0123456789", Timeout::Never).unwrap();
-    tx.send(b"after", Timeout::Never).unwrap();
+    tx.send(b"0123456789", Timeout::NonBlocking).unwrap();
+    tx.send(b"after", Timeout::NonBlocking).unwrap();
     let mut buf = [0u8; 4];
     for _ in 0..2 {
-        let err = rx.recv(&mut buf, Timeout::Never).unwrap_err();
+        let err = rx.recv(&mut buf, Timeout::NonBlocking).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -181,12 +181,12 @@ fn buffer_too_small_keeps_the_message() {
         );
     }
     let mut big = [0u8; 10];
-    assert_eq!(rx.recv(&mut big, Timeout::Never).unwrap(), 10);
+    assert_eq!(rx.recv(&mut big, Timeout::NonBlocking).unwrap(), 10);
     assert_eq!(&big, b"0123456789");
-    assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"after");
+    assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), b"after");
     // An empty message fits an empty buffer.
-    tx.send(b"", Timeout::Never).unwrap();
-    assert_eq!(rx.recv(&mut [], Timeout::Never).unwrap(), 0);
+    tx.send(b"", Timeout::NonBlocking).unwrap();
+    assert_eq!(rx.recv(&mut [], Timeout::NonBlocking).unwrap(), 0);
 }
 
 #[test]
@@ -197,16 +197,19 @@ fn timeouts_on_empty_and_full() {
     let mut rx = open_rx(&a, true);
     let mut tx = open_tx(&a, false);
     let mut buf = [0u8; 16];
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     let start = Instant::now();
     let r = rx.recv(&mut buf, Timeout::after(Duration::from_millis(50)));
     let took = start.elapsed();
     assert!(matches!(r, Err(Error::TimedOut)), "{r:?}");
     assert!(took >= Duration::from_millis(50) && took < HANG, "{took:?}");
     for i in 0..8u8 {
-        tx.send(&[i], Timeout::Never).unwrap();
+        tx.send(&[i], Timeout::NonBlocking).unwrap();
     }
-    assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(tx.send(b"x", Timeout::NonBlocking), Err(Error::WouldBlock)));
     let start = Instant::now();
     let r = tx.send(b"x", Timeout::after(Duration::from_millis(50)));
     let took = start.elapsed();
@@ -214,7 +217,7 @@ fn timeouts_on_empty_and_full() {
     assert!(took >= Duration::from_millis(50) && took < HANG, "{took:?}");
     assert_eq!(rx.queued(), Some(8), "a timed-out send leaves nothing behind");
     for i in 0..8u8 {
-        assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), [i]);
+        assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), [i]);
     }
 }
 
@@ -296,10 +299,13 @@ fn unlink_removes_queue_and_companion() {
         Err(Error::NotFound)
     ));
     // The open end still works (the queue lives while open); nothing else sees it.
-    tx.send(b"x", Timeout::Never).unwrap();
+    tx.send(b"x", Timeout::NonBlocking).unwrap();
     // A new queue of the same name is a fresh one.
     let mut rx = open_rx(&a, true);
-    assert!(matches!(rx.recv(&mut [0u8; 8], Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut [0u8; 8], Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
 }
 
 #[test]
@@ -442,7 +448,10 @@ fn cross_process_stream_then_end_of_stream() {
     child.expect_success(HANG);
     assert_eq!(seq, n, "messages received before end of stream");
     // End of stream stays (until a sender comes).
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::EndOfStream)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::EndOfStream)
+    ));
 }
 
 #[test]
@@ -508,7 +517,7 @@ fn receiver_gone_is_disconnected() {
     let mut tx = open_tx(&a, true);
     // No receiver has come yet: sends queue up, then wait (no Disconnected).
     for i in 0..8u8 {
-        tx.send(&[i], Timeout::Never).unwrap();
+        tx.send(&[i], Timeout::NonBlocking).unwrap();
     }
     assert!(matches!(
         tx.send(b"x", Timeout::after(Duration::from_millis(30))),
@@ -533,7 +542,7 @@ fn receiver_gone_is_disconnected() {
 
     // A sender blocked on a full queue notices a receiver killed while it waits.
     let mut rx = open_rx(&a, false);
-    while rx.recv(&mut [0u8; 8], Timeout::Never).is_ok() {}
+    while rx.recv(&mut [0u8; 8], Timeout::NonBlocking).is_ok() {}
     drop(rx);
     let p = Pipe::new();
     let child = fork("receiver", || {
@@ -545,7 +554,7 @@ fn receiver_gone_is_disconnected() {
     });
     assert!(p.read_exact(&mut [0u8], HANG));
     for i in 0..8u8 {
-        tx.send(&[i], Timeout::Never).unwrap();
+        tx.send(&[i], Timeout::NonBlocking).unwrap();
     }
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -566,26 +575,35 @@ fn receiver_before_any_sender_waits_and_late_senders_revive() {
     let a = q.addr("capacity=8&msg_size=8");
     let mut rx = open_rx(&a, true);
     let mut buf = [0u8; 8];
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     assert!(matches!(
         rx.recv(&mut buf, Timeout::after(Duration::from_millis(30))),
         Err(Error::TimedOut)
     ));
     let mut tx = open_tx(&a, false);
-    tx.send(b"one", Timeout::Never).unwrap();
+    tx.send(b"one", Timeout::NonBlocking).unwrap();
     drop(tx);
     // Queued before the sender left: delivered, then end of stream.
-    assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"one");
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::EndOfStream)));
+    assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), b"one");
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::EndOfStream)
+    ));
     assert!(matches!(rx.recv(&mut buf, Timeout::Forever), Err(Error::EndOfStream)));
     // A receiver opened now sees the same (ever attached is per queue).
     let mut rx2 = open_rx(&a, false);
     assert!(matches!(rx2.recv(&mut buf, Timeout::Forever), Err(Error::EndOfStream)));
     // A sender that comes later makes data flow again.
     let mut tx = open_tx(&a, false);
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
-    tx.send(b"two", Timeout::Never).unwrap();
-    assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"two");
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
+    tx.send(b"two", Timeout::NonBlocking).unwrap();
+    assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), b"two");
 }
 
 #[test]
@@ -598,27 +616,30 @@ fn clones_count_as_ends_and_receivers_share() {
     let mut tx2 = tx.try_clone().unwrap();
     drop(tx);
     // The clone keeps the stream open.
-    assert!(matches!(rx.recv(&mut [0u8; 8], Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut [0u8; 8], Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     let mut rx2 = rx.try_clone().unwrap();
     for i in 0..4u8 {
-        tx2.send(&[i], Timeout::Never).unwrap();
+        tx2.send(&[i], Timeout::NonBlocking).unwrap();
     }
     // Each message goes to one receiver.
     let mut got = Vec::new();
     for k in 0..4 {
         let r: &mut dyn MsgReceiver = if k % 2 == 0 { &mut *rx } else { &mut *rx2 };
-        got.extend(recv_vec(r, Timeout::Never).unwrap());
+        got.extend(recv_vec(r, Timeout::NonBlocking).unwrap());
     }
     assert_eq!(got, [0, 1, 2, 3]);
     assert!(matches!(
-        rx2.recv(&mut [0u8; 8], Timeout::Never),
+        rx2.recv(&mut [0u8; 8], Timeout::NonBlocking),
         Err(Error::WouldBlock)
     ));
     // One receiver left is enough for the sender.
     drop(rx);
-    tx2.send(b"x", Timeout::Never).unwrap();
+    tx2.send(b"x", Timeout::NonBlocking).unwrap();
     drop(rx2);
-    assert!(matches!(tx2.send(b"y", Timeout::Never), Err(Error::Disconnected)));
+    assert!(matches!(tx2.send(b"y", Timeout::NonBlocking), Err(Error::Disconnected)));
     drop(tx2);
 }
 
@@ -654,11 +675,11 @@ fn foreign_queue_gets_a_companion() {
     assert_eq!(rx.msg_size(), 16);
     assert!(mq::companion_path(q.name()).is_file());
     let mut tx = open_tx(&a, false);
-    tx.send(b"hi", Timeout::Never).unwrap();
+    tx.send(b"hi", Timeout::NonBlocking).unwrap();
     drop(tx);
-    assert_eq!(recv_vec(&mut *rx, Timeout::Never).unwrap(), b"hi");
+    assert_eq!(recv_vec(&mut *rx, Timeout::NonBlocking).unwrap(), b"hi");
     assert!(matches!(
-        rx.recv(&mut [0u8; 16], Timeout::Never),
+        rx.recv(&mut [0u8; 16], Timeout::NonBlocking),
         Err(Error::EndOfStream)
     ));
 }

@@ -133,17 +133,20 @@ fn pipe_size_limits() {
     let mut buf = vec![0u8; MSG_SIZE];
     for len in [0, 1, MSG_SIZE] {
         let m: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        tx.send(&m, Timeout::Never).unwrap();
-        assert_eq!(rx.recv(&mut buf, Timeout::Never).unwrap(), len);
+        tx.send(&m, Timeout::NonBlocking).unwrap();
+        assert_eq!(rx.recv(&mut buf, Timeout::NonBlocking).unwrap(), len);
         assert_eq!(&buf[..len], &m[..]);
     }
-    let err = tx.send(&vec![0u8; MSG_SIZE + 1], Timeout::Never).unwrap_err();
+    let err = tx.send(&vec![0u8; MSG_SIZE + 1], Timeout::NonBlocking).unwrap_err();
     assert!(
         matches!(err, Error::TooLarge { len, max } if len == MSG_SIZE + 1 && max == MSG_SIZE),
         "{err}"
     );
     // Nothing was written.
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     assert!(matches!(
         pipe::pair(u32::MAX as usize + 1),
         Err(Error::InvalidOption { option: "msg_size", .. })
@@ -154,11 +157,11 @@ fn pipe_size_limits() {
 fn pipe_buffer_too_small_keeps_message() {
     let _g = serial();
     let (mut tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
-    tx.send(&[5u8; 100], Timeout::Never).unwrap();
-    tx.send(b"next", Timeout::Never).unwrap();
+    tx.send(&[5u8; 100], Timeout::NonBlocking).unwrap();
+    tx.send(b"next", Timeout::NonBlocking).unwrap();
     let mut small = [0u8; 10];
     for _ in 0..2 {
-        let err = rx.recv(&mut small, Timeout::Never).unwrap_err();
+        let err = rx.recv(&mut small, Timeout::NonBlocking).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -171,9 +174,9 @@ fn pipe_buffer_too_small_keeps_message() {
         );
     }
     let mut big = [0u8; 100];
-    assert_eq!(rx.recv(&mut big, Timeout::Never).unwrap(), 100);
+    assert_eq!(rx.recv(&mut big, Timeout::NonBlocking).unwrap(), 100);
     assert_eq!(big, [5u8; 100]);
-    assert_eq!(rx.recv_vec(Timeout::Never).unwrap(), b"next");
+    assert_eq!(rx.recv_vec(Timeout::NonBlocking).unwrap(), b"next");
 }
 
 #[test]
@@ -181,7 +184,10 @@ fn pipe_timeouts() {
     let _g = serial();
     let (mut tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
     let mut buf = vec![0u8; MSG_SIZE];
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     assert!(matches!(
         rx.recv(&mut buf, Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
@@ -189,7 +195,7 @@ fn pipe_timeouts() {
     // Fill the pipe: frames of 1028 bytes are atomic, so a full pipe refuses whole frames.
     let mut sent = 0u64;
     loop {
-        match tx.send(&sized_msg(1, MSG_SIZE), Timeout::Never) {
+        match tx.send(&sized_msg(1, MSG_SIZE), Timeout::NonBlocking) {
             Ok(()) => sent += 1,
             Err(Error::WouldBlock) => break,
             Err(e) => panic!("send: {e}"),
@@ -203,7 +209,7 @@ fn pipe_timeouts() {
     // Every whole frame sent is there.
     let mut got = 0;
     while got < sent {
-        let n = rx.recv(&mut buf, Timeout::Never).unwrap();
+        let n = rx.recv(&mut buf, Timeout::NonBlocking).unwrap();
         check_msg(1, &buf[..n], MSG_SIZE);
         got += 1;
     }
@@ -222,14 +228,17 @@ fn pipe_partial_frame_kept_across_calls() {
     };
     let mut buf = vec![0u8; MSG_SIZE];
     raw(&frame[..2]);
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     raw(&frame[2..9]);
     assert!(matches!(
         rx.recv(&mut buf, Timeout::after(Duration::from_millis(10))),
         Err(Error::TimedOut)
     ));
     raw(&frame[9..]);
-    let n = rx.recv(&mut buf, Timeout::Never).unwrap();
+    let n = rx.recv(&mut buf, Timeout::NonBlocking).unwrap();
     assert_eq!(&buf[..n], b"a partial message");
     // Half a frame, then the writer goes: a truncated frame, not end of stream.
     raw(&frame[..6]);
@@ -247,7 +256,7 @@ fn pipe_partial_frame_kept_across_calls() {
 fn pipe_end_of_stream_at_boundary() {
     let _g = serial();
     let (mut tx, mut rx) = pipe::pair(MSG_SIZE).unwrap();
-    tx.send(b"last", Timeout::Never).unwrap();
+    tx.send(b"last", Timeout::NonBlocking).unwrap();
     drop(tx);
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"last");
     for _ in 0..2 {
@@ -360,7 +369,7 @@ fn fifo_refuses_non_fifo_and_symlink() {
         Err(Error::NotARing { .. })
     ));
     assert!(matches!(
-        fifo::open_sender_at(file.path(), 64, Timeout::Never),
+        fifo::open_sender_at(file.path(), 64, Timeout::NonBlocking),
         Err(Error::NotARing { .. })
     ));
     assert_eq!(std::fs::read(file.path()).unwrap(), b"not a fifo", "file untouched");
@@ -372,7 +381,7 @@ fn fifo_refuses_non_fifo_and_symlink() {
     for r in [
         fifo::create(link.path(), 0o600).map(|_| ()),
         fifo::open_receiver_at(link.path(), 64).map(|_| ()),
-        fifo::open_sender_at(link.path(), 64, Timeout::Never).map(|_| ()),
+        fifo::open_sender_at(link.path(), 64, Timeout::NonBlocking).map(|_| ()),
     ] {
         let err = r.unwrap_err();
         assert!(
@@ -394,7 +403,7 @@ fn fifo_waits_for_the_other_end() {
     fifo::create(p.path(), 0o600).unwrap();
     // No reader: the writer's open waits.
     assert!(matches!(
-        fifo::open_sender_at(p.path(), 64, Timeout::Never),
+        fifo::open_sender_at(p.path(), 64, Timeout::NonBlocking),
         Err(Error::WouldBlock)
     ));
     assert!(matches!(
@@ -403,19 +412,19 @@ fn fifo_waits_for_the_other_end() {
     ));
     // A reader opened before any writer waits for data, it does not see end of stream.
     let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
-    assert!(matches!(rx.recv_vec(Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(rx.recv_vec(Timeout::NonBlocking), Err(Error::WouldBlock)));
     assert!(matches!(
         rx.recv_vec(Timeout::after(Duration::from_millis(20))),
         Err(Error::TimedOut)
     ));
-    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
-    tx.send(b"one", Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::NonBlocking).unwrap();
+    tx.send(b"one", Timeout::NonBlocking).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"one");
     drop(tx);
     assert!(matches!(rx.recv_vec(Timeout::Forever), Err(Error::EndOfStream)));
     // A writer that comes later makes it flow again.
-    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap();
-    tx.send(b"two", Timeout::Never).unwrap();
+    let mut tx = fifo::open_sender_at(p.path(), 64, Timeout::NonBlocking).unwrap();
+    tx.send(b"two", Timeout::NonBlocking).unwrap();
     assert_eq!(rx.recv_vec(Timeout::Forever).unwrap(), b"two");
     // The reader goes: Disconnected.
     drop(rx);
@@ -430,7 +439,7 @@ fn fifo_writer_that_leaves_without_writing() {
     let p = TempPath::new("fifo-empty");
     fifo::create(p.path(), 0o600).unwrap();
     let mut rx = fifo::open_receiver_at(p.path(), 64).unwrap();
-    drop(fifo::open_sender_at(p.path(), 64, Timeout::Never).unwrap());
+    drop(fifo::open_sender_at(p.path(), 64, Timeout::NonBlocking).unwrap());
     assert!(matches!(
         rx.recv_vec(Timeout::after(HANG_BOUND)),
         Err(Error::EndOfStream)

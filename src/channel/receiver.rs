@@ -140,9 +140,9 @@ impl Receiver {
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
     /// tx.send(b"four")?;
     /// let mut small = [0u8; 2];
-    /// assert!(matches!(rx.recv_with_timeout(&mut small, Timeout::Never), Err(ipcring::Error::BufferTooSmall { needed: 4, .. })));
+    /// assert!(matches!(rx.recv_with_timeout(&mut small, Timeout::NonBlocking), Err(ipcring::Error::BufferTooSmall { needed: 4, .. })));
     /// let mut buf = [0u8; 4];
-    /// assert_eq!(rx.recv_with_timeout(&mut buf, Timeout::Never)?, 4);
+    /// assert_eq!(rx.recv_with_timeout(&mut buf, Timeout::NonBlocking)?, 4);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     #[inline]
@@ -175,7 +175,7 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.recv_with_timeout(buf, Timeout::Never)
+        self.recv_with_timeout(buf, Timeout::NonBlocking)
     }
 
     /// Receives one message into `buf`, waiting at most `d`; otherwise [`Error::TimedOut`].
@@ -199,7 +199,7 @@ impl Receiver {
     /// ```
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
     /// tx.send(b"owned")?;
-    /// assert_eq!(rx.recv_vec_with_timeout(ipcring::Timeout::Never)?, b"owned");
+    /// assert_eq!(rx.recv_vec_with_timeout(ipcring::Timeout::NonBlocking)?, b"owned");
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn recv_vec_with_timeout(&mut self, timeout: Timeout) -> Result<Vec<u8>> {
@@ -230,7 +230,7 @@ impl Receiver {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn try_recv_vec(&mut self) -> Result<Vec<u8>> {
-        self.recv_vec_with_timeout(Timeout::Never)
+        self.recv_vec_with_timeout(Timeout::NonBlocking)
     }
 
     /// Receives one message as an owned `Vec`, waiting at most `d`.
@@ -257,9 +257,9 @@ impl Receiver {
     /// ```
     /// use ipcring::Timeout;
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
-    /// tx.send_batch(&[b"1", b"2"], Timeout::Never)?;
+    /// tx.send_batch(&[b"1", b"2"], Timeout::NonBlocking)?;
     /// let mut total = 0;
-    /// let n = rx.recv_batch(10, Timeout::Never, |m| total += m.len())?;
+    /// let n = rx.recv_batch(10, Timeout::NonBlocking, |m| total += m.len())?;
     /// assert_eq!((n, total), (2, 2));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
@@ -278,7 +278,7 @@ impl Receiver {
     /// use ipcring::Timeout;
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
     /// tx.send(b"in place")?;
-    /// let msg = rx.peek(Timeout::Never)?;
+    /// let msg = rx.peek(Timeout::NonBlocking)?;
     /// assert_eq!(&*msg, b"in place");
     /// msg.release();
     /// # Ok::<(), ipcring::Error>(())
@@ -314,9 +314,9 @@ impl Receiver {
     /// ```
     /// use ipcring::Timeout;
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
-    /// tx.send_batch(&[b"a", b"b", b"c"], Timeout::Never)?;
+    /// tx.send_batch(&[b"a", b"b", b"c"], Timeout::NonBlocking)?;
     /// let mut seen = Vec::new();
-    /// let batch = rx.peek_batch(8, Timeout::Never, |m| seen.push(m.to_vec()))?;
+    /// let batch = rx.peek_batch(8, Timeout::NonBlocking, |m| seen.push(m.to_vec()))?;
     /// assert_eq!(batch.len(), 3);
     /// batch.release(2); // "c" stays in the ring
     /// assert_eq!(seen, [b"a", b"b", b"c"]);
@@ -325,16 +325,16 @@ impl Receiver {
     /// // MPMC: what was seen was claimed, and is consumed whatever is released.
     /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new().kind(ipcring::Kind::Mpmc))?;
     /// let (mut tx, mut rx) = (ring.sender()?, ring.receiver()?);
-    /// tx.send_batch(&[b"x", b"y"], Timeout::Never)?;
+    /// tx.send_batch(&[b"x", b"y"], Timeout::NonBlocking)?;
     /// assert!(rx.peek_consumes());
-    /// rx.peek_batch(8, Timeout::Never, |_| {})?.release(1);
+    /// rx.peek_batch(8, Timeout::NonBlocking, |_| {})?.release(1);
     /// assert!(matches!(rx.try_recv_vec(), Err(ipcring::Error::WouldBlock)));
     ///
     /// // A fallback: one message at a time, kept by the receiver until released.
     /// let (mut tx, mut rx) = ipcring::pair_at("pipe://")?;
     /// tx.send(b"p")?;
     /// tx.send(b"q")?;
-    /// assert_eq!(rx.peek_batch(8, Timeout::Never, |_| {})?.len(), 1);
+    /// assert_eq!(rx.peek_batch(8, Timeout::NonBlocking, |_| {})?.len(), 1);
     /// assert_eq!(rx.recv_vec()?, b"p");
     /// # Ok::<(), ipcring::Error>(())
     /// ```
@@ -438,7 +438,7 @@ impl Receiver {
 /// ```
 /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
 /// tx.send(b"abc")?;
-/// let slot = rx.peek(ipcring::Timeout::Never)?;
+/// let slot = rx.peek(ipcring::Timeout::NonBlocking)?;
 /// assert_eq!(slot.len(), 3);
 /// slot.release();
 /// # Ok::<(), ipcring::Error>(())
@@ -460,7 +460,7 @@ impl RecvSlot<'_> {
     /// ```
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
     /// tx.send(b"z")?;
-    /// rx.peek(ipcring::Timeout::Never)?.release();
+    /// rx.peek(ipcring::Timeout::NonBlocking)?.release();
     /// assert!(rx.try_recv_vec().is_err());
     /// # Ok::<(), ipcring::Error>(())
     /// ```
@@ -525,9 +525,9 @@ impl RecvBatch<'_> {
     /// ```
     /// use ipcring::Timeout;
     /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
-    /// tx.send_batch(&[b"1", b"2"], Timeout::Never)?;
-    /// rx.peek_batch(8, Timeout::Never, |_| {})?.release(0); // nothing consumed
-    /// let n = rx.recv_batch(8, Timeout::Never, |_| {})?;
+    /// tx.send_batch(&[b"1", b"2"], Timeout::NonBlocking)?;
+    /// rx.peek_batch(8, Timeout::NonBlocking, |_| {})?.release(0); // nothing consumed
+    /// let n = rx.recv_batch(8, Timeout::NonBlocking, |_| {})?;
     /// assert_eq!(n, 2);
     /// # Ok::<(), ipcring::Error>(())
     /// ```

@@ -144,7 +144,7 @@ impl Sender {
     /// ```
     /// use ipcring::Timeout;
     /// let (mut tx, _rx) = ipcring::pair(&ipcring::RingOptions::new().capacity(1))?;
-    /// tx.send_with_timeout(b"1", Timeout::Never)?;
+    /// tx.send_with_timeout(b"1", Timeout::NonBlocking)?;
     /// let full = tx.send_with_timeout(b"2", Timeout::after(std::time::Duration::from_millis(5)));
     /// assert!(matches!(full, Err(ipcring::Error::TimedOut)));
     /// # Ok::<(), ipcring::Error>(())
@@ -178,7 +178,7 @@ impl Sender {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
-        self.send_with_timeout(msg, Timeout::Never)
+        self.send_with_timeout(msg, Timeout::NonBlocking)
     }
 
     /// Sends `msg`, waiting at most `d` for room; otherwise [`Error::TimedOut`].
@@ -205,10 +205,10 @@ impl Sender {
     /// ```
     /// use ipcring::Timeout;
     /// let (mut tx, mut rx) = ipcring::pair(&ipcring::RingOptions::new().capacity(4))?;
-    /// let sent = tx.send_batch(&[b"a", b"b", b"c", b"d", b"e"], Timeout::Never)?;
+    /// let sent = tx.send_batch(&[b"a", b"b", b"c", b"d", b"e"], Timeout::NonBlocking)?;
     /// assert_eq!(sent, 4);
     /// let mut got = Vec::new();
-    /// rx.recv_batch(8, Timeout::Never, |m| got.push(m.to_vec()))?;
+    /// rx.recv_batch(8, Timeout::NonBlocking, |m| got.push(m.to_vec()))?;
     /// assert_eq!(got, [b"a", b"b", b"c", b"d"]);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
@@ -318,7 +318,7 @@ impl Sender {
 ///
 /// ```
 /// let (mut tx, _rx) = ipcring::pair(&ipcring::RingOptions::new().msg_size(32))?;
-/// let mut slot = tx.reserve(ipcring::Timeout::Never)?;
+/// let mut slot = tx.reserve(ipcring::Timeout::NonBlocking)?;
 /// assert_eq!(slot.buf().len(), 32);
 /// drop(slot); // nothing sent
 /// # Ok::<(), ipcring::Error>(())
@@ -338,7 +338,7 @@ impl SendSlot<'_> {
     ///
     /// ```
     /// let (mut tx, _rx) = ipcring::pair(&Default::default())?;
-    /// let mut slot = tx.reserve(ipcring::Timeout::Never)?;
+    /// let mut slot = tx.reserve(ipcring::Timeout::NonBlocking)?;
     /// slot.buf()[0] = 7;
     /// slot.commit(1)?;
     /// # Ok::<(), ipcring::Error>(())
@@ -357,7 +357,7 @@ impl SendSlot<'_> {
     ///
     /// ```
     /// let (mut tx, _rx) = ipcring::pair(&ipcring::RingOptions::new().msg_size(4))?;
-    /// let slot = tx.reserve(ipcring::Timeout::Never)?;
+    /// let slot = tx.reserve(ipcring::Timeout::NonBlocking)?;
     /// assert!(matches!(slot.commit(5), Err(ipcring::Error::TooLarge { .. })));
     /// # Ok::<(), ipcring::Error>(())
     /// ```

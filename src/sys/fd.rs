@@ -37,7 +37,7 @@ fn timespec(d: Duration) -> libc::timespec {
 ///
 /// # Errors
 ///
-/// [`Error::WouldBlock`] for `Timeout::Never`, [`Error::TimedOut`] once the deadline has
+/// [`Error::WouldBlock`] for `Timeout::NonBlocking`, [`Error::TimedOut`] once the deadline has
 /// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
 pub(crate) fn poll(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
     loop {

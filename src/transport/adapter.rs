@@ -191,7 +191,7 @@ impl FallbackRx {
     pub(crate) fn recv_batch(&mut self, max: usize, timeout: Timeout, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let mut n = 0;
         while n < max {
-            let t = if n == 0 { timeout } else { Timeout::Never };
+            let t = if n == 0 { timeout } else { Timeout::NonBlocking };
             match self.fill_slot(t) {
                 Ok(len) => {
                     f(&self.slot[..len]);

@@ -177,7 +177,7 @@ fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
 ///
 /// # Errors
 ///
-/// As [`open_receiver_at`], plus [`Error::WouldBlock`] (`Timeout::Never`) or
+/// As [`open_receiver_at`], plus [`Error::WouldBlock`] (`Timeout::NonBlocking`) or
 /// [`Error::TimedOut`] when no reader came.
 #[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub fn open_sender_at(path: &Path, msg_size: usize, timeout: Timeout) -> Result<FdSender> {

@@ -2,7 +2,7 @@
 //! than the shared-memory ring, for when `shm://` is not available or not wanted.
 //!
 //! A transport is a pair of ends, a sender and a receiver, that carry whole messages of
-//! `0..=msg_size` bytes with the channel's rules: FIFO order, timeouts (`Timeout::Never` is
+//! `0..=msg_size` bytes with the channel's rules: FIFO order, timeouts (`Timeout::NonBlocking` is
 //! `WouldBlock`, a deadline is `TimedOut`, `EINTR` never leaks out), `TooLarge` and
 //! `BufferTooSmall` that lose nothing, `EndOfStream` once every sender is gone and the data
 //! is drained, `Disconnected` (never SIGPIPE) once every receiver is gone.
@@ -58,7 +58,7 @@ use std::fmt;
 /// the same API as the ring.
 ///
 /// Contract (the conformance suite checks it): `msg.len() > msg_size()` is
-/// [`Error::TooLarge`] before anything is written; a timeout or `Timeout::Never` that ends
+/// [`Error::TooLarge`] before anything is written; a timeout or `Timeout::NonBlocking` that ends
 /// the wait leaves nothing written; `EINTR` is retried with the same deadline; no receiver
 /// left is [`Error::Disconnected`] (never SIGPIPE). Before the first receiver has appeared a
 /// send waits for one, as on a full channel.

@@ -36,8 +36,8 @@ fn open_pair(spec: &OpenSpec) -> Result<(Box<dyn MsgSender>, Box<dyn MsgReceiver
 /// ```
 /// use ipcring::{transport::pipe, Error, Timeout};
 /// let (mut tx, mut rx) = pipe::pair(64)?;
-/// tx.send(b"hello", Timeout::Never)?;
-/// assert_eq!(rx.recv_vec(Timeout::Never)?, b"hello");
+/// tx.send(b"hello", Timeout::NonBlocking)?;
+/// assert_eq!(rx.recv_vec(Timeout::NonBlocking)?, b"hello");
 /// drop(tx);
 /// assert!(matches!(rx.recv_vec(Timeout::Forever), Err(Error::EndOfStream)));
 /// # Ok::<(), ipcring::Error>(())

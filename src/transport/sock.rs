@@ -766,7 +766,7 @@ impl<C: Connector> SockSender<C> {
                     // if that takes no longer than a loopback or LAN round trip: otherwise a
                     // gone receiver would read as "would block" rather than `Disconnected`.
                     let handshake = match timeout {
-                        Timeout::Never => Timeout::after(Duration::from_millis(100)),
+                        Timeout::NonBlocking => Timeout::after(Duration::from_millis(100)),
                         t => *t,
                     };
                     match wait_fd(fd.as_raw_fd(), libc::POLLOUT, &handshake) {

@@ -8,7 +8,7 @@
 //! - A send writes one whole frame. If it managed to write part of a frame (only possible for
 //!   frames longer than `PIPE_BUF`) it finishes the frame before returning, waiting as long
 //!   as needed whatever its timeout: half a frame left in the stream would corrupt every
-//!   message after it. A timeout (or `Timeout::Never`) is honoured only while nothing of the
+//!   message after it. A timeout (or `Timeout::NonBlocking`) is honoured only while nothing of the
 //!   frame has been written.
 //! - `EPIPE` becomes [`Error::Disconnected`] without a `SIGPIPE` ever being delivered and
 //!   without touching the process's signal disposition: SIGPIPE is blocked in the calling
@@ -76,7 +76,7 @@ impl FdSender {
     /// pieces: with several senders their pieces can interleave and the receiver then sees
     /// garbage (`Corrupted`, or wrong messages). Use one sender per pipe when `msg_size + 4`
     /// exceeds `PIPE_BUF`. Once part of a frame is written the call finishes the frame,
-    /// waiting as long as it takes, even with `Timeout::Never` (see the module docs).
+    /// waiting as long as it takes, even with `Timeout::NonBlocking` (see the module docs).
     ///
     /// # Errors
     ///
@@ -270,7 +270,7 @@ impl FdReceiver {
             Ok(_) => Ok(Vec::new()),
             Err(Error::BufferTooSmall { needed, .. }) => {
                 let mut v = vec![0; needed];
-                let n = self.recv(&mut v, Timeout::Never)?;
+                let n = self.recv(&mut v, Timeout::NonBlocking)?;
                 debug_assert_eq!(n, needed);
                 Ok(v)
             }

@@ -221,7 +221,10 @@ pub fn size_limits_and_too_large<S: Adapter>() {
             "{err}"
         );
         // Nothing of it was sent: the next message received is the next one sent.
-        assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+        assert!(matches!(
+            rx.recv(&mut buf, Timeout::NonBlocking),
+            Err(Error::WouldBlock)
+        ));
         tx.send(b"after", Timeout::after(HANG_BOUND)).unwrap();
         let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
         assert_eq!(&buf[..n], b"after");
@@ -248,7 +251,7 @@ pub fn buffer_too_small_keeps_the_message<S: Adapter>() {
         ),
         "{err}"
     );
-    let err = rx.recv(&mut small, Timeout::Never).unwrap_err();
+    let err = rx.recv(&mut small, Timeout::NonBlocking).unwrap_err();
     assert!(
         matches!(
             err,
@@ -261,14 +264,14 @@ pub fn buffer_too_small_keeps_the_message<S: Adapter>() {
     );
     let mut empty = [0u8; 0];
     assert!(matches!(
-        rx.recv(&mut empty, Timeout::Never),
+        rx.recv(&mut empty, Timeout::NonBlocking),
         Err(Error::BufferTooSmall {
             needed: 100,
             capacity: 0
         })
     ));
     let mut big = [0u8; 100];
-    assert_eq!(rx.recv(&mut big, Timeout::Never).unwrap(), 100);
+    assert_eq!(rx.recv(&mut big, Timeout::NonBlocking).unwrap(), 100);
     assert_eq!(big, [5u8; 100]);
     let n = rx.recv(&mut small, Timeout::after(HANG_BOUND)).unwrap();
     assert_eq!(&small[..n], b"next");
@@ -279,7 +282,10 @@ pub fn receiver_first_waits_without_end_of_stream<S: Adapter>() {
     let mut site = S::new("rx-first");
     let mut rx = site.rx(MSG_SIZE);
     let mut buf = vec![0u8; MSG_SIZE];
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     let start = Instant::now();
     let err = rx
         .recv(&mut buf, Timeout::after(Duration::from_millis(50)))
@@ -297,7 +303,10 @@ pub fn receiver_first_waits_without_end_of_stream<S: Adapter>() {
     tx.send(b"one", Timeout::after(HANG_BOUND)).unwrap();
     let n = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap();
     assert_eq!(&buf[..n], b"one");
-    assert!(matches!(rx.recv(&mut buf, Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(
+        rx.recv(&mut buf, Timeout::NonBlocking),
+        Err(Error::WouldBlock)
+    ));
     drop(tx);
     assert!(matches!(
         rx.recv(&mut buf, Timeout::after(HANG_BOUND)),
@@ -321,7 +330,7 @@ pub fn sender_first_waits_for_the_listener<S: Adapter>() {
     let _g = serial();
     let mut site = S::unused("tx-first");
     let mut tx = site.tx(MSG_SIZE);
-    assert!(matches!(tx.send(b"x", Timeout::Never), Err(Error::WouldBlock)));
+    assert!(matches!(tx.send(b"x", Timeout::NonBlocking), Err(Error::WouldBlock)));
     let start = Instant::now();
     let err = tx.send(b"x", Timeout::after(Duration::from_millis(50))).unwrap_err();
     let took = start.elapsed();
@@ -563,7 +572,7 @@ pub fn msg_size_mismatch_is_refused<S: Adapter>() {
     );
     assert!(err.to_string().contains("msg_size"), "{err}");
     // It stays refused.
-    let err = big.send(b"x", Timeout::Never).unwrap_err();
+    let err = big.send(b"x", Timeout::NonBlocking).unwrap_err();
     assert!(matches!(err, Error::Mismatch { field: "msg_size", .. }), "{err}");
     // A sender with a smaller msg_size is fine.
     let mut small = site.tx(32);

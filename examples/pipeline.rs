@@ -85,7 +85,7 @@ fn consume(address: &str, count: u64) -> Result<(), String> {
     // Both sides are done with the name (or this side failed and nobody will drain it);
     // tcp:// has none.
     match ipcring::unlink(address) {
-        Ok(()) | Err(Error::NotFound | Error::InvalidAddress { .. }) => result,
+        Ok(()) | Err(Error::NotFound { .. } | Error::InvalidAddress { .. }) => result,
         Err(e) => result.and(Err(format!("unlink {address}: {e}"))),
     }
 }

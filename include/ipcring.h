@@ -8,9 +8,9 @@
 
 /* The version of this header; ipcring_version() gives the library's. */
 #define IPCRING_VERSION_MAJOR 0
-#define IPCRING_VERSION_MINOR 1
+#define IPCRING_VERSION_MINOR 2
 #define IPCRING_VERSION_PATCH 0
-#define IPCRING_VERSION "0.1.0"
+#define IPCRING_VERSION "0.2.0"
 
 /**
  * `ipcring_open` flag: attach a sender.
@@ -336,7 +336,8 @@ typedef struct {
    */
   size_t size;
   /**
-   * Slots in the ring; 0 on the other transports (the kernel sizes their buffers).
+   * Messages the channel holds before a send waits: the ring's slots, or an `mq://` queue's
+   * `mq_maxmsg`; 0 on the other transports (the kernel sizes their buffers in bytes).
    */
   uint64_t capacity;
   /**
@@ -658,7 +659,7 @@ int ipcring_unlink(const char *address);
 int ipcring_remove(const char *address, uint32_t flags);
 
 /**
- * The library's version, e.g. "0.1.0" (the header's `IPCRING_VERSION` when they match).
+ * The library's version, e.g. "0.2.0" (the header's `IPCRING_VERSION` when they match).
  *
  * Thread safety: may be called from any thread at any time.
  */

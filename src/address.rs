@@ -300,7 +300,7 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
                 .ok()
                 .filter(|m| *m <= 0o777 && !value.is_empty())
                 .ok_or("perm must be octal permission bits (0000-0777)")?;
-            options.mode(mode)
+            options.perm(mode)
         }
         _ => return Err("unknown option (expected capacity, msg_size, mode, wake or perm)"),
     })

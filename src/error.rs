@@ -45,11 +45,20 @@ pub enum Error {
         reason: &'static str,
     },
     /// `create` found an object of that name already there.
-    AlreadyExists,
+    AlreadyExists {
+        /// The address or name of the object (empty where the failing call did not know it).
+        object: String,
+    },
     /// `open` found no object of that name.
-    NotFound,
+    NotFound {
+        /// The address or name looked for (empty where the failing call did not know it).
+        object: String,
+    },
     /// The operating system refused access to the object.
-    PermissionDenied,
+    PermissionDenied {
+        /// The address or name of the object (empty where the failing call did not know it).
+        object: String,
+    },
     /// The shared-memory filesystem has no room for a region of this size.
     NoSpace {
         /// Bytes that could not be reserved.
@@ -119,6 +128,15 @@ pub enum Error {
         /// The buffer's length.
         capacity: usize,
     },
+    /// A message is not the size a typed receive expects
+    /// ([`Receiver::recv_value`](crate::channel::Receiver::recv_value)); it stays in the
+    /// channel (except on an MPMC ring, where looking at a message takes it).
+    MessageSize {
+        /// `size_of::<T>()`.
+        expected: usize,
+        /// The message's length.
+        found: usize,
+    },
     /// The ring is full (send) or empty (receive) and the call was not allowed to wait.
     WouldBlock,
     /// The ring stayed full or empty for the whole timeout.
@@ -175,7 +193,102 @@ pub enum Error {
 /// Shorthand for `Result<T, ipcring::Error>`.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What kind of failure an [`Error`] is, without its details: one value per variant, so a
+/// caller can branch on it, store it or compare it (`e.kind() == ErrorKind::NotFound`), and so
+/// that the C library's status codes and the command's exit codes are derived from one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each is the variant of `Error` of the same name
+pub enum ErrorKind {
+    InvalidName,
+    InvalidAddress,
+    InvalidOption,
+    AlreadyExists,
+    NotFound,
+    PermissionDenied,
+    NoSpace,
+    NotReady,
+    CreatorDied,
+    NotARing,
+    AbiMismatch,
+    LayoutMismatch,
+    Mismatch,
+    SizeMismatch,
+    Corrupted,
+    TooLarge,
+    BufferTooSmall,
+    MessageSize,
+    WouldBlock,
+    TimedOut,
+    Disconnected,
+    EndOfStream,
+    Busy,
+    InUse,
+    TooManyEndpoints,
+    KernelLimit,
+    Unsupported,
+    Io,
+}
+
 impl Error {
+    /// Which kind of failure this is (see [`ErrorKind`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{ErrorKind, Receiver, Create};
+    /// let e = Receiver::open("shm://ipcring-doc-kind-missing", Create::No).unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::NotFound);
+    /// assert!(e.to_string().contains("shm://ipcring-doc-kind-missing"), "{e}");
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidName { .. } => ErrorKind::InvalidName,
+            Error::InvalidAddress { .. } => ErrorKind::InvalidAddress,
+            Error::InvalidOption { .. } => ErrorKind::InvalidOption,
+            Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Error::NoSpace { .. } => ErrorKind::NoSpace,
+            Error::NotReady => ErrorKind::NotReady,
+            Error::CreatorDied => ErrorKind::CreatorDied,
+            Error::NotARing { .. } => ErrorKind::NotARing,
+            Error::AbiMismatch { .. } => ErrorKind::AbiMismatch,
+            Error::LayoutMismatch { .. } => ErrorKind::LayoutMismatch,
+            Error::Mismatch { .. } => ErrorKind::Mismatch,
+            Error::SizeMismatch { .. } => ErrorKind::SizeMismatch,
+            Error::Corrupted { .. } => ErrorKind::Corrupted,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
+            Error::MessageSize { .. } => ErrorKind::MessageSize,
+            Error::WouldBlock => ErrorKind::WouldBlock,
+            Error::TimedOut => ErrorKind::TimedOut,
+            Error::Disconnected => ErrorKind::Disconnected,
+            Error::EndOfStream => ErrorKind::EndOfStream,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::InUse { .. } => ErrorKind::InUse,
+            Error::TooManyEndpoints => ErrorKind::TooManyEndpoints,
+            Error::KernelLimit { .. } => ErrorKind::KernelLimit,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// Names the object of a `NotFound`, `AlreadyExists` or `PermissionDenied` that does not
+    /// name one yet (the API calls pass their address); other errors are returned as they are.
+    pub(crate) fn on(mut self, object: &str) -> Error {
+        if let Error::NotFound { object: o }
+        | Error::AlreadyExists { object: o }
+        | Error::PermissionDenied { object: o } = &mut self
+        {
+            if o.is_empty() {
+                *o = object.to_string();
+            }
+        }
+        self
+    }
+
     /// Wraps the last OS error of `op`, mapping the errors that have their own variant.
     pub(crate) fn last_os(op: &'static str) -> Error {
         Error::from_io(op, io::Error::last_os_error())
@@ -184,10 +297,11 @@ impl Error {
     /// Wraps `source`, mapping the errors that have their own variant.
     pub(crate) fn from_io(op: &'static str, source: io::Error) -> Error {
         match source.raw_os_error() {
-            Some(libc::EEXIST) => Error::AlreadyExists,
-            Some(libc::ENOENT) => Error::NotFound,
-            Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied,
-            Some(libc::ELOOP) => Error::PermissionDenied,
+            Some(libc::EEXIST) => Error::AlreadyExists { object: String::new() },
+            Some(libc::ENOENT) => Error::NotFound { object: String::new() },
+            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ELOOP) => {
+                Error::PermissionDenied { object: String::new() }
+            }
             _ => Error::Io { op, source },
         }
     }
@@ -203,9 +317,12 @@ impl fmt::Display for Error {
             Error::InvalidOption { option, value, reason } => {
                 write!(f, "invalid {option} {value}: {reason}")
             }
-            Error::AlreadyExists => f.write_str("a ring of that name already exists"),
-            Error::NotFound => f.write_str("no ring of that name exists"),
-            Error::PermissionDenied => f.write_str("permission denied"),
+            Error::AlreadyExists { object } if object.is_empty() => f.write_str("the object already exists"),
+            Error::AlreadyExists { object } => write!(f, "{object} already exists"),
+            Error::NotFound { object } if object.is_empty() => f.write_str("no such object"),
+            Error::NotFound { object } => write!(f, "{object} does not exist"),
+            Error::PermissionDenied { object } if object.is_empty() => f.write_str("permission denied"),
+            Error::PermissionDenied { object } => write!(f, "permission denied: {object}"),
             Error::NoSpace { size } => {
                 write!(f, "no space left to reserve {size} bytes of shared memory")
             }
@@ -247,6 +364,10 @@ impl fmt::Display for Error {
             Error::BufferTooSmall { needed, capacity } => write!(
                 f,
                 "receive buffer of {capacity} bytes is too small for a {needed}-byte message"
+            ),
+            Error::MessageSize { expected, found } => write!(
+                f,
+                "a message of {found} bytes is not the {expected}-byte value asked for (left in the channel)"
             ),
             Error::WouldBlock => f.write_str("operation would block"),
             Error::TimedOut => f.write_str("timed out"),

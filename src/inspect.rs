@@ -306,7 +306,7 @@ pub fn mq_companion_path(name: &str) -> std::path::PathBuf {
 /// let info = inspect(&name)?;
 /// assert_eq!((info.live(EndpointRole::Receiver), info.stale(EndpointRole::Receiver)), (0, 1));
 /// Ring::unlink(&name)?;
-/// assert!(matches!(inspect(&name), Err(ipcring::Error::NotFound)));
+/// assert!(matches!(inspect(&name), Err(ipcring::Error::NotFound { .. })));
 /// # Ok::<(), ipcring::Error>(())
 /// ```
 pub fn inspect(name: &str) -> Result<RingInfo> {
@@ -405,7 +405,7 @@ pub fn list() -> Result<Vec<Listed>> {
             }
         };
         match inspect(&name) {
-            Err(Error::NotFound) => {} // removed meanwhile
+            Err(Error::NotFound { .. }) => {} // removed meanwhile
             info => out.push(Listed { name, info }),
         }
     }
@@ -772,7 +772,7 @@ mod tests {
 
     #[test]
     fn missing_and_bad_names() {
-        assert!(matches!(inspect(&name("missing")), Err(Error::NotFound)));
+        assert!(matches!(inspect(&name("missing")), Err(Error::NotFound { .. })));
         assert!(matches!(inspect("a/b"), Err(Error::InvalidName { .. })));
         let n = name("dir");
         std::fs::create_dir(path(&n)).unwrap();

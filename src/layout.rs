@@ -288,6 +288,7 @@ pub fn layout_hash() -> u64 {
 /// assert_eq!(g.region_size, g.slots_offset + 1024 * g.slot_size);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Geometry {
     /// The algorithm.
     pub kind: Kind,

@@ -80,9 +80,9 @@ internal! {
     mod wait;
 }
 
-pub use channel::{pair, pair_at, remove, unlink, Create, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
-pub use error::{Error, Result};
-pub use kind::{Kind, WakeBackend};
+pub use channel::{pair, pair_at, remove, unlink, Create, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
+pub use error::{Error, ErrorKind, Result};
+pub use kind::{Kind, UnknownName, WakeBackend};
 pub use layout::Geometry;
 pub use options::RingOptions;
 pub use ring::Ring;

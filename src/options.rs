@@ -8,7 +8,7 @@ use std::time::Duration;
 /// Options for creating (and expectations for opening) a ring.
 ///
 /// Unset options take their defaults at create (`Kind::Spsc`, capacity 1024, msg_size 256,
-/// `WakeBackend::Futex`, mode 0600) and are not checked at open; set ones must match the
+/// `WakeBackend::Futex`, perm 0600) and are not checked at open; set ones must match the
 /// region at open, or the open fails with [`Error::Mismatch`](crate::error::Error::Mismatch).
 ///
 /// # Examples
@@ -25,7 +25,7 @@ pub struct RingOptions {
     capacity: Option<u64>,
     msg_size: Option<u64>,
     wake: Option<WakeBackend>,
-    mode: u32,
+    perm: u32,
     open_timeout: Duration,
 }
 
@@ -36,7 +36,7 @@ impl Default for RingOptions {
             capacity: None,
             msg_size: None,
             wake: None,
-            mode: 0o600,
+            perm: 0o600,
             open_timeout: Duration::from_secs(1),
         }
     }
@@ -69,8 +69,8 @@ impl RingOptions {
     }
 
     /// The permission bits for a created object.
-    pub(crate) fn perm(&self) -> u32 {
-        self.mode
+    pub(crate) fn perm_bits(&self) -> u32 {
+        self.perm
     }
 
     /// Options with nothing set.
@@ -81,6 +81,7 @@ impl RingOptions {
     /// let g = ipcring::RingOptions::new().validate().unwrap();
     /// assert_eq!(g.capacity, 1024);
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn new() -> Self {
         Self::default()
     }
@@ -92,6 +93,7 @@ impl RingOptions {
     /// let o = ipcring::RingOptions::new().kind(ipcring::Kind::Mpmc);
     /// assert_eq!(o.validate().unwrap().kind, ipcring::Kind::Mpmc);
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn kind(mut self, kind: Kind) -> Self {
         self.kind = Some(kind);
         self
@@ -103,6 +105,7 @@ impl RingOptions {
     /// ```
     /// assert!(ipcring::RingOptions::new().capacity(6).validate().is_err());
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = Some(capacity);
         self
@@ -114,6 +117,7 @@ impl RingOptions {
     /// ```
     /// assert!(ipcring::RingOptions::new().msg_size(0).validate().is_err());
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn msg_size(mut self, msg_size: u64) -> Self {
         self.msg_size = Some(msg_size);
         self
@@ -126,6 +130,7 @@ impl RingOptions {
     /// let o = ipcring::RingOptions::new().wake(ipcring::WakeBackend::Sem);
     /// assert_eq!(o.validate().unwrap().wake, ipcring::WakeBackend::Sem);
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn wake(mut self, wake: WakeBackend) -> Self {
         self.wake = Some(wake);
         self
@@ -139,12 +144,21 @@ impl RingOptions {
     /// # Examples
     ///
     /// ```
-    /// let o = ipcring::RingOptions::new().mode(0o640);
+    /// let o = ipcring::RingOptions::new().perm(0o640);
     /// # let _ = o;
     /// ```
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode;
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
+    pub fn perm(mut self, perm: u32) -> Self {
+        self.perm = perm;
         self
+    }
+
+    /// The old name of [`perm`](RingOptions::perm) (in an address, `mode=` is the ring's
+    /// kind, `perm=` the permission bits; the builder now says the same).
+    #[deprecated(since = "0.2.0", note = "use RingOptions::perm (the permission bits)")]
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
+    pub fn mode(self, mode: u32) -> Self {
+        self.perm(mode)
     }
     /// How long `open` waits for a creator to finish initialising (default 1 s).
     ///
@@ -154,6 +168,7 @@ impl RingOptions {
     /// let o = ipcring::RingOptions::new().open_timeout(std::time::Duration::from_millis(10));
     /// # let _ = o;
     /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn open_timeout(mut self, t: Duration) -> Self {
         self.open_timeout = t;
         self

@@ -60,10 +60,10 @@ fn exists(name: &ShmName) -> bool {
 fn code(r: &ipcring::Result<()>) -> i32 {
     match r {
         Ok(()) => 0,
-        Err(Error::NotFound) => 1,
+        Err(Error::NotFound { .. }) => 1,
         Err(Error::Busy { role: "cleaner" }) => 2,
         Err(Error::InUse { .. }) => 3,
-        Err(Error::AlreadyExists) => 4,
+        Err(Error::AlreadyExists { .. }) => 4,
         Err(e) => {
             raw_stderr(&format!("unexpected: {e:?}\n"));
             9
@@ -334,7 +334,10 @@ fn remove_refuses_live_endpoints() {
     drop(tx);
     Ring::remove(name.as_str(), false).expect("remove after the holders died");
     assert!(!exists(&name));
-    assert!(matches!(Ring::remove(name.as_str(), false), Err(Error::NotFound)));
+    assert!(matches!(
+        Ring::remove(name.as_str(), false),
+        Err(Error::NotFound { .. })
+    ));
 
     // force: removed while a receiver lives; the live ends keep working with each other.
     let name = ShmName::new("crash-force");
@@ -553,7 +556,7 @@ fn cleaner_killed_at_each_cleanup_point() {
         assert_eq!(exists(&name), !unlinked, "{point}");
         let next = Ring::remove(name.as_str(), false);
         if unlinked {
-            assert!(matches!(next, Err(Error::NotFound)), "{point}: {next:?}");
+            assert!(matches!(next, Err(Error::NotFound { .. })), "{point}: {next:?}");
         } else {
             // Intact: it still opens, then the next cleaner removes it.
             next.unwrap_or_else(|e| panic!("{point}: the next cleaner: {e:?}"));
@@ -629,11 +632,11 @@ fn remove_mq_refuses_live_endpoints() {
     drop(rx);
     ipcring::remove(&bare, false).expect("remove an idle queue");
     assert!(!ipcring::transport::mq::companion_path(&name).exists());
-    assert!(matches!(ipcring::remove(&bare, false), Err(Error::NotFound)));
+    assert!(matches!(ipcring::remove(&bare, false), Err(Error::NotFound { .. })));
     // Forced while a receiver lives.
     let rx = Receiver::open(&addr, Create::Exclusive).expect("mq receiver");
     ipcring::remove(&bare, true).expect("forced remove");
-    assert!(matches!(ipcring::remove(&bare, false), Err(Error::NotFound)));
+    assert!(matches!(ipcring::remove(&bare, false), Err(Error::NotFound { .. })));
     drop(rx);
     drop(guard);
 }

@@ -135,11 +135,14 @@ fn create_existing_name_is_already_exists() {
     let ring = Ring::create(name.as_str(), &opts).expect("create");
     ring.sender().unwrap().send(b"kept").unwrap();
     for other in [opts.clone(), RingOptions::new().kind(Kind::Mpmc).capacity(4)] {
-        assert!(matches!(Ring::create(name.as_str(), &other), Err(Error::AlreadyExists)));
+        assert!(matches!(
+            Ring::create(name.as_str(), &other),
+            Err(Error::AlreadyExists { .. })
+        ));
     }
     assert!(matches!(
         Ring::create(&format!("/{}", name.as_str()), &opts),
-        Err(Error::AlreadyExists)
+        Err(Error::AlreadyExists { .. })
     ));
     let again = Ring::open(name.as_str()).expect("the ring is still there");
     assert_eq!(again.geometry(), ring.geometry());
@@ -148,7 +151,10 @@ fn create_existing_name_is_already_exists() {
     // A plain file of that name: refused, and not clobbered.
     let junk = ShmName::new("exists-junk");
     std::fs::write(junk.path(), b"not a ring").unwrap();
-    assert!(matches!(Ring::create(junk.as_str(), &opts), Err(Error::AlreadyExists)));
+    assert!(matches!(
+        Ring::create(junk.as_str(), &opts),
+        Err(Error::AlreadyExists { .. })
+    ));
     assert_eq!(std::fs::read(junk.path()).unwrap(), b"not a ring");
 
     // A symlink of that name: refused, and its target untouched.
@@ -156,7 +162,10 @@ fn create_existing_name_is_already_exists() {
     std::fs::write(target.path(), b"target").unwrap();
     let link = ShmName::new("exists-link");
     std::os::unix::fs::symlink(target.path(), link.path()).unwrap();
-    assert!(matches!(Ring::create(link.as_str(), &opts), Err(Error::AlreadyExists)));
+    assert!(matches!(
+        Ring::create(link.as_str(), &opts),
+        Err(Error::AlreadyExists { .. })
+    ));
     assert!(
         Ring::open_with(link.as_str(), &short()).is_err(),
         "open followed a symlink"
@@ -168,9 +177,9 @@ fn create_existing_name_is_already_exists() {
 #[test]
 fn open_missing_is_not_found() {
     let name = unique_name("missing");
-    assert!(matches!(Ring::open(&name), Err(Error::NotFound)));
-    assert!(matches!(Ring::open_with(&name, &short()), Err(Error::NotFound)));
-    assert!(matches!(Ring::unlink(&name), Err(Error::NotFound)));
+    assert!(matches!(Ring::open(&name), Err(Error::NotFound { .. })));
+    assert!(matches!(Ring::open_with(&name, &short()), Err(Error::NotFound { .. })));
+    assert!(matches!(Ring::unlink(&name), Err(Error::NotFound { .. })));
     assert!(!shm_path(&name).exists());
 }
 
@@ -257,9 +266,9 @@ fn bad_options_are_invalid_option() {
     }
     // Permission bits only.
     let name = ShmName::new("badmode");
-    match Ring::create(name.as_str(), &RingOptions::new().mode(0o4600)) {
-        Err(Error::InvalidOption { option: "mode", .. }) => {}
-        other => panic!("mode 0o4600: {other:?}"),
+    match Ring::create(name.as_str(), &RingOptions::new().perm(0o4600)) {
+        Err(Error::InvalidOption { option: "perm", .. }) => {}
+        other => panic!("perm 0o4600: {other:?}"),
     }
     assert!(!name.path().exists());
     // The limits themselves are valid.
@@ -292,7 +301,7 @@ fn created_mode_is_exact_regardless_of_umask() {
             unsafe { libc::umask(umask) };
             let mut opts = RingOptions::new().capacity(4).msg_size(8);
             if let Some(m) = mode {
-                opts = opts.mode(m);
+                opts = opts.perm(m);
             }
             let _ring = Ring::create(name.as_str(), &opts).expect("create");
             let got = mode_of(name);
@@ -545,7 +554,7 @@ fn pre_created_garbage_file_is_refused_and_untouched() {
     }
     assert!(matches!(
         Ring::create(name.as_str(), &RingOptions::new()),
-        Err(Error::AlreadyExists)
+        Err(Error::AlreadyExists { .. })
     ));
     let meta = std::fs::metadata(name.path()).unwrap();
     assert_eq!(std::fs::read(name.path()).unwrap(), garbage, "the garbage was modified");
@@ -579,7 +588,7 @@ fn symlink_to_a_valid_ring_is_not_followed() {
         ("create", Ring::create(link.as_str(), &RingOptions::new()).map(drop)),
     ] {
         match r {
-            Err(Error::PermissionDenied | Error::AlreadyExists) => {}
+            Err(Error::PermissionDenied { .. } | Error::AlreadyExists { .. }) => {}
             other => panic!("{what} through a symlink: {other:?}"),
         }
     }
@@ -598,7 +607,10 @@ fn symlink_to_a_valid_ring_is_not_followed() {
     std::fs::write(outside.path(), &before).unwrap();
     let link2 = ShmName::new("symlink-outside");
     std::os::unix::fs::symlink(outside.path(), link2.path()).unwrap();
-    assert!(matches!(Ring::open(link2.as_str()), Err(Error::PermissionDenied)));
+    assert!(matches!(
+        Ring::open(link2.as_str()),
+        Err(Error::PermissionDenied { .. })
+    ));
     assert_eq!(std::fs::read(outside.path()).unwrap(), before);
 }
 
@@ -627,7 +639,7 @@ fn pre_created_writable_object_is_refused() {
             ),
         ] {
             match r {
-                Err(Error::PermissionDenied) => {}
+                Err(Error::PermissionDenied { .. }) => {}
                 other => panic!("{what} of a mode {mode:o} object: {other:?}"),
             }
         }
@@ -639,7 +651,7 @@ fn pre_created_writable_object_is_refused() {
         let got = std::fs::metadata(name.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(got, mode, "mode changed by a refused open");
         // Asked for: opens.
-        let r = Ring::open_with(name.as_str(), &short().mode(mode)).expect("the opener asked for this mode");
+        let r = Ring::open_with(name.as_str(), &short().perm(mode)).expect("the opener asked for this mode");
         assert_eq!(r.geometry(), g);
         drop(r);
         let addr = format!("shm://{}?perm=0{mode:o}", name.as_str());
@@ -653,10 +665,13 @@ fn pre_created_writable_object_is_refused() {
     }
     // The library's own group-shared ring: its creator asked for 0660, so do its peers.
     let shared = ShmName::new("group-shared");
-    let opts = RingOptions::new().capacity(4).msg_size(8).mode(0o660);
+    let opts = RingOptions::new().capacity(4).msg_size(8).perm(0o660);
     let ring = Ring::create(shared.as_str(), &opts).unwrap();
-    assert!(matches!(Ring::open(shared.as_str()), Err(Error::PermissionDenied)));
-    let peer = Ring::open_with(shared.as_str(), &RingOptions::new().mode(0o660)).unwrap();
+    assert!(matches!(
+        Ring::open(shared.as_str()),
+        Err(Error::PermissionDenied { .. })
+    ));
+    let peer = Ring::open_with(shared.as_str(), &RingOptions::new().perm(0o660)).unwrap();
     ring.sender().unwrap().send(b"g").unwrap();
     assert_eq!(peer.receiver().unwrap().recv_vec().unwrap(), b"g");
 }
@@ -731,7 +746,7 @@ fn foreign_owned_object() {
         std::fs::set_permissions(name.path(), std::fs::Permissions::from_mode(0o000)).unwrap();
         assert!(matches!(
             Ring::open_with(name.as_str(), &short()),
-            Err(Error::PermissionDenied)
+            Err(Error::PermissionDenied { .. })
         ));
         eprintln!("foreign_owned_object: not root, chown part skipped");
         return;
@@ -753,7 +768,7 @@ fn foreign_owned_object() {
     std::fs::set_permissions(name.path(), std::fs::Permissions::from_mode(0o666)).unwrap();
     assert!(matches!(
         Ring::open_with(name.as_str(), &short()),
-        Err(Error::PermissionDenied)
+        Err(Error::PermissionDenied { .. })
     ));
     // The kernel's own refusal, seen by an unprivileged opener: a forked child that drops to
     // another uid (neither owner nor in a group) gets PermissionDenied, not a crash.
@@ -764,7 +779,7 @@ fn foreign_owned_object() {
         // SAFETY: as above.
         assert_eq!(unsafe { libc::setuid(65533) }, 0, "setuid");
         match Ring::open_with(name.as_str(), &short()) {
-            Err(Error::PermissionDenied) => {}
+            Err(Error::PermissionDenied { .. }) => {}
             other => panic!("uid 65533 opening a 0600 object of uid 65534: {other:?}"),
         }
     });

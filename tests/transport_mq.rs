@@ -228,12 +228,12 @@ fn create_open_errors_and_mismatch() {
     let a = q.addr("capacity=4&msg_size=32");
     assert!(matches!(
         mq::open_receiver(&spec(&a, false, false)),
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
     let rx = mq::open_receiver(&spec(&a, true, true)).unwrap();
     assert!(matches!(
         mq::open_sender(&spec(&a, true, true)),
-        Err(Error::AlreadyExists)
+        Err(Error::AlreadyExists { .. })
     ));
     // create without excl opens the existing queue.
     let tx = mq::open_sender(&spec(&a, true, false)).unwrap();
@@ -286,17 +286,17 @@ fn create_open_errors_and_mismatch() {
 fn unlink_removes_queue_and_companion() {
     let _s = serial();
     let q = Queue::new("unlink");
-    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound)));
+    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound { .. })));
     let a = q.addr("capacity=4&msg_size=8");
     let mut tx = open_tx(&a, true);
     let comp = mq::companion_path(q.name());
     assert!(comp.exists());
     mq::unlink(q.name()).unwrap();
     assert!(!comp.exists());
-    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound)));
+    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound { .. })));
     assert!(matches!(
         mq::open_receiver(&spec(&a, false, false)),
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
     // The open end still works (the queue lives while open); nothing else sees it.
     tx.send(b"x", Timeout::NonBlocking).unwrap();
@@ -415,7 +415,7 @@ fn kernel_limits_are_named() {
         }
     }
     // Nothing was left behind by the failed creations.
-    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound)));
+    assert!(matches!(mq::unlink(q.name()), Err(Error::NotFound { .. })));
 }
 
 #[test]

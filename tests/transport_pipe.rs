@@ -392,7 +392,7 @@ fn fifo_refuses_non_fifo_and_symlink() {
     let missing = TempPath::new("fifo-missing");
     assert!(matches!(
         fifo::open_receiver_at(missing.path(), 64),
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
 }
 

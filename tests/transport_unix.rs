@@ -221,7 +221,7 @@ fn stale_socket_is_replaced_unless_excl() {
     let a = Address::parse(&site.address(64)).unwrap();
     let excl = a.open_spec(true, true);
     let err = unix::open_receiver(&excl).map(|_| ()).unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists), "{err}");
+    assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
     assert!(is_socket(site.path()), "left alone");
     let mut rx = site.rx(64);
     let mut tx = site.tx(64);
@@ -237,7 +237,7 @@ fn stale_socket_is_replaced_unless_excl() {
     assert!(!site.path().exists());
     assert!(matches!(
         unix::unlink(site.path().to_str().unwrap()),
-        Err(Error::NotFound)
+        Err(Error::NotFound { .. })
     ));
 }
 

@@ -991,7 +991,7 @@ pub unsafe extern "C" fn ipcring_remove(address: *const c_char, flags: u32) -> c
     })
 }
 
-/// The library's version, e.g. "0.1.0" (the header's `IPCRING_VERSION` when they match).
+/// The library's version, e.g. "0.2.0" (the header's `IPCRING_VERSION` when they match).
 ///
 /// Thread safety: may be called from any thread at any time.
 #[no_mangle]

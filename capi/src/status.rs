@@ -113,29 +113,30 @@ pub(crate) fn fail(code: c_int, msg: &str) -> Status {
 
 /// The status code of the crate's error `e` (end of stream is `IPCRING_EOF`, not a failure).
 pub(crate) fn code_of(e: &Error) -> c_int {
-    match e {
-        Error::InvalidName { .. } | Error::InvalidAddress { .. } | Error::InvalidOption { .. } => IPCRING_EADDRESS,
-        Error::AlreadyExists => IPCRING_EEXIST,
-        Error::NotFound => IPCRING_ENOENT,
-        Error::PermissionDenied => IPCRING_EACCES,
-        Error::NoSpace { .. } => IPCRING_ENOSPC,
-        Error::NotReady | Error::CreatorDied => IPCRING_ENOTREADY,
-        Error::NotARing { .. } => IPCRING_ENOTRING,
-        Error::AbiMismatch { .. } | Error::LayoutMismatch { .. } => IPCRING_EVERSION,
-        Error::Mismatch { .. } => IPCRING_EMISMATCH,
-        Error::SizeMismatch { .. } | Error::Corrupted { .. } => IPCRING_ECORRUPT,
-        Error::TooLarge { .. } => IPCRING_ETOOLARGE,
-        Error::BufferTooSmall { .. } => IPCRING_ETOOSMALL,
-        Error::WouldBlock => IPCRING_EAGAIN,
-        Error::TimedOut => IPCRING_ETIMEDOUT,
-        Error::Disconnected => IPCRING_EDISCONNECTED,
-        Error::EndOfStream => IPCRING_EOF,
-        Error::Busy { .. } => IPCRING_EBUSY,
-        Error::InUse { .. } => IPCRING_EINUSE,
-        Error::TooManyEndpoints => IPCRING_ETOOMANY,
-        Error::Unsupported { .. } => IPCRING_EUNSUPPORTED,
-        Error::KernelLimit { .. } => IPCRING_ELIMIT,
-        Error::Io { .. } => IPCRING_EIO,
+    use ipcring::ErrorKind as K;
+    match e.kind() {
+        K::InvalidName | K::InvalidAddress | K::InvalidOption => IPCRING_EADDRESS,
+        K::AlreadyExists => IPCRING_EEXIST,
+        K::NotFound => IPCRING_ENOENT,
+        K::PermissionDenied => IPCRING_EACCES,
+        K::NoSpace => IPCRING_ENOSPC,
+        K::NotReady | K::CreatorDied => IPCRING_ENOTREADY,
+        K::NotARing => IPCRING_ENOTRING,
+        K::AbiMismatch | K::LayoutMismatch => IPCRING_EVERSION,
+        K::Mismatch => IPCRING_EMISMATCH,
+        K::SizeMismatch | K::Corrupted => IPCRING_ECORRUPT,
+        K::TooLarge => IPCRING_ETOOLARGE,
+        K::BufferTooSmall | K::MessageSize => IPCRING_ETOOSMALL,
+        K::WouldBlock => IPCRING_EAGAIN,
+        K::TimedOut => IPCRING_ETIMEDOUT,
+        K::Disconnected => IPCRING_EDISCONNECTED,
+        K::EndOfStream => IPCRING_EOF,
+        K::Busy => IPCRING_EBUSY,
+        K::InUse => IPCRING_EINUSE,
+        K::TooManyEndpoints => IPCRING_ETOOMANY,
+        K::Unsupported => IPCRING_EUNSUPPORTED,
+        K::KernelLimit => IPCRING_ELIMIT,
+        // Io, and kinds added to the crate after this library was written.
         _ => IPCRING_EIO,
     }
 }
@@ -153,8 +154,8 @@ pub(crate) fn err(e: Error) -> Status {
 /// that every transport returns (a FIFO, queue or socket path can be missing too).
 fn describe(e: &Error) -> String {
     match e {
-        Error::AlreadyExists => "a channel of that name already exists".into(),
-        Error::NotFound => "no channel of that name exists".into(),
+        Error::AlreadyExists { .. } => "a channel of that name already exists".into(),
+        Error::NotFound { .. } => "no channel of that name exists".into(),
         Error::NotReady => "the object's creator did not finish initialising it in time".into(),
         Error::CreatorDied => "the object's creator died while initialising it (it is not \
                                initialised and no creator holds its init lock; remove it with \
@@ -170,9 +171,9 @@ fn describe(e: &Error) -> String {
 /// [`err`] for errors about a named object: the message names the address.
 pub(crate) fn err_at(address: &str) -> impl Fn(Error) -> Status + '_ {
     move |e| match e {
-        Error::AlreadyExists
-        | Error::NotFound
-        | Error::PermissionDenied
+        Error::AlreadyExists { .. }
+        | Error::NotFound { .. }
+        | Error::PermissionDenied { .. }
         | Error::NotReady
         | Error::CreatorDied
         | Error::NotARing { .. }

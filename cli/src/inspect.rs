@@ -10,7 +10,7 @@ use crate::{exit, CmdResult, Fail};
 use clap::Args;
 use ipcring::address::{Address, Transport};
 use ipcring::inspect::{self, EndpointRole, Listed, RingInfo, State};
-use ipcring::{Error, Kind, WakeBackend};
+use ipcring::{Error, Kind};
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -78,20 +78,6 @@ fn emit(text: &str) -> CmdResult {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Fail::new(exit::FAILED, format!("stdout: {e}"))),
-    }
-}
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Spsc => "spsc",
-        Kind::Mpmc => "mpmc",
-    }
-}
-
-fn wake_name(w: WakeBackend) -> &'static str {
-    match w {
-        WakeBackend::Futex => "futex",
-        WakeBackend::Sem => "sem",
     }
 }
 
@@ -185,8 +171,8 @@ fn info_json(info: &RingInfo) -> Value {
         "state": state_word(&info.state),
         "label": state_label(info),
         "error": match &info.state { State::Invalid(e) => Some(e.to_string()), _ => None },
-        "kind": g.map(|g| kind_name(g.kind)),
-        "wake": g.map(|g| wake_name(g.wake)),
+        "kind": g.map(|g| g.kind.name()),
+        "wake": g.map(|g| g.wake.name()),
         "capacity": g.map(|g| g.capacity),
         "msg_size": g.map(|g| g.msg_size),
         "slot_size": g.map(|g| g.slot_size),
@@ -246,7 +232,7 @@ fn table(rows: &[Vec<String>]) -> String {
 fn shown_without_all(e: &Error) -> bool {
     !matches!(
         e,
-        Error::NotARing { .. } | Error::PermissionDenied | Error::InvalidName { .. }
+        Error::NotARing { .. } | Error::PermissionDenied { .. } | Error::InvalidName { .. }
     )
 }
 
@@ -280,7 +266,7 @@ pub fn ls(a: &LsArgs) -> CmdResult {
                 let g = info.geometry;
                 vec![
                     l.name.clone(),
-                    g.map_or("-".into(), |g| kind_name(g.kind).into()),
+                    g.map_or("-".into(), |g| g.kind.name().into()),
                     g.map_or("-".into(), |g| g.capacity.to_string()),
                     g.map_or("-".into(), |g| g.msg_size.to_string()),
                     fill_cell(info),
@@ -292,7 +278,7 @@ pub fn ls(a: &LsArgs) -> CmdResult {
             Err(e) => {
                 let state = match e {
                     Error::NotARing { reason } => format!("not a ring: {reason}"),
-                    Error::PermissionDenied => "unreadable: permission denied".to_string(),
+                    Error::PermissionDenied { .. } => "unreadable: permission denied".to_string(),
                     Error::InvalidName { reason, .. } => format!("not a ring name: {reason}"),
                     other => format!("error: {other}"),
                 };
@@ -343,10 +329,7 @@ fn stat_text(info: &RingInfo) -> String {
     }
     match info.geometry {
         Some(g) => {
-            rows.push((
-                "kind",
-                format!("{} (wake-ups: {})", kind_name(g.kind), wake_name(g.wake)),
-            ));
+            rows.push(("kind", format!("{} (wake-ups: {})", g.kind.name(), g.wake.name())));
             rows.push(("capacity", format!("{} slots", g.capacity)));
             rows.push(("msg_size", format!("{} bytes (slot {} bytes)", g.msg_size, g.slot_size)));
             rows.push((

@@ -55,22 +55,28 @@ impl Fail {
 
     /// A library error about `what` (an address or a step), with the code its kind implies.
     pub fn lib(what: &str, e: ipcring::Error) -> Fail {
-        use ipcring::Error as E;
-        let code = match &e {
-            E::NotFound => exit::NOT_FOUND,
-            E::InUse { .. } | E::Busy { .. } => exit::IN_USE,
-            E::InvalidName { .. } | E::InvalidAddress { .. } | E::InvalidOption { .. } => exit::USAGE,
-            E::Corrupted { .. }
-            | E::NotARing { .. }
-            | E::AbiMismatch { .. }
-            | E::LayoutMismatch { .. }
-            | E::SizeMismatch { .. }
-            | E::Mismatch { .. }
-            | E::CreatorDied
-            | E::NotReady => exit::BAD_OBJECT,
+        use ipcring::ErrorKind as K;
+        let code = match e.kind() {
+            K::NotFound => exit::NOT_FOUND,
+            K::InUse | K::Busy => exit::IN_USE,
+            K::InvalidName | K::InvalidAddress | K::InvalidOption => exit::USAGE,
+            K::Corrupted
+            | K::NotARing
+            | K::AbiMismatch
+            | K::LayoutMismatch
+            | K::SizeMismatch
+            | K::Mismatch
+            | K::CreatorDied
+            | K::NotReady => exit::BAD_OBJECT,
             _ => exit::FAILED,
         };
-        Fail::new(code, format!("{what}: {e}"))
+        // Errors about a named object name it already; say it once.
+        let text = e.to_string();
+        if text.contains(what) {
+            Fail::new(code, text)
+        } else {
+            Fail::new(code, format!("{what}: {text}"))
+        }
     }
 }
 

@@ -257,7 +257,7 @@ impl Drop for Chan {
         if self.t == T::Mq && !std::thread::panicking() {
             // /dev/mqueue may not be mounted: ask the kernel that the queue is gone.
             assert!(
-                matches!(ipcring::unlink(&self.addr), Err(ipcring::Error::NotFound)),
+                matches!(ipcring::unlink(&self.addr), Err(ipcring::Error::NotFound { .. })),
                 "{} left behind",
                 self.addr
             );

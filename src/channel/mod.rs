@@ -24,9 +24,12 @@
 //! file: opening by address through the transports' one table (`transport::ops`).
 
 mod end;
+mod iter;
 mod receiver;
 mod sender;
+mod typed;
 
+pub use iter::Iter;
 pub use receiver::{Receiver, RecvBatch, RecvSlot};
 pub use sender::{SendSlot, Sender};
 
@@ -134,7 +137,7 @@ pub fn pair_addr(addr: &Address) -> Result<(Sender, Receiver)> {
 ///
 /// ```
 /// let missing = format!("shm://ipcring-doc-unlink-{}", std::process::id());
-/// assert!(matches!(ipcring::unlink(&missing), Err(ipcring::Error::NotFound)));
+/// assert!(matches!(ipcring::unlink(&missing), Err(ipcring::Error::NotFound { .. })));
 /// ```
 pub fn unlink(address: &str) -> Result<()> {
     unlink_addr(&Address::parse(address)?)
@@ -152,10 +155,14 @@ pub fn unlink_addr(addr: &Address) -> Result<()> {
 /// [`unlink`] (`force` is `None`) or [`remove`] through the transport's row.
 fn remove_or_unlink(addr: &Address, force: Option<bool>) -> Result<()> {
     let address = format!("{}://{}", addr.transport().scheme(), addr.target());
+    remove_or_unlink_at(addr, force, &address).map_err(|e| e.on(&address))
+}
+
+fn remove_or_unlink_at(addr: &Address, force: Option<bool>, address: &str) -> Result<()> {
     let target = addr.target();
     let nothing = |reason| Error::InvalidAddress {
-        address: address.clone(),
-        part: address.clone(),
+        address: address.to_string(),
+        part: address.to_string(),
         reason,
     };
     match addr.transport() {
@@ -228,6 +235,11 @@ pub fn remove_addr(addr: &Address, force: bool) -> Result<()> {
 /// [`Error::InvalidAddress`] for an anonymous address (make those with [`pair_addr`]), and
 /// the errors of the transport's open.
 pub fn open_ends(addr: &Address, send: bool, recv: bool, create: Create) -> Result<(Option<Sender>, Option<Receiver>)> {
+    open_ends_at(addr, send, recv, create)
+        .map_err(|e| e.on(&format!("{}://{}", addr.transport().scheme(), addr.target())))
+}
+
+fn open_ends_at(addr: &Address, send: bool, recv: bool, create: Create) -> Result<(Option<Sender>, Option<Receiver>)> {
     let target = addr.target();
     let t = addr.transport();
     if target.is_empty() {
@@ -243,7 +255,7 @@ pub fn open_ends(addr: &Address, send: bool, recv: bool, create: Create) -> Resu
             Create::No => Ring::open_with(target, opts),
             Create::Exclusive => Ring::create(target, opts),
             Create::IfMissing => match Ring::create(target, opts) {
-                Err(Error::AlreadyExists) => Ring::open_with(target, opts),
+                Err(Error::AlreadyExists { .. }) => Ring::open_with(target, opts),
                 r => r,
             },
         }?;

@@ -62,7 +62,7 @@ impl Receiver {
     /// ```
     /// use ipcring::{Create, Error, Receiver};
     /// let missing = format!("shm://ipcring-doc-none-{}", std::process::id());
-    /// assert!(matches!(Receiver::open(&missing, Create::No), Err(Error::NotFound)));
+    /// assert!(matches!(Receiver::open(&missing, Create::No), Err(Error::NotFound { .. })));
     /// ```
     pub fn open(address: &str, create: Create) -> Result<Receiver> {
         let addr = Address::parse(address)?;
@@ -124,6 +124,7 @@ impl Receiver {
     /// assert_eq!(rx.stats().messages, 0);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         dispatch!(&self.inner, Rx, e => RecvEnd::stats(e))
     }
@@ -263,6 +264,7 @@ impl Receiver {
     /// assert_eq!((n, total), (2, 2));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[must_use = "the count says how many messages were handed to the closure"]
     pub fn recv_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<usize> {
         dispatch!(&mut self.inner, Rx, e => RecvEnd::recv_batch(e, max, timeout, f))
     }
@@ -444,6 +446,7 @@ impl Receiver {
 /// # Ok::<(), ipcring::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping a slot without release leaves the message (SPSC, fallbacks) or consumes it (MPMC)"]
 pub struct RecvSlot<'a> {
     rx: &'a mut Receiver,
     ptr: *const u8,
@@ -498,6 +501,7 @@ impl Drop for RecvSlot<'_> {
 /// release consumes none (except on MPMC rings, where every message seen was claimed and is
 /// consumed either way).
 #[derive(Debug)]
+#[must_use = "release(k) consumes the first k messages seen; dropping it consumes none (SPSC, fallbacks)"]
 pub struct RecvBatch<'a> {
     rx: &'a mut Receiver,
     pos: u64,

@@ -130,6 +130,7 @@ impl Sender {
     /// assert_eq!(tx.stats().parks, 0);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[must_use]
     pub fn stats(&self) -> Stats {
         dispatch!(&self.inner, Tx, e => SendEnd::stats(e))
     }
@@ -212,6 +213,7 @@ impl Sender {
     /// assert_eq!(got, [b"a", b"b", b"c", b"d"]);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[must_use = "the count says how many were sent: the rest were not"]
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
         dispatch!(&mut self.inner, Tx, e => SendEnd::send_batch(e, msgs, timeout))
     }
@@ -324,6 +326,7 @@ impl Sender {
 /// # Ok::<(), ipcring::Error>(())
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping a slot cancels the reservation"]
 pub struct SendSlot<'a> {
     tx: &'a mut Sender,
     ptr: *mut u8,

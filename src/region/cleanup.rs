@@ -153,7 +153,7 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
     }
     // 2. Still the object the name names? If not, a cleaner removed it while we waited.
     if !same_object(&cname, &file)? {
-        return Err(Error::NotFound);
+        return Err(Error::NotFound { object: String::new() });
     }
     // 3. Alive? The init lock is taken (not only asked about) so that a creator that has
     //    not locked it yet fails instead of initialising an object we remove.
@@ -214,12 +214,12 @@ mod examples {
         assert!(matches!(crate::region::remove(&name, false), Err(Error::InUse { endpoints: 1, .. })));
         drop(tx);
         crate::region::remove(&name, false)?;
-        assert!(matches!(crate::region::remove(&name, false), Err(Error::NotFound)));
+        assert!(matches!(crate::region::remove(&name, false), Err(Error::NotFound { .. })));
         Ok(())
     }
 
     #[test]
     fn unlink() {
-        assert!(matches!(crate::region::unlink("ipcring-doc-no-such-ring"), Err(crate::error::Error::NotFound)));
+        assert!(matches!(crate::region::unlink("ipcring-doc-no-such-ring"), Err(crate::error::Error::NotFound { .. })));
     }
 }

@@ -74,7 +74,7 @@ impl ShmRegion {
 fn check_mode(mode: u32) -> Result<libc::mode_t> {
     if mode & !0o777 != 0 {
         return Err(Error::InvalidOption {
-            option: "mode",
+            option: "perm",
             value: mode as u64,
             reason: "only permission bits (0o777) are allowed",
         });
@@ -243,7 +243,7 @@ pub fn open_perm(name: &str, timeout: Duration, perm: u32) -> Result<ShmRegion> 
             .mode()
     };
     if mode & 0o022 & !perm != 0 {
-        return Err(Error::PermissionDenied);
+        return Err(Error::PermissionDenied { object: String::new() });
     }
     let start = Instant::now();
     let mut pause = Duration::from_micros(50);

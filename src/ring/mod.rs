@@ -156,13 +156,13 @@ impl Ring {
     /// ```
     /// let name = format!("ipcring-doc-create-{}", std::process::id());
     /// let ring = ipcring::Ring::create(&name, &ipcring::RingOptions::new())?;
-    /// assert!(matches!(ipcring::Ring::create(&name, &ipcring::RingOptions::new()), Err(ipcring::Error::AlreadyExists)));
+    /// assert!(matches!(ipcring::Ring::create(&name, &ipcring::RingOptions::new()), Err(ipcring::Error::AlreadyExists { .. })));
     /// ipcring::Ring::unlink(&name)?;
     /// # drop(ring); Ok::<(), ipcring::Error>(())
     /// ```
     pub fn create(name: &str, opts: &RingOptions) -> Result<Ring> {
         let g = opts.validate()?;
-        let region = region::create(name, &g, opts.perm(), init_ring)?;
+        let region = region::create(name, &g, opts.perm_bits(), init_ring).map_err(|e| e.on(&shm_address(name)))?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),
         })
@@ -173,7 +173,7 @@ impl Ring {
     /// # Examples
     ///
     /// ```
-    /// assert!(matches!(ipcring::Ring::open("ipcring-doc-absent"), Err(ipcring::Error::NotFound)));
+    /// assert!(matches!(ipcring::Ring::open("ipcring-doc-absent"), Err(ipcring::Error::NotFound { .. })));
     /// ```
     pub fn open(name: &str) -> Result<Ring> {
         Self::open_with(name, &RingOptions::new())
@@ -194,7 +194,8 @@ impl Ring {
     /// ```
     pub fn open_with(name: &str, opts: &RingOptions) -> Result<Ring> {
         // Refuses an object group/others may write unless opts asked for it (open_errors.rs).
-        let region = region::open_perm(name, opts.open_timeout_given(), opts.perm())?;
+        let region = region::open_perm(name, opts.open_timeout_given(), opts.perm_bits())
+            .map_err(|e| e.on(&shm_address(name)))?;
         opts.check(&region.geometry())?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region)),
@@ -246,7 +247,7 @@ impl Ring {
     /// assert!(ipcring::Ring::unlink("bad/name").is_err());
     /// ```
     pub fn unlink(name: &str) -> Result<()> {
-        region::unlink(name)
+        region::unlink(name).map_err(|e| e.on(&shm_address(name)))
     }
 
     /// Removes the shared-memory ring `name` unless it is in use: a live endpoint (in any
@@ -277,11 +278,11 @@ impl Ring {
     /// assert!(matches!(Ring::remove(&name, false), Err(Error::InUse { endpoints: 1, initialising: false })));
     /// drop(rx); // (or its process dies)
     /// Ring::remove(&name, false)?;
-    /// assert!(matches!(Ring::remove(&name, true), Err(Error::NotFound)));
+    /// assert!(matches!(Ring::remove(&name, true), Err(Error::NotFound { .. })));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn remove(name: &str, force: bool) -> Result<()> {
-        region::remove(name, force)
+        region::remove(name, force).map_err(|e| e.on(&shm_address(name)))
     }
 
     /// Attaches this ring's sending end (the API's `Ring::sender` wraps it in a `Sender`; the
@@ -378,4 +379,9 @@ impl Ring {
         h.tail.0.store(pos, Ordering::Release);
         Ok(())
     }
+}
+
+/// The address of the named ring `name` (`NAME` or `/NAME`), as errors name it.
+fn shm_address(name: &str) -> String {
+    format!("shm://{}", name.trim_start_matches('/'))
 }

@@ -197,7 +197,7 @@ fn prepare(spec: &OpenSpec) -> Result<CString> {
     spec.refuse_ring_options(false)?;
     let path = Path::new(spec.target);
     if spec.create && !create(path, spec.perm())? && spec.excl {
-        return Err(Error::AlreadyExists);
+        return Err(Error::AlreadyExists { object: String::new() });
     }
     let c = c_path(path)?;
     // SAFETY: stat is plain data, filled by lstat.

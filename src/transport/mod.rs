@@ -139,7 +139,7 @@ impl OpenSpec<'_> {
 
     /// Permission bits for a created object (0600 unless the address says otherwise).
     pub fn perm(&self) -> u32 {
-        self.options().perm()
+        self.options().perm_bits()
     }
 
     /// Refuses the ring-only options (`mode`, `wake`) and, unless `capacity_ok`, `capacity`:

@@ -382,7 +382,7 @@ fn clear_path(c: &CStr, sa: &libc::sockaddr_un, len: libc::socklen_t, excl: bool
     }
     // Stale: its listener is gone.
     if excl {
-        return Err(Error::AlreadyExists);
+        return Err(Error::AlreadyExists { object: String::new() });
     }
     // Remove it only if it is still the socket we looked at.
     match lstat(c) {
@@ -577,7 +577,7 @@ pub fn unlink(path: &str) -> Result<()> {
     let path = Path::new(path);
     let c = c_path(path)?;
     if !sender_path_ok(&c)? {
-        return Err(Error::NotFound);
+        return Err(Error::NotFound { object: String::new() });
     }
     std::fs::remove_file(path).map_err(|e| Error::from_io("unlink", e))
 }

@@ -162,35 +162,21 @@ pub fn param_u64(key: &str) -> u64 {
     v.parse().unwrap_or_else(|e| panic!("child parameter {key}={v:?}: {e}"))
 }
 
-/// How a wake backend is passed to a child.
+/// How a wake backend is passed to a child (the names addresses use).
 pub fn wake_name(w: ipcring::WakeBackend) -> &'static str {
-    match w {
-        ipcring::WakeBackend::Futex => "futex",
-        ipcring::WakeBackend::Sem => "sem",
-    }
+    w.name()
 }
 
 pub fn parse_wake(s: &str) -> ipcring::WakeBackend {
-    match s {
-        "futex" => ipcring::WakeBackend::Futex,
-        "sem" => ipcring::WakeBackend::Sem,
-        other => panic!("unknown wake backend {other:?}"),
-    }
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn kind_name(k: ipcring::Kind) -> &'static str {
-    match k {
-        ipcring::Kind::Spsc => "spsc",
-        ipcring::Kind::Mpmc => "mpmc",
-    }
+    k.name()
 }
 
 pub fn parse_kind(s: &str) -> ipcring::Kind {
-    match s {
-        "spsc" => ipcring::Kind::Spsc,
-        "mpmc" => ipcring::Kind::Mpmc,
-        other => panic!("unknown ring kind {other:?}"),
-    }
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
 // ---------------------------------------------------------------------------------------

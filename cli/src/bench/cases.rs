@@ -180,24 +180,12 @@ pub fn syscalls_per_msg(tx: &Stats, rx: &Stats, n: u64) -> f64 {
 
 /// `after - before`, field by field.
 fn stats_delta(after: &Stats, before: &Stats) -> Stats {
-    Stats {
-        messages: after.messages.saturating_sub(before.messages),
-        bytes: after.bytes.saturating_sub(before.bytes),
-        parks: after.parks.saturating_sub(before.parks),
-        wakes: after.wakes.saturating_sub(before.wakes),
-        syscalls: after.syscalls.saturating_sub(before.syscalls),
-    }
+    *after - *before
 }
 
 /// `a + b`, field by field.
 fn stats_sum(a: &Stats, b: &Stats) -> Stats {
-    Stats {
-        messages: a.messages + b.messages,
-        bytes: a.bytes + b.bytes,
-        parks: a.parks + b.parks,
-        wakes: a.wakes + b.wakes,
-        syscalls: a.syscalls + b.syscalls,
-    }
+    *a + *b
 }
 
 /// Statistics as the child reports them.
@@ -214,13 +202,13 @@ fn stats_json(s: &Stats) -> Value {
 /// The child's statistics back.
 fn stats_from_json(v: &Value) -> Stats {
     let f = |k: &str| v[k].as_u64().unwrap_or(0);
-    Stats {
-        messages: f("messages"),
-        bytes: f("bytes"),
-        parks: f("parks"),
-        wakes: f("wakes"),
-        syscalls: f("syscalls"),
-    }
+    let mut s = Stats::default();
+    s.messages = f("messages");
+    s.bytes = f("bytes");
+    s.parks = f("parks");
+    s.wakes = f("wakes");
+    s.syscalls = f("syscalls");
+    s
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -330,7 +330,7 @@ pub fn unlink(name: &str) -> Result<()> {
     let q = removed(q).map_err(|e| Error::from_io("mq_unlink", e))?;
     let c = removed(c).map_err(|e| Error::from_io("unlink (mq companion)", e))?;
     if !q && !c {
-        return Err(Error::NotFound);
+        return Err(Error::NotFound { object: String::new() });
     }
     Ok(())
 }

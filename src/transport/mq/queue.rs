@@ -216,7 +216,7 @@ pub(super) fn open_queue(spec: &OpenSpec, qname: &CString, access: libc::c_int) 
             }
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 if spec.excl {
-                    return Err(Error::AlreadyExists);
+                    return Err(Error::AlreadyExists { object: String::new() });
                 }
             }
             Err(e) => {

@@ -6,9 +6,10 @@
 #
 #   scripts/demo.sh [MESSAGES]        (default 1,000,000 per direction)
 #
-# Builds the library, installs it under target/stage (scripts/install.sh) and the C programs
-# with their Makefile; needs only the Rust toolchain and a C compiler (scripts/deps.sh adds
-# make and pkg-config if missing).
+# Builds the workspace, installs the C library under target/stage (scripts/install.sh) and
+# builds the C programs with their Makefile. Needs the Rust toolchain and a C compiler;
+# scripts/deps.sh first installs what is missing of make, pkg-config, binutils and valgrind
+# (the last two only the tests use) with apt-get, as root or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"

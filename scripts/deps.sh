@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the C side of the tests needs are on PATH: a C compiler, make,
-# pkg-config, readelf (binutils) and valgrind (tests/c_abi.rs, tests/live_scribble.rs). Installs the missing ones with apt-get (Debian/Ubuntu,
-# as root or through sudo); on other systems it names what to install and fails.
+# pkg-config, readelf (binutils) and valgrind (capi/tests/c_abi.rs, tests/live_scribble.rs).
+# Installs the missing ones with apt-get (Debian/Ubuntu, as root or through sudo); on other
+# systems it names what to install and fails. scripts/demo.sh and scripts/test-all.sh run it.
 set -euo pipefail
 
 missing=()

@@ -3,8 +3,9 @@
 # each weakening exactly one ordering or check, see src/sync.rs `orderings`), runs the
 # models that exist to catch that weakening, and checks that every one of them FAILS, with
 # the kind of failure expected (a causality violation for a missing Release; for a lost
-# wake-up, a deadlock, or a livelock where the peer spins instead of sleeping). Exits non-zero if any of them passes (the model lost its teeth), fails
-# for another reason, or does not finish within the time limit.
+# wake-up, a deadlock, or a livelock where the peer spins instead of sleeping). Exits
+# non-zero if any of them passes (the model lost its teeth), fails for another reason, or
+# does not finish within the time limit.
 #
 #   scripts/loom-teeth.sh                 # every mutant
 #   scripts/loom-teeth.sh wait_no_recheck # only the named mutants

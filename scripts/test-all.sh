@@ -19,8 +19,10 @@
 #
 # `--cfg ipcring_test` compiles in the failpoints and makes the building blocks the tests drive
 # directly public; it is a cfg, not a cargo feature, so no dependent can switch it on.
-# scripts/deps.sh first installs what the C tests need if it is missing (make, pkg-config,
-# valgrind).
+# scripts/deps.sh first installs what the C tests need if it is missing (a C compiler, make,
+# pkg-config, binutils, valgrind) with apt-get, as root or through sudo. Needs the rustfmt and
+# clippy components; about 15-20 minutes on 2 cores. Miri prints SKIPPED (and passes) when
+# the nightly miri component cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -45,6 +45,9 @@ step "docs: RUSTDOCFLAGS=-D warnings cargo doc -p ipcring --no-deps (the Rust AP
 RUSTDOCFLAGS="-D warnings" cargo doc -p ipcring --no-deps
 
 step "cargo test --release --workspace in the test build (unit, real processes, crash points, C library, command, doc tests)"
+# The C library first: `cargo test` does not build a cdylib/staticlib-only crate's library,
+# and the C tests (and the Rust tests with C peers) install exactly that build.
+test_build cargo build --release -p ipcring-capi
 test_build cargo test --release --workspace
 
 step "loom models"

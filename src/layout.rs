@@ -616,6 +616,10 @@ const _: () = if !MODEL {
     assert!(offset_of!(SlotHeader, owner) == 12);
     assert!(SLOT_HEADER_SIZE == 16);
     assert!(MAX_MSG_SIZE < TOMBSTONE as u64);
+    // The payload alignment the API documents (`Receiver::recv_value`, the README): slots
+    // start at multiples of SLOT_ALIGN after a page-aligned header, payloads SLOT_HEADER_SIZE
+    // into them, so every payload is at least 8-byte aligned in every process's mapping.
+    assert!(HEADER_SIZE % SLOT_ALIGN == 0 && SLOT_ALIGN % 8 == 0 && SLOT_HEADER_SIZE % 8 == 0);
 };
 
 #[cfg(all(test, not(ipcring_loom)))]

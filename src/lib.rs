@@ -45,7 +45,6 @@ pub mod error;
 pub mod inspect;
 mod kind;
 mod options;
-mod ring;
 mod stats;
 
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
@@ -64,6 +63,21 @@ macro_rules! internal {
     )*};
 }
 
+/// The same for one method of a public type (`internal_fn! { /// docs  fn name(..) {..} }`):
+/// `pub(crate)` in a normal build, public (and hidden from the docs) under `--cfg ipcring_test`
+/// or `--cfg ipcring_loom`, e.g. `Ring::attach_sender`, which the loom models call.
+macro_rules! internal_fn {
+    ($(#[$attr:meta])* fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[cfg(any(ipcring_test, ipcring_loom))]
+        #[doc(hidden)]
+        pub fn $($rest)*
+        $(#[$attr])*
+        #[cfg(not(any(ipcring_test, ipcring_loom)))]
+        pub(crate) fn $($rest)*
+    };
+}
+
 internal! {
     mod copy;
     mod endpoint;
@@ -71,6 +85,7 @@ internal! {
     mod layout;
     mod mpmc;
     mod region;
+    mod ring;
     mod spsc;
     mod sync;
     mod sys;

@@ -29,6 +29,14 @@ mod imp {
     /// word. The rest of the crate asks this instead of naming loom.
     pub const MODEL: bool = false;
 
+    /// Runs `f`, a unit test over the shared types, where those types work: in the std
+    /// build, simply calls it; under the model checker, runs it as a loom model (loom's
+    /// atomics exist only inside one). Unit tests ask this instead of naming loom.
+    #[cfg(test)]
+    pub fn model_test(f: impl Fn() + Sync + Send + 'static) {
+        f()
+    }
+
     /// A 32-bit futex word shared between processes.
     #[repr(transparent)]
     #[derive(Debug)]
@@ -81,6 +89,11 @@ mod imp {
     pub const SPIN: bool = false;
 
     pub const MODEL: bool = true;
+
+    #[cfg(test)]
+    pub fn model_test(f: impl Fn() + Sync + Send + 'static) {
+        loom::model(f)
+    }
 
     /// The futex modelled for loom: the word plus a lock and condition variable owned by it.
     /// `wait` checks the value and sleeps under the lock; `wake` takes the lock and notifies,

@@ -276,12 +276,13 @@ fn spsc_wraparound_blocking() {
 // 2. MPMC, 2 producers x 2 consumers.
 //
 // These drive the MPMC algorithm (`ipcring::mpmc`) directly over a heap region, without the
-// ring's ends: with four threads, the ends' extra atomics per call (endpoint
-// epoch, poison flag, the notify fence and waiter count) multiply loom's state space past
-// what CI can afford (with one message per producer and one attempt per consumer, the ends''
-// version had not finished after several minutes even at one preemption; this one explores
-// 2 x 2 messages exhaustively at two preemptions in seconds). That layer is covered
-// for MPMC by `blocking_wakeup_mpmc` and `mpmc_capacity_1`. The algorithm code is the same.
+// ring's ends: with four threads, the ends' extra atomics per call (endpoint epoch, poison
+// flag, the notify fence and waiter count) multiply loom's state space past what CI can
+// afford (with one message per producer and one attempt per consumer, the version through
+// the API's `Sender` / `Receiver` had not finished after several minutes even at one
+// preemption; this one explores 2 x 2 messages exhaustively at two preemptions in seconds).
+// The ends are covered for MPMC by `blocking_wakeup_mpmc` and `mpmc_capacity_1`. The
+// algorithm code is the same.
 
 /// `try_send` attempts per message before a producer gives up (and stops, so that what it
 /// sent is a prefix of its messages).
@@ -639,7 +640,7 @@ fn mpmc_dead_claim() {
         let mut live = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
-        // A claim that is never committed nor cancelled.
+        // A claim that is neither committed nor cancelled.
         dying.reserve_raw(Timeout::NonBlocking).unwrap();
         let a = thread::spawn(move || drop(dying));
         let b = thread::spawn(move || live.send(&msg(1, 0)).unwrap());

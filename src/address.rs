@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::kind::{Kind, WakeBackend};
 use crate::options::RingOptions;
 use crate::region;
-#[cfg(not(ipcring_loom))]
 use crate::transport::OpenSpec;
 
 /// The mechanism an address names.
@@ -136,19 +135,18 @@ impl Address {
 
     /// What a fallback transport's open needs of this address (an `OpenSpec`). Public only
     /// in the test build, for the tests that drive a transport directly.
-    #[cfg(all(not(ipcring_loom), ipcring_test))]
+    #[cfg(ipcring_test)]
     #[doc(hidden)]
     pub fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
         self.spec(create, excl)
     }
 
     /// What a fallback transport's open needs of this address (an `OpenSpec`).
-    #[cfg(all(not(ipcring_loom), not(ipcring_test)))]
+    #[cfg(not(ipcring_test))]
     pub(crate) fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
         self.spec(create, excl)
     }
 
-    #[cfg(not(ipcring_loom))]
     fn spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
         OpenSpec {
             scheme: self.transport.scheme(),

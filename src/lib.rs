@@ -38,16 +38,6 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod address;
-pub mod channel;
-pub mod error;
-#[cfg(not(ipcring_loom))]
-pub mod inspect;
-mod kind;
-mod options;
-mod ring;
-mod stats;
-
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
 /// under `--cfg ipcring_test` or `--cfg ipcring_loom`, so that the integration tests, the loom
 /// models and the benchmarks can drive the algorithms over a raw region. Neither cfg is a
@@ -64,6 +54,35 @@ macro_rules! internal {
     )*};
 }
 
+/// The same for one method of a public type (`internal_fn! { /// docs  fn name(..) {..} }`):
+/// `pub(crate)` in a normal build, public (and hidden from the docs) under `--cfg ipcring_test`
+/// or `--cfg ipcring_loom`, e.g. `Ring::attach_sender`, which the loom models call.
+macro_rules! internal_fn {
+    ($(#[$attr:meta])* fn $($rest:tt)*) => {
+        $(#[$attr])*
+        #[cfg(any(ipcring_test, ipcring_loom))]
+        #[doc(hidden)]
+        pub fn $($rest)*
+        $(#[$attr])*
+        #[cfg(not(any(ipcring_test, ipcring_loom)))]
+        pub(crate) fn $($rest)*
+    };
+}
+
+// Loom builds (`--cfg ipcring_loom`) hold only what the models drive: the ring's ends and
+// everything below them. The API types, addresses, the fallback transports and the
+// inspector are left out here, at their `mod` lines, and name no cfg of their own.
+#[cfg(not(ipcring_loom))]
+pub mod address;
+#[cfg(not(ipcring_loom))]
+pub mod channel;
+pub mod error;
+#[cfg(not(ipcring_loom))]
+pub mod inspect;
+mod kind;
+mod options;
+mod stats;
+
 internal! {
     mod copy;
     mod endpoint;
@@ -71,6 +90,7 @@ internal! {
     mod layout;
     mod mpmc;
     mod region;
+    mod ring;
     mod spsc;
     mod sync;
     mod sys;
@@ -80,6 +100,7 @@ internal! {
     mod wait;
 }
 
+#[cfg(not(ipcring_loom))]
 pub use channel::{pair, pair_at, remove, unlink, Create, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
 pub use error::{Error, ErrorKind, Result};
 pub use kind::{Kind, UnknownName, WakeBackend};

@@ -479,7 +479,7 @@ impl MpmcConsumer {
 
     /// Receives one message into `buf`. `Ok(None)`: empty.
     #[inline]
-    #[cfg(any(ipcring_test, ipcring_loom))] // the tests, Miri and loom drive it directly
+    #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
         let Some((pos, _)) = self.claim(1, buf.len())? else {
             return Ok(None);
@@ -525,7 +525,7 @@ impl MpmcConsumer {
     }
 
     /// Whether the ring looks empty (the slot at `head` is not published).
-    #[cfg(any(ipcring_test, ipcring_loom))] // the tests, Miri and loom drive it directly
+    #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn is_empty(&self) -> Result<bool> {
         let pos = self.ring.header().head.0.load(Ordering::Acquire);
         Ok(matches!(self.look(pos)?, Look::Wait))

@@ -211,7 +211,7 @@ impl SpscConsumer {
     /// Receives one message into `buf`. `Ok(None)`: empty. A message longer than `buf` is
     /// `BufferTooSmall` and stays in the ring.
     #[inline]
-    #[cfg(any(ipcring_test, ipcring_loom))] // the tests, Miri and loom drive it directly
+    #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<usize>> {
         let Some((ptr, len)) = self.peek()? else {
             return Ok(None);
@@ -279,7 +279,7 @@ impl SpscConsumer {
     }
 
     /// Whether the ring is empty right now (refreshes the producer's cursor).
-    #[cfg(any(ipcring_test, ipcring_loom))] // the tests, Miri and loom drive it directly
+    #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.available(1)? == 0)
     }

@@ -5,7 +5,10 @@
 //! `Mutex` + `Condvar` owned by the word, with futex's check-then-sleep atomicity);
 //! otherwise they are `core`'s atomics, zero-sized cells and the real `futex(2)` system call.
 //! Nothing else in the crate names loom (the crossbeam / tokio pattern, with a crate-prefixed
-//! cfg so that a user's own `--cfg loom` never swaps our internals).
+//! cfg so that a user's own `--cfg loom` never swaps our internals), but `lib.rs`, which
+//! leaves out of loom builds, at their `mod` lines, the modules the models do not drive (the
+//! API types, addresses, the fallback transports, the inspector). A module that must behave
+//! differently under the model asks [`MODEL`] (or uses what this module gives), never the cfg.
 //!
 //! The types keep the std build's memory layout identical to the shared layout: `AtomicU32`
 //! and `AtomicU64` are `core`'s (same size and alignment as `u32`/`u64`), `FutexWord` is a
@@ -26,6 +29,14 @@ mod imp {
     /// word. The rest of the crate asks this instead of naming loom.
     pub const MODEL: bool = false;
 
+    /// Runs `f`, a unit test over the shared types, where those types work: in the std
+    /// build, simply calls it; under the model checker, runs it as a loom model (loom's
+    /// atomics exist only inside one). Unit tests ask this instead of naming loom.
+    #[cfg(test)]
+    pub fn model_test(f: impl Fn() + Sync + Send + 'static) {
+        f()
+    }
+
     /// A 32-bit futex word shared between processes.
     #[repr(transparent)]
     #[derive(Debug)]
@@ -43,11 +54,11 @@ mod imp {
         /// Sleeps while the word holds `expected`, until woken or until the absolute
         /// CLOCK_MONOTONIC `deadline`. May return spuriously; the caller re-checks its state.
         pub fn wait(&self, expected: u32, deadline: Option<&libc::timespec>) {
-            crate::sys::futex::wait(&self.0, expected, deadline)
+            crate::sys::futex::wait_at(self.0.as_ptr(), expected, deadline)
         }
         /// Wakes up to `n` sleepers.
         pub fn wake(&self, n: u32) {
-            crate::sys::futex::wake(&self.0, n)
+            crate::sys::futex::wake_at(self.0.as_ptr(), n)
         }
     }
 
@@ -78,6 +89,11 @@ mod imp {
     pub const SPIN: bool = false;
 
     pub const MODEL: bool = true;
+
+    #[cfg(test)]
+    pub fn model_test(f: impl Fn() + Sync + Send + 'static) {
+        loom::model(f)
+    }
 
     /// The futex modelled for loom: the word plus a lock and condition variable owned by it.
     /// `wait` checks the value and sleeps under the lock; `wake` takes the lock and notifies,

@@ -34,7 +34,7 @@ pub fn park_slice() -> Duration {
 /// Sets this process's sleep bound (at least 1 ms). For tests and diagnosis: with a long
 /// slice, a wake-up that never arrives shows up as a hang instead of being hidden by the
 /// periodic re-check; with a short one, a peer's death is noticed sooner.
-#[cfg(any(ipcring_test, ipcring_loom))] // the tests' hang bounds; not an API (it is process-wide)
+#[cfg(ipcring_test)] // the tests' hang bounds; not an API (it is process-wide)
 pub fn set_park_slice(d: Duration) {
     let ns = d.max(Duration::from_millis(1)).as_nanos().min(u64::MAX as u128) as u64;
     SLICE_NS.store(ns, std::sync::atomic::Ordering::Relaxed);

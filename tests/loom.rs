@@ -10,10 +10,14 @@
 //! spin, and timeouts are not modelled (a timed wait sleeps like `Timeout::Forever`), so a lost
 //! wake-up shows up as a loom deadlock rather than being papered over by the park slice.
 //!
-//! Most models drive the public API (`Ring::in_process`, `Sender`, `Receiver`), so they check
-//! the code the library runs: the SPSC / MPMC algorithms, the blocking layer
-//! (`wait::block_on` / `wait::notify`) and the endpoint tracking behind end-of-stream. The
-//! 2x2 MPMC models drive `ipcring::mpmc` directly over a `HeapRegion` (see there for why).
+//! Most models drive the ring's ends directly (`Ring::in_process`, then `Ring::attach_sender` /
+//! `attach_receiver`: the `ring::RingSender` / `RingReceiver` that the API's `Sender` /
+//! `Receiver` hold for a ring), so they check the code the library runs: the SPSC / MPMC
+//! algorithms, the blocking layer (`wait::block_on` / `wait::notify`) and the endpoint tracking
+//! behind end-of-stream. The API types add only a dispatch (no atomics) and the loom build
+//! leaves them out, with the addresses and the fallback transports: it holds only what the
+//! models drive. The 2x2 MPMC models drive `ipcring::mpmc` directly over a `HeapRegion` (see
+//! there for why).
 //!
 //! | model                       | what it checks                                                  |
 //! |-----------------------------|-----------------------------------------------------------------|
@@ -105,7 +109,8 @@
 use ipcring::layout::Geometry;
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
 use ipcring::region::HeapRegion;
-use ipcring::{Error, Kind, Receiver, Ring, RingOptions, Sender, WakeBackend};
+use ipcring::ring::{RingReceiver, RingSender};
+use ipcring::{Error, Kind, Result, Ring, RingOptions, Timeout, WakeBackend};
 use loom::thread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -133,11 +138,8 @@ fn model<F>(name: &'static str, bound: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
-    // The peer-liveness cache re-counts endpoints when its last count is older than half a
-    // park slice of real time; a recount in one execution and not in its replay would make
-    // the model nondeterministic. With an hour-long slice no execution ever gets that old.
-    // (Under loom no sleep is bounded by the slice anyway: timeouts are not modelled.)
-    ipcring::timeout::set_park_slice(std::time::Duration::from_secs(3600));
+    // (The peer-liveness cache never re-counts endpoints by the age of its last count under
+    // the model: real time would make an execution and its replay differ. See `ring::peers`.)
     let mut b = loom::model::Builder::new();
     let bound = b.preemption_bound.unwrap_or(bound);
     b.preemption_bound = Some(bound);
@@ -155,8 +157,43 @@ where
     );
 }
 
+/// The API's shorthands (`Sender::send`, `try_send`) over a ring's sending end, which takes
+/// the timeout explicitly.
+trait SendCalls {
+    fn send(&mut self, m: &[u8]) -> Result<()>;
+    fn try_send(&mut self, m: &[u8]) -> Result<()>;
+}
+
+impl SendCalls for RingSender {
+    fn send(&mut self, m: &[u8]) -> Result<()> {
+        self.send_with_timeout(m, Timeout::Forever)
+    }
+    fn try_send(&mut self, m: &[u8]) -> Result<()> {
+        self.send_with_timeout(m, Timeout::NonBlocking)
+    }
+}
+
+/// The same for a ring's receiving end (`Receiver::recv`, `recv_vec`, `try_recv_vec`).
+trait RecvCalls {
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize>;
+    fn recv_vec(&mut self) -> Result<Vec<u8>>;
+    fn try_recv_vec(&mut self) -> Result<Vec<u8>>;
+}
+
+impl RecvCalls for RingReceiver {
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.recv_with_timeout(buf, Timeout::Forever)
+    }
+    fn recv_vec(&mut self) -> Result<Vec<u8>> {
+        self.recv_vec_with_timeout(Timeout::Forever)
+    }
+    fn try_recv_vec(&mut self) -> Result<Vec<u8>> {
+        self.recv_vec_with_timeout(Timeout::NonBlocking)
+    }
+}
+
 /// `try_send` until it succeeds, yielding to the other threads while the ring is full.
-fn send_spin(tx: &mut Sender, m: &[u8]) {
+fn send_spin(tx: &mut RingSender, m: &[u8]) {
     loop {
         match tx.try_send(m) {
             Ok(()) => return,
@@ -167,7 +204,7 @@ fn send_spin(tx: &mut Sender, m: &[u8]) {
 }
 
 /// `try_recv` until a message comes, yielding while the ring is empty.
-fn recv_spin(rx: &mut Receiver) -> Vec<u8> {
+fn recv_spin(rx: &mut RingReceiver) -> Vec<u8> {
     loop {
         match rx.try_recv_vec() {
             Ok(m) => return m,
@@ -192,8 +229,8 @@ const SPSC_MSGS: u8 = 4;
 fn spsc_wraparound_try() {
     model("spsc_wraparound_try", 3, || {
         let ring = ring(Kind::Spsc, 2);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..SPSC_MSGS {
@@ -216,8 +253,8 @@ fn spsc_wraparound_try() {
 fn spsc_wraparound_blocking() {
     model("spsc_wraparound_blocking", 3, || {
         let ring = ring(Kind::Spsc, 2);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..SPSC_MSGS {
@@ -239,12 +276,13 @@ fn spsc_wraparound_blocking() {
 // 2. MPMC, 2 producers x 2 consumers.
 //
 // These drive the MPMC algorithm (`ipcring::mpmc`) directly over a heap region, without the
-// `Sender`/`Receiver` layer: with four threads, the API's extra atomics per call (endpoint
-// epoch, poison flag, the notify fence and waiter count) multiply loom's state space past
-// what CI can afford (with one message per producer and one attempt per consumer, the API
-// version had not finished after several minutes even at one preemption; this one explores
-// 2 x 2 messages exhaustively at two preemptions in seconds). That layer is covered
-// for MPMC by `blocking_wakeup_mpmc` and `mpmc_capacity_1`. The algorithm code is the same.
+// ring's ends: with four threads, the ends' extra atomics per call (endpoint epoch, poison
+// flag, the notify fence and waiter count) multiply loom's state space past what CI can
+// afford (with one message per producer and one attempt per consumer, the version through
+// the API's `Sender` / `Receiver` had not finished after several minutes even at one
+// preemption; this one explores 2 x 2 messages exhaustively at two preemptions in seconds).
+// The ends are covered for MPMC by `blocking_wakeup_mpmc` and `mpmc_capacity_1`. The
+// algorithm code is the same.
 
 /// `try_send` attempts per message before a producer gives up (and stops, so that what it
 /// sent is a prefix of its messages).
@@ -284,11 +322,9 @@ fn mpmc_produce(region: &HeapRegion, p: u8, n: u8) -> u8 {
 fn mpmc_consume(region: &HeapRegion, entry: usize, tries: usize) -> Vec<Vec<u8>> {
     let rx = MpmcConsumer::new(region.raw(), entry);
     let mut got = Vec::new();
-    let mut buf = [0u8; MSG_SIZE as usize];
     for _ in 0..tries {
-        if let Some(n) = rx.try_recv(&mut buf).expect("try_recv") {
-            got.push(buf[..n].to_vec());
-        }
+        // One message at most: what `RingReceiver` runs for a receive on an MPMC ring.
+        rx.try_recv_batch(1, |m| got.push(m.to_vec())).expect("try_recv");
     }
     got
 }
@@ -370,8 +406,8 @@ fn mpmc_2x2_uneven() {
 fn blocking_wakeup_recv() {
     model("blocking_wakeup_recv", 4, || {
         let ring = ring(Kind::Spsc, 2);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let consumer = thread::spawn(move || {
             let mut buf = [0u8; MSG_SIZE as usize];
@@ -397,8 +433,8 @@ fn blocking_wakeup_recv() {
 fn blocking_wakeup_send() {
     model("blocking_wakeup_send", 3, || {
         let ring = ring(Kind::Spsc, 1);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..3 {
@@ -423,8 +459,8 @@ fn blocking_wakeup_send() {
 fn blocking_wakeup_send_only() {
     model("blocking_wakeup_send_only", 3, || {
         let ring = ring(Kind::Spsc, 1);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..3 {
@@ -446,8 +482,8 @@ fn blocking_wakeup_send_only() {
 fn blocking_wakeup_mpmc() {
     model("blocking_wakeup_mpmc", 3, || {
         let ring = ring(Kind::Mpmc, 2);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..3 {
@@ -471,10 +507,10 @@ fn blocking_wakeup_mpmc() {
 fn blocking_wakeup_2x2() {
     model("blocking_wakeup_2x2", 2, || {
         let ring = ring(Kind::Mpmc, 2);
-        let mut rx1 = ring.receiver().unwrap();
-        let mut rx2 = ring.receiver().unwrap();
-        let mut tx1 = ring.sender().unwrap();
-        let mut tx2 = ring.sender().unwrap();
+        let mut rx1 = ring.attach_receiver().unwrap();
+        let mut rx2 = ring.attach_receiver().unwrap();
+        let mut tx1 = ring.attach_sender().unwrap();
+        let mut tx2 = ring.attach_sender().unwrap();
         drop(ring);
         let c1 = thread::spawn(move || {
             let m = rx1.recv_vec().unwrap();
@@ -507,8 +543,8 @@ fn blocking_wakeup_2x2() {
 fn mpmc_capacity_1() {
     model("mpmc_capacity_1", 4, || {
         let ring = ring(Kind::Mpmc, 1);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let producer = thread::spawn(move || {
             for i in 0..2 {
@@ -534,8 +570,8 @@ fn mpmc_capacity_1() {
 fn close_eof() {
     model("close_eof", 4, || {
         let ring = ring(Kind::Spsc, 2);
-        let mut tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let consumer = thread::spawn(move || {
             assert_eq!(rx.recv_vec().unwrap(), msg(0, 0));
@@ -555,8 +591,8 @@ fn close_eof() {
 fn close_eof_empty() {
     model("close_eof_empty", 4, || {
         let ring = ring(Kind::Spsc, 2);
-        let tx = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let tx = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         let consumer = thread::spawn(move || match rx.recv_vec() {
             Err(Error::EndOfStream) => {}
@@ -573,8 +609,8 @@ fn close_eof_empty() {
 fn close_disconnected() {
     model("close_disconnected", 4, || {
         let ring = ring(Kind::Spsc, 1);
-        let mut tx = ring.sender().unwrap();
-        let rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let rx = ring.attach_receiver().unwrap();
         drop(ring);
         tx.send(&msg(0, 0)).unwrap();
         let producer = thread::spawn(move || match tx.send(&msg(0, 1)) {
@@ -600,11 +636,12 @@ fn close_disconnected() {
 fn mpmc_dead_claim() {
     model("mpmc_dead_claim", 2, || {
         let ring = ring(Kind::Mpmc, 2);
-        let mut dying = ring.sender().unwrap();
-        let mut live = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut dying = ring.attach_sender().unwrap();
+        let mut live = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
-        std::mem::forget(dying.reserve(ipcring::Timeout::NonBlocking).unwrap());
+        // A claim that is neither committed nor cancelled.
+        dying.reserve_raw(Timeout::NonBlocking).unwrap();
         let a = thread::spawn(move || drop(dying));
         let b = thread::spawn(move || live.send(&msg(1, 0)).unwrap());
         assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
@@ -622,11 +659,11 @@ fn mpmc_dead_claim() {
 fn mpmc_stuck_claim_alive() {
     model("mpmc_stuck_claim_alive", 3, || {
         let ring = ring(Kind::Mpmc, 2);
-        let mut stuck = ring.sender().unwrap();
-        let mut live = ring.sender().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut stuck = ring.attach_sender().unwrap();
+        let mut live = ring.attach_sender().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
-        std::mem::forget(stuck.reserve(ipcring::Timeout::NonBlocking).unwrap());
+        stuck.reserve_raw(Timeout::NonBlocking).unwrap();
         live.send(&msg(1, 0)).unwrap();
         drop(live);
         let d = thread::spawn(move || {
@@ -652,14 +689,17 @@ fn mpmc_stuck_claim_alive() {
 fn mpmc_dead_hold() {
     model("mpmc_dead_hold", 3, || {
         let ring = ring(Kind::Mpmc, 1);
-        let mut tx = ring.sender().unwrap();
-        let mut dying = ring.receiver().unwrap();
-        let mut rx = ring.receiver().unwrap();
+        let mut tx = ring.attach_sender().unwrap();
+        let mut dying = ring.attach_receiver().unwrap();
+        let mut rx = ring.attach_receiver().unwrap();
         drop(ring);
         tx.send(&msg(0, 0)).unwrap();
-        let held = dying.peek(ipcring::Timeout::NonBlocking).unwrap();
-        assert_eq!(*held, msg(0, 0));
-        std::mem::forget(held);
+        // Claimed, and never released.
+        let (ptr, len, _) = dying.peek_raw(Timeout::NonBlocking).unwrap();
+        // SAFETY: the claimed message is `len` bytes at `ptr`, in the region that `dying`
+        // keeps mapped, and nobody writes the slot while the claim stands.
+        let held = unsafe { std::slice::from_raw_parts(ptr, len) };
+        assert_eq!(held, msg(0, 0));
         let c = thread::spawn(move || drop(dying));
         tx.send(&msg(0, 1)).unwrap();
         drop(tx);

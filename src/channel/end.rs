@@ -8,7 +8,6 @@ use crate::layout::Geometry;
 use crate::ring::{RingReceiver, RingSender};
 use crate::stats::Stats;
 use crate::timeout::Timeout;
-#[cfg(not(ipcring_loom))]
 use crate::transport::adapter::{FallbackRx, FallbackTx};
 
 /// What a sending end offers `Sender` (see its methods for the contract of each).
@@ -50,7 +49,6 @@ pub(crate) trait RecvEnd: Sized {
 #[derive(Debug)]
 pub(crate) enum Tx {
     Ring(RingSender),
-    #[cfg(not(ipcring_loom))]
     Fallback(FallbackTx),
 }
 
@@ -58,7 +56,6 @@ pub(crate) enum Tx {
 #[derive(Debug)]
 pub(crate) enum Rx {
     Ring(RingReceiver),
-    #[cfg(not(ipcring_loom))]
     Fallback(FallbackRx),
 }
 
@@ -68,7 +65,6 @@ macro_rules! dispatch {
     ($inner:expr, $kind:ident, $end:ident => $body:expr) => {
         match $inner {
             $crate::channel::end::$kind::Ring($end) => $body,
-            #[cfg(not(ipcring_loom))]
             $crate::channel::end::$kind::Fallback($end) => $body,
         }
     };
@@ -87,14 +83,12 @@ impl From<RingReceiver> for Rx {
     }
 }
 
-#[cfg(not(ipcring_loom))]
 impl From<FallbackTx> for Tx {
     fn from(e: FallbackTx) -> Tx {
         Tx::Fallback(e)
     }
 }
 
-#[cfg(not(ipcring_loom))]
 impl From<FallbackRx> for Rx {
     fn from(e: FallbackRx) -> Rx {
         Rx::Fallback(e)
@@ -184,7 +178,6 @@ impl RecvEnd for RingReceiver {
     }
 }
 
-#[cfg(not(ipcring_loom))]
 impl SendEnd for FallbackTx {
     fn try_clone(&self) -> Result<Self> {
         FallbackTx::try_clone(self)
@@ -219,7 +212,6 @@ impl SendEnd for FallbackTx {
     }
 }
 
-#[cfg(not(ipcring_loom))]
 impl RecvEnd for FallbackRx {
     fn try_clone(&self) -> Result<Self> {
         FallbackRx::try_clone(self)

@@ -36,7 +36,6 @@ pub use sender::{SendSlot, Sender};
 use crate::address::{Address, Transport};
 use crate::error::{Error, Result};
 use crate::ring::{Ring, RingOptions};
-#[cfg(not(ipcring_loom))]
 use crate::transport;
 
 /// What an open does when the named object does not exist.
@@ -112,7 +111,6 @@ pub fn pair_addr(addr: &Address) -> Result<(Sender, Receiver)> {
             reason: "a pair is anonymous: give shm:// without a name (open a named ring by name)",
         });
     }
-    #[cfg(not(ipcring_loom))]
     if let Some(make) = transport::ops(t.scheme()).and_then(|o| o.pair) {
         let (tx, rx) = make(&addr.open_spec(true, false))?;
         return Ok((Sender::from_fallback(tx, t), Receiver::from_fallback(rx, t)));
@@ -171,7 +169,6 @@ fn remove_or_unlink_at(addr: &Address, force: Option<bool>, address: &str) -> Re
             None => Ring::unlink(target),
             Some(force) => Ring::remove(target, force),
         },
-        #[cfg(not(ipcring_loom))]
         t => {
             let ops = transport::ops(t.scheme()).ok_or(Error::Unsupported {
                 what: "a transport without a row in the dispatch table",
@@ -181,8 +178,6 @@ fn remove_or_unlink_at(addr: &Address, force: Option<bool>, address: &str) -> Re
                 Some(force) => ops.remove.map_err(nothing)?(target, force),
             }
         }
-        #[cfg(ipcring_loom)]
-        _ => Err(nothing("not in loom builds")),
     }
 }
 
@@ -263,7 +258,6 @@ fn open_ends_at(addr: &Address, send: bool, recv: bool, create: Create) -> Resul
         let rx = recv.then(|| ring.receiver()).transpose()?;
         return Ok((tx, rx));
     }
-    #[cfg(not(ipcring_loom))]
     {
         let unsupported = || Error::Unsupported {
             what: "opening this transport by name",
@@ -287,13 +281,6 @@ fn open_ends_at(addr: &Address, send: bool, recv: bool, create: Create) -> Resul
             None
         };
         Ok((tx, rx))
-    }
-    #[cfg(ipcring_loom)]
-    {
-        let _ = (send, recv);
-        Err(Error::Unsupported {
-            what: "fallback transports in loom builds",
-        })
     }
 }
 

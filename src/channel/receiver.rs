@@ -9,7 +9,6 @@ use crate::layout::Geometry;
 use crate::ring::RingReceiver;
 use crate::stats::Stats;
 use crate::timeout::Timeout;
-#[cfg(not(ipcring_loom))]
 use crate::transport::{adapter::FallbackRx, MsgReceiver};
 use std::time::Duration;
 
@@ -42,7 +41,6 @@ impl Receiver {
         }
     }
 
-    #[cfg(not(ipcring_loom))]
     pub(super) fn from_fallback(end: Box<dyn MsgReceiver>, transport: Transport) -> Receiver {
         Receiver {
             inner: Rx::Fallback(FallbackRx::new(end)),

@@ -8,7 +8,6 @@ use crate::layout::Geometry;
 use crate::ring::RingSender;
 use crate::stats::Stats;
 use crate::timeout::Timeout;
-#[cfg(not(ipcring_loom))]
 use crate::transport::{adapter::FallbackTx, MsgSender};
 use std::time::Duration;
 
@@ -42,7 +41,6 @@ impl Sender {
         }
     }
 
-    #[cfg(not(ipcring_loom))]
     pub(super) fn from_fallback(end: Box<dyn MsgSender>, transport: Transport) -> Sender {
         Sender {
             inner: Tx::Fallback(FallbackTx::new(end)),

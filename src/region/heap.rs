@@ -73,12 +73,13 @@ impl Drop for HeapRegion {
     }
 }
 
-#[cfg(all(test, not(ipcring_loom)))]
+// Under the model checker each test runs as a loom model (`sync::model_test`).
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::kind::{Kind, WakeBackend};
     use crate::layout::{layout_hash, ABI_VERSION, INIT_READY, SLOT_HEADER_SIZE};
-    use crate::sync::Ordering;
+    use crate::sync::{model_test, Ordering, MODEL};
 
     fn geom() -> Geometry {
         Geometry::new(Kind::Mpmc, WakeBackend::Futex, 8, 100).unwrap()
@@ -86,86 +87,97 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_size_is_checked() {
-        let region = HeapRegion::new(geom()).unwrap();
-        let raw = region.raw();
-        let h = raw.header();
-        assert_eq!(h.id.0.init.load(Ordering::Acquire), INIT_READY);
-        assert_eq!(Geometry::from_header(h, geom().region_size).unwrap(), geom());
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size - 1),
-            Err(Error::SizeMismatch { .. })
-        ));
-        h.id.0.abi_version.store(ABI_VERSION + 1, Ordering::Relaxed);
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size),
-            Err(Error::AbiMismatch { .. })
-        ));
-        h.id.0.abi_version.store(ABI_VERSION, Ordering::Relaxed);
-        h.id.0.layout_hash.store(layout_hash() ^ 1, Ordering::Relaxed);
-        assert!(matches!(
-            Geometry::from_header(h, geom().region_size),
-            Err(Error::LayoutMismatch { .. })
-        ));
+        model_test(|| {
+            let region = HeapRegion::new(geom()).unwrap();
+            let raw = region.raw();
+            let h = raw.header();
+            assert_eq!(h.id.0.init.load(Ordering::Acquire), INIT_READY);
+            assert_eq!(Geometry::from_header(h, geom().region_size).unwrap(), geom());
+            assert!(matches!(
+                Geometry::from_header(h, geom().region_size - 1),
+                Err(Error::SizeMismatch { .. })
+            ));
+            h.id.0.abi_version.store(ABI_VERSION + 1, Ordering::Relaxed);
+            assert!(matches!(
+                Geometry::from_header(h, geom().region_size),
+                Err(Error::AbiMismatch { .. })
+            ));
+            h.id.0.abi_version.store(ABI_VERSION, Ordering::Relaxed);
+            h.id.0.layout_hash.store(layout_hash() ^ 1, Ordering::Relaxed);
+            assert!(matches!(
+                Geometry::from_header(h, geom().region_size),
+                Err(Error::LayoutMismatch { .. })
+            ));
+        })
     }
 
     /// A bounded property test: random and bit-flipped identities never panic and are either
     /// rejected with a typed error or describe a geometry consistent with the size given.
     #[test]
     fn hostile_headers_are_typed_errors() {
-        let region = HeapRegion::new(geom()).unwrap();
-        let raw = region.raw();
-        let h = raw.header();
-        let id = &h.id.0;
-        let good: Vec<u64> = vec![
-            id.magic.load(Ordering::Relaxed),
-            id.layout_hash.load(Ordering::Relaxed),
-            id.capacity.load(Ordering::Relaxed),
-            id.msg_size.load(Ordering::Relaxed),
-            id.slot_size.load(Ordering::Relaxed),
-            id.slots_offset.load(Ordering::Relaxed),
-            id.region_size.load(Ordering::Relaxed),
-        ];
-        let fields = [
-            &id.magic,
-            &id.layout_hash,
-            &id.capacity,
-            &id.msg_size,
-            &id.slot_size,
-            &id.slots_offset,
-            &id.region_size,
-        ];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        let rounds = if cfg!(miri) { 200 } else { 20_000 };
-        for _ in 0..rounds {
-            for (f, g) in fields.iter().zip(&good) {
-                f.store(*g, Ordering::Relaxed);
-            }
-            let k = next();
-            let which = (k % fields.len() as u64) as usize;
-            let value = match (k >> 8) % 4 {
-                0 => next(),
-                1 => good[which] ^ (1 << (next() % 64)),
-                2 => good[which].wrapping_add(next() % 3).wrapping_sub(1),
-                _ => [0, 1, u64::MAX, 1 << 63][(next() % 4) as usize],
+        model_test(|| {
+            let region = HeapRegion::new(geom()).unwrap();
+            let raw = region.raw();
+            let h = raw.header();
+            let id = &h.id.0;
+            let good: Vec<u64> = vec![
+                id.magic.load(Ordering::Relaxed),
+                id.layout_hash.load(Ordering::Relaxed),
+                id.capacity.load(Ordering::Relaxed),
+                id.msg_size.load(Ordering::Relaxed),
+                id.slot_size.load(Ordering::Relaxed),
+                id.slots_offset.load(Ordering::Relaxed),
+                id.region_size.load(Ordering::Relaxed),
+            ];
+            let fields = [
+                &id.magic,
+                &id.layout_hash,
+                &id.capacity,
+                &id.msg_size,
+                &id.slot_size,
+                &id.slots_offset,
+                &id.region_size,
+            ];
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
             };
-            fields[which].store(value, Ordering::Relaxed);
-            id.kind.store((next() % 4) as u32, Ordering::Relaxed);
-            let size = if next() % 2 == 0 {
-                geom().region_size
+            // Under the model checker every atomic access is a step of the model: a few rounds.
+            let rounds = if cfg!(miri) {
+                200
+            } else if MODEL {
+                20
             } else {
-                next() % (1 << 40)
+                20_000
             };
-            if let Ok(g) = Geometry::from_header(h, size) {
-                assert_eq!(g.region_size, size);
-                assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
-                assert!(g.capacity.is_power_of_two() && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
+            for _ in 0..rounds {
+                for (f, g) in fields.iter().zip(&good) {
+                    f.store(*g, Ordering::Relaxed);
+                }
+                let k = next();
+                let which = (k % fields.len() as u64) as usize;
+                let value = match (k >> 8) % 4 {
+                    0 => next(),
+                    1 => good[which] ^ (1 << (next() % 64)),
+                    2 => good[which].wrapping_add(next() % 3).wrapping_sub(1),
+                    _ => [0, 1, u64::MAX, 1 << 63][(next() % 4) as usize],
+                };
+                fields[which].store(value, Ordering::Relaxed);
+                id.kind.store((next() % 4) as u32, Ordering::Relaxed);
+                let size = if next() % 2 == 0 {
+                    geom().region_size
+                } else {
+                    next() % (1 << 40)
+                };
+                if let Ok(g) = Geometry::from_header(h, size) {
+                    assert_eq!(g.region_size, size);
+                    assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
+                    assert!(g.capacity.is_power_of_two() && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
+                }
             }
-        }
+        })
     }
 }

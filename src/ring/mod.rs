@@ -29,8 +29,10 @@ pub use crate::options::RingOptions;
 use crate::region::{self, init_ring, HeapRegion, ShmRegion};
 use crate::sync::Ordering;
 use crate::wait;
-pub(crate) use receiver::RingReceiver;
-pub(crate) use sender::RingSender;
+// The ends are `pub` here, and so is what the loom models call on them: this module is
+// private in a normal build (only the crate sees them) and public under the test and loom cfgs.
+pub use receiver::RingReceiver;
+pub use sender::RingSender;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -285,15 +287,19 @@ impl Ring {
         region::remove(name, force).map_err(|e| e.on(&shm_address(name)))
     }
 
-    /// Attaches this ring's sending end (the API's `Ring::sender` wraps it in a `Sender`; the
-    /// loom models drive it directly). On SPSC a second live sender is [`Error::Busy`].
-    pub(crate) fn attach_sender(&self) -> Result<RingSender> {
-        RingSender::attach(self.shared.clone())
+    internal_fn! {
+        /// Attaches this ring's sending end (the API's `Ring::sender` wraps it in a `Sender`;
+        /// the loom models drive it directly). On SPSC a second live sender is [`Error::Busy`].
+        fn attach_sender(&self) -> Result<RingSender> {
+            RingSender::attach(self.shared.clone())
+        }
     }
 
-    /// Attaches this ring's receiving end (see [`attach_sender`](Ring::attach_sender)).
-    pub(crate) fn attach_receiver(&self) -> Result<RingReceiver> {
-        RingReceiver::attach(self.shared.clone())
+    internal_fn! {
+        /// Attaches this ring's receiving end (see [`attach_sender`](Ring::attach_sender)).
+        fn attach_receiver(&self) -> Result<RingReceiver> {
+            RingReceiver::attach(self.shared.clone())
+        }
     }
 
     /// The ring's geometry.

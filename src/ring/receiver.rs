@@ -23,7 +23,7 @@ enum RecvImp {
 /// Dropping it detaches the endpoint; when the last receiver of a ring has gone, senders get
 /// `Disconnected`.
 #[derive(Debug)]
-pub(crate) struct RingReceiver {
+pub struct RingReceiver {
     shared: Arc<Shared>,
     ep: Option<Endpoint>,
     imp: RecvImp,
@@ -261,7 +261,7 @@ impl RingReceiver {
     /// [`peek`](crate::channel::Receiver::peek) without the borrow: the message's pointer, length and
     /// position, valid until [`release_raw`](Self::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
-    pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+    pub fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         self.guarded(|me| me.peek_checked(timeout))
     }
 
@@ -282,7 +282,7 @@ impl RingReceiver {
     }
 
     /// Consumes the message returned by [`peek_raw`](Self::peek_raw).
-    pub(crate) fn release_raw(&mut self, pos: u64, len: usize) {
+    pub fn release_raw(&mut self, pos: u64, len: usize) {
         match &mut self.imp {
             RecvImp::Spsc(c) => c.release(),
             RecvImp::Mpmc(c) => c.release(pos, 1),
@@ -296,7 +296,7 @@ impl RingReceiver {
     /// handing each to `f`, without consuming them on SPSC; on MPMC they are claimed. Returns
     /// the position of the first and how many were seen (at least 1, since `max >= 1`); to be
     /// settled with [`release_batch_raw`](Self::release_batch_raw) before any other receive.
-    pub(crate) fn peek_batch_raw(
+    pub fn peek_batch_raw(
         &mut self,
         max: usize,
         timeout: Timeout,
@@ -344,7 +344,7 @@ impl RingReceiver {
     /// Settles a [`peek_batch_raw`](Self::peek_batch_raw) of `seen` messages at `pos`:
     /// consumes the first `consume` of them (SPSC; the rest stay in the ring) or all of them
     /// (MPMC: claimed, so consumed either way).
-    pub(crate) fn release_batch_raw(&mut self, pos: u64, seen: usize, consume: usize) {
+    pub fn release_batch_raw(&mut self, pos: u64, seen: usize, consume: usize) {
         let n = match &mut self.imp {
             RecvImp::Spsc(c) => {
                 let n = consume.min(seen);
@@ -365,17 +365,17 @@ impl RingReceiver {
     }
 
     /// Whether this is an MPMC ring (a peeked message is claimed, and consumed either way).
-    pub(crate) fn is_mpmc(&self) -> bool {
+    pub fn is_mpmc(&self) -> bool {
         matches!(self.imp, RecvImp::Mpmc(_))
     }
 
     /// The ring's shape.
-    pub(crate) fn geometry(&self) -> Geometry {
+    pub fn geometry(&self) -> Geometry {
         *self.shared.raw.geom()
     }
 
     /// Messages in the ring now (a snapshot).
-    pub(crate) fn queued(&self) -> u64 {
+    pub fn queued(&self) -> u64 {
         self.shared.queued()
     }
 }

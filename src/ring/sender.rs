@@ -23,7 +23,7 @@ enum SendImp {
 /// it detaches the endpoint; when the last sender of a ring has gone, receivers see
 /// `EndOfStream` once they have drained it.
 #[derive(Debug)]
-pub(crate) struct RingSender {
+pub struct RingSender {
     shared: Arc<Shared>,
     ep: Option<Endpoint>,
     imp: SendImp,
@@ -232,7 +232,7 @@ impl RingSender {
     /// position, to be passed to [`commit_raw`](Self::commit_raw) or
     /// [`cancel_raw`](Self::cancel_raw) before any other send on this sender. The C ABI
     /// keeps the pair in its handle between calls.
-    pub(crate) fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+    pub fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         self.guarded(|me| me.reserve_checked(timeout))
     }
 
@@ -248,7 +248,7 @@ impl RingSender {
 
     /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
     /// [`Error::TooLarge`] and leaves the reservation standing.
-    pub(crate) fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
+    pub fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
         self.check_len(len)?;
         match &mut self.imp {
             SendImp::Spsc(p) => p.commit(len),
@@ -263,7 +263,7 @@ impl RingSender {
     /// Gives up the slot reserved at `pos` without sending anything. SPSC simply forgets it;
     /// an MPMC claim cannot be undone, so it is published as a tombstone that receivers skip
     /// (and they are woken, since one may be waiting for this very position).
-    pub(crate) fn cancel_raw(&mut self, pos: u64) {
+    pub fn cancel_raw(&mut self, pos: u64) {
         if let SendImp::Mpmc(p) = &self.imp {
             p.publish(pos, TOMBSTONE);
             self.wake_receivers();
@@ -271,12 +271,12 @@ impl RingSender {
     }
 
     /// The ring's shape.
-    pub(crate) fn geometry(&self) -> Geometry {
+    pub fn geometry(&self) -> Geometry {
         *self.shared.raw.geom()
     }
 
     /// Messages in the ring now (a snapshot).
-    pub(crate) fn queued(&self) -> u64 {
+    pub fn queued(&self) -> u64 {
         self.shared.queued()
     }
 }

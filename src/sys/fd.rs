@@ -6,8 +6,9 @@
 //! the wrapper, next to the call (`fstat` excepted: it only runs at open and in liveness
 //! checks that were never counted, and counting it now would change `Stats::syscalls`).
 
-// Its users (the transports, inspect) are left out of loom builds.
-#![cfg_attr(ipcring_loom, allow(dead_code))]
+// Its users are the transports and the inspector, which loom builds leave out: so its items
+// are `pub` (in a normal build `sys` is private and only the crate sees them), not dead code
+// to a loom build.
 
 use crate::error::{Error, Result};
 use crate::timeout::Timeout;
@@ -16,7 +17,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// Runs `f` again while it fails with `EINTR`.
-pub(crate) fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+pub fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match f() {
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
@@ -39,7 +40,7 @@ fn timespec(d: Duration) -> libc::timespec {
 ///
 /// [`Error::WouldBlock`] for `Timeout::NonBlocking`, [`Error::TimedOut`] once the deadline has
 /// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
-pub(crate) fn poll(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
+pub fn poll(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
     loop {
         let rel = timeout.remaining()?.map(timespec);
         let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
@@ -73,7 +74,7 @@ pub(crate) fn poll(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
 /// # Errors
 ///
 /// As [`poll`].
-pub(crate) fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<libc::c_short> {
+pub fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<libc::c_short> {
     let mut pfd = [libc::pollfd { fd, events, revents: 0 }];
     poll(&mut pfd, timeout)?;
     Ok(pfd[0].revents)
@@ -83,7 +84,7 @@ pub(crate) fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Re
 /// `Ok` when the caller should look again (an event came or the slice ran out); the error
 /// the wait ends with otherwise ([`Error::WouldBlock`] for `Never`, [`Error::TimedOut`]
 /// past the deadline).
-pub(crate) fn wait_fd_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout, slice: Duration) -> Result<()> {
+pub fn wait_fd_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout, slice: Duration) -> Result<()> {
     let slice = timeout.remaining()?.map_or(slice, |left| left.min(slice));
     match wait_fd(fd, events, &Timeout::after(slice)) {
         Ok(_) | Err(Error::TimedOut) => Ok(()),
@@ -92,7 +93,7 @@ pub(crate) fn wait_fd_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout,
 }
 
 /// `fstat` on a descriptor (not counted: see the module docs).
-pub(crate) fn fstat(fd: RawFd) -> Result<libc::stat> {
+pub fn fstat(fd: RawFd) -> Result<libc::stat> {
     // SAFETY: stat is plain data, filled by fstat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fd is an open descriptor; st a valid out-pointer.
@@ -103,7 +104,7 @@ pub(crate) fn fstat(fd: RawFd) -> Result<libc::stat> {
 }
 
 /// Reads up to `buf.len()` bytes at `off`, until end of file; returns how many were read.
-pub(crate) fn pread_exact(fd: RawFd, buf: &mut [u8], off: usize) -> io::Result<usize> {
+pub fn pread_exact(fd: RawFd, buf: &mut [u8], off: usize) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         let n = retry_eintr(|| {
@@ -125,7 +126,7 @@ pub(crate) fn pread_exact(fd: RawFd, buf: &mut [u8], off: usize) -> io::Result<u
 }
 
 /// Writes all of `buf` at `off` (a write of 0 bytes is `EIO`).
-pub(crate) fn pwrite_all(fd: RawFd, buf: &[u8], off: usize) -> io::Result<()> {
+pub fn pwrite_all(fd: RawFd, buf: &[u8], off: usize) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let n = retry_eintr(|| {
@@ -147,7 +148,7 @@ pub(crate) fn pwrite_all(fd: RawFd, buf: &[u8], off: usize) -> io::Result<()> {
 }
 
 /// Makes `fd`'s open file description `O_NONBLOCK` (one `fcntl` if it is already).
-pub(crate) fn set_nonblock(fd: RawFd) -> Result<()> {
+pub fn set_nonblock(fd: RawFd) -> Result<()> {
     let flags = retry_eintr(|| {
         super::count::one();
         // SAFETY: fcntl on a descriptor the caller owns; F_GETFL takes no argument.
@@ -176,7 +177,7 @@ pub(crate) fn set_nonblock(fd: RawFd) -> Result<()> {
 /// for the duration, the SIGPIPE this write raised (if any, and if none was pending before)
 /// is consumed, and the caller's mask is restored. The disposition is never touched. One
 /// write: `EINTR` is returned to the caller, whose loop goes round (it may have to wait).
-pub(crate) fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+pub fn write_nosigpipe(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it below.
     let mut pipe_set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above.

@@ -9,11 +9,6 @@
 //! had changed), `EINTR` and `EFAULT` alike: every caller re-checks its state and deadline
 //! and goes round again with the same absolute deadline, so a signal never surfaces and
 //! never extends a wait. Each call counts itself in [`count`](super::count).
-//!
-//! (Unused in loom builds, where `sync::FutexWord` is modelled.)
-#![cfg_attr(ipcring_loom, allow(dead_code))]
-
-use core::sync::atomic::AtomicU32;
 
 /// Sleeps while the 32-bit word at `word` holds `expected`, until woken or until the
 /// absolute CLOCK_MONOTONIC `deadline` (`None`: no deadline). The kernel only reads the word
@@ -48,14 +43,4 @@ pub(crate) fn wake_at(word: *const u32, n: u32) {
     unsafe {
         libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n);
     }
-}
-
-/// [`wait_at`] on an atomic word.
-pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<&libc::timespec>) {
-    wait_at(word.as_ptr(), expected, deadline)
-}
-
-/// [`wake_at`] on an atomic word.
-pub(crate) fn wake(word: &AtomicU32, n: u32) {
-    wake_at(word.as_ptr(), n)
 }

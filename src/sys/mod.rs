@@ -10,7 +10,7 @@
 //! | `sem` | the process-shared `sem_t` wake backend |
 
 pub(crate) mod count;
-pub(crate) mod fd;
+pub mod fd;
 pub(crate) mod futex;
 pub(crate) mod lock;
 pub(crate) mod sem;

@@ -30,18 +30,6 @@ fn open_pair(spec: &OpenSpec) -> Result<(Box<dyn MsgSender>, Box<dyn MsgReceiver
 ///
 /// [`Error::InvalidOption`] for a `msg_size` above `u32::MAX`; [`Error::Io`] if `pipe2`
 /// fails.
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{transport::pipe, Error, Timeout};
-/// let (mut tx, mut rx) = pipe::pair(64)?;
-/// tx.send(b"hello", Timeout::NonBlocking)?;
-/// assert_eq!(rx.recv_vec(Timeout::NonBlocking)?, b"hello");
-/// drop(tx);
-/// assert!(matches!(rx.recv_vec(Timeout::Forever), Err(Error::EndOfStream)));
-/// # Ok::<(), ipcring::Error>(())
-/// ```
 pub fn pair(msg_size: usize) -> Result<(FdSender, FdReceiver)> {
     check_msg_size(msg_size)?;
     let mut fds = [0 as RawFd; 2];
@@ -52,4 +40,25 @@ pub fn pair(msg_size: usize) -> Result<(FdSender, FdReceiver)> {
     // SAFETY: pipe2 just returned these two descriptors; nothing else owns them.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((FdSender::new(w, msg_size)?, FdReceiver::new(r, msg_size)?))
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn pair() -> crate::error::Result<()> {
+        use crate::error::Error;
+        use crate::timeout::Timeout;
+        use crate::transport::pipe;
+        let (mut tx, mut rx) = pipe::pair(64)?;
+        tx.send(b"hello", Timeout::NonBlocking)?;
+        let mut buf = [0u8; 64];
+        assert_eq!(rx.recv(&mut buf, Timeout::NonBlocking)?, 5);
+        assert_eq!(&buf[..5], b"hello");
+        drop(tx);
+        assert!(matches!(rx.recv(&mut buf, Timeout::Forever), Err(Error::EndOfStream)));
+        Ok(())
+    }
 }

@@ -332,23 +332,6 @@ impl sock::SockSend for UnixSender {
 /// # Errors
 ///
 /// As [`UnixSender::open`].
-///
-/// # Examples
-///
-/// ```
-/// use ipcring::{address::Address, transport::unix, Timeout};
-/// let path = std::env::temp_dir().join(format!("ipcring-doc-unix-{}", std::process::id()));
-/// let address = Address::parse(&format!("unix://{}?msg_size=64", path.display()))?;
-/// let spec = address.open_spec(true, false);
-/// let mut rx = unix::open_receiver(&spec)?;
-/// let mut tx = unix::open_sender(&spec)?;
-/// tx.send(b"hello", Timeout::Forever)?;
-/// let mut buf = [0u8; 64];
-/// assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
-/// drop(tx);
-/// assert!(matches!(rx.recv(&mut buf, Timeout::Forever), Err(ipcring::Error::EndOfStream)));
-/// # Ok::<(), ipcring::Error>(())
-/// ```
 pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
     Ok(Box::new(UnixSender::open(spec)?))
 }
@@ -589,4 +572,28 @@ pub fn unlink(path: &str) -> Result<()> {
 /// As [`unlink`].
 pub fn remove(path: &str, _force: bool) -> Result<()> {
     unlink(path)
+}
+
+#[cfg(test)]
+mod examples {
+    //! What the items above do, shown as tests (their module is not public API, so these
+    //! are unit tests, not doc examples).
+
+    #[test]
+    fn open_sender() -> crate::error::Result<()> {
+        use crate::address::Address;
+        use crate::timeout::Timeout;
+        use crate::transport::unix;
+        let path = std::env::temp_dir().join(format!("ipcring-doc-unix-{}", std::process::id()));
+        let address = Address::parse(&format!("unix://{}?msg_size=64", path.display()))?;
+        let spec = address.open_spec(true, false);
+        let mut rx = unix::open_receiver(&spec)?;
+        let mut tx = unix::open_sender(&spec)?;
+        tx.send(b"hello", Timeout::Forever)?;
+        let mut buf = [0u8; 64];
+        assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
+        drop(tx);
+        assert!(matches!(rx.recv(&mut buf, Timeout::Forever), Err(crate::error::Error::EndOfStream)));
+        Ok(())
+    }
 }

@@ -310,7 +310,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidName { name, reason } => write!(f, "invalid ring name {name:?}: {reason}"),
+            Error::InvalidName { name, reason } => write!(f, "invalid name {name:?}: {reason}"),
             Error::InvalidAddress { address, part, reason } => {
                 write!(f, "invalid address {address:?}: {part:?}: {reason}")
             }
@@ -359,7 +359,7 @@ impl fmt::Display for Error {
             ),
             Error::Corrupted { what } => write!(f, "ring corrupted: {what}"),
             Error::TooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the ring's msg_size of {max}")
+                write!(f, "message of {len} bytes exceeds the channel's msg_size of {max}")
             }
             Error::BufferTooSmall { needed, capacity } => write!(
                 f,
@@ -373,13 +373,13 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("timed out"),
             Error::Disconnected => f.write_str("every receiver has gone"),
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
-            Error::Busy { role: "cleaner" } => f.write_str("another process is removing the ring"),
-            Error::Busy { role } => write!(f, "the ring already has its {role}"),
+            Error::Busy { role: "cleaner" } => f.write_str("another process is removing the object"),
+            Error::Busy { role } => write!(f, "the channel already has its {role}"),
             Error::InUse {
                 endpoints,
                 initialising,
             } => {
-                f.write_str("the ring is in use")?;
+                f.write_str("the object is in use")?;
                 if *endpoints > 0 {
                     let s = if *endpoints == 1 { "" } else { "s" };
                     write!(f, ": {endpoints} live endpoint{s}")?;

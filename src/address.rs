@@ -1,5 +1,5 @@
 //! Addresses: the one string that names a channel in Rust, C and on the command line
-//! (DESIGN §2), e.g. `shm://jobs?capacity=1024&msg_size=256&mode=mpmc`.
+//! (the README's address table), e.g. `shm://jobs?capacity=1024&msg_size=256&mode=mpmc`.
 //!
 //! The parser knows every scheme of the design (`shm`, `pipe`, `fifo`, `mq`, `unix`, `tcp`)
 //! and checks each one's shape, so a typo is reported as such wherever it is written.

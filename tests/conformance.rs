@@ -1,4 +1,4 @@
-//! One conformance suite for every transport (DESIGN §3): the same rules, written once, run
+//! One conformance suite for every transport (the README's "Semantics"): the same rules, written once, run
 //! over the shm ring (SPSC and MPMC), `pipe://`, `fifo://`, `mq://`, `unix://` and `tcp://`
 //! with real processes (the sender or the receiver runs in a forked child).
 //!

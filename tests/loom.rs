@@ -1,4 +1,4 @@
-//! Loom models of the ring algorithms and the park/notify protocol (DESIGN §5).
+//! Loom models of the ring algorithms and the park/notify protocol.
 //!
 //! Loom runs each model closure under every interleaving of its threads (up to a bound on
 //! preemptions) and every value a load may read under the C++11 memory model, so a missing

@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN §6) of libipcring. cbindgen turns this file and its modules, doc
+//! The C ABI of libipcring (docs/c-api.md). cbindgen turns this file and its modules, doc
 //! comments included, into `include/ipcring.h`:
 //! - `lib.rs` (here): the calls, every `extern "C" fn` but the two about status codes, with
 //!   their argument checks and the panic guard; the flags and the structs the calls fill in;

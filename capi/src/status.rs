@@ -1,6 +1,6 @@
 //! Status codes, their texts and the calling thread's last error.
 //!
-//! The codes have explicit numbers that are never renumbered or reused (DESIGN §6): a C
+//! The codes have explicit numbers that are never renumbered or reused: a C
 //! program compiled against an older header keeps its meaning. [`fail`] records the detailed
 //! message in this thread's buffer, which `ipcring_last_error` hands out; [`err`] maps an
 //! [`Error`] of the Rust crate to its code.

@@ -1,6 +1,6 @@
 //! The committed C header must be exactly what build.rs generates from capi/src/ with the
 //! pinned cbindgen (when this fails, the C API changed: run `scripts/bless-header.sh` and
-//! commit include/ipcring.h), declare DESIGN §6's core names, and compile as C89, C99 and
+//! commit include/ipcring.h), declare the core names C programs are written against, and compile as C89, C99 and
 //! C++11 with every warning an error.
 
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ fn header_declares_the_core_names() {
     ] {
         assert!(
             header.contains(decl),
-            "include/ipcring.h lacks `{decl}` (DESIGN §6 core names)"
+            "include/ipcring.h lacks `{decl}` (a core name C programs use)"
         );
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! An end is either a ring end (the fast path, `shm://`; see [`Ring`]) or an end of a
 //! fallback transport (`pipe://`, `fifo://`, `mq://`, `unix://`, `tcp://`; each a file
-//! of `src/transport/`). The semantics are the same on every transport (DESIGN §3): one send
+//! of `src/transport/`). The semantics are the same on every transport (the README's "Semantics"): one send
 //! is one message of `0..=msg_size` bytes, a receive returns one whole message, timeouts
 //! follow [`Timeout`](crate::timeout::Timeout), `EndOfStream` once every sender has gone and the channel is drained,
 //! `Disconnected` once every receiver has gone.

@@ -48,7 +48,7 @@ impl Sender {
         }
     }
 
-    /// Opens a sender on the channel named by `address` (DESIGN §2), creating the object as
+    /// Opens a sender on the channel named by `address` (the README's address table), creating the object as
     /// `create` says. `pipe://` and `shm://` without a name are anonymous: use [`pair_at`](super::pair_at).
     ///
     /// # Errors

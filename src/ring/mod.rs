@@ -4,7 +4,7 @@
 //! the blocking layer. The public ends, shared with the fallback transports, are in
 //! [`crate::channel`].
 //!
-//! Semantics (DESIGN §3): one send is one message of `0..=msg_size` bytes; a receive returns
+//! Semantics (the README's "Semantics"): one send is one message of `0..=msg_size` bytes; a receive returns
 //! one whole message. Blocking calls take a [`Timeout`](crate::timeout::Timeout): `Forever`, `Never` (`WouldBlock`) or a
 //! deadline (`TimedOut`). When every sender has gone (closed, or its process died) and the
 //! ring is drained, receives return `EndOfStream`; when every receiver has gone, sends return

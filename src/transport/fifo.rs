@@ -5,8 +5,8 @@
 //!   path swapped for a symlink in between is not followed). A FIFO already at the path is
 //!   used as it is; anything else there is refused.
 //! - [`open_receiver_at`] opens `O_RDONLY | O_NONBLOCK`, which never waits for a writer. Until a
-//!   writer has come, a receive waits for data the way it does on an empty channel (DESIGN
-//!   §3: a receiver started before its producer waits), honouring its timeout.
+//!   writer has come, a receive waits for data the way it does on an empty channel (a
+//!   receiver started before its producer waits), honouring its timeout.
 //! - [`open_sender_at`] opens `O_WRONLY | O_NONBLOCK`, which fails with `ENXIO` while no reader
 //!   has the FIFO open. By the same rule (a sender started before its receiver waits), that
 //!   is waited out: the open is retried (sleeps of 1 ms growing to 50 ms, since there is

@@ -1,4 +1,4 @@
-//! Fallback transports: the same channel semantics (DESIGN §3) over kernel objects other
+//! Fallback transports: the same channel semantics (the README's "Semantics") over kernel objects other
 //! than the shared-memory ring, for when `shm://` is not available or not wanted.
 //!
 //! A transport is a pair of ends, a sender and a receiver, that carry whole messages of

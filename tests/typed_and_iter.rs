@@ -218,6 +218,26 @@ fn errors_name_the_address() {
     assert!(e.to_string().contains(&q), "{e}");
 }
 
+/// The 0.1 names still compile (with a deprecation warning) and mean what they meant.
+#[test]
+#[allow(deprecated)]
+fn old_names_still_work() {
+    assert_eq!(Timeout::Never, Timeout::NonBlocking);
+    assert!(matches!(Timeout::from_nanos(0), Timeout::Never));
+    let (mut tx, _rx) = pair(&RingOptions::new().capacity(1).msg_size(8)).unwrap();
+    tx.send(b"x").unwrap();
+    assert!(matches!(
+        tx.send_with_timeout(b"y", Timeout::Never),
+        Err(Error::WouldBlock)
+    ));
+    let name = unique_name("old-mode");
+    let ring = ipcring::Ring::create(&name, &RingOptions::new().mode(0o640)).unwrap();
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(shm_path(&name)).unwrap());
+    assert_eq!(mode & 0o777, 0o640);
+    drop(ring);
+    ipcring::Ring::unlink(&name).unwrap();
+}
+
 // The API types can move to another thread (a field change that breaks this is caught here).
 const _: fn() = || {
     fn send<T: Send>() {}

@@ -42,7 +42,7 @@ pub fn pair(msg_size: usize) -> Result<(FdSender, FdReceiver)> {
     Ok((FdSender::new(w, msg_size)?, FdReceiver::new(r, msg_size)?))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run
 mod examples {
     //! What the items above do, shown as tests (their module is not public API, so these
     //! are unit tests, not doc examples).

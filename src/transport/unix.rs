@@ -574,7 +574,7 @@ pub fn remove(path: &str, _force: bool) -> Result<()> {
     unlink(path)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run
 mod examples {
     //! What the items above do, shown as tests (their module is not public API, so these
     //! are unit tests, not doc examples).

@@ -257,7 +257,7 @@ pub(super) fn check_attr(spec: &OpenSpec, q: &Mqd) -> Result<(u64, usize)> {
     Ok((maxmsg, msgsize as usize))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run
 mod examples {
     //! What the items above do, shown as tests (their module is not public API, so these
     //! are unit tests, not doc examples).

@@ -49,6 +49,7 @@
 
 mod common;
 
+use common::rng::Rng;
 use common::*;
 use ipcring::{Kind, Ring, RingOptions, Timeout, WakeBackend};
 use std::io::Write;
@@ -96,55 +97,6 @@ const FIELDS: [(&str, usize, usize); 15] = [
 #[test]
 fn child_entry() {
     common::child_entry(|role| panic!("hostile_regions has no child roles ({role:?})"));
-}
-
-// ---------------------------------------------------------------------------------------
-// Randomness
-// ---------------------------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, case: u64) -> Rng {
-        let mut r = Rng(seed ^ case.wrapping_mul(0xA076_1D64_78BD_642F));
-        r.next();
-        r
-    }
-    /// splitmix64.
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-    /// A value likely to hit an edge: near `good`, a power of two, or extreme.
-    fn interesting(&mut self, good: u64) -> u64 {
-        match self.below(12) {
-            0 => self.next(),
-            1 => 0,
-            2 => 1,
-            3 => u64::MAX,
-            4 => u64::MAX - self.below(4),
-            5 => 1 << self.below(64),
-            6 => good ^ (1 << self.below(64)),
-            7 => good.wrapping_add(self.below(5)).wrapping_sub(2),
-            8 => good.wrapping_mul(2),
-            9 => u32::MAX as u64 + self.below(3),
-            10 => 1 << 31 | self.below(1 << 16),
-            _ => good.wrapping_add(self.below(1 << 20)),
-        }
-    }
 }
 
 fn get(b: &[u8], off: usize, width: usize) -> u64 {

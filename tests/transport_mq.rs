@@ -141,7 +141,7 @@ fn capacity_need_not_be_a_power_of_two() {
         let q = Queue::new("cap");
         let a = q.addr(&format!("capacity={cap}&msg_size=8"));
         let rx = MqReceiver::open(&spec(&a, true, true)).unwrap_or_else(|e| panic!("capacity={cap}: {e}"));
-        assert_eq!(rx.capacity(), cap);
+        assert_eq!(rx.capacity(), Some(cap));
         let mut tx = open_tx(&a, false);
         for _ in 0..cap {
             tx.send(b"x", Timeout::NonBlocking).unwrap();
@@ -267,7 +267,7 @@ fn create_open_errors_and_mismatch() {
     // Without msg_size, the queue's is adopted.
     let d = q.addr("");
     let rx2 = MqReceiver::open(&spec(&d, false, false)).unwrap();
-    assert_eq!((rx2.msg_size(), rx2.capacity()), (32, 4));
+    assert_eq!((rx2.msg_size(), rx2.capacity()), (32, Some(4)));
     drop((rx, tx, rx2));
     // Ring-only options are refused.
     let e = Address::parse(&format!("mq://{}?mode=spsc", q.name())).unwrap();
@@ -315,7 +315,7 @@ fn default_capacity_and_msg_size() {
     let a = q.addr("");
     let rx = MqReceiver::open(&spec(&a, true, true)).unwrap();
     assert_eq!(rx.msg_size(), 256);
-    assert_eq!(rx.capacity(), mq::default_capacity());
+    assert_eq!(rx.capacity(), Some(mq::default_capacity()));
     assert_eq!(mq::default_capacity(), sysctl("msg_max").min(1024));
 }
 

@@ -20,6 +20,7 @@
 pub mod c;
 pub mod chan;
 pub mod msg;
+pub mod rng;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, RawFd};

@@ -30,17 +30,6 @@ impl MqSender {
         })
     }
 
-    /// The queue's capacity (`mq_maxmsg`).
-    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
-    pub fn capacity(&self) -> u64 {
-        self.at.capacity
-    }
-
-    /// The largest message (`mq_msgsize`).
-    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
-    pub fn msg_size(&self) -> usize {
-        self.at.msg_size
-    }
 
     /// Sends `msg` as one message of priority 0.
     ///
@@ -157,17 +146,6 @@ impl MqReceiver {
         })
     }
 
-    /// The queue's capacity (`mq_maxmsg`).
-    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
-    pub fn capacity(&self) -> u64 {
-        self.at.capacity
-    }
-
-    /// The largest message (`mq_msgsize`).
-    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
-    pub fn msg_size(&self) -> usize {
-        self.at.msg_size
-    }
 
     /// Messages in the queue now (`mq_curmsgs`), not counting one kept by this receiver
     /// after [`Error::BufferTooSmall`].

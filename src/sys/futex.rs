@@ -29,7 +29,8 @@ pub(crate) fn wait_at(word: *const u32, expected: u32, deadline: Option<&libc::t
             expected,
             ts,
             core::ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
+            // val3 is the kernel's u32 bitset (libc spells the all-ones mask as -1i32).
+            libc::FUTEX_BITSET_MATCH_ANY as u32,
         );
     }
 }

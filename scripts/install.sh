@@ -10,6 +10,12 @@
 #   PREFIX/lib/libipcring.a          the static library
 #   PREFIX/include/ipcring.h         the header
 #   PREFIX/lib/pkgconfig/ipcring.pc  for `cc prog.c $(pkg-config --cflags --libs ipcring)`
+#                                    and `cc prog.c $(pkg-config --static --cflags --libs ipcring)`
+#   PREFIX/lib/pkgconfig/ipcring-static.pc   the archive by path, for a link step of its own
+#
+# The installed shared library is stripped (`strip --strip-unneeded`: no debug sections; the
+# dynamic symbols, every ipcring_ call, stay). Unless PREFIX is /usr or /usr/local, the script
+# ends by printing the PKG_CONFIG_PATH and run-time lines a user needs.
 #
 # Options:
 #   --prefix DIR   where to install (default: $PREFIX, else /usr/local)
@@ -30,7 +36,7 @@ while [ $# -gt 0 ]; do
         --destdir=*) destdir="${1#*=}"; shift ;;
         --from) from="$2"; shift 2 ;;
         --from=*) from="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -59,13 +65,23 @@ pc="$lib/pkgconfig"
 mkdir -p "$lib" "$inc" "$pc"
 # -C: leave a file that is already identical alone, so re-installing does not touch a library
 # that running programs have mapped, nor bump timestamps that make rebuild C programs.
-install -C -m 0755 "$from/libipcring.so" "$lib/libipcring.so.$version"
+# Strip a copy, then install that: the installed file has no debug sections, and -C still
+# sees an unchanged library as unchanged.
+stripped="$(mktemp)"
+pcfile="$(mktemp)"
+trap 'rm -f "$stripped" "$pcfile"' EXIT
+cp "$from/libipcring.so" "$stripped"
+strip --strip-unneeded "$stripped"
+install -C -m 0755 "$stripped" "$lib/libipcring.so.$version"
 ln -sfn "libipcring.so.$version" "$lib/$soname"
 ln -sfn "$soname" "$lib/libipcring.so"
 install -C -m 0644 "$from/libipcring.a" "$lib/libipcring.a"
 install -C -m 0644 "$here/include/ipcring.h" "$inc/ipcring.h"
-pcfile="$(mktemp)"
-trap 'rm -f "$pcfile"' EXIT
+syslibs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+# --static: Cflags.private comes before Libs in `pkg-config --static --cflags --libs`, so the
+# -Wl,-Bstatic there makes -lipcring pick libipcring.a; Libs.private turns -Bdynamic back on
+# for the system libraries. (`pkg-config --static --libs` alone still says -lipcring, which the
+# linker resolves to the .so: a link step of its own uses ipcring-static.pc.)
 cat > "$pcfile" <<PC
 prefix=$prefix
 libdir=\${prefix}/lib
@@ -76,7 +92,28 @@ Description: Lock-free message ring in POSIX shared memory for C and Rust proces
 Version: $version
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -lipcring
-Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+Cflags.private: -Wl,-Bstatic
+Libs.private: -Wl,-Bdynamic $syslibs
 PC
 install -C -m 0644 "$pcfile" "$pc/ipcring.pc"
+cat > "$pcfile" <<PC
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: ipcring-static
+Description: libipcring linked statically (the archive by path, then the system libraries)
+Version: $version
+Cflags: -I\${includedir}
+Libs: \${libdir}/libipcring.a $syslibs
+PC
+install -C -m 0644 "$pcfile" "$pc/ipcring-static.pc"
 echo "installed libipcring $version under $destdir$prefix ($soname)"
+case "$prefix" in
+    /usr|/usr/|/usr/local|/usr/local/) ;;
+    *)
+        echo "$prefix is not searched by pkg-config nor by the dynamic loader; before building:"
+        echo "  export PKG_CONFIG_PATH=$prefix/lib/pkgconfig"
+        echo "and at run time, link with -Wl,-rpath,$prefix/lib or export LD_LIBRARY_PATH=$prefix/lib"
+        ;;
+esac

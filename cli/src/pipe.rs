@@ -35,7 +35,7 @@
 //!
 //! | channel | batch per write(2) | a message stdout refused |
 //! |---|---|---|
-//! | `shm://` SPSC | up to 1024 messages / 256 KiB, what is there | stays in the ring; the next `recv` gets it |
+//! | `shm://` SPSC | up to 1024 messages, what is there, and no more bytes than stdout's pipe holds (256 KiB if not a pipe) | stays in the ring; the next `recv` gets it |
 //! | `shm://...?mode=mpmc` | 1 (a batch would be claimed whole) | lost: looking at an MPMC message claims it, and a claim cannot be undone |
 //! | `mq`, `unix`, `fifo`, `tcp` | 1 | lost: it has left the kernel object (on `fifo` and `tcp`, frames already read ahead from the stream go with it) |
 //!
@@ -51,7 +51,9 @@
 //!
 //! Bytes the reader process accepted but never read (`head -n 3`
 //! exits with the rest of the pipe buffer unread) are gone with the reader: the channel
-//! cannot know about them. A failed write in the middle of a message (a full disk) leaves a
+//! cannot know about them. Capping each write at the pipe's capacity keeps `recv` at most one
+//! pipe's worth ahead of its reader, so that loss is at most the pipe's capacity plus the
+//! reader's last read (`docs/cli.md` has the figures). A failed write in the middle of a message (a full disk) leaves a
 //! partial copy in the output while the message itself stays in the ring.
 
 use crate::{exit, CmdResult, Fail};
@@ -469,6 +471,20 @@ const RECV_BATCH: usize = 1024;
 /// How often a waiting `recv` checks that its stdout is still open.
 const STDOUT_CHECK: Duration = Duration::from_millis(100);
 
+/// The capacity of the pipe stdout is, if it is one (`F_GETPIPE_SZ`): a batch written never
+/// exceeds it, so `recv` is at most one pipe's worth ahead of its reader.
+fn stdout_pipe_capacity() -> Option<usize> {
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on fd 1 into a stat we own.
+    if unsafe { libc::fstat(1, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    // SAFETY: F_GETPIPE_SZ takes no argument and only reads the pipe's size.
+    let n = unsafe { libc::fcntl(1, libc::F_GETPIPE_SZ) };
+    usize::try_from(n).ok().filter(|&n| n > 0)
+}
+
 /// fd 1 without Rust's line buffering: every byte counted as written has reached the kernel.
 fn raw_stdout() -> ManuallyDrop<File> {
     // SAFETY: fd 1 is open for the life of the process (a closed one makes writes fail with
@@ -532,14 +548,17 @@ pub fn recv(a: &RecvArgs) -> CmdResult {
     let mut rx = Receiver::open(&a.address, a.create.create()).map_err(|e| Fail::lib(&a.address, e))?;
     let started = Instant::now();
     let max = rx.max_msg_size();
+    // Bytes per write(2): a batch, but never more than stdout's pipe holds.
+    let cap = stdout_pipe_capacity().map_or(RECV_BATCH_BYTES, |p| p.min(RECV_BATCH_BYTES));
+    let frame = if a.records { 4 } else { 1 };
     // Batches only where messages not released stay in the channel (see the module docs).
     let batch = if rx.transport() == Transport::Shm && !rx.peek_consumes() {
-        (RECV_BATCH_BYTES / (max + 5)).clamp(1, RECV_BATCH)
+        RECV_BATCH
     } else {
         1
     };
     let mut stdout = raw_stdout();
-    let mut out: Vec<u8> = Vec::with_capacity(RECV_BATCH_BYTES.min(batch * (max + 5)));
+    let mut out: Vec<u8> = Vec::with_capacity(cap.min(batch * (max + 5)));
     let mut ends: Vec<usize> = Vec::with_capacity(batch);
     let mut got = 0u64;
     let addr = &a.address;
@@ -575,7 +594,15 @@ pub fn recv(a: &RecvArgs) -> CmdResult {
             };
             out.clear();
             ends.clear();
+            let mut full = false;
             let r = rx.peek_batch(want, Timeout::after(slice), |m| {
+                // Once a message would take the batch past `cap` bytes, it and the ones
+                // after it are left out (not released: they stay in the channel). The
+                // first message always goes, whatever its size.
+                full = full || (!ends.is_empty() && out.len() + m.len() + frame > cap);
+                if full {
+                    return;
+                }
                 if a.records {
                     out.extend_from_slice(&(m.len() as u32).to_le_bytes());
                     out.extend_from_slice(m);

@@ -487,3 +487,49 @@ fn interrupted_runs_leave_nothing_behind() {
         assert_no_leftovers(r.pid);
     }
 }
+
+/// memcpy at a size is an upper bound for a ring row's throughput at that size: a ring row
+/// beating it by more than noise (1.5x) means the limit is mismeasured.
+#[test]
+fn memcpy_limit_bounds_every_ring_row() {
+    let _g = serial();
+    let sizes = [8u64, 4096, 65536];
+    let r = bench(&[
+        "bench",
+        "--quick",
+        "--only",
+        "shm-spsc,shm-mpmc",
+        "--sizes",
+        "8,4096,65536",
+        "--rounds",
+        "1",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    assert!(r.status.success(), "exit {:?}\nstderr:\n{}", r.status, r.stderr);
+    let j = parse(&r);
+    let mem = j["limits"]["memcpy"].as_array().unwrap();
+    let mut seen = 0;
+    for &size in &sizes {
+        let m = mem
+            .iter()
+            .find(|m| m["size"] == size)
+            .unwrap_or_else(|| panic!("no memcpy at {size} B: {mem:?}"));
+        assert_eq!(m["status"], "ok", "{m}");
+        let limit = positive(&m["mb_per_s"], "memcpy mb_per_s");
+        for x in j["rows"].as_array().unwrap().iter().filter(|x| x["size"] == size) {
+            let name = x["row"].as_str().unwrap();
+            check_ok_row(x, name);
+            let ring = positive(&x["throughput"]["mb_per_s"], "mb_per_s");
+            eprintln!("{name} at {size} B: {ring:.1} MB/s, memcpy {limit:.1} MB/s");
+            assert!(
+                ring <= 1.5 * limit,
+                "{name} at {size} B: {ring:.1} MB/s beats the memcpy limit ({limit:.1} MB/s) by more than 1.5x"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 12, "four ring rows at three sizes");
+    assert_no_leftovers(r.pid);
+}

@@ -40,7 +40,7 @@
 //! ```text
 //! {
 //!   "schema": "ipcring-bench/1",
-//!   "machine": { "cores": 2, "kernel": "Linux 6.18.44 #1 SMP ... x86_64",
+//!   "machine": { "cores": 2, "kernel": "Linux 6.18.44 #1 SMP ... x86_64", "cpu": "AMD EPYC" | null,
 //!                "mq_msgsize_max": 8192, "other_load_cpus": 0.02 },
 //!   "parameters": { "rounds": 5, "quick": false, "sizes": [8, 64, 4096, 1048576],
 //!                   "rows": ["shm-spsc/spin", ...], "messages": 200000, "timeout_s": 60,

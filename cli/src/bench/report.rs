@@ -14,6 +14,8 @@ pub struct Machine {
     pub cores: usize,
     /// `uname`: system, release, version, machine.
     pub kernel: String,
+    /// The CPU's model name (`/proc/cpuinfo`), if known.
+    pub cpu: Option<String>,
     /// `fs.mqueue.msgsize_max`, if readable.
     pub mq_msgsize_max: Option<u64>,
     /// CPUs' worth of other processes' work during the run, on average.
@@ -43,6 +45,12 @@ impl Machine {
         Machine {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel,
+            cpu: std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            }),
             mq_msgsize_max: std::fs::read_to_string("/proc/sys/fs/mqueue/msgsize_max")
                 .ok()
                 .and_then(|s| s.trim().parse().ok()),
@@ -650,6 +658,7 @@ pub fn json(r: &Report) -> Value {
         "machine": {
             "cores": r.machine.cores,
             "kernel": r.machine.kernel,
+            "cpu": r.machine.cpu,
             "mq_msgsize_max": r.machine.mq_msgsize_max,
             "other_load_cpus": r.machine.others_cpus.map(num),
         },
@@ -814,39 +823,58 @@ fn value_label(v: f64, unit: &str) -> String {
     }
 }
 
-/// The plot: one-way throughput (MB/s) per row and size with memcpy beside them, and
-/// round-trip p50 per row and size with the two ping-pong limits; log axes.
+/// Sizes below this are "small": the plot shows their throughput in msg/s, the others' in
+/// MB/s.
+const SMALL: usize = 4096;
+
+/// The plot: one-way throughput per row and size against the memcpy limit at that size, in
+/// msg/s for small messages and MB/s for large ones, and round-trip p50 per row and size
+/// against the two ping-pong limits; log axes. The title names the version and the machine.
 pub fn svg(r: &Report) -> String {
     let p = r.p;
-    let slots = p.sizes.len().max(1);
     let colour = |si: usize| COLOURS[si % COLOURS.len()];
     let note = |s: &Status| match s {
         Status::NotAvailable(_) => Bar::Note("n/a"),
         _ => Bar::Note("error"),
     };
-    let row_bars = |row: Row, f: &dyn Fn(&RowRes) -> Option<f64>| -> Vec<Bar> {
-        r.rows
+    // The sizes of each throughput panel, as indexes into `p.sizes` (colours follow them).
+    let small: Vec<usize> = (0..p.sizes.len()).filter(|&i| p.sizes[i] < SMALL).collect();
+    let large: Vec<usize> = (0..p.sizes.len()).filter(|&i| p.sizes[i] >= SMALL).collect();
+    let row_bars = |row: Row, which: &[usize], f: &dyn Fn(&RowRes) -> Option<f64>| -> Vec<Bar> {
+        which
             .iter()
-            .filter(|x| x.row == row)
-            .enumerate()
-            .map(|(si, x)| match f(x) {
-                Some(v) => Bar::Value(v, colour(si)),
-                None => note(&x.status),
+            .filter_map(|&si| {
+                let x = r.rows.iter().find(|x| x.row == row && x.size == p.sizes[si])?;
+                Some(match f(x) {
+                    Some(v) => Bar::Value(v, colour(si)),
+                    None => note(&x.status),
+                })
             })
             .collect()
     };
-    let mut tp_groups = vec![Group {
-        label: "memcpy (limit)".into(),
-        bars: r
-            .memcpy
+    // memcpy at a size, in msg/s (`per_msg`) or MB/s.
+    let memcpy_bars = |which: &[usize], per_msg: bool| -> Vec<Bar> {
+        which
             .iter()
-            .enumerate()
-            .map(|(si, m)| match m.status {
-                Status::Ok => Bar::Value(m.mbps, colour(si)),
-                _ => note(&m.status),
+            .map(|&si| {
+                let m = &r.memcpy[si];
+                match m.status {
+                    Status::Ok if per_msg => Bar::Value(m.mbps * 1e6 / m.size.max(1) as f64, colour(si)),
+                    Status::Ok => Bar::Value(m.mbps, colour(si)),
+                    _ => note(&m.status),
+                }
             })
-            .collect(),
+            .collect()
+    };
+    let mut small_groups = vec![Group {
+        label: "memcpy (limit)".into(),
+        bars: memcpy_bars(&small, true),
     }];
+    let mut large_groups = vec![Group {
+        label: "memcpy (limit)".into(),
+        bars: memcpy_bars(&large, false),
+    }];
+    let all: Vec<usize> = (0..p.sizes.len()).collect();
     let mut rt_groups = Vec::new();
     for (name, l) in [("cache-line (limit)", &r.cacheline), ("futex (limit)", &r.futex)] {
         rt_groups.push(Group {
@@ -858,21 +886,28 @@ pub fn svg(r: &Report) -> String {
         });
     }
     for &row in &p.rows {
-        tp_groups.push(Group {
+        small_groups.push(Group {
             label: row.name(),
-            bars: row_bars(row, &|x| x.tp.as_ref().map(|t| t.mbps)),
+            bars: row_bars(row, &small, &|x| x.tp.as_ref().map(|t| t.msgs)),
+        });
+        large_groups.push(Group {
+            label: row.name(),
+            bars: row_bars(row, &large, &|x| x.tp.as_ref().map(|t| t.mbps)),
         });
         rt_groups.push(Group {
             label: row.name(),
-            bars: row_bars(row, &|x| x.rtt.as_ref().map(|t| t.p50 as f64)),
+            bars: row_bars(row, &all, &|x| x.rtt.as_ref().map(|t| t.p50 as f64)),
         });
     }
-    let groups = tp_groups.len().max(rt_groups.len());
+    let slots = p.sizes.len().max(1);
+    let groups = rt_groups.len();
     let width = (70.0 + 10.0 + groups as f64 * (slots as f64 * 13.0 + 18.0) + 40.0).max(640.0);
     let mut body = String::new();
     let _ = writeln!(
         body,
-        r#"<text x="20" y="24" font-size="16" font-weight="bold">ipcring bench: {} cores, {}; {} round{}, medians</text>"#,
+        r#"<text x="20" y="24" font-size="16" font-weight="bold">ipcring {} bench: {}, {} cores, {}; {} round{}, medians</text>"#,
+        env!("CARGO_PKG_VERSION"),
+        esc(r.machine.cpu.as_deref().unwrap_or("unknown CPU")),
         r.machine.cores,
         esc(&r.machine.short()),
         p.rounds,
@@ -891,15 +926,28 @@ pub fn svg(r: &Report) -> String {
         lx += 90.0;
     }
     let mut top = 56.0;
-    top += panel(
-        &mut body,
-        top,
-        width,
-        "One-way throughput, MB/s (log scale; higher is better)",
-        "MB/s",
-        &tp_groups,
-        slots,
-    );
+    if !small.is_empty() {
+        top += panel(
+            &mut body,
+            top,
+            width,
+            "One-way throughput, small messages (under 4 KiB): msg/s against memcpy's (log; higher is better)",
+            "msg/s",
+            &small_groups,
+            small.len(),
+        );
+    }
+    if !large.is_empty() {
+        top += panel(
+            &mut body,
+            top,
+            width,
+            "One-way throughput, large messages (4 KiB and up): MB/s against memcpy's (log; higher is better)",
+            "MB/s",
+            &large_groups,
+            large.len(),
+        );
+    }
     top += panel(
         &mut body,
         top,

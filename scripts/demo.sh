@@ -48,7 +48,7 @@ run_pair "Rust producer -> C consumer" \
     "$stage/c-examples/pipeline_consumer" "$addr" "$n" -- \
     target/release/examples/pipeline produce "$addr" "$n"
 
-echo "==> Rust producer and consumer processes, and round trips (examples/demo.rs)"
+echo "==> Rust producer and consumer processes, and round trips (examples/demo.rs): one spinning, one blocking with a forced sleep before each ping (a wake-up every time; not comparable with the bench's blocking rows, which spin first)"
 target/release/examples/demo
 
 echo "==> Every transport side by side (ipcring bench --quick): the same API over shm, pipe, FIFO, mq, UNIX and TCP, against the machine's limits"

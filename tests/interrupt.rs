@@ -204,3 +204,9 @@ every_transport! {
     unix => T::Unix,
     tcp => T::Tcp,
 }
+
+#[test]
+fn interrupter_is_clone_send_sync() {
+    fn check<X: Clone + Send + Sync + 'static>() {}
+    check::<ipcring::Interrupter>();
+}

@@ -39,13 +39,13 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 #[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 pub struct ipcring_t {
     state: AtomicU32,
-    /// Boxed so that a parked shell costs 24 bytes, whatever an endpoint weighs.
+    /// Boxed so that a parked shell costs 40 bytes (with `wakers`), whatever an endpoint weighs.
     inner: UnsafeCell<Option<Box<Ends>>>,
     /// The interrupters of the ends in `inner`, beside them and not inside: `ipcring_interrupt`
     /// reads this while another thread's blocked call holds `inner` exclusively. Written only
     /// by the open that fills the shell and the close that empties it, which
     /// `ipcring_interrupt` must not overlap.
-    wakers: UnsafeCell<Option<Box<Vec<Interrupter>>>>,
+    wakers: UnsafeCell<Option<Box<[Interrupter]>>>,
     /// The next parked shell while this one is parked in `SPARE` (null at the bottom).
     next: AtomicPtr<ipcring_t>,
 }
@@ -153,7 +153,7 @@ pub(crate) unsafe fn interrupters<'a>(ch: *mut ipcring_t) -> Result<&'a [Interru
     // SAFETY: `wakers` is only written by the open and the close of this handle, which the
     // caller's contract excludes; a shared reference beside a running call's `inner` is fine.
     let w = unsafe { &*h.wakers.get() };
-    Ok(w.as_deref().map_or(&[][..], |v| v.as_slice()))
+    Ok(w.as_deref().unwrap_or(&[]))
 }
 
 /// The shell behind `ch` if it is an open handle.
@@ -216,7 +216,7 @@ pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> Result<*mu
     // SAFETY: as above.
     unsafe {
         *h.inner.get() = Some(Box::new(e));
-        *h.wakers.get() = Some(Box::new(w));
+        *h.wakers.get() = Some(w.into_boxed_slice());
     }
     h.state.store(OPEN, Ordering::Release);
     Ok(h as *const ipcring_t as *mut ipcring_t)

@@ -210,3 +210,31 @@ fn interrupter_is_clone_send_sync() {
     fn check<X: Clone + Send + Sync + 'static>() {}
     check::<ipcring::Interrupter>();
 }
+
+/// A lazy sender waiting for its receiver to appear (connection attempts, a FIFO writer's
+/// open) is interrupted too: it sleeps in back-off steps and checks the token before each.
+fn interrupt_send_waiting_for_receiver(t: T) {
+    let _s = serial();
+    let ch = Chan::sized(t, "intr-lazy", MSG_SIZE, 8);
+    let tx = Sender::open(&ch.addr, ipcring::Create::IfMissing).expect("Sender::open");
+    let stop = tx.interrupter().expect("interrupter");
+    let (r, _tx) = on_thread(
+        move || {
+            let mut tx = tx;
+            let r = tx.send_with_timeout(&sized_msg(0, MSG_SIZE), Timeout::Forever);
+            (r, tx)
+        },
+        move || stop.interrupt(),
+    );
+    assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+}
+
+#[test]
+fn tcp_send_waiting_for_receiver() {
+    interrupt_send_waiting_for_receiver(T::Tcp)
+}
+
+#[test]
+fn fifo_send_waiting_for_receiver() {
+    interrupt_send_waiting_for_receiver(T::Fifo)
+}

@@ -14,6 +14,7 @@
 //! already partly written) runs under [`shield`].
 
 use crate::error::{Error, Result};
+use crate::timeout::Timeout;
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -136,4 +137,17 @@ pub(super) fn current() -> Option<Arc<Wake>> {
 pub(super) fn woken(wake: &Wake) -> bool {
     wake.drain();
     wake.take()
+}
+
+/// For the back-off sleeps inside a call (a lazy sender waiting for its receiver to appear),
+/// which watch no descriptor: before each step, fails as the sleep would (`WouldBlock`,
+/// `TimedOut`), or with [`Error::Interrupted`] if the token this thread's call answers to is
+/// raised (it is then taken). So an interrupt reaches such a call within one step (at most
+/// 50 ms).
+pub fn before_nap(timeout: &Timeout) -> Result<()> {
+    timeout.remaining()?;
+    if CURRENT.with(|c| c.borrow().as_ref().is_some_and(|w| w.take())) {
+        return Err(Error::Interrupted);
+    }
+    Ok(())
 }

@@ -822,6 +822,7 @@ impl<C: Connector> SockSender<C> {
                 Attempt::InProgress(fd) => self.state = State::Connecting(fd),
                 Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
                 Attempt::Refused | Attempt::Again => {
+                    crate::sys::intr::before_nap(timeout)?;
                     crate::wait::nap(nap, timeout)?;
                     nap = (nap * 2).min(Duration::from_millis(50));
                 }

@@ -1,6 +1,6 @@
 //! Interrupting a blocked call (`Interrupter`, C `ipcring_interrupt`), on every transport,
-//! with real threads: a receiver blocked on an empty channel and a sender blocked on a full
-//! one are woken from another thread and return `Interrupted`, with nothing lost or
+//! with real threads and processes: a receiver blocked on an empty channel (whose sender then
+//! runs in a child process) and a sender blocked on a full one are woken from another thread and return `Interrupted`, with nothing lost or
 //! duplicated (every message's sequence number and checksum checked); an interrupt with no
 //! call blocked is taken by the next call that has to wait, exactly once; a call that finds
 //! work is not affected.
@@ -9,7 +9,7 @@ mod common;
 
 use common::chan::{Chan, T};
 use common::msg::{check_msg, sized_msg};
-use common::serial;
+use common::{fork, serial};
 use ipcring::{Error, ErrorKind, Receiver, Sender, Timeout};
 use std::sync::mpsc;
 use std::thread;
@@ -57,7 +57,9 @@ fn expect_msgs(rx: &mut Receiver, from: u64, to: u64) {
 
 fn interrupt_blocked_recv(t: T) {
     let _s = serial();
-    let (_ch, mut tx, rx) = open(t, "intr-recv");
+    // The receiver here; the sender, after the interrupt, in a child process.
+    let ch = Chan::sized(t, "intr-recv", MSG_SIZE, 8);
+    let (rx, inherited) = ch.receiver();
     let stop = rx.interrupter().expect("interrupter");
     let stop2 = stop.clone();
     let (r, mut rx) = on_thread(
@@ -70,32 +72,37 @@ fn interrupt_blocked_recv(t: T) {
     );
     assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
     assert_eq!(r.unwrap_err().kind(), ErrorKind::Interrupted);
-    // The token was taken: the next receive with a message waiting gets it, and a later wait
-    // times out normally.
+    // The token was taken: the messages a child process sends now all arrive, checked, then
+    // end of stream.
     let n = 40u64;
-    let sender = thread::spawn(move || {
+    let inherited = std::cell::RefCell::new(inherited);
+    let child = fork("sender", || {
+        let mut tx = ch.sender(inherited.borrow_mut().take());
         for seq in 0..n {
             tx.send_with_timeout(&sized_msg(seq, MSG_SIZE), Timeout::after(HANG))
                 .expect("send");
         }
-        tx
     });
+    drop(inherited.borrow_mut().take());
     expect_msgs(&mut rx, 0, n);
-    let _tx = sender.join().unwrap();
-    assert!(matches!(
-        rx.recv_vec_timeout(Duration::from_millis(30)),
-        Err(Error::TimedOut)
-    ));
-    // A second interrupt of the same receiver, blocked again, works too.
-    let (r, _rx) = on_thread(
-        move || {
-            let mut rx = rx;
-            let r = rx.recv_vec_with_timeout(Timeout::Forever);
-            (r, rx)
-        },
-        move || stop.interrupt(),
-    );
-    assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+    child.expect_success(HANG * 6);
+    let end = rx.recv_vec_with_timeout(Timeout::after(HANG));
+    assert!(matches!(end, Err(Error::EndOfStream)), "{end:?}");
+    // Where a new sender brings the receiver out of end of stream at once (an attached but
+    // silent sender: the ring, mq; a socket sender connects only at its first send), a
+    // second interrupt of the same receiver, blocked again, works too.
+    if matches!(t, T::ShmSpsc | T::ShmMpmc | T::Mq) {
+        let _tx = ch.sender(None);
+        let (r, _rx) = on_thread(
+            move || {
+                let mut rx = rx;
+                let r = rx.recv_vec_with_timeout(Timeout::Forever);
+                (r, rx)
+            },
+            move || stop.interrupt(),
+        );
+        assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+    }
 }
 
 fn interrupt_blocked_send(t: T) {

@@ -245,3 +245,53 @@ fn tcp_send_waiting_for_receiver() {
 fn fifo_send_waiting_for_receiver() {
     interrupt_send_waiting_for_receiver(T::Fifo)
 }
+
+/// The ring's `sem_t` wake backend: the interrupter posts the semaphore.
+#[test]
+fn shm_sem_backend_blocked_recv_and_send() {
+    let _s = serial();
+    for mode in ["", "&mode=mpmc"] {
+        let addr = format!(
+            "shm://{}?capacity=4&msg_size={MSG_SIZE}&wake=sem{mode}",
+            common::unique_name("intr-sem")
+        );
+        let mut rx = Receiver::open(&addr, ipcring::Create::IfMissing).expect("open rx");
+        let mut tx = Sender::open(&addr, ipcring::Create::No).expect("open tx");
+        for _ in 0..2 {
+            let stop = rx.interrupter().unwrap();
+            let (r, back) = on_thread(
+                move || {
+                    let r = rx.recv_vec_with_timeout(Timeout::Forever);
+                    (r, rx)
+                },
+                move || stop.interrupt(),
+            );
+            rx = back;
+            assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+        }
+        for seq in 0..4 {
+            tx.send_with_timeout(&sized_msg(seq, MSG_SIZE), Timeout::after(HANG))
+                .unwrap();
+        }
+        let stop = tx.interrupter().unwrap();
+        let (r, back) = on_thread(
+            move || {
+                let r = tx.send_with_timeout(&[0xEE; 8], Timeout::Forever);
+                (r, tx)
+            },
+            move || stop.interrupt(),
+        );
+        tx = back;
+        assert!(matches!(r, Err(Error::Interrupted)), "{r:?}");
+        tx.send_with_timeout(&sized_msg(4, MSG_SIZE), Timeout::NonBlocking)
+            .unwrap_err();
+        expect_msgs(&mut rx, 0, 4);
+        tx.send_with_timeout(&sized_msg(4, MSG_SIZE), Timeout::after(HANG))
+            .unwrap();
+        expect_msgs(&mut rx, 4, 5);
+        assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
+        drop(tx);
+        drop(rx);
+        let _ = ipcring::unlink(&addr);
+    }
+}

@@ -26,7 +26,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use ipcring::{Error, Timeout};
-/// let (tx, mut rx) = ipcring::pair("pipe://")?;
+/// let (tx, mut rx) = ipcring::pair_at("pipe://")?;
 /// let stop = rx.interrupter()?;
 /// let t = std::thread::spawn(move || rx.recv_vec_with_timeout(Timeout::Forever).map(|_| rx));
 /// stop.interrupt();

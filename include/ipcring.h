@@ -256,6 +256,13 @@
 #define IPCRING_EINUSE -27
 
 /**
+ * The blocked call was woken by `ipcring_interrupt` on its handle (or the handle had been
+ * interrupted while no call waited, and this was the next call that had to wait): nothing
+ * was sent or received. Retrying is safe.
+ */
+#define IPCRING_EINTR -28
+
+/**
  * An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
  *
  * Fork: libipcring takes no process-wide lock (its pool of handle shells is lock-free), so a
@@ -264,6 +271,10 @@
  * allocator being fork-safe, as glibc's malloc is; POSIX itself promises only
  * async-signal-safe functions in such a child.) A handle open before `fork()` exists in both
  * processes; each closes the ends it does not use (see `ipcring_pair`).
+ *
+ * Threads: calls on one handle must not overlap, with one exception: `ipcring_interrupt(ch)`
+ * may be called from another thread while a call on `ch` is blocked (not while `ch` is
+ * being closed), and makes that call return `IPCRING_EINTR`.
  *
  * Signals: no ipcring call is async-signal-safe (they allocate and may take the C library's
  * locks): never call one from a signal handler.
@@ -610,6 +621,27 @@ int ipcring_stats(ipcring_t *ch, ipcring_stats_t *out);
  * whose `size` is set, valid for `size` bytes of writes.
  */
 int ipcring_info(ipcring_t *ch, ipcring_info_t *out);
+
+/**
+ * Interrupts the call blocked on `ch` in another thread: that call returns `IPCRING_EINTR`
+ * at once, having sent or received nothing, and the handle stays usable. If no call on `ch`
+ * is waiting, the next call on `ch` that would have to wait returns `IPCRING_EINTR` instead
+ * (once: repeated interrupts before it do not add up); calls that complete without waiting
+ * (a message or room is there, `IPCRING_NONBLOCK`) are not affected. On a handle opened for
+ * both directions, both are interrupted: the direction that was not waiting keeps its
+ * interrupt until a call in that direction has to wait. Returns 0 (or the status of a bad
+ * handle).
+ *
+ * Thread safety: the one call that may overlap another call on the same handle (that is its
+ * purpose): call it from any thread while `ch` is blocked in `ipcring_send`, `ipcring_recv`,
+ * their batch or zero-copy forms. It must not overlap `ipcring_close(ch)`, and is not
+ * async-signal-safe: from a signal handler, wake a thread that calls it (e.g. with a
+ * self-pipe).
+ *
+ * # Safety
+ * `ch` is NULL or a handle from ipcring, not being closed.
+ */
+int ipcring_interrupt(ipcring_t *ch);
 
 /**
  * Closes the handle: detaches its ends (the last sender's close is the receivers'

@@ -141,6 +141,9 @@ pub enum Error {
     WouldBlock,
     /// The ring stayed full or empty for the whole timeout.
     TimedOut,
+    /// The call was woken by an [`Interrupter`](crate::channel::Interrupter) of its end
+    /// (C: `ipcring_interrupt`) before it could complete: nothing was sent or taken.
+    Interrupted,
     /// Every receiver has gone: nothing sent now would ever be read.
     Disconnected,
     /// Every sender has gone and the ring is drained.
@@ -220,6 +223,7 @@ pub enum ErrorKind {
     MessageSize,
     WouldBlock,
     TimedOut,
+    Interrupted,
     Disconnected,
     EndOfStream,
     Busy,
@@ -264,6 +268,7 @@ impl Error {
             Error::MessageSize { .. } => ErrorKind::MessageSize,
             Error::WouldBlock => ErrorKind::WouldBlock,
             Error::TimedOut => ErrorKind::TimedOut,
+            Error::Interrupted => ErrorKind::Interrupted,
             Error::Disconnected => ErrorKind::Disconnected,
             Error::EndOfStream => ErrorKind::EndOfStream,
             Error::Busy { .. } => ErrorKind::Busy,
@@ -371,6 +376,7 @@ impl fmt::Display for Error {
             ),
             Error::WouldBlock => f.write_str("operation would block"),
             Error::TimedOut => f.write_str("timed out"),
+            Error::Interrupted => f.write_str("interrupted by an Interrupter of this end"),
             Error::Disconnected => f.write_str("every receiver has gone"),
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
             Error::Busy { role: "cleaner" } => f.write_str("another process is removing the object"),

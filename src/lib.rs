@@ -101,7 +101,9 @@ internal! {
 }
 
 #[cfg(not(ipcring_loom))]
-pub use channel::{pair, pair_at, remove, unlink, Create, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender};
+pub use channel::{
+    pair, pair_at, remove, unlink, Create, Interrupter, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use kind::{Kind, UnknownName, WakeBackend};
 pub use layout::Geometry;

@@ -16,7 +16,7 @@
 //! nothing else happens.
 
 use crate::status::{fail, Status, IPCRING_EBADHANDLE, IPCRING_ECLOSED, IPCRING_EINVAL};
-use ipcring::channel::{Receiver, Sender};
+use ipcring::channel::{Interrupter, Receiver, Sender};
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -30,13 +30,22 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 /// async-signal-safe functions in such a child.) A handle open before `fork()` exists in both
 /// processes; each closes the ends it does not use (see `ipcring_pair`).
 ///
+/// Threads: calls on one handle must not overlap, with one exception: `ipcring_interrupt(ch)`
+/// may be called from another thread while a call on `ch` is blocked (not while `ch` is
+/// being closed), and makes that call return `IPCRING_EINTR`.
+///
 /// Signals: no ipcring call is async-signal-safe (they allocate and may take the C library's
 /// locks): never call one from a signal handler.
 #[allow(non_camel_case_types)] // the C name (cbindgen copies it into the header)
 pub struct ipcring_t {
     state: AtomicU32,
-    /// Boxed so that a parked shell costs 24 bytes, whatever an endpoint weighs.
+    /// Boxed so that a parked shell costs 40 bytes (with `wakers`), whatever an endpoint weighs.
     inner: UnsafeCell<Option<Box<Ends>>>,
+    /// The interrupters of the ends in `inner`, beside them and not inside: `ipcring_interrupt`
+    /// reads this while another thread's blocked call holds `inner` exclusively. Written only
+    /// by the open that fills the shell and the close that empties it, which
+    /// `ipcring_interrupt` must not overlap.
+    wakers: UnsafeCell<Option<Box<[Interrupter]>>>,
     /// The next parked shell while this one is parked in `SPARE` (null at the bottom).
     next: AtomicPtr<ipcring_t>,
 }
@@ -45,6 +54,8 @@ pub struct ipcring_t {
 // out of `SPARE` (a pop hands each shell to one caller), or a call on the open handle, where
 // the documented rule is that calls on one handle never overlap. `state` and `next` are
 // atomic, so a closed shell can be recognised, and the stack walked, from any thread.
+// `wakers` is written only by the open and the close of the handle (which nothing overlaps)
+// and otherwise only read, by `ipcring_interrupt`, which may overlap other calls.
 unsafe impl Sync for ipcring_t {}
 
 /// What an open handle holds.
@@ -121,6 +132,35 @@ fn unpark() -> Option<&'static ipcring_t> {
 /// `ch` is NULL or a pointer the caller got from ipcring (or at least points at readable,
 /// aligned memory of a `ipcring_t`'s size), and no other call on the same handle is running.
 pub(crate) unsafe fn ends<'a>(ch: *mut ipcring_t) -> Result<&'a mut Ends, Status> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { open_shell(ch) }?;
+    // SAFETY: the handle is open, and the caller guarantees no overlapping call on it, so
+    // this is the only reference to its contents for the duration of the call.
+    let inner = unsafe { &mut *h.inner.get() };
+    inner
+        .as_deref_mut()
+        .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
+}
+
+/// The interrupters of the open handle `ch` (one per end it holds).
+///
+/// # Safety
+/// As [`ends`], except that other calls on the handle may be running: only `ipcring_close`
+/// (and the open that made it) must not.
+pub(crate) unsafe fn interrupters<'a>(ch: *mut ipcring_t) -> Result<&'a [Interrupter], Status> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { open_shell(ch) }?;
+    // SAFETY: `wakers` is only written by the open and the close of this handle, which the
+    // caller's contract excludes; a shared reference beside a running call's `inner` is fine.
+    let w = unsafe { &*h.wakers.get() };
+    Ok(w.as_deref().unwrap_or(&[]))
+}
+
+/// The shell behind `ch` if it is an open handle.
+///
+/// # Safety
+/// As [`ends`] (readable, aligned memory of a shell's size, or NULL).
+unsafe fn open_shell<'a>(ch: *mut ipcring_t) -> Result<&'a ipcring_t, Status> {
     if ch.is_null() {
         return Err(fail(IPCRING_EINVAL, "handle is NULL"));
     }
@@ -138,16 +178,26 @@ pub(crate) unsafe fn ends<'a>(ch: *mut ipcring_t) -> Result<&'a mut Ends, Status
         CLOSED => return Err(fail(IPCRING_ECLOSED, "handle was already closed")),
         _ => return Err(fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle")),
     }
-    // SAFETY: the handle is open, and the caller guarantees no overlapping call on it, so
-    // this is the only reference to its contents for the duration of the call.
-    let inner = unsafe { &mut *h.inner.get() };
-    inner
-        .as_deref_mut()
-        .ok_or_else(|| fail(IPCRING_EBADHANDLE, "pointer is not an ipcring handle"))
+    Ok(h)
 }
 
-/// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked.
-pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut ipcring_t {
+/// A fresh (or recycled) open handle holding these ends, with nothing reserved or peeked,
+/// and their interrupters beside them.
+///
+/// # Errors
+///
+/// The status of an end that cannot make its interrupter (a fallback's eventfd).
+pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> Result<*mut ipcring_t, Status> {
+    let mut w = Vec::new();
+    for i in [
+        tx.as_ref().map(Sender::interrupter),
+        rx.as_ref().map(Receiver::interrupter),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        w.push(i.map_err(crate::status::err)?);
+    }
     let e = Ends {
         tx,
         rx,
@@ -158,13 +208,18 @@ pub(crate) fn new_handle(tx: Option<Sender>, rx: Option<Receiver>) -> *mut ipcri
         Box::leak(Box::new(ipcring_t {
             state: AtomicU32::new(CLOSED),
             inner: UnsafeCell::new(None),
+            wakers: UnsafeCell::new(None),
             next: AtomicPtr::new(ptr::null_mut()),
         }))
     });
     // SAFETY: the shell is closed and owned by this call alone (just popped or just made).
-    unsafe { *h.inner.get() = Some(Box::new(e)) };
+    // SAFETY: as above.
+    unsafe {
+        *h.inner.get() = Some(Box::new(e));
+        *h.wakers.get() = Some(w.into_boxed_slice());
+    }
     h.state.store(OPEN, Ordering::Release);
-    h as *const ipcring_t as *mut ipcring_t
+    Ok(h as *const ipcring_t as *mut ipcring_t)
 }
 
 /// Marks the open handle `ch` closed, parks its shell for reuse and returns what it held.
@@ -177,6 +232,8 @@ pub(crate) unsafe fn close_handle(ch: *mut ipcring_t) -> Option<Box<Ends>> {
     h.state.store(CLOSED, Ordering::Release);
     // SAFETY: the handle is ours alone for this call (no overlapping calls).
     let taken = unsafe { (*h.inner.get()).take() };
+    // SAFETY: as above (ipcring_interrupt must not overlap the close either).
+    drop(unsafe { (*h.wakers.get()).take() });
     park(h, h);
     taken
 }

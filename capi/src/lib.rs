@@ -28,7 +28,7 @@
 mod handle;
 mod status;
 
-use handle::{close_handle, ends, ipcring_t, new_handle, Ends};
+use handle::{close_handle, ends, interrupters, ipcring_t, new_handle, Ends};
 use ipcring::address::{Address, Transport};
 use ipcring::channel::{open_ends, pair_addr, remove_addr, unlink_addr, Create, Receiver, Sender};
 use ipcring::{Error, Kind, Timeout, WakeBackend};
@@ -381,7 +381,7 @@ pub unsafe extern "C" fn ipcring_open(address: *const c_char, flags: u32, out: *
         };
         let (tx, rx) =
             open_ends(&addr, flags & IPCRING_SEND != 0, flags & IPCRING_RECV != 0, create).map_err(err_at(&text))?;
-        let h = new_handle(tx, rx);
+        let h = new_handle(tx, rx)?;
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(h) };
         Ok(IPCRING_OK)
@@ -417,10 +417,19 @@ pub unsafe extern "C" fn ipcring_pair(
             ));
         }
         let (tx, rx) = pair_addr(&addr).map_err(err)?;
+        let s = new_handle(Some(tx), None)?;
+        let r = match new_handle(None, Some(rx)) {
+            Ok(r) => r,
+            Err(status) => {
+                // SAFETY: `s` was opened just now and nobody else has it.
+                drop(unsafe { close_handle(s) });
+                return Err(status);
+            }
+        };
         // SAFETY: checked non-NULL; valid for a write each by the caller's contract.
         unsafe {
-            sender.write(new_handle(Some(tx), None));
-            receiver.write(new_handle(None, Some(rx)));
+            sender.write(s);
+            receiver.write(r);
         }
         Ok(IPCRING_OK)
     })
@@ -442,7 +451,7 @@ pub unsafe extern "C" fn ipcring_clone(ch: *mut ipcring_t, out: *mut *mut ipcrin
         let e = unsafe { ends(ch) }?;
         let tx = e.tx.as_ref().map(Sender::try_clone).transpose().map_err(err)?;
         let rx = e.rx.as_ref().map(Receiver::try_clone).transpose().map_err(err)?;
-        let h = new_handle(tx, rx);
+        let h = new_handle(tx, rx)?;
         // SAFETY: checked non-NULL; valid for a write by the caller's contract.
         unsafe { out.write(h) };
         Ok(IPCRING_OK)
@@ -897,6 +906,34 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
         };
         // SAFETY: checked non-NULL; valid for n ≤ size bytes of writes by the caller's contract.
         unsafe { write_sized(out, info, n) };
+        Ok(IPCRING_OK)
+    })
+}
+
+/// Interrupts the call blocked on `ch` in another thread: that call returns `IPCRING_EINTR`
+/// at once, having sent or received nothing, and the handle stays usable. If no call on `ch`
+/// is waiting, the next call on `ch` that would have to wait returns `IPCRING_EINTR` instead
+/// (once: repeated interrupts before it do not add up); calls that complete without waiting
+/// (a message or room is there, `IPCRING_NONBLOCK`) are not affected. On a handle opened for
+/// both directions, both are interrupted: the direction that was not waiting keeps its
+/// interrupt until a call in that direction has to wait. Returns 0 (or the status of a bad
+/// handle).
+///
+/// Thread safety: the one call that may overlap another call on the same handle (that is its
+/// purpose): call it from any thread while `ch` is blocked in `ipcring_send`, `ipcring_recv`,
+/// their batch or zero-copy forms. It must not overlap `ipcring_close(ch)`, and is not
+/// async-signal-safe: from a signal handler, wake a thread that calls it (e.g. with a
+/// self-pipe).
+///
+/// # Safety
+/// `ch` is NULL or a handle from ipcring, not being closed.
+#[no_mangle]
+pub unsafe extern "C" fn ipcring_interrupt(ch: *mut ipcring_t) -> c_int {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        for i in unsafe { interrupters(ch) }? {
+            i.interrupt();
+        }
         Ok(IPCRING_OK)
     })
 }

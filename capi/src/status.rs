@@ -82,6 +82,10 @@ pub const IPCRING_ELIMIT: c_int = -26;
 /// `ipcring_remove` without `IPCRING_REMOVE_FORCE` found the channel in use (a live endpoint,
 /// or a creator still initialising the ring); nothing was removed.
 pub const IPCRING_EINUSE: c_int = -27;
+/// The blocked call was woken by `ipcring_interrupt` on its handle (or the handle had been
+/// interrupted while no call waited, and this was the next call that had to wait): nothing
+/// was sent or received. Retrying is safe.
+pub const IPCRING_EINTR: c_int = -28;
 
 /// Room for this thread's last error message, NUL included. A fixed buffer rather than a
 /// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
@@ -129,6 +133,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         K::BufferTooSmall | K::MessageSize => IPCRING_ETOOSMALL,
         K::WouldBlock => IPCRING_EAGAIN,
         K::TimedOut => IPCRING_ETIMEDOUT,
+        K::Interrupted => IPCRING_EINTR,
         K::Disconnected => IPCRING_EDISCONNECTED,
         K::EndOfStream => IPCRING_EOF,
         K::Busy => IPCRING_EBUSY,
@@ -218,6 +223,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_EPANIC => c"internal error in ipcring",
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         IPCRING_EINUSE => c"the channel is in use (not removed)",
+        IPCRING_EINTR => c"interrupted by ipcring_interrupt (nothing was sent or received)",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

@@ -58,6 +58,18 @@ fn on_path(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// `ipcring_interrupt` wakes a pthread blocked in `ipcring_recv(.., IPCRING_FOREVER)` with
+/// `IPCRING_EINTR`, and the handle works afterwards (`tests/c/interrupt.c`: shm SPSC and MPMC,
+/// pipe; three interrupts of a blocked call and one of an idle handle each).
+#[test]
+fn interrupt_wakes_a_blocked_thread() {
+    let _g = serial();
+    let exe = out_dir().join("interrupt");
+    cc(&[&source("interrupt.c")], &exe, &["-pthread"]);
+    let e = run_success("interrupt", Command::new(&exe));
+    assert!(e.stdout.contains("all ok"), "{}", e.describe_all());
+}
+
 #[test]
 fn header_version_macros_match_cargo_toml() {
     let _g = serial();

@@ -24,11 +24,13 @@
 //! file: opening by address through the transports' one table (`transport::ops`).
 
 mod end;
+mod interrupt;
 mod iter;
 mod receiver;
 mod sender;
 mod typed;
 
+pub use interrupt::Interrupter;
 pub use iter::Iter;
 pub use receiver::{Receiver, RecvBatch, RecvSlot};
 pub use sender::{SendSlot, Sender};

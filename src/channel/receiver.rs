@@ -2,6 +2,7 @@
 //! transport.
 
 use super::end::{dispatch, RecvEnd, Rx};
+use super::interrupt::Interrupter;
 use super::{open_ends, Create};
 use crate::address::{Address, Transport};
 use crate::error::{Error, Result};
@@ -66,6 +67,22 @@ impl Receiver {
         let addr = Address::parse(address)?;
         let (_, rx) = open_ends(&addr, false, true, create)?;
         rx.ok_or(Error::Unsupported { what: "no receiver" })
+    }
+
+    /// An [`Interrupter`] of this end: from another thread, it makes the call of this end
+    /// that is blocked now (or, if none is, the next one that would have to wait) return
+    /// [`Error::Interrupted`](crate::Error::Interrupted) with nothing sent or taken (see
+    /// [`Interrupter`] for the exact rule). All interrupters of one end share one token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if a fallback end cannot make its wake-up
+    /// descriptor (an `eventfd`, made by the end's first interrupter).
+    pub fn interrupter(&self) -> Result<Interrupter> {
+        Ok(match &self.inner {
+            Rx::Ring(r) => Interrupter::ring(r.interrupter()),
+            Rx::Fallback(f) => Interrupter::fallback(f.interrupter()?),
+        })
     }
 
     /// Another receiver on the same channel (MPMC ring, POSIX queue); an SPSC ring is

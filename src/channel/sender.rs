@@ -1,6 +1,7 @@
 //! [`Sender`] and [`SendSlot`]: the sending end of a channel, on any transport.
 
 use super::end::{dispatch, SendEnd, Tx};
+use super::interrupt::Interrupter;
 use super::{open_ends, Create};
 use crate::address::{Address, Transport};
 use crate::error::{Error, Result};
@@ -72,6 +73,22 @@ impl Sender {
         let addr = Address::parse(address)?;
         let (tx, _) = open_ends(&addr, true, false, create)?;
         tx.ok_or(Error::Unsupported { what: "no sender" })
+    }
+
+    /// An [`Interrupter`] of this end: from another thread, it makes the call of this end
+    /// that is blocked now (or, if none is, the next one that would have to wait) return
+    /// [`Error::Interrupted`](crate::Error::Interrupted) with nothing sent or taken (see
+    /// [`Interrupter`] for the exact rule). All interrupters of one end share one token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if a fallback end cannot make its wake-up
+    /// descriptor (an `eventfd`, made by the end's first interrupter).
+    pub fn interrupter(&self) -> Result<Interrupter> {
+        Ok(match &self.inner {
+            Tx::Ring(r) => Interrupter::ring(r.interrupter()),
+            Tx::Fallback(f) => Interrupter::fallback(f.interrupter()?),
+        })
     }
 
     /// Another sender on the same channel: on an MPMC ring a new endpoint, on a fallback a

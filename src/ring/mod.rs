@@ -36,6 +36,30 @@ pub use sender::RingSender;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
+/// Wakes one end of a ring out of its blocked call (behind `channel::Interrupter`): raises
+/// the end's token, which the end checks in the re-check before each sleep, and rings the
+/// bell that end sleeps on. The ring wakes every sleeper on that bell, in every process;
+/// the others find nothing changed and sleep again (one spurious re-check each). On the
+/// `sem_t` backend the ring posts once per announced waiter; a post nobody consumed costs one
+/// spurious re-check later.
+#[derive(Debug, Clone)]
+pub struct RingInterrupter {
+    shared: Arc<Shared>,
+    wake: Arc<crate::sys::intr::Wake>,
+    /// The space bell (a sender's) rather than the data bell (a receiver's).
+    space: bool,
+}
+
+impl RingInterrupter {
+    /// Raises the token and wakes the sleeper (see the type's docs).
+    pub fn interrupt(&self) {
+        self.wake.raise();
+        let h = self.shared.raw.header();
+        let bell = if self.space { &h.space_bell } else { &h.data_bell };
+        crate::wait::notify_all(bell, self.shared.raw.geom().wake);
+    }
+}
+
 #[derive(Debug)]
 enum Backing {
     Shm(ShmRegion),

@@ -1,7 +1,7 @@
 //! The receiving end of a shared-memory ring (behind `channel::Receiver`).
 
 use super::peers::PeerCache;
-use super::{Guarded, Shared};
+use super::{Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -11,6 +11,7 @@ use crate::spsc::SpscConsumer;
 use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::wait::{self, Phase};
+use crate::sys::intr::Wake;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct RingReceiver {
     imp: RecvImp,
     peers: PeerCache,
     stats: Stats,
+    /// This end's interrupt token (see [`RingInterrupter`]).
+    wake: Arc<Wake>,
     /// The lengths of the messages seen by the last `peek_batch_raw` (for the statistics).
     batch_lens: Vec<usize>,
 }
@@ -47,6 +50,7 @@ impl RingReceiver {
             imp,
             peers: PeerCache::new(Role::Sender),
             stats: Stats::default(),
+            wake: Wake::new(),
             batch_lens: Vec::new(),
         })
     }
@@ -59,6 +63,16 @@ impl RingReceiver {
     /// The largest message this ring carries.
     pub fn max_msg_size(&self) -> usize {
         self.shared.raw.geom().max_msg()
+    }
+
+    /// What wakes this end's blocked call from another thread: the call then returns
+    /// [`Error::Interrupted`] (see [`RingInterrupter`]).
+    pub fn interrupter(&self) -> RingInterrupter {
+        RingInterrupter {
+            shared: self.shared.clone(),
+            wake: self.wake.clone(),
+            space: false,
+        }
     }
 
     /// This endpoint's counters.
@@ -203,14 +217,21 @@ impl RingReceiver {
         mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
     ) -> Result<T> {
         let raw = self.shared.raw;
-        let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+        let (shared, peers, imp, wake) = (&self.shared, &mut self.peers, &mut self.imp, &self.wake);
         wait::block_on(
             &raw.header().data_bell,
             raw.geom().wake,
             timeout,
             &mut self.stats.parks,
             &mut self.stats.syscalls,
-            |phase| Self::attempt(shared, peers, imp, phase, &mut op),
+            |phase| {
+                let r = Self::attempt(shared, peers, imp, phase, &mut op)?;
+                // The re-check before a sleep: the only place the token is taken.
+                if r.is_none() && phase == Phase::Park && wake.take() {
+                    return Err(Error::Interrupted);
+                }
+                Ok(r)
+            },
         )
     }
 

@@ -1,7 +1,7 @@
 //! The sending end of a shared-memory ring (behind `channel::Sender`).
 
 use super::peers::PeerCache;
-use super::{Guarded, Shared};
+use super::{Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -11,6 +11,7 @@ use crate::spsc::SpscProducer;
 use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::wait::{self, Phase};
+use crate::sys::intr::Wake;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct RingSender {
     imp: SendImp,
     peers: PeerCache,
     stats: Stats,
+    /// This end's interrupt token (see [`RingInterrupter`]).
+    wake: Arc<Wake>,
 }
 
 impl RingSender {
@@ -45,6 +48,7 @@ impl RingSender {
             imp,
             peers: PeerCache::new(Role::Receiver),
             stats: Stats::default(),
+            wake: Wake::new(),
         })
     }
 
@@ -56,6 +60,16 @@ impl RingSender {
     /// The largest message this ring takes.
     pub fn max_msg_size(&self) -> usize {
         self.shared.raw.geom().max_msg()
+    }
+
+    /// What wakes this end's blocked call from another thread: the call then returns
+    /// [`Error::Interrupted`] (see [`RingInterrupter`]).
+    pub fn interrupter(&self) -> RingInterrupter {
+        RingInterrupter {
+            shared: self.shared.clone(),
+            wake: self.wake.clone(),
+            space: true,
+        }
     }
 
     /// This endpoint's counters.
@@ -174,7 +188,7 @@ impl RingSender {
         mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
     ) -> Result<T> {
         let raw = self.shared.raw;
-        let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+        let (shared, peers, imp, wake) = (&self.shared, &mut self.peers, &mut self.imp, &self.wake);
         wait::block_on(
             &raw.header().space_bell,
             raw.geom().wake,
@@ -185,7 +199,12 @@ impl RingSender {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;
                 }
-                Self::attempt(shared, imp, phase, &mut op)
+                let r = Self::attempt(shared, imp, phase, &mut op)?;
+                // The re-check before a sleep: the only place the token is taken.
+                if r.is_none() && phase == Phase::Park && wake.take() {
+                    return Err(Error::Interrupted);
+                }
+                Ok(r)
             },
         )
     }
@@ -221,7 +240,7 @@ impl RingSender {
                     sent += n;
                     self.wake_receivers();
                 }
-                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => break,
+                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected) if sent > 0 => break,
                 Err(e) => return Err(e),
             }
         }

@@ -39,8 +39,55 @@ fn timespec(d: Duration) -> libc::timespec {
 /// # Errors
 ///
 /// [`Error::WouldBlock`] for `Timeout::NonBlocking`, [`Error::TimedOut`] once the deadline has
-/// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor.
+/// passed, [`Error::Io`] if `ppoll` fails or reports a closed descriptor,
+/// [`Error::Interrupted`] if the calling thread answers to an interrupt token
+/// ([`super::intr::enter`]) and it was raised.
 pub fn poll(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
+    match super::intr::current() {
+        None => poll_plain(pfds, timeout),
+        Some(wake) => poll_interruptible(pfds, timeout, &wake),
+    }
+}
+
+/// [`poll`] for a call that answers to an interrupt token (see [`super::intr`]): the token is
+/// taken, and the wait ends with [`Error::Interrupted`], when the call is about to sleep with
+/// it raised or it is raised during the sleep (the eventfd, polled beside `pfds`, wakes it).
+fn poll_interruptible(pfds: &mut [libc::pollfd], timeout: &Timeout, wake: &super::intr::Wake) -> Result<()> {
+    let Some(efd) = wake.fd() else {
+        return poll_plain(pfds, timeout);
+    };
+    let mut all: Vec<libc::pollfd> = pfds.to_vec();
+    all.push(libc::pollfd {
+        fd: efd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    loop {
+        // Only a call that would sleep takes the token: an expired or non-blocking one first
+        // reports that.
+        timeout.remaining()?;
+        if wake.take() {
+            return Err(Error::Interrupted);
+        }
+        for p in all.iter_mut() {
+            p.revents = 0;
+        }
+        poll_plain(&mut all, timeout)?;
+        let (own, bell) = all.split_at(pfds.len());
+        if bell[0].revents != 0 && super::intr::woken(wake) {
+            return Err(Error::Interrupted);
+        }
+        if own.iter().any(|p| p.revents != 0) {
+            for (dst, src) in pfds.iter_mut().zip(own) {
+                dst.revents = src.revents;
+            }
+            return Ok(());
+        }
+        // Only a stale count on the eventfd: sleep again.
+    }
+}
+
+fn poll_plain(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
     loop {
         let rel = timeout.remaining()?.map(timespec);
         let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);

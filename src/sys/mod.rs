@@ -11,6 +11,7 @@
 
 pub(crate) mod count;
 pub mod fd;
+pub mod intr;
 pub(crate) mod futex;
 pub(crate) mod lock;
 pub(crate) mod sem;

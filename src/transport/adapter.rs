@@ -15,6 +15,8 @@ use super::{MsgReceiver, MsgSender};
 use crate::error::{Error, Result};
 use crate::stats::Stats;
 use crate::sys::count::counting;
+use crate::sys::intr::{self, Wake};
+use std::sync::Arc;
 use crate::timeout::Timeout;
 
 /// A fallback sender plus what the channel layer adds to it.
@@ -24,6 +26,9 @@ pub(crate) struct FallbackTx {
     /// The buffer behind a send slot (allocated on first reserve).
     slot: Vec<u8>,
     stats: Stats,
+    /// This end's interrupt token: its eventfd is made by the first `interrupter()`, and the
+    /// waits of a send or receive watch it (`sys::intr::enter`).
+    wake: Arc<Wake>,
 }
 
 impl FallbackTx {
@@ -32,6 +37,7 @@ impl FallbackTx {
             end,
             slot: Vec::new(),
             stats: Stats::default(),
+            wake: Wake::new(),
         }
     }
 
@@ -41,6 +47,16 @@ impl FallbackTx {
 
     pub(crate) fn max_msg_size(&self) -> usize {
         self.end.msg_size()
+    }
+
+    /// This end's interrupt token, with its eventfd (made now if this is the first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the eventfd cannot be made.
+    pub(crate) fn interrupter(&self) -> Result<Arc<Wake>> {
+        self.wake.arm_fd()?;
+        Ok(self.wake.clone())
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -56,6 +72,11 @@ impl FallbackTx {
     }
 
     pub(crate) fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let _watch = intr::enter(&self.wake);
+        self.send_one(msg, timeout)
+    }
+
+    fn send_one(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         let end = &mut self.end;
         counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
         self.stats.messages += 1;
@@ -74,7 +95,7 @@ impl FallbackTx {
         for (sent, m) in msgs.iter().enumerate() {
             match self.send_with_timeout(m.as_ref(), timeout) {
                 Ok(()) => {}
-                Err(Error::WouldBlock | Error::TimedOut | Error::Disconnected) if sent > 0 => return Ok(sent),
+                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected) if sent > 0 => return Ok(sent),
                 Err(e) => return Err(e),
             }
         }
@@ -96,7 +117,8 @@ impl FallbackTx {
             return Err(Error::TooLarge { len, max });
         }
         let slot = std::mem::take(&mut self.slot);
-        let r = self.send_with_timeout(&slot[..len], Timeout::Forever);
+        // Not interruptible: a commit of a reserved slot never fails for want of room.
+        let r = self.send_one(&slot[..len], Timeout::Forever);
         self.slot = slot;
         r
     }
@@ -111,6 +133,8 @@ pub(crate) struct FallbackRx {
     slot: Vec<u8>,
     held: Option<usize>,
     stats: Stats,
+    /// As `FallbackTx::wake`.
+    wake: Arc<Wake>,
 }
 
 impl FallbackRx {
@@ -120,6 +144,7 @@ impl FallbackRx {
             slot: Vec::new(),
             held: None,
             stats: Stats::default(),
+            wake: Wake::new(),
         }
     }
 
@@ -129,6 +154,16 @@ impl FallbackRx {
 
     pub(crate) fn max_msg_size(&self) -> usize {
         self.end.msg_size()
+    }
+
+    /// This end's interrupt token, with its eventfd (made now if this is the first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the eventfd cannot be made.
+    pub(crate) fn interrupter(&self) -> Result<Arc<Wake>> {
+        self.wake.arm_fd()?;
+        Ok(self.wake.clone())
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -153,6 +188,7 @@ impl FallbackRx {
 
     pub(crate) fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let Some(len) = self.held else {
+            let _watch = intr::enter(&self.wake);
             let end = &mut self.end;
             let n = counting(&mut self.stats.syscalls, || end.recv(buf, timeout))?;
             return Ok(self.count(n));
@@ -182,6 +218,7 @@ impl FallbackRx {
         }
         let size = self.end.msg_size();
         self.slot.resize(size, 0);
+        let _watch = intr::enter(&self.wake);
         let (end, slot) = (&mut self.end, &mut self.slot);
         let len = counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
         self.held = Some(len);

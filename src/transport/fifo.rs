@@ -165,6 +165,8 @@ fn try_open_writer(path: &CString) -> Result<Option<OwnedFd>> {
 ///
 /// `WouldBlock` / `TimedOut` once the timeout allows no more waiting.
 fn nap(step: &mut Duration, timeout: &Timeout) -> Result<()> {
+    // Inside a send (the lazy writer), an interrupt ends the wait before the next step.
+    crate::sys::intr::before_nap(timeout)?;
     crate::wait::nap(*step, timeout)?;
     *step = (*step * 2).min(Duration::from_millis(50));
     Ok(())

@@ -740,8 +740,13 @@ impl<C: Connector> SockSender<C> {
                 Err(e) => match errno(&e) {
                     libc::EINTR => {}
                     libc::EAGAIN => {
-                        let t = if off == 0 { *timeout } else { Timeout::Forever };
-                        wait_fd(fd, libc::POLLOUT, &t)?;
+                        // Part of the message is out: the rest goes whatever the timeout,
+                        // and an interrupt cannot cut it short either.
+                        if off == 0 {
+                            wait_fd(fd, libc::POLLOUT, timeout)?;
+                        } else {
+                            crate::sys::intr::shield(|| wait_fd(fd, libc::POLLOUT, &Timeout::Forever))?;
+                        }
                     }
                     libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => return Err(Error::Disconnected),
                     _ => return Err(Error::Io { op: "send", source: e }),
@@ -771,7 +776,7 @@ impl<C: Connector> SockSender<C> {
                     };
                     match wait_fd(fd.as_raw_fd(), libc::POLLOUT, &handshake) {
                         Ok(_) => {}
-                        Err(e @ (Error::WouldBlock | Error::TimedOut)) => {
+                        Err(e @ (Error::WouldBlock | Error::TimedOut | Error::Interrupted)) => {
                             self.state = State::Connecting(fd);
                             return Err(e);
                         }
@@ -817,6 +822,7 @@ impl<C: Connector> SockSender<C> {
                 Attempt::InProgress(fd) => self.state = State::Connecting(fd),
                 Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
                 Attempt::Refused | Attempt::Again => {
+                    crate::sys::intr::before_nap(timeout)?;
                     crate::wait::nap(nap, timeout)?;
                     nap = (nap * 2).min(Duration::from_millis(50));
                 }

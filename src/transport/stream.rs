@@ -95,14 +95,19 @@ impl FdSender {
         while off < self.frame.len() {
             match write_nosigpipe(fd, &self.frame[off..]) {
                 Ok(0) => {
-                    wait_fd(fd, libc::POLLOUT, &Timeout::Forever)?;
+                    crate::sys::intr::shield(|| wait_fd(fd, libc::POLLOUT, &Timeout::Forever))?;
                 }
                 Ok(n) => off += n,
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EINTR) => {}
                     Some(libc::EAGAIN) => {
-                        let t = if off == 0 { timeout } else { Timeout::Forever };
-                        wait_fd(fd, libc::POLLOUT, &t)?;
+                        // Part of the frame is out: the rest goes whatever the timeout, and
+                        // an interrupt cannot cut it short either.
+                        if off == 0 {
+                            wait_fd(fd, libc::POLLOUT, &timeout)?;
+                        } else {
+                            crate::sys::intr::shield(|| wait_fd(fd, libc::POLLOUT, &Timeout::Forever))?;
+                        }
                     }
                     Some(libc::EPIPE) => return Err(Error::Disconnected),
                     _ => return Err(Error::Io { op: "write", source: e }),

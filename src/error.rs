@@ -129,7 +129,7 @@ pub enum Error {
         capacity: usize,
     },
     /// A message is not the size a typed receive expects
-    /// ([`Receiver::recv_value`](crate::channel::Receiver::recv_value)); it stays in the
+    /// (`Receiver::recv_value`); it stays in the
     /// channel (except on an MPMC ring, where looking at a message takes it).
     MessageSize {
         /// `size_of::<T>()`.
@@ -141,7 +141,7 @@ pub enum Error {
     WouldBlock,
     /// The ring stayed full or empty for the whole timeout.
     TimedOut,
-    /// The call was woken by an [`Interrupter`](crate::channel::Interrupter) of its end
+    /// The call was woken by an `Interrupter` of its end
     /// (C: `ipcring_interrupt`) before it could complete: nothing was sent or taken.
     Interrupted,
     /// Every receiver has gone: nothing sent now would ever be read.

@@ -203,25 +203,6 @@ mod examples {
     //! What the items above do, shown as tests (their module is not public API, so these
     //! are unit tests, not doc examples).
 
-    #[test]
-    fn remove() -> crate::error::Result<()> {
-        if crate::sync::MODEL {
-            // A named ring is the shared layout in a mapping; the model checker's objects
-            // cannot live there (they are built in place only in a `HeapRegion`).
-            return Ok(());
-        }
-        use crate::error::Error;
-        use crate::options::RingOptions;
-        use crate::ring::Ring;
-        let name = format!("ipcring-doc-shm-remove-{}", std::process::id());
-        let ring = Ring::create(&name, &RingOptions::new())?;
-        let tx = ring.attach_sender()?;
-        assert!(matches!(crate::region::remove(&name, false), Err(Error::InUse { endpoints: 1, .. })));
-        drop(tx);
-        crate::region::remove(&name, false)?;
-        assert!(matches!(crate::region::remove(&name, false), Err(Error::NotFound { .. })));
-        Ok(())
-    }
 
     #[test]
     fn unlink() {

@@ -197,7 +197,7 @@ pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
 #[derive(Debug)]
 pub struct TcpReceiver {
     inner: SockReceiver,
-    #[cfg_attr(not(any(test, ipcring_test)), allow(dead_code))] // read by local_port / local_addr (tests)
+    #[cfg_attr(not(ipcring_test), allow(dead_code))] // read by local_port / local_addr (tests)
     local: SocketAddr,
 }
 
@@ -232,7 +232,7 @@ impl TcpReceiver {
     }
 
     /// The port the receiver listens on (the one the kernel chose for port 0).
-    #[cfg(any(test, ipcring_test))] // used by the tests that drive this transport directly
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
     pub fn local_port(&self) -> u16 {
         self.local.port()
     }
@@ -278,24 +278,4 @@ impl MsgReceiver for TcpReceiver {
 /// As [`TcpReceiver::bind`].
 pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
     Ok(Box::new(TcpReceiver::bind(spec)?))
-}
-
-#[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run
-mod examples {
-    //! What the items above do, shown as tests (their module is not public API, so these
-    //! are unit tests, not doc examples).
-
-    #[test]
-    fn open_sender() -> crate::error::Result<()> {
-        use crate::{address::Address, timeout::Timeout, transport::tcp};
-        let any = Address::parse("tcp://127.0.0.1:0?msg_size=64")?;
-        let mut rx = tcp::TcpReceiver::bind(&any.open_spec(true, false))?;
-        let there = Address::parse(&format!("tcp://127.0.0.1:{}?msg_size=64", rx.local_port()))?;
-        let mut tx = tcp::open_sender(&there.open_spec(false, false))?;
-        tx.send(b"hello", Timeout::Forever)?;
-        let mut buf = [0u8; 64];
-        use crate::transport::MsgReceiver;
-        assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
-        Ok(())
-    }
 }

@@ -573,27 +573,3 @@ pub fn unlink(path: &str) -> Result<()> {
 pub fn remove(path: &str, _force: bool) -> Result<()> {
     unlink(path)
 }
-
-#[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run
-mod examples {
-    //! What the items above do, shown as tests (their module is not public API, so these
-    //! are unit tests, not doc examples).
-
-    #[test]
-    fn open_sender() -> crate::error::Result<()> {
-        use crate::address::Address;
-        use crate::timeout::Timeout;
-        use crate::transport::unix;
-        let path = std::env::temp_dir().join(format!("ipcring-doc-unix-{}", std::process::id()));
-        let address = Address::parse(&format!("unix://{}?msg_size=64", path.display()))?;
-        let spec = address.open_spec(true, false);
-        let mut rx = unix::open_receiver(&spec)?;
-        let mut tx = unix::open_sender(&spec)?;
-        tx.send(b"hello", Timeout::Forever)?;
-        let mut buf = [0u8; 64];
-        assert_eq!(rx.recv(&mut buf, Timeout::Forever)?, 5);
-        drop(tx);
-        assert!(matches!(rx.recv(&mut buf, Timeout::Forever), Err(crate::error::Error::EndOfStream)));
-        Ok(())
-    }
-}

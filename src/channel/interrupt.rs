@@ -4,11 +4,11 @@ use crate::ring::RingInterrupter;
 use crate::sys::intr::Wake;
 use std::sync::Arc;
 
-/// Wakes a blocked call of one [`Sender`](crate::Sender) or [`Receiver`](crate::Receiver)
+/// Wakes a blocked call of one [`Sender`](crate::channel::Sender) or [`Receiver`](crate::channel::Receiver)
 /// from another thread, for a service's shutdown path or a language binding's Ctrl-C: the
-/// call returns [`Error::Interrupted`](crate::Error::Interrupted), having sent or taken
-/// nothing. Made by [`Sender::interrupter`](crate::Sender::interrupter) /
-/// [`Receiver::interrupter`](crate::Receiver::interrupter); cheap to clone, `Send` and `Sync`.
+/// call returns [`Error::Interrupted`](crate::error::Error::Interrupted), having sent or taken
+/// nothing. Made by [`Sender::interrupter`](crate::channel::Sender::interrupter) /
+/// [`Receiver::interrupter`](crate::channel::Receiver::interrupter); cheap to clone, `Send` and `Sync`.
 ///
 /// # The rule
 ///

@@ -71,12 +71,12 @@ impl Receiver {
 
     /// An [`Interrupter`] of this end: from another thread, it makes the call of this end
     /// that is blocked now (or, if none is, the next one that would have to wait) return
-    /// [`Error::Interrupted`](crate::Error::Interrupted) with nothing sent or taken (see
+    /// [`Error::Interrupted`](crate::error::Error::Interrupted) with nothing sent or taken (see
     /// [`Interrupter`] for the exact rule). All interrupters of one end share one token.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) if a fallback end cannot make its wake-up
+    /// [`Error::Io`](crate::error::Error::Io) if a fallback end cannot make its wake-up
     /// descriptor (an `eventfd`, made by the end's first interrupter).
     pub fn interrupter(&self) -> Result<Interrupter> {
         Ok(match &self.inner {

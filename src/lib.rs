@@ -39,8 +39,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 /// Declares the building blocks: private in a normal build, public (and hidden from the docs)
-/// under `--cfg ipcring_test` or `--cfg ipcring_loom`, so that the integration tests, the loom
-/// models and the benchmarks can drive the algorithms over a raw region. Neither cfg is a
+/// under `--cfg ipcring_test` or `--cfg ipcring_loom`, so that the integration tests and the
+/// loom models can drive the algorithms over a raw region. Neither cfg is a
 /// cargo feature: no dependent can make these modules part of the API.
 macro_rules! internal {
     ($($(#[$attr:meta])* mod $name:ident;)*) => {$(

@@ -133,27 +133,17 @@ impl Address {
         })
     }
 
-    /// What a fallback transport's open needs of this address (an `OpenSpec`). Public only
-    /// in the test build, for the tests that drive a transport directly.
-    #[cfg(ipcring_test)]
-    #[doc(hidden)]
-    pub fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
-        self.spec(create, excl)
-    }
-
-    /// What a fallback transport's open needs of this address (an `OpenSpec`).
-    #[cfg(not(ipcring_test))]
-    pub(crate) fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
-        self.spec(create, excl)
-    }
-
-    fn spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
-        OpenSpec {
-            scheme: self.transport.scheme(),
-            target: &self.target,
-            options: &self.options,
-            create,
-            excl,
+    internal_fn! {
+        /// What a fallback transport's open needs of this address (an `OpenSpec`). Public only
+        /// in the test build, for the tests that drive a transport directly.
+        fn open_spec(&self, create: bool, excl: bool) -> OpenSpec<'_> {
+            OpenSpec {
+                scheme: self.transport.scheme(),
+                target: &self.target,
+                options: &self.options,
+                create,
+                excl,
+            }
         }
     }
 

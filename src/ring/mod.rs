@@ -5,7 +5,7 @@
 //! [`crate::channel`].
 //!
 //! Semantics (the README's "Semantics"): one send is one message of `0..=msg_size` bytes; a receive returns
-//! one whole message. Blocking calls take a [`Timeout`](crate::timeout::Timeout): `Forever`, `Never` (`WouldBlock`) or a
+//! one whole message. Blocking calls take a [`Timeout`](crate::timeout::Timeout): `Forever`, `NonBlocking` (`WouldBlock`) or a
 //! deadline (`TimedOut`). When every sender has gone (closed, or its process died) and the
 //! ring is drained, receives return `EndOfStream`; when every receiver has gone, sends return
 //! `Disconnected`. Before the first peer of the other side attaches, calls wait as usual.

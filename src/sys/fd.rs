@@ -129,7 +129,7 @@ pub fn wait_fd(fd: RawFd, events: libc::c_short, timeout: &Timeout) -> Result<li
 
 /// Waits for `events` on `fd` for at most `slice` or until `timeout`, whichever is sooner.
 /// `Ok` when the caller should look again (an event came or the slice ran out); the error
-/// the wait ends with otherwise ([`Error::WouldBlock`] for `Never`, [`Error::TimedOut`]
+/// the wait ends with otherwise ([`Error::WouldBlock`] for `NonBlocking`, [`Error::TimedOut`]
 /// past the deadline).
 pub fn wait_fd_slice(fd: RawFd, events: libc::c_short, timeout: &Timeout, slice: Duration) -> Result<()> {
     let slice = timeout.remaining()?.map_or(slice, |left| left.min(slice));

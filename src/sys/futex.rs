@@ -1,8 +1,8 @@
 //! Shared futex wait and wake: the only `futex(2)` calls in the crate.
 //!
-//! The futex is never a private one (no `FUTEX_PRIVATE_FLAG`): the words live in shared
-//! mappings at different addresses in different processes, and only a shared futex (keyed by
-//! the backing object) reaches the peer. Timed waits use `FUTEX_WAIT_BITSET`, whose deadline
+//! The futex is never a process-private one (the op carries no private flag): the words live
+//! in shared mappings at different addresses in different processes, and only a shared futex
+//! (keyed by the backing object) reaches the peer. Timed waits use `FUTEX_WAIT_BITSET`, whose deadline
 //! is an absolute `CLOCK_MONOTONIC` time.
 //!
 //! EINTR policy: none of its own. A wait returns on a wake, a timeout, `EAGAIN` (the value

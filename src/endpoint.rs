@@ -35,6 +35,13 @@ impl Role {
     fn ever_bit(self) -> u32 {
         self as u32
     }
+    /// The other side.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Sender => Role::Receiver,
+            Role::Receiver => Role::Sender,
+        }
+    }
     /// The word used in errors.
     pub fn name(self) -> &'static str {
         match self {
@@ -201,4 +208,25 @@ pub fn ever_attached(ring: &RawRing, role: Role) -> bool {
 #[inline]
 pub fn epoch(ring: &RawRing) -> u32 {
     ring.header().id.0.epoch.load(Ordering::Acquire)
+}
+
+/// The live endpoints of `role` now: `(entry index, generation, pid)` of each held entry (the
+/// pid as the attaching process recorded it; see [`still_held`] before trusting it).
+pub fn live(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Vec<(usize, u32, u32)>> {
+    let mut out = Vec::new();
+    for i in 0..MAX_ENDPOINTS {
+        let e = entry(ring, i);
+        if e.role.load(Ordering::Acquire) == role as u32 && held(base_fd, i)? {
+            out.push((i, e.generation.load(Ordering::Acquire), e.pid.load(Ordering::Relaxed)));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether entry `i` is still held by the attachment `generation` of `role`.
+pub fn still_held(ring: &RawRing, base_fd: Option<RawFd>, role: Role, i: usize, generation: u32) -> Result<bool> {
+    let e = entry(ring, i);
+    Ok(e.role.load(Ordering::Acquire) == role as u32
+        && e.generation.load(Ordering::Acquire) == generation
+        && held(base_fd, i)?)
 }

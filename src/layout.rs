@@ -32,7 +32,7 @@ use core::mem::{align_of, size_of};
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
 /// Bumped whenever the shared layout or the protocol over it changes incompatibly.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 /// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
 /// rather than `1`, so that garbage is unlikely to look ready.
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -109,7 +109,10 @@ pub struct Bell {
     /// and make no system call: the ring in flight wakes every waiter armed before it (see
     /// `wait`).
     pub armed: AtomicU32,
-    _reserved: u32,
+    /// How many endpoints wait on their descriptor (`ipcring_fd`, `AsFd`) for this bell: a
+    /// waker that rings also writes the ring's doorbell FIFO while this is non-zero. Each
+    /// such endpoint is also counted in `waiters` (see `wait::announce_fd`).
+    pub fd_waiters: AtomicU32,
     /// Storage for a process-shared `sem_t` (initialised only for the `Sem` backend).
     pub sem: SemStorage,
 }
@@ -205,7 +208,7 @@ impl Bell {
             seq: FutexWord::new(0),
             waiters: AtomicU32::new(0),
             armed: AtomicU32::new(0),
-            _reserved: 0,
+            fd_waiters: AtomicU32::new(0),
             sem: SemStorage::zeroed(),
         }
     }
@@ -249,7 +252,7 @@ impl SlotHeader {
 /// offsets of the shared types, pointer width, endianness, the ABI version and the table
 /// size. FNV-1a over those numbers.
 pub fn layout_hash() -> u64 {
-    let facts: [u64; 16] = [
+    let facts: [u64; 17] = [
         ABI_VERSION as u64,
         size_of::<Header>() as u64,
         align_of::<Header>() as u64,
@@ -260,6 +263,7 @@ pub fn layout_hash() -> u64 {
         core::mem::offset_of!(Header, endpoints) as u64,
         size_of::<Bell>() as u64,
         core::mem::offset_of!(Bell, sem) as u64,
+        core::mem::offset_of!(Bell, fd_waiters) as u64,
         size_of::<SlotHeader>() as u64,
         size_of::<EndpointEntry>() as u64,
         MAX_ENDPOINTS as u64,
@@ -599,6 +603,7 @@ const _: () = if !MODEL {
     assert!(offset_of!(Bell, seq) == 0);
     assert!(offset_of!(Bell, waiters) == 4);
     assert!(offset_of!(Bell, armed) == 8);
+    assert!(offset_of!(Bell, fd_waiters) == 12);
     assert!(offset_of!(Bell, sem) == 16);
     assert!(size_of::<EndpointEntry>() == 32);
     assert!(offset_of!(EndpointEntry, claim_lo) == 16);

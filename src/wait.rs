@@ -205,7 +205,14 @@ pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
     fence(Ordering::SeqCst);
     // The waiter count decides whether anybody may need a ring at all (the fast path: one
     // load); the swap, an RMW that always reads the newest value, decides who rings.
-    if bell.waiters.load(Ordering::Relaxed) == 0 || bell.armed.swap(0, Ordering::SeqCst) == 0 {
+    // The plain load of `armed` before the swap keeps a ring where a descriptor waiter stays
+    // announced (its `waiters` count stands while it is not in a call) free of a
+    // read-modify-write per message: the flag is 0 between re-arms. It cannot miss an arm:
+    // by the two fences, a load after ours sees a waiter's swap made before its fence.
+    if bell.waiters.load(Ordering::Relaxed) == 0
+        || bell.armed.load(Ordering::Relaxed) == 0
+        || bell.armed.swap(0, Ordering::SeqCst) == 0
+    {
         return None;
     }
     let mut calls = 0;
@@ -213,13 +220,41 @@ pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
     Some(calls)
 }
 
-/// Wakes everybody parked on `bell` (close, poison), whoever armed it.
-pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) {
+/// Announces that an endpoint waits on its descriptor for `bell` and arms the bell (steps 2
+/// of the protocol, for a waiter that sleeps in `epoll_wait` or `poll` rather than on the
+/// futex): the first time, `fd_waiters` and `waiters` go up by one and stay up until
+/// [`retract_fd`]; every time, `armed` is set, then the SeqCst fence. The caller re-checks the
+/// ring after this (step 3); a waker that publishes later sees the announcement and rings,
+/// and the ring layer then writes the doorbell as well as waking the futex.
+pub(crate) fn announce_fd(bell: &Bell, announced: &mut bool) {
+    if !*announced {
+        bell.fd_waiters.fetch_add(1, Ordering::SeqCst);
+        bell.waiters.fetch_add(1, Ordering::SeqCst);
+        *announced = true;
+    }
+    bell.armed.swap(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+}
+
+/// Withdraws an announcement made by [`announce_fd`] (the endpoint is closing).
+pub(crate) fn retract_fd(bell: &Bell, announced: &mut bool) {
+    if *announced {
+        bell.fd_waiters.fetch_sub(1, Ordering::Relaxed);
+        bell.waiters.fetch_sub(1, Ordering::Relaxed);
+        *announced = false;
+    }
+}
+
+/// Wakes everybody parked on `bell` (close, poison), whoever armed it; whether anybody had
+/// announced itself (and so was woken).
+pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) -> bool {
     fence(Ordering::SeqCst);
     if bell.waiters.load(Ordering::Relaxed) != 0 {
         bell.armed.swap(0, Ordering::SeqCst);
         ring(bell, backend);
+        return true;
     }
+    false
 }
 
 #[cold]

@@ -197,7 +197,7 @@ fn bad_names_are_invalid_name_before_any_system_call() {
         format!("/{u}/b"),
         format!("//{u}"),
         format!("{u}/"),
-        long(251),
+        long(241),
         format!("/{}", long(251)),
         long(300),
         format!("{u}\0y"),
@@ -220,15 +220,15 @@ fn bad_names_are_invalid_name_before_any_system_call() {
     // Nothing reached /dev/shm.
     for leftover in [
         u.clone(),
-        long(251),
+        long(241),
         format!("{u}\0y").split('\0').next().unwrap().to_string(),
     ] {
         assert!(!shm_path(&leftover).exists(), "{leftover:?} was created");
     }
     // The longest valid name works.
-    let ok = long(250);
+    let ok = long(240);
     let guard = ShmName::from_name(ok.clone());
-    let ring = Ring::create(&ok, &opts).expect("a 250-byte name is valid");
+    let ring = Ring::create(&ok, &opts).expect("a 240-byte name is valid");
     drop(ring);
     Ring::unlink(&ok).unwrap();
     drop(guard);

@@ -9,6 +9,7 @@ use crate::ring::{RingReceiver, RingSender};
 use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::transport::adapter::{FallbackRx, FallbackTx};
+use std::os::fd::BorrowedFd;
 
 /// What a sending end offers `Sender` (see its methods for the contract of each).
 pub(crate) trait SendEnd: Sized {
@@ -23,6 +24,7 @@ pub(crate) trait SendEnd: Sized {
     fn geometry(&self) -> Option<Geometry>;
     fn queued(&self) -> Option<u64>;
     fn capacity(&self) -> Option<u64>;
+    fn fd(&self) -> BorrowedFd<'_>;
 }
 
 /// What a receiving end offers `Receiver` (see its methods for the contract of each).
@@ -43,6 +45,7 @@ pub(crate) trait RecvEnd: Sized {
     fn geometry(&self) -> Option<Geometry>;
     fn queued(&self) -> Option<u64>;
     fn capacity(&self) -> Option<u64>;
+    fn fd(&self) -> BorrowedFd<'_>;
 }
 
 /// A sending end of either kind.
@@ -130,6 +133,9 @@ impl SendEnd for RingSender {
     fn capacity(&self) -> Option<u64> {
         Some(RingSender::geometry(self).capacity)
     }
+    fn fd(&self) -> BorrowedFd<'_> {
+        RingSender::fd(self)
+    }
 }
 
 impl RecvEnd for RingReceiver {
@@ -176,6 +182,9 @@ impl RecvEnd for RingReceiver {
     fn capacity(&self) -> Option<u64> {
         Some(RingReceiver::geometry(self).capacity)
     }
+    fn fd(&self) -> BorrowedFd<'_> {
+        RingReceiver::fd(self)
+    }
 }
 
 impl SendEnd for FallbackTx {
@@ -209,6 +218,9 @@ impl SendEnd for FallbackTx {
     }
     fn capacity(&self) -> Option<u64> {
         FallbackTx::capacity(self)
+    }
+    fn fd(&self) -> BorrowedFd<'_> {
+        FallbackTx::fd(self)
     }
 }
 
@@ -254,5 +266,8 @@ impl RecvEnd for FallbackRx {
     }
     fn capacity(&self) -> Option<u64> {
         FallbackRx::capacity(self)
+    }
+    fn fd(&self) -> BorrowedFd<'_> {
+        FallbackRx::fd(self)
     }
 }

@@ -11,6 +11,7 @@ use crate::ring::RingReceiver;
 use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::transport::{adapter::FallbackRx, MsgReceiver};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// The receiving end of a channel.
@@ -445,6 +446,41 @@ impl Receiver {
     #[must_use]
     pub fn capacity(&self) -> Option<u64> {
         dispatch!(&self.inner, Rx, e => RecvEnd::capacity(e))
+    }
+}
+
+/// The handle's descriptor, for `poll`, `epoll`, `select` and async runtimes (the README's
+/// "Event loops"): readable while a non-blocking call in this handle's direction would not
+/// return [`Error::WouldBlock`] (a message, end of stream, or an error to report). Level-triggered in
+/// effect: spurious readiness is possible (the call then returns `WouldBlock`; wait again),
+/// missed readiness is not. The handle owns the descriptor: never read, write or close it;
+/// register it for readability (`POLLIN`/`EPOLLIN`) whatever the direction. It is made at the
+/// first call and lives as long as the handle.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let (mut tx, mut rx) = ipcring::pair_at("shm://?capacity=4")?;
+/// let fd = rx.as_fd();
+/// assert!(matches!(rx.try_recv_vec(), Err(ipcring::Error::WouldBlock))); // empty: arms the descriptor
+/// tx.send(b"wake")?;
+/// let mut p = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&rx), events: libc::POLLIN, revents: 0 }];
+/// // SAFETY: one valid pollfd.
+/// assert_eq!(unsafe { libc::poll(p.as_mut_ptr(), 1, 5000) }, 1);
+/// assert_eq!(rx.try_recv_vec()?, b"wake");
+/// # let _ = fd;
+/// # Ok::<(), ipcring::Error>(())
+/// ```
+impl AsFd for Receiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        dispatch!(&self.inner, Rx, e => RecvEnd::fd(e))
+    }
+}
+
+impl AsRawFd for Receiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

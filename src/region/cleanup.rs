@@ -183,6 +183,7 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
         return Err(Error::last_os("shm_unlink"));
     }
     failpoint::hit(failpoint::CLEANUP_AFTER_UNLINK);
+    super::bell::unlink_both(name);
     // Closing `file` releases both locks.
     Ok(())
 }
@@ -192,10 +193,11 @@ pub fn remove(name: &str, force: bool) -> Result<()> {
 pub fn unlink(name: &str) -> Result<()> {
     let cname = validate_name(name)?;
     // SAFETY: cname is a valid C string.
-    if unsafe { libc::shm_unlink(cname.as_ptr()) } != 0 {
-        return Err(Error::last_os("shm_unlink"));
-    }
-    Ok(())
+    let rc = unsafe { libc::shm_unlink(cname.as_ptr()) };
+    let err = (rc != 0).then(|| Error::last_os("shm_unlink"));
+    // The bells go too, even if the ring had gone already (they are named after it).
+    super::bell::unlink_both(name);
+    err.map_or(Ok(()), Err)
 }
 
 #[cfg(all(test, not(miri)))] // real sockets, pipes, shm objects or /proc: foreign calls Miri cannot run

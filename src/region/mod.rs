@@ -8,7 +8,9 @@
 //! | `shm` | [`ShmRegion`]: named objects (create with the init lock, open) and memfds |
 //! | `cleanup` | [`remove`] (the cleanup lock and the identity check) and [`unlink`] |
 //! | `name` | [`validate_name`] and where named objects live |
+//! | `bell` | the doorbell FIFOs beside a named ring (the handles' descriptors listen on them) |
 
+pub mod bell;
 mod cleanup;
 mod heap;
 mod init;

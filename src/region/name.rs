@@ -1,12 +1,14 @@
 //! Names of shared-memory objects: the rules, checked before any system call (one optional
-//! leading `/`, then 1..=250 bytes with no other `/` and no NUL, and not `.` or `..`), and
+//! leading `/`, then 1..=240 bytes with no other `/` and no NUL, not `.` or `..`, and not ending
+//! in a doorbell's suffix, `.bell-rx` or `.bell-tx`), and
 //! where the objects live.
 
 use crate::error::{Error, Result};
 use std::ffi::CString;
 
-/// The longest name accepted, not counting the leading `/`.
-pub const MAX_NAME_LEN: usize = 250;
+/// The longest name accepted, not counting the leading `/`: the kernel's 255 less room for
+/// the doorbells' suffixes (`region::bell`).
+pub const MAX_NAME_LEN: usize = 240;
 
 /// Where the kernel's shared-memory objects live (`shm_open("/NAME")` is `SHM_DIR/NAME`).
 pub const SHM_DIR: &str = "/dev/shm";
@@ -24,7 +26,10 @@ pub fn validate_name(name: &str) -> Result<CString> {
         return bad("empty");
     }
     if bare.len() > MAX_NAME_LEN {
-        return bad("longer than 250 bytes");
+        return bad("longer than 240 bytes");
+    }
+    if super::bell::ring_of(bare).is_some() {
+        return bad("names ending in .bell-rx or .bell-tx are the rings' doorbells");
     }
     if bare.contains('/') {
         return bad("contains '/' after the leading one");

@@ -17,6 +17,7 @@
 //! | `sender` | the ring's sending end |
 //! | `receiver` | the ring's receiving end |
 
+mod door;
 mod peers;
 mod receiver;
 mod sender;
@@ -56,7 +57,9 @@ impl RingInterrupter {
         self.wake.raise();
         let h = self.shared.raw.header();
         let bell = if self.space { &h.space_bell } else { &h.data_bell };
-        crate::wait::notify_all(bell, self.shared.raw.geom().wake);
+        if crate::wait::notify_all(bell, self.shared.raw.geom().wake) {
+            self.shared.ring_door(bell, self.space);
+        }
     }
 }
 
@@ -75,6 +78,8 @@ struct Shared {
     /// it; this flag keeps the ring poisoned for this process: every later call fails at once
     /// (tests/live_scribble.rs found calls that worked again, or waited out their timeout).
     corrupted: std::sync::atomic::AtomicBool,
+    /// The doorbells the handles' descriptors listen on (`door`).
+    doors: door::Doors,
 }
 
 impl Shared {
@@ -108,24 +113,58 @@ impl Shared {
         tail.wrapping_sub(head).min(self.raw.geom().capacity)
     }
 
-    fn new(backing: Backing) -> Arc<Shared> {
-        let raw = match &backing {
-            Backing::Shm(r) => r.raw(),
-            Backing::Heap(r) => r.raw(),
+    fn new(backing: Backing) -> Result<Arc<Shared>> {
+        let (raw, doors) = match &backing {
+            Backing::Shm(r) => match r.name() {
+                Some(name) => {
+                    let mode = crate::sys::fd::fstat(r.fd())?.st_mode;
+                    (r.raw(), door::Doors::named(name, mode))
+                }
+                None => (r.raw(), door::Doors::anonymous()?),
+            },
+            // Miri and loom run the algorithms, not the kernel: no pipes there (and no
+            // descriptors asked for).
+            Backing::Heap(r) if cfg!(miri) || crate::sync::MODEL => (r.raw(), door::Doors::default()),
+            Backing::Heap(r) => (r.raw(), door::Doors::anonymous()?),
         };
-        Arc::new(Shared {
+        Ok(Arc::new(Shared {
             raw,
             backing,
             corrupted: std::sync::atomic::AtomicBool::new(false),
-        })
+            doors,
+        }))
+    }
+
+    /// Writes the doorbell of `bell` (the space bell if `senders`) if an endpoint waits on its
+    /// descriptor for it; called after the bell's futex was rung.
+    #[cold]
+    fn ring_door(&self, bell: &crate::layout::Bell, senders: bool) {
+        if bell.fd_waiters.load(Ordering::Relaxed) != 0 {
+            self.doors.ring(senders);
+        }
+    }
+
+    /// A descriptor this mapping owns for its whole life, standing in for an end's descriptor
+    /// that could not be made (see `door::Listener`): the region's file (which `poll` reports
+    /// readable, so the next call says what failed) or the in-process ring's doorbell pipe.
+    fn last_resort_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match &self.backing {
+            // SAFETY: the region's file stays open as long as `self`.
+            Backing::Shm(r) => unsafe { std::os::fd::BorrowedFd::borrow_raw(r.fd()) },
+            Backing::Heap(_) => self.doors.any_fd(),
+        }
     }
     /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
     /// endpoints (end of stream, `Disconnected`).
     fn close(&self, ep: Endpoint) {
         endpoint::detach(&self.raw, ep);
         let h = self.raw.header();
-        wait::notify_all(&h.data_bell, self.raw.geom().wake);
-        wait::notify_all(&h.space_bell, self.raw.geom().wake);
+        if wait::notify_all(&h.data_bell, self.raw.geom().wake) {
+            self.ring_door(&h.data_bell, false);
+        }
+        if wait::notify_all(&h.space_bell, self.raw.geom().wake) {
+            self.ring_door(&h.space_bell, true);
+        }
     }
 
     fn lock_fd(&self) -> Option<RawFd> {
@@ -190,7 +229,7 @@ impl Ring {
         let g = opts.validate()?;
         let region = region::create(name, &g, opts.perm_bits(), init_ring).map_err(|e| e.on(&shm_address(name)))?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
+            shared: Shared::new(Backing::Shm(region))?,
         })
     }
 
@@ -224,7 +263,7 @@ impl Ring {
             .map_err(|e| e.on(&shm_address(name)))?;
         opts.check(&region.geometry())?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
+            shared: Shared::new(Backing::Shm(region))?,
         })
     }
 
@@ -241,7 +280,7 @@ impl Ring {
         let g = opts.validate()?;
         let region = region::anonymous(&g, init_ring)?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region)),
+            shared: Shared::new(Backing::Shm(region))?,
         })
     }
 
@@ -259,7 +298,7 @@ impl Ring {
     pub fn in_process(opts: &RingOptions) -> Result<Ring> {
         let g = opts.validate()?;
         Ok(Ring {
-            shared: Shared::new(Backing::Heap(HeapRegion::new(g)?)),
+            shared: Shared::new(Backing::Heap(HeapRegion::new(g)?))?,
         })
     }
 

@@ -29,6 +29,12 @@ impl PeerCache {
         }
     }
 
+    /// Makes the next [`gone`](Self::gone) count again, whatever its age (a peer's process
+    /// was seen to exit).
+    pub(super) fn forget(&mut self) {
+        self.checked = None;
+    }
+
     /// Whether every peer is gone (at least one attached once, none now). Recounts when the
     /// attach/close epoch moved; otherwise, because a death does not move the epoch, when the
     /// last count is older than half a park slice. The age is checked before every sleep, and

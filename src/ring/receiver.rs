@@ -1,5 +1,6 @@
 //! The receiving end of a shared-memory ring (behind `channel::Receiver`).
 
+use super::door::Listener;
 use super::peers::PeerCache;
 use super::{Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
@@ -12,7 +13,8 @@ use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::wait::{self, Phase};
 use crate::sys::intr::Wake;
-use std::sync::Arc;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug)]
 enum RecvImp {
@@ -32,6 +34,8 @@ pub struct RingReceiver {
     stats: Stats,
     /// This end's interrupt token (see [`RingInterrupter`]).
     wake: Arc<Wake>,
+    /// This end's descriptor, once asked for (see `door`).
+    listener: OnceLock<Listener>,
     /// The lengths of the messages seen by the last `peek_batch_raw` (for the statistics).
     batch_lens: Vec<usize>,
 }
@@ -51,6 +55,7 @@ impl RingReceiver {
             peers: PeerCache::new(Role::Sender),
             stats: Stats::default(),
             wake: Wake::new(),
+            listener: OnceLock::new(),
             batch_lens: Vec::new(),
         })
     }
@@ -80,12 +85,24 @@ impl RingReceiver {
         self.stats
     }
 
+    /// This end's descriptor for event loops, made at the first call (see `door`): readable
+    /// while a non-blocking call would not return `WouldBlock`. Owned by the end.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener
+            .get_or_init(|| Listener::new(&self.shared, Role::Receiver))
+            .fd(&self.shared)
+    }
+
     #[inline]
     fn wake_senders(&mut self) {
         let raw = &self.shared.raw;
         if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake) {
             self.stats.wakes += 1;
             self.stats.syscalls += calls;
+            let shared = &self.shared;
+            crate::sys::count::counting(&mut self.stats.syscalls, || {
+                shared.ring_door(&raw.header().space_bell, true)
+            });
         }
     }
 
@@ -207,11 +224,40 @@ impl RingReceiver {
         self.park_for_data(timeout, |imp| Self::try_take(imp, limit, &mut f))
     }
 
+    /// [`park_for_data_once`](Self::park_for_data_once), and for an end whose descriptor was asked for,
+    /// the descriptor's second look before `WouldBlock` (see `door`): prepare the listener,
+    /// announce and arm, look again; a look that found work after draining the doorbell
+    /// puts a byte back.
+    fn park_for_data<T>(
+        &mut self,
+        timeout: Timeout,
+        mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let r = self.park_for_data_once(timeout, &mut op);
+        if !matches!(r, Err(Error::WouldBlock)) || self.listener.get().is_none() {
+            return r;
+        }
+        let Some(listener) = self.listener.get_mut() else { return r };
+        let (shared, peers) = (&self.shared, &mut self.peers);
+        let drained =
+            crate::sys::count::counting(&mut self.stats.syscalls, || listener.prepare(shared, Role::Receiver, peers))?;
+        if let Some(announced) = listener.announced() {
+            wait::announce_fd(&shared.raw.header().data_bell, announced);
+        }
+        let r = self.park_for_data_once(Timeout::NonBlocking, &mut op);
+        if drained && !matches!(r, Err(Error::WouldBlock)) {
+            if let Some(l) = self.listener.get() {
+                crate::sys::count::counting(&mut self.stats.syscalls, || l.put_back());
+            }
+        }
+        r
+    }
+
     /// Waits as `timeout` allows on the data bell until `op` (an attempt on the ring) gives
     /// a value: spinning, then parking; off the spin phase, skipping slots of dead producers
     /// (MPMC), the poison check and end of stream (see [`attempt`](Self::attempt)). Parks and
     /// system calls go to this end's statistics.
-    fn park_for_data<T>(
+    fn park_for_data_once<T>(
         &mut self,
         timeout: Timeout,
         mut op: impl FnMut(&mut RecvImp) -> Result<Option<T>>,
@@ -403,6 +449,9 @@ impl RingReceiver {
 
 impl Drop for RingReceiver {
     fn drop(&mut self) {
+        if let Some(announced) = self.listener.get_mut().and_then(Listener::announced) {
+            wait::retract_fd(&self.shared.raw.header().data_bell, announced);
+        }
         if let Some(ep) = self.ep.take() {
             self.shared.close(ep);
         }

@@ -1,5 +1,6 @@
 //! The sending end of a shared-memory ring (behind `channel::Sender`).
 
+use super::door::Listener;
 use super::peers::PeerCache;
 use super::{Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
@@ -12,7 +13,8 @@ use crate::stats::Stats;
 use crate::timeout::Timeout;
 use crate::wait::{self, Phase};
 use crate::sys::intr::Wake;
-use std::sync::Arc;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug)]
 enum SendImp {
@@ -32,6 +34,8 @@ pub struct RingSender {
     stats: Stats,
     /// This end's interrupt token (see [`RingInterrupter`]).
     wake: Arc<Wake>,
+    /// This end's descriptor, once asked for (see `door`).
+    listener: OnceLock<Listener>,
 }
 
 impl RingSender {
@@ -49,6 +53,7 @@ impl RingSender {
             peers: PeerCache::new(Role::Receiver),
             stats: Stats::default(),
             wake: Wake::new(),
+            listener: OnceLock::new(),
         })
     }
 
@@ -75,6 +80,14 @@ impl RingSender {
     /// This endpoint's counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// This end's descriptor for event loops, made at the first call (see `door`): readable
+    /// while a non-blocking call would not return `WouldBlock`. Owned by the end.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener
+            .get_or_init(|| Listener::new(&self.shared, Role::Sender))
+            .fd(&self.shared)
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -139,6 +152,10 @@ impl RingSender {
         if let Some(calls) = wait::notify(&raw.header().data_bell, raw.geom().wake) {
             self.stats.wakes += 1;
             self.stats.syscalls += calls;
+            let shared = &self.shared;
+            crate::sys::count::counting(&mut self.stats.syscalls, || {
+                shared.ring_door(&raw.header().data_bell, false)
+            });
         }
     }
 
@@ -178,11 +195,40 @@ impl RingSender {
         })
     }
 
+    /// [`park_for_room_once`](Self::park_for_room_once), and for an end whose descriptor was asked for,
+    /// the descriptor's second look before `WouldBlock` (see `door`): prepare the listener,
+    /// announce and arm, look again; a look that found work after draining the doorbell
+    /// puts a byte back.
+    fn park_for_room<T>(
+        &mut self,
+        timeout: Timeout,
+        mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
+    ) -> Result<T> {
+        let r = self.park_for_room_once(timeout, &mut op);
+        if !matches!(r, Err(Error::WouldBlock)) || self.listener.get().is_none() {
+            return r;
+        }
+        let Some(listener) = self.listener.get_mut() else { return r };
+        let (shared, peers) = (&self.shared, &mut self.peers);
+        let drained =
+            crate::sys::count::counting(&mut self.stats.syscalls, || listener.prepare(shared, Role::Sender, peers))?;
+        if let Some(announced) = listener.announced() {
+            wait::announce_fd(&shared.raw.header().space_bell, announced);
+        }
+        let r = self.park_for_room_once(Timeout::NonBlocking, &mut op);
+        if drained && !matches!(r, Err(Error::WouldBlock)) {
+            if let Some(l) = self.listener.get() {
+                crate::sys::count::counting(&mut self.stats.syscalls, || l.put_back());
+            }
+        }
+        r
+    }
+
     /// Waits as `timeout` allows on the space bell until `op` (an attempt on the ring) gives
     /// a value: spinning, then parking; before each sleep, the poison and receivers checks
     /// and, on MPMC, the recovery of a slot a dead consumer held. Parks and system calls go
     /// to this end's statistics.
-    fn park_for_room<T>(
+    fn park_for_room_once<T>(
         &mut self,
         timeout: Timeout,
         mut op: impl FnMut(&mut SendImp) -> Result<Option<T>>,
@@ -302,6 +348,9 @@ impl RingSender {
 
 impl Drop for RingSender {
     fn drop(&mut self) {
+        if let Some(announced) = self.listener.get_mut().and_then(Listener::announced) {
+            wait::retract_fd(&self.shared.raw.header().space_bell, announced);
+        }
         if let Some(ep) = self.ep.take() {
             self.shared.close(ep);
         }

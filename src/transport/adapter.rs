@@ -278,3 +278,15 @@ impl FallbackRx {
         }
     }
 }
+
+// PLACEHOLDER until the fallback descriptors land (branch fdfall): replaced at the merge.
+impl FallbackTx {
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        unimplemented!("fallback descriptors")
+    }
+}
+impl FallbackRx {
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        unimplemented!("fallback descriptors")
+    }
+}

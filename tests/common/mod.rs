@@ -85,6 +85,9 @@ impl ShmName {
 impl Drop for ShmName {
     fn drop(&mut self) {
         let _ = ipcring::Ring::unlink(&self.0);
+        for bell in [".bell-rx", ".bell-tx"] {
+            let _ = std::fs::remove_file(shm_path(&format!("{}{bell}", self.0)));
+        }
         // Objects the tests made by hand (garbage, directories, symlinks).
         let p = self.path();
         if p.is_dir() {

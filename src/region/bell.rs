@@ -1,0 +1,46 @@
+//! The doorbells of a named ring: two FIFOs beside the shared-memory object, which the
+//! handles' descriptors (`AsFd`, `ipcring_fd`) listen on.
+//!
+//! `/dev/shm/NAME.bell-rx` is the bell the receivers listen on (rung when a message or an
+//! ending makes a receive possible), `/dev/shm/NAME.bell-tx` the one the senders listen on
+//! (room, or the receivers gone). They are reached by name, so unrelated processes need pass
+//! no descriptors; they are made on demand by the first endpoint that asks for a descriptor,
+//! with the ring's own permission bits (read off the object, so 0600 unless the creator asked
+//! otherwise); they are removed with the ring ([`super::remove`], [`super::unlink`]; `ipcring rm`)
+//! and listed with it (`ipcring ls`, `ipcring stat`). A FIFO holds no state worth keeping:
+//! a bell removed while in use costs its listeners a missed ring until they reopen, never a
+//! wrong message. Names ending in one of [`SUFFIXES`] are therefore not ring names.
+
+use crate::error::Result;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+/// The two suffixes, in the order (receivers' bell, senders' bell).
+pub const SUFFIXES: [&str; 2] = [".bell-rx", ".bell-tx"];
+
+/// Which bell: the one receivers listen on (`false`) or the one senders listen on (`true`).
+fn path(shm_name: &str, senders: bool) -> CString {
+    let bare = shm_name.trim_start_matches('/');
+    let suffix = SUFFIXES[senders as usize];
+    CString::new(format!("{}/{bare}{suffix}", super::SHM_DIR)).expect("names hold no NUL")
+}
+
+/// Opens (and, with `mode`, makes if missing) the bell of the ring `shm_name` (`/NAME`) that
+/// senders (`senders`) or receivers listen on: a non-blocking descriptor for reading and
+/// ringing (see `sys::ready::fifo_open`).
+pub fn open(shm_name: &str, senders: bool, mode: Option<u32>) -> Result<OwnedFd> {
+    crate::sys::ready::fifo_open(&path(shm_name, senders), mode)
+}
+
+/// Removes both bells of `shm_name`, if they exist (after the ring's own removal).
+pub fn unlink_both(shm_name: &str) {
+    for senders in [false, true] {
+        // SAFETY: the path is a valid C string; a missing file is ENOENT, ignored.
+        unsafe { libc::unlink(path(shm_name, senders).as_ptr()) };
+    }
+}
+
+/// If `file` (a name in `/dev/shm`) is a ring's bell, the ring's name.
+pub fn ring_of(file: &str) -> Option<&str> {
+    SUFFIXES.iter().find_map(|s| file.strip_suffix(s)).filter(|n| !n.is_empty())
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Every file of `src/`. cbindgen reads `lib.rs` and, through its `mod` lines, the others;
 /// `check_sources` fails the build when a file of `src/` is missing here, so a new module is
 /// also watched for changes (and must be declared with `mod` in lib.rs to reach the header).
-const SOURCES: [&str; 3] = ["handle.rs", "lib.rs", "status.rs"];
+const SOURCES: [&str; 4] = ["events.rs", "handle.rs", "lib.rs", "status.rs"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -98,6 +98,24 @@
 #define IPCRING_TRANSPORT_TCP 5
 
 /**
+ * `events` / `revents` bit: a receive would not return `IPCRING_EAGAIN` (a message, end of
+ * stream, or an error to report); for a plain descriptor, `POLLIN`.
+ */
+#define IPCRING_POLLIN 1
+
+/**
+ * `events` / `revents` bit: a send would not return `IPCRING_EAGAIN` (room, or the receivers
+ * gone); for a plain descriptor, `POLLOUT`.
+ */
+#define IPCRING_POLLOUT 2
+
+/**
+ * `revents` bit only: the next call on the handle fails, and its status says why (for a plain
+ * descriptor: `POLLERR`, `POLLHUP` or `POLLNVAL`).
+ */
+#define IPCRING_POLLERR 4
+
+/**
  * Success.
  */
 #define IPCRING_OK 0
@@ -377,6 +395,32 @@ typedef struct {
    */
   uint32_t transport;
 } ipcring_info_t;
+
+/**
+ * One entry of `ipcring_poll`: a handle (`ch`), or when `ch` is NULL a plain descriptor
+ * (`fd`; a negative `fd` is ignored, as by poll(2)). `events` is what to wait for
+ * (`IPCRING_POLLIN` on a receiving handle, `IPCRING_POLLOUT` on a sending one, either on a
+ * descriptor); `revents` is set by the call.
+ */
+typedef struct {
+  /**
+   * A handle, or NULL for a plain descriptor.
+   */
+  ipcring_t *ch;
+  /**
+   * The plain descriptor when `ch` is NULL.
+   */
+  int fd;
+  /**
+   * What to wait for: `IPCRING_POLLIN` and/or `IPCRING_POLLOUT`.
+   */
+  int16_t events;
+  /**
+   * What happened: set by `ipcring_poll` (`IPCRING_POLLIN`, `IPCRING_POLLOUT`,
+   * `IPCRING_POLLERR`).
+   */
+  int16_t revents;
+} ipcring_pollitem_t;
 
 /*
  * Initialisers for the structs the library fills in: they set `size`, the first field, to the
@@ -696,6 +740,58 @@ int ipcring_remove(const char *address, uint32_t flags);
  * Thread safety: may be called from any thread at any time.
  */
 const char *ipcring_version(void);
+
+/**
+ * Writes to `*fd` the handle's descriptor, for poll(2), epoll(7), select(2) or a library's
+ * event loop. It is readable (`POLLIN`/`EPOLLIN`, whatever the handle's direction) while a
+ * call with `IPCRING_NONBLOCK` would not return `IPCRING_EAGAIN`: a message, end of stream
+ * or an error to report for a receiving handle; room or the receivers gone for a sending one.
+ * Level-triggered in effect: a readable descriptor may still give `IPCRING_EAGAIN` (spurious
+ * readiness: wait again), but it never stays unreadable while a call could make progress.
+ * Register it for reading, and after it reads ready, call with `IPCRING_NONBLOCK` until
+ * `IPCRING_EAGAIN` (edge-triggered use must also drain that way).
+ *
+ * Ownership: the handle owns the descriptor; never read, write or close it. It stays valid
+ * until `ipcring_close(ch)`; remove it from your epoll set before closing the handle. On a
+ * handle opened for both directions it is the receiving direction's descriptor (use
+ * `ipcring_poll` with `IPCRING_POLLOUT` for the sending direction).
+ *
+ * On `shm://` rings it is an epoll set of the handle's own over the ring's doorbell (a FIFO
+ * `/dev/shm/NAME.bell-rx` or `.bell-tx`, made at the first call with the ring's permissions
+ * and removed with the ring) and pidfds of the peers' processes, so a peer's death makes it
+ * ready at once; a busy ring rings the doorbell only when an endpoint waits on its
+ * descriptor. On the other transports it is built on the kernel object's own readiness.
+ *
+ * Thread safety: calls on one handle must not overlap.
+ *
+ * # Safety
+ * `ch` is NULL or a handle from ipcring; `fd` is NULL or valid for one write.
+ */
+int ipcring_fd(ipcring_t *ch, int *fd);
+
+/**
+ * Waits until at least one of the `n` items at `items` is ready, or `timeout_ns` ends
+ * (`IPCRING_FOREVER`, `IPCRING_NONBLOCK` to look once, or nanoseconds), like `zmq_poll`.
+ * Returns how many items are ready (their `revents` say what; the others' are 0), 0 if the
+ * time ended first, or a negative status: `IPCRING_EINVAL` for a NULL `items`, `n` of 0 or
+ * above 65536, or a handle listed twice; `IPCRING_EDIRECTION` for `IPCRING_POLLIN` on a
+ * handle that does not receive (or `IPCRING_POLLOUT` on one that does not send); the status
+ * of a bad or closed handle; `IPCRING_EIO` if the system's poll fails. A handle reported
+ * ready will not give `IPCRING_EAGAIN` at its next non-blocking call in that direction,
+ * unless a competing receiver (or sender) in another thread or process was first.
+ *
+ * Handles may be of any transport, mixed with plain descriptors (sockets, pipes, timers).
+ * Each round looks at every handle (arming its descriptor, as a non-blocking call that found
+ * nothing does), then sleeps in one ppoll(2) over all the descriptors.
+ *
+ * Thread safety: no other call may overlap on any handle of the set (an `ipcring_interrupt`
+ * does not wake this call: add an eventfd of your own to the set for that).
+ *
+ * # Safety
+ * `items` is NULL or valid for `n` items of reads and writes; each `ch` is NULL or a handle
+ * from ipcring.
+ */
+int ipcring_poll(ipcring_pollitem_t *items, size_t n, int64_t timeout_ns);
 
 /**
  * A static, NUL-terminated description of any status code (unknown codes included).

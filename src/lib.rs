@@ -79,6 +79,8 @@ pub mod channel;
 pub mod error;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
+#[cfg(not(ipcring_loom))]
+mod poll;
 mod kind;
 mod options;
 mod stats;
@@ -105,6 +107,8 @@ pub use channel::{
     pair, pair_at, remove, unlink, Create, Interrupter, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender,
 };
 pub use error::{Error, ErrorKind, Result};
+#[cfg(not(ipcring_loom))]
+pub use poll::{poll, Events, PollItem};
 pub use kind::{Kind, UnknownName, WakeBackend};
 pub use layout::Geometry;
 pub use options::RingOptions;

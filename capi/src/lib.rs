@@ -4,6 +4,7 @@
 //!   their argument checks and the panic guard; the flags and the structs the calls fill in;
 //! - [`status`]: the status codes, `ipcring_strerror`, `ipcring_last_error` and the mapping
 //!   from the crate's [`Error`];
+//! - [`events`]: the event-loop calls, `ipcring_fd` and `ipcring_poll`;
 //! - [`handle`]: the handle shells (`ipcring_t`) and their lock-free pool.
 //!
 //! The calls are thin: they check pointers and strings, convert, call `ipcring::channel`,
@@ -25,6 +26,7 @@
 //! handle (the "where detectable" of use after close). A pointer that never came from
 //! ipcring but points at readable, aligned memory is `IPCRING_EBADHANDLE`.
 
+mod events;
 mod handle;
 mod status;
 

@@ -330,6 +330,17 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// For `ipcring::poll`: `Some` (see `RingSender::poll_ready`) where the end decides its
+    /// readiness itself, `None` where its descriptor's readiness is exact (the fallbacks).
+    pub(crate) fn poll_ready(&mut self) -> Option<Result<()>> {
+        match &mut self.inner {
+            Tx::Ring(r) => Some(r.poll_ready()),
+            Tx::Fallback(_) => None,
+        }
+    }
+}
+
 /// The handle's descriptor, for `poll`, `epoll`, `select` and async runtimes (the README's
 /// "Event loops"): readable while a non-blocking call in this handle's direction would not
 /// return [`Error::WouldBlock`] (room, or every receiver gone). Level-triggered in

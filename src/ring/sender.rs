@@ -82,6 +82,16 @@ impl RingSender {
         self.stats
     }
 
+    /// Whether a non-blocking call would not return `WouldBlock` now (room (a snapshot of the cursors; an MPMC slot still being written or read counts, so it may be spurious)), having got
+    /// the descriptor ready to wait for a change like a call that found nothing (see
+    /// `door`): `Ok(())` ready, `Err(WouldBlock)` not, another error is what the next call
+    /// reports (end of stream, `Disconnected`, corruption). Behind `ipcring::poll`.
+    pub fn poll_ready(&mut self) -> Result<()> {
+        let _ = self.fd();
+        let sh = self.shared.clone();
+        self.guarded(|me| me.park_for_room(Timeout::NonBlocking, |_| Ok((sh.queued() < sh.raw.geom().capacity).then_some(()))))
+    }
+
     /// This end's descriptor for event loops, made at the first call (see `door`): readable
     /// while a non-blocking call would not return `WouldBlock`. Owned by the end.
     pub fn fd(&self) -> BorrowedFd<'_> {

@@ -115,6 +115,36 @@ fn poll_plain(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
     }
 }
 
+/// One wait of `ppoll` over `pfds` until `timeout` (a look without waiting for
+/// `Timeout::NonBlocking` or a past deadline): how many descriptors reported, 0 if the time
+/// ended first. `EINTR` goes round with the same deadline. A descriptor that is not open is
+/// reported (`POLLNVAL`), not an error.
+///
+/// # Errors
+///
+/// [`Error::Io`] if `ppoll` fails.
+pub fn poll_count(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<usize> {
+    loop {
+        let rel = match timeout.remaining() {
+            Ok(r) => r.map(timespec),
+            Err(_) => Some(timespec(Duration::ZERO)),
+        };
+        let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
+        super::count::one();
+        // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
+        // timespec; no signal mask.
+        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(Error::Io { op: "ppoll", source: e });
+        }
+        return Ok(rc as usize);
+    }
+}
+
 /// Waits until `fd` reports one of `events` (or an error or hang-up), until `timeout`.
 /// Returns the reported events.
 ///

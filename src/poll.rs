@@ -159,7 +159,7 @@ impl<'a> PollItem<'a> {
         })
     }
 
-    fn from_revents(&self, re: libc::c_short) -> Events {
+    fn reported(&self, re: libc::c_short) -> Events {
         let mut ev = Events::NONE;
         let bad = re & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
         match &self.target {
@@ -251,7 +251,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Timeout) -> Result<usize> {
                     }
                 }
             } else {
-                it.revents = it.from_revents(p.revents);
+                it.revents = it.reported(p.revents);
                 ready += usize::from(!it.revents.is_empty());
             }
         }

@@ -24,7 +24,8 @@
 //!
 //! # When it is ready (level-triggered in effect)
 //!
-//! A non-blocking call that finds nothing to do, on an end whose descriptor was asked for,
+//! The descriptor is made announced and armed, with a byte in its doorbell: readable at once,
+//! so the first call looks at whatever is there. A non-blocking call that finds nothing to do, on an end whose descriptor was asked for,
 //! does not return `WouldBlock` at once: it drains its doorbell (and timer), drops the
 //! watches of peers that died (and recounts the peers), rebuilds the watches if endpoints
 //! attached or closed, announces itself and arms the bell, and looks again; only then
@@ -179,7 +180,16 @@ impl Listener {
     /// fails: a set-up that fails gives [`Listener::Failed`].
     pub(super) fn new(shared: &Shared, role: Role) -> Listener {
         match Set::new(shared, role) {
-            Ok(s) => Listener::Ready(Box::new(s)),
+            Ok(mut s) => {
+                // Ready from the start: announced and armed, so a publication from now on
+                // rings; and readable once, so that whatever is there already is looked at
+                // (a call that finds nothing drains it and re-arms).
+                let h = shared.raw.header();
+                let bell = if role == Role::Sender { &h.space_bell } else { &h.data_bell };
+                crate::wait::announce_fd(bell, &mut s.announced);
+                ready::ring(s.bell);
+                Listener::Ready(Box::new(s))
+            }
             Err(e) => {
                 let (op, err) = match e {
                     Error::Io { op, source } => (op, source),

@@ -110,8 +110,8 @@ pub struct Bell {
     /// `wait`).
     pub armed: AtomicU32,
     /// How many endpoints wait on their descriptor (`ipcring_fd`, `AsFd`) for this bell: a
-    /// waker that rings also writes the ring's doorbell FIFO while this is non-zero. Each
-    /// such endpoint is also counted in `waiters` (see `wait::announce_fd`).
+    /// waker that takes the arm writes the ring's doorbell FIFO while this is non-zero (and
+    /// wakes the futex only while `waiters` is; see `wait::announce_fd`).
     pub fd_waiters: AtomicU32,
     /// Storage for a process-shared `sem_t` (initialised only for the `Sem` backend).
     pub sem: SemStorage,

@@ -79,10 +79,10 @@ pub mod channel;
 pub mod error;
 #[cfg(not(ipcring_loom))]
 pub mod inspect;
-#[cfg(not(ipcring_loom))]
-mod poll;
 mod kind;
 mod options;
+#[cfg(not(ipcring_loom))]
+mod poll;
 mod stats;
 
 internal! {
@@ -107,11 +107,11 @@ pub use channel::{
     pair, pair_at, remove, unlink, Create, Interrupter, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender,
 };
 pub use error::{Error, ErrorKind, Result};
-#[cfg(not(ipcring_loom))]
-pub use poll::{poll, Events, PollItem};
 pub use kind::{Kind, UnknownName, WakeBackend};
 pub use layout::Geometry;
 pub use options::RingOptions;
+#[cfg(not(ipcring_loom))]
+pub use poll::{poll, Events, PollItem};
 pub use ring::Ring;
 pub use stats::Stats;
 pub use timeout::{Deadline, Timeout};

@@ -1,11 +1,12 @@
 //! Waiting on many: [`poll`] over senders, receivers and plain descriptors at once, like
 //! `zmq_poll` (the C library's `ipcring_poll` is this function).
 //!
-//! Each round, every ring handle is looked at and made ready to wait (its descriptor armed,
-//! as a non-blocking call that found nothing does, see the README's "Event loops"); if none
-//! is ready, one `ppoll(2)` waits on all the descriptors (the handles' and the plain ones)
-//! until one is readable or the timeout ends; then the handles whose descriptor fired are
-//! looked at again, so a spurious wake-up of a ring handle is not reported. A fallback
+//! Each round, every ring handle is looked at (its ring and peers, with no system call in the
+//! usual case: its descriptor stays armed until a ring makes it readable, see the README's
+//! "Event loops"); if none is ready, one `ppoll(2)` waits on all the descriptors (the
+//! handles' and the plain ones) until one is readable or the timeout ends; then the handles
+//! whose descriptor fired are looked at again, deeply (the descriptor drained and armed
+//! again), so a spurious wake-up of a ring handle is not reported. A fallback
 //! handle's descriptor is exact and is reported as `ppoll` says.
 //!
 //! A set of rings only could sleep on the rings' futex words themselves (`futex_waitv(2)`,
@@ -144,11 +145,12 @@ impl<'a> PollItem<'a> {
     }
 
     /// Looks at a handle that decides its own readiness: `Some(revents)`, or `None` for one
-    /// whose descriptor is exact (or a plain descriptor).
-    fn look(&mut self) -> Option<Events> {
+    /// whose descriptor is exact (or a plain descriptor). `deep` after its descriptor fired
+    /// (see `RingReceiver::poll_ready`).
+    fn look(&mut self, deep: bool) -> Option<Events> {
         let (r, ready) = match &mut self.target {
-            Target::Sender(t) => (t.poll_ready()?, Events::OUT),
-            Target::Receiver(r) => (r.poll_ready()?, Events::IN),
+            Target::Sender(t) => (t.poll_ready(deep)?, Events::OUT),
+            Target::Receiver(r) => (r.poll_ready(deep)?, Events::IN),
             Target::Fd(_) => return None,
         };
         Some(match r {
@@ -222,7 +224,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Timeout) -> Result<usize> {
         let mut looked = vec![false; items.len()];
         for (i, it) in items.iter_mut().enumerate() {
             it.revents = Events::NONE;
-            if let Some(ev) = it.look() {
+            if let Some(ev) = it.look(false) {
                 looked[i] = true;
                 it.revents = ev;
                 ready += usize::from(!ev.is_empty());
@@ -245,7 +247,7 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Timeout) -> Result<usize> {
         for (i, (it, p)) in items.iter_mut().zip(&pfds).enumerate() {
             if looked[i] {
                 if it.revents.is_empty() && p.revents != 0 {
-                    if let Some(ev) = it.look() {
+                    if let Some(ev) = it.look(true) {
                         it.revents = ev;
                         ready += usize::from(!ev.is_empty());
                     }

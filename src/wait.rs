@@ -203,33 +203,41 @@ fn block_on_counted<T>(
 #[inline]
 pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
     fence(Ordering::SeqCst);
-    // The waiter count decides whether anybody may need a ring at all (the fast path: one
-    // load); the swap, an RMW that always reads the newest value, decides who rings.
-    // The plain load of `armed` before the swap keeps a ring where a descriptor waiter stays
-    // announced (its `waiters` count stands while it is not in a call) free of a
+    // The waiter counts decide whether anybody may need a ring at all (the fast path: two
+    // loads of one line); the swap, an RMW that always reads the newest value, decides who
+    // rings. The plain load of `armed` before the swap keeps a ring where a descriptor waiter
+    // stays announced (its count stands while it is not in a call) free of a
     // read-modify-write per message: the flag is 0 between re-arms. It cannot miss an arm:
     // by the two fences, a load after ours sees a waiter's swap made before its fence.
-    if bell.waiters.load(Ordering::Relaxed) == 0
+    let sleepers = bell.waiters.load(Ordering::Relaxed);
+    if (sleepers == 0 && bell.fd_waiters.load(Ordering::Relaxed) == 0)
         || bell.armed.load(Ordering::Relaxed) == 0
         || bell.armed.swap(0, Ordering::SeqCst) == 0
     {
         return None;
     }
+    // The futex only if someone may sleep on it: a descriptor waiter is woken by the
+    // doorbell, which the caller writes (it knows the bell's doorbell; this layer does not).
+    // A futex sleeper that announced after our load re-checks after its own fence and sees
+    // what we published.
     let mut calls = 0;
-    crate::sys::count::counting(&mut calls, || ring(bell, backend));
+    if sleepers != 0 {
+        crate::sys::count::counting(&mut calls, || ring(bell, backend));
+    }
     Some(calls)
 }
 
-/// Announces that an endpoint waits on its descriptor for `bell` and arms the bell (steps 2
+/// Announces that an endpoint waits on its descriptor for `bell` and arms the bell (step 2
 /// of the protocol, for a waiter that sleeps in `epoll_wait` or `poll` rather than on the
-/// futex): the first time, `fd_waiters` and `waiters` go up by one and stay up until
-/// [`retract_fd`]; every time, `armed` is set, then the SeqCst fence. The caller re-checks the
-/// ring after this (step 3); a waker that publishes later sees the announcement and rings,
-/// and the ring layer then writes the doorbell as well as waking the futex.
+/// futex): the first time, `fd_waiters` goes up by one and stays up until [`retract_fd`];
+/// every time, `armed` is set, then the SeqCst fence. The caller re-checks the ring after this
+/// (step 3); a waker that publishes later sees the announcement and the arm, and the ring
+/// layer writes the doorbell (the futex is woken only for `waiters`). The pairing is the
+/// futex waiters': the waiter's count and fence before its re-check, the waker's fence
+/// before its loads.
 pub(crate) fn announce_fd(bell: &Bell, announced: &mut bool) {
     if !*announced {
         bell.fd_waiters.fetch_add(1, Ordering::SeqCst);
-        bell.waiters.fetch_add(1, Ordering::SeqCst);
         *announced = true;
     }
     bell.armed.swap(1, Ordering::SeqCst);
@@ -240,7 +248,6 @@ pub(crate) fn announce_fd(bell: &Bell, announced: &mut bool) {
 pub(crate) fn retract_fd(bell: &Bell, announced: &mut bool) {
     if *announced {
         bell.fd_waiters.fetch_sub(1, Ordering::Relaxed);
-        bell.waiters.fetch_sub(1, Ordering::Relaxed);
         *announced = false;
     }
 }
@@ -249,12 +256,15 @@ pub(crate) fn retract_fd(bell: &Bell, announced: &mut bool) {
 /// announced itself (and so was woken).
 pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) -> bool {
     fence(Ordering::SeqCst);
-    if bell.waiters.load(Ordering::Relaxed) != 0 {
-        bell.armed.swap(0, Ordering::SeqCst);
-        ring(bell, backend);
-        return true;
+    let sleepers = bell.waiters.load(Ordering::Relaxed);
+    if sleepers == 0 && bell.fd_waiters.load(Ordering::Relaxed) == 0 {
+        return false;
     }
-    false
+    bell.armed.swap(0, Ordering::SeqCst);
+    if sleepers != 0 {
+        ring(bell, backend);
+    }
+    true
 }
 
 #[cold]

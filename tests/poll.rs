@@ -120,7 +120,10 @@ fn handles_and_plain_descriptors() {
         assert_eq!(poll(&mut items, Timeout::after(Duration::from_millis(30))).unwrap(), 0);
     }
     // SAFETY: one byte to our own pipe.
-    assert_eq!(unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&w), b"x".as_ptr().cast(), 1) }, 1);
+    assert_eq!(
+        unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&w), b"x".as_ptr().cast(), 1) },
+        1
+    );
     {
         let mut items = [PollItem::receiver(&mut rx), PollItem::fd(r.as_fd(), Events::IN)];
         assert_eq!(poll(&mut items, Timeout::after(HANG)).unwrap(), 1);
@@ -156,7 +159,11 @@ fn sender_waits_for_room_in_a_poll() {
     }
     {
         let mut items = [PollItem::sender(&mut tx)];
-        assert_eq!(poll(&mut items, Timeout::NonBlocking).unwrap(), 0, "a full ring is not ready");
+        assert_eq!(
+            poll(&mut items, Timeout::NonBlocking).unwrap(),
+            0,
+            "a full ring is not ready"
+        );
         assert_eq!(poll(&mut items, Timeout::after(HANG)).unwrap(), 1);
         assert_eq!(items[0].revents(), Events::OUT);
     }

@@ -56,7 +56,10 @@ fn receiver_descriptor_follows_the_ring() {
             // Stays attached until the parent has seen the three.
             std::thread::sleep(Duration::from_millis(300));
         });
-        assert!(readable(fd, HANG.as_millis() as i32), "{kind:?}: a send did not wake the descriptor");
+        assert!(
+            readable(fd, HANG.as_millis() as i32),
+            "{kind:?}: a send did not wake the descriptor"
+        );
         let mut check = common::SeqChecker::new(1, Some(40));
         // Receive one at a time, polling with a zero timeout in between: ready while any is left.
         let mut got = 0;
@@ -68,7 +71,10 @@ fn receiver_descriptor_follows_the_ring() {
                     got += 1;
                     if got < 3 {
                         // The rest may still be on their way: wait for readiness, never spin.
-                        assert!(readable(fd, HANG.as_millis() as i32), "{kind:?}: messages left, not ready");
+                        assert!(
+                            readable(fd, HANG.as_millis() as i32),
+                            "{kind:?}: messages left, not ready"
+                        );
                     }
                 }
                 Err(Error::WouldBlock) => assert!(readable(fd, HANG.as_millis() as i32)),
@@ -80,7 +86,10 @@ fn receiver_descriptor_follows_the_ring() {
         assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
         assert!(!readable(fd, 0), "{kind:?}: drained ring reads as ready");
         // The sender process exits: end of stream makes the descriptor ready.
-        assert!(readable(fd, HANG.as_millis() as i32), "{kind:?}: end of stream did not wake");
+        assert!(
+            readable(fd, HANG.as_millis() as i32),
+            "{kind:?}: end of stream did not wake"
+        );
         child.expect_success(HANG);
         let r = rx.try_recv_vec();
         assert!(
@@ -126,7 +135,10 @@ fn sender_descriptor_follows_the_room() {
         // spurious readiness is allowed, a WouldBlock then re-arms).
         let deadline = Instant::now() + HANG;
         loop {
-            assert!(readable(fd, HANG.as_millis() as i32), "{kind:?}: room did not wake the descriptor");
+            assert!(
+                readable(fd, HANG.as_millis() as i32),
+                "{kind:?}: room did not wake the descriptor"
+            );
             match tx.try_send(&common::encode_vec(0, sent, 40)) {
                 Ok(()) => break,
                 Err(Error::WouldBlock) => assert!(Instant::now() < deadline),
@@ -137,13 +149,19 @@ fn sender_descriptor_follows_the_room() {
         child.expect_success(HANG);
         let deadline = Instant::now() + HANG;
         loop {
-            assert!(readable(fd, HANG.as_millis() as i32), "{kind:?}: the receiver's exit did not wake");
+            assert!(
+                readable(fd, HANG.as_millis() as i32),
+                "{kind:?}: the receiver's exit did not wake"
+            );
             match tx.try_send(b"x") {
                 Err(Error::Disconnected) => break,
                 Err(Error::WouldBlock) => {}
                 r => panic!("{kind:?}: {r:?}"),
             }
-            assert!(Instant::now() < deadline, "{kind:?}: ready for ever without Disconnected");
+            assert!(
+                Instant::now() < deadline,
+                "{kind:?}: ready for ever without Disconnected"
+            );
         }
     }
 }
@@ -173,17 +191,17 @@ fn a_killed_sender_wakes_the_descriptor() {
         child.signal(libc::SIGKILL);
         let deadline = t + HANG;
         let ended = loop {
-            assert!(readable(fd, HANG.as_millis() as i32), "the death did not wake the descriptor");
+            assert!(
+                readable(fd, HANG.as_millis() as i32),
+                "the death did not wake the descriptor"
+            );
             match rx.try_recv_vec() {
                 Err(Error::WouldBlock) => assert!(Instant::now() < deadline, "ready for ever"),
                 r => break r,
             }
         };
         lat.push(t.elapsed());
-        assert!(
-            matches!(ended, Err(Error::EndOfStream)),
-            "{kind:?}: {ended:?}"
-        );
+        assert!(matches!(ended, Err(Error::EndOfStream)), "{kind:?}: {ended:?}");
         let _ = child.wait(HANG);
     }
     lat.sort();
@@ -278,7 +296,10 @@ fn doorbells_have_the_rings_mode_and_go_with_it() {
     let rx = ring.receiver().unwrap();
     let tx = ring.sender().unwrap();
     let bells = [".bell-rx", ".bell-tx"].map(|s| common::shm_path(&format!("{}{s}", name.as_str())));
-    assert!(!bells[0].exists(), "a bell was made before anyone asked for a descriptor");
+    assert!(
+        !bells[0].exists(),
+        "a bell was made before anyone asked for a descriptor"
+    );
     let _ = (rx.as_raw_fd(), tx.as_raw_fd());
     for b in &bells {
         let m = std::fs::symlink_metadata(b).unwrap();
@@ -318,4 +339,73 @@ fn anonymous_ring_descriptor_across_fork() {
     assert!(readable(fd, HANG.as_millis() as i32), "end of stream did not wake");
     let r = rx.recv_vec_timeout(HANG);
     assert!(matches!(r, Err(Error::EndOfStream)), "{r:?}");
+}
+
+/// Both ends as event loops (each waits on its own descriptor after `WouldBlock`, with
+/// `poll(2)` or with `ipcring::poll`), a fast sender filling the ring: no wake-up is lost in
+/// either direction.
+#[test]
+fn both_ends_on_descriptors() {
+    let _g = serial();
+    const N: u64 = 100_000;
+    for (kind, with_ipcring_poll) in [
+        (Kind::Spsc, false),
+        (Kind::Mpmc, false),
+        (Kind::Spsc, true),
+        (Kind::Mpmc, true),
+    ] {
+        let wait_tx = |tx: &mut Sender, at: u64| {
+            if with_ipcring_poll {
+                let n = ipcring::poll(&mut [ipcring::PollItem::sender(tx)], Timeout::after(HANG)).unwrap();
+                assert_eq!(n, 1, "sender stalled at {at}");
+            } else {
+                assert!(
+                    readable(tx.as_raw_fd(), HANG.as_millis() as i32),
+                    "sender stalled at {at}"
+                );
+            }
+        };
+        let wait_rx = |rx: &mut Receiver, at: u64| {
+            if with_ipcring_poll {
+                let n = ipcring::poll(&mut [ipcring::PollItem::receiver(rx)], Timeout::after(HANG)).unwrap();
+                assert_eq!(n, 1, "receiver stalled at {at}");
+            } else {
+                assert!(
+                    readable(rx.as_raw_fd(), HANG.as_millis() as i32),
+                    "receiver stalled at {at}"
+                );
+            }
+        };
+        let name = ShmName::new("rdy-both");
+        let a = addr(name.as_str(), kind);
+        let mut rx = Receiver::open(&a, Create::IfMissing).unwrap();
+        let child = fork("fd-sender", || {
+            let mut tx = Sender::open(&a, Create::No).unwrap();
+            let mut buf = [0u8; 64];
+            for i in 0..N {
+                let len = common::encode(0, i, 16, &mut buf);
+                loop {
+                    match tx.try_send(&buf[..len]) {
+                        Ok(()) => break,
+                        Err(Error::WouldBlock) => wait_tx(&mut tx, i),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        });
+        let mut check = common::SeqChecker::new(1, Some(16));
+        let mut got = 0;
+        while got < N {
+            match rx.try_recv_vec() {
+                Ok(m) => {
+                    check.check_or_panic(&m);
+                    got += 1;
+                }
+                Err(Error::WouldBlock) => wait_rx(&mut rx, got),
+                Err(e) => panic!("{kind:?}: {e} at {got}"),
+            }
+        }
+        check.assert_complete(N);
+        child.expect_success(HANG);
+    }
 }

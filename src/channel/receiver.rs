@@ -452,9 +452,9 @@ impl Receiver {
 impl Receiver {
     /// For `ipcring::poll`: `Some` (see `RingSender::poll_ready`) where the end decides its
     /// readiness itself, `None` where its descriptor's readiness is exact (the fallbacks).
-    pub(crate) fn poll_ready(&mut self) -> Option<Result<()>> {
+    pub(crate) fn poll_ready(&mut self, deep: bool) -> Option<Result<()>> {
         match &mut self.inner {
-            Rx::Ring(r) => Some(r.poll_ready()),
+            Rx::Ring(r) => Some(r.poll_ready(deep)),
             Rx::Fallback(_) => None,
         }
     }

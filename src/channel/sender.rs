@@ -333,9 +333,9 @@ impl Sender {
 impl Sender {
     /// For `ipcring::poll`: `Some` (see `RingSender::poll_ready`) where the end decides its
     /// readiness itself, `None` where its descriptor's readiness is exact (the fallbacks).
-    pub(crate) fn poll_ready(&mut self) -> Option<Result<()>> {
+    pub(crate) fn poll_ready(&mut self, deep: bool) -> Option<Result<()>> {
         match &mut self.inner {
-            Tx::Ring(r) => Some(r.poll_ready()),
+            Tx::Ring(r) => Some(r.poll_ready(deep)),
             Tx::Fallback(_) => None,
         }
     }

@@ -229,13 +229,20 @@ impl Listener {
                 })
             }
         };
+        // The doorbell first: after a ring (the usual case) that is the one call. Deaths and
+        // the timer are looked for when it held nothing (a pidfd or the timer stays readable,
+        // so one that fired meanwhile wakes the next wait, which comes back here).
+        // (The attach/close epoch is a load of the shared header: it is looked at always.)
         let drained = ready::drain(s.bell);
-        if let Some(t) = &s.timer {
-            if ready::drain(t.as_raw_fd()) {
-                peers.forget();
-            }
+        let fired = if drained {
+            Vec::new()
+        } else {
+            ready::epoll_ready(s.ep.as_raw_fd(), s.watches.len() + 2)?
+        };
+        if let (true, Some(t)) = (fired.contains(&TIMER), &s.timer) {
+            ready::drain(t.as_raw_fd());
+            peers.forget();
         }
-        let fired = ready::epoll_ready(s.ep.as_raw_fd(), s.watches.len() + 2)?;
         let mut died = false;
         for tag in fired.into_iter().filter(|t| *t >= WATCH) {
             let index = (tag - WATCH) as usize;

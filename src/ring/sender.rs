@@ -86,10 +86,20 @@ impl RingSender {
     /// the descriptor ready to wait for a change like a call that found nothing (see
     /// `door`): `Ok(())` ready, `Err(WouldBlock)` not, another error is what the next call
     /// reports (end of stream, `Disconnected`, corruption). Behind `ipcring::poll`.
-    pub fn poll_ready(&mut self) -> Result<()> {
+    ///
+    /// `deep`: whether to get the descriptor ready again as well (after it was reported
+    /// readable); without it, only the ring and the peers are looked at, with no system call
+    /// in the usual case: a descriptor that has not been readable since it was last made
+    /// ready is still armed (every ring that takes the arm writes the doorbell).
+    pub fn poll_ready(&mut self, deep: bool) -> Result<()> {
         let _ = self.fd();
         let sh = self.shared.clone();
-        self.guarded(|me| me.park_for_room(Timeout::NonBlocking, |_| Ok((sh.queued() < sh.raw.geom().capacity).then_some(()))))
+        let op = |_: &mut _| Ok((sh.queued() < sh.raw.geom().capacity).then_some(()));
+        if deep {
+            self.guarded(|me| me.park_for_room(Timeout::NonBlocking, op))
+        } else {
+            self.guarded(|me| me.park_for_room_once(Timeout::NonBlocking, op))
+        }
     }
 
     /// This end's descriptor for event loops, made at the first call (see `door`): readable

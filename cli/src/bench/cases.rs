@@ -11,7 +11,9 @@
 //!
 //! Rows: the ring (`shm-spsc`, `shm-mpmc`) in **spin** mode (`try_send` / `try_recv` loops
 //! with `spin_loop`) and **block** mode (`send` / `recv`: the library spins, then sleeps on
-//! the futex), and the fallbacks (`pipe`, `fifo`, `mq`, `unix`, `tcp`) with the blocking API.
+//! the futex), and the SPSC ring in **fd** mode (an event loop: `try_*`, then a wait on the
+//! handle's descriptor) and **poll64** mode (the same wait with `ipcring::poll` over the
+//! handle and 63 idle rings), and the fallbacks (`pipe`, `fifo`, `mq`, `unix`, `tcp`) with the blocking API.
 //! Every wait is bounded by the phase's [`Watch`]; a kernel limit at open (e.g. an `mq://`
 //! message above `fs.mqueue.msgsize_max`) makes the case `n/a` with the library's reason.
 
@@ -70,6 +72,12 @@ pub enum Mode {
     Spin,
     /// The blocking API: `send` / `recv` with a deadline.
     Block,
+    /// An event loop: `try_send` / `try_recv`, and on `WouldBlock` `poll(2)` on the handle's
+    /// descriptor (ring rows only).
+    Fd,
+    /// `ipcring::poll` over the handle and 63 idle rings, then `try_send` / `try_recv`
+    /// (ring rows only): what waiting on 64 rings costs against `fd` (one).
+    Poll64,
 }
 
 impl Mode {
@@ -78,6 +86,8 @@ impl Mode {
         match self {
             Mode::Spin => "spin",
             Mode::Block => "block",
+            Mode::Fd => "fd",
+            Mode::Poll64 => "poll64",
         }
     }
 }
@@ -93,9 +103,11 @@ pub struct Row {
 
 impl Row {
     /// Every row, in table order.
-    pub const ALL: [Row; 9] = [
+    pub const ALL: [Row; 11] = [
         Row::new(Transport::ShmSpsc, Mode::Spin),
         Row::new(Transport::ShmSpsc, Mode::Block),
+        Row::new(Transport::ShmSpsc, Mode::Fd),
+        Row::new(Transport::ShmSpsc, Mode::Poll64),
         Row::new(Transport::ShmMpmc, Mode::Spin),
         Row::new(Transport::ShmMpmc, Mode::Block),
         Row::new(Transport::Pipe, Mode::Block),
@@ -345,9 +357,68 @@ fn sender(pair_tx: Option<Sender>, addr: &str) -> Result<Sender, CaseErr> {
 // ---------------------------------------------------------------------------------------------
 // Sending, receiving, checking.
 
+/// 63 idle in-process rings (made once per process), the rest of a `poll64` wait.
+fn idle_rings() -> std::sync::MutexGuard<'static, Vec<Receiver>> {
+    static IDLE: std::sync::OnceLock<std::sync::Mutex<Vec<Receiver>>> = std::sync::OnceLock::new();
+    IDLE.get_or_init(|| {
+        let rings = (0..63)
+            .filter_map(|_| ipcring::Ring::in_process(&ipcring::RingOptions::new().capacity(4)).ok())
+            .filter_map(|r| r.receiver().ok())
+            .collect();
+        std::sync::Mutex::new(rings)
+    })
+    .lock()
+    .unwrap_or_else(|e| e.into_inner())
+}
+
+/// A handle to wait for.
+enum Handle<'a> {
+    Tx(&'a mut Sender),
+    Rx(&'a mut Receiver),
+}
+
+impl Handle<'_> {
+    fn item(&mut self) -> ipcring::PollItem<'_> {
+        match self {
+            Handle::Tx(t) => ipcring::PollItem::sender(t),
+            Handle::Rx(r) => ipcring::PollItem::receiver(r),
+        }
+    }
+}
+
+/// Waits until `h` is ready, with `ipcring::poll` over it alone (`fd` mode: the same wait as
+/// `poll(2)` on its descriptor) or over it and 63 idle rings (`poll64`), in slices so that
+/// `w` is checked.
+fn wait_ready(mut h: Handle<'_>, mode: Mode, w: &Watch, what: &str) -> Result<(), String> {
+    let slice = ipcring::Timeout::after(Duration::from_millis(100));
+    loop {
+        let n = if mode == Mode::Poll64 {
+            let mut idle = idle_rings();
+            let mut items: Vec<ipcring::PollItem<'_>> = Vec::with_capacity(64);
+            items.push(h.item());
+            items.extend(idle.iter_mut().map(ipcring::PollItem::receiver));
+            ipcring::poll(&mut items, slice)
+        } else {
+            ipcring::poll(&mut [h.item()], slice)
+        }
+        .map_err(|e| format!("{what}: poll: {e}"))?;
+        if n > 0 {
+            return Ok(());
+        }
+        w.check(what)?;
+    }
+}
+
 /// Sends `msg` in `mode`, bounded by `w`.
 fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String> {
     match mode {
+        Mode::Fd | Mode::Poll64 => loop {
+            match tx.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(Error::WouldBlock) => wait_ready(Handle::Tx(tx), mode, w, "send")?,
+                Err(e) => return Err(format!("send: {e}")),
+            }
+        },
         Mode::Block => tx.send_with_timeout(msg, w.deadline.timeout()).map_err(|e| match e {
             Error::TimedOut => w.deadline.expired("send"),
             e => format!("send: {e}"),
@@ -374,6 +445,13 @@ fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String
 /// Receives one message in `mode`, bounded by `w`; its length.
 fn recv(rx: &mut Receiver, buf: &mut [u8], mode: Mode, w: &Watch) -> Result<usize, String> {
     match mode {
+        Mode::Fd | Mode::Poll64 => loop {
+            match rx.try_recv(buf) {
+                Ok(len) => return Ok(len),
+                Err(Error::WouldBlock) => wait_ready(Handle::Rx(rx), mode, w, "recv")?,
+                Err(e) => return Err(format!("recv: {e}")),
+            }
+        },
         Mode::Block => rx.recv_with_timeout(buf, w.deadline.timeout()).map_err(|e| match e {
             Error::TimedOut => w.deadline.expired("recv"),
             e => format!("recv: {e}"),

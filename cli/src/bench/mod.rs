@@ -148,7 +148,7 @@ pub struct BenchArgs {
 /// A name `--only` takes.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pick {
-    /// Both modes of the SPSC ring.
+    /// Every mode of the SPSC ring.
     #[value(name = "shm-spsc")]
     ShmSpsc,
     /// The SPSC ring, spinning.
@@ -157,6 +157,12 @@ pub enum Pick {
     /// The SPSC ring, blocking API.
     #[value(name = "shm-spsc/block")]
     ShmSpscBlock,
+    /// The SPSC ring, waiting on its descriptor (an event loop).
+    #[value(name = "shm-spsc/fd")]
+    ShmSpscFd,
+    /// The SPSC ring, waiting with `ipcring::poll` over it and 63 idle rings.
+    #[value(name = "shm-spsc/poll64")]
+    ShmSpscPoll64,
     /// Both modes of the MPMC ring.
     #[value(name = "shm-mpmc")]
     ShmMpmc,
@@ -186,6 +192,8 @@ impl Pick {
             Pick::ShmSpsc => t == T::ShmSpsc,
             Pick::ShmSpscSpin => t == T::ShmSpsc && m == Mode::Spin,
             Pick::ShmSpscBlock => t == T::ShmSpsc && m == Mode::Block,
+            Pick::ShmSpscFd => t == T::ShmSpsc && m == Mode::Fd,
+            Pick::ShmSpscPoll64 => t == T::ShmSpsc && m == Mode::Poll64,
             Pick::ShmMpmc => t == T::ShmMpmc,
             Pick::ShmMpmcSpin => t == T::ShmMpmc && m == Mode::Spin,
             Pick::ShmMpmcBlock => t == T::ShmMpmc && m == Mode::Block,

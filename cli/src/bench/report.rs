@@ -271,7 +271,7 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
             });
             let (lim, lname) = match row.mode {
                 Mode::Spin => (&cacheline, "cacheline"),
-                Mode::Block => (&futex, "futex"),
+                Mode::Block | Mode::Fd | Mode::Poll64 => (&futex, "futex"),
             };
             let vs_limit = match (&rtt, &lim.status) {
                 (Some(r), Status::Ok) if lim.p50 > 0 => Some((r.p50 as f64 / lim.p50 as f64, lname)),

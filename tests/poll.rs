@@ -118,11 +118,10 @@ fn handles_and_plain_descriptors() {
         assert_eq!(poll(&mut items, Timeout::NonBlocking).unwrap(), 0);
         assert_eq!(poll(&mut items, Timeout::after(Duration::from_millis(30))).unwrap(), 0);
     }
-    // SAFETY: one byte to our own pipe.
-    assert_eq!(
-        unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&w), b"x".as_ptr().cast(), 1) },
-        1
-    );
+    let wfd = std::os::fd::AsRawFd::as_raw_fd(&w);
+    // SAFETY: one byte from a static string to our own pipe.
+    let wrote = unsafe { libc::write(wfd, b"x".as_ptr().cast(), 1) };
+    assert_eq!(wrote, 1);
     {
         let mut items = [PollItem::receiver(&mut rx), PollItem::fd(r.as_fd(), Events::IN)];
         assert_eq!(poll(&mut items, Timeout::after(HANG)).unwrap(), 1);

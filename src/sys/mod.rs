@@ -7,6 +7,7 @@
 //! | `fd` | descriptor helpers: poll with a deadline, fstat, pread/pwrite in full, flags |
 //! | `futex` | shared (never private) FUTEX_WAIT_BITSET / FUTEX_WAKE |
 //! | `lock` | OFD locks: take, release, and "held by another open file" (liveness) |
+//! | `ready` | a fallback end's readiness descriptor: epoll over its objects, an eventfd, a timerfd |
 //! | `sem` | the process-shared `sem_t` wake backend |
 
 pub(crate) mod count;
@@ -14,4 +15,5 @@ pub mod fd;
 pub mod intr;
 pub(crate) mod futex;
 pub(crate) mod lock;
+pub mod ready;
 pub(crate) mod sem;

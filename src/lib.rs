@@ -82,6 +82,8 @@ pub mod inspect;
 mod kind;
 mod options;
 mod stats;
+#[cfg(all(feature = "tokio", not(ipcring_loom)))]
+pub mod tokio;
 
 internal! {
     mod copy;

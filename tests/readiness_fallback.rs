@@ -140,7 +140,11 @@ fn assert_rx_quiet(ch: &Ch, rx: &mut dyn MsgReceiver, what: &str) {
         if !readable(rx.fd(), 0) {
             return;
         }
-        assert!(ch.rx_polled(), "{what}: {:?} receiver readable on an empty channel", ch.t);
+        assert!(
+            ch.rx_polled(),
+            "{what}: {:?} receiver readable on an empty channel",
+            ch.t
+        );
     }
     panic!("{what}: receiver readable on an empty channel, again and again");
 }
@@ -207,7 +211,11 @@ fn receiver_rules(t: T) {
     assert!(done.read_exact(&mut b, BOUND) && done.read_exact(&mut b, BOUND));
     for seq in 1..4 {
         let ms = if t == T::Tcp { 2000 } else { 0 }; // loopback TCP may still be delivering
-        assert!(readable(rx.fd(), ms), "{what}: not readable with {} message(s) left", 4 - seq);
+        assert!(
+            readable(rx.fd(), ms),
+            "{what}: not readable with {} message(s) left",
+            4 - seq
+        );
         // A polled end's tick may come first; otherwise the message is there.
         let got = loop {
             match recv_now(&mut *rx) {
@@ -381,7 +389,9 @@ fn sender_rules(t: T) {
         }
     }
     assert!(readable(tx.fd(), 0), "{what}: not readable after Disconnected");
-    eprintln!("{what}: full after {full_at} messages, {drains} drain(s) to readable again, {spurious} spurious wake-up(s)");
+    eprintln!(
+        "{what}: full after {full_at} messages, {drains} drain(s) to readable again, {spurious} spurious wake-up(s)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ impl AsyncReceiver {
     /// # Errors
     ///
     /// As [`Receiver::try_recv`], never `WouldBlock`: [`Error::EndOfStream`],
-    /// [`Error::BufferTooSmall`] (the message stays), [`Error::SenderDied`], ...
+    /// [`Error::BufferTooSmall`] (the message stays), [`Error::Corrupted`], ...
     pub async fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         loop {
             let mut guard = self.io.readable_mut().await.map_err(reactor)?;

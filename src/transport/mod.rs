@@ -130,7 +130,7 @@ pub trait MsgReceiver: fmt::Debug + Send {
     fn try_clone(&self) -> Result<Box<dyn MsgReceiver>>;
     /// The end's readiness descriptor (see [`MsgSender::fd`]): *readable* while a
     /// non-blocking receive would not return `WouldBlock` (a message, end of stream,
-    /// `SenderDied`, `Corrupted`, ...).
+    /// `Corrupted`, ...).
     fn fd(&self) -> BorrowedFd<'_>;
     /// The channel layer holds a message received through this end (a peeked slot not
     /// released) that its next receive returns: the descriptor must be readable meanwhile.

@@ -41,14 +41,19 @@ step "lint: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "lint: the same in the test build (--cfg ipcring_test)"
 test_build cargo clippy --workspace --all-targets -- -D warnings
-step "docs: RUSTDOCFLAGS=-D warnings cargo doc -p ipcring --no-deps (the Rust API only)"
-RUSTDOCFLAGS="-D warnings" cargo doc -p ipcring --no-deps
+step "lint: the same with the tokio feature (ipcring::tokio, tests/tokio.rs, benches/async_recv.rs)"
+cargo clippy --workspace --all-targets --features ipcring/tokio -- -D warnings
+step "docs: RUSTDOCFLAGS=-D warnings cargo doc -p ipcring --no-deps --features tokio (the Rust API only)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p ipcring --no-deps --features tokio
 
 step "cargo test --release --workspace in the test build (unit, real processes, crash points, C library, command, doc tests)"
 # The C library first: `cargo test` does not build a cdylib/staticlib-only crate's library,
 # and the C tests (and the Rust tests with C peers) install exactly that build.
 test_build cargo build --release -p ipcring-capi
 test_build cargo test --release --workspace
+step "cargo test --release -p ipcring --features tokio (ipcring::tokio: tests/tokio.rs, its doc test)"
+test_build cargo test --release -p ipcring --features tokio --test tokio
+test_build cargo test --release -p ipcring --features tokio --doc tokio
 
 step "loom models"
 scripts/loom.sh

@@ -84,6 +84,8 @@ mod options;
 #[cfg(not(ipcring_loom))]
 mod poll;
 mod stats;
+#[cfg(all(feature = "tokio", not(ipcring_loom)))]
+pub mod tokio;
 
 internal! {
     mod copy;

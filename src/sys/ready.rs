@@ -187,3 +187,10 @@ pub fn fifo_open(path: &CStr, mode: Option<u32>) -> Result<OwnedFd> {
     }
     Ok(fd)
 }
+
+/// Adds 1 to the eventfd `fd` (it becomes readable).
+pub fn eventfd_add(fd: RawFd) -> Result<()> {
+    let one: u64 = 1;
+    // SAFETY: 8 readable bytes; fd is the caller's open eventfd.
+    call("write (eventfd)", || unsafe { libc::write(fd, (&one as *const u64).cast(), 8) as libc::c_int }).map(drop)
+}

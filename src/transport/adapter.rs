@@ -10,14 +10,19 @@
 //!
 //! Every system call the end makes inside a send or a receive is added to its
 //! `Stats::syscalls`; `parks` and `wakes` stay 0 (the kernel sleeps and wakes inside them).
+//!
+//! Each end's readiness descriptor ([`FallbackTx::fd`], [`FallbackRx::fd`]) is the
+//! transport's (see "Readiness" in the `transport` module docs); a message held in the
+//! receive slot marks it readable too (`MsgReceiver::set_held`).
 
 use super::{MsgReceiver, MsgSender};
 use crate::error::{Error, Result};
 use crate::stats::Stats;
 use crate::sys::count::counting;
 use crate::sys::intr::{self, Wake};
-use std::sync::Arc;
 use crate::timeout::Timeout;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 /// A fallback sender plus what the channel layer adds to it.
 #[derive(Debug)]
@@ -47,6 +52,12 @@ impl FallbackTx {
 
     pub(crate) fn max_msg_size(&self) -> usize {
         self.end.msg_size()
+    }
+
+    /// The readiness descriptor: readable while a non-blocking send would not return
+    /// `WouldBlock` (room, the receivers gone). Owned by this end.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
     }
 
     /// This end's interrupt token, with its eventfd (made now if this is the first).
@@ -156,6 +167,19 @@ impl FallbackRx {
         self.end.msg_size()
     }
 
+    /// The readiness descriptor: readable while a non-blocking receive would not return
+    /// `WouldBlock` (a message, held here or in the channel; end of stream; an error).
+    /// Owned by this end.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.end.fd()
+    }
+
+    /// Tells the transport's readiness whether a message is held here (one atomic swap; a
+    /// system call only when it changes and the descriptor is in use).
+    fn sync_held(&self) {
+        self.end.set_held(self.held.is_some());
+    }
+
     /// This end's interrupt token, with its eventfd (made now if this is the first).
     ///
     /// # Errors
@@ -201,6 +225,7 @@ impl FallbackRx {
         }
         buf[..len].copy_from_slice(&self.slot[..len]);
         self.held = None;
+        self.sync_held();
         Ok(self.count(len))
     }
 
@@ -237,15 +262,20 @@ impl FallbackRx {
                     n += 1;
                 }
                 Err(Error::WouldBlock | Error::EndOfStream) if n > 0 => break,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.sync_held();
+                    return Err(e);
+                }
             }
         }
+        self.sync_held();
         Ok(n)
     }
 
     /// The held message (received now if none is): pointer, length, position 0.
     pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         let len = self.fill_slot(timeout)?;
+        self.sync_held();
         Ok((self.slot.as_ptr(), len, 0))
     }
 
@@ -254,6 +284,7 @@ impl FallbackRx {
         if self.held.take().is_some() {
             self.stats.messages += 1;
             self.stats.bytes += len as u64;
+            self.sync_held();
         }
     }
 
@@ -265,6 +296,7 @@ impl FallbackRx {
         mut f: impl FnMut(&[u8]),
     ) -> Result<(u64, usize)> {
         let len = self.fill_slot(timeout)?;
+        self.sync_held();
         f(&self.slot[..len]);
         Ok((0, 1))
     }
@@ -274,19 +306,8 @@ impl FallbackRx {
         if consume > 0 {
             if let Some(len) = self.held.take() {
                 self.count(len);
+                self.sync_held();
             }
         }
-    }
-}
-
-// PLACEHOLDER until the fallback descriptors land (branch fdfall): replaced at the merge.
-impl FallbackTx {
-    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        unimplemented!("fallback descriptors")
-    }
-}
-impl FallbackRx {
-    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        unimplemented!("fallback descriptors")
     }
 }

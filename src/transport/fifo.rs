@@ -14,12 +14,15 @@
 //! - Symbolic links are refused (`O_NOFOLLOW`), and so is anything that turns out not to be
 //!   a FIFO (checked with `fstat` on the opened descriptor).
 
-use super::stream::{FdReceiver, FdSender, PIPE_BUF};
+use super::stream::{FdReceiver, FdWriter, PIPE_BUF};
+#[cfg(ipcring_test)]
+use super::stream::FdSender;
 use super::{frame, MsgReceiver, MsgSender, OpenSpec, Ops};
 use crate::error::{Error, Result};
+use crate::transport::readiness::{self as ready, Readiness};
 use crate::timeout::Timeout;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
@@ -235,12 +238,13 @@ pub fn open_receiver(spec: &OpenSpec) -> Result<Box<dyn MsgReceiver>> {
 pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
     let path = prepare(spec)?;
     let msg_size = spec.msg_size();
-    FdSender::check_msg_size(msg_size)?;
+    FdWriter::check_msg_size(msg_size)?;
     Ok(Box::new(FifoSender {
         path,
         msg_size,
         end: None,
         connected: false,
+        ready: Readiness::new(true)?,
     }))
 }
 
@@ -248,17 +252,31 @@ pub fn open_sender(spec: &OpenSpec) -> Result<Box<dyn MsgSender>> {
 /// before its receiver waits for it as on a full channel (honouring the send's timeout)
 /// instead of failing at open. After the receiver has gone, a send reopens the FIFO once:
 /// a new reader makes data flow again, none is [`Error::Disconnected`].
+///
+/// Its readiness descriptor watches the write end once open (`EPOLLOUT`, `EPOLLERR`); before
+/// the first reader came there is nothing to watch (opening for writing fails with `ENXIO`
+/// until one has the FIFO open, and no event says when), so a timer wakes the descriptor every
+/// 20 ms meanwhile, and a send looks again. After the reader has gone a send returns at once
+/// (reopening once, then `Disconnected`): the descriptor stays readable.
 #[derive(Debug)]
 pub struct FifoSender {
     path: CString,
     msg_size: usize,
-    end: Option<FdSender>,
+    end: Option<FdWriter>,
     /// Whether a reader was ever reached: from then on, no reader means `Disconnected`.
     connected: bool,
+    ready: Readiness,
 }
 
-impl MsgSender for FifoSender {
-    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+impl FifoSender {
+    /// Stops watching the write end and closes it.
+    fn close_end(&mut self) {
+        if let Some(end) = self.end.take() {
+            self.ready.unwatch(end.raw());
+        }
+    }
+
+    fn send_inner(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         if msg.len() > self.msg_size {
             return Err(Error::TooLarge {
                 len: msg.len(),
@@ -270,19 +288,36 @@ impl MsgSender for FifoSender {
             if let Some(end) = &mut self.end {
                 let r = end.send(msg, timeout);
                 if matches!(r, Err(Error::Disconnected)) {
-                    self.end = None;
+                    self.close_end();
                 }
                 return r;
             }
             match try_open_writer(&self.path)? {
                 Some(fd) => {
-                    self.end = Some(FdSender::new(fd, self.msg_size)?);
+                    let end = FdWriter::new(fd, self.msg_size)?;
+                    self.ready.watch(end.raw(), ready::OUT)?;
+                    self.end = Some(end);
                     self.connected = true;
                 }
                 None if self.connected => return Err(Error::Disconnected),
                 None => nap(&mut step, &timeout)?,
             }
         }
+    }
+}
+
+impl MsgSender for FifoSender {
+    fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let r = self.send_inner(msg, timeout);
+        let (open, connected) = (self.end.is_some(), self.connected);
+        // Not open after a reader was reached: the next send returns at once. Never reached
+        // one: poll for the first.
+        self.ready.after(&r, || !open && connected, || !connected);
+        r
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
     }
 
     fn msg_size(&self) -> usize {
@@ -300,6 +335,7 @@ impl MsgSender for FifoSender {
             msg_size: self.msg_size,
             end: None,
             connected: false,
+            ready: Readiness::new(true)?,
         }))
     }
 }

@@ -31,18 +31,47 @@
 //! - The descriptors are `O_NONBLOCK` on their open file description, which processes
 //!   sharing it across `fork` share too.
 //!
+//! # Readiness
+//!
+//! Every end has a readiness descriptor ([`MsgSender::fd`], [`MsgReceiver::fd`]; the
+//! channel's `AsFd`), made at open: an epoll instance (`transport::readiness::Readiness`) that is
+//! *readable*, for a sender as for a receiver, while a non-blocking call in the end's
+//! direction would not return `WouldBlock`. Level-triggered in effect; spurious readiness
+//! is allowed (the call then returns `WouldBlock`), missed readiness is not. In it:
+//!
+//! | end | kernel objects watched | eventfd set while | periodic timer (20 ms) while |
+//! |---|---|---|---|
+//! | pipe / FIFO sender | write end, `EPOLLOUT` (room; `EPOLLERR`: no reader) | a FIFO's reader has gone and not come back (`Disconnected` at once) | a FIFO has not been opened by a reader yet (the lazy open polls for one) |
+//! | pipe / FIFO receiver | read end, `EPOLLIN` (`EPOLLHUP`: every writer gone) | a whole frame is buffered | never |
+//! | `mq://` sender | queue, `EPOLLOUT` | a send returned an error at once (`Disconnected`) | always (the receivers' end is learnt from companion locks, which nothing signals) |
+//! | `mq://` receiver | queue, `EPOLLIN` | a message is kept after `BufferTooSmall`, or end of stream | always (the senders' end, as above) |
+//! | `unix://` / `tcp://` sender | the connection (or handshake), `EPOLLOUT` and `EPOLLIN` (a reject or the receiver's end) | not connected after a receiver was seen or rejected (a send returns at once) | no receiver has been reached yet (the lazy connect polls for one) |
+//! | `unix://` / `tcp://` receiver | the listener and every accepted connection, `EPOLLIN` | a whole TCP frame is buffered, or end of stream | never |
+//!
+//! Where the timer runs, the descriptor wakes an event loop up to 50 times a second while
+//! the end waits, and a peer's arrival or (for `mq://`) its end is seen within about 20 ms,
+//! the same slice the end's blocked calls poll with. Any end also counts as ready, through
+//! its eventfd, after a call that returned an error at once (not `WouldBlock`), and the
+//! channel layer marks a message held for the next receive (a peeked, unreleased slot).
+//! The eventfd and the timer are kept up to date only once the descriptor has been asked
+//! for, so an end never used with an event loop pays nothing per message. A descriptor
+//! shared across `fork` (an inherited handle) shares the eventfd too: use the handle, and
+//! its descriptor, in one process.
+//!
 //! # Files
 //!
 //! One module per scheme (`pipe`, `fifo`, `mq/`, `unix`, `tcp`), each exporting the same
 //! functions (`open_sender`, `open_receiver`, `unlink`, `remove`, or a `pair`) through its row
 //! in [`TABLE`]; `stream` (framed fd ends, for pipe and FIFO), `sock` (what unix and tcp
-//! share), `frame` (the codec) and `adapter` (batches and slots over any of them).
+//! share), `frame` (the codec), `readiness` (the ends' descriptors) and `adapter` (batches
+//! and slots over any of them).
 
 pub(crate) mod adapter;
 pub mod fifo;
 pub mod frame;
 pub mod mq;
 pub mod pipe;
+pub mod readiness;
 pub mod sock;
 pub mod stream;
 pub mod tcp;
@@ -52,6 +81,7 @@ use crate::error::{Error, Result};
 use crate::options::RingOptions;
 use crate::timeout::Timeout;
 use std::fmt;
+use std::os::fd::BorrowedFd;
 
 /// One sending end of a fallback transport. The channel's `Sender` wraps it, adding statistics,
 /// batches and zero-copy slots (through an internal buffer), so that every transport offers
@@ -69,6 +99,12 @@ pub trait MsgSender: fmt::Debug + Send {
     fn msg_size(&self) -> usize;
     /// Another sender on the same channel, or [`Error::Unsupported`] saying why not.
     fn try_clone(&self) -> Result<Box<dyn MsgSender>>;
+    /// The end's readiness descriptor, made at open and owned by the end (the caller never
+    /// reads, writes or closes it): *readable* while a non-blocking send would not return
+    /// `WouldBlock` (room, the receivers gone, any other error the call would return at
+    /// once). Spurious readiness is allowed, missed readiness is not (see "Readiness" in
+    /// the module docs).
+    fn fd(&self) -> BorrowedFd<'_>;
     /// Messages waiting in the channel now, where the kernel says (a POSIX queue does).
     fn queued(&self) -> Option<u64> {
         None
@@ -94,6 +130,13 @@ pub trait MsgReceiver: fmt::Debug + Send {
     fn msg_size(&self) -> usize;
     /// Another receiver on the same channel, or [`Error::Unsupported`] saying why not.
     fn try_clone(&self) -> Result<Box<dyn MsgReceiver>>;
+    /// The end's readiness descriptor (see [`MsgSender::fd`]): *readable* while a
+    /// non-blocking receive would not return `WouldBlock` (a message, end of stream,
+    /// `Corrupted`, ...).
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// The channel layer holds a message received through this end (a peeked slot not
+    /// released) that its next receive returns: the descriptor must be readable meanwhile.
+    fn set_held(&self, held: bool);
     /// Messages waiting in the channel now, where the kernel says (a POSIX queue does).
     fn queued(&self) -> Option<u64> {
         None

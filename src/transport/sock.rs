@@ -79,10 +79,11 @@ use super::frame::{self, FrameBuf};
 use super::MsgSender;
 use crate::error::{Error, Result};
 use crate::sys::fd::{poll as wait_many, wait_fd};
+use crate::transport::readiness::{self as ready, Readiness};
 use crate::timeout::Timeout;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// The first four bytes of a hello.
@@ -413,6 +414,10 @@ fn frame_msg(fd: RawFd, fb: &mut FrameBuf, out: &mut [u8]) -> Option<Step> {
 }
 
 /// The listening end shared by `unix://` and `tcp://` (see the module docs).
+///
+/// Its readiness descriptor watches the listener and every accepted connection for
+/// `EPOLLIN`, plus an eventfd set while a whole TCP frame is buffered here or at end of
+/// stream.
 #[derive(Debug)]
 pub(crate) struct SockReceiver {
     listener: OwnedFd,
@@ -423,19 +428,37 @@ pub(crate) struct SockReceiver {
     next: usize,
     /// Whether a sender has ever passed its hello.
     sender_seen: bool,
+    ready: Readiness,
 }
 
 impl SockReceiver {
     /// Serves the listening socket `listener` (non-blocking, already listening).
-    pub(crate) fn new(listener: OwnedFd, framing: Framing, msg_size: usize) -> SockReceiver {
-        SockReceiver {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the readiness descriptor cannot be made.
+    pub(crate) fn new(listener: OwnedFd, framing: Framing, msg_size: usize) -> Result<SockReceiver> {
+        let ready = Readiness::new(false)?;
+        ready.watch(listener.as_raw_fd(), ready::IN)?;
+        Ok(SockReceiver {
             listener,
             framing,
             msg_size,
             conns: Vec::new(),
             next: 0,
             sender_seen: false,
-        }
+            ready,
+        })
+    }
+
+    /// The readiness descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
+    }
+
+    /// The channel layer holds a message for the next receive.
+    pub(crate) fn set_held(&self, held: bool) {
+        self.ready.set_held(held);
     }
 
     pub(crate) fn msg_size(&self) -> usize {
@@ -462,6 +485,7 @@ impl SockReceiver {
                     // Best effort: the receiver only ever writes a reject.
                     let _ = set_int_opt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
                 }
+                self.ready.watch(fd.as_raw_fd(), ready::IN)?;
                 self.conns.push(Conn {
                     fd,
                     state: ConnState::Pending {
@@ -549,11 +573,32 @@ impl SockReceiver {
             .filter(|c| c.closed)
             .count();
         self.next -= before.min(self.next);
-        self.conns.retain(|c| !c.closed);
+        let ready = &self.ready;
+        self.conns.retain(|c| {
+            if c.closed {
+                ready.unwatch(c.fd.as_raw_fd());
+            }
+            !c.closed
+        });
+    }
+
+    /// Whether a whole frame (or one that is not ours: the connection is dropped at once) is
+    /// buffered on a connection: the next receive returns without the kernel.
+    fn frame_buffered(&self) -> bool {
+        self.conns.iter().any(|c| match &c.state {
+            ConnState::Active { fb: Some(fb), .. } => !matches!(fb.next_frame(), Ok(None)),
+            _ => false,
+        })
     }
 
     /// Receives one whole message (see [`super::MsgReceiver::recv`] and the module docs).
     pub(crate) fn recv(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let r = self.recv_inner(out, timeout);
+        self.ready.after(&r, || self.frame_buffered(), || false);
+        r
+    }
+
+    fn recv_inner(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
         loop {
             self.accept_all()?;
             let n = self.conns.len();
@@ -661,11 +706,22 @@ pub(crate) struct SockSender<C: Connector> {
     /// The unwritten tail of the last frame (stream framing only), from `pending_off`.
     pending: Vec<u8>,
     pending_off: usize,
+    /// The readiness descriptor: the connection (or handshake) for `EPOLLOUT` and `EPOLLIN`
+    /// (a reject, or the receiver's end); the eventfd while a send returns at once without
+    /// a connection; the timer while no receiver has been reached yet.
+    ready: Readiness,
+    /// The socket in `ready` (unwatched before it is closed).
+    watched: Option<RawFd>,
 }
 
 impl<C: Connector> SockSender<C> {
-    pub(crate) fn new(connector: C, framing: Framing, msg_size: usize) -> SockSender<C> {
-        SockSender {
+    /// A sender that connects at its first send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the readiness descriptor cannot be made.
+    pub(crate) fn new(connector: C, framing: Framing, msg_size: usize) -> Result<SockSender<C>> {
+        Ok(SockSender {
             connector,
             framing,
             msg_size,
@@ -675,7 +731,38 @@ impl<C: Connector> SockSender<C> {
             buf: Vec::new(),
             pending: Vec::new(),
             pending_off: 0,
+            ready: Readiness::new(true)?,
+            watched: None,
+        })
+    }
+
+    /// The readiness descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
+    }
+
+    /// Puts `fd` (the socket of the state) in the readiness set.
+    fn watch_conn(&mut self, fd: RawFd) -> Result<()> {
+        if self.watched == Some(fd) {
+            return Ok(());
         }
+        self.unwatch_conn();
+        self.ready.watch(fd, ready::IN | ready::OUT)?;
+        self.watched = Some(fd);
+        Ok(())
+    }
+
+    /// Takes the socket out of the readiness set: before every close.
+    fn unwatch_conn(&mut self) {
+        if let Some(fd) = self.watched.take() {
+            self.ready.unwatch(fd);
+        }
+    }
+
+    /// Drops the connection (or handshake), if any.
+    fn drop_conn(&mut self) {
+        self.unwatch_conn();
+        self.state = State::Idle;
     }
 
     pub(crate) fn msg_size(&self) -> usize {
@@ -684,10 +771,10 @@ impl<C: Connector> SockSender<C> {
 
     /// A new, not yet connected sender to the same address. It inherits whether a receiver
     /// has been seen: a clone made after the receiver went away gets `Disconnected`.
-    pub(crate) fn clone_unconnected(&self) -> SockSender<C> {
-        let mut s = SockSender::new(self.connector.clone(), self.framing, self.msg_size);
+    pub(crate) fn clone_unconnected(&self) -> Result<SockSender<C>> {
+        let mut s = SockSender::new(self.connector.clone(), self.framing, self.msg_size)?;
         s.receiver_seen = self.receiver_seen;
-        s
+        Ok(s)
     }
 
     /// The error a reject stands for.
@@ -780,23 +867,33 @@ impl<C: Connector> SockSender<C> {
                             self.state = State::Connecting(fd);
                             return Err(e);
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => {
+                            self.unwatch_conn();
+                            return Err(e);
+                        }
                     }
-                    let err = get_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR).map_err(|e| Error::Io {
-                        op: "getsockopt",
-                        source: e,
-                    })?;
+                    let err = match get_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR) {
+                        Ok(err) => err,
+                        Err(e) => {
+                            self.unwatch_conn();
+                            return Err(Error::Io {
+                                op: "getsockopt",
+                                source: e,
+                            });
+                        }
+                    };
                     match err {
                         0 => Attempt::Connected(fd),
-                        e if is_refusal(e) => {
+                        e => {
+                            self.unwatch_conn();
+                            if !is_refusal(e) {
+                                return Err(Error::Io {
+                                    op: "connect",
+                                    source: io::Error::from_raw_os_error(e),
+                                });
+                            }
                             self.connector.failed(e);
                             Attempt::Refused
-                        }
-                        e => {
-                            return Err(Error::Io {
-                                op: "connect",
-                                source: io::Error::from_raw_os_error(e),
-                            })
                         }
                     }
                 }
@@ -806,20 +903,28 @@ impl<C: Connector> SockSender<C> {
                 Attempt::Connected(fd) => {
                     self.receiver_seen = true;
                     let h = hello(self.msg_size);
-                    match self.framing {
+                    self.watch_conn(fd.as_raw_fd())?;
+                    let r = match self.framing {
                         Framing::Packet => {
                             let mut p = [0u8; 1 + HELLO_LEN];
                             p[0] = TAG_HELLO;
                             p[1..].copy_from_slice(&h);
-                            Self::write_all(fd.as_raw_fd(), &p, &Timeout::Forever)?;
+                            Self::write_all(fd.as_raw_fd(), &p, &Timeout::Forever)
                         }
-                        Framing::Stream => Self::write_all(fd.as_raw_fd(), &h, &Timeout::Forever)?,
+                        Framing::Stream => Self::write_all(fd.as_raw_fd(), &h, &Timeout::Forever),
+                    };
+                    if let Err(e) = r {
+                        self.unwatch_conn();
+                        return Err(e);
                     }
                     let raw = fd.as_raw_fd();
                     self.state = State::Connected(fd);
                     return Ok(raw);
                 }
-                Attempt::InProgress(fd) => self.state = State::Connecting(fd),
+                Attempt::InProgress(fd) => {
+                    self.watch_conn(fd.as_raw_fd())?;
+                    self.state = State::Connecting(fd);
+                }
                 Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
                 Attempt::Refused | Attempt::Again => {
                     crate::sys::intr::before_nap(timeout)?;
@@ -832,6 +937,17 @@ impl<C: Connector> SockSender<C> {
 
     /// Sends one message (see [`super::MsgSender::send`] and the module docs).
     pub(crate) fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let r = self.send_inner(msg, timeout);
+        let idle = matches!(self.state, State::Idle);
+        let (seen, rejected) = (self.receiver_seen, self.rejected.is_some());
+        // Without a connection, a send after a receiver was seen (or a reject) returns at
+        // once; before, it waits for a listener that only polling notices.
+        self.ready
+            .after(&r, || rejected || (idle && seen), || idle && !seen && !rejected);
+        r
+    }
+
+    fn send_inner(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         if msg.len() > self.msg_size {
             return Err(Error::TooLarge {
                 len: msg.len(),
@@ -844,7 +960,7 @@ impl<C: Connector> SockSender<C> {
         if let State::Connected(fd) = &self.state {
             let fd = fd.as_raw_fd();
             if let Err(e) = self.check_peer(fd) {
-                self.state = State::Idle;
+                self.drop_conn();
                 return Err(e);
             }
         }
@@ -868,7 +984,7 @@ impl<C: Connector> SockSender<C> {
             }),
         };
         if matches!(r, Err(Error::Disconnected)) {
-            self.state = State::Idle;
+            self.drop_conn();
             self.pending.clear();
         }
         r
@@ -953,6 +1069,10 @@ impl<T: SockSend> MsgSender for T {
 
     /// A new sender with its own connection (made at its first send).
     fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        Ok(Box::new(T::from_sock(self.sock().clone_unconnected())))
+        Ok(Box::new(T::from_sock(self.sock().clone_unconnected()?)))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.sock().fd()
     }
 }

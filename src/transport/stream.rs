@@ -19,6 +19,7 @@ use super::frame::{self, FrameBuf};
 use super::{MsgReceiver, MsgSender};
 use crate::error::{Error, Result};
 use crate::sys::fd::{set_nonblock, wait_fd, write_nosigpipe};
+use crate::transport::readiness::{self as ready, Readiness};
 use crate::timeout::Timeout;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -39,8 +40,19 @@ pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
 }
 
 /// The sending end: one [`send`](Self::send) writes one frame.
+///
+/// Its readiness descriptor ([`MsgSender::fd`]) is an epoll instance watching the write end
+/// for `EPOLLOUT` (room for a frame of up to `PIPE_BUF` bytes) and `EPOLLERR` (no reader
+/// left): a send keeps no state between calls, so the kernel's readiness is the whole story.
 #[derive(Debug)]
 pub struct FdSender {
+    w: FdWriter,
+    ready: Readiness,
+}
+
+/// The frame writer behind [`FdSender`] and the FIFO's lazily opened sender.
+#[derive(Debug)]
+pub(crate) struct FdWriter {
     fd: OwnedFd,
     msg_size: usize,
     frame: Vec<u8>,
@@ -52,21 +64,47 @@ impl FdSender {
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for a `msg_size` above `u32::MAX`; [`Error::Io`] if `fcntl`
-    /// fails.
+    /// fails or the readiness descriptor cannot be made.
     pub fn new(fd: OwnedFd, msg_size: usize) -> Result<FdSender> {
+        let w = FdWriter::new(fd, msg_size)?;
+        let ready = Readiness::new(false)?;
+        ready.watch(w.fd.as_raw_fd(), ready::OUT)?;
+        Ok(FdSender { w, ready })
+    }
+
+    /// The largest message this end sends.
+    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
+    pub fn msg_size(&self) -> usize {
+        self.w.msg_size
+    }
+
+    /// Sends `msg` as one frame (see [`FdWriter::send`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`FdWriter::send`].
+    pub fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let r = self.w.send(msg, timeout);
+        self.ready.after(&r, || false, || false);
+        r
+    }
+}
+
+impl FdWriter {
+    /// Takes over `fd` (the write end of a pipe or FIFO) and makes it `O_NONBLOCK`.
+    pub(crate) fn new(fd: OwnedFd, msg_size: usize) -> Result<FdWriter> {
         check_msg_size(msg_size)?;
         set_nonblock(fd.as_raw_fd())?;
-        Ok(FdSender {
+        Ok(FdWriter {
             fd,
             msg_size,
             frame: Vec::new(),
         })
     }
 
-    /// The largest message this end sends.
-    #[cfg(ipcring_test)] // used by the tests that drive this transport directly
-    pub fn msg_size(&self) -> usize {
-        self.msg_size
+    /// The write end.
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 
     /// Sends `msg` as one frame.
@@ -118,7 +156,7 @@ impl FdSender {
     }
 }
 
-impl FdSender {
+impl FdWriter {
     /// Refuses a `msg_size` a frame header cannot describe.
     pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
         check_msg_size(msg_size)
@@ -131,39 +169,45 @@ impl MsgSender for FdSender {
     }
 
     fn msg_size(&self) -> usize {
-        self.msg_size
+        self.w.msg_size
     }
 
     /// Another descriptor for the same pipe (`dup`): frames of up to `PIPE_BUF` bytes are
     /// written atomically, so several senders are fine below that size and refused above.
     fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
-        if self.msg_size + frame::HEADER_LEN > PIPE_BUF {
+        if self.w.msg_size + frame::HEADER_LEN > PIPE_BUF {
             return Err(Error::Unsupported {
                 what: "several senders on a pipe whose msg_size + 4 exceeds PIPE_BUF (frames would interleave)",
             });
         }
-        let fd = self.fd.try_clone().map_err(|e| Error::Io { op: "dup", source: e })?;
-        Ok(Box::new(FdSender {
-            fd,
-            msg_size: self.msg_size,
-            frame: Vec::new(),
-        }))
+        let fd = self.w.fd.try_clone().map_err(|e| Error::Io { op: "dup", source: e })?;
+        Ok(Box::new(FdSender::new(fd, self.w.msg_size)?))
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
     }
 }
 
 impl AsFd for FdSender {
+    /// The pipe's write end (not the readiness descriptor: see [`MsgSender::fd`]).
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.w.fd.as_fd()
     }
 }
 
 impl AsRawFd for FdSender {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.w.fd.as_raw_fd()
     }
 }
 
 /// The receiving end: one [`recv`](Self::recv) returns one whole message.
+///
+/// Its readiness descriptor ([`MsgReceiver::fd`]) is an epoll instance watching the read end
+/// for `EPOLLIN` (data) and `EPOLLHUP` (every writer gone: end of stream, or a truncated
+/// frame), plus an eventfd set while a whole frame is buffered here (one `read(2)` takes as
+/// many frames as the buffer holds, and the pipe may then be empty).
 #[derive(Debug)]
 pub struct FdReceiver {
     fd: OwnedFd,
@@ -171,6 +215,7 @@ pub struct FdReceiver {
     /// Whether a writer has been seen. A FIFO opened before any writer reads 0 (EOF); until
     /// a writer has come, that means "no data yet", not end of stream.
     writer_seen: bool,
+    ready: Readiness,
 }
 
 impl FdReceiver {
@@ -189,10 +234,13 @@ impl FdReceiver {
     pub(crate) fn with_writer_seen(fd: OwnedFd, msg_size: usize, writer_seen: bool) -> Result<FdReceiver> {
         check_msg_size(msg_size)?;
         set_nonblock(fd.as_raw_fd())?;
+        let ready = Readiness::new(false)?;
+        ready.watch(fd.as_raw_fd(), ready::IN)?;
         Ok(FdReceiver {
             fd,
             buf: FrameBuf::new(msg_size),
             writer_seen,
+            ready,
         })
     }
 
@@ -213,6 +261,14 @@ impl FdReceiver {
     ///   frames longer than `PIPE_BUF` of several writers interleaved;
     /// - [`Error::Io`].
     pub fn recv(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let r = self.recv_inner(out, timeout);
+        let buf = &self.buf;
+        // A whole frame (or a frame header no message fits: `Corrupted` at once) buffered.
+        self.ready.after(&r, || !matches!(buf.next_frame(), Ok(None)), || false);
+        r
+    }
+
+    fn recv_inner(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
         let fd = self.fd.as_raw_fd();
         loop {
             if let Some(len) = self.buf.next_frame()? {
@@ -297,6 +353,14 @@ impl MsgReceiver for FdReceiver {
         Err(Error::Unsupported {
             what: "a second receiver on a pipe or FIFO (readers would split each other's frames)",
         })
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
+    }
+
+    fn set_held(&self, held: bool) {
+        self.ready.set_held(held);
     }
 }
 

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::timeout::Timeout;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 /// `tcp://HOST:PORT` in the dispatch table: nothing to remove.
 pub(crate) const OPS: Ops = Ops {
@@ -163,7 +163,7 @@ impl TcpSender {
             });
         }
         let connector = TcpConnector { addrs, next: 0 };
-        Ok(TcpSender(SockSender::new(connector, Framing::Stream, msg_size)))
+        Ok(TcpSender(SockSender::new(connector, Framing::Stream, msg_size)?))
     }
 }
 
@@ -226,7 +226,7 @@ impl TcpReceiver {
             source: e,
         })?;
         Ok(TcpReceiver {
-            inner: SockReceiver::new(OwnedFd::from(listener), Framing::Stream, msg_size),
+            inner: SockReceiver::new(OwnedFd::from(listener), Framing::Stream, msg_size)?,
             local,
         })
     }
@@ -267,6 +267,14 @@ impl MsgReceiver for TcpReceiver {
         Err(Error::Unsupported {
             what: "a second receiver on a tcp:// address (one listener per address)",
         })
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd()
+    }
+
+    fn set_held(&self, held: bool) {
+        self.inner.set_held(held);
     }
 }
 

@@ -48,7 +48,7 @@ use crate::error::{Error, Result};
 use crate::timeout::Timeout;
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -309,7 +309,7 @@ impl UnixSender {
         let (msg_size, path, c) = check_spec(spec)?;
         sender_path_ok(&c)?;
         let connector = UnixConnector { path, c, msg_size };
-        Ok(UnixSender(SockSender::new(connector, Framing::Packet, msg_size)))
+        Ok(UnixSender(SockSender::new(connector, Framing::Packet, msg_size)?))
     }
 
 }
@@ -481,8 +481,15 @@ impl UnixReceiver {
             unlink_if_ours(&c, dev, ino);
             return Err(e);
         }
+        let inner = match SockReceiver::new(fd, Framing::Packet, msg_size) {
+            Ok(inner) => inner,
+            Err(e) => {
+                unlink_if_ours(&c, dev, ino);
+                return Err(e);
+            }
+        };
         Ok(UnixReceiver {
-            inner: SockReceiver::new(fd, Framing::Packet, msg_size),
+            inner,
             path,
             c,
             dev,
@@ -528,6 +535,14 @@ impl MsgReceiver for UnixReceiver {
         Err(Error::Unsupported {
             what: "a second receiver on a unix:// address (one listener per address)",
         })
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd()
+    }
+
+    fn set_held(&self, held: bool) {
+        self.inner.set_held(held);
     }
 }
 

@@ -1,11 +1,26 @@
 //! The two ends of a queue: [`MqSender`] and [`MqReceiver`].
 
 use super::*;
+use crate::transport::readiness::{self as ready, Readiness};
+use std::os::fd::BorrowedFd;
+
+/// A queue end's readiness descriptor: the queue with `events`, and the timer (the peers'
+/// end is learnt from the companion's locks, which nothing signals).
+fn readiness(at: &Attached, events: u32) -> Result<Readiness> {
+    let r = Readiness::new(true)?;
+    r.watch(at.q.raw(), events)?;
+    Ok(r)
+}
 
 /// A sending end of an `mq://` queue (see the module docs).
+///
+/// Its readiness descriptor watches the queue for `EPOLLOUT` (room) and ticks every
+/// [`PEER_CHECK`] so that a send can notice the receivers' end; a send that returned
+/// `Disconnected` leaves it readable.
 #[derive(Debug)]
 pub struct MqSender {
     at: Attached,
+    ready: Readiness,
 }
 
 impl MqSender {
@@ -25,9 +40,9 @@ impl MqSender {
     ///   not ours; [`Error::Corrupted`] for a companion with impossible contents;
     /// - [`Error::Io`].
     pub fn open(spec: &OpenSpec) -> Result<MqSender> {
-        Ok(MqSender {
-            at: attach(spec, Role::Sender)?,
-        })
+        let at = attach(spec, Role::Sender)?;
+        let ready = readiness(&at, ready::OUT)?;
+        Ok(MqSender { at, ready })
     }
 
 
@@ -39,6 +54,12 @@ impl MqSender {
     /// full queue (nothing sent); [`Error::Disconnected`] once every receiver that came has
     /// gone (checked before every attempt); [`Error::Io`].
     pub fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        let r = self.send_inner(msg, timeout);
+        self.ready.after(&r, || false, || true);
+        r
+    }
+
+    fn send_inner(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         if msg.len() > self.at.msg_size {
             return Err(Error::TooLarge {
                 len: msg.len(),
@@ -83,9 +104,9 @@ impl MqSender {
     ///
     /// [`Error::Io`]; [`Error::Unsupported`] without `/proc/self/fd`.
     pub fn try_clone(&self) -> Result<MqSender> {
-        Ok(MqSender {
-            at: self.at.try_clone()?,
-        })
+        let at = self.at.try_clone()?;
+        let ready = readiness(&at, ready::OUT)?;
+        Ok(MqSender { at, ready })
     }
 }
 
@@ -106,6 +127,9 @@ impl MsgSender for MqSender {
     fn try_clone(&self) -> Result<Box<dyn MsgSender>> {
         Ok(Box::new(MqSender::try_clone(self)?))
     }
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
+    }
     fn queued(&self) -> Option<u64> {
         self.at.q.attr().ok().map(|a| a.2)
     }
@@ -115,12 +139,17 @@ impl MsgSender for MqSender {
 }
 
 /// A receiving end of an `mq://` queue (see the module docs).
+///
+/// Its readiness descriptor watches the queue for `EPOLLIN`, holds an eventfd set while a
+/// message is kept here (after `BufferTooSmall`) or at end of stream, and ticks every
+/// [`PEER_CHECK`] so that a receive can notice the senders' end.
 pub struct MqReceiver {
     at: Attached,
     /// Receives shorter than `msg_size` land here (`mq_receive` wants the full size).
     buf: Vec<u8>,
     /// The length of a message waiting in `buf` (after `BufferTooSmall`).
     pending: Option<usize>,
+    ready: Readiness,
 }
 
 impl std::fmt::Debug for MqReceiver {
@@ -139,10 +168,13 @@ impl MqReceiver {
     ///
     /// As [`MqSender::open`].
     pub fn open(spec: &OpenSpec) -> Result<MqReceiver> {
+        let at = attach(spec, Role::Receiver)?;
+        let ready = readiness(&at, ready::IN)?;
         Ok(MqReceiver {
-            at: attach(spec, Role::Receiver)?,
+            at,
             buf: Vec::new(),
             pending: None,
+            ready,
         })
     }
 
@@ -223,6 +255,13 @@ impl MqReceiver {
     ///   sender that attaches later makes data flow again);
     /// - [`Error::Io`].
     pub fn recv(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
+        let r = self.recv_inner(out, timeout);
+        let kept = self.pending.is_some();
+        self.ready.after(&r, || kept, || true);
+        r
+    }
+
+    fn recv_inner(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
         loop {
             if let Some(n) = self.attempt(out)? {
                 return Ok(n);
@@ -247,10 +286,13 @@ impl MqReceiver {
     ///
     /// [`Error::Io`]; [`Error::Unsupported`] without `/proc/self/fd`.
     pub fn try_clone(&self) -> Result<MqReceiver> {
+        let at = self.at.try_clone()?;
+        let ready = readiness(&at, ready::IN)?;
         Ok(MqReceiver {
-            at: self.at.try_clone()?,
+            at,
             buf: Vec::new(),
             pending: None,
+            ready,
         })
     }
 }
@@ -271,6 +313,12 @@ impl MsgReceiver for MqReceiver {
     }
     fn try_clone(&self) -> Result<Box<dyn MsgReceiver>> {
         Ok(Box::new(MqReceiver::try_clone(self)?))
+    }
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.ready.fd()
+    }
+    fn set_held(&self, held: bool) {
+        self.ready.set_held(held);
     }
     fn queued(&self) -> Option<u64> {
         MqReceiver::queued(self).ok()

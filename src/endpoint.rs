@@ -142,10 +142,21 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
 
 /// Detaches `ep`: releases this process's hold on the entry (the lock goes when the last
 /// process sharing the description closes it) and bumps the epoch so peers recount.
-pub fn detach(ring: &RawRing, ep: Endpoint) {
+/// `base_fd` is the region's file on a shared region (as for [`attach`]).
+pub fn detach(ring: &RawRing, base_fd: Option<RawFd>, ep: Endpoint) {
     let e = entry(ring, ep.index);
     match ep.lock {
-        Some(fd) => drop(fd),
+        Some(fd) => {
+            drop(fd);
+            // A process that inherited the description across `fork` may still hold the
+            // entry: then its holder is no longer the process recorded in `pid`, which
+            // descriptor waiters must not watch (see `ring::door`). 0 says "unknown".
+            if let Some(base) = base_fd {
+                if matches!(lock::held_by_other(base, ep.index), Ok(true)) {
+                    e.pid.store(0, Ordering::Relaxed);
+                }
+            }
+        }
         None => {
             let _ = e
                 .role

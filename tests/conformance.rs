@@ -16,7 +16,9 @@
 //! - `timeouts`: non-blocking and deadline receive on an empty channel, send on a full one;
 //! - `zero_copy_and_batches`: reserve/commit, send_batch, peek/release, recv_batch;
 //! - `clones`: several senders / receivers work, or are refused with a typed error;
-//! - `bad_addresses`: malformed addresses of the transport name the offending part.
+//! - `bad_addresses`: malformed addresses of the transport name the offending part;
+//! - `readiness_receive`, `readiness_send`: an event loop on the handle's descriptor
+//!   (`AsFd`) misses no message, no room and no ending.
 
 mod common;
 
@@ -435,6 +437,128 @@ fn bad_addresses(t: T) {
     assert!(matches!(r, Err(Error::InvalidAddress { .. })), "{ring_only}: {r:?}");
 }
 
+/// Whether `fd` reads as ready within `bound`.
+fn readable(fd: std::os::fd::RawFd, bound: Duration) -> bool {
+    let mut p = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), 1, bound.as_millis() as i32) };
+    assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+    n == 1
+}
+
+/// Readiness, receiving side (the README's "Event loops"): an event loop that calls
+/// `try_recv` and waits on the handle's descriptor after each `WouldBlock` gets every message
+/// of a sender process that pauses now and then (readiness is never missed), then end of
+/// stream; the descriptor is never ready for ever while the calls say `WouldBlock`.
+fn readiness_receive(t: T) {
+    use std::os::fd::AsRawFd;
+    let _s = serial();
+    let ch = Chan::new(t, "ready-rx");
+    let (rx, tx) = ch.receiver();
+    let mut rx = Some(rx);
+    const N: u64 = 2000;
+    let child = fork("sender", || {
+        drop(rx.take());
+        let mut tx = ch.sender(tx);
+        for seq in 0..N {
+            tx.send_with_timeout(&common::encode_vec(0, seq, 64), Timeout::after(BOUND))
+                .expect("send");
+            if seq % 250 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    });
+    let rx = rx.as_mut().unwrap();
+    let fd = rx.as_raw_fd();
+    let mut check = SeqChecker::new(1, Some(64));
+    let (mut got, mut waits) = (0u64, 0u64);
+    let start = Instant::now();
+    loop {
+        match rx.try_recv_vec() {
+            Ok(m) => {
+                check.check_or_panic(&m);
+                got += 1;
+            }
+            Err(Error::WouldBlock) => {
+                assert!(
+                    readable(fd, BOUND),
+                    "{t:?}: not ready within {BOUND:?} after {got} messages"
+                );
+                waits += 1;
+            }
+            Err(Error::EndOfStream) => break,
+            Err(e) => panic!("{t:?}: {e} after {got}"),
+        }
+        assert!(start.elapsed() < BOUND, "{t:?}: no end of stream within {BOUND:?}");
+    }
+    check.assert_complete(N);
+    expect_ok("sender", child);
+    println!("{t:?}: {N} messages through the descriptor, {waits} waits");
+}
+
+/// Readiness, sending side: a sender process that fills the channel, then waits on its
+/// descriptor after each `WouldBlock`, gets everything through to a slow receiver, and its
+/// descriptor becomes ready (with `Disconnected`) once the receiver has gone.
+fn readiness_send(t: T) {
+    use std::os::fd::AsRawFd;
+    let _s = serial();
+    let ch = Chan::new(t, "ready-tx");
+    let (rx, tx) = ch.receiver();
+    let mut rx = Some(rx);
+    const N: u64 = 3000;
+    let child = fork("sender", || {
+        drop(rx.take()); // this process's copy only
+        let mut tx = ch.sender(tx);
+        let fd = tx.as_raw_fd();
+        let start = Instant::now();
+        let (mut seq, mut blocked) = (0, 0u64);
+        while seq < N {
+            match tx.try_send(&common::encode_vec(0, seq, 64)) {
+                Ok(()) => seq += 1,
+                Err(Error::WouldBlock) => {
+                    assert!(readable(fd, BOUND), "{t:?}: no room within {BOUND:?} at {seq}");
+                    blocked += 1;
+                }
+                Err(e) => panic!("{t:?}: {e} at {seq}"),
+            }
+            assert!(
+                start.elapsed() < BOUND,
+                "{t:?}: {seq} of {N} sent in {BOUND:?}, {blocked} WouldBlock"
+            );
+        }
+        loop {
+            assert!(
+                readable(fd, BOUND),
+                "{t:?}: the receiver's exit did not make the sender ready"
+            );
+            match tx.try_send(b"after") {
+                Err(Error::Disconnected) => break,
+                Ok(()) | Err(Error::WouldBlock) => {}
+                Err(e) => panic!("{t:?}: {e} (expected Disconnected)"),
+            }
+            assert!(start.elapsed() < BOUND, "{t:?}: no Disconnected within {BOUND:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    // The receiver: slow now and then, then gone.
+    let mut rx = rx.take().unwrap();
+    let mut check = SeqChecker::new(1, Some(64));
+    for k in 0..N {
+        let m = rx.recv_vec_timeout(BOUND).expect("recv");
+        check.check_or_panic(&m);
+        if k % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    check.assert_complete(N);
+    drop(rx);
+    expect_ok("sender", child);
+}
+
 macro_rules! conformance {
     ($($transport:ident => $t:expr),* $(,)?) => {
         $(
@@ -449,6 +573,8 @@ macro_rules! conformance {
                 #[test] fn zero_copy_and_batches() { super::zero_copy_and_batches($t) }
                 #[test] fn clones() { super::clones($t) }
                 #[test] fn bad_addresses() { super::bad_addresses($t) }
+                #[test] fn readiness_receive() { super::readiness_receive($t) }
+                #[test] fn readiness_send() { super::readiness_send($t) }
             }
         )*
     };

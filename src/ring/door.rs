@@ -18,8 +18,9 @@
 //!   after the pidfd was opened (the OFD lock says the holder lives, so the pid was not
 //!   recycled under it).
 //! - **a timerfd** ticking every park slice, armed only while some live peer cannot be
-//!   watched that way (another PID namespace, no pidfd support, or an endpoint inherited by
-//!   a child whose attaching parent has exited): such a death is then noticed within the
+//!   watched that way (another PID namespace, no pidfd support, or an endpoint held through
+//!   `fork` by a process other than the one that attached it: its parent exited, or closed
+//!   its copy, which then clears the recorded pid): such a death is then noticed within the
 //!   bound blocked calls meet.
 //!
 //! # When it is ready (level-triggered in effect)
@@ -142,6 +143,7 @@ impl Doors {
 struct Watch {
     index: usize,
     generation: u32,
+    pid: u32,
     pidfd: OwnedFd,
 }
 
@@ -317,8 +319,10 @@ impl Set {
         let live = endpoint::live(&shared.raw, Some(lock_fd), peer)?;
         // Forget what is no longer live.
         let ep = self.ep.as_raw_fd();
+        // A watch stands while its entry is held by the same attachment with the same
+        // recorded pid (a detach that leaves the entry to a forked child clears the pid).
         self.watches.retain(|w| {
-            let keep = live.iter().any(|&(i, g, _)| i == w.index && g == w.generation);
+            let keep = live.iter().any(|&(i, g, p)| i == w.index && g == w.generation && p == w.pid);
             if !keep {
                 let _ = ready::epoll_del(ep, w.pidfd.as_raw_fd());
             }
@@ -327,7 +331,10 @@ impl Set {
         self.unwatchable
             .retain(|&(i, g)| live.iter().any(|&(li, lg, _)| li == i && lg == g));
         for (index, generation, pid) in live {
-            let known = self.watches.iter().any(|w| w.index == index && w.generation == generation)
+            let known = self
+                .watches
+                .iter()
+                .any(|w| w.index == index && w.generation == generation && w.pid == pid)
                 || self.unwatchable.contains(&(index, generation));
             if known {
                 continue;
@@ -340,6 +347,7 @@ impl Set {
                     self.watches.push(Watch {
                         index,
                         generation,
+                        pid,
                         pidfd,
                     });
                 }

@@ -157,7 +157,7 @@ impl Shared {
     /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
     /// endpoints (end of stream, `Disconnected`).
     fn close(&self, ep: Endpoint) {
-        endpoint::detach(&self.raw, ep);
+        endpoint::detach(&self.raw, self.lock_fd(), ep);
         let h = self.raw.header();
         if wait::notify_all(&h.data_bell, self.raw.geom().wake) {
             self.ring_door(&h.data_bell, false);

@@ -24,6 +24,7 @@ if [ ! -x "$venv/bin/python" ]; then
     step "virtual environment $venv ($python, CPython $version)"
     "$python" -m venv "$venv"
 fi
+export PATH="$venv/bin:$PATH" # the build backend runs the venv's maturin
 step "pip install maturin pytest (PyPI)"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade 'maturin>=1.5,<2' 'pytest>=7'
 
@@ -41,5 +42,7 @@ export IPCRING_C_EXAMPLES="$root/target/c-examples"
 export IPCRING_RUST_PIPELINE="$root/target/release/examples/pipeline"
 step "pytest python/tests"
 cd python
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
+# pytest itself (not `python -m pytest`, which would put python/ first on sys.path and import
+# the source tree ipcring/ without its extension instead of the installed package).
+"$venv/bin/pytest" -q -p no:cacheprovider tests "$@"
 step "python tests passed in $(( $(date +%s) - t0 )) s"

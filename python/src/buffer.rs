@@ -92,7 +92,15 @@ impl Borrowed {
         // buffer of `len` bytes or fails with an exception set.
         let rc = unsafe { PyObject_GetBuffer(obj.as_ptr(), &mut view, flags) };
         if rc != 0 {
-            return Err(PyErr::fetch(obj.py()));
+            let e = PyErr::fetch(obj.py());
+            if writable {
+                // As Python's own readinto(): a TypeError naming what was given.
+                let ty = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "a writable bytes-like object is required, not {ty} ({e})"
+                )));
+            }
+            return Err(e);
         }
         Ok(Borrowed { view })
     }

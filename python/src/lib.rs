@@ -18,7 +18,6 @@
 //! and no descriptor per handle, and works the same in every thread.
 
 mod buffer;
-#[allow(dead_code)]
 #[path = "../../tests/common/msg.rs"]
 mod msg;
 
@@ -122,7 +121,7 @@ fn wait_of(timeout: Option<f64>) -> PyResult<Wait> {
         Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err(format!(
             "timeout must be None or a number >= 0 (seconds), not {t}"
         ))),
-        Some(t) if t == 0.0 => Ok(Wait::NonBlocking),
+        Some(0.0) => Ok(Wait::NonBlocking),
         Some(t) if t.is_infinite() || t > 1e12 => Ok(Wait::Forever),
         Some(t) => Ok(Wait::Until(ir::Deadline::after(Duration::from_secs_f64(t)))),
     }
@@ -614,7 +613,7 @@ impl Peek {
         _exc: Option<&Bound<'_, PyAny>>,
         _tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        self.finish(py, exc_type.is_none_or(|t| t.is_none()))?;
+        self.finish(py, exc_type.map_or(true, |t| t.is_none()))?;
         Ok(false)
     }
 }
@@ -946,9 +945,10 @@ impl Reservation {
         let shared = &self.shared;
         py.detach(|| {
             let mut g = lock(&owner.st);
-            let Some(p) = g.pending.take_if(|p| Arc::ptr_eq(&p.shared, shared)) else {
+            if !g.pending.as_ref().is_some_and(|p| Arc::ptr_eq(&p.shared, shared)) {
                 return Err(Fail::Closed);
-            };
+            }
+            let p = g.pending.take().expect("checked above");
             let tx = g.tx.as_mut().ok_or(Fail::Closed)?;
             match tx.commit_raw(p.pos, n) {
                 Ok(()) => Ok(()),

@@ -16,7 +16,7 @@
 #   python       scripts/python.sh: the Python package built (maturin, release) into a virtual
 #                environment under target/ with maturin and pytest from PyPI, then its pytest
 #                suite (streams with C and Rust peers, errors, slots, Ctrl-C, asyncio); about
-#                2 minutes on 2 cores, most of it the release build
+#                1.5 minutes on 2 cores from a clean target/, most of it release builds
 #   loom         the models in tests/loom.rs (LOOM_MAX_PREEMPTIONS bounded), then the
 #                teeth check: each weakened ordering makes its model fail
 #   miri         the ring algorithms over a heap region (installs nightly miri if missing)

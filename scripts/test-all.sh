@@ -13,6 +13,10 @@
 #                built with their Makefile and run, the mixed C/Rust pipeline, bad input from C
 #                under AddressSanitizer and valgrind, the version macros and the pkg-config
 #                install; the command's tests (cli/tests)
+#   python       scripts/python.sh: the Python package built (maturin, release) into a virtual
+#                environment under target/ with maturin and pytest from PyPI, then its pytest
+#                suite (streams with C and Rust peers, errors, slots, Ctrl-C, asyncio); about
+#                1.5 minutes on 2 cores from a clean target/, most of it release builds
 #   loom         the models in tests/loom.rs (LOOM_MAX_PREEMPTIONS bounded), then the
 #                teeth check: each weakened ordering makes its model fail
 #   miri         the ring algorithms over a heap region (installs nightly miri if missing)
@@ -54,6 +58,9 @@ test_build cargo test --release --workspace
 step "cargo test --release -p ipcring --features tokio (ipcring::tokio: tests/tokio.rs, its doc test)"
 test_build cargo test --release -p ipcring --features tokio --test tokio
 test_build cargo test --release -p ipcring --features tokio --doc tokio
+
+step "python: the package ipcring built in a virtual environment, and its pytest suite (scripts/python.sh)"
+scripts/python.sh
 
 step "loom models"
 scripts/loom.sh

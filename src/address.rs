@@ -209,7 +209,10 @@ fn check_target(transport: Transport, target: &str) -> std::result::Result<(), B
                 return Err((None, "mq:// needs a queue name"));
             }
             if !target.is_empty() && region::validate_name(target).is_err() {
-                return Err((Some(target), "not a valid name (1-250 bytes, no '/', not . or ..)"));
+                return Err((
+                    Some(target),
+                    "not a valid name (1-240 bytes, no '/', not . or .., not ending in .bell-rx or .bell-tx)",
+                ));
             }
         }
         Transport::Pipe if !target.is_empty() => return Err((Some(target), "pipe:// takes no name (it is anonymous)")),

@@ -140,6 +140,8 @@ pub struct BellInfo {
     pub seq: u32,
     /// How many waiters have announced themselves: parked now, or about to park.
     pub waiters: u32,
+    /// How many endpoints wait on their descriptor for this bell (`AsFd`, `ipcring_fd`).
+    pub fd_waiters: u32,
 }
 
 /// The shared counters of a ring whose header layout is ours.
@@ -195,6 +197,9 @@ pub struct RingInfo {
     pub counters: Option<Counters>,
     /// Entries whose role is recorded or whose lock is held, by index.
     pub endpoints: Vec<EndpointInfo>,
+    /// The ring's doorbell FIFOs that exist now (`/dev/shm/NAME.bell-rx`, `.bell-tx`: made
+    /// when an endpoint first asks for its descriptor, removed with the ring), as paths.
+    pub doorbells: Vec<std::path::PathBuf>,
 }
 
 impl RingInfo {
@@ -351,14 +356,27 @@ pub fn inspect(name: &str) -> Result<RingInfo> {
             creator_pid: None,
             counters: None,
             endpoints: Vec::new(),
+            doorbells: doorbells(name),
         };
         describe(&file, header.as_deref(), &mut info)?;
         return Ok(info);
     }
 }
 
+/// The doorbell FIFOs of ring `name` that exist now.
+fn doorbells(name: &str) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let bare = name.trim_start_matches('/');
+    region::bell::SUFFIXES
+        .iter()
+        .map(|s| std::path::Path::new(SHM_DIR).join(format!("{bare}{s}")))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo()))
+        .collect()
+}
+
 /// Every regular file in `/dev/shm`, sorted by name, each with what [`inspect`] says about
-/// it. Objects removed while the directory is read are left out.
+/// it, and the doorbells left by rings that are gone. Objects removed while the directory is
+/// read are left out.
 ///
 /// # Errors
 ///
@@ -385,9 +403,26 @@ pub fn list() -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(SHM_DIR).map_err(io)? {
         let entry = entry.map_err(io)?;
-        // file_type() does not follow symlinks: symlinks and directories are skipped.
+        // file_type() does not follow symlinks: symlinks and directories are skipped; a
+        // FIFO is listed only if it is a doorbell whose ring is gone (the others are shown
+        // with their ring).
+        use std::os::unix::fs::FileTypeExt;
         match entry.file_type() {
             Ok(t) if t.is_file() => {}
+            Ok(t) if t.is_fifo() => {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(ring) = region::bell::ring_of(&name) {
+                    if !std::path::Path::new(SHM_DIR).join(ring).exists() {
+                        out.push(Listed {
+                            name,
+                            info: Err(Error::NotARing {
+                                reason: "the doorbell of a ring that is gone (`ipcring rm shm://RING` removes it)",
+                            }),
+                        });
+                    }
+                }
+                continue;
+            }
             _ => continue,
         }
         let name = match entry.file_name().into_string() {
@@ -579,6 +614,7 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
         let bell = |b: &crate::layout::Bell| BellInfo {
             seq: b.seq.atomic().load(Ordering::Relaxed),
             waiters: b.waiters.load(Ordering::Relaxed),
+            fd_waiters: b.fd_waiters.load(Ordering::Relaxed),
         };
         info.counters = Some(Counters {
             tail,

@@ -147,7 +147,9 @@ fn state_word(s: &State) -> &'static str {
 fn info_json(info: &RingInfo) -> Value {
     let g = info.geometry;
     let c = info.counters.as_ref();
-    let bell = |b: Option<ipcring::inspect::BellInfo>| b.map(|b| json!({"seq": b.seq, "waiters": b.waiters}));
+    let bell = |b: Option<ipcring::inspect::BellInfo>| {
+        b.map(|b| json!({"seq": b.seq, "waiters": b.waiters, "fd_waiters": b.fd_waiters}))
+    };
     let side = |role| json!({"live": info.live(role), "stale": info.stale(role)});
     let endpoints: Vec<Value> = info
         .endpoints
@@ -193,6 +195,7 @@ fn info_json(info: &RingInfo) -> Value {
         "senders": side(EndpointRole::Sender),
         "receivers": side(EndpointRole::Receiver),
         "endpoints": endpoints,
+        "doorbells": info.doorbells.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     })
 }
 
@@ -365,21 +368,33 @@ fn stat_text(info: &RingInfo) -> String {
         rows.push((
             "data bell",
             format!(
-                "seq {}, {} waiting (receivers park here)",
-                c.data_bell.seq, c.data_bell.waiters
+                "seq {}, {} waiting, {} on descriptors (receivers park here)",
+                c.data_bell.seq, c.data_bell.waiters, c.data_bell.fd_waiters
             ),
         ));
         rows.push((
             "space bell",
             format!(
-                "seq {}, {} waiting (senders park here)",
-                c.space_bell.seq, c.space_bell.waiters
+                "seq {}, {} waiting, {} on descriptors (senders park here)",
+                c.space_bell.seq, c.space_bell.waiters, c.space_bell.fd_waiters
             ),
         ));
     }
     for (label, role) in [("senders", EndpointRole::Sender), ("receivers", EndpointRole::Receiver)] {
         rows.push((label, format!("{} live, {} stale", info.live(role), info.stale(role))));
     }
+    rows.push((
+        "doorbells",
+        if info.doorbells.is_empty() {
+            "none (made when an endpoint asks for its descriptor)".to_string()
+        } else {
+            info.doorbells
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    ));
     let w = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut out: String = rows.iter().map(|(l, v)| format!("{l:<w$}  {v}\n")).collect();
     if info.endpoints.is_empty() {

@@ -655,3 +655,43 @@ fn usage_errors_missing_rings_and_help() {
     drop(missing);
     assert_no_leftovers();
 }
+
+/// The doorbells (`NAME.bell-rx`, `NAME.bell-tx`, made when an endpoint asks for its
+/// descriptor) are shown by `stat` and `ls --json`, removed by `rm` with their ring, and a bell
+/// left by a ring that is gone is listed as such and removed by `rm shm://RING`.
+#[test]
+fn doorbells_are_seen_and_removed() {
+    let _g = serial();
+    let name = ShmName::new("bells");
+    let ring = Ring::create(name.as_str(), &RingOptions::new().capacity(4)).unwrap();
+    let rx = ring.receiver().unwrap();
+    let tx = ring.sender().unwrap();
+    let _ = (rx.as_raw_fd(), tx.as_raw_fd());
+    let stat = expect(0, &["stat", name.as_str()]);
+    assert!(
+        stat.stdout.contains(&format!("{}.bell-rx", name.as_str()))
+            && stat.stdout.contains(&format!("{}.bell-tx", name.as_str())),
+        "{}",
+        stat.stdout
+    );
+    let j = ls_json(name.as_str(), false).expect("listed");
+    assert_eq!(j["doorbells"].as_array().map(Vec::len), Some(2), "{j}");
+    // The bells themselves are not listed as objects of their own while the ring is there.
+    assert!(ls_json(&format!("{}.bell-rx", name.as_str()), true).is_none());
+    drop((rx, tx, ring));
+    expect(0, &["rm", &format!("shm://{}", name.as_str())]);
+    for s in [".bell-rx", ".bell-tx"] {
+        assert!(!shm_path(&format!("{}{s}", name.as_str())).exists(), "{s} left behind");
+    }
+    // A bell whose ring is gone.
+    let orphan = ShmName::new("orphan-bell");
+    let bell = format!("{}.bell-tx", orphan.as_str());
+    let c = std::ffi::CString::new(format!("/dev/shm/{bell}")).unwrap();
+    // SAFETY: a valid path; a FIFO for this test only.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let j = ls_json(&bell, true).expect("an orphan bell is listed");
+    assert!(j.to_string().contains("doorbell of a ring that is gone"), "{j}");
+    expect(0, &["rm", &format!("shm://{}", orphan.as_str())]);
+    assert!(!shm_path(&bell).exists());
+    assert_no_leftovers();
+}

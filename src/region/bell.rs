@@ -32,11 +32,30 @@ pub fn open(shm_name: &str, senders: bool, mode: Option<u32>) -> Result<OwnedFd>
     crate::sys::ready::fifo_open(&path(shm_name, senders), mode)
 }
 
-/// Removes both bells of `shm_name`, if they exist (after the ring's own removal).
-pub fn unlink_both(shm_name: &str) {
+/// Removes both bells of `shm_name`, if they exist (after the ring's own removal); whether
+/// one was there.
+pub fn unlink_both(shm_name: &str) -> bool {
+    let mut any = false;
     for senders in [false, true] {
         // SAFETY: the path is a valid C string; a missing file is ENOENT, ignored.
-        unsafe { libc::unlink(path(shm_name, senders).as_ptr()) };
+        any |= unsafe { libc::unlink(path(shm_name, senders).as_ptr()) } == 0;
+    }
+    any
+}
+
+/// Removes the bell named `file` (`NAME.bell-rx` or `NAME.bell-tx` in `/dev/shm`), if it is a
+/// FIFO.
+pub fn unlink_one(file: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let p = std::path::Path::new(super::SHM_DIR).join(file.trim_start_matches('/'));
+    match std::fs::symlink_metadata(&p) {
+        Ok(m) if m.file_type().is_fifo() => {
+            std::fs::remove_file(&p).map_err(|e| crate::error::Error::from_io("unlink (doorbell)", e))
+        }
+        Ok(_) => Err(crate::error::Error::NotARing {
+            reason: "named like a doorbell but not a FIFO",
+        }),
+        Err(e) => Err(crate::error::Error::from_io("stat (doorbell)", e)),
     }
 }
 

@@ -128,12 +128,29 @@ fn not_a_ring(file: &File, size: u64) -> Result<Option<&'static str>> {
 /// cleaner held the object for [`CLEANUP_WAIT`]; [`Error::InUse`]; [`Error::NotARing`] for an
 /// object that cannot be a ring (unless `force`); [`Error::PermissionDenied`].
 pub fn remove(name: &str, force: bool) -> Result<()> {
+    // A doorbell named by itself (as `ipcring ls` lists one whose ring is gone): removed
+    // unless its ring is there (then the ring's removal takes it).
+    if let Some(ring) = super::bell::ring_of(name.trim_start_matches('/')) {
+        validate_name(ring)?;
+        if std::path::Path::new(super::SHM_DIR).join(ring.trim_start_matches('/')).exists() {
+            return Err(Error::InUse {
+                endpoints: 0,
+                initialising: false,
+            });
+        }
+        return super::bell::unlink_one(name);
+    }
     let cname = validate_name(name)?;
     // SAFETY: cname is a valid C string; O_NOFOLLOW refuses a symlink. Read-write, because
     // the locks below are write locks.
     let fd = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(Error::last_os("shm_open"));
+        let err = Error::last_os("shm_open");
+        // The ring is gone: its doorbells, if left, go now.
+        if matches!(err, Error::NotFound { .. }) && super::bell::unlink_both(name) {
+            return Ok(());
+        }
+        return Err(err);
     }
     // SAFETY: fd was just returned by shm_open and is owned by nobody else.
     let file = unsafe { File::from_raw_fd(fd) };

@@ -21,6 +21,5 @@ pub use cleanup::{remove, unlink, INIT_LOCK_BYTE};
 pub use heap::HeapRegion;
 pub use init::init_ring;
 pub use name::{validate_name, SHM_DIR};
-#[cfg(ipcring_test)] // used by the tests that drive this transport directly
 pub use name::MAX_NAME_LEN;
 pub use shm::{anonymous, create, open_perm, ShmRegion};

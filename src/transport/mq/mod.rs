@@ -143,9 +143,17 @@ pub const COMPANION_DIR: &str = "/dev/shm";
 /// The companion file of queue `NAME` is `COMPANION_DIR/COMPANION_PREFIX NAME`.
 pub const COMPANION_PREFIX: &str = "ipcring-mq.";
 
-/// The longest queue name this transport takes: the companion's file name must fit in
+/// The longest queue name this transport takes: a ring name's limit (240 bytes, the names
+/// being checked by the same rules), which also leaves the companion's file name within
 /// `NAME_MAX` (255) bytes.
-pub const MAX_NAME_LEN: usize = 255 - COMPANION_PREFIX.len();
+pub const MAX_NAME_LEN: usize = {
+    let companion = 255 - COMPANION_PREFIX.len();
+    if crate::region::MAX_NAME_LEN < companion {
+        crate::region::MAX_NAME_LEN
+    } else {
+        companion
+    }
+};
 
 const MAGIC: &[u8; 8] = b"ipcrmq01";
 const COMPANION_LEN: usize = 32;
@@ -223,7 +231,7 @@ fn names(name: &str) -> Result<(CString, CString)> {
     if bare.len() > MAX_NAME_LEN {
         return Err(Error::InvalidName {
             name: name.to_string(),
-            reason: "longer than 244 bytes (the mq:// companion file name must fit in 255)",
+            reason: "longer than 240 bytes",
         });
     }
     let comp =

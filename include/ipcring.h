@@ -757,8 +757,8 @@ const char *ipcring_version(void);
  * `ipcring_poll` with `IPCRING_POLLOUT` for the sending direction).
  *
  * On `shm://` rings it is an epoll set of the handle's own over the ring's doorbell (a FIFO
- * `/dev/shm/NAME.bell-rx` or `.bell-tx`, made at the first call with the ring's permissions
- * and removed with the ring) and pidfds of the peers' processes, so a peer's death makes it
+ * `/dev/shm/NAME.bell-rx` or `.bell-tx`, made with the ring, with its permissions, and
+ * removed with it) and pidfds of the peers' processes, so a peer's death makes it
  * ready at once; a busy ring rings the doorbell only when an endpoint waits on its
  * descriptor. On the other transports it is built on the kernel object's own readiness.
  *

@@ -198,7 +198,7 @@ pub struct RingInfo {
     /// Entries whose role is recorded or whose lock is held, by index.
     pub endpoints: Vec<EndpointInfo>,
     /// The ring's doorbell FIFOs that exist now (`/dev/shm/NAME.bell-rx`, `.bell-tx`: made
-    /// when an endpoint first asks for its descriptor, removed with the ring), as paths.
+    /// when a process maps the ring, removed with it), as paths.
     pub doorbells: Vec<std::path::PathBuf>,
 }
 

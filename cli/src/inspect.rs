@@ -386,7 +386,7 @@ fn stat_text(info: &RingInfo) -> String {
     rows.push((
         "doorbells",
         if info.doorbells.is_empty() {
-            "none (made when an endpoint asks for its descriptor)".to_string()
+            "none (made when a process maps the ring)".to_string()
         } else {
             info.doorbells
                 .iter()

@@ -195,9 +195,11 @@ fn check_ok_row(r: &Value, name: &str) {
     assert_eq!(r["ratios"]["limit"], limit, "{name}");
 }
 
-const ALL_ROWS: [&str; 9] = [
+const ALL_ROWS: [&str; 11] = [
     "shm-spsc/spin",
     "shm-spsc/block",
+    "shm-spsc/fd",
+    "shm-spsc/poll64",
     "shm-mpmc/spin",
     "shm-mpmc/block",
     "pipe",
@@ -530,6 +532,6 @@ fn memcpy_limit_bounds_every_ring_row() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 12, "four ring rows at three sizes");
+    assert_eq!(seen, 18, "six ring rows at three sizes");
     assert_no_leftovers(r.pid);
 }

@@ -471,16 +471,19 @@ impl Receiver {
 /// # Examples
 ///
 /// ```
-/// use std::os::fd::AsFd;
+/// use std::os::fd::AsRawFd;
 /// let (mut tx, mut rx) = ipcring::pair_at("shm://?capacity=4")?;
-/// let fd = rx.as_fd();
-/// assert!(matches!(rx.try_recv_vec(), Err(ipcring::Error::WouldBlock))); // empty: arms the descriptor
+/// let fd = rx.as_raw_fd();
+/// let readable = |ms| {
+///     let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+///     // SAFETY: one valid pollfd.
+///     unsafe { libc::poll(p.as_mut_ptr(), 1, ms) == 1 }
+/// };
+/// while rx.try_recv_vec().is_ok() {} // drained: the next wait is armed
+/// assert!(!readable(0));
 /// tx.send(b"wake")?;
-/// let mut p = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&rx), events: libc::POLLIN, revents: 0 }];
-/// // SAFETY: one valid pollfd.
-/// assert_eq!(unsafe { libc::poll(p.as_mut_ptr(), 1, 5000) }, 1);
+/// assert!(readable(5000));
 /// assert_eq!(rx.try_recv_vec()?, b"wake");
-/// # let _ = fd;
 /// # Ok::<(), ipcring::Error>(())
 /// ```
 impl AsFd for Receiver {

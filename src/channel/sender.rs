@@ -352,16 +352,19 @@ impl Sender {
 /// # Examples
 ///
 /// ```
-/// use std::os::fd::AsFd;
-/// let (mut tx, mut rx) = ipcring::pair_at("shm://?capacity=4")?;
-/// let fd = rx.as_fd();
-/// assert!(matches!(rx.try_recv_vec(), Err(ipcring::Error::WouldBlock))); // empty: arms the descriptor
-/// tx.send(b"wake")?;
-/// let mut p = [libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&rx), events: libc::POLLIN, revents: 0 }];
-/// // SAFETY: one valid pollfd.
-/// assert_eq!(unsafe { libc::poll(p.as_mut_ptr(), 1, 5000) }, 1);
-/// assert_eq!(rx.try_recv_vec()?, b"wake");
-/// # let _ = fd;
+/// use std::os::fd::AsRawFd;
+/// let (mut tx, mut rx) = ipcring::pair_at("shm://?capacity=2")?;
+/// let fd = tx.as_raw_fd();
+/// let readable = |ms| {
+///     let mut p = [libc::pollfd { fd, events: libc::POLLIN, revents: 0 }];
+///     // SAFETY: one valid pollfd.
+///     unsafe { libc::poll(p.as_mut_ptr(), 1, ms) == 1 }
+/// };
+/// while tx.try_send(b"x").is_ok() {} // full: the next wait is armed
+/// assert!(!readable(0));
+/// rx.recv_vec()?; // room again
+/// assert!(readable(5000));
+/// tx.try_send(b"y")?;
 /// # Ok::<(), ipcring::Error>(())
 /// ```
 impl AsFd for Sender {

@@ -4,9 +4,10 @@
 //! `/dev/shm/NAME.bell-rx` is the bell the receivers listen on (rung when a message or an
 //! ending makes a receive possible), `/dev/shm/NAME.bell-tx` the one the senders listen on
 //! (room, or the receivers gone). They are reached by name, so unrelated processes need pass
-//! no descriptors; they are made on demand by the first endpoint that asks for a descriptor,
-//! with the ring's own permission bits (read off the object, so 0600 unless the creator asked
-//! otherwise); they are removed with the ring ([`super::remove`], [`super::unlink`]; `ipcring rm`)
+//! no descriptors; they are made with the ring (by the first process that maps it, if an
+//! older one did not), with the ring's own permission bits (read off the object, so 0600
+//! unless the creator asked otherwise), and every process opens both when it maps the ring,
+//! so a ring unlinked while in use keeps them; they are removed with the ring ([`super::remove`], [`super::unlink`]; `ipcring rm`)
 //! and listed with it (`ipcring ls`, `ipcring stat`). A FIFO holds no state worth keeping:
 //! a bell removed while in use costs its listeners a missed ring until they reopen, never a
 //! wrong message. Names ending in one of [`SUFFIXES`] are therefore not ring names.
@@ -25,11 +26,37 @@ fn path(shm_name: &str, senders: bool) -> CString {
     CString::new(format!("{}/{bare}{suffix}", super::SHM_DIR)).expect("names hold no NUL")
 }
 
-/// Opens (and, with `mode`, makes if missing) the bell of the ring `shm_name` (`/NAME`) that
+/// What a bell is made for: the ring's permission bits and its object's identity
+/// (`st_dev`, `st_ino`).
+#[derive(Debug, Clone, Copy)]
+pub struct Make {
+    /// Permission bits of the ring (the bell gets the same).
+    pub mode: u32,
+    /// The ring object's device.
+    pub dev: u64,
+    /// The ring object's inode.
+    pub ino: u64,
+}
+
+/// Opens (and, with `make`, makes if missing) the bell of the ring `shm_name` (`/NAME`) that
 /// senders (`senders`) or receivers listen on: a non-blocking descriptor for reading and
-/// ringing (see `sys::ready::fifo_open`).
-pub fn open(shm_name: &str, senders: bool, mode: Option<u32>) -> Result<OwnedFd> {
-    crate::sys::ready::fifo_open(&path(shm_name, senders), mode)
+/// ringing (see `sys::ready::fifo_open`). A bell made for a ring that is no longer the one
+/// under the name (it was removed meanwhile) is unlinked again at once, so that no bell is
+/// left behind: a remover unlinks the ring first and then its bells, so either it removes
+/// ours or we see the ring gone.
+pub fn open(shm_name: &str, senders: bool, make: Option<Make>) -> Result<OwnedFd> {
+    let p = path(shm_name, senders);
+    let fd = crate::sys::ready::fifo_open(&p, make.map(|m| m.mode))?;
+    if let Some(m) = make {
+        use std::os::unix::fs::MetadataExt;
+        let ring = std::path::Path::new(super::SHM_DIR).join(shm_name.trim_start_matches('/'));
+        let same = std::fs::metadata(ring).is_ok_and(|md| md.dev() == m.dev && md.ino() == m.ino);
+        if !same {
+            // SAFETY: a valid C string; removing the name only (our descriptor stays usable).
+            unsafe { libc::unlink(p.as_ptr()) };
+        }
+    }
+    Ok(fd)
 }
 
 /// Removes both bells of `shm_name`, if they exist (after the ring's own removal); whether

@@ -6,8 +6,9 @@
 //! A handle's descriptor is an epoll set of its own, readable while a member is:
 //!
 //! - **the doorbell** its side listens on: a FIFO beside a named ring (`region::bell`,
-//!   reached by name, so unrelated processes pass no descriptors), or a pipe made with an
-//!   anonymous (memfd) or in-process ring (shared across `fork` like the ring). A waker
+//!   reached by name, so unrelated processes pass no descriptors; each mapping opens both
+//!   when it maps the ring), or a pipe made with an anonymous (memfd) or in-process ring
+//!   (shared across `fork` like the ring). A waker
 //!   writes one byte to it when it rings the bell's futex and an endpoint has announced
 //!   that it waits on its descriptor (`Bell::fd_waiters`): the announcement is the futex
 //!   waiters' (`wait::announce_fd`), so a busy ring rings nothing and makes no system call.
@@ -53,22 +54,38 @@ const WATCH: u64 = 2;
 /// The doorbells of one mapping of a ring: how this process rings them.
 #[derive(Debug, Default)]
 pub(super) struct Doors {
-    /// A named ring: its object name (`/NAME`) and permission bits (for making the bells).
-    named: Option<(String, u32)>,
+    /// A named ring: its object name (`/NAME`), and its permission bits and identity (for
+    /// making the bells).
+    named: Option<(String, crate::region::bell::Make)>,
     /// Anonymous and in-process rings: a pipe per bell, `[receivers', senders']`, as
     /// (read end, write end), made with the ring.
     pipes: [OnceLock<(OwnedFd, OwnedFd)>; 2],
-    /// A named ring: this process's descriptor for ringing each bell, opened at its first ring.
-    ringers: [OnceLock<OwnedFd>; 2],
+    /// A named ring: this mapping's descriptor of each bell (`[receivers', senders']`), for
+    /// listening and ringing alike: opened (and made if missing) when the ring is mapped, so
+    /// that a ring unlinked while in use keeps its bells for every process that mapped it
+    /// before; opened at first use if that failed.
+    bells: [OnceLock<OwnedFd>; 2],
 }
 
 impl Doors {
-    /// The doors of the named ring `name` (`/NAME`) whose object has permission bits `mode`.
-    pub(super) fn named(name: &str, mode: u32) -> Doors {
-        Doors {
-            named: Some((name.to_string(), mode & 0o777)),
+    /// The doors of the named ring `name` (`/NAME`) whose object has the status `st`: both
+    /// bells opened, and made if missing, with the ring's permission bits. A bell that cannot
+    /// be opened now is tried again at first use (its error is reported then, by the
+    /// descriptor: the ring itself works without bells).
+    pub(super) fn named(name: &str, st: &libc::stat) -> Doors {
+        let make = crate::region::bell::Make {
+            mode: st.st_mode & 0o777,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        };
+        let d = Doors {
+            named: Some((name.to_string(), make)),
             ..Doors::default()
+        };
+        for senders in [false, true] {
+            let _ = d.bell(senders);
         }
+        d
     }
 
     /// The doors of an anonymous ring, whose pipes must exist before it is shared by `fork`,
@@ -91,24 +108,31 @@ impl Doors {
         }
     }
 
-    /// Writes the bell that `senders` (or receivers) listen on. Makes nothing: a bell that does
-    /// not exist has no listener.
+    /// A named ring's bell of `senders` (or receivers), opened (made if missing) at the first
+    /// call that succeeds.
+    fn bell(&self, senders: bool) -> Result<RawFd> {
+        let i = senders as usize;
+        if let Some(fd) = self.bells[i].get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let Some((name, make)) = &self.named else {
+            return Err(Error::Unsupported {
+                what: "a doorbell of a ring without a name",
+            });
+        };
+        let fd = crate::region::bell::open(name, senders, Some(*make))?;
+        let _ = self.bells[i].set(fd); // a racing opener's stays; ours closes
+        Ok(self.bells[i].get().expect("set above").as_raw_fd())
+    }
+
+    /// Writes the bell that `senders` (or receivers) listen on.
     #[cold]
     pub(super) fn ring(&self, senders: bool) {
         let i = senders as usize;
         let fd = match &self.named {
-            Some((name, _)) => match self.ringers[i].get() {
-                Some(fd) => fd.as_raw_fd(),
-                None => match crate::region::bell::open(name, senders, None) {
-                    Ok(fd) => {
-                        let _ = self.ringers[i].set(fd);
-                        match self.ringers[i].get() {
-                            Some(fd) => fd.as_raw_fd(),
-                            None => return,
-                        }
-                    }
-                    Err(_) => return,
-                },
+            Some(_) => match self.bell(senders) {
+                Ok(fd) => fd,
+                Err(_) => return, // no bell: nobody can listen on it
             },
             None => match self.pipes[i].get() {
                 Some((_, w)) => w.as_raw_fd(),
@@ -118,18 +142,14 @@ impl Doors {
         ready::ring(fd);
     }
 
-    /// A descriptor to listen on the bell of `senders` (or receivers): for a named ring a new
-    /// open of the FIFO (made if missing, with the ring's permissions); for the others the
-    /// pipe's read end, owned by the mapping.
-    fn listen(&self, senders: bool) -> Result<(RawFd, Option<OwnedFd>)> {
+    /// The descriptor to listen on the bell of `senders` (or receivers), owned by the mapping:
+    /// the FIFO of a named ring, the pipe's read end of the others.
+    fn listen(&self, senders: bool) -> Result<RawFd> {
         let i = senders as usize;
         match &self.named {
-            Some((name, mode)) => {
-                let fd = crate::region::bell::open(name, senders, Some(*mode))?;
-                Ok((fd.as_raw_fd(), Some(fd)))
-            }
+            Some(_) => self.bell(senders),
             None => match self.pipes[i].get() {
-                Some((r, _)) => Ok((r.as_raw_fd(), None)),
+                Some((r, _)) => Ok(r.as_raw_fd()),
                 None => Err(Error::Unsupported {
                     what: "a descriptor on a ring without doorbells",
                 }),
@@ -165,8 +185,8 @@ pub(super) enum Listener {
 #[derive(Debug)]
 pub(super) struct Set {
     ep: OwnedFd,
+    /// The doorbell this end listens on, owned by the mapping (`Doors`).
     bell: RawFd,
-    _bell_owned: Option<OwnedFd>,
     timer: Option<OwnedFd>,
     timer_armed: bool,
     watches: Vec<Watch>,
@@ -290,12 +310,11 @@ impl Listener {
 impl Set {
     fn new(shared: &Shared, role: Role) -> Result<Set> {
         let ep = ready::epoll_new()?;
-        let (bell, bell_owned) = shared.doors.listen(role == Role::Sender)?;
+        let bell = shared.doors.listen(role == Role::Sender)?;
         ready::epoll_add(ep.as_raw_fd(), bell, libc::EPOLLIN as u32, BELL)?;
         let mut s = Set {
             ep,
             bell,
-            _bell_owned: bell_owned,
             timer: None,
             timer_armed: false,
             watches: Vec::new(),

@@ -117,8 +117,8 @@ impl Shared {
         let (raw, doors) = match &backing {
             Backing::Shm(r) => match r.name() {
                 Some(name) => {
-                    let mode = crate::sys::fd::fstat(r.fd())?.st_mode;
-                    (r.raw(), door::Doors::named(name, mode))
+                    let st = crate::sys::fd::fstat(r.fd())?;
+                    (r.raw(), door::Doors::named(name, &st))
                 }
                 None => (r.raw(), door::Doors::anonymous()?),
             },

@@ -102,7 +102,7 @@ impl RingSender {
         }
     }
 
-    /// This end's descriptor for event loops, made at the first call (see `door`): readable
+    /// This end's descriptor for event loops, made at the first call (see `door`), readable
     /// while a non-blocking call would not return `WouldBlock`. Owned by the end.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.listener

@@ -86,6 +86,13 @@ pub const IPCRING_EINUSE: c_int = -27;
 /// interrupted while no call waited, and this was the next call that had to wait): nothing
 /// was sent or received. Retrying is safe.
 pub const IPCRING_EINTR: c_int = -28;
+/// End of stream after a crash: where the receive would have returned `IPCRING_EOF`, a sender
+/// died without closing (killed, crashed, or exited without `ipcring_close`) since this
+/// receiver attached, so what was received may be incomplete. Every message that sender
+/// committed before it died has been received. Like `IPCRING_EOF` it stays until a sender
+/// attaches again. (A sender whose receivers have all gone gets `IPCRING_EDISCONNECTED`
+/// whether they closed or died; `ipcring_last_error` says "one died" when one did.)
+pub const IPCRING_EDIED: c_int = -29;
 
 /// Room for this thread's last error message, NUL included. A fixed buffer rather than a
 /// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
@@ -136,6 +143,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         K::Interrupted => IPCRING_EINTR,
         K::Disconnected => IPCRING_EDISCONNECTED,
         K::EndOfStream => IPCRING_EOF,
+        K::SenderDied => IPCRING_EDIED,
         K::Busy => IPCRING_EBUSY,
         K::InUse => IPCRING_EINUSE,
         K::TooManyEndpoints => IPCRING_ETOOMANY,
@@ -224,6 +232,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         IPCRING_EINUSE => c"the channel is in use (not removed)",
         IPCRING_EINTR => c"interrupted by ipcring_interrupt (nothing was sent or received)",
+        IPCRING_EDIED => c"end of stream after a crash: a sender died without closing (the stream may be incomplete)",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

@@ -162,6 +162,16 @@ pub enum Error {
     /// `Error::Disconnected` alone must add this one (or call
     /// [`is_disconnected`](Error::is_disconnected)).
     ReceiverDied,
+    /// A `tcp://` or `unix://` sender's wait for its receiver ended (a `NonBlocking` call,
+    /// or the deadline) and its last connection attempt was refused: nothing listens at the
+    /// address. Nothing was sent. (A listener that is there but did not take the connection
+    /// or the message in time is `WouldBlock` / `TimedOut`.)
+    NoListener {
+        /// The address tried (`tcp://HOST:PORT`, `unix:///path`).
+        address: String,
+        /// `"connection refused"` (tcp) or `"no listener"` (unix).
+        reason: &'static str,
+    },
     /// The role is already taken (an SPSC ring has one sender and one receiver); or, with
     /// role `"cleaner"`, another process is removing the object
     /// (`Ring::remove` waited for it for a while, or `create` found
@@ -247,6 +257,7 @@ pub enum ErrorKind {
     Unsupported,
     Io,
     SenderDied,
+    NoListener,
 }
 
 impl Error {
@@ -288,6 +299,7 @@ impl Error {
             Error::EndOfStream => ErrorKind::EndOfStream,
             Error::SenderDied => ErrorKind::SenderDied,
             Error::ReceiverDied => ErrorKind::Disconnected,
+            Error::NoListener { .. } => ErrorKind::NoListener,
             Error::Busy { .. } => ErrorKind::Busy,
             Error::InUse { .. } => ErrorKind::InUse,
             Error::TooManyEndpoints => ErrorKind::TooManyEndpoints,
@@ -405,6 +417,7 @@ impl fmt::Display for Error {
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
             Error::SenderDied => f.write_str("a sender died without closing: the stream may be incomplete"),
             Error::ReceiverDied => f.write_str("every receiver has gone (one died without closing)"),
+            Error::NoListener { address, reason } => write!(f, "{address}: {reason} (nothing listens there)"),
             Error::Busy { role: "cleaner" } => f.write_str("another process is removing the object"),
             Error::Busy { role } => write!(f, "the channel already has its {role}"),
             Error::InUse {

@@ -25,10 +25,11 @@
 //! for the old one's) and counts the death once in the header's per-role `*_died` counter.
 //! Each attach also bumps a per-role `*_attached` counter. An end snapshots both at its own
 //! attach (`Marks`), and so knows whether a peer came, or died, during its life even if it
-//! never saw it alive (`ring::peers`). After `fork`, a close that releases only this
-//! process's share of the description (another process still holds the lock) puts
-//! "attached" back, so the other holder's later death still counts; a death of that other
-//! holder in the instant between the two writes reads as a close.
+//! never saw it alive (`ring::peers`). After `fork`, only the process that attached an
+//! endpoint marks it closed: a child that drops an inherited copy leaves the mark alone (so
+//! the attacher's later death still counts), and once the attacher has closed cleanly, a
+//! child that still holds a copy ends it cleanly whether it closes or exits (a child that
+//! *uses* an inherited end and is then killed is not told from one that closed).
 
 use crate::error::{Error, Result};
 use crate::layout::{EndpointEntry, Kind, RawRing, MAX_ENDPOINTS};
@@ -93,6 +94,8 @@ pub struct Endpoint {
     generation: u32,
     role: Role,
     lock: Option<OwnedFd>,
+    /// The attaching process: only its close marks the entry closed.
+    pid: u32,
 }
 
 impl Endpoint {
@@ -176,6 +179,7 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
             generation,
             role,
             lock,
+            pid: std::process::id(),
         });
     }
     Err(match ring.geom().kind {
@@ -184,28 +188,22 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
     })
 }
 
-/// Detaches `ep` cleanly: marks the entry closed, releases this process's hold on the entry
-/// (the lock goes when the last process sharing the description closes it; if another still
-/// holds it, the mark goes back to "attached") and bumps the epoch so peers recount.
-pub fn detach(ring: &RawRing, base_fd: Option<RawFd>, ep: Endpoint) {
+/// Detaches `ep` cleanly: marks the entry closed (in the process that attached it, see the
+/// module docs), releases this process's hold on the entry (the lock goes when the last
+/// process sharing the description closes it) and bumps the epoch so peers recount.
+pub fn detach(ring: &RawRing, ep: Endpoint) {
     let e = entry(ring, ep.index);
-    let closed = state_word(ep.generation, ST_CLOSED);
-    e.state.store(closed, Ordering::Release);
+    if ep.pid == std::process::id() {
+        // Only over our own word: never over a later holder's.
+        let _ = e.state.compare_exchange(
+            state_word(ep.generation, ST_ATTACHED),
+            state_word(ep.generation, ST_CLOSED),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
     match ep.lock {
-        Some(fd) => {
-            drop(fd);
-            // Still held: a process that shares our description (fork) holds it on.
-            if let Some(base) = base_fd {
-                if held(Some(base), ep.index).unwrap_or(false) {
-                    let _ = e.state.compare_exchange(
-                        closed,
-                        state_word(ep.generation, ST_ATTACHED),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
-                }
-            }
-        }
+        Some(fd) => drop(fd),
         None => {
             let _ = e
                 .role

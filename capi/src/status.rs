@@ -238,7 +238,9 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         IPCRING_EINUSE => c"the channel is in use (not removed)",
         IPCRING_EINTR => c"interrupted by ipcring_interrupt (nothing was sent or received)",
-        IPCRING_ENOLISTENER => c"nothing listens at the address (connection refused, or no listener on the socket path)",
+        IPCRING_ENOLISTENER => {
+            c"nothing listens at the address (connection refused, or no listener on the socket path)"
+        }
         IPCRING_EDIED => c"end of stream after a crash: a sender died without closing (the stream may be incomplete)",
         _ => c"unknown ipcring status code",
     };

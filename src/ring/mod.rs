@@ -122,7 +122,7 @@ impl Shared {
     /// Detaches `ep` and wakes everybody parked on either side, so that they recount the
     /// endpoints (end of stream, `Disconnected`).
     fn close(&self, ep: Endpoint) {
-        endpoint::detach(&self.raw, self.lock_fd(), ep);
+        endpoint::detach(&self.raw, ep);
         let h = self.raw.header();
         wait::notify_all(&h.data_bell, self.raw.geom().wake);
         wait::notify_all(&h.space_bell, self.raw.geom().wake);

@@ -80,7 +80,11 @@ fn killed_producer_is_edied_on_every_transport() {
     cc(&[&source("died.c")], &exe, &[]);
     let tag = format!("ipcring-cdied-{}", std::process::id());
     let tmp = std::env::temp_dir();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addrs = [
         format!("shm://{tag}?capacity=8&msg_size=64"),
         format!("shm://{tag}-m?mode=mpmc&capacity=8&msg_size=64"),

@@ -99,7 +99,8 @@ impl PeerCache {
         // epoch, so the next call recounts.
         let attached = endpoint::marks(&shared.raw, self.peer).attached;
         let alive = endpoint::any_alive(&shared.raw, shared.lock_fd(), self.peer)?;
-        self.concerned |= alive || attached != self.marks.attached;
+        let came = attached != self.marks.attached && crate::sync::orderings::PEERS_ATTACH_COUNTER;
+        self.concerned |= alive || came;
         self.gone = (self.concerned || self.orphan_full) && !alive;
         if self.gone {
             // After the scan, which counted the deaths it found.

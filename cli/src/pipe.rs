@@ -358,6 +358,13 @@ fn send_all(tx: &mut Sender, msgs: &[&[u8]], a: &SendArgs, sent: &mut u64) -> Cm
                     ),
                 ));
             }
+            Err(e @ Error::NoListener { .. }) => {
+                // The error names the address already.
+                return Err(Fail::new(
+                    exit::FAILED,
+                    format!("send: {e}, after {}", plural(*sent, "message")),
+                ));
+            }
             Err(e) if e.is_disconnected() => {
                 let how = if matches!(e, Error::ReceiverDied) {
                     " (one died)"

@@ -824,8 +824,11 @@ impl<C: Connector> SockSender<C> {
                     // Even a call that may not wait learns how a handshake it started ends,
                     // if that takes no longer than a loopback or LAN round trip: otherwise a
                     // gone receiver would read as "would block" rather than `Disconnected`.
+                    // So does a call whose deadline passed while it napped after a refusal:
+                    // otherwise nothing listening would read as "timed out".
                     let handshake = match timeout {
                         Timeout::NonBlocking => Timeout::after(Duration::from_millis(100)),
+                        t if t.remaining().is_err() => Timeout::after(Duration::from_millis(100)),
                         t => *t,
                     };
                     match wait_fd(fd.as_raw_fd(), libc::POLLOUT, &handshake) {

@@ -86,8 +86,8 @@ macro_rules! sock_suite {
             sock_suite::cloned_senders_in_threads::<$site>()
         }
         #[test]
-        fn sender_killed_gives_end_of_stream() {
-            sock_suite::sender_killed_gives_end_of_stream::<$site>()
+        fn sender_killed_gives_sender_died() {
+            sock_suite::sender_killed_gives_sender_died::<$site>()
         }
         #[test]
         fn receiver_gone_is_disconnected_never_sigpipe() {
@@ -467,9 +467,9 @@ pub fn cloned_senders_in_threads<S: Adapter>() {
     ));
 }
 
-/// A sender killed with SIGKILL: everything it fully sent arrives, in order, then end of
-/// stream (no partial message, no hang).
-pub fn sender_killed_gives_end_of_stream<S: Adapter>() {
+/// A sender killed with SIGKILL: everything it fully sent arrives, in order, then
+/// `SenderDied` (its connection ended without a goodbye; no partial message, no hang).
+pub fn sender_killed_gives_sender_died<S: Adapter>() {
     let _g = serial();
     let mut site = S::new("kill");
     let mut rx = site.rx(MSG_SIZE);
@@ -491,8 +491,8 @@ pub fn sender_killed_gives_end_of_stream<S: Adapter>() {
                 check_msg(seq, &buf[..n], MSG_SIZE);
                 seq += 1;
             }
-            Err(Error::EndOfStream) => break,
-            Err(e) => panic!("recv after {seq} messages: {e}"),
+            Err(Error::SenderDied) => break,
+            Err(e) => panic!("recv after {seq} messages: {e} (expected SenderDied)"),
         }
     }
     let exits = wait_all(vec![child], HANG_BOUND);

@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     rc = ipcring_send(req, request, (size_t)n, timeout);
     if (rc != IPCRING_OK) {
         ex_fail("send", req_addr, rc);
-        if (rc == IPCRING_ETIMEDOUT) fprintf(stderr, "%s: is calc_server running?\n", ex_prog);
+        if (rc == IPCRING_ETIMEDOUT || rc == IPCRING_ENOLISTENER) fprintf(stderr, "%s: is calc_server running?\n", ex_prog);
         goto out;
     }
     rc = ipcring_recv(rep, answer, sizeof answer - 1, &len, timeout);

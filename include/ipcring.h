@@ -281,6 +281,24 @@
 #define IPCRING_EINTR -28
 
 /**
+ * End of stream after a crash: where the receive would have returned `IPCRING_EOF`, a sender
+ * died without closing (killed, crashed, or exited without `ipcring_close`) since this
+ * receiver attached, so what was received may be incomplete. Every message that sender
+ * committed before it died has been received. Like `IPCRING_EOF` it stays until a sender
+ * attaches again. (A sender whose receivers have all gone gets `IPCRING_EDISCONNECTED`
+ * whether they closed or died; `ipcring_last_error` says "one died" when one did.)
+ */
+#define IPCRING_EDIED -29
+
+/**
+ * A `tcp://` or `unix://` send waited for its receiver as long as its timeout allowed (not
+ * at all with `IPCRING_NONBLOCK`) and the last connection attempt was refused: nothing
+ * listens at the address (`ipcring_last_error` names it). Nothing was sent; a later send
+ * tries again.
+ */
+#define IPCRING_ENOLISTENER -30
+
+/**
  * An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.
  *
  * Fork: libipcring takes no process-wide lock (its pool of handle shells is lock-free), so a
@@ -501,7 +519,11 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
  * `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
  * `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
  * empty and non-blocking). End of stream lasts while no sender is attached: a sender that
- * attaches later makes the channel flow again.
+ * attaches later makes the channel flow again. Where it would return `IPCRING_EOF`, it
+ * returns `IPCRING_EDIED` if a sender died without closing since this receiver attached (the
+ * stream may be incomplete; see the README's transport notes for what each transport can
+ * tell). A receiver opened on a channel left by an earlier run waits for a sender (like a
+ * FIFO's reader) unless that run left messages in it.
  *
  * The receive loop: test for `IPCRING_OK`, not `>= 0` (`IPCRING_EOF` is 1, and `*len` is
  * written only on success, so a `>= 0` loop would reuse a stale length at end of stream):
@@ -511,7 +533,9 @@ int ipcring_send(ipcring_t *ch, const void *buf, size_t len, int64_t timeout_ns)
  * size_t len;
  * while ((rc = ipcring_recv(ch, buf, cap, &len, IPCRING_FOREVER)) == IPCRING_OK)
  *     consume(buf, len);
- * if (rc != IPCRING_EOF)
+ * if (rc == IPCRING_EDIED)
+ *     fprintf(stderr, "a sender crashed: the stream may be incomplete\n");
+ * else if (rc != IPCRING_EOF)
  *     fprintf(stderr, "ipcring_recv: %s: %s", ipcring_strerror(rc), ipcring_last_error());
  * ```
  *

@@ -14,6 +14,22 @@
 //! The entry's `role`, `pid` and `generation` fields describe the holder; they are only
 //! meaningful while the lock is held. An in-process (heap) ring has no file: its entries are
 //! claimed with a compare-and-swap on `role` and freed on close.
+//!
+//! # Close or death
+//!
+//! The entry's `state` word tells a clean close from a death: attach writes "attached", a
+//! clean close writes "closed" *before* it releases the lock, so a lock released over
+//! "attached" is a holder that died. Whoever notices first (a scan that finds the lock free,
+//! or the next attach to take the entry) turns it into "dead" with a compare-and-swap on the
+//! whole word (which carries the holder's generation, so a new holder's word is never taken
+//! for the old one's) and counts the death once in the header's per-role `*_died` counter.
+//! Each attach also bumps a per-role `*_attached` counter. An end snapshots both at its own
+//! attach (`Marks`), and so knows whether a peer came, or died, during its life even if it
+//! never saw it alive (`ring::peers`). After `fork`, only the process that attached an
+//! endpoint marks it closed: a child that drops an inherited copy leaves the mark alone (so
+//! the attacher's later death still counts), and once the attacher has closed cleanly, a
+//! child that still holds a copy ends it cleanly whether it closes or exits (a child that
+//! *uses* an inherited end and is then killed is not told from one that closed).
 
 use crate::error::{Error, Result};
 use crate::layout::{EndpointEntry, Kind, RawRing, MAX_ENDPOINTS};
@@ -31,6 +47,17 @@ pub enum Role {
     Receiver = 2,
 }
 
+/// `state` status: held by a live attachment (or by one that died, until noticed).
+const ST_ATTACHED: u32 = 1;
+/// `state` status: closed cleanly.
+const ST_CLOSED: u32 = 2;
+/// `state` status: found dead and counted.
+const ST_DEAD: u32 = 3;
+
+fn state_word(generation: u32, status: u32) -> u32 {
+    (generation << 2) | status
+}
+
 impl Role {
     fn ever_bit(self) -> u32 {
         self as u32
@@ -40,6 +67,21 @@ impl Role {
         match self {
             Role::Sender => Role::Receiver,
             Role::Receiver => Role::Sender,
+        }
+    }
+    fn from_raw(v: u32) -> Option<Role> {
+        match v {
+            1 => Some(Role::Sender),
+            2 => Some(Role::Receiver),
+            _ => None,
+        }
+    }
+    /// The header's attach and death counters of this role.
+    fn counters(self, ring: &RawRing) -> (&crate::sync::AtomicU32, &crate::sync::AtomicU32) {
+        let id = &ring.header().id.0;
+        match self {
+            Role::Sender => (&id.senders_attached, &id.senders_died),
+            Role::Receiver => (&id.receivers_attached, &id.receivers_died),
         }
     }
     /// The word used in errors.
@@ -59,6 +101,8 @@ pub struct Endpoint {
     generation: u32,
     role: Role,
     lock: Option<OwnedFd>,
+    /// The attaching process: only its close marks the entry closed.
+    pid: u32,
 }
 
 impl Endpoint {
@@ -118,6 +162,15 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
         }
         let generation = e.generation.load(Ordering::Relaxed).wrapping_add(1);
         e.generation.store(generation, Ordering::Relaxed);
+        // The previous holder left the word "attached": it died, and nobody has counted it
+        // yet (a scan that did turned the word to "dead" first).
+        let old_role = e.role.load(Ordering::Relaxed);
+        let old = e.state.swap(state_word(generation, ST_ATTACHED), Ordering::AcqRel);
+        if old & 3 == ST_ATTACHED {
+            if let Some(r) = Role::from_raw(old_role) {
+                r.counters(ring).1.fetch_add(1, Ordering::AcqRel);
+            }
+        }
         e.pid.store(std::process::id(), Ordering::Relaxed);
         // A fresh holder has claimed nothing (the previous holder's record must not make a
         // stuck slot look owned by us, nor hide it: it was dead or closed).
@@ -125,6 +178,7 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
         e.claim_hi.store(0, Ordering::Relaxed);
         e.role.store(role as u32, Ordering::Release);
         let id = &ring.header().id.0;
+        role.counters(ring).0.fetch_add(1, Ordering::AcqRel);
         id.ever.fetch_or(role.ever_bit(), Ordering::AcqRel);
         id.epoch.fetch_add(1, Ordering::AcqRel);
         return Ok(Endpoint {
@@ -132,6 +186,7 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
             generation,
             role,
             lock,
+            pid: std::process::id(),
         });
     }
     Err(match ring.geom().kind {
@@ -140,11 +195,21 @@ pub fn attach(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<Endp
     })
 }
 
-/// Detaches `ep`: releases this process's hold on the entry (the lock goes when the last
+/// Detaches `ep` cleanly: marks the entry closed (in the process that attached it, see the
+/// module docs), releases this process's hold on the entry (the lock goes when the last
 /// process sharing the description closes it) and bumps the epoch so peers recount.
 /// `base_fd` is the region's file on a shared region (as for [`attach`]).
 pub fn detach(ring: &RawRing, base_fd: Option<RawFd>, ep: Endpoint) {
     let e = entry(ring, ep.index);
+    if ep.pid == std::process::id() {
+        // Only over our own word: never over a later holder's.
+        let _ = e.state.compare_exchange(
+            state_word(ep.generation, ST_ATTACHED),
+            state_word(ep.generation, ST_CLOSED),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
     match ep.lock {
         Some(fd) => {
             drop(fd);
@@ -166,14 +231,48 @@ pub fn detach(ring: &RawRing, base_fd: Option<RawFd>, ep: Endpoint) {
     ring.header().id.0.epoch.fetch_add(1, Ordering::AcqRel);
 }
 
-/// Whether any endpoint of `role` is attached now.
+/// Whether any endpoint of `role` is attached now. Entries of `role` found released without
+/// a close mark on the way are counted as deaths (see the module docs).
 pub fn any_alive(ring: &RawRing, base_fd: Option<RawFd>, role: Role) -> Result<bool> {
     for i in 0..MAX_ENDPOINTS {
-        if entry(ring, i).role.load(Ordering::Acquire) == role as u32 && held(base_fd, i)? {
+        let e = entry(ring, i);
+        if e.role.load(Ordering::Acquire) != role as u32 {
+            continue;
+        }
+        // The word before the lock: a close marks it before releasing, so "attached" read
+        // before a free lock is a death, unless the word moved since (the compare-and-swap).
+        let st = e.state.load(Ordering::Acquire);
+        if held(base_fd, i)? {
             return Ok(true);
+        }
+        if st & 3 == ST_ATTACHED
+            && e
+                .state
+                .compare_exchange(st, (st & !3) | ST_DEAD, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            role.counters(ring).1.fetch_add(1, Ordering::AcqRel);
         }
     }
     Ok(false)
+}
+
+/// What an end snapshots of the other side's counters at its attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// Attaches of the role so far.
+    pub attached: u32,
+    /// Deaths of the role counted so far.
+    pub died: u32,
+}
+
+/// The attach and death counters of `role` now.
+pub fn marks(ring: &RawRing, role: Role) -> Marks {
+    let (a, d) = role.counters(ring);
+    Marks {
+        attached: a.load(Ordering::Acquire),
+        died: d.load(Ordering::Acquire),
+    }
 }
 
 /// Whether entry `i` is held by a live attachment. On a shared region: whether any file

@@ -148,6 +148,30 @@ pub enum Error {
     Disconnected,
     /// Every sender has gone and the ring is drained.
     EndOfStream,
+    /// Where the receive would have returned [`EndOfStream`](Error::EndOfStream): a sender
+    /// died without closing since this receiver attached (killed, crashed, or exited without
+    /// dropping its end), so what was received may be incomplete. Every message it committed
+    /// before it died has been received. Like end of stream, it stays until a sender
+    /// attaches again. Its [`kind`](Error::kind) is [`ErrorKind::SenderDied`] (C:
+    /// `IPCRING_EDIED`; `ipcring recv` exits with status 6).
+    SenderDied,
+    /// [`Disconnected`](Error::Disconnected), where the cause is known: every receiver has
+    /// gone and at least one died without closing. Its [`kind`](Error::kind) is
+    /// [`ErrorKind::Disconnected`] and its C status `IPCRING_EDISCONNECTED`, so code that
+    /// branches on the kind treats it as a disconnection; code that matches the variant
+    /// `Error::Disconnected` alone must add this one (or call
+    /// [`is_disconnected`](Error::is_disconnected)).
+    ReceiverDied,
+    /// A `tcp://` or `unix://` sender's wait for its receiver ended (a `NonBlocking` call,
+    /// or the deadline) and its last connection attempt was refused: nothing listens at the
+    /// address. Nothing was sent. (A listener that is there but did not take the connection
+    /// or the message in time is `WouldBlock` / `TimedOut`.)
+    NoListener {
+        /// The address tried (`tcp://HOST:PORT`, `unix:///path`).
+        address: String,
+        /// `"connection refused"` (tcp) or `"no listener"` (unix).
+        reason: &'static str,
+    },
     /// The role is already taken (an SPSC ring has one sender and one receiver); or, with
     /// role `"cleaner"`, another process is removing the object
     /// (`Ring::remove` waited for it for a while, or `create` found
@@ -232,6 +256,8 @@ pub enum ErrorKind {
     KernelLimit,
     Unsupported,
     Io,
+    SenderDied,
+    NoListener,
 }
 
 impl Error {
@@ -271,6 +297,9 @@ impl Error {
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Disconnected => ErrorKind::Disconnected,
             Error::EndOfStream => ErrorKind::EndOfStream,
+            Error::SenderDied => ErrorKind::SenderDied,
+            Error::ReceiverDied => ErrorKind::Disconnected,
+            Error::NoListener { .. } => ErrorKind::NoListener,
             Error::Busy { .. } => ErrorKind::Busy,
             Error::InUse { .. } => ErrorKind::InUse,
             Error::TooManyEndpoints => ErrorKind::TooManyEndpoints,
@@ -278,6 +307,13 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Io { .. } => ErrorKind::Io,
         }
+    }
+
+    /// Whether this is [`Error::Disconnected`] or [`Error::ReceiverDied`]: every receiver has
+    /// gone (the same as `self.kind() == ErrorKind::Disconnected`).
+    #[must_use]
+    pub fn is_disconnected(&self) -> bool {
+        self.kind() == ErrorKind::Disconnected
     }
 
     /// Names the object of a `NotFound`, `AlreadyExists` or `PermissionDenied` that does not
@@ -379,6 +415,9 @@ impl fmt::Display for Error {
             Error::Interrupted => f.write_str("interrupted by an Interrupter of this end"),
             Error::Disconnected => f.write_str("every receiver has gone"),
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
+            Error::SenderDied => f.write_str("a sender died without closing: the stream may be incomplete"),
+            Error::ReceiverDied => f.write_str("every receiver has gone (one died without closing)"),
+            Error::NoListener { address, reason } => write!(f, "{address}: {reason} (nothing listens there)"),
             Error::Busy { role: "cleaner" } => f.write_str("another process is removing the object"),
             Error::Busy { role } => write!(f, "the channel already has its {role}"),
             Error::InUse {

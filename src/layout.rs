@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
-//!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison
+//!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison,
+//!              attach and death counters per role
 //!   128        tail: the producer cursor (its own 128-byte line)
 //!   256        head: the consumer cursor (its own 128-byte line)
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
@@ -92,6 +93,17 @@ pub struct Identity {
     pub ever: AtomicU32,
     /// Bumped on every attach and close, so peers know to recount the endpoints.
     pub epoch: AtomicU32,
+    /// Sender attaches since the ring was made (monotonic, wrapping): an end that snapshots
+    /// it at its own attach knows that a sender came (and maybe left) since, even if it
+    /// never saw it alive (ABI 4).
+    pub senders_attached: AtomicU32,
+    /// Receiver attaches since the ring was made (as `senders_attached`).
+    pub receivers_attached: AtomicU32,
+    /// Senders found dead (their lock released with no close mark, see `endpoint`), each
+    /// counted once by whoever noticed first (ABI 4).
+    pub senders_died: AtomicU32,
+    /// Receivers found dead (as `senders_died`).
+    pub receivers_died: AtomicU32,
 }
 
 /// Where one side parks: a futex doorbell, a waiter count, and a process-shared `sem_t` for
@@ -128,7 +140,10 @@ pub struct EndpointEntry {
     pub pid: AtomicU32,
     /// Bumped at each attach, so an owner id names one attachment, not a table index.
     pub generation: AtomicU32,
-    _reserved: AtomicU32,
+    /// How the holder stands (ABI 4): `generation << 2 | status`, status 1 attached, 2 closed
+    /// cleanly, 3 found dead. A clean close writes "closed" before it releases the lock, so
+    /// a released lock over "attached" is a death (see `endpoint`).
+    pub state: AtomicU32,
     /// MPMC: the positions `[claim_lo, claim_hi)` this endpoint claimed last, written before
     /// the cursor CAS that claims them (and emptied when that CAS fails). A peer that finds a
     /// slot stuck reads these to learn whether a live endpoint may still own it (see `mpmc`).
@@ -198,6 +213,10 @@ impl Identity {
             poison: AtomicU32::new(0),
             ever: AtomicU32::new(0),
             epoch: AtomicU32::new(0),
+            senders_attached: AtomicU32::new(0),
+            receivers_attached: AtomicU32::new(0),
+            senders_died: AtomicU32::new(0),
+            receivers_died: AtomicU32::new(0),
         }
     }
 }
@@ -228,7 +247,7 @@ impl Header {
                 role: AtomicU32::new(0),
                 pid: AtomicU32::new(0),
                 generation: AtomicU32::new(0),
-                _reserved: AtomicU32::new(0),
+                state: AtomicU32::new(0),
                 claim_lo: AtomicU64::new(0),
                 claim_hi: AtomicU64::new(0),
             }),
@@ -252,7 +271,7 @@ impl SlotHeader {
 /// offsets of the shared types, pointer width, endianness, the ABI version and the table
 /// size. FNV-1a over those numbers.
 pub fn layout_hash() -> u64 {
-    let facts: [u64; 17] = [
+    let facts: [u64; 18] = [
         ABI_VERSION as u64,
         size_of::<Header>() as u64,
         align_of::<Header>() as u64,
@@ -266,6 +285,7 @@ pub fn layout_hash() -> u64 {
         core::mem::offset_of!(Bell, fd_waiters) as u64,
         size_of::<SlotHeader>() as u64,
         size_of::<EndpointEntry>() as u64,
+        size_of::<Identity>() as u64,
         MAX_ENDPOINTS as u64,
         size_of::<usize>() as u64,
         cfg!(target_endian = "little") as u64,
@@ -582,7 +602,8 @@ const _: () = if !MODEL {
     use core::mem::offset_of;
     assert!(size_of::<Pad<AtomicU64>>() == 128);
     assert!(align_of::<Pad<AtomicU64>>() == 128);
-    assert!(size_of::<Identity>() == 88);
+    assert!(size_of::<Identity>() == 104);
+    assert!(size_of::<Pad<Identity>>() == 128);
     assert!(offset_of!(Identity, magic) == 0);
     assert!(offset_of!(Identity, abi_version) == 8);
     assert!(offset_of!(Identity, init) == 12);
@@ -598,6 +619,10 @@ const _: () = if !MODEL {
     assert!(offset_of!(Identity, poison) == 76);
     assert!(offset_of!(Identity, ever) == 80);
     assert!(offset_of!(Identity, epoch) == 84);
+    assert!(offset_of!(Identity, senders_attached) == 88);
+    assert!(offset_of!(Identity, receivers_attached) == 92);
+    assert!(offset_of!(Identity, senders_died) == 96);
+    assert!(offset_of!(Identity, receivers_died) == 100);
     assert!(size_of::<FutexWord>() == 4);
     assert!(size_of::<Bell>() == 128);
     assert!(offset_of!(Bell, seq) == 0);
@@ -606,6 +631,7 @@ const _: () = if !MODEL {
     assert!(offset_of!(Bell, fd_waiters) == 12);
     assert!(offset_of!(Bell, sem) == 16);
     assert!(size_of::<EndpointEntry>() == 32);
+    assert!(offset_of!(EndpointEntry, state) == 12);
     assert!(offset_of!(EndpointEntry, claim_lo) == 16);
     assert!(offset_of!(Header, id) == 0);
     assert!(offset_of!(Header, tail) == 128);

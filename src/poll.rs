@@ -156,7 +156,8 @@ impl<'a> PollItem<'a> {
         Some(match r {
             Ok(()) => ready,
             Err(Error::WouldBlock) => Events::NONE,
-            Err(Error::EndOfStream) | Err(Error::Disconnected) => ready,
+            Err(Error::EndOfStream) => ready,
+            Err(e) if e.is_disconnected() => ready,
             Err(_) => ready | Events::ERR,
         })
     }

@@ -184,4 +184,9 @@ pub mod orderings {
     /// Whether an MPMC claimer records its range before the claiming CAS (must be true: crash
     /// recovery tells a live claimer's slot from a dead one's by that record).
     pub const MPMC_CLAIM_RECORD: bool = !cfg!(ipcring_mutant = "mpmc_no_claim_record");
+
+    /// Whether an end counts a peer that attached after it (the per-role attach counter
+    /// moved since its snapshot) as one that concerns it (must be true: otherwise a receiver
+    /// that came first to a ring left by an earlier run never ends its stream).
+    pub const PEERS_ATTACH_COUNTER: bool = !cfg!(ipcring_mutant = "peers_no_attach_counter");
 }

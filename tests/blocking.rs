@@ -100,8 +100,14 @@ fn consumer() {
         }
         sleep_us(pause);
     };
+    // END=died: the producer ends without closing (exit or kill), which is not a clean end.
+    let died = std::env::var("END").is_ok_and(|v| v == "died");
     assert!(
-        matches!(end, Error::EndOfStream),
+        if died {
+            matches!(end, Error::SenderDied)
+        } else {
+            matches!(end, Error::EndOfStream)
+        },
         "ended with {end:?} after {} messages",
         chk.count
     );
@@ -434,8 +440,8 @@ fn cross_process_wake(kind: Kind, wake: WakeBackend) {
     assert!(st.wakes > 0, "the sender never saw a parked receiver to wake: {st:?}");
 }
 
-/// A receiver blocked in recv gets EndOfStream when the sender's process goes: it drops its
-/// sender, exits without dropping it, or is killed with SIGKILL.
+/// A receiver blocked in recv gets EndOfStream when the sender's process drops its sender,
+/// and SenderDied when it exits without dropping it or is killed with SIGKILL.
 fn end_of_stream_wakes_blocked_receiver(kind: Kind, wake: WakeBackend) {
     let _serial = serial();
     for exit in ["drop", "die", "hang"] {
@@ -451,6 +457,7 @@ fn end_of_stream_wakes_blocked_receiver(kind: Kind, wake: WakeBackend) {
                     ("COUNT", n.to_string()),
                     ("SLEEP_US", "0".into()),
                     ("EXPECT_PARKS", "1".into()),
+                    ("END", if exit == "drop" { "eos" } else { "died" }.into()),
                 ],
             ),
         );
@@ -520,9 +527,12 @@ fn disconnected_wakes_blocked_sender(kind: Kind, wake: WakeBackend) {
             assert!(sent < 100, "the ring never filled up");
         };
         let exits = killer.join().unwrap();
+        // A receiver that exits without dropping, or is killed, died: ReceiverDied, which
+        // is a disconnection to code that asks the kind.
+        let expected = if exit == "drop" { "Disconnected" } else { "ReceiverDied" };
         assert!(
-            matches!(end, Error::Disconnected),
-            "{exit}: blocked send ended with {end:?}, expected Disconnected\n{}",
+            format!("{end:?}") == expected && end.kind() == ipcring::ErrorKind::Disconnected,
+            "{exit}: blocked send ended with {end:?}, expected {expected}\n{}",
             exits[0].describe()
         );
         if exit == "hang" {
@@ -530,7 +540,7 @@ fn disconnected_wakes_blocked_sender(kind: Kind, wake: WakeBackend) {
         } else {
             assert!(exits[0].success(), "{}", exits[0].describe());
         }
-        assert!(matches!(tx.try_send(b"x"), Err(Error::Disconnected)), "try_send after");
+        assert!(tx.try_send(b"x").is_err_and(|e| e.is_disconnected()), "try_send after");
         eprintln!("disconnected ({exit}): sent {sent}, sender {:?}", tx.stats());
     }
 }

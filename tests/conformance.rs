@@ -7,8 +7,17 @@
 //! - `stream`: sizes 0, 1, 2, msg_size-1 and msg_size byte for byte, then 100,000 messages of
 //!   random sizes with sequence number and checksum (`IPCRING_CONFORMANCE_MESSAGES`), in
 //!   order, then end-of-stream once the sender has closed;
-//! - `sender_dies`: end-of-stream after the sender process is SIGKILLed, once what it sent
-//!   is drained;
+//! - `sender_dies`: `SenderDied` (not end-of-stream) after the sender process is SIGKILLed,
+//!   once what it sent is drained; and it stays;
+//! - `receiver_dies`: a sender whose receiver process was SIGKILLed gets a disconnection
+//!   (`ReceiverDied` where the transport can tell: the ring and mq);
+//! - `rerun`: the same pair of programs run twice on one name, receiver first and sender
+//!   first, with no cleanup in between: every message, both times (transports whose name
+//!   persists, and tcp);
+//! - `late_receiver_waits`: a receiver opened after a run has ended waits for a sender
+//!   (`TimedOut`, not end of stream), and a sender that comes then is received;
+//! - `late_sender_not_disconnected`: a sender opened after the receiver of an earlier run has
+//!   gone is not `Disconnected`: its send succeeds or waits;
 //! - `disconnected`: the sender gets `Disconnected` once the receiver process has gone, and
 //!   is never killed by SIGPIPE (the child runs with SIGPIPE at SIG_DFL);
 //! - `too_large`: msg_size + 1 is refused with nothing sent; the next message arrives;
@@ -46,13 +55,19 @@ fn expect_ok(label: &str, child: common::Forked) {
 }
 
 /// Receives until `f` has seen every message and then end-of-stream, within the bound.
-fn drain_to_eos(rx: &mut Receiver, mut f: impl FnMut(&[u8])) {
+fn drain_to_eos(rx: &mut Receiver, f: impl FnMut(&[u8])) {
+    drain_to(rx, f, "end of stream", |e| matches!(e, Error::EndOfStream))
+}
+
+/// Receives until `f` has seen every message and then the ending `is_end` accepts.
+fn drain_to(rx: &mut Receiver, mut f: impl FnMut(&[u8]), what: &str, is_end: impl Fn(&Error) -> bool) {
     let start = Instant::now();
     let mut buf = vec![0u8; MSG_SIZE];
     loop {
         match rx.recv_timeout(&mut buf, Duration::from_secs(1)) {
             Ok(n) => f(&buf[..n]),
-            Err(Error::EndOfStream) => return,
+            Err(e) if is_end(&e) => return,
+            Err(e @ (Error::EndOfStream | Error::SenderDied)) => panic!("recv: {e} (expected {what})"),
             Err(Error::TimedOut) => assert!(start.elapsed() < BOUND, "no end-of-stream within {BOUND:?}"),
             Err(e) => panic!("recv: {e}"),
         }
@@ -115,8 +130,18 @@ fn sender_dies(t: T) {
         unsafe { libc::raise(libc::SIGKILL) };
     });
     let mut check = SeqChecker::new(1, Some(64));
-    drain_to_eos(rx.as_mut().unwrap(), |m| check.check_or_panic(m));
+    let rx = rx.as_mut().unwrap();
+    drain_to(
+        rx,
+        |m| check.check_or_panic(m),
+        "SenderDied",
+        |e| matches!(e, Error::SenderDied),
+    );
     check.assert_complete(5);
+    // It stays (until a sender attaches again), and C and the command see it too.
+    let again = rx.recv_vec_timeout(Duration::from_millis(10)).unwrap_err();
+    assert!(matches!(again, Error::SenderDied), "{again}");
+    assert_eq!(again.kind(), ipcring::ErrorKind::SenderDied);
     let exit = child.wait(BOUND);
     assert!(
         libc::WIFSIGNALED(exit.status) && libc::WTERMSIG(exit.status) == libc::SIGKILL,
@@ -154,6 +179,124 @@ fn disconnected(t: T) {
     assert_eq!(first, b"hello");
     drop(rx.take()); // the only receiver left: the child's sends must now fail
     expect_ok("sender", child);
+}
+
+fn receiver_dies(t: T) {
+    if t == T::Pipe {
+        return; // an anonymous pipe's receiver is inherited, never opened by a child alone
+    }
+    let _s = serial();
+    let ch = Chan::new(t, "rdies");
+    let addr = ch.addr.clone();
+    // The receiver process opens (creates, listens) and dies after one message.
+    let child = fork("receiver", move || {
+        let mut rx = Receiver::open(&addr, Create::IfMissing).expect("receiver");
+        let m = rx.recv_vec_timeout(BOUND).expect("first message");
+        assert_eq!(m, b"hello");
+        // SAFETY: raising a signal at ourselves; SIGKILL ends this child at once.
+        unsafe { libc::raise(libc::SIGKILL) };
+    });
+    let mut tx = Sender::open(&ch.addr, Create::IfMissing).unwrap_or_else(|e| panic!("Sender::open({}): {e}", ch.addr));
+    tx.send_timeout(b"hello", BOUND).expect("send hello");
+    let start = Instant::now();
+    let err = loop {
+        match tx.send_timeout(b"more", Duration::from_millis(100)) {
+            Ok(()) | Err(Error::TimedOut) => {}
+            Err(e) => break e,
+        }
+        assert!(start.elapsed() < BOUND, "no disconnection within {BOUND:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(err.is_disconnected(), "{err} (expected a disconnection)");
+    assert_eq!(err.kind(), ipcring::ErrorKind::Disconnected);
+    if matches!(t, T::ShmSpsc | T::ShmMpmc | T::Mq) {
+        assert!(matches!(err, Error::ReceiverDied), "{err} (expected ReceiverDied)");
+    }
+    let exit = child.wait(BOUND);
+    assert!(libc::WIFSIGNALED(exit.status), "{}", exit.describe());
+}
+
+/// A sender process that opens `addr` (creating it if missing) and sends `n` messages of
+/// producer `p`, then closes cleanly.
+fn sender_process(addr: &str, p: u32, n: u64) -> common::Forked {
+    let addr = addr.to_string();
+    fork("sender", move || {
+        let mut tx = Sender::open(&addr, Create::IfMissing).expect("sender");
+        for seq in 0..n {
+            tx.send_timeout(&common::encode_vec(p, seq, 64), BOUND).expect("send");
+        }
+    })
+}
+
+fn rerun(t: T) {
+    if t == T::Pipe {
+        return; // no name
+    }
+    let _s = serial();
+    let ch = Chan::new(t, "rerun");
+    const N: u64 = 20;
+    for receiver_first in [true, false, true, false] {
+        let (mut rx, child) = if receiver_first {
+            let (rx, _) = ch.receiver();
+            (rx, sender_process(&ch.addr, 0, N))
+        } else {
+            let child = sender_process(&ch.addr, 0, N);
+            std::thread::sleep(Duration::from_millis(100));
+            (ch.receiver().0, child)
+        };
+        let mut check = SeqChecker::new(1, Some(64));
+        drain_to_eos(&mut rx, |m| check.check_or_panic(m));
+        check.assert_complete(N);
+        expect_ok("sender", child);
+    }
+}
+
+fn late_receiver_waits(t: T) {
+    if t == T::Pipe {
+        return;
+    }
+    let _s = serial();
+    let ch = Chan::new(t, "late-rx");
+    {
+        let (mut rx, _) = ch.receiver();
+        let child = sender_process(&ch.addr, 0, 3);
+        let mut check = SeqChecker::new(1, Some(64));
+        drain_to_eos(&mut rx, |m| check.check_or_panic(m));
+        expect_ok("sender", child);
+    }
+    // The run is over (its sender closed, everything drained). A new receiver waits.
+    let (mut rx, _) = ch.receiver();
+    let r = rx.recv_vec_timeout(Duration::from_millis(200));
+    assert!(
+        matches!(r, Err(Error::TimedOut)),
+        "{r:?} (expected to wait for a sender)"
+    );
+    let child = sender_process(&ch.addr, 0, 3);
+    let mut check = SeqChecker::new(1, Some(64));
+    drain_to_eos(&mut rx, |m| check.check_or_panic(m));
+    check.assert_complete(3);
+    expect_ok("sender", child);
+}
+
+fn late_sender_not_disconnected(t: T) {
+    if t == T::Pipe {
+        return;
+    }
+    let _s = serial();
+    let ch = Chan::new(t, "late-tx");
+    {
+        let (mut rx, _) = ch.receiver();
+        let child = sender_process(&ch.addr, 0, 3);
+        drain_to_eos(&mut rx, |_| {});
+        expect_ok("sender", child);
+    }
+    // The receiver has gone. A new sender is not told "disconnected": nobody it concerns
+    // has left; it sends (ring, mq: room) or waits for a receiver (fifo, sockets).
+    let mut tx = Sender::open(&ch.addr, Create::IfMissing).expect("late sender");
+    match tx.send_timeout(b"late", Duration::from_millis(200)) {
+        Ok(()) | Err(Error::TimedOut | Error::NoListener { .. }) => {}
+        Err(e) => panic!("late sender: {e}"),
+    }
 }
 
 fn too_large(t: T) {
@@ -567,6 +710,10 @@ macro_rules! conformance {
                 #[test] fn stream() { super::stream($t) }
                 #[test] fn sender_dies() { super::sender_dies($t) }
                 #[test] fn disconnected() { super::disconnected($t) }
+                #[test] fn receiver_dies() { super::receiver_dies($t) }
+                #[test] fn rerun() { super::rerun($t) }
+                #[test] fn late_receiver_waits() { super::late_receiver_waits($t) }
+                #[test] fn late_sender_not_disconnected() { super::late_sender_not_disconnected($t) }
                 #[test] fn too_large() { super::too_large($t) }
                 #[test] fn buffer_too_small() { super::buffer_too_small($t) }
                 #[test] fn timeouts() { super::timeouts($t) }

@@ -602,11 +602,18 @@ fn blocked_receiver_killed_before_park() {
         let _ = rx.recv_vec_timeout(HANG);
     });
     expect_killed(child);
-    // The receiver is dead, so a sender (after one message) sees Disconnected.
+    // The receiver died before our sender attached: it was not this sender's receiver, so
+    // the sender fills the ring (a receiver may yet come) and then would wait.
     let mut tx = ring.sender().unwrap();
-    let r = (0..16).map(|_| tx.send_timeout(b"x", HANG)).find(|r| r.is_err());
-    assert!(matches!(r, Some(Err(Error::Disconnected))), "{r:?}");
+    let r = (0..1024).map(|_| tx.try_send(b"x")).find(|r| r.is_err());
+    assert!(matches!(r, Some(Err(Error::WouldBlock))), "{r:?}");
     in_use_of(&name, 1); // our sender
+    drop(tx);
+    // A sender that attaches to a full ring whose receivers have all gone is Disconnected:
+    // nobody will make room unless a receiver comes.
+    let mut tx = ring.sender().unwrap();
+    let r = tx.send_timeout(b"x", HANG);
+    assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");
     drop(tx);
     Ring::remove(name.as_str(), false).unwrap();
 }

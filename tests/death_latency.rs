@@ -4,7 +4,7 @@
 //! Each round: a forked child attaches the peer end of a ring and says so (one message, or by
 //! filling the ring), then sleeps; this process blocks with `Timeout::Forever`, and a second
 //! thread SIGKILLs the child. The latency is from the `kill` call to the blocked call
-//! returning `EndOfStream` (receiver blocked, sender killed) or `Disconnected` (sender blocked
+//! returning `SenderDied` (receiver blocked, sender killed) or `ReceiverDied` (sender blocked
 //! on a full ring, receiver killed), both on this process's monotonic clock.
 //!
 //! The figures are printed (`--nocapture`), not asserted: the machine is shared and noisy.
@@ -64,7 +64,7 @@ fn opts(kind: Kind, wake: WakeBackend) -> RingOptions {
     RingOptions::new().kind(kind).wake(wake).capacity(4).msg_size(64)
 }
 
-/// Receiver blocked, sender killed: `EndOfStream`.
+/// Receiver blocked, sender killed: `SenderDied`.
 fn sender_killed(kind: Kind, wake: WakeBackend) -> Vec<Duration> {
     let mut out = Vec::new();
     for i in 0..rounds() {
@@ -80,14 +80,14 @@ fn sender_killed(kind: Kind, wake: WakeBackend) -> Vec<Duration> {
         let killed = kill_later(child.pid(), delay(i));
         let r = rx.recv_vec();
         let back = Instant::now();
-        assert!(matches!(r, Err(Error::EndOfStream)), "{r:?}");
+        assert!(matches!(r, Err(Error::SenderDied)), "{r:?}");
         out.push(back.saturating_duration_since(killed.recv().unwrap()));
         let _ = child.wait(HANG);
     }
     out
 }
 
-/// Sender blocked on a full ring, receiver killed: `Disconnected`.
+/// Sender blocked on a full ring, receiver killed: `ReceiverDied`.
 fn receiver_killed(kind: Kind, wake: WakeBackend) -> Vec<Duration> {
     let mut out = Vec::new();
     for i in 0..rounds() {
@@ -110,7 +110,7 @@ fn receiver_killed(kind: Kind, wake: WakeBackend) -> Vec<Duration> {
         let killed = kill_later(child.pid(), delay(i));
         let r = tx.send(b"blocked");
         let back = Instant::now();
-        assert!(matches!(r, Err(Error::Disconnected)), "{r:?}");
+        assert!(matches!(r, Err(Error::ReceiverDied)), "{r:?}");
         out.push(back.saturating_duration_since(killed.recv().unwrap()));
         let _ = child.wait(HANG);
     }
@@ -128,7 +128,7 @@ fn blocked_callers_learn_of_a_death_promptly() {
     ] {
         let a = sender_killed(kind, wake);
         report(
-            &format!("{k}/{w} receiver blocked, sender killed -> EndOfStream"),
+            &format!("{k}/{w} receiver blocked, sender killed -> SenderDied"),
             a.clone(),
         );
         let b = receiver_killed(kind, wake);

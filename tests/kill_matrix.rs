@@ -11,7 +11,8 @@
 //!
 //! After each round:
 //! - every survivor exited 0 within the hang bound: producers after sending everything or on
-//!   `Disconnected` (their consumers all died), consumers on end-of-stream;
+//!   `Disconnected` / `ReceiverDied` (their consumers all died), consumers on end-of-stream
+//!   or `SenderDied` (a producer was killed);
 //! - no message was received twice, and each consumer saw each producer's messages in order;
 //! - nothing beyond what a producer committed was received, except the one message it was
 //!   sending when killed (published, not yet recorded);
@@ -61,6 +62,7 @@ struct Board {
 /// Word indices.
 const COMMITTED: usize = 0; // 2 words: per producer
 const ATTACHED: usize = 2; // consumers attached
+const PRODUCERS: usize = 3; // producers with their sender open
 const COUNT: usize = 4; // 2 words: per consumer log length
 const LOGS: usize = 8;
 
@@ -142,10 +144,13 @@ enum Death {
 
 fn producer(ch: &Chan, inherited: Option<Sender>, board: &Board, p: usize) {
     let mut tx = ch.sender(inherited);
+    board.w(PRODUCERS).fetch_add(1, Ordering::AcqRel);
     for seq in 0..per_producer(ch.t) {
         match tx.send_timeout(&encode_vec(p as u32, seq, MAX_PAYLOAD), HANG) {
             Ok(()) => board.w(COMMITTED + p).store(seq + 1, Ordering::Release),
-            Err(Error::Disconnected) => return,
+            // Disconnected, or ReceiverDied: the consumers all died.
+            // NoListener: the socket receiver died before this sender's first connect.
+            Err(e) if e.is_disconnected() || matches!(e, Error::NoListener { .. }) => return,
             Err(e) => panic!("producer {p}: send {seq}: {e}"),
         }
     }
@@ -166,7 +171,8 @@ fn consumer(rx: &mut Receiver, board: &Board, c: usize) {
                     .store(((p as u64) << 48) | seq, Ordering::Relaxed);
                 board.w(COUNT + c).store(k as u64 + 1, Ordering::Release);
             }
-            Err(Error::EndOfStream) => return,
+            // SenderDied when the victim was a producer (a crash is not a clean end).
+            Err(Error::EndOfStream | Error::SenderDied) => return,
             Err(Error::TimedOut) => assert!(started.elapsed() < HANG, "consumer {c}: no end-of-stream"),
             Err(e) => panic!("consumer {c}: {e}"),
         }
@@ -244,12 +250,20 @@ fn round(t: T, rng: &mut Rng, figures: &mut Figures) {
     for c in 0..nc {
         kids.push(fork(&format!("consumer {c}"), || {
             drop(pair_tx.take());
-            arm(np + c);
             let mut rx = match first_rx.take() {
                 Some(rx) => rx,
                 None => ch.receiver().0,
             };
             board.w(ATTACHED).fetch_add(1, Ordering::AcqRel);
+            // Armed only once every producer has its sender: a consumer that died before a
+            // producer attached was never that producer's receiver, and the producer would
+            // rightly wait for another instead of being disconnected (endings per endpoint).
+            let start = Instant::now();
+            while board.w(PRODUCERS).load(Ordering::Acquire) < np as u64 {
+                assert!(start.elapsed() < HANG, "the producers never opened their senders");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            arm(np + c);
             consumer(&mut rx, &board, c);
         }));
         let start = Instant::now();

@@ -46,6 +46,12 @@
 //! | `mpmc_dead_hold`            | cap 1: a consumer dies holding a claimed message; the producer  |
 //! |                             | blocked on that slot frees it; the next message arrives, then   |
 //! |                             | `EndOfStream`                                                   |
+//! | `rerun_receiver_first`      | a ring left by a run whose sender has gone: a new receiver      |
+//! |                             | waits (no `EndOfStream`) while a new sender attaches, sends and |
+//! |                             | leaves, racing the receiver's attach snapshot: the message,     |
+//! |                             | then `EndOfStream`                                              |
+//! | `rerun_sender_first`        | the same with the receiver's run gone: a new sender is not      |
+//! |                             | `Disconnected`; a new receiver takes its message                |
 //!
 //! # Running
 //!
@@ -619,6 +625,55 @@ fn close_disconnected() {
         });
         drop(rx);
         producer.join().unwrap();
+    });
+}
+
+/// Endings describe the present, per endpoint (`ring::peers`): a ring whose earlier sender
+/// has gone (and was drained) does not end the stream of a receiver that attaches now; a
+/// sender that attaches while it does (before, during or after the receiver's snapshot of
+/// the attach counter) sends one message and leaves: the receiver gets the message, then
+/// `EndOfStream`, never `EndOfStream` first and never a deadlock.
+#[test]
+fn rerun_receiver_first() {
+    model("rerun_receiver_first", 3, || {
+        let ring = ring(Kind::Spsc, 2);
+        drop(ring.attach_sender().unwrap()); // the earlier run's sender, gone
+        let r2 = ring.clone();
+        let producer = thread::spawn(move || {
+            let mut tx = r2.attach_sender().unwrap();
+            tx.send(&msg(0, 0)).unwrap();
+        });
+        let mut rx = ring.attach_receiver().unwrap();
+        drop(ring);
+        match rx.recv_vec() {
+            Ok(m) => assert_eq!(m, msg(0, 0)),
+            other => panic!("expected the message, got {other:?}"),
+        }
+        match rx.recv_vec() {
+            Err(Error::EndOfStream) => {}
+            other => panic!("expected EndOfStream, got {other:?}"),
+        }
+        producer.join().unwrap();
+    });
+}
+
+/// The other order: the earlier run's receiver has gone; a new sender is not `Disconnected`
+/// (no receiver of its life has left) while a new receiver attaches and takes its message.
+#[test]
+fn rerun_sender_first() {
+    model("rerun_sender_first", 3, || {
+        let ring = ring(Kind::Spsc, 2);
+        drop(ring.attach_receiver().unwrap()); // the earlier run's receiver, gone
+        let r2 = ring.clone();
+        let consumer = thread::spawn(move || {
+            let mut rx = r2.attach_receiver().unwrap();
+            assert_eq!(rx.recv_vec().unwrap(), msg(0, 1));
+        });
+        let mut tx = ring.attach_sender().unwrap();
+        drop(ring);
+        tx.send(&msg(0, 1)).unwrap();
+        consumer.join().unwrap();
+        drop(tx);
     });
 }
 

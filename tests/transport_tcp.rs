@@ -156,7 +156,7 @@ fn tcp_partial_frame_then_eof_is_dropped() {
     let mut raw = site.raw_client();
     let mut hello = Vec::new();
     hello.extend_from_slice(b"IPCR");
-    hello.extend_from_slice(&1u32.to_le_bytes());
+    hello.extend_from_slice(&ipcring::transport::sock::VERSION.to_le_bytes());
     hello.extend_from_slice(&(MSG_SIZE as u32).to_le_bytes());
     let mut frame = Vec::new();
     ipcring::transport::frame::encode_into(b"whole", &mut frame);
@@ -172,8 +172,9 @@ fn tcp_partial_frame_then_eof_is_dropped() {
         Err(Error::TimedOut)
     ));
     drop(raw);
+    // The peer left without a goodbye (and mid-frame): a sender that died.
     let err = rx.recv(&mut buf, Timeout::after(HANG_BOUND)).unwrap_err();
-    assert!(matches!(err, Error::EndOfStream), "{err}");
+    assert!(matches!(err, Error::SenderDied), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------

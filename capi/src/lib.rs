@@ -495,7 +495,11 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, le
 /// `cap` is `IPCRING_ETOOSMALL` and stays in the channel (a buffer of msg_size bytes, from
 /// `ipcring_info`, always fits). `timeout_ns` as for `ipcring_send` (`IPCRING_EAGAIN` when
 /// empty and non-blocking). End of stream lasts while no sender is attached: a sender that
-/// attaches later makes the channel flow again.
+/// attaches later makes the channel flow again. Where it would return `IPCRING_EOF`, it
+/// returns `IPCRING_EDIED` if a sender died without closing since this receiver attached (the
+/// stream may be incomplete; see the README's transport notes for what each transport can
+/// tell). A receiver opened on a channel left by an earlier run waits for a sender (like a
+/// FIFO's reader) unless that run left messages in it.
 ///
 /// The receive loop: test for `IPCRING_OK`, not `>= 0` (`IPCRING_EOF` is 1, and `*len` is
 /// written only on success, so a `>= 0` loop would reuse a stale length at end of stream):
@@ -505,7 +509,9 @@ pub unsafe extern "C" fn ipcring_send(ch: *mut ipcring_t, buf: *const c_void, le
 /// size_t len;
 /// while ((rc = ipcring_recv(ch, buf, cap, &len, IPCRING_FOREVER)) == IPCRING_OK)
 ///     consume(buf, len);
-/// if (rc != IPCRING_EOF)
+/// if (rc == IPCRING_EDIED)
+///     fprintf(stderr, "a sender crashed: the stream may be incomplete\n");
+/// else if (rc != IPCRING_EOF)
 ///     fprintf(stderr, "ipcring_recv: %s: %s", ipcring_strerror(rc), ipcring_last_error());
 /// ```
 ///

@@ -86,6 +86,18 @@ pub const IPCRING_EINUSE: c_int = -27;
 /// interrupted while no call waited, and this was the next call that had to wait): nothing
 /// was sent or received. Retrying is safe.
 pub const IPCRING_EINTR: c_int = -28;
+/// End of stream after a crash: where the receive would have returned `IPCRING_EOF`, a sender
+/// died without closing (killed, crashed, or exited without `ipcring_close`) since this
+/// receiver attached, so what was received may be incomplete. Every message that sender
+/// committed before it died has been received. Like `IPCRING_EOF` it stays until a sender
+/// attaches again. (A sender whose receivers have all gone gets `IPCRING_EDISCONNECTED`
+/// whether they closed or died; `ipcring_last_error` says "one died" when one did.)
+pub const IPCRING_EDIED: c_int = -29;
+/// A `tcp://` or `unix://` send waited for its receiver as long as its timeout allowed (not
+/// at all with `IPCRING_NONBLOCK`) and the last connection attempt was refused: nothing
+/// listens at the address (`ipcring_last_error` names it). Nothing was sent; a later send
+/// tries again.
+pub const IPCRING_ENOLISTENER: c_int = -30;
 
 /// Room for this thread's last error message, NUL included. A fixed buffer rather than a
 /// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
@@ -136,6 +148,8 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         K::Interrupted => IPCRING_EINTR,
         K::Disconnected => IPCRING_EDISCONNECTED,
         K::EndOfStream => IPCRING_EOF,
+        K::SenderDied => IPCRING_EDIED,
+        K::NoListener => IPCRING_ENOLISTENER,
         K::Busy => IPCRING_EBUSY,
         K::InUse => IPCRING_EINUSE,
         K::TooManyEndpoints => IPCRING_ETOOMANY,
@@ -224,6 +238,10 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         IPCRING_EINUSE => c"the channel is in use (not removed)",
         IPCRING_EINTR => c"interrupted by ipcring_interrupt (nothing was sent or received)",
+        IPCRING_ENOLISTENER => {
+            c"nothing listens at the address (connection refused, or no listener on the socket path)"
+        }
+        IPCRING_EDIED => c"end of stream after a crash: a sender died without closing (the stream may be incomplete)",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

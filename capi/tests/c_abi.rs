@@ -70,6 +70,35 @@ fn interrupt_wakes_a_blocked_thread() {
     assert!(e.stdout.contains("all ok"), "{}", e.describe_all());
 }
 
+/// A C producer killed with SIGKILL leaves its C consumer with `IPCRING_EDIED`, one that
+/// closes with `IPCRING_EOF`, every message checked first (`tests/c/died.c`), on every
+/// transport opened by address.
+#[test]
+fn killed_producer_is_edied_on_every_transport() {
+    let _g = serial();
+    let exe = out_dir().join("died");
+    cc(&[&source("died.c")], &exe, &[]);
+    let tag = format!("ipcring-cdied-{}", std::process::id());
+    let tmp = std::env::temp_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addrs = [
+        format!("shm://{tag}?capacity=8&msg_size=64"),
+        format!("shm://{tag}-m?mode=mpmc&capacity=8&msg_size=64"),
+        format!("fifo://{}/{tag}.fifo?msg_size=64", tmp.display()),
+        format!("mq://{tag}?capacity=8&msg_size=64"),
+        format!("unix://{}/{tag}.sock?msg_size=64", tmp.display()),
+        format!("tcp://127.0.0.1:{port}?msg_size=64"),
+    ];
+    let mut cmd = Command::new(&exe);
+    cmd.args(&addrs);
+    let e = run_success("died", cmd);
+    assert!(e.stdout.contains("all ok"), "{}", e.describe_all());
+}
+
 #[test]
 fn header_version_macros_match_cargo_toml() {
     let _g = serial();

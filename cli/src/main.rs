@@ -36,6 +36,8 @@ pub mod exit {
     pub const IN_USE: u8 = 4;
     /// The object is not a ring this build can use: corrupt, another ABI, not a ring.
     pub const BAD_OBJECT: u8 = 5;
+    /// `recv`: a sender died without closing; what was written may be incomplete.
+    pub const SENDER_DIED: u8 = 6;
 }
 
 /// A failed command: the message printed on stderr (after `ipcring: `) and the exit code.
@@ -68,6 +70,7 @@ impl Fail {
             | K::Mismatch
             | K::CreatorDied
             | K::NotReady => exit::BAD_OBJECT,
+            K::SenderDied => exit::SENDER_DIED,
             _ => exit::FAILED,
         };
         // Errors about a named object name it already; say it once.

@@ -358,15 +358,27 @@ fn send_all(tx: &mut Sender, msgs: &[&[u8]], a: &SendArgs, sent: &mut u64) -> Cm
                     ),
                 ));
             }
-            Err(Error::Disconnected) => {
+            Err(e @ Error::NoListener { .. }) => {
+                // The error names the address already.
+                return Err(Fail::new(
+                    exit::FAILED,
+                    format!("send: {e}, after {}", plural(*sent, "message")),
+                ));
+            }
+            Err(e) if e.is_disconnected() => {
+                let how = if matches!(e, Error::ReceiverDied) {
+                    " (one died)"
+                } else {
+                    ""
+                };
                 return Err(Fail::new(
                     exit::FAILED,
                     format!(
-                        "send {}: no receiver left after {}",
+                        "send {}: no receiver left{how} after {}",
                         a.address,
                         plural(*sent, "message")
                     ),
-                ))
+                ));
             }
             Err(e) => return Err(Fail::lib(&format!("send {}", a.address), e)),
         }
@@ -626,6 +638,15 @@ pub fn recv(a: &RecvArgs) -> CmdResult {
                     }
                 }
                 Err(Error::EndOfStream) => break Ok(None),
+                Err(Error::SenderDied) => {
+                    break Err(Fail::new(
+                        exit::SENDER_DIED,
+                        format!(
+                            "recv {addr}: a sender died without closing after {}: the stream may be incomplete",
+                            plural(got, "message")
+                        ),
+                    ))
+                }
                 Err(e) => break Err(Fail::lib(&format!("recv {addr}"), e)),
             }
         };

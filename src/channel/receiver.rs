@@ -148,7 +148,11 @@ impl Receiver {
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
     ///
     /// Errors: [`Error::BufferTooSmall`] (the message stays in the channel),
-    /// [`Error::WouldBlock`] / [`Error::TimedOut`], [`Error::EndOfStream`], [`Error::Corrupted`].
+    /// [`Error::WouldBlock`] / [`Error::TimedOut`], [`Error::EndOfStream`] (every sender that
+    /// concerns this receiver has gone: one attached during its life, or whose messages it
+    /// found queued; on a channel left by an earlier run a new receiver waits instead),
+    /// [`Error::SenderDied`] (the same, but a sender died without closing since this receiver
+    /// attached), [`Error::Corrupted`].
     ///
     /// # Examples
     ///

@@ -154,7 +154,10 @@ impl Sender {
     /// Sends `msg`, waiting as long as `timeout` allows for room.
     ///
     /// Errors: [`Error::TooLarge`] (nothing sent), [`Error::WouldBlock`] / [`Error::TimedOut`]
-    /// (nothing sent), [`Error::Disconnected`], [`Error::Corrupted`].
+    /// (nothing sent), [`Error::Disconnected`] (a receiver attached during this sender's life
+    /// has gone and none is left; or [`Error::ReceiverDied`] where one died and the transport
+    /// can tell), [`Error::NoListener`] (`tcp://` / `unix://`: nothing listens, once the wait
+    /// ends), [`Error::Corrupted`].
     ///
     /// # Examples
     ///

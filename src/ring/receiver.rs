@@ -48,11 +48,18 @@ impl RingReceiver {
             Kind::Spsc => RecvImp::Spsc(SpscConsumer::new(shared.raw)?),
             Kind::Mpmc => RecvImp::Mpmc(MpmcConsumer::new(shared.raw, ep.index())),
         };
+        let peers = match PeerCache::new(&shared, Role::Sender) {
+            Ok(p) => p,
+            Err(e) => {
+                shared.close(ep);
+                return Err(e);
+            }
+        };
         Ok(RingReceiver {
             shared,
             ep: Some(ep),
             imp,
-            peers: PeerCache::new(Role::Sender),
+            peers,
             stats: Stats::default(),
             wake: Wake::new(),
             listener: OnceLock::new(),
@@ -196,7 +203,7 @@ impl RingReceiver {
             }
             return Self::skip_and_retry(shared, imp, &mut op)?
                 .map(Some)
-                .ok_or(Error::EndOfStream);
+                .ok_or_else(|| peers.ending());
         }
         Ok(None)
     }

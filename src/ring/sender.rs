@@ -46,11 +46,18 @@ impl RingSender {
             Kind::Spsc => SendImp::Spsc(SpscProducer::new(shared.raw)?),
             Kind::Mpmc => SendImp::Mpmc(MpmcProducer::new(shared.raw, ep.index(), ep.owner_id())),
         };
+        let peers = match PeerCache::new(&shared, Role::Receiver) {
+            Ok(p) => p,
+            Err(e) => {
+                shared.close(ep);
+                return Err(e);
+            }
+        };
         Ok(RingSender {
             shared,
             ep: Some(ep),
             imp,
-            peers: PeerCache::new(Role::Receiver),
+            peers,
             stats: Stats::default(),
             wake: Wake::new(),
             listener: OnceLock::new(),
@@ -131,7 +138,7 @@ impl RingSender {
             self.peers.gone
         };
         if gone {
-            return Err(Error::Disconnected);
+            return Err(self.peers.ending());
         }
         Ok(())
     }
@@ -140,7 +147,7 @@ impl RingSender {
     fn slow_checks(shared: &Shared, peers: &mut PeerCache, phase: Phase) -> Result<()> {
         shared.check_poison()?;
         if peers.gone(shared, phase)? {
-            return Err(Error::Disconnected);
+            return Err(peers.ending());
         }
         Ok(())
     }
@@ -306,7 +313,11 @@ impl RingSender {
                     sent += n;
                     self.wake_receivers();
                 }
-                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected) if sent > 0 => break,
+                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected | Error::ReceiverDied)
+                    if sent > 0 =>
+                {
+                    break
+                }
                 Err(e) => return Err(e),
             }
         }

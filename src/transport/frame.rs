@@ -11,8 +11,15 @@ use crate::error::{Error, Result};
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;
 
-/// The largest payload a frame can describe.
-pub const MAX_PAYLOAD: usize = u32::MAX as usize;
+/// The largest payload a frame can describe (the two largest lengths are control frames).
+pub const MAX_PAYLOAD: usize = u32::MAX as usize - 2;
+
+/// A control frame (a length prefix with no payload): the sender process has started
+/// sending on this stream (`pipe://`, `fifo://`: each process that sends writes one first).
+pub const HELLO: u32 = u32::MAX - 1;
+/// A control frame: the sender closes cleanly. A stream that ends without one (for a
+/// `fifo://` or `pipe://`: fewer goodbyes than hellos) lost a sender that died.
+pub const BYE: u32 = u32::MAX;
 
 /// The buffer's initial size: the default capacity of a Linux pipe, so one `read` can take
 /// everything a pipe holds.
@@ -71,6 +78,16 @@ impl FrameBuf {
             return None;
         }
         Some(u32::from_le_bytes(h.try_into().expect("4 bytes")) as usize)
+    }
+
+    /// If the first frame is a control frame ([`HELLO`], [`BYE`]), takes it and returns it.
+    pub fn take_control(&mut self) -> Option<u32> {
+        let len = self.header_len()? as u32;
+        if len != HELLO && len != BYE {
+            return None;
+        }
+        self.consume(0);
+        Some(len)
     }
 
     /// The payload length of the first frame if it is complete; `None` if more bytes are

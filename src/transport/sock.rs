@@ -31,9 +31,22 @@
 //! timeout allows for a listener to appear (refused, absent or a full backlog: sleeps of 1 ms
 //! growing to 50 ms, bounded by the deadline; a TCP handshake in progress is polled). So a
 //! request/response server may open its reply sender before the client listens without a
-//! deadlock, and a sender started before its receiver waits, as on a ring.
+//! deadlock, and a sender started before its receiver waits, as on a ring. If the wait ends
+//! (a `NonBlocking` call, or the deadline) and the last attempt was refused, the error is
+//! [`Error::NoListener`], naming the address ("connection refused" on `tcp://`, "no
+//! listener" on `unix://`), not `WouldBlock` / `TimedOut`, which then mean a listener that
+//! did not take the connection or the message in time.
 //!
 //! # End of stream and disconnection
+//!
+//! A sender dropped cleanly writes a goodbye before it closes its connection (protocol
+//! version 2): a `TAG_BYE` packet on `unix://`, a frame whose length is [`frame::BYE`] on
+//! `tcp://`. An accepted sender's connection that ends without one is a sender that died
+//! (killed, crashed, or its process exited without dropping it), and from then on this
+//! receiver returns [`Error::SenderDied`] where it would return end of stream. Only the
+//! process that connected writes the goodbye (a forked child's drop of an inherited sender
+//! writes nothing). A receiver's end is not told apart: a sender gets
+//! [`Error::Disconnected`] whether the receiver closed or died.
 //!
 //! The kernel counts the ends: a sender that closes or dies is an EOF (or `ECONNRESET`) on
 //! its connection. Once a sender has passed its hello and no connection is open any more
@@ -89,7 +102,7 @@ use std::time::Duration;
 /// The first four bytes of a hello.
 pub const MAGIC: [u8; 4] = *b"IPCR";
 /// The protocol version a hello carries.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes of a hello (magic, version, msg_size), without the packet tag.
 pub const HELLO_LEN: usize = 12;
 /// Reject code: the peer is not an ipcring sender, or speaks another version.
@@ -103,6 +116,8 @@ pub const REJECT_LEN: usize = 5;
 pub(crate) const TAG_HELLO: u8 = 0x48; // 'H'
 /// Packet tag of a message (`unix://`).
 pub(crate) const TAG_DATA: u8 = 0x44; // 'D'
+/// Packet tag of a goodbye (`unix://`): the sender closes cleanly.
+pub(crate) const TAG_BYE: u8 = 0x42; // 'B'
 
 /// How messages are delimited on a connection (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +291,8 @@ struct Conn {
     fd: OwnedFd,
     state: ConnState,
     closed: bool,
+    /// The sender said goodbye: its end is a clean close.
+    bye: bool,
 }
 
 impl Conn {
@@ -369,10 +386,16 @@ fn read_hello(
 /// The next packet of an active `unix://` connection into `out` (`None`: read again). Its
 /// length is learnt first unless `out` holds any the peer sends; a peer that breaks its
 /// hello's promise is dropped.
-fn packet_msg(fd: RawFd, peer_msg_size: usize, out: &mut [u8]) -> Option<Step> {
+fn packet_msg(fd: RawFd, peer_msg_size: usize, out: &mut [u8], bye: &mut bool) -> Option<Step> {
     let mut tag = 0u8;
     if out.len() < peer_msg_size {
         match classify(recv_packet(fd, &mut tag, &mut [], libc::MSG_PEEK)) {
+            Flow::Go(1) if tag == TAG_BYE => {
+                // Take the goodbye; the EOF comes next.
+                let _ = recv_packet(fd, &mut tag, &mut [], 0);
+                *bye = true;
+                return None;
+            }
             Flow::Go(n) if tag != TAG_DATA || n - 1 > peer_msg_size => return Some(Step::Close),
             Flow::Go(n) if n - 1 > out.len() => return Some(Step::TooSmall(n - 1)),
             Flow::Go(_) => {}
@@ -381,6 +404,10 @@ fn packet_msg(fd: RawFd, peer_msg_size: usize, out: &mut [u8]) -> Option<Step> {
         }
     }
     match classify(recv_packet(fd, &mut tag, out, 0)) {
+        Flow::Go(1) if tag == TAG_BYE => {
+            *bye = true;
+            None
+        }
         Flow::Go(n) if tag != TAG_DATA || n - 1 > out.len() || n - 1 > peer_msg_size => Some(Step::Close),
         Flow::Go(n) => Some(Step::Msg(n - 1)),
         Flow::Retry => None,
@@ -392,7 +419,15 @@ fn packet_msg(fd: RawFd, peer_msg_size: usize, out: &mut [u8]) -> Option<Step> {
 /// when no whole frame is buffered (`None`: look again). A frame longer than our `msg_size`
 /// is not a stream we can trust: the connection is dropped, and with it a partial frame
 /// that was never committed.
-fn frame_msg(fd: RawFd, fb: &mut FrameBuf, out: &mut [u8]) -> Option<Step> {
+fn frame_msg(fd: RawFd, fb: &mut FrameBuf, out: &mut [u8], bye: &mut bool) -> Option<Step> {
+    match fb.take_control() {
+        Some(frame::BYE) => {
+            *bye = true;
+            return None;
+        }
+        Some(_) => return Some(Step::Close), // a hello frame has no business on a tcp:// stream
+        None => {}
+    }
     match fb.next_frame() {
         Err(_) => return Some(Step::Close),
         Ok(Some(len)) if len > out.len() => return Some(Step::TooSmall(len)),
@@ -429,6 +464,8 @@ pub(crate) struct SockReceiver {
     /// Whether a sender has ever passed its hello.
     sender_seen: bool,
     ready: Readiness,
+    /// Whether a sender's connection ended without its goodbye (see the module docs).
+    sender_died: bool,
 }
 
 impl SockReceiver {
@@ -447,6 +484,7 @@ impl SockReceiver {
             conns: Vec::new(),
             next: 0,
             sender_seen: false,
+            sender_died: false,
             ready,
         })
     }
@@ -493,6 +531,7 @@ impl SockReceiver {
                         got: 0,
                     },
                     closed: false,
+                    bye: false,
                 });
                 continue;
             }
@@ -554,8 +593,8 @@ impl SockReceiver {
                 ConnState::Active {
                     peer_msg_size,
                     fb: None,
-                } => packet_msg(fd, *peer_msg_size, out),
-                ConnState::Active { fb: Some(fb), .. } => frame_msg(fd, fb, out),
+                } => packet_msg(fd, *peer_msg_size, out, &mut conn.bye),
+                ConnState::Active { fb: Some(fb), .. } => frame_msg(fd, fb, out, &mut conn.bye),
             };
             if let Some(step) = step {
                 return step;
@@ -621,7 +660,13 @@ impl SockReceiver {
                         break;
                     }
                     Step::Idle => {}
-                    Step::Close => self.conns[idx].closed = true,
+                    Step::Close => {
+                        let c = &mut self.conns[idx];
+                        c.closed = true;
+                        if matches!(c.state, ConnState::Active { .. }) && !c.bye {
+                            self.sender_died = true;
+                        }
+                    }
                 }
             }
             self.remove_closed();
@@ -629,7 +674,11 @@ impl SockReceiver {
                 return r;
             }
             if self.sender_seen && !self.conns.iter().any(Conn::is_sender) {
-                return Err(Error::EndOfStream);
+                return Err(if self.sender_died {
+                    Error::SenderDied
+                } else {
+                    Error::EndOfStream
+                });
             }
             let mut pfds: Vec<libc::pollfd> = std::iter::once(self.listener.as_raw_fd())
                 .chain(self.conns.iter().map(|c| c.fd.as_raw_fd()))
@@ -667,6 +716,8 @@ pub(crate) trait Connector: fmt::Debug + Send + Clone + 'static {
     /// A socket prepared by `start` whose handshake has failed with `err` (`SO_ERROR`): let
     /// the next attempt try another address if there is one.
     fn failed(&mut self, _err: i32) {}
+    /// The error of a wait that ended with the last attempt refused ([`Error::NoListener`]).
+    fn no_listener(&self) -> Error;
 }
 
 /// Whether a connect error (or `SO_ERROR`) means "nobody listens there (now)".
@@ -712,6 +763,8 @@ pub(crate) struct SockSender<C: Connector> {
     ready: Readiness,
     /// The socket in `ready` (unwatched before it is closed).
     watched: Option<RawFd>,
+    /// The process that made the connection: only it writes the goodbye.
+    conn_pid: u32,
 }
 
 impl<C: Connector> SockSender<C> {
@@ -731,6 +784,7 @@ impl<C: Connector> SockSender<C> {
             buf: Vec::new(),
             pending: Vec::new(),
             pending_off: 0,
+            conn_pid: 0,
             ready: Readiness::new(true)?,
             watched: None,
         })
@@ -857,8 +911,11 @@ impl<C: Connector> SockSender<C> {
                     // Even a call that may not wait learns how a handshake it started ends,
                     // if that takes no longer than a loopback or LAN round trip: otherwise a
                     // gone receiver would read as "would block" rather than `Disconnected`.
+                    // So does a call whose deadline passed while it napped after a refusal:
+                    // otherwise nothing listening would read as "timed out".
                     let handshake = match timeout {
                         Timeout::NonBlocking => Timeout::after(Duration::from_millis(100)),
+                        t if t.remaining().is_err() => Timeout::after(Duration::from_millis(100)),
                         t => *t,
                     };
                     match wait_fd(fd.as_raw_fd(), libc::POLLOUT, &handshake) {
@@ -902,6 +959,7 @@ impl<C: Connector> SockSender<C> {
             match attempt {
                 Attempt::Connected(fd) => {
                     self.receiver_seen = true;
+                    self.conn_pid = std::process::id();
                     let h = hello(self.msg_size);
                     self.watch_conn(fd.as_raw_fd())?;
                     let r = match self.framing {
@@ -927,8 +985,11 @@ impl<C: Connector> SockSender<C> {
                 }
                 Attempt::Refused if self.receiver_seen => return Err(Error::Disconnected),
                 Attempt::Refused | Attempt::Again => {
-                    crate::sys::intr::before_nap(timeout)?;
-                    crate::wait::nap(nap, timeout)?;
+                    let refused = matches!(attempt, Attempt::Refused);
+                    match crate::sys::intr::before_nap(timeout).and_then(|()| crate::wait::nap(nap, timeout)) {
+                        Err(Error::WouldBlock | Error::TimedOut) if refused => return Err(self.connector.no_listener()),
+                        r => r?,
+                    }
                     nap = (nap * 2).min(Duration::from_millis(50));
                 }
             }
@@ -1028,13 +1089,21 @@ impl<C: Connector> Drop for SockSender<C> {
     /// Delivers the tail of a frame a send accepted, waiting while the receiver is alive
     /// (a dead or closed receiver ends the wait with an error, which is dropped: there is
     /// no one to deliver to).
+    /// Then says goodbye (see the module docs), if this process made the connection.
     fn drop(&mut self) {
-        if self.pending_off < self.pending.len() {
-            if let State::Connected(fd) = &self.state {
-                let fd = fd.as_raw_fd();
-                let _ = self.flush_pending(fd, &Timeout::Forever);
-            }
+        let State::Connected(fd) = &self.state else { return };
+        let fd = fd.as_raw_fd();
+        if self.pending_off < self.pending.len() && self.flush_pending(fd, &Timeout::Forever).is_err() {
+            return;
         }
+        if self.conn_pid != std::process::id() {
+            return;
+        }
+        let bye: &[u8] = match self.framing {
+            Framing::Packet => &[TAG_BYE],
+            Framing::Stream => &frame::BYE.to_le_bytes(),
+        };
+        let _ = crate::sys::intr::shield(|| Self::write_all(fd, bye, &Timeout::Forever));
     }
 }
 

@@ -14,6 +14,13 @@
 //!   without touching the process's signal disposition: SIGPIPE is blocked in the calling
 //!   thread around the write, a SIGPIPE the write raised is consumed with a zero-timeout
 //!   `sigtimedwait` (only if none was pending before), and the mask is restored.
+//! - Crash or close: each process that sends on a sender writes a [`frame::HELLO`] control
+//!   frame before its first message, and a sender dropped in a process that wrote one writes
+//!   a [`frame::BYE`] (both 4 bytes, atomic). The receiver counts them: an end of the stream
+//!   with fewer goodbyes than hellos is [`Error::SenderDied`] instead of end of stream. A
+//!   drop waits at most [`BYE_WAIT`] for room for its goodbye (a receiver that reads nothing
+//!   for that long would then report the sender as dead). A sender that dies before it sent
+//!   anything is not seen at all.
 
 use super::frame::{self, FrameBuf};
 use super::{MsgReceiver, MsgSender};
@@ -39,6 +46,9 @@ pub(crate) fn check_msg_size(msg_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// How long a dropped sender waits for room for its goodbye frame.
+pub const BYE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The sending end: one [`send`](Self::send) writes one frame.
 ///
 /// Its readiness descriptor ([`MsgSender::fd`]) is an epoll instance watching the write end
@@ -56,6 +66,37 @@ pub(crate) struct FdWriter {
     fd: OwnedFd,
     msg_size: usize,
     frame: Vec<u8>,
+    /// The process that wrote this sender's hello (0: none yet). A forked child that sends
+    /// writes its own; only the process that wrote one writes a goodbye.
+    hello_pid: u32,
+}
+
+/// Writes a 4-byte control frame, waiting as `timeout` allows for room.
+fn write_control(fd: RawFd, marker: u32, timeout: &Timeout) -> Result<()> {
+    let b = marker.to_le_bytes();
+    loop {
+        match write_nosigpipe(fd, &b) {
+            // Four bytes are below PIPE_BUF: written whole or not at all.
+            Ok(_) => return Ok(()),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN) => {
+                    wait_fd(fd, libc::POLLOUT, timeout)?;
+                }
+                Some(libc::EPIPE) => return Err(Error::Disconnected),
+                _ => return Err(Error::Io { op: "write", source: e }),
+            },
+        }
+    }
+}
+
+impl Drop for FdWriter {
+    fn drop(&mut self) {
+        if self.hello_pid != 0 && self.hello_pid == std::process::id() {
+            let t = Timeout::after(BYE_WAIT);
+            let _ = crate::sys::intr::shield(|| write_control(self.fd.as_raw_fd(), frame::BYE, &t));
+        }
+    }
 }
 
 impl FdSender {
@@ -99,6 +140,7 @@ impl FdWriter {
             fd,
             msg_size,
             frame: Vec::new(),
+            hello_pid: 0,
         })
     }
 
@@ -127,8 +169,13 @@ impl FdWriter {
                 max: self.msg_size,
             });
         }
-        frame::encode_into(msg, &mut self.frame);
         let fd = self.fd.as_raw_fd();
+        let pid = std::process::id();
+        if self.hello_pid != pid {
+            write_control(fd, frame::HELLO, &timeout)?;
+            self.hello_pid = pid;
+        }
+        frame::encode_into(msg, &mut self.frame);
         let mut off = 0;
         while off < self.frame.len() {
             match write_nosigpipe(fd, &self.frame[off..]) {
@@ -216,6 +263,9 @@ pub struct FdReceiver {
     /// a writer has come, that means "no data yet", not end of stream.
     writer_seen: bool,
     ready: Readiness,
+    /// Hello and goodbye control frames received (see the module docs).
+    hellos: u64,
+    byes: u64,
 }
 
 impl FdReceiver {
@@ -241,6 +291,8 @@ impl FdReceiver {
             buf: FrameBuf::new(msg_size),
             writer_seen,
             ready,
+            hellos: 0,
+            byes: 0,
         })
     }
 
@@ -255,6 +307,8 @@ impl FdReceiver {
     /// - [`Error::WouldBlock`] / [`Error::TimedOut`];
     /// - [`Error::EndOfStream`]: every writer has closed, at a frame boundary. The ends
     ///   describe the present: on a FIFO, a writer that opens it later makes data flow again;
+    /// - [`Error::SenderDied`] instead, once a sender process that sent on this stream ended
+    ///   without its goodbye (see the module docs);
     /// - [`Error::Corrupted`] `{ what: "truncated frame ..." }`: every writer closed in the
     ///   middle of a frame (a sender died mid-write); the partial frame is kept and each call
     ///   says so again. `"frame length exceeds msg_size"`: the stream is not framed by us, or
@@ -271,6 +325,17 @@ impl FdReceiver {
     fn recv_inner(&mut self, out: &mut [u8], timeout: Timeout) -> Result<usize> {
         let fd = self.fd.as_raw_fd();
         loop {
+            match self.buf.take_control() {
+                Some(frame::HELLO) => {
+                    self.hellos += 1;
+                    continue;
+                }
+                Some(_) => {
+                    self.byes += 1;
+                    continue;
+                }
+                None => {}
+            }
             if let Some(len) = self.buf.next_frame()? {
                 if out.len() < len {
                     return Err(Error::BufferTooSmall {
@@ -298,7 +363,11 @@ impl FdReceiver {
                     });
                 }
                 if self.writer_seen {
-                    return Err(Error::EndOfStream);
+                    return Err(if self.hellos > self.byes {
+                        Error::SenderDied
+                    } else {
+                        Error::EndOfStream
+                    });
                 }
                 // A FIFO without a writer yet. poll(2) reports POLLHUP on a FIFO's read end
                 // only once a writer has come and gone since it was opened, so this waits

@@ -138,6 +138,15 @@ impl Connector for TcpConnector {
     fn failed(&mut self, _err: i32) {
         self.next = self.next.wrapping_add(1);
     }
+    fn no_listener(&self) -> Error {
+        // The address tried last (the failed one moved `next` on, so look one back).
+        let n = self.addrs.len();
+        let addr = self.addrs[(self.next + n - 1) % n];
+        Error::NoListener {
+            address: format!("tcp://{addr}"),
+            reason: "connection refused",
+        }
+    }
 }
 
 /// The sending end of `tcp://HOST:PORT` (see the module docs). It connects at its first send.

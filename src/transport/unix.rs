@@ -290,6 +290,13 @@ impl Connector for UnixConnector {
             },
         }
     }
+
+    fn no_listener(&self) -> Error {
+        Error::NoListener {
+            address: format!("unix://{}", self.path.display()),
+            reason: "no listener",
+        }
+    }
 }
 
 /// The sending end of `unix:///path` (see the module docs). It connects at its first send.

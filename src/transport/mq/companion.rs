@@ -24,14 +24,60 @@ pub(super) fn ofd_lock(fd: RawFd, byte: usize, cmd: libc::c_int, kind: libc::c_i
 }
 
 /// One endpoint's description of the companion file: it holds the endpoint's lock and is
-/// used to ask about the other role. Dropping it closes it and releases the lock.
+/// used to ask about the other role. Dropping it counts a clean close (in the process that
+/// attached it) and closes it, which releases the lock.
 #[derive(Debug)]
 pub(super) struct Lock {
     fd: OwnedFd,
     role: Role,
-    /// Whether a peer has ever attached (cached once seen: the marker only goes back to 0
-    /// when the queue is replaced).
-    peer_seen: bool,
+    /// The process that attached (only its drop counts as a clean close).
+    pid: u32,
+    /// The peer role's attach and death counters when this end attached.
+    attached0: u32,
+    died0: u32,
+    /// A peer concerns this end (alive at its attach, attached since, or messages queued).
+    concerned: bool,
+    /// A sender that attached to a full queue whose receivers had all gone.
+    orphan_full: bool,
+    /// With a `peers_gone` verdict: a peer died since this end attached.
+    died: bool,
+}
+
+/// The counter index of `what` (0 attached, 1 closed, 2 died) for `role`.
+fn counter(what: usize, role: Role) -> usize {
+    COUNTERS + 4 * (2 * what + role as usize)
+}
+
+/// Runs `f` under the companion's byte-4 write lock (waiting for it).
+fn with_setup<T>(fd: RawFd, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    ofd_lock(fd, SETUP_BYTE, libc::F_OFD_SETLKW, libc::F_WRLCK).map_err(|source| Error::Io {
+        op: "fcntl(F_OFD_SETLKW) (mq companion)",
+        source,
+    })?;
+    let r = f();
+    let unlocked = ofd_lock(fd, SETUP_BYTE, libc::F_OFD_SETLK, libc::F_UNLCK);
+    let r = r?;
+    unlocked.map_err(|source| Error::Io {
+        op: "fcntl(F_OFD_SETLK) (mq companion)",
+        source,
+    })?;
+    Ok(r)
+}
+
+fn read_u32(fd: RawFd, off: usize) -> Result<u32> {
+    let mut b = [0u8; 4];
+    match pread_exact(fd, &mut b, off).map_err(|e| Error::from_io("pread (mq companion)", e))? {
+        4 => Ok(u32::from_le_bytes(b)),
+        _ => Err(Error::Corrupted {
+            what: "mq companion file: truncated counters",
+        }),
+    }
+}
+
+fn add_u32(fd: RawFd, off: usize, v: u32) -> Result<u32> {
+    let n = read_u32(fd, off)?.wrapping_add(v);
+    pwrite_all(fd, &n.to_le_bytes(), off).map_err(|e| Error::from_io("pwrite (mq companion)", e))?;
+    Ok(n)
 }
 
 /// The companion's mode: the queue's classes, each widened to read and write.
@@ -152,11 +198,82 @@ impl Lock {
             source,
         })?;
         pwrite_all(fd.as_raw_fd(), &[1], role.marker_byte()).map_err(|e| Error::from_io("pwrite (mq companion)", e))?;
-        Ok(Lock {
+        let mut lock = Lock {
             fd,
             role,
-            peer_seen: false,
-        })
+            pid: std::process::id(),
+            attached0: 0,
+            died0: 0,
+            concerned: false,
+            orphan_full: false,
+            died: false,
+        };
+        let raw = lock.fd.as_raw_fd();
+        if let Err(e) = with_setup(raw, || add_u32(raw, counter(0, role), 1)) {
+            lock.pid = 0; // not counted as attached: not to be counted as closed either
+            return Err(e);
+        }
+        Ok(lock)
+    }
+
+    /// Snapshots the peer role's counters at this end's attach (see the module docs);
+    /// `queued` and `capacity` are the queue's now.
+    pub(super) fn snapshot(&mut self, queued: u64, capacity: u64) -> Result<()> {
+        let peer = self.role.peer();
+        let fd = self.fd.as_raw_fd();
+        let (alive, attached, died, receivers_ever) = with_setup(fd, || {
+            let alive = self.peer_alive()?;
+            let died = if alive {
+                read_u32(fd, counter(2, peer))?
+            } else {
+                self.settle_deaths(peer)?
+            };
+            Ok((alive, read_u32(fd, counter(0, peer))?, died, read_u32(fd, counter(0, Role::Receiver))?))
+        })?;
+        self.attached0 = attached;
+        self.died0 = died;
+        self.concerned = alive || (self.role == Role::Receiver && queued > 0);
+        self.orphan_full = self.role == Role::Sender && !alive && receivers_ever != 0 && queued >= capacity;
+        Ok(())
+    }
+
+    /// With no endpoint of `peer` alive (and the setup lock held): every attach of it has
+    /// ended in a clean close or a death, so attaches minus closes is its deaths; records
+    /// and returns that.
+    fn settle_deaths(&self, peer: Role) -> Result<u32> {
+        let fd = self.fd.as_raw_fd();
+        let d = read_u32(fd, counter(0, peer))?.wrapping_sub(read_u32(fd, counter(1, peer))?);
+        if read_u32(fd, counter(2, peer))? != d {
+            pwrite_all(fd, &d.to_le_bytes(), counter(2, peer)).map_err(|e| Error::from_io("pwrite (mq companion)", e))?;
+        }
+        Ok(d)
+    }
+
+    /// The error for this end once `peers_gone` said yes.
+    pub(super) fn ending(&self) -> Error {
+        match (self.role, self.died) {
+            (Role::Receiver, false) => Error::EndOfStream,
+            (Role::Receiver, true) => Error::SenderDied,
+            (Role::Sender, false) => Error::Disconnected,
+            (Role::Sender, true) => Error::ReceiverDied,
+        }
+    }
+
+    /// Whether an endpoint of the other role holds its lock now.
+    fn peer_alive(&self) -> Result<bool> {
+        // This description locks only our own role's byte, so it can ask about the peer's.
+        let fl = ofd_lock(self.fd.as_raw_fd(), self.role.peer().lock_byte(), libc::F_OFD_GETLK, libc::F_WRLCK)
+            .map_err(|source| Error::Io {
+                op: "fcntl(F_OFD_GETLK) (mq companion)",
+                source,
+            })?;
+        match fl.l_type as libc::c_int {
+            libc::F_UNLCK => Ok(false),
+            libc::F_RDLCK | libc::F_WRLCK => Ok(true),
+            _ => Err(Error::Corrupted {
+                what: "fcntl(F_OFD_GETLK) returned an unknown lock type",
+            }),
+        }
     }
 
     /// Another description of the same file (the same inode, even if the path has been
@@ -178,39 +295,48 @@ impl Lock {
             });
         }
         let mut lock = Lock::take(fd, self.role)?;
-        lock.peer_seen = self.peer_seen;
+        lock.attached0 = self.attached0;
+        lock.died0 = self.died0;
+        lock.concerned = self.concerned;
+        lock.orphan_full = self.orphan_full;
         Ok(lock)
     }
 
-    /// Whether every peer has gone: one has attached once and none holds its lock now.
+    /// Whether every peer that concerns this end has gone (see the module docs); then
+    /// [`ending`](Lock::ending) says which error. One `fcntl` while a peer is alive.
     pub(super) fn peers_gone(&mut self) -> Result<bool> {
+        if self.peer_alive()? {
+            self.concerned = true;
+            return Ok(false);
+        }
         let peer = self.role.peer();
         let fd = self.fd.as_raw_fd();
-        if !self.peer_seen {
-            let mut b = [0u8; 1];
-            let n =
-                pread_exact(fd, &mut b, peer.marker_byte()).map_err(|e| Error::from_io("pread (mq companion)", e))?;
-            match (n, b[0]) {
-                (0, _) | (1, 0) => return Ok(false),
-                (1, 1) => self.peer_seen = true,
-                _ => {
-                    return Err(Error::Corrupted {
-                        what: "mq companion file: a marker byte is neither 0 nor 1",
-                    })
-                }
+        // Again under the setup lock, which attaches and closes count under: no peer is
+        // between its lock and its count while we hold it.
+        let verdict = with_setup(fd, || {
+            if self.peer_alive()? {
+                return Ok(None);
             }
-        }
-        // This description locks only our own role's byte, so it can ask about the peer's.
-        let fl = ofd_lock(fd, peer.lock_byte(), libc::F_OFD_GETLK, libc::F_WRLCK).map_err(|source| Error::Io {
-            op: "fcntl(F_OFD_GETLK) (mq companion)",
-            source,
+            Ok(Some((read_u32(fd, counter(0, peer))?, self.settle_deaths(peer)?)))
         })?;
-        match fl.l_type as libc::c_int {
-            libc::F_UNLCK => Ok(true),
-            libc::F_RDLCK | libc::F_WRLCK => Ok(false),
-            _ => Err(Error::Corrupted {
-                what: "fcntl(F_OFD_GETLK) returned an unknown lock type",
-            }),
+        let Some((attached, died)) = verdict else {
+            self.concerned = true;
+            return Ok(false);
+        };
+        self.concerned |= attached != self.attached0;
+        self.died = died != self.died0;
+        Ok(self.concerned || self.orphan_full)
+    }
+}
+
+impl Drop for Lock {
+    /// A clean close: counted (by the process that attached) before the lock goes with the
+    /// description.
+    fn drop(&mut self) {
+        if self.pid == std::process::id() {
+            let fd = self.fd.as_raw_fd();
+            let _ = with_setup(fd, || add_u32(fd, counter(1, self.role), 1));
         }
     }
+
 }

@@ -68,7 +68,7 @@ impl MqSender {
         }
         loop {
             if self.at.lock.peers_gone()? {
-                return Err(Error::Disconnected);
+                return Err(self.at.lock.ending());
             }
             crate::sys::count::one();
             // SAFETY: msg is valid for msg.len() bytes; the mqd is open.
@@ -271,7 +271,7 @@ impl MqReceiver {
             if self.at.lock.peers_gone()? {
                 return match self.attempt(out)? {
                     Some(n) => Ok(n),
-                    None => Err(Error::EndOfStream),
+                    None => Err(self.at.lock.ending()),
                 };
             }
             wait_fd_slice(self.at.q.raw(), libc::POLLIN, &timeout, PEER_CHECK)?;

@@ -28,8 +28,9 @@
 //! | 1 | each live receiver holds an OFD read lock on it |
 //! | 2, 3 | set to 1 by the first sender / receiver that ever attached (0 or 1, nothing else) |
 //! | 4 | write-locked while the file's identity is checked or (re)initialised |
-//! | 8..16 | magic `ipcrmq01` |
+//! | 8..16 | magic `ipcrmq02` |
 //! | 16..24, 24..32 | inode and device of the queue it belongs to (`fstat` on the mqd), LE |
+//! | 32..56 | u32 LE counters, each (sender, receiver): attaches, clean closes, deaths |
 //!
 //! Open-file-description locks (`F_OFD_SETLK`) belong to the description, not the process,
 //! so each endpoint (and each clone) opens the file again; the kernel drops the lock when
@@ -38,16 +39,23 @@
 //! write lock on byte 0 through a description that holds no lock on that byte (a receiver's
 //! own description locks only byte 1, so it asks through that one).
 //!
-//! An endpoint takes its lock *before* setting its role's marker, so a peer that sees the
-//! marker also sees the lock (until the endpoint goes). Then:
+//! An endpoint takes its lock *before* setting its role's marker and counting its attach
+//! (under the byte-4 lock), and a clean close counts itself closed before it releases its
+//! lock; so when no endpoint of a role holds its lock, attaches minus clean closes is the
+//! number of that role's endpoints that ever died, which the one that sees it records in the
+//! deaths counter. Endings describe the present, for each endpoint (as on the ring): an end
+//! snapshots the peer role's attach and death counters when it attaches, and a peer
+//! concerns it if one was alive then, one attached since, or (a receiver) the queue held
+//! messages. Then:
 //!
-//! - a receive on an empty queue returns [`Error::EndOfStream`] when a sender has ever
-//!   attached and none is alive now. Messages already queued are delivered first (the check
-//!   is made before the last attempt to receive). A sender that attaches later makes data
-//!   flow again;
-//! - a send returns [`Error::Disconnected`] when a receiver has ever attached and none is
-//!   alive now. The check costs one `fcntl` and is made before every send (and before every
-//!   wait), so a send after the last receiver has gone fails at once, never later;
+//! - a receive on an empty queue returns [`Error::EndOfStream`] when a sender concerns it
+//!   and none is alive now, or [`Error::SenderDied`] if a sender died since the receiver
+//!   attached. Messages already queued are delivered first (the check is made before the
+//!   last attempt to receive). A sender that attaches later makes data flow again;
+//! - a send returns [`Error::Disconnected`] (or [`Error::ReceiverDied`]) when a receiver
+//!   concerns it and none is alive now, or when it attached to a full queue whose receivers
+//!   had all gone. The check costs one `fcntl` and is made before every send (and before
+//!   every wait), so a send after the last receiver has gone fails at once, never later;
 //! - before the first peer of the other side has ever attached, calls wait as usual: a
 //!   receive waits for data, and a send queues messages until the queue is full, then
 //!   waits (as on the ring, whose slots are there before any receiver is);
@@ -55,9 +63,14 @@
 //!   [`PEER_CHECK`] (20 ms) so that a peer's death is noticed within about that long even
 //!   though nothing wakes the poll.
 //!
-//! "Ever attached" is per queue, not per endpoint: a receiver opened after the last sender
-//! has gone (and the queue has been drained) sees end of stream at once, as on the ring.
-//! The markers are reset when the queue is replaced: the companion records the queue's
+//! So a receiver opened after the last sender has gone (and the queue has been drained)
+//! waits for a sender, and running the same pair of programs twice on one queue works with
+//! no cleanup in between. The marker bytes are informational. A death seen while a sender
+//! of an earlier life still lived may be counted against a later receiver (the deaths
+//! counter is brought up to date only when no sender is alive). After `fork`, only the
+//! process that attached an end counts its close as clean: a child's drop of an inherited
+//! end counts nothing, and a parent's close while a child still holds the end counts as the
+//! end's clean close. The counters are reset when the queue is replaced: the companion records the queue's
 //! inode, and an endpoint that finds another inode there (the queue was unlinked and made
 //! again, say with `mq_unlink` directly) reinitialises the file under the byte-4 lock.
 //! Endpoints still attached to the old queue then keep their locks on the same file and
@@ -155,8 +168,10 @@ pub const MAX_NAME_LEN: usize = {
     }
 };
 
-const MAGIC: &[u8; 8] = b"ipcrmq01";
-const COMPANION_LEN: usize = 32;
+const MAGIC: &[u8; 8] = b"ipcrmq02";
+const COMPANION_LEN: usize = 64;
+/// Offset of the six u32 LE counters: attached, closed and died, each for (sender, receiver).
+const COUNTERS: usize = 32;
 const SETUP_BYTE: usize = 4;
 
 const MSGMAX_HINT: &str = "sysctl fs.mqueue.msg_max=N (or /proc/sys/fs/mqueue/msg_max; at most 65536)";
@@ -271,7 +286,8 @@ fn attach(spec: &OpenSpec, role: Role) -> Result<Attached> {
     };
     let q = open_queue(spec, &qname, access)?;
     let (capacity, msg_size) = check_attr(spec, &q)?;
-    let lock = Lock::attach(&comp, &q, role)?;
+    let mut lock = Lock::attach(&comp, &q, role)?;
+    lock.snapshot(q.attr()?.2, capacity)?;
     Ok(Attached {
         q,
         lock,

@@ -144,7 +144,8 @@ fn producer_killed_mid_claim(wake: WakeBackend) -> Vec<Duration> {
         loop {
             match rx.recv_vec_timeout(HANG) {
                 Ok(m) => check.check_or_panic(&m),
-                Err(Error::EndOfStream) => break,
+                // A producer was killed: the end is not a clean one.
+                Err(Error::SenderDied) => break,
                 Err(e) => panic!("round {round}: {e}"),
             }
         }
@@ -219,7 +220,8 @@ fn end_of_stream_waits_for_messages_behind_a_dead_claim() {
             };
             match r {
                 Ok(ms) => ms.iter().for_each(|m| check.check_or_panic(m)),
-                Err(Error::EndOfStream) => break,
+                // The claimer was killed: the end is not a clean one.
+                Err(Error::SenderDied) => break,
                 Err(e) => panic!("{path}: {e} after {} messages", check.count),
             }
         }

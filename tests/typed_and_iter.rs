@@ -86,6 +86,7 @@ fn across_fork(tx: Sender, rx: Receiver) {
     let child = fork("typed producer", || {
         drop(rx.take());
         produce(tx.as_mut().unwrap());
+        drop(tx.take()); // a clean close (a child that exits holding it did not close)
     });
     drop(tx.take());
     consume(rx.as_mut().unwrap());

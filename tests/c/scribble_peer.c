@@ -135,6 +135,7 @@ static void count(const char *what, int rc, const int *allowed, int n_allowed, u
         case IPCRING_ECORRUPT: ecorrupt++; break;
         case IPCRING_EDISCONNECTED: edisconnected++; break;
         case IPCRING_EOF: eof++; break;
+        case IPCRING_EDIED: eof++; break; /* a scribbled entry can look like a dead sender */
         case IPCRING_ETOOSMALL: etoosmall++; break;
         default: break;
     }
@@ -142,10 +143,11 @@ static void count(const char *what, int rc, const int *allowed, int n_allowed, u
 
 static const int SEND_OK[] = {IPCRING_OK, IPCRING_EAGAIN, IPCRING_ETIMEDOUT, IPCRING_EDISCONNECTED,
                               IPCRING_ECORRUPT};
-static const int RECV_OK[] = {IPCRING_OK, IPCRING_EOF, IPCRING_EAGAIN, IPCRING_ETIMEDOUT, IPCRING_ETOOSMALL,
-                              IPCRING_ECORRUPT};
+static const int RECV_OK[] = {IPCRING_OK, IPCRING_EOF, IPCRING_EDIED, IPCRING_EAGAIN, IPCRING_ETIMEDOUT,
+                              IPCRING_ETOOSMALL, IPCRING_ECORRUPT};
 /* recv_batch with stride >= msg_size never reports a message too long for it. */
-static const int RECV_BATCH_OK[] = {IPCRING_OK, IPCRING_EOF, IPCRING_EAGAIN, IPCRING_ETIMEDOUT, IPCRING_ECORRUPT};
+static const int RECV_BATCH_OK[] = {IPCRING_OK, IPCRING_EOF, IPCRING_EDIED, IPCRING_EAGAIN, IPCRING_ETIMEDOUT,
+                                    IPCRING_ECORRUPT};
 static const int FINISH_OK[] = {IPCRING_OK, IPCRING_ECORRUPT};
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -363,7 +365,7 @@ int main(int argc, char **argv) {
     while (now_ns() < deadline && !failed) {
         if (!poisoned) {
             rc = one_call(h, TIMEOUT_NS);
-            if (rc == IPCRING_EOF || rc == IPCRING_EDISCONNECTED) sleep_ms(2); /* returned at once */
+            if (rc == IPCRING_EOF || rc == IPCRING_EDIED || rc == IPCRING_EDISCONNECTED) sleep_ms(2); /* returned at once */
             if (rc != IPCRING_ECORRUPT) continue;
             /* Poisoned: every further call must say so at once. */
             poisoned = 1;

@@ -148,6 +148,10 @@ pub enum Error {
     Disconnected,
     /// Every sender has gone and the ring is drained.
     EndOfStream,
+    /// The channel is drained and its senders have gone, but one of them died without
+    /// closing (C: `IPCRING_EDIED`): where a clean end would be [`Error::EndOfStream`]. On
+    /// `nats://` the server tells (the sender's connection dropped without its close marker).
+    SenderDied,
     /// The role is already taken (an SPSC ring has one sender and one receiver); or, with
     /// role `"cleaner"`, another process is removing the object
     /// (`Ring::remove` waited for it for a while, or `create` found
@@ -226,6 +230,7 @@ pub enum ErrorKind {
     Interrupted,
     Disconnected,
     EndOfStream,
+    SenderDied,
     Busy,
     InUse,
     TooManyEndpoints,
@@ -271,6 +276,7 @@ impl Error {
             Error::Interrupted => ErrorKind::Interrupted,
             Error::Disconnected => ErrorKind::Disconnected,
             Error::EndOfStream => ErrorKind::EndOfStream,
+            Error::SenderDied => ErrorKind::SenderDied,
             Error::Busy { .. } => ErrorKind::Busy,
             Error::InUse { .. } => ErrorKind::InUse,
             Error::TooManyEndpoints => ErrorKind::TooManyEndpoints,
@@ -379,6 +385,7 @@ impl fmt::Display for Error {
             Error::Interrupted => f.write_str("interrupted by an Interrupter of this end"),
             Error::Disconnected => f.write_str("every receiver has gone"),
             Error::EndOfStream => f.write_str("end of stream: every sender has gone"),
+            Error::SenderDied => f.write_str("drained, and a sender died without closing"),
             Error::Busy { role: "cleaner" } => f.write_str("another process is removing the object"),
             Error::Busy { role } => write!(f, "the channel already has its {role}"),
             Error::InUse {

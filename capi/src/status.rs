@@ -86,6 +86,10 @@ pub const IPCRING_EINUSE: c_int = -27;
 /// interrupted while no call waited, and this was the next call that had to wait): nothing
 /// was sent or received. Retrying is safe.
 pub const IPCRING_EINTR: c_int = -28;
+/// The channel is drained and its senders have gone, but one of them died without closing
+/// (where a clean end would be `IPCRING_EOF`). `nats://` reports it when the server dropped a
+/// sender's connection before its close marker.
+pub const IPCRING_EDIED: c_int = -29;
 
 /// Room for this thread's last error message, NUL included. A fixed buffer rather than a
 /// `CString`, so the pointer `ipcring_last_error` returns never dangles: a later failure
@@ -136,6 +140,7 @@ pub(crate) fn code_of(e: &Error) -> c_int {
         K::Interrupted => IPCRING_EINTR,
         K::Disconnected => IPCRING_EDISCONNECTED,
         K::EndOfStream => IPCRING_EOF,
+        K::SenderDied => IPCRING_EDIED,
         K::Busy => IPCRING_EBUSY,
         K::InUse => IPCRING_EINUSE,
         K::TooManyEndpoints => IPCRING_ETOOMANY,
@@ -224,6 +229,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
         IPCRING_ELIMIT => c"a kernel limit is too low for this channel",
         IPCRING_EINUSE => c"the channel is in use (not removed)",
         IPCRING_EINTR => c"interrupted by ipcring_interrupt (nothing was sent or received)",
+        IPCRING_EDIED => c"a sender died without closing (the channel is drained)",
         _ => c"unknown ipcring status code",
     };
     text.as_ptr()

@@ -516,7 +516,18 @@ impl NatsSender {
             let full = match r {
                 Ok(Ok(_ack)) => return Ok(()),
                 Ok(Err(e)) if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound => {
-                    return Err(Error::Disconnected)
+                    // No stream answered: removed (`ipcring rm`: nothing sent would be read),
+                    // or JetStream not up yet after a restart (retry).
+                    let (js, name) = (self.ch.js.clone(), self.ch.stream_name());
+                    let gone = self.ch.rt.block_on(async move {
+                        tokio::time::timeout(ATTEMPT, js.get_stream(name))
+                            .await
+                            .is_ok_and(|r| r.is_err_and(|e| e.to_string().contains("not found")))
+                    });
+                    if gone {
+                        return Err(Error::Disconnected);
+                    }
+                    false
                 }
                 Ok(Err(e)) if e.to_string().contains("maximum messages") => true,
                 Ok(Err(e)) if e.to_string().contains("maximum payload") || e.to_string().contains("message size") => {
@@ -606,6 +617,10 @@ struct Inbox {
 
 struct RxShared {
     inbox: Mutex<Inbox>,
+    /// Stream sequences this receiver delivered whose acknowledgement the server has not
+    /// confirmed yet: a redelivery of one of them (an acknowledgement lost with the
+    /// connection, e.g. across a server restart) is acknowledged again and not delivered.
+    unconfirmed: Mutex<HashSet<u64>>,
     efd: OwnedFd,
     room: tokio::sync::Notify,
 }
@@ -642,6 +657,7 @@ impl NatsReceiver {
     fn open(ch: Arc<Chan>) -> Result<NatsReceiver> {
         let shared = Arc::new(RxShared {
             inbox: Mutex::new(Inbox::default()),
+            unconfirmed: Mutex::new(HashSet::new()),
             efd: eventfd()?,
             room: tokio::sync::Notify::new(),
         });
@@ -672,9 +688,7 @@ impl NatsReceiver {
     }
 
     fn ack(&self, m: jetstream::Message) {
-        self.ch.rt.spawn(async move {
-            let _ = m.ack().await;
-        });
+        confirm_ack(&self.ch.rt, &self.shared, m);
     }
 
     /// Takes the next message (unacknowledged) into `buf`.
@@ -718,7 +732,10 @@ impl NatsReceiver {
                 if let Some(f) = &i.fault {
                     return Err(nats_err("receive", f));
                 }
-                if let Some(end) = i.end {
+                if let Some(end) = i.end.take() {
+                    // Reported once: the next receive waits for a fresh look (a sender that
+                    // came since makes data flow again).
+                    self.shared.sync(&i);
                     return Err(match end {
                         Ending::Clean => Error::EndOfStream,
                         Ending::Died => Error::SenderDied,
@@ -825,6 +842,11 @@ async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull:
                         seen.insert(s.as_str().to_string());
                     }
                     got += 1;
+                    let seq = m.info().map_or(0, |i| i.stream_sequence);
+                    if seq != 0 && sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).contains(&seq) {
+                        confirm_ack(&ch.rt, &sh, m);
+                        continue;
+                    }
                     push(&sh, m);
                 }
             }
@@ -840,6 +862,23 @@ async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull:
         let end = idle_check(&ch, &mut seen, &mut dead).await;
         set_end(&sh, end);
     }
+}
+
+/// Acknowledges `m` and waits (in the background) for the server to confirm it, retrying
+/// while the connection is away; until then its sequence is in `unconfirmed`.
+fn confirm_ack(rt: &Handle, sh: &Arc<RxShared>, m: jetstream::Message) {
+    let seq = m.info().map_or(0, |i| i.stream_sequence);
+    sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).insert(seq);
+    let sh = sh.clone();
+    rt.spawn(async move {
+        for _ in 0..600 {
+            if m.double_ack().await.is_ok() {
+                sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
 }
 
 fn push(sh: &RxShared, m: jetstream::Message) {

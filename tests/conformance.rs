@@ -17,12 +17,17 @@
 //! - `zero_copy_and_batches`: reserve/commit, send_batch, peek/release, recv_batch;
 //! - `clones`: several senders / receivers work, or are refused with a typed error;
 //! - `bad_addresses`: malformed addresses of the transport name the offending part.
+//!
+//! `nats://` (with the `nats` feature; a server per test, tests/common/nats.rs) runs the same
+//! rules with its documented differences (the README's transport table): `sender_dies` ends
+//! in `SenderDied`, `disconnected` becomes `stored_without_receiver` (a send with no receiver
+//! is stored for the next one), and `stream` runs a tenth of the count.
 
 mod common;
 
 use common::chan::{Chan, T};
 use common::{fork, serial, SeqChecker};
-use ipcring::{Create, Error, Receiver, Sender, Timeout};
+use ipcring::{Create, Error, ErrorKind, Receiver, Sender, Timeout};
 use std::time::{Duration, Instant};
 
 const MSG_SIZE: usize = 256;
@@ -30,6 +35,16 @@ const BOUND: Duration = Duration::from_secs(120);
 
 fn messages() -> u64 {
     common::env_u64("IPCRING_CONFORMANCE_MESSAGES", 100_000)
+}
+
+/// nats:// moves some thousands of messages a second (one acknowledged publish each): its
+/// stream rule runs a tenth of the others' count.
+fn messages_for(t: T) -> u64 {
+    if t == T::Nats {
+        (messages() / 10).max(1)
+    } else {
+        messages()
+    }
 }
 
 /// The boundary messages: sizes 0, 1, 2, msg_size-1, msg_size with recognisable bytes.
@@ -44,15 +59,20 @@ fn expect_ok(label: &str, child: common::Forked) {
 }
 
 /// Receives until `f` has seen every message and then end-of-stream, within the bound.
-fn drain_to_eos(rx: &mut Receiver, mut f: impl FnMut(&[u8])) {
+fn drain_to_eos(rx: &mut Receiver, f: impl FnMut(&[u8])) {
+    let end = drain_to_end(rx, f);
+    assert!(matches!(end, Error::EndOfStream), "recv: {end}");
+}
+
+/// Receives until an error other than a timeout (the end), within the bound; returns it.
+fn drain_to_end(rx: &mut Receiver, mut f: impl FnMut(&[u8])) -> Error {
     let start = Instant::now();
     let mut buf = vec![0u8; MSG_SIZE];
     loop {
         match rx.recv_timeout(&mut buf, Duration::from_secs(1)) {
             Ok(n) => f(&buf[..n]),
-            Err(Error::EndOfStream) => return,
             Err(Error::TimedOut) => assert!(start.elapsed() < BOUND, "no end-of-stream within {BOUND:?}"),
-            Err(e) => panic!("recv: {e}"),
+            Err(e) => return e,
         }
     }
 }
@@ -66,7 +86,7 @@ fn stream(t: T) {
     let ch = Chan::new(t, "stream");
     let (rx, tx) = ch.receiver();
     let mut rx = Some(rx);
-    let n = messages();
+    let n = messages_for(t);
     let child = fork("sender", || {
         drop(rx.take()); // this process's copy only
         let mut tx = ch.sender(tx);
@@ -113,7 +133,11 @@ fn sender_dies(t: T) {
         unsafe { libc::raise(libc::SIGKILL) };
     });
     let mut check = SeqChecker::new(1, Some(64));
-    drain_to_eos(rx.as_mut().unwrap(), |m| check.check_or_panic(m));
+    let end = drain_to_end(rx.as_mut().unwrap(), |m| check.check_or_panic(m));
+    // nats:// tells a sender that died from one that closed (its connection dropped without
+    // its close marker): SenderDied where the others report end-of-stream.
+    let want = if t == T::Nats { ErrorKind::SenderDied } else { ErrorKind::EndOfStream };
+    assert_eq!(end.kind(), want, "{end}");
     check.assert_complete(5);
     let exit = child.wait(BOUND);
     assert!(
@@ -124,6 +148,9 @@ fn sender_dies(t: T) {
 }
 
 fn disconnected(t: T) {
+    if t == T::Nats {
+        return stored_without_receiver(t);
+    }
     let _s = serial();
     let ch = Chan::new(t, "disc");
     let (rx, tx) = ch.receiver();
@@ -152,6 +179,30 @@ fn disconnected(t: T) {
     assert_eq!(first, b"hello");
     drop(rx.take()); // the only receiver left: the child's sends must now fail
     expect_ok("sender", child);
+}
+
+/// nats:// instead of `disconnected`: the server keeps the stream whether or not a receiver
+/// exists, so a send with no receiver left succeeds (stored), never `Disconnected`, and the
+/// next receiver gets the message.
+fn stored_without_receiver(t: T) {
+    let _s = serial();
+    let ch = Chan::new(t, "disc");
+    let (rx, _) = ch.receiver();
+    let mut rx = Some(rx);
+    let child = fork("sender", || {
+        drop(rx.take());
+        let mut tx = ch.sender(None);
+        tx.send(b"hello").expect("send hello");
+        // Wait for the parent's receiver to have gone (it took "hello" and closed).
+        std::thread::sleep(Duration::from_millis(500));
+        tx.send_timeout(b"more", BOUND).expect("a send with no receiver is stored");
+    });
+    let first = rx.as_mut().unwrap().recv_vec_timeout(BOUND).expect("first message");
+    assert_eq!(first, b"hello");
+    drop(rx.take());
+    expect_ok("sender", child);
+    let (mut rx, _) = ch.receiver();
+    assert_eq!(rx.recv_vec_timeout(BOUND).expect("the stored message"), b"more");
 }
 
 fn too_large(t: T) {
@@ -337,7 +388,7 @@ fn clones(t: T) {
     // refusal; otherwise a working receiver.
     match (t, rx.try_clone()) {
         (T::ShmSpsc, Err(Error::Busy { .. })) => {}
-        (T::ShmMpmc | T::Mq, Ok(_)) => {}
+        (T::ShmMpmc | T::Mq | T::Nats, Ok(_)) => {}
         (T::Pipe | T::Fifo | T::Unix | T::Tcp, Err(Error::Unsupported { .. })) => {}
         (t, other) => panic!("{t:?}: receiver try_clone gave {other:?}"),
     }
@@ -408,6 +459,7 @@ fn bad_addresses(t: T) {
         T::Mq => ("mq://".into(), "mq://"),
         T::Unix => ("unix://rel.sock".into(), "rel.sock"),
         T::Tcp => ("tcp://127.0.0.1".into(), "127.0.0.1"),
+        T::Nats => ("nats://127.0.0.1:4222/a.b".into(), "a.b"),
     };
     for r in [
         Receiver::open(&bad, Create::IfMissing).map(|_| ()),
@@ -426,6 +478,7 @@ fn bad_addresses(t: T) {
         T::Mq => "mq://x?mode=mpmc".to_string(),
         T::Unix => format!("unix://{}/x.sock?capacity=8", tmp.display()),
         T::Tcp => "tcp://127.0.0.1:1?mode=spsc".to_string(),
+        T::Nats => "nats://127.0.0.1:1/x?wake=sem".to_string(),
     };
     let r = if t == T::Pipe {
         ipcring::pair_at(&ring_only).map(|_| ())
@@ -462,4 +515,9 @@ conformance! {
     mq => T::Mq,
     unix => T::Unix,
     tcp => T::Tcp,
+}
+
+#[cfg(feature = "nats")]
+conformance! {
+    nats => T::Nats,
 }

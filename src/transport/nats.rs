@@ -749,12 +749,12 @@ impl NatsReceiver {
 
 impl Drop for NatsReceiver {
     fn drop(&mut self) {
+        if self.ch.check_pid().is_err() {
+            return; // a copy inherited across fork: the parent's task and messages are its own
+        }
         self.task.abort();
         let mut i = self.shared.lock();
         i.closed = true;
-        if self.ch.check_pid().is_err() {
-            return;
-        }
         // Hand back what was fetched and not delivered, so another receiver gets it now.
         let back: Vec<_> = i.msgs.drain(..).map(|(m, _)| m).chain(self.held.take()).collect();
         drop(i);

@@ -98,6 +98,11 @@
 #define IPCRING_TRANSPORT_TCP 5
 
 /**
+ * `nats://HOST:PORT/NAME`: NATS JetStream.
+ */
+#define IPCRING_TRANSPORT_NATS 6
+
+/**
  * Success.
  */
 #define IPCRING_OK 0
@@ -261,6 +266,13 @@
  * was sent or received. Retrying is safe.
  */
 #define IPCRING_EINTR -28
+
+/**
+ * The channel is drained and its senders have gone, but one of them died without closing
+ * (where a clean end would be `IPCRING_EOF`). `nats://` reports it when the server dropped a
+ * sender's connection before its close marker.
+ */
+#define IPCRING_EDIED -29
 
 /**
  * An open channel endpoint (opaque). Holds a sender, a receiver, or both, as opened.

@@ -122,8 +122,12 @@ impl Address {
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| bad(text, "missing \"SCHEME://\" (e.g. shm://NAME)"))?;
-        let transport = Transport::from_scheme(scheme)
-            .ok_or_else(|| bad(scheme, "unknown scheme (expected shm, pipe, fifo, mq, unix, tcp or nats)"))?;
+        let transport = Transport::from_scheme(scheme).ok_or_else(|| {
+            bad(
+                scheme,
+                "unknown scheme (expected shm, pipe, fifo, mq, unix, tcp or nats)",
+            )
+        })?;
         let (target, query) = match rest.split_once('?') {
             Some((t, q)) => (t, Some(q)),
             None => (rest, None),
@@ -240,7 +244,9 @@ fn check_target(transport: Transport, target: &str) -> std::result::Result<(), B
                 .map_err(|_| (Some(port), "port is not a number in 0..=65535"))?;
             if name.is_empty()
                 || name.len() > 64
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
                 return Err((Some(name), "channel name must be 1-64 of A-Z a-z 0-9 _ -"));
             }
@@ -326,7 +332,11 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
                 .ok_or("perm must be octal permission bits (0000-0777)")?;
             options.perm(mode)
         }
-        _ => return Err("unknown option (expected capacity, msg_size, mode, wake or perm; nats://: ack_wait, dup_window)"),
+        _ => {
+            return Err(
+                "unknown option (expected capacity, msg_size, mode, wake or perm; nats://: ack_wait, dup_window)",
+            )
+        }
     })
 }
 

@@ -136,7 +136,11 @@ fn sender_dies(t: T) {
     let end = drain_to_end(rx.as_mut().unwrap(), |m| check.check_or_panic(m));
     // nats:// tells a sender that died from one that closed (its connection dropped without
     // its close marker): SenderDied where the others report end-of-stream.
-    let want = if t == T::Nats { ErrorKind::SenderDied } else { ErrorKind::EndOfStream };
+    let want = if t == T::Nats {
+        ErrorKind::SenderDied
+    } else {
+        ErrorKind::EndOfStream
+    };
     assert_eq!(end.kind(), want, "{end}");
     check.assert_complete(5);
     let exit = child.wait(BOUND);
@@ -195,7 +199,8 @@ fn stored_without_receiver(t: T) {
         tx.send(b"hello").expect("send hello");
         // Wait for the parent's receiver to have gone (it took "hello" and closed).
         std::thread::sleep(Duration::from_millis(500));
-        tx.send_timeout(b"more", BOUND).expect("a send with no receiver is stored");
+        tx.send_timeout(b"more", BOUND)
+            .expect("a send with no receiver is stored");
     });
     let first = rx.as_mut().unwrap().recv_vec_timeout(BOUND).expect("first message");
     assert_eq!(first, b"hello");

@@ -72,7 +72,10 @@ fn round_trip_then_end_of_stream() {
     let mut rx = Receiver::open(&addr, Create::IfMissing).unwrap();
     assert_eq!(rx.max_msg_size(), MSG);
     // Nothing yet, and no sender yet: a receive waits (no end of stream before a sender came).
-    assert!(matches!(rx.recv_vec_with_timeout(Timeout::after(Duration::from_millis(1500))), Err(Error::TimedOut)));
+    assert!(matches!(
+        rx.recv_vec_with_timeout(Timeout::after(Duration::from_millis(1500))),
+        Err(Error::TimedOut)
+    ));
     let mut tx = Sender::open(&addr, Create::No).unwrap();
     for seq in 0..2000 {
         tx.send(&encode_vec(0, seq, MAXP)).unwrap();
@@ -107,7 +110,10 @@ fn peek_holds_until_release_and_buffer_too_small_keeps() {
     tx.send(b"first message").unwrap();
     tx.send(b"second").unwrap();
     let mut small = [0u8; 4];
-    assert!(matches!(rx.recv(&mut small), Err(Error::BufferTooSmall { needed: 13, .. })));
+    assert!(matches!(
+        rx.recv(&mut small),
+        Err(Error::BufferTooSmall { needed: 13, .. })
+    ));
     {
         let slot = rx.peek(Timeout::Forever).unwrap();
         assert_eq!(&*slot, b"first message");
@@ -133,7 +139,11 @@ fn competing_receivers_get_every_message_once() {
         .map(|f| {
             spawn(
                 "record",
-                &[("ADDR", addr.clone()), ("OUT", f.as_str().to_string()), ("N", n.to_string())],
+                &[
+                    ("ADDR", addr.clone()),
+                    ("OUT", f.as_str().to_string()),
+                    ("N", n.to_string()),
+                ],
             )
         })
         .collect();
@@ -190,7 +200,10 @@ fn receiver_killed_holding_a_message_it_is_redelivered() {
         assert!(t0.elapsed() < HANG_BOUND, "hung");
     }
     assert!(seen.iter().all(|&c| c == 1), "counts {seen:?}");
-    eprintln!("message {held} held by the killed receiver came back after {:?}", t0.elapsed());
+    eprintln!(
+        "message {held} held by the killed receiver came back after {:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -202,7 +215,11 @@ fn sender_killed_is_sender_died() {
     let flag = TempPath::new("nats-died");
     let mut kid = spawn(
         "send_then_hang",
-        &[("ADDR", addr.clone()), ("OUT", flag.as_str().to_string()), ("N", "10".into())],
+        &[
+            ("ADDR", addr.clone()),
+            ("OUT", flag.as_str().to_string()),
+            ("N", "10".into()),
+        ],
     );
     wait_for_file(flag.path(), HANG_BOUND);
     let mut check = SeqChecker::new(1, Some(MAXP));
@@ -212,7 +229,10 @@ fn sender_killed_is_sender_died() {
         check.check_or_panic(&buf[..n]);
     }
     // Alive: no end.
-    assert!(matches!(rx.recv_timeout(&mut buf, Duration::from_secs(2)), Err(Error::TimedOut)));
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Duration::from_secs(2)),
+        Err(Error::TimedOut)
+    ));
     kid.kill();
     let _ = wait_all(vec![kid], HANG_BOUND);
     assert!(matches!(rx.recv_timeout(&mut buf, HANG_BOUND), Err(Error::SenderDied)));
@@ -281,13 +301,22 @@ fn errors_are_clear() {
     }
     // No such channel.
     let missing = srv.addr(&name("missing"), "");
-    assert!(matches!(Sender::open(&missing, Create::No), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        Sender::open(&missing, Create::No),
+        Err(Error::NotFound { .. })
+    ));
     // Exclusive on an existing one; a mismatched msg_size.
     let addr = srv.addr(&name("err"), "msg_size=32");
     let mut tx = Sender::open(&addr, Create::Exclusive).unwrap();
-    assert!(matches!(Sender::open(&addr, Create::Exclusive), Err(Error::AlreadyExists { .. })));
+    assert!(matches!(
+        Sender::open(&addr, Create::Exclusive),
+        Err(Error::AlreadyExists { .. })
+    ));
     let other = srv.addr(&name("err"), "msg_size=64");
-    assert!(matches!(Receiver::open(&other, Create::No), Err(Error::Mismatch { field: "msg_size", .. })));
+    assert!(matches!(
+        Receiver::open(&other, Create::No),
+        Err(Error::Mismatch { field: "msg_size", .. })
+    ));
     // Oversized: refused before anything is sent.
     assert!(matches!(tx.send(&[0u8; 33]), Err(Error::TooLarge { len: 33, max: 32 })));
     tx.send(&[7u8; 32]).unwrap();
@@ -305,7 +334,10 @@ fn full_stream_blocks_the_sender() {
         tx.send(&[i]).unwrap();
     }
     assert!(matches!(tx.try_send(b"x"), Err(Error::WouldBlock)));
-    assert!(matches!(tx.send_timeout(b"x", Duration::from_millis(300)), Err(Error::TimedOut)));
+    assert!(matches!(
+        tx.send_timeout(b"x", Duration::from_millis(300)),
+        Err(Error::TimedOut)
+    ));
     let mut rx = Receiver::open(&addr, Create::No).unwrap();
     assert_eq!(rx.recv_vec().unwrap(), [0]);
     // Room again once the message is acknowledged (the ack is asynchronous: wait a little).

@@ -107,7 +107,11 @@ pub fn bridge(a: &BridgeArgs) -> CmdResult {
     Address::parse(&a.to).map_err(|e| Fail::lib(&a.to, e))?;
     let mut rx = Receiver::open(&a.from, a.create.create()).map_err(|e| Fail::lib(&a.from, e))?;
     let mut tx = Sender::open(&a.to, a.create.create()).map_err(|e| Fail::lib(&a.to, e))?;
-    let run = format!("{:x}{:x}", std::process::id(), Instant::now().elapsed().as_nanos() ^ now_nanos());
+    let run = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ now_nanos()
+    );
     let src = source_identity(&from, &run);
     let mut local: u64 = 0;
     let timeout = Timeout::from_option(a.timeout);
@@ -129,7 +133,10 @@ pub fn bridge(a: &BridgeArgs) -> CmdResult {
             Err(Error::SenderDied) => {
                 break Err(Fail::new(
                     crate::exit::FAILED,
-                    format!("{}: a sender died without closing (everything it sent was moved)", a.from),
+                    format!(
+                        "{}: a sender died without closing (everything it sent was moved)",
+                        a.from
+                    ),
                 ))
             }
             Err(e) => break Err(Fail::lib(&a.from, e)),

@@ -42,7 +42,10 @@ fn c_to_shm_to_nats_to_shm_to_rust() {
     let a = format!("shm://ipcring-br-in-{id}?capacity=65536&msg_size=256");
     let b = format!("shm://ipcring-br-out-{id}?capacity=65536&msg_size=256");
     let x = srv.addr(&format!("pipe{id}"), "msg_size=256");
-    let _names = (ShmName::from_name(format!("ipcring-br-in-{id}")), ShmName::from_name(format!("ipcring-br-out-{id}")));
+    let _names = (
+        ShmName::from_name(format!("ipcring-br-in-{id}")),
+        ShmName::from_name(format!("ipcring-br-out-{id}")),
+    );
     let mut rx = Receiver::open(&b, Create::IfMissing).unwrap();
     let examples = common::c::make_examples();
     let t0 = Instant::now();
@@ -68,7 +71,10 @@ fn c_to_shm_to_nats_to_shm_to_rust() {
             eprintln!("{}: {}", e.label, e.stderr.lines().last().unwrap_or(""));
         }
     }
-    eprintln!("C -> shm -> bridge -> NATS -> bridge -> shm -> Rust: {n} messages in {secs:.1} s ({:.0} msg/s)", n as f64 / secs);
+    eprintln!(
+        "C -> shm -> bridge -> NATS -> bridge -> shm -> Rust: {n} messages in {secs:.1} s ({:.0} msg/s)",
+        n as f64 / secs
+    );
 }
 
 #[test]
@@ -116,10 +122,7 @@ fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
         }
     };
     check.assert_complete(n);
-    assert!(
-        matches!(end, Error::SenderDied | Error::EndOfStream),
-        "end: {end:?}"
-    );
+    assert!(matches!(end, Error::SenderDied | Error::EndOfStream), "end: {end:?}");
     eprintln!("bridge killed {killed} times moving {n} messages: none lost, none twice ({end:?} at the end)");
 }
 
@@ -134,7 +137,11 @@ fn bad_addresses_and_no_server_give_the_documented_codes() {
     assert!(err.contains("HOST:PORT"), "{err}");
     let (code, err) = run(&["bridge", "shm://y", "nats://127.0.0.1:1/x?colour=red"]);
     assert_eq!(code, Some(2), "{err}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (code, err) = run(&["bridge", &format!("nats://127.0.0.1:{port}/x"), "shm://ipcring-br-none"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("NATS server"), "{err}");

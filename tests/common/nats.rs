@@ -46,11 +46,17 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("nats-server not runnable ({e}): run scripts/deps.sh (apt-get install nats-server)"));
+            .unwrap_or_else(|e| {
+                panic!("nats-server not runnable ({e}): run scripts/deps.sh (apt-get install nats-server)")
+            });
         self.child = Some(child);
         let t0 = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(30), "nats-server did not start on port {}", self.port);
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "nats-server did not start on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // JetStream answers a little after the port opens.

@@ -8,7 +8,8 @@
 //!   the chain moves some 3,500-4,000 messages/s; `IPCRING_NATS_PIPELINE_N=1000000` is the full
 //!   run). Needs the C library built (`cargo build --release -p ipcring-capi`).
 //! - The bridge SIGKILLed at random points (shm → nats, `IPCRING_NATS_KILL_ROUNDS` rounds,
-//!   default 50): afterwards the stream holds every message exactly once, in order.
+//!   default 50, over `IPCRING_NATS_KILL_N` messages, default 100,000, enough that all 50
+//!   kills land mid-stream): afterwards the stream holds every message exactly once, in order.
 //! - Bad addresses and a missing server: the exit codes of docs/cli.md.
 #![cfg(unix)]
 
@@ -80,11 +81,15 @@ fn c_to_shm_to_nats_to_shm_to_rust() {
 #[test]
 fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
     let _g = serial();
-    let n = env_n("IPCRING_NATS_KILL_N", 60_000);
+    let n = env_n("IPCRING_NATS_KILL_N", 100_000);
     let rounds = env_n("IPCRING_NATS_KILL_ROUNDS", 50);
     let srv = NatsServer::start();
     let id = std::process::id();
-    let a = format!("shm://ipcring-br-kill-{id}?capacity=32768&msg_size=128");
+    // The ring holds them all: the producer writes everything before any bridge reads.
+    let a = format!(
+        "shm://ipcring-br-kill-{id}?capacity={}&msg_size=128",
+        n.next_power_of_two()
+    );
     let _name = ShmName::from_name(format!("ipcring-br-kill-{id}"));
     let x = srv.addr(&format!("kill{id}"), "msg_size=128");
     // The source holds every message, written and closed before the bridges run (a ring's
@@ -100,7 +105,7 @@ fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
     let mut killed = 0;
     for _ in 0..rounds {
         let mut b = bridge("bridge", &a, &x);
-        std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
+        std::thread::sleep(Duration::from_millis(10 + rng.below(150)));
         b.kill();
         let e = wait_all(vec![b], HANG_BOUND).pop().unwrap();
         if e.status.is_some_and(|s| s.success()) {

@@ -272,8 +272,26 @@ fn server_restart_mid_stream_loses_nothing() {
         }
     }
     sender.join().unwrap();
-    let bad: Vec<_> = seen.iter().enumerate().filter(|(_, &c)| c != 1).collect();
-    assert!(bad.is_empty(), "(seq, times) not once: {:?}", &bad[..bad.len().min(20)]);
+    // Nothing lost. A duplicate is possible across a restart (README, nats:// column): a
+    // message stored and acknowledged just before the server stopped, whose publish
+    // acknowledgement the sender never got, is published again, and the server rebuilds its
+    // de-duplication window from the messages it still holds, which no longer include it.
+    let lost: Vec<_> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c == 0)
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "lost across the restart: {:?}",
+        &lost[..lost.len().min(20)]
+    );
+    let twice = seen.iter().filter(|&&c| c > 1).count();
+    eprintln!(
+        "server restart after {} of {n}: none lost, {twice} delivered twice",
+        n / 3
+    );
 }
 
 #[test]

@@ -98,6 +98,11 @@
 #define IPCRING_TRANSPORT_TCP 5
 
 /**
+ * `nats://HOST:PORT/NAME`: NATS JetStream.
+ */
+#define IPCRING_TRANSPORT_NATS 6
+
+/**
  * `events` / `revents` bit: a receive would not return `IPCRING_EAGAIN` (a message, end of
  * stream, or an error to report); for a plain descriptor, `POLLIN`.
  */

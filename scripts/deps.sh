@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the tools the C side of the tests needs are on PATH: a C compiler, make,
-# pkg-config, readelf (binutils) and valgrind (capi/tests/c_abi.rs, tests/live_scribble.rs).
+# pkg-config, readelf (binutils) and valgrind (capi/tests/c_abi.rs, tests/live_scribble.rs),
+# and nats-server for the nats:// tests.
 # Installs the missing ones with apt-get (Debian/Ubuntu, as root or through sudo); on other
 # systems it names what to install and fails. scripts/demo.sh and scripts/test-all.sh run it.
 set -euo pipefail
@@ -11,6 +12,8 @@ command -v make >/dev/null || missing+=(make)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v readelf >/dev/null || missing+=(binutils)
 command -v valgrind >/dev/null || missing+=(valgrind)
+# The nats:// tests (tests/nats_transport.rs, cli/tests/cli_bridge.rs) start their own server.
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2

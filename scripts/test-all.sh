@@ -62,6 +62,12 @@ test_build cargo test --release -p ipcring --features tokio --doc tokio
 step "python: the package ipcring built in a virtual environment, and its pytest suite (scripts/python.sh)"
 scripts/python.sh
 
+step "nats:// and the bridge with a real nats-server (feature nats; each test starts its own server)"
+# Also part of the workspace run above (the C library and the command switch the feature on,
+# so the workspace build has it); here on their own so that a NATS failure is named as such.
+test_build cargo test --release -p ipcring --features nats --test nats_transport
+test_build cargo test --release -p ipcring-cli --test cli_bridge
+
 step "loom models"
 scripts/loom.sh
 step "loom teeth: each weakened ordering must make its model fail"

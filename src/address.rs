@@ -40,6 +40,8 @@ pub enum Transport {
     Unix,
     /// `tcp://HOST:PORT`: TCP with length-prefixed frames.
     Tcp,
+    /// `nats://HOST:PORT/NAME`: a NATS JetStream stream (the crate's `nats` feature).
+    Nats,
 }
 
 impl Transport {
@@ -52,6 +54,7 @@ impl Transport {
             "mq" => Transport::Mq,
             "unix" => Transport::Unix,
             "tcp" => Transport::Tcp,
+            "nats" => Transport::Nats,
             _ => return None,
         })
     }
@@ -71,6 +74,7 @@ impl Transport {
             Transport::Mq => "mq",
             Transport::Unix => "unix",
             Transport::Tcp => "tcp",
+            Transport::Nats => "nats",
         }
     }
 }
@@ -95,6 +99,7 @@ pub struct Address {
     target: String,
     options: RingOptions,
     perm_given: bool,
+    params: Vec<(&'static str, u64)>,
 }
 
 impl Address {
@@ -117,19 +122,25 @@ impl Address {
         let (scheme, rest) = text
             .split_once("://")
             .ok_or_else(|| bad(text, "missing \"SCHEME://\" (e.g. shm://NAME)"))?;
-        let transport = Transport::from_scheme(scheme)
-            .ok_or_else(|| bad(scheme, "unknown scheme (expected shm, pipe, fifo, mq, unix or tcp)"))?;
+        let transport = Transport::from_scheme(scheme).ok_or_else(|| {
+            bad(
+                scheme,
+                "unknown scheme (expected shm, pipe, fifo, mq, unix, tcp or nats)",
+            )
+        })?;
         let (target, query) = match rest.split_once('?') {
             Some((t, q)) => (t, Some(q)),
             None => (rest, None),
         };
         check_target(transport, target).map_err(|(part, reason)| bad(part.unwrap_or(text), reason))?;
-        let (options, perm_given) = parse_query(transport, query).map_err(|(part, reason)| bad(part, reason))?;
+        let (options, perm_given, params) =
+            parse_query(transport, query).map_err(|(part, reason)| bad(part, reason))?;
         Ok(Address {
             transport,
             target: target.to_string(),
             options,
             perm_given,
+            params,
         })
     }
 
@@ -143,6 +154,7 @@ impl Address {
                 options: &self.options,
                 create,
                 excl,
+                params: &self.params,
             }
         }
     }
@@ -225,6 +237,23 @@ fn check_target(transport: Transport, target: &str) -> std::result::Result<(), B
                 return Err((Some(target), "path contains a NUL byte"));
             }
         }
+        Transport::Nats => {
+            let (server, name) = target.split_once('/').ok_or((Some(target), "needs HOST:PORT/NAME"))?;
+            let (host, port) = server.rsplit_once(':').ok_or((Some(server), "needs HOST:PORT"))?;
+            if host.is_empty() {
+                return Err((Some(server), "empty host"));
+            }
+            port.parse::<u16>()
+                .map_err(|_| (Some(port), "port is not a number in 0..=65535"))?;
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err((Some(name), "channel name must be 1-64 of A-Z a-z 0-9 _ -"));
+            }
+        }
         Transport::Tcp => {
             let (host, port) = target.rsplit_once(':').ok_or((Some(target), "needs HOST:PORT"))?;
             if host.is_empty() {
@@ -237,22 +266,35 @@ fn check_target(transport: Transport, target: &str) -> std::result::Result<(), B
     Ok(())
 }
 
+/// What a query string gives: the options, whether `perm` was given, the engine's options.
+type Query = (RingOptions, bool, Vec<(&'static str, u64)>);
+
 /// Parses the query string into options (and whether `perm` was given), then checks their
 /// ranges, reporting a range error against the option as written.
-fn parse_query(
-    transport: Transport,
-    query: Option<&str>,
-) -> std::result::Result<(RingOptions, bool), (&str, &'static str)> {
+fn parse_query(transport: Transport, query: Option<&str>) -> std::result::Result<Query, (&str, &'static str)> {
     let pairs = || query.into_iter().flat_map(|q| q.split('&'));
     let mut options = RingOptions::new();
     let mut perm_given = false;
     let mut seen: Vec<&str> = Vec::new();
+    let mut params = Vec::new();
     for pair in pairs() {
         let (key, value) = pair.split_once('=').ok_or((pair, "option without \"=VALUE\""))?;
         if seen.contains(&key) {
             return Err((pair, "option given twice"));
         }
         seen.push(key);
+        if let Some(k) = ["ack_wait", "dup_window"].into_iter().find(|k| *k == key) {
+            if transport != Transport::Nats {
+                return Err((pair, "option applies to nats:// only"));
+            }
+            let secs = value
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (1..=86_400).contains(v))
+                .ok_or((pair, "value must be whole seconds in 1..=86400"))?;
+            params.push((k, secs));
+            continue;
+        }
         perm_given |= key == "perm";
         options = parse_option(options, key, value).map_err(|reason| (pair, reason))?;
     }
@@ -267,7 +309,7 @@ fn parse_query(
         let part = pairs().find(|p| p.split('=').next() == Some(option)).unwrap_or(option);
         return Err((part, reason));
     }
-    Ok((options, perm_given))
+    Ok((options, perm_given, params))
 }
 
 /// Applies one `key=value` option; the reason when either is wrong.
@@ -293,7 +335,11 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
                 .ok_or("perm must be octal permission bits (0000-0777)")?;
             options.perm(mode)
         }
-        _ => return Err("unknown option (expected capacity, msg_size, mode, wake or perm)"),
+        _ => {
+            return Err(
+                "unknown option (expected capacity, msg_size, mode, wake or perm; nats://: ack_wait, dup_window)",
+            )
+        }
     })
 }
 

@@ -200,6 +200,14 @@ impl SpscConsumer {
         Ok(Some((self.ring.payload(self.head) as *const u8, len)))
     }
 
+    /// The position of the next message (messages ever consumed from the ring): what `peek`
+    /// returns is at this position until `release`. Stable across receivers, so a bridge
+    /// derives message ids from it.
+    #[inline]
+    pub fn position(&self) -> u64 {
+        self.head
+    }
+
     /// Consumes the message returned by the last successful `peek`.
     #[inline]
     pub fn release(&mut self) {

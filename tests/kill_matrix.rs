@@ -126,7 +126,7 @@ fn objects(ch: &Chan) -> Vec<std::path::PathBuf> {
             format!("/dev/shm/ipcring-mq.{}", name(&ch.addr)).into(),
         ],
         T::Fifo | T::Unix => vec![name(&ch.addr).into()],
-        T::Pipe | T::Tcp => vec![],
+        T::Pipe | T::Tcp | T::Nats => vec![],
     }
 }
 

@@ -78,6 +78,8 @@ pub const IPCRING_TRANSPORT_MQ: u32 = 3;
 pub const IPCRING_TRANSPORT_UNIX: u32 = 4;
 /// `ipcring_info_t.transport`: TCP (`tcp://HOST:PORT`).
 pub const IPCRING_TRANSPORT_TCP: u32 = 5;
+/// `nats://HOST:PORT/NAME`: NATS JetStream.
+pub const IPCRING_TRANSPORT_NATS: u32 = 6;
 
 // ---------------------------------------------------------------------------------------
 // Types.
@@ -909,6 +911,7 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
                 Transport::Mq => IPCRING_TRANSPORT_MQ,
                 Transport::Unix => IPCRING_TRANSPORT_UNIX,
                 Transport::Tcp => IPCRING_TRANSPORT_TCP,
+                Transport::Nats => IPCRING_TRANSPORT_NATS,
                 _ => IPCRING_TRANSPORT_SHM,
             },
         };

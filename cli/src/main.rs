@@ -7,14 +7,16 @@
 //! ipcring rm [--force] shm://NAME  remove a ring nobody uses (or, forced, one in use)
 //! producer | ipcring send ADDRESS  stdin lines (or --records) into a channel
 //! ipcring recv ADDRESS | consumer  a channel's messages to stdout
+//! ipcring bridge FROM TO           move messages between two channels without loss
 //! ipcring bench [--quick]          every transport side by side, with the limits
 //! ```
 //!
-//! Files: `inspect.rs` (ls, stat, rm), `pipe.rs` (send, recv), `bench/` (bench). Every
+//! Files: `inspect.rs` (ls, stat, rm), `pipe.rs` (send, recv), `bridge.rs` (bridge), `bench/` (bench). Every
 //! command returns a [`Fail`] on error; `main` prints it and exits with its code (see
 //! [`exit`]).
 
 mod bench;
+mod bridge;
 mod inspect;
 mod pipe;
 
@@ -98,7 +100,7 @@ pub type CmdResult = Result<(), Fail>;
     version,
     about = "Inspect, clean up, pipe data through and benchmark ipcring channels",
     after_help = "Addresses: shm://NAME (the ring), pipe://, fifo:///PATH, mq://NAME, unix:///PATH, \
-                  tcp://HOST:PORT, with options after '?' (capacity, msg_size, mode=mpmc, wake=sem, perm).\n\
+                  tcp://HOST:PORT, nats://HOST:PORT/NAME, with options after '?' (capacity, msg_size, mode=mpmc, wake=sem, perm).\n\
                   Exit codes: 0 done, 1 failed, 2 bad usage, 3 not found, 4 in use (rm), \
                   5 not a usable ring (corrupt, other ABI, not a ring)."
 )]
@@ -122,6 +124,9 @@ enum Cmd {
     /// Receive a channel's messages to stdout: one line each (default) or length-prefixed
     /// records, until end of stream.
     Recv(pipe::RecvArgs),
+    /// Move every message from FROM to TO, taking each from FROM only after TO accepted it
+    /// (nothing lost if killed; into nats:// nothing stored twice).
+    Bridge(bridge::BridgeArgs),
     /// Benchmark every transport side by side against the machine's limits (raw cache-line
     /// ping-pong, raw futex ping-pong, memcpy), medians over interleaved rounds.
     Bench(bench::BenchArgs),
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
         Cmd::Rm(a) => inspect::rm(&a),
         Cmd::Send(a) => pipe::send(&a),
         Cmd::Recv(a) => pipe::recv(&a),
+        Cmd::Bridge(a) => bridge::bridge(&a),
         Cmd::Bench(a) => bench::run(&a),
     };
     match res {

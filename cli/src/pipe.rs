@@ -78,7 +78,7 @@ pub enum CreateArg {
 }
 
 impl CreateArg {
-    fn create(self) -> Create {
+    pub(crate) fn create(self) -> Create {
         match self {
             CreateArg::IfMissing => Create::IfMissing,
             CreateArg::Always => Create::Exclusive,
@@ -88,7 +88,7 @@ impl CreateArg {
 }
 
 /// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`, `100us`, `10ns`; a bare number is seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

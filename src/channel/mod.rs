@@ -173,7 +173,7 @@ fn remove_or_unlink_at(addr: &Address, force: Option<bool>, address: &str) -> Re
         },
         t => {
             let ops = transport::ops(t.scheme()).ok_or(Error::Unsupported {
-                what: "a transport without a row in the dispatch table",
+                what: "this transport in this build (nats:// needs the `nats` feature of the ipcring crate)",
             })?;
             match force {
                 None => ops.unlink.map_err(nothing)?(target),
@@ -265,7 +265,7 @@ fn open_ends_at(addr: &Address, send: bool, recv: bool, create: Create) -> Resul
             what: "opening this transport by name",
         };
         let ops = transport::ops(t.scheme()).ok_or(Error::Unsupported {
-            what: "a transport without a row in the dispatch table",
+            what: "this transport in this build (nats:// needs the `nats` feature of the ipcring crate)",
         })?;
         let spec = addr.open_spec(create != Create::No, create == Create::Exclusive);
         let rx = if recv {

@@ -174,6 +174,22 @@ impl Sender {
         dispatch!(&mut self.inner, Tx, e => SendEnd::send_with_timeout(e, msg, timeout))
     }
 
+    /// Sends `msg` with a message id by which an engine that de-duplicates drops a resend of
+    /// the same message (`nats://`: JetStream's `Nats-Msg-Id`, within the channel's
+    /// `dup_window`); every other transport sends it as [`send_with_timeout`](Sender::send_with_timeout).
+    /// `ipcring bridge` derives the id from the message's position in its source, so a
+    /// message resent after a crash is stored once.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_with_timeout`](Sender::send_with_timeout).
+    pub fn send_with_id(&mut self, msg: &[u8], id: &str, timeout: Timeout) -> Result<()> {
+        match &mut self.inner {
+            Tx::Ring(e) => SendEnd::send_with_timeout(e, msg, timeout),
+            Tx::Fallback(e) => e.send_with_id(msg, id, timeout),
+        }
+    }
+
     /// Sends `msg`, waiting for room as long as it takes.
     ///
     /// # Examples

@@ -361,7 +361,10 @@ impl RingReceiver {
 
     fn peek_checked(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         self.park_for_data(timeout, |imp| match imp {
-            RecvImp::Spsc(c) => Ok(c.peek()?.map(|(p, l)| (p, l, 0))),
+            RecvImp::Spsc(c) => {
+                let pos = c.position();
+                Ok(c.peek()?.map(|(p, l)| (p, l, pos)))
+            }
             RecvImp::Mpmc(c) => match c.claim(1, usize::MAX)? {
                 None => Ok(None),
                 Some((pos, _)) => match c.message(pos) {

@@ -87,6 +87,16 @@ impl FallbackTx {
         self.send_one(msg, timeout)
     }
 
+    /// A send with a message id for engines that de-duplicate (see `MsgSender::send_with_id`).
+    pub(crate) fn send_with_id(&mut self, msg: &[u8], id: &str, timeout: Timeout) -> Result<()> {
+        let _watch = intr::enter(&self.wake);
+        let end = &mut self.end;
+        counting(&mut self.stats.syscalls, || end.send_with_id(msg, id, timeout))?;
+        self.stats.messages += 1;
+        self.stats.bytes += msg.len() as u64;
+        Ok(())
+    }
+
     fn send_one(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         let end = &mut self.end;
         counting(&mut self.stats.syscalls, || end.send(msg, timeout))?;
@@ -225,6 +235,7 @@ impl FallbackRx {
         }
         buf[..len].copy_from_slice(&self.slot[..len]);
         self.held = None;
+        self.end.ack_held();
         self.sync_held();
         Ok(self.count(len))
     }
@@ -245,7 +256,7 @@ impl FallbackRx {
         self.slot.resize(size, 0);
         let _watch = intr::enter(&self.wake);
         let (end, slot) = (&mut self.end, &mut self.slot);
-        let len = counting(&mut self.stats.syscalls, || end.recv(slot, timeout))?;
+        let len = counting(&mut self.stats.syscalls, || end.recv_held(slot, timeout))?;
         self.held = Some(len);
         Ok(len)
     }
@@ -258,6 +269,7 @@ impl FallbackRx {
                 Ok(len) => {
                     f(&self.slot[..len]);
                     self.held = None;
+                    self.end.ack_held();
                     self.count(len);
                     n += 1;
                 }
@@ -272,16 +284,18 @@ impl FallbackRx {
         Ok(n)
     }
 
-    /// The held message (received now if none is): pointer, length, position 0.
+    /// The held message (received now if none is): pointer, length, and the engine's
+    /// position of it (a JetStream stream sequence on `nats://`, 0 elsewhere).
     pub(crate) fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         let len = self.fill_slot(timeout)?;
         self.sync_held();
-        Ok((self.slot.as_ptr(), len, 0))
+        Ok((self.slot.as_ptr(), len, self.end.held_position()))
     }
 
-    /// Consumes the held message, if any.
+    /// Consumes (acknowledges) the held message, if any.
     pub(crate) fn release_raw(&mut self, _pos: u64, len: usize) {
         if self.held.take().is_some() {
+            self.end.ack_held();
             self.stats.messages += 1;
             self.stats.bytes += len as u64;
             self.sync_held();
@@ -298,13 +312,14 @@ impl FallbackRx {
         let len = self.fill_slot(timeout)?;
         self.sync_held();
         f(&self.slot[..len]);
-        Ok((0, 1))
+        Ok((self.end.held_position(), 1))
     }
 
     /// Consumes the held message if `consume > 0`.
     pub(crate) fn release_batch_raw(&mut self, _pos: u64, _seen: usize, consume: usize) {
         if consume > 0 {
             if let Some(len) = self.held.take() {
+                self.end.ack_held();
                 self.count(len);
                 self.sync_held();
             }

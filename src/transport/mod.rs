@@ -70,6 +70,8 @@ pub(crate) mod adapter;
 pub mod fifo;
 pub mod frame;
 pub mod mq;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod pipe;
 pub mod readiness;
 pub mod sock;
@@ -95,6 +97,12 @@ use std::os::fd::BorrowedFd;
 pub trait MsgSender: fmt::Debug + Send {
     /// Sends `msg` as one message, waiting as `timeout` allows.
     fn send(&mut self, msg: &[u8], timeout: Timeout) -> Result<()>;
+    /// Sends `msg` with a message id by which an engine that de-duplicates (`nats://`,
+    /// JetStream's `Nats-Msg-Id`) drops a resend of it; the others ignore the id.
+    fn send_with_id(&mut self, msg: &[u8], id: &str, timeout: Timeout) -> Result<()> {
+        let _ = id;
+        self.send(msg, timeout)
+    }
     /// The largest message this end sends.
     fn msg_size(&self) -> usize;
     /// Another sender on the same channel, or [`Error::Unsupported`] saying why not.
@@ -126,6 +134,19 @@ pub trait MsgSender: fmt::Debug + Send {
 pub trait MsgReceiver: fmt::Debug + Send {
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
     fn recv(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize>;
+    /// As [`recv`](Self::recv), but where the engine acknowledges messages (`nats://`) the
+    /// message is not acknowledged until [`ack_held`](Self::ack_held): a `peek` holds it so,
+    /// and it is delivered again if this process dies first. Elsewhere, `recv`.
+    fn recv_held(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        self.recv(buf, timeout)
+    }
+    /// Acknowledges the message of the last [`recv_held`](Self::recv_held) (`release`).
+    fn ack_held(&mut self) {}
+    /// The engine's position of the held message (a JetStream stream sequence), 0 where
+    /// there is none.
+    fn held_position(&self) -> u64 {
+        0
+    }
     /// The largest message this end receives.
     fn msg_size(&self) -> usize;
     /// Another receiver on the same channel, or [`Error::Unsupported`] saying why not.
@@ -162,6 +183,8 @@ pub struct OpenSpec<'a> {
     pub create: bool,
     /// With `create`: the object must not exist yet.
     pub excl: bool,
+    /// The engine's own options of the query string (`nats://`: `ack_wait`, `dup_window`).
+    pub params: &'a [(&'static str, u64)],
 }
 
 impl OpenSpec<'_> {
@@ -178,6 +201,11 @@ impl OpenSpec<'_> {
     /// `capacity` from the address, if given.
     pub fn capacity(&self) -> Option<u64> {
         self.options().capacity_given()
+    }
+
+    /// An engine option of the query string, if given.
+    pub fn param(&self, key: &str) -> Option<u64> {
+        self.params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 
     /// Permission bits for a created object (0600 unless the address says otherwise).
@@ -238,7 +266,11 @@ pub struct Ops {
 }
 
 /// The one dispatch table: a row per fallback transport (the ring, `shm://`, is not here).
+#[cfg(not(feature = "nats"))]
 pub static TABLE: [Ops; 5] = [pipe::OPS, fifo::OPS, mq::OPS, unix::OPS, tcp::OPS];
+/// The one dispatch table: a row per fallback transport (the ring, `shm://`, is not here).
+#[cfg(feature = "nats")]
+pub static TABLE: [Ops; 6] = [pipe::OPS, fifo::OPS, mq::OPS, unix::OPS, tcp::OPS, nats::OPS];
 
 /// The row of the fallback transport of `scheme`, if there is one.
 pub fn ops(scheme: &str) -> Option<&'static Ops> {

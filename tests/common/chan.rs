@@ -14,6 +14,8 @@ pub enum T {
     Mq,
     Unix,
     Tcp,
+    /// `nats://` on a server of the test's own (the `nats` feature).
+    Nats,
 }
 
 /// A channel of transport `t` for one test: its address, removed on drop.
@@ -21,6 +23,14 @@ pub enum T {
 pub struct Chan {
     pub t: T,
     pub addr: String,
+    /// The server of a `nats://` channel (stopped after the channel is removed).
+    pub server: Option<super::nats::NatsServer>,
+}
+
+impl std::fmt::Debug for super::nats::NatsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NatsServer({})", self.port)
+    }
 }
 
 pub fn free_tcp_port() -> u16 {
@@ -41,7 +51,13 @@ impl Chan {
         let tmp = std::env::temp_dir();
         let q = format!("msg_size={msg_size}");
         let mq_cap = capacity.min(8);
+        let server = (t == T::Nats).then(super::nats::NatsServer::start);
         let addr = match t {
+            T::Nats => {
+                let name = name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+                let name = &name[name.len().saturating_sub(60)..];
+                server.as_ref().unwrap().addr(name, &format!("capacity={capacity}&{q}"))
+            }
             T::ShmSpsc => format!("shm://{name}?capacity={capacity}&{q}"),
             T::ShmMpmc => format!("shm://{name}?mode=mpmc&capacity={capacity}&{q}"),
             T::Pipe => format!("pipe://?{q}"),
@@ -50,7 +66,7 @@ impl Chan {
             T::Unix => format!("unix://{}/{name}.sock?{q}", tmp.display()),
             T::Tcp => format!("tcp://127.0.0.1:{}?{q}", free_tcp_port()),
         };
-        Chan { t, addr }
+        Chan { t, addr, server }
     }
 
     pub fn anonymous(&self) -> bool {

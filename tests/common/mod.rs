@@ -20,6 +20,7 @@
 pub mod c;
 pub mod chan;
 pub mod msg;
+pub mod nats;
 pub mod rng;
 
 use std::io::Read;

@@ -100,6 +100,23 @@ enum Look {
     Retry(u64),
 }
 
+/// The messages in the ring at this instant: published slots in `[head, tail)` that are not
+/// tombstones (a snapshot; a claimed slot still being written is not a message yet, a
+/// given-up reservation never is). Scans up to `capacity` slots.
+pub fn messages(ring: &RawRing) -> u64 {
+    let h = ring.header();
+    let head = h.head.0.load(Ordering::Acquire);
+    let tail = h.tail.0.load(Ordering::Acquire);
+    let gap = tail.wrapping_sub(head).min(ring.geom().capacity);
+    (0..gap)
+        .map(|k| head.wrapping_add(k))
+        .filter(|&p| {
+            let s = ring.slot(p);
+            s.seq.load(Ordering::Acquire) == full_stamp(p) && s.len.load(Ordering::Relaxed) != TOMBSTONE
+        })
+        .count() as u64
+}
+
 /// A producer handle. Any number may exist.
 #[derive(Debug)]
 pub struct MpmcProducer {
@@ -272,6 +289,30 @@ impl MpmcProducer {
         Ok(n)
     }
 
+    /// After a claim found no free slot: the position the slot at `tail` held on the previous
+    /// lap (`tail - capacity`, the one its consumer claimed) if the ring is not really full,
+    /// only held up there (a consumer has claimed that slot and is still reading it, while a
+    /// later slot of that lap is already free again), so a non-blocking
+    /// send should wait for that consumer a bounded while rather than report `full`; `None` if
+    /// the ring is full at this instant (no slot of the previous lap is free) or the cursors
+    /// make no sense (the claim reports that). Slow path only: it scans up to `capacity` slots.
+    pub fn held_up_at(&self) -> Option<u64> {
+        let h = self.ring.header();
+        let cap = self.ring.geom().capacity;
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let head = h.head.0.load(Ordering::Acquire);
+        let prev = tail.wrapping_sub(cap);
+        // Positions of the previous lap that consumers have claimed: [prev, head).
+        let claimed = head.wrapping_sub(prev);
+        if claimed as i64 <= 0 || claimed > cap {
+            return None;
+        }
+        (0..claimed)
+            .map(|k| prev.wrapping_add(k))
+            .any(|p| self.ring.slot(p).seq.load(Ordering::Acquire) == free_stamp(p.wrapping_add(cap)))
+            .then_some(prev)
+    }
+
     /// Frees the slot at `tail` if a consumer claimed it on the previous lap and died holding
     /// it (see the module docs). `claim_live(pos)` says whether a live receiver's claim record
     /// covers `pos`. Returns whether a slot was freed (that one message is lost: it had been
@@ -418,6 +459,34 @@ impl MpmcConsumer {
             unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
         }
         ok
+    }
+
+    /// After a claim found nothing: the position at `head` if the ring is not really empty,
+    /// only held up there (a producer has claimed the slot at `head` and is still writing it,
+    /// while a later message is already published), so a non-blocking receive should wait
+    /// for that producer a bounded while rather than report `empty`; `None` if no message in
+    /// `[head, tail)` is ready at this instant (the ring is empty: an unpublished claim is
+    /// not a message yet) or the cursors make no sense (the claim reports that). Slow path
+    /// only: it scans up to `capacity` slots.
+    pub fn held_up_at(&self) -> Option<u64> {
+        let h = self.ring.header();
+        let head = h.head.0.load(Ordering::Acquire);
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let gap = tail.wrapping_sub(head);
+        if gap == 0 || gap > self.ring.geom().capacity {
+            return None;
+        }
+        (0..gap)
+            .map(|k| head.wrapping_add(k))
+            .any(|p| self.ready_message(p))
+            .then_some(head)
+    }
+
+    /// Whether the slot of `pos` holds a published message (not a tombstone) of `pos`.
+    #[inline]
+    fn ready_message(&self, pos: u64) -> bool {
+        let s = self.ring.slot(pos);
+        s.seq.load(Ordering::Acquire) == full_stamp(pos) && s.len.load(Ordering::Relaxed) != TOMBSTONE
     }
 
     /// Skips the slot at `head` if a producer claimed it and died before publishing (see the

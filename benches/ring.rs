@@ -13,7 +13,8 @@
 //!
 //! Groups:
 //! - `throughput/*`: elements per second; one element = one message moved from the producer
-//!   side to the consumer side (`Throughput::Elements`).
+//!   side to the consumer side (`Throughput::Elements`). `lamport_proc/*` is the reference row:
+//!   a plain Lamport ring ([`Lamport`]) between two processes.
 //! - `anatomy/*`: a minimal SPSC ring in threads, with and without ipcring's slot size and
 //!   notify step, to price the differences between rtrb and ipcring.
 //! - `roundtrip/*`: the time of one ping-pong of an 8-byte message (or of two counters).
@@ -633,6 +634,8 @@ fn throughput(c: &mut Criterion) {
     tp_ipc_thread_1x1(&mut g, "ipc_spsc_thread/64B", Kind::Spsc, 64);
     tp_ipc_thread_1x1(&mut g, "ipc_mpmc_thread_1x1/8B", Kind::Mpmc, 8);
     tp_ipc_thread_2x2(&mut g, "ipc_mpmc_thread_2x2/8B", 8);
+    tp_lamport_proc::<8>(&mut g, "lamport_proc/8B");
+    tp_lamport_proc::<64>(&mut g, "lamport_proc/64B");
     tp_rtrb::<8>(&mut g, "rtrb_thread/8B");
     tp_rtrb::<64>(&mut g, "rtrb_thread/64B");
     tp_aq_1x1::<8>(&mut g, "arrayqueue_thread_1x1/8B");
@@ -640,6 +643,152 @@ fn throughput(c: &mut Criterion) {
     tp_aq_2x2::<8>(&mut g, "arrayqueue_thread_2x2/8B");
     tp_aq_2x2::<64>(&mut g, "arrayqueue_thread_2x2/64B");
     g.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference ring: a plain Lamport ring between two processes.
+
+/// Slots of the Lamport ring.
+const LAMPORT_SLOTS: u64 = CAP as u64;
+/// Bytes per Lamport slot (one cache line: a message of up to 64 bytes).
+const LAMPORT_SLOT: usize = 64;
+/// Where its slots start: after `tail` and `head`, each on its own 128-byte line.
+const LAMPORT_AT: usize = 256;
+
+/// A plain Lamport ring in an anonymous `MAP_SHARED` mapping shared with a forked child (the
+/// same as `ipcring bench`'s limit): `tail` and `head` on separate 128-byte lines, then
+/// [`LAMPORT_SLOTS`] 64-byte slots. A push loads `head` (Acquire), copies the message and
+/// stores `tail + 1` (Release); a pop loads `tail` (Acquire), copies the message out and
+/// stores `head + 1` (Release). No cached cursors, no length word, no wake-ups: spinning.
+struct Lamport {
+    base: *mut u8,
+}
+
+const LAMPORT_LEN: usize = LAMPORT_AT + LAMPORT_SLOTS as usize * LAMPORT_SLOT;
+
+impl Lamport {
+    fn new() -> Lamport {
+        // SAFETY: a fresh anonymous shared mapping; checked for MAP_FAILED below.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                LAMPORT_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(p != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
+        Lamport { base: p.cast() }
+    }
+    fn word(&self, off: usize) -> &AtomicU64 {
+        // SAFETY: offsets 0 and 128 are inside the page-aligned mapping, 8-aligned,
+        // zero-initialised and only ever accessed atomically.
+        unsafe { &*(self.base.add(off) as *const AtomicU64) }
+    }
+    fn slot(&self, pos: u64) -> *mut u8 {
+        // SAFETY: pos % LAMPORT_SLOTS < LAMPORT_SLOTS: the slot lies inside the mapping.
+        unsafe {
+            self.base
+                .add(LAMPORT_AT + (pos % LAMPORT_SLOTS) as usize * LAMPORT_SLOT)
+        }
+    }
+    #[inline]
+    fn try_push(&self, msg: &[u8]) -> bool {
+        let (tail, head) = (self.word(0), self.word(128));
+        let t = tail.load(Ordering::Relaxed);
+        if t.wrapping_sub(head.load(Ordering::Acquire)) >= LAMPORT_SLOTS {
+            return false;
+        }
+        // SAFETY: the slot of `t` is free (the consumer's Release of head, seen by our
+        // Acquire, came after its last read of it) and ours until tail moves; <= 64 bytes.
+        unsafe { core::ptr::copy_nonoverlapping(msg.as_ptr(), self.slot(t), msg.len().min(LAMPORT_SLOT)) };
+        tail.store(t.wrapping_add(1), Ordering::Release);
+        true
+    }
+    #[inline]
+    fn try_pop(&self, out: &mut [u8]) -> bool {
+        let (tail, head) = (self.word(0), self.word(128));
+        let h = head.load(Ordering::Relaxed);
+        if tail.load(Ordering::Acquire) == h {
+            return false;
+        }
+        // SAFETY: the slot of `h` is published (the producer's Release of tail, seen by our
+        // Acquire, came after its write) and not reused before head moves; <= 64 bytes.
+        unsafe { core::ptr::copy_nonoverlapping(self.slot(h), out.as_mut_ptr(), out.len().min(LAMPORT_SLOT)) };
+        head.store(h.wrapping_add(1), Ordering::Release);
+        true
+    }
+}
+
+impl Drop for Lamport {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, unmapped once; every child using it has been killed by then
+        // (declared before the workers, so dropped after them).
+        unsafe { libc::munmap(self.base.cast(), LAMPORT_LEN) };
+    }
+}
+
+/// Lamport ring throughput between this process (producer) and a forked consumer; both spin.
+fn tp_lamport_proc<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let q = Lamport::new();
+    let consumer = ProcWorker::fork(|| {
+        let q = &q;
+        move |n| {
+            let mut m = [0u8; N];
+            for _ in 0..n {
+                spin_until(|| q.try_pop(&mut m), None);
+                black_box(&m);
+            }
+            n
+        }
+    });
+    let msg = [0xA5u8; N];
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            consumer.start(iters);
+            for _ in 0..iters {
+                spin_until(|| q.try_push(black_box(&msg)), Some(&consumer.proc));
+            }
+            assert_eq!(consumer.done(), iters);
+            t.elapsed()
+        })
+    });
+    drop(consumer);
+}
+
+/// Lamport ring ping-pong of an 8-byte message between this process and a forked echo
+/// worker over two rings; both spin.
+fn rt_lamport_proc(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let (ab, ba) = (Lamport::new(), Lamport::new());
+    let echo = ProcWorker::fork(|| {
+        let (ab, ba) = (&ab, &ba);
+        move |n| {
+            let mut m = [0u8; 8];
+            for _ in 0..n {
+                spin_until(|| ab.try_pop(&mut m), None);
+                spin_until(|| ba.try_push(&m), None);
+            }
+            n
+        }
+    });
+    let mut m = [0u8; 8];
+    g.bench_function(name, |bch| {
+        bch.iter_custom(|iters| {
+            let t = Instant::now();
+            echo.start(iters);
+            for i in 0..iters {
+                spin_until(|| ab.try_push(&i.to_le_bytes()), Some(&echo.proc));
+                spin_until(|| ba.try_pop(&mut m), Some(&echo.proc));
+                assert_eq!(u64::from_le_bytes(m), i);
+            }
+            assert_eq!(echo.done(), iters);
+            t.elapsed()
+        })
+    });
+    drop(echo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1025,6 +1174,7 @@ fn roundtrip(c: &mut Criterion) {
     rt_ipc_proc(&mut g, "ipc_block_proc", Kind::Spsc, false);
     rt_ipc_proc(&mut g, "ipc_spin_proc_mpmc", Kind::Mpmc, true);
     rt_ipc_thread(&mut g, "ipc_spin_thread");
+    rt_lamport_proc(&mut g, "lamport_spin_proc");
     rt_atomic_proc(&mut g, "atomic_spin_proc");
     rt_atomic_thread(&mut g, "atomic_spin_thread");
     rt_futex_proc(&mut g, "futex_proc");

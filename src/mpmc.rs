@@ -90,6 +90,9 @@ pub fn init_slots(ring: &RawRing) {
     }
 }
 
+/// Scans of a `held_up_at` before it stops waiting for the cursors to stand still.
+const STABLE_SCANS: usize = 16;
+
 /// The outcome of looking at a slot for a claim.
 enum Look {
     /// The slot is ready for the claim at `pos`.
@@ -98,6 +101,23 @@ enum Look {
     Wait,
     /// The cursor moved on; retry at this position.
     Retry(u64),
+}
+
+/// The messages in the ring at this instant: published slots in `[head, tail)` that are not
+/// tombstones (a snapshot; a claimed slot still being written is not a message yet, a
+/// given-up reservation never is). Scans up to `capacity` slots.
+pub fn messages(ring: &RawRing) -> u64 {
+    let h = ring.header();
+    let head = h.head.0.load(Ordering::Acquire);
+    let tail = h.tail.0.load(Ordering::Acquire);
+    let gap = tail.wrapping_sub(head).min(ring.geom().capacity);
+    (0..gap)
+        .map(|k| head.wrapping_add(k))
+        .filter(|&p| {
+            let s = ring.slot(p);
+            s.seq.load(Ordering::Acquire) == full_stamp(p) && s.len.load(Ordering::Relaxed) != TOMBSTONE
+        })
+        .count() as u64
 }
 
 /// A producer handle. Any number may exist.
@@ -272,6 +292,43 @@ impl MpmcProducer {
         Ok(n)
     }
 
+    /// After a claim found no free slot: the position the slot at `tail` held on the previous
+    /// lap (`tail - capacity`, the one its consumer claimed) if the ring is not really full,
+    /// only held up there (a consumer has claimed that slot and is still reading it, while a
+    /// later slot of that lap is already free again), so a non-blocking
+    /// send should wait for that consumer a bounded while rather than report `full`; `None` if
+    /// the ring is full at this instant (no slot of the previous lap is free) or the cursors
+    /// make no sense (the claim reports that). Slow path only: it scans up to `capacity` slots.
+    ///
+    /// `None` is a real instant of fullness, as for `MpmcConsumer::held_up_at`: the cursors
+    /// read the same before and after a scan that found no slot free again.
+    pub fn held_up_at(&self) -> Option<u64> {
+        let h = self.ring.header();
+        let cap = self.ring.geom().capacity;
+        let mut tail = h.tail.0.load(Ordering::Acquire);
+        let mut head = h.head.0.load(Ordering::Acquire);
+        for _ in 0..STABLE_SCANS {
+            let prev = tail.wrapping_sub(cap);
+            // Positions of the previous lap that consumers have claimed: [prev, head).
+            let claimed = head.wrapping_sub(prev);
+            if claimed as i64 <= 0 || claimed > cap {
+                return None;
+            }
+            let freed = (0..claimed)
+                .map(|k| prev.wrapping_add(k))
+                .any(|p| self.ring.slot(p).seq.load(Ordering::Acquire) == free_stamp(p.wrapping_add(cap)));
+            if freed {
+                return Some(prev);
+            }
+            let (t2, h2) = (h.tail.0.load(Ordering::Acquire), h.head.0.load(Ordering::Acquire));
+            if (t2, h2) == (tail, head) {
+                return None;
+            }
+            (tail, head) = (t2, h2);
+        }
+        Some(tail.wrapping_sub(cap))
+    }
+
     /// Frees the slot at `tail` if a consumer claimed it on the previous lap and died holding
     /// it (see the module docs). `claim_live(pos)` says whether a live receiver's claim record
     /// covers `pos`. Returns whether a slot was freed (that one message is lost: it had been
@@ -418,6 +475,50 @@ impl MpmcConsumer {
             unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
         }
         ok
+    }
+
+    /// After a claim found nothing: the position at `head` if the ring is not really empty,
+    /// only held up there (a producer has claimed the slot at `head` and is still writing it,
+    /// while a later message is already published), so a non-blocking receive should wait
+    /// for that producer a bounded while rather than report `empty`; `None` if no message in
+    /// `[head, tail)` is ready at this instant (the ring is empty: an unpublished claim is
+    /// not a message yet) or the cursors make no sense (the claim reports that). Slow path
+    /// only: it scans up to `capacity` slots.
+    ///
+    /// `None` is a real instant of emptiness: the scan finds no ready slot in `[head, tail)`
+    /// and both cursors read the same again after it. A slot seen unready was unready at the
+    /// first reads too (a message stays ready until a consumer moves `head` past it, and
+    /// `head` did not move), and no position joined (`tail` did not move). Without the second
+    /// reads, a message published behind the scan while the ones ahead were consumed, and one
+    /// beyond the `tail` first read, could both be missed by a ring that was never empty (the
+    /// ported `linearizable` test found it once in a few million rounds). While the cursors
+    /// keep moving the answer is the current `head`: the caller tries again.
+    pub fn held_up_at(&self) -> Option<u64> {
+        let h = self.ring.header();
+        let mut head = h.head.0.load(Ordering::Acquire);
+        let mut tail = h.tail.0.load(Ordering::Acquire);
+        for _ in 0..STABLE_SCANS {
+            let gap = tail.wrapping_sub(head);
+            if gap > self.ring.geom().capacity {
+                return None;
+            }
+            if (0..gap).map(|k| head.wrapping_add(k)).any(|p| self.ready_message(p)) {
+                return Some(head);
+            }
+            let (h2, t2) = (h.head.0.load(Ordering::Acquire), h.tail.0.load(Ordering::Acquire));
+            if (h2, t2) == (head, tail) {
+                return None;
+            }
+            (head, tail) = (h2, t2);
+        }
+        Some(head)
+    }
+
+    /// Whether the slot of `pos` holds a published message (not a tombstone) of `pos`.
+    #[inline]
+    fn ready_message(&self, pos: u64) -> bool {
+        let s = self.ring.slot(pos);
+        s.seq.load(Ordering::Acquire) == full_stamp(pos) && s.len.load(Ordering::Relaxed) != TOMBSTONE
     }
 
     /// Skips the slot at `head` if a producer claimed it and died before publishing (see the

@@ -250,7 +250,7 @@ fn every_row_json_and_svg() {
     positive(&j["elapsed_s"], "elapsed_s");
 
     // The limits.
-    for lim in ["cacheline", "futex"] {
+    for lim in ["cacheline", "futex", "lamport_rtt"] {
         let l = &j["limits"][lim];
         assert_eq!(l["status"], "ok", "{lim}: {l}");
         let p50 = positive(&l["rtt_p50_ns"], "rtt_p50_ns");
@@ -262,6 +262,21 @@ fn every_row_json_and_svg() {
     // Every futex round trip is at least one FUTEX_WAKE on each side, counted by the
     // ping-pong itself.
     assert!(f(&j["limits"]["futex"]["syscalls_per_rt"], "futex syscalls") >= 2.0);
+    assert_eq!(j["limits"]["lamport_rtt"]["syscalls_per_rt"], 0.0);
+    // The Lamport reference ring: one-way at 8 and 64 bytes, and the spinning SPSC ring over
+    // it (measured at 8 B here).
+    let lam = j["limits"]["lamport"].as_array().unwrap();
+    assert_eq!(lam.len(), 2, "{}", j["limits"]["lamport"]);
+    for (l, size) in lam.iter().zip([8, 64]) {
+        assert_eq!(l["size"], size);
+        assert_eq!(l["status"], "ok", "{l}");
+        positive(&l["msgs_per_s"], "lamport msgs_per_s");
+    }
+    positive(&j["spsc_spin_over_lamport"]["rtt"], "shm-spsc/spin rtt over Lamport");
+    positive(
+        &j["spsc_spin_over_lamport"]["msgs_per_s"][0]["ratio"],
+        "shm-spsc/spin msg/s over Lamport at 8 B",
+    );
     let mem = j["limits"]["memcpy"].as_array().unwrap();
     assert_eq!(mem.len(), 1);
     assert_eq!(mem[0]["size"], 8);

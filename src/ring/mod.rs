@@ -80,6 +80,10 @@ struct Shared {
     corrupted: std::sync::atomic::AtomicBool,
     /// The doorbells the handles' descriptors listen on (`door`).
     doors: door::Doors,
+    /// The positions at which the last bounded waits of non-blocking MPMC receives and sends
+    /// gave up on a peer that stayed mid-operation (`wait_held_up`): a call held up at the same
+    /// position again waits only briefly. Process-local hints (`u64::MAX`: none).
+    stalled: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Shared {
@@ -105,12 +109,24 @@ impl Shared {
         r
     }
 
-    /// Messages in the ring now: a snapshot of tail - head, clamped to the capacity.
-    fn queued(&self) -> u64 {
+    /// Positions claimed and not yet consumed now: a snapshot of tail - head, clamped to the
+    /// capacity (a send has room while this is below the capacity).
+    fn span(&self) -> u64 {
         let h = self.raw.header();
         let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
         tail.wrapping_sub(head).min(self.raw.geom().capacity)
+    }
+
+    /// Messages in the ring now: the [`span`](Self::span); on MPMC the published messages in
+    /// it, not claims still being written or tombstones (see `mpmc::messages`).
+    fn queued(&self) -> u64 {
+        let n = self.span();
+        if n == 0 || self.raw.geom().kind != Kind::Mpmc {
+            return n;
+        }
+        // MPMC: count messages, not claims (a slot still being written) or tombstones.
+        crate::mpmc::messages(&self.raw)
     }
 
     fn new(backing: Backing) -> Result<Arc<Shared>> {
@@ -131,6 +147,10 @@ impl Shared {
             raw,
             backing,
             corrupted: std::sync::atomic::AtomicBool::new(false),
+            stalled: [
+                std::sync::atomic::AtomicU64::new(u64::MAX),
+                std::sync::atomic::AtomicU64::new(u64::MAX),
+            ],
             doors,
         }))
     }
@@ -171,6 +191,70 @@ impl Shared {
         match &self.backing {
             Backing::Shm(r) => Some(r.fd()),
             Backing::Heap(_) => None,
+        }
+    }
+}
+
+/// How long a non-blocking MPMC call waits for a peer that holds up the slot at the cursor
+/// (see [`wait_held_up`]). Generous, because a peer preempted between its claim and its
+/// publish (or release) on a loaded machine stays off the CPU for whole time slices; only a
+/// stopped peer or one that holds a zero-copy reservation or a peeked message makes a call
+/// pay it, and then once per position.
+const HELD_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Tries after which a call held up at the position where the last wait gave up stops.
+const HELD_UP_AGAIN_TRIES: u32 = 64;
+
+/// The bounded wait of a non-blocking MPMC call that found nothing although the ring is not
+/// really empty (receive) or full (send): `held_up` names the position whose slot a peer of
+/// `role` has claimed and not yet finished while a later slot is ready
+/// (`MpmcConsumer::held_up_at`, `MpmcProducer::held_up_at`). While it does, tries `op`
+/// again, pausing between tries (spin, then yield, so a preempted peer can run); checks at
+/// the first try and every 64th whether a live endpoint of `role` still claims that position,
+/// and if none does runs `recover` (the dead-claim recovery, which re-checks) and goes on.
+/// Gives up (`Ok(None)`: the caller reports `WouldBlock`) once `held_up` finds the ring
+/// really empty or full, or after [`HELD_UP_WAIT`] with the peer alive (a stopped peer must
+/// not hang a non-blocking call), or after [`HELD_UP_AGAIN_TRIES`] at the position the last
+/// wait gave up on. `which`: 0 for receives, 1 for sends.
+#[allow(clippy::too_many_arguments)]
+fn wait_held_up<I, T>(
+    shared: &Shared,
+    which: usize,
+    role: endpoint::Role,
+    imp: &mut I,
+    held_up: impl Fn(&I) -> Option<u64>,
+    recover: impl Fn(&I, &dyn Fn(u64) -> Result<bool>) -> Result<bool>,
+    op: &mut impl FnMut(&mut I) -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if crate::sync::MODEL {
+        // loom runs the claim protocol; this wait is a bounded retry on top of it.
+        return Ok(None);
+    }
+    let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), role, pos);
+    let stalled = &shared.stalled[which];
+    let backoff = crossbeam_utils::Backoff::new();
+    let start = std::time::Instant::now();
+    let mut tries = 0u32;
+    loop {
+        let Some(pos) = held_up(imp) else { return Ok(None) };
+        if let Some(v) = op(imp)? {
+            return Ok(Some(v));
+        }
+        if tries % 64 == 0 && !claim_live(pos)? && recover(imp, &claim_live)? {
+            // A dead peer's claim was recovered: look again at once.
+            continue;
+        }
+        tries += 1;
+        let again = stalled.load(Relaxed) == pos;
+        if (again && tries >= HELD_UP_AGAIN_TRIES) || (!again && start.elapsed() >= HELD_UP_WAIT) {
+            stalled.store(pos, Relaxed);
+            return Ok(None);
+        }
+        if backoff.is_completed() {
+            std::thread::yield_now();
+        } else {
+            backoff.snooze();
         }
     }
 }
@@ -393,7 +477,9 @@ impl Ring {
         }
     }
 
-    /// Messages in the ring at this instant (a snapshot that may be stale at once).
+    /// Messages in the ring at this instant (a snapshot that may be stale at once). On MPMC
+    /// these are the published messages: a slot a producer is still writing, or a cancelled
+    /// reservation's tombstone, is not one (found by a scan of at most `capacity` slots).
     ///
     /// # Examples
     ///

@@ -196,6 +196,27 @@ impl RingReceiver {
         if let Some(v) = Self::skip_and_retry(shared, imp, &mut op)? {
             return Ok(Some(v));
         }
+        if phase == Phase::Idle {
+            // A non-blocking receive reports empty only if the ring is (see `wait_held_up`).
+            let v = super::wait_held_up(
+                shared,
+                0,
+                Role::Sender,
+                imp,
+                |imp| match imp {
+                    RecvImp::Mpmc(c) => c.held_up_at(),
+                    RecvImp::Spsc(_) => None,
+                },
+                |imp, live| match imp {
+                    RecvImp::Mpmc(c) => c.skip_dead_claim(live),
+                    RecvImp::Spsc(_) => Ok(false),
+                },
+                &mut op,
+            )?;
+            if v.is_some() {
+                return Ok(v);
+            }
+        }
         shared.check_poison()?;
         if peers.gone(shared, phase)? {
             if let Some(v) = op(imp)? {

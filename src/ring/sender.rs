@@ -101,7 +101,7 @@ impl RingSender {
     pub fn poll_ready(&mut self, deep: bool) -> Result<()> {
         let _ = self.fd();
         let sh = self.shared.clone();
-        let op = |_: &mut _| Ok((sh.queued() < sh.raw.geom().capacity).then_some(()));
+        let op = |_: &mut _| Ok((sh.span() < sh.raw.geom().capacity).then_some(()));
         if deep {
             self.guarded(|me| me.park_for_room(Timeout::NonBlocking, op))
         } else {
@@ -168,6 +168,24 @@ impl RingSender {
             if p.reclaim_dead_hold(claim_live)? {
                 return op(imp);
             }
+        }
+        if phase == Phase::Idle {
+            // A non-blocking send reports full only if the ring is (see `wait_held_up`).
+            return super::wait_held_up(
+                shared,
+                1,
+                Role::Receiver,
+                imp,
+                |imp| match imp {
+                    SendImp::Mpmc(p) => p.held_up_at(),
+                    SendImp::Spsc(_) => None,
+                },
+                |imp, live| match imp {
+                    SendImp::Mpmc(p) => p.reclaim_dead_hold(live),
+                    SendImp::Spsc(_) => Ok(false),
+                },
+                &mut op,
+            );
         }
         Ok(None)
     }

@@ -7,6 +7,11 @@
 //!   `FUTEX_WAIT`s on the shared word (never the private flag: the peer is another
 //!   process), no spinning: the floor for a round trip in which both sides sleep. It counts
 //!   its own system calls;
+//! - [`lamport_rtt`] and [`lamport_tp`]: a plain Lamport ring ([`Lamport`]: 64-byte slots,
+//!   Acquire/Release head and tail, each side loading the other's cursor for every message,
+//!   no cached cursors and no wake-ups, spinning) between the bench and a forked child over a
+//!   `MAP_SHARED` anonymous mapping: the reference a shared-memory ring is measured against
+//!   (a spinning round trip over two of them, and one-way throughput at 8 and 64 bytes);
 //! - [`memcpy`]: one thread copying a buffer of the message size into another, over and over
 //!   (warm, aligned as the ring's payloads, the best of several timed loops): the bandwidth a
 //!   one-copy transport could reach at that size, an upper bound for the ring's rows.
@@ -234,6 +239,220 @@ pub fn futex(n: u64, warm: u64, timeout: Duration) -> Result<PingPong, String> {
         cpu_ns: mine + rep["cpu_ns"].as_u64().unwrap_or(0),
         syscalls: calls - k0 + rep["syscalls"].as_u64().unwrap_or(0),
     })
+}
+
+/// Slots of the Lamport reference ring.
+const LAMPORT_SLOTS: u64 = 1024;
+/// Bytes per Lamport slot: a message of up to 64 bytes, one cache line.
+const LAMPORT_SLOT: usize = 64;
+/// Where the slots start: after `tail` and `head`, each on its own 128-byte line.
+const LAMPORT_SLOTS_AT: usize = 256;
+/// The Lamport sizes measured (one-way throughput).
+pub const LAMPORT_SIZES: [usize; 2] = [8, 64];
+
+/// A plain Lamport ring (Lamport 1977; the textbook single-producer single-consumer ring) in
+/// an anonymous `MAP_SHARED` mapping shared with a forked child: `tail` (written by the
+/// producer) and `head` (by the consumer) on separate 128-byte lines, then
+/// [`LAMPORT_SLOTS`] slots of 64 bytes. A push loads `head` (Acquire), copies the message into
+/// the slot and stores `tail + 1` (Release); a pop loads `tail` (Acquire), copies the message
+/// out and stores `head + 1` (Release). No cached copy of the other side's cursor, no batching,
+/// no length word (both sides know the size), no wake-ups: the reference row that ipcring's
+/// spinning SPSC ring is measured against.
+pub struct Lamport {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Lamport {
+    /// A fresh, empty ring.
+    pub fn new() -> Result<Lamport, String> {
+        let len = LAMPORT_SLOTS_AT + LAMPORT_SLOTS as usize * LAMPORT_SLOT;
+        // SAFETY: a fresh anonymous shared mapping; MAP_FAILED is checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        Ok(Lamport { base: p.cast(), len })
+    }
+
+    fn word(&self, off: usize) -> &AtomicU64 {
+        // SAFETY: offsets 0 and 128 are inside the mapping, 8-aligned (mmap returns a page),
+        // zero-initialised by mmap and only ever accessed atomically, by this process and its
+        // forked child.
+        unsafe { &*(self.base.add(off) as *const AtomicU64) }
+    }
+
+    fn slot(&self, pos: u64) -> *mut u8 {
+        // SAFETY: pos % LAMPORT_SLOTS < LAMPORT_SLOTS, so the slot lies inside the mapping.
+        unsafe {
+            self.base
+                .add(LAMPORT_SLOTS_AT + (pos % LAMPORT_SLOTS) as usize * LAMPORT_SLOT)
+        }
+    }
+
+    /// Pushes `msg` (at most 64 bytes) if there is room. Producer side only.
+    #[inline]
+    pub fn try_push(&self, msg: &[u8]) -> bool {
+        let (tail, head) = (self.word(0), self.word(128));
+        let t = tail.load(Ordering::Relaxed);
+        if t.wrapping_sub(head.load(Ordering::Acquire)) >= LAMPORT_SLOTS {
+            return false;
+        }
+        let n = msg.len().min(LAMPORT_SLOT);
+        // SAFETY: the slot of `t` is free (the consumer's Release store of head, which our
+        // Acquire load saw, came after its last read of it) and ours until we publish `t + 1`;
+        // n <= 64 bytes fit in it.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), self.slot(t), n) };
+        tail.store(t.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// Pops a message into `out` (its length is the message size both sides agreed on) if
+    /// there is one. Consumer side only.
+    #[inline]
+    pub fn try_pop(&self, out: &mut [u8]) -> bool {
+        let (tail, head) = (self.word(0), self.word(128));
+        let h = head.load(Ordering::Relaxed);
+        if tail.load(Ordering::Acquire) == h {
+            return false;
+        }
+        let n = out.len().min(LAMPORT_SLOT);
+        // SAFETY: the slot of `h` is published (the producer's Release store of tail, which
+        // our Acquire load saw, came after its write) and not reused before we store h + 1.
+        unsafe { std::ptr::copy_nonoverlapping(self.slot(h), out.as_mut_ptr(), n) };
+        head.store(h.wrapping_add(1), Ordering::Release);
+        true
+    }
+
+    /// Messages popped so far (the consumer's cursor).
+    pub fn popped(&self) -> u64 {
+        self.word(128).load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Lamport {
+    fn drop(&mut self) {
+        // SAFETY: our mapping, unmapped once (the child using it has been reaped or killed).
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// Lamport round trips: the bench pushes an 8-byte message (its sequence number) into one
+/// [`Lamport`] ring, the child pops it and pushes it back on a second; both spin. `warm`
+/// untimed then `n` timed round trips.
+pub fn lamport_rtt(n: u64, warm: u64, timeout: Duration) -> Result<PingPong, String> {
+    let (a, b) = (Lamport::new()?, Lamport::new()?);
+    let mut child = spawn(timeout, |ctx| {
+        ctx.ready(json!(null))?;
+        let w = ctx.watch();
+        let mut c0 = 0;
+        let mut m = [0u8; 8];
+        for seq in 1..=warm + n {
+            if seq == warm + 1 {
+                c0 = cpu_ns();
+            }
+            w.spin_until("Lamport echo", || a.try_pop(&mut m))?;
+            if u64::from_le_bytes(m) != seq {
+                return Err(format!("Lamport echo: got {} for {seq}", u64::from_le_bytes(m)).into());
+            }
+            w.spin_until("Lamport echo push", || b.try_push(&m))?;
+        }
+        Ok(json!({ "cpu_ns": cpu_ns() - c0 }))
+    })?;
+    let dl = Deadline::after(timeout);
+    let w = child.watch(dl);
+    child.expect("ready", &dl).map_err(|e| e.msg)?;
+    let mut hist = new_hist();
+    let mut c0 = 0;
+    let res = (|| {
+        let mut m = [0u8; 8];
+        for seq in 1..=warm + n {
+            if seq == warm + 1 {
+                c0 = cpu_ns();
+            }
+            let t = Instant::now();
+            w.spin_until("Lamport push", || a.try_push(&seq.to_le_bytes()))?;
+            w.spin_until("Lamport round trip", || b.try_pop(&mut m))?;
+            let d = t.elapsed();
+            if u64::from_le_bytes(m) != seq {
+                return Err(format!("Lamport round trip: got {} for {seq}", u64::from_le_bytes(m)));
+            }
+            if seq > warm {
+                hist.saturating_record(d.as_nanos() as u64);
+            }
+        }
+        Ok::<_, String>(())
+    })();
+    let mine = cpu_ns() - c0;
+    if let Err(e) = res {
+        return Err(format!("{e}{}", child.explain()));
+    }
+    let rep = child.finish(&dl).map_err(|e| e.msg)?;
+    Ok(PingPong {
+        hist,
+        n,
+        cpu_ns: mine + rep["cpu_ns"].as_u64().unwrap_or(0),
+        syscalls: 0,
+    })
+}
+
+/// Lamport one-way throughput at `size` bytes (8 or 64), in messages per second: the bench
+/// pushes `warm` then `n` messages (the first 8 bytes the sequence number, the last its low byte) into a [`Lamport`]
+/// ring while the child pops and checks them; the clock runs from the first timed push until
+/// the child has popped the last.
+pub fn lamport_tp(size: usize, n: u64, warm: u64, timeout: Duration) -> Result<f64, String> {
+    if !(8..=LAMPORT_SLOT).contains(&size) {
+        return Err(format!("Lamport ring: {size}-byte messages (8 to 64 only)"));
+    }
+    let q = Lamport::new()?;
+    let mut child = spawn(timeout, |ctx| {
+        ctx.ready(json!(null))?;
+        let w = ctx.watch();
+        let mut m = vec![0u8; size];
+        for seq in 0..warm + n {
+            w.spin_until("Lamport consumer", || q.try_pop(&mut m))?;
+            let got = u64::from_le_bytes(m[..8].try_into().expect("8 bytes"));
+            if got != seq || (size > 8 && m[size - 1] != seq as u8) {
+                return Err(format!("Lamport consumer: got {got} for {seq}").into());
+            }
+        }
+        Ok(json!(null))
+    })?;
+    let dl = Deadline::after(timeout);
+    let w = child.watch(dl);
+    child.expect("ready", &dl).map_err(|e| e.msg)?;
+    let res = (|| {
+        let mut m = vec![0u8; size];
+        let mut t = Instant::now();
+        for seq in 0..warm + n {
+            if seq == warm {
+                w.spin_until("Lamport warm-up", || q.popped() == warm)?;
+                t = Instant::now();
+            }
+            m[..8].copy_from_slice(&seq.to_le_bytes());
+            if size > 8 {
+                m[size - 1] = seq as u8;
+            }
+            w.spin_until("Lamport producer", || q.try_push(&m))?;
+        }
+        w.spin_until("Lamport drain", || q.popped() == warm + n)?;
+        Ok::<_, String>(t.elapsed())
+    })();
+    let secs = match res {
+        Ok(d) => d.as_secs_f64().max(1e-9),
+        Err(e) => return Err(format!("{e}{}", child.explain())),
+    };
+    child.finish(&dl).map_err(|e| e.msg)?;
+    Ok(n as f64 / secs)
 }
 
 /// Timed rounds of the memcpy limit; the best one is reported.

@@ -15,7 +15,9 @@
 //! instead of one row a lot); the figures are medians over the rounds. The cases:
 //!
 //! - the limits ([`limits`]): a raw cache-line ping-pong and a raw futex ping-pong between
-//!   two processes, and one thread's memcpy bandwidth at each size;
+//!   two processes, a plain Lamport ring between two processes (spinning round trip at 8 B,
+//!   one-way msg/s at 8 B and 64 B: the reference ring), and one thread's memcpy bandwidth
+//!   at each size;
 //! - for every row (`shm-spsc/spin`, `shm-spsc/block`, `shm-mpmc/spin`, `shm-mpmc/block`,
 //!   `pipe`, `fifo`, `mq`, `unix`, `tcp`; see [`cases`]) and size: one-way throughput (a
 //!   forked child sends, the bench receives and checks every message's length and sequence
@@ -53,9 +55,13 @@
 //!     "cacheline": { "status": "ok", "reason": null, "rtt_p50_ns": 104, "rtt_p99_ns": 310,
 //!                    "samples": 1000000, "cpu_ns_per_rt": 210.0, "syscalls_per_rt": 0.0 },
 //!     "futex":     { ...the same fields; syscalls_per_rt counted by the ping-pong itself },
+//!     "lamport_rtt": { ...the same fields: the Lamport ring's spinning round trip at 8 B },
+//!     "lamport": [ { "size": 8, "status": "ok", "reason": null, "msgs_per_s": 6.6e7,
+//!                    "spread": 1.1 }, { "size": 64, ... } ],
 //!     "memcpy": [ { "size": 8, "status": "ok", "reason": null, "mb_per_s": 4100.0,
 //!                   "spread": 1.05, "per_round": [...] }, ... ]
 //!   },
+//!   "spsc_spin_over_lamport": { "rtt": 1.4, "msgs_per_s": [ { "size": 8, "ratio": 0.4 }, ... ] },
 //!   "rows": [ {
 //!     "row": "shm-spsc/spin", "transport": "shm-spsc", "mode": "spin", "size": 8,
 //!     "status": "ok" | "n/a" | "error", "reason": null | "why",
@@ -324,6 +330,8 @@ impl Params {
 enum Case {
     Cacheline,
     Futex,
+    LamportRtt,
+    LamportTp(usize),
     Memcpy(usize),
     Row(Row, usize),
 }
@@ -333,6 +341,8 @@ impl Case {
         match self {
             Case::Cacheline => "limit: cache-line ping-pong".into(),
             Case::Futex => "limit: futex ping-pong".into(),
+            Case::LamportRtt => "limit: Lamport ring round trip".into(),
+            Case::LamportTp(s) => format!("limit: Lamport ring {}", report::size_str(*s)),
             Case::Memcpy(s) => format!("limit: memcpy {}", report::size_str(*s)),
             Case::Row(r, s) => format!("{} {}", r.name(), report::size_str(*s)),
         }
@@ -365,6 +375,8 @@ pub struct Acc {
     pub rtt_sys: Vec<f64>,
     /// memcpy MB/s, one per round.
     pub mbps: Vec<f64>,
+    /// Lamport ring msg/s, one per round.
+    pub msgs: Vec<f64>,
 }
 
 impl Acc {
@@ -376,6 +388,7 @@ impl Acc {
             rtt_cpu: Vec::new(),
             rtt_sys: Vec::new(),
             mbps: Vec::new(),
+            msgs: Vec::new(),
         }
     }
 
@@ -399,6 +412,10 @@ pub struct Measured {
     pub cacheline: Acc,
     /// The futex ping-pong.
     pub futex: Acc,
+    /// The Lamport ring's round trip.
+    pub lamport_rtt: Acc,
+    /// The Lamport ring's one-way throughput, per size of `limits::LAMPORT_SIZES`.
+    pub lamport_tp: Vec<Acc>,
     /// memcpy, per size (`Params::sizes` order).
     pub memcpy: Vec<Acc>,
     /// Per row (`Params::rows` order), per size.
@@ -410,7 +427,8 @@ pub struct Measured {
 
 /// Runs the rounds.
 fn measure(p: &Params) -> Measured {
-    let mut cases = vec![Case::Cacheline, Case::Futex];
+    let mut cases = vec![Case::Cacheline, Case::Futex, Case::LamportRtt];
+    cases.extend(limits::LAMPORT_SIZES.iter().map(|&s| Case::LamportTp(s)));
     cases.extend(p.sizes.iter().map(|&s| Case::Memcpy(s)));
     for &r in &p.rows {
         cases.extend(p.sizes.iter().map(|&s| Case::Row(r, s)));
@@ -418,6 +436,8 @@ fn measure(p: &Params) -> Measured {
     let mut m = Measured {
         cacheline: Acc::new(),
         futex: Acc::new(),
+        lamport_rtt: Acc::new(),
+        lamport_tp: limits::LAMPORT_SIZES.iter().map(|_| Acc::new()).collect(),
         memcpy: p.sizes.iter().map(|_| Acc::new()).collect(),
         rows: p
             .rows
@@ -456,6 +476,14 @@ fn run_case(p: &Params, case: Case, m: &mut Measured) {
     let acc = match case {
         Case::Cacheline => &mut m.cacheline,
         Case::Futex => &mut m.futex,
+        Case::LamportRtt => &mut m.lamport_rtt,
+        Case::LamportTp(s) => {
+            let k = limits::LAMPORT_SIZES
+                .iter()
+                .position(|&x| x == s)
+                .expect("a Lamport size");
+            &mut m.lamport_tp[k]
+        }
         Case::Memcpy(s) => &mut m.memcpy[si(s)],
         Case::Row(r, s) => {
             let ri = p.rows.iter().position(|&x| x == r).expect("a planned row");
@@ -482,6 +510,18 @@ fn run_case(p: &Params, case: Case, m: &mut Measured) {
         Case::Futex => {
             let n = p.futex_count();
             ping(limits::futex(n, warm(n), p.timeout), acc)
+        }
+        Case::LamportRtt => {
+            let n = p.cacheline_count();
+            ping(limits::lamport_rtt(n, warm(n), p.timeout), acc)
+        }
+        Case::LamportTp(s) => {
+            // As many messages as the ring rows send at small sizes.
+            let n = p.messages * 10;
+            match limits::lamport_tp(s, n, warm(n), p.timeout) {
+                Ok(v) => acc.msgs.push(v),
+                Err(e) => acc.fail(CaseErr::Failed(e)),
+            }
         }
         Case::Memcpy(s) => match limits::memcpy(s, p.memcpy_bytes()) {
             Ok(v) => acc.mbps.push(v),

@@ -84,6 +84,29 @@ pub struct LimitRes {
     pub sys: f64,
 }
 
+/// The Lamport reference ring's one-way throughput at one size.
+pub struct LamportTp {
+    /// Bytes per message.
+    pub size: usize,
+    /// Ok or failed.
+    pub status: Status,
+    /// Median msg/s.
+    pub msgs: f64,
+    /// Max/min over rounds.
+    pub spread: f64,
+}
+
+/// The spinning SPSC ring (`shm-spsc/spin`) against the Lamport reference ring, measured in
+/// the same run: each ratio is the ring's figure over the Lamport ring's (`None` where either
+/// side is missing).
+pub struct VsLamport {
+    /// Round-trip p50 over the Lamport round trip's (lower is better).
+    pub rtt: Option<f64>,
+    /// One-way msg/s over the Lamport ring's, per size of `limits::LAMPORT_SIZES` (higher is
+    /// better).
+    pub tp: Vec<(usize, Option<f64>)>,
+}
+
 /// memcpy at one size.
 pub struct MemRes {
     /// Bytes per copy.
@@ -150,6 +173,12 @@ pub struct RowRes {
     pub ring_over: Option<f64>,
 }
 
+impl RowRes {
+    fn status_ok(&self) -> bool {
+        matches!(self.status, Status::Ok)
+    }
+}
+
 /// Everything the renderings show.
 pub struct Report<'a> {
     /// The parameters of the run.
@@ -162,6 +191,12 @@ pub struct Report<'a> {
     pub cacheline: LimitRes,
     /// Futex ping-pong.
     pub futex: LimitRes,
+    /// The Lamport reference ring's round trip.
+    pub lamport_rtt: LimitRes,
+    /// The Lamport reference ring's one-way throughput per size.
+    pub lamport_tp: Vec<LamportTp>,
+    /// `shm-spsc/spin` over the Lamport ring.
+    pub vs_lamport: VsLamport,
     /// memcpy per size.
     pub memcpy: Vec<MemRes>,
     /// Rows, row-major then size.
@@ -176,6 +211,8 @@ impl Report<'_> {
         let f = |s: &Status| matches!(s, Status::Failed(_)) as usize;
         f(&self.cacheline.status)
             + f(&self.futex.status)
+            + f(&self.lamport_rtt.status)
+            + self.lamport_tp.iter().map(|m| f(&m.status)).sum::<usize>()
             + self.memcpy.iter().map(|m| f(&m.status)).sum::<usize>()
             + self.rows.iter().map(|r| f(&r.status)).sum::<usize>()
     }
@@ -231,6 +268,17 @@ fn limit(a: &Acc) -> LimitRes {
 pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
     let cacheline = limit(&m.cacheline);
     let futex = limit(&m.futex);
+    let lamport_rtt = limit(&m.lamport_rtt);
+    let lamport_tp: Vec<LamportTp> = crate::bench::limits::LAMPORT_SIZES
+        .iter()
+        .zip(&m.lamport_tp)
+        .map(|(&size, a)| LamportTp {
+            size,
+            status: settled(a, !a.msgs.is_empty()),
+            msgs: median(&a.msgs),
+            spread: spread(&a.msgs),
+        })
+        .collect();
     let memcpy: Vec<MemRes> = p
         .sizes
         .iter()
@@ -306,12 +354,36 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
             r.ring_over = r.tp.as_ref().map(|t| base / t.msgs);
         }
     }
+    let spin = |size: usize| {
+        rows.iter()
+            .find(|r| r.row.name() == "shm-spsc/spin" && r.size == size && r.status_ok())
+    };
+    let vs_lamport = VsLamport {
+        rtt: match (spin(p.sizes[0]).and_then(|r| r.rtt.as_ref()), &lamport_rtt.status) {
+            (Some(rt), Status::Ok) if lamport_rtt.p50 > 0 => Some(rt.p50 as f64 / lamport_rtt.p50 as f64),
+            _ => None,
+        },
+        tp: lamport_tp
+            .iter()
+            .map(|l| {
+                let ring = spin(l.size).and_then(|r| r.tp.as_ref());
+                let x = match (ring, &l.status) {
+                    (Some(t), Status::Ok) if l.msgs > 0.0 => Some(t.msgs / l.msgs),
+                    _ => None,
+                };
+                (l.size, x)
+            })
+            .collect(),
+    };
     Report {
         p,
         machine: Machine::probe(m.others_cpus),
         elapsed,
         cacheline,
         futex,
+        lamport_rtt,
+        lamport_tp,
+        vs_lamport,
         memcpy,
         rows,
         reference,
@@ -459,6 +531,36 @@ pub fn table(r: &Report) -> String {
         &r.futex,
         true,
     );
+    lim(
+        &mut o,
+        "Lamport ring round trip (2 processes spinning, 8 B)",
+        &r.lamport_rtt,
+        false,
+    );
+    let mut line = format!("  {:<58}", "Lamport ring one way (64-byte slots, spinning)");
+    for l in &r.lamport_tp {
+        let _ = match &l.status {
+            Status::Ok => write!(
+                line,
+                " {}: {} msg/s (spread {}) ",
+                size_str(l.size),
+                si(l.msgs),
+                ratio(l.spread)
+            ),
+            Status::NotAvailable(why) | Status::Failed(why) => write!(line, " {}: error: {why} ", size_str(l.size)),
+        };
+    }
+    let _ = writeln!(o, "{}", line.trim_end());
+    let mut line = format!("  {:<58}", "shm-spsc/spin over the Lamport ring");
+    if let Some(x) = r.vs_lamport.rtt {
+        let _ = write!(line, " rtt {} ", ratio(x));
+    }
+    for (size, x) in &r.vs_lamport.tp {
+        if let Some(x) = x {
+            let _ = write!(line, " {} msg/s {} ", size_str(*size), ratio(*x));
+        }
+    }
+    let _ = writeln!(o, "{}", line.trim_end());
     let mut line = format!("  {:<58}", "memcpy (1 thread)");
     for m in &r.memcpy {
         let _ = match &m.status {
@@ -680,9 +782,25 @@ pub fn json(r: &Report) -> Value {
         "limits": {
             "cacheline": limit_json(&r.cacheline),
             "futex": limit_json(&r.futex),
+            "lamport_rtt": limit_json(&r.lamport_rtt),
+            "lamport": r.lamport_tp.iter().map(|l| {
+                let (status, reason) = status_json(&l.status);
+                let ok = matches!(l.status, Status::Ok);
+                json!({
+                    "size": l.size,
+                    "status": status,
+                    "reason": reason,
+                    "msgs_per_s": if ok { num(l.msgs) } else { Value::Null },
+                    "spread": if ok { num(l.spread) } else { Value::Null },
+                })
+            }).collect::<Vec<_>>(),
             "memcpy": memcpy,
         },
         "rows": rows,
+        "spsc_spin_over_lamport": {
+            "rtt": r.vs_lamport.rtt.map(num),
+            "msgs_per_s": r.vs_lamport.tp.iter().map(|(size, x)| json!({ "size": size, "ratio": x.map(num) })).collect::<Vec<_>>(),
+        },
         "reference": r.reference.map(|k| json!({ "row": r.rows[k].row.name(), "size": r.rows[k].size })),
         "failed": r.failed(),
     })

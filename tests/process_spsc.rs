@@ -201,7 +201,7 @@ fn consumer() {
     let mut chk = SeqChecker::new(1, Some(MAX_PAYLOAD));
     // A producer that leaves with `exit(0)` without dropping its sender did not close: the
     // stream ends in SenderDied (a crash is not a clean end); one that drops it, in EndOfStream.
-    let dies = std::env::var("EXIT").map_or(false, |e| e == "die");
+    let dies = std::env::var("EXIT").is_ok_and(|e| e == "die");
     let the_end = |e: &Error| {
         if dies {
             matches!(e, Error::SenderDied)

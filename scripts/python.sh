@@ -8,9 +8,9 @@
 # PYTHON picks the interpreter (default python3; any CPython >= 3.9); the environment is
 # target/python-venv-VERSION. The peers of the mixed-language tests are built first: the C
 # library installed under target/stage with the C examples (c-examples/, make), and the Rust
-# example `pipeline` (cargo build --release --example pipeline). IPCRING_PY_SLOW=1 runs every
-# stream test with 1,000,000 messages (the default runs one shm stream per direction with 1M
-# and the others with 100,000; see python/tests/conftest.py).
+# example `pipeline` (cargo build --release --example pipeline). Every stream test carries
+# 1,000,000 checked messages; IPCRING_PY_QUICK=1 makes the fallback transports' 100,000 for a
+# quick local run (python/tests/conftest.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"

@@ -2,8 +2,8 @@
 checksum): C -> Python, Python -> Rust, Python -> Python, over shm SPSC and MPMC, pipe
 (Python -> Python: it is anonymous, made with pair() across fork), unix, fifo and mq.
 
-The shm streams (SPSC and MPMC) carry 1,000,000 messages in each direction; the fallbacks carry
-conftest.SMALL messages (100,000, or 1,000,000 with IPCRING_PY_SLOW=1)."""
+Every stream carries 1,000,000 messages (conftest.SMALL: 100,000 on the fallback transports
+with IPCRING_PY_QUICK=1)."""
 
 import os
 

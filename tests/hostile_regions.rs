@@ -478,7 +478,7 @@ fn run_case(seed: u64, case: u64, name: &str, templates: &[Template], shared: &S
     };
     shared.record("open", &opened);
     let Ok(ring) = opened else {
-        let _ = std::fs::remove_file(&path);
+        remove_by_hand(name);
         return what;
     };
     let g = ring.geometry();
@@ -533,7 +533,7 @@ fn run_case(seed: u64, case: u64, name: &str, templates: &[Template], shared: &S
         }
     }
     drop((tx, rx, ring));
-    let _ = std::fs::remove_file(&path);
+    remove_by_hand(name);
     what
 }
 
@@ -618,7 +618,7 @@ fn hostile_regions_are_typed_errors() {
         if !exit.success() {
             let case = shared.current().load(Ordering::SeqCst);
             // The child's names carry its pid; remove what a dead child left behind.
-            let _ = std::fs::remove_file(shm_path(&format!("ipcring-test-{pid}-hostile-{case}")));
+            remove_by_hand(&format!("ipcring-test-{pid}-hostile-{case}"));
             let how = if libc::WIFSIGNALED(exit.status) && libc::WTERMSIG(exit.status) == libc::SIGALRM {
                 format!("HUNG past the per-case bound of {CASE_BOUND:?}")
             } else {

@@ -99,6 +99,16 @@ impl Drop for ShmName {
     }
 }
 
+/// Removes the object `name` from `/dev/shm` by hand (whatever it is), and its doorbells (a
+/// ring's `NAME.bell-rx`, `NAME.bell-tx`, which every mapping makes): what a test that made
+/// the object by hand uses instead of `Ring::unlink`.
+pub fn remove_by_hand(name: &str) {
+    let _ = std::fs::remove_file(shm_path(name));
+    for bell in [".bell-rx", ".bell-tx"] {
+        let _ = std::fs::remove_file(shm_path(&format!("{}{bell}", name.trim_start_matches('/'))));
+    }
+}
+
 /// The path of shared-memory object `name` on Linux.
 pub fn shm_path(name: &str) -> PathBuf {
     Path::new("/dev/shm").join(name.trim_start_matches('/'))

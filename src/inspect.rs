@@ -678,7 +678,10 @@ mod tests {
     struct Guard(String);
     impl Drop for Guard {
         fn drop(&mut self) {
+            // The object may be one the test wrote by hand: remove it by path, and the ring's
+            // doorbells with `unlink` (which takes them even when the object is gone).
             let _ = std::fs::remove_file(path(&self.0));
+            let _ = crate::region::unlink(&self.0);
         }
     }
 

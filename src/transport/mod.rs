@@ -184,6 +184,7 @@ pub struct OpenSpec<'a> {
     /// With `create`: the object must not exist yet.
     pub excl: bool,
     /// The engine's own options of the query string (`nats://`: `ack_wait`, `dup_window`).
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // read by the nats transport
     pub params: &'a [(&'static str, u64)],
 }
 
@@ -204,6 +205,7 @@ impl OpenSpec<'_> {
     }
 
     /// An engine option of the query string, if given.
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))] // used by the nats transport
     pub fn param(&self, key: &str) -> Option<u64> {
         self.params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
     }

@@ -94,13 +94,17 @@ class SenderDied(Error, EOFError):
     """A sender died without closing: where the receiver would have seen the end of the stream.
 
     Deliberately not a subclass of EndOfStream, so that a crashed producer is never taken for a
-    finished one (iteration raises it). Raised once the library reports it (its SenderDied error
-    kind; pending in the Rust library at the time of writing, see docs/python.md).
+    finished one (iteration raises it).
     """
 
 
 class Disconnected(Error, BrokenPipeError):
     """Every receiver has gone: nothing sent now would ever be read."""
+
+
+class NoListener(Error, ConnectionRefusedError):
+    """A tcp:// or unix:// send's time ended and nothing listens at the address (the message
+    names it: "connection refused" or "no listener"). Nothing was sent."""
 
 
 class Busy(Error):

@@ -143,13 +143,16 @@ fn run<S: Send, T: Send>(
 ) -> Result<T, Fail> {
     match st.try_lock() {
         Ok(mut g) => match op(&mut g, ir::Timeout::NonBlocking) {
-            Err(Fail::Ir(ir::Error::WouldBlock)) if !matches!(wait, Wait::NonBlocking) => {}
+            // Nothing listens yet (tcp/unix) is a wait like any other until the caller's time ends.
+            Err(Fail::Ir(ir::Error::WouldBlock | ir::Error::NoListener { .. }))
+                if !matches!(wait, Wait::NonBlocking) => {}
             r => return r,
         },
         Err(std::sync::TryLockError::Poisoned(p)) => {
             let mut g = p.into_inner();
             match op(&mut g, ir::Timeout::NonBlocking) {
-                Err(Fail::Ir(ir::Error::WouldBlock)) if !matches!(wait, Wait::NonBlocking) => {}
+                Err(Fail::Ir(ir::Error::WouldBlock | ir::Error::NoListener { .. }))
+                    if !matches!(wait, Wait::NonBlocking) => {}
                 r => return r,
             }
         }
@@ -168,7 +171,8 @@ fn run<S: Send, T: Send>(
             _ => (slice, false),
         };
         match py.detach(|| op(&mut lock(st), ir::Timeout::At(until))) {
-            Err(Fail::Ir(ir::Error::TimedOut)) if !last => py.check_signals()?,
+            // A slice that ended (or found nothing listening yet) is not the caller's deadline.
+            Err(Fail::Ir(ir::Error::TimedOut | ir::Error::NoListener { .. })) if !last => py.check_signals()?,
             r => return r,
         }
     }

@@ -37,8 +37,6 @@ def test_killed_producer_gives_sender_died(transport, name):
             n += 1
     except ipcring.SenderDied:
         pass
-    except ipcring.EndOfStream:
-        pytest.xfail("pending: the library does not report SenderDied yet (a clean end of stream instead)")
     finally:
         rx.close()
     assert time.monotonic() - t < STALL

@@ -50,7 +50,10 @@ cargo clippy --workspace --all-targets --features ipcring/tokio -- -D warnings
 step "docs: RUSTDOCFLAGS=-D warnings cargo doc -p ipcring --no-deps --features tokio (the Rust API only)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p ipcring --no-deps --features tokio
 
-step "cargo test --release --workspace in the test build (unit, real processes, crash points, C library, command, doc tests)"
+# The NATS tests (tests/nats_transport.rs, cli/tests/cli_bridge.rs, conformance's nats rules,
+# each test with its own nats-server) are part of this run: the C library and the command
+# switch the `nats` feature on, so the workspace build has it.
+step "cargo test --release --workspace in the test build (unit, real processes, crash points, C library, command, NATS, doc tests)"
 # The C library first: `cargo test` does not build a cdylib/staticlib-only crate's library,
 # and the C tests (and the Rust tests with C peers) install exactly that build.
 test_build cargo build --release -p ipcring-capi
@@ -61,12 +64,6 @@ test_build cargo test --release -p ipcring --features tokio --doc tokio
 
 step "python: the package ipcring built in a virtual environment, and its pytest suite (scripts/python.sh)"
 scripts/python.sh
-
-step "nats:// and the bridge with a real nats-server (feature nats; each test starts its own server)"
-# Also part of the workspace run above (the C library and the command switch the feature on,
-# so the workspace build has it); here on their own so that a NATS failure is named as such.
-test_build cargo test --release -p ipcring --features nats --test nats_transport
-test_build cargo test --release -p ipcring-cli --test cli_bridge
 
 step "loom models"
 scripts/loom.sh

@@ -89,20 +89,9 @@ fn poll_interruptible(pfds: &mut [libc::pollfd], timeout: &Timeout, wake: &super
 
 fn poll_plain(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
     loop {
-        let rel = timeout.remaining()?.map(timespec);
-        let ts = rel.as_ref().map_or(std::ptr::null(), |r| r as *const libc::timespec);
-        super::count::one();
-        // SAFETY: pfds is a valid array of pfds.len() pollfds; ts is null or a valid
-        // timespec; no signal mask.
-        let rc = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ts, std::ptr::null()) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return Err(Error::Io { op: "ppoll", source: e });
-        }
-        if rc > 0 {
+        // `WouldBlock` / `TimedOut` before any wait, and after a wait the deadline ended.
+        timeout.remaining()?;
+        if poll_count(pfds, timeout)? > 0 {
             if pfds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
                 return Err(Error::Io {
                     op: "ppoll",
@@ -111,7 +100,6 @@ fn poll_plain(pfds: &mut [libc::pollfd], timeout: &Timeout) -> Result<()> {
             }
             return Ok(());
         }
-        // rc == 0: the deadline passed (checked at the top).
     }
 }
 

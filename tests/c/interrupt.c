@@ -11,15 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                            \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, " (last error: %s)\n", ipcring_last_error());                 \
-            exit(1);                                                                       \
-        }                                                                                  \
-    } while (0)
+#include "check.h"
 
 struct blocked {
     ipcring_t *rx;
@@ -32,11 +24,6 @@ static void *recv_forever(void *arg) {
     size_t len = 0;
     b->status = ipcring_recv(b->rx, buf, sizeof buf, &len, IPCRING_FOREVER);
     return NULL;
-}
-
-static void nap_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void one(const char *address) {

@@ -301,10 +301,12 @@ fn server_restart_mid_stream_loses_nothing() {
         sent_at_stop < n && received_at_stop < n,
         "the restart came after the stream (sent {sent_at_stop}, received {received_at_stop} of {n})"
     );
-    // Nothing lost. A duplicate is possible across a restart (README, nats:// column): a
-    // message stored and acknowledged just before the server stopped, whose publish
-    // acknowledgement the sender never got, is published again, and the server rebuilds its
-    // de-duplication window from the messages it still holds, which no longer include it.
+    // Nothing lost. Duplicates are possible across a restart (README, nats:// column): a
+    // message stored just before the server stopped, whose publish acknowledgement the sender
+    // never got, is published again (the restarted server rebuilds its de-duplication window
+    // from the messages it still holds); and messages the receiver delivered and acknowledged
+    // around the stop whose acknowledgements the restarted server does not have come again.
+    // Measured: about 11 per run, the receiver's next ones after the stop (so receiver-side).
     let lost: Vec<_> = seen
         .iter()
         .enumerate()
@@ -317,11 +319,26 @@ fn server_restart_mid_stream_loses_nothing() {
         lost.len(),
         &lost[..lost.len().min(20)]
     );
-    let twice = seen.iter().filter(|&&c| c > 1).count();
+    let twice: Vec<_> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 1)
+        .map(|(s, _)| s)
+        .collect();
+    // The consumer's acknowledgements survived the restart (file storage): what comes again
+    // is a few in flight around the stop, not the stream the receiver had already taken.
+    assert!(
+        (twice.len() as u64) < received_at_stop / 2,
+        "{} of the {received_at_stop} messages received before the restart came again: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(20)]
+    );
     eprintln!(
         "server restarted with {sent_at_stop} of {n} stored and {received_at_stop} received (a backlog of {}): \
-         none lost, {twice} delivered twice",
-        sent_at_stop - received_at_stop
+         none lost, {} delivered twice {:?}",
+        sent_at_stop - received_at_stop,
+        twice.len(),
+        &twice[..twice.len().min(20)]
     );
 }
 

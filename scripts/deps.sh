@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the tools the C side of the tests needs are on PATH: a C compiler, make,
 # pkg-config, readelf (binutils) and valgrind (capi/tests/c_abi.rs, tests/live_scribble.rs),
-# and nats-server for the nats:// tests.
+# nats-server for the nats:// tests, and ip (iproute2) for the bridge test across network
+# namespaces (cli/tests/cli_bridge_netns.rs; unshare and nsenter come with util-linux).
 # Installs the missing ones with apt-get (Debian/Ubuntu, as root or through sudo); on other
 # systems it names what to install and fails. scripts/demo.sh and scripts/test-all.sh run it.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v readelf >/dev/null || missing+=(binutils)
 command -v valgrind >/dev/null || missing+=(valgrind)
 # The nats:// tests (tests/nats_transport.rs, cli/tests/cli_bridge.rs) start their own server.
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2

@@ -1,9 +1,10 @@
 //! `nats://` over a real `nats-server` (tests/common/nats.rs starts one per test on a free
 //! loopback port with JetStream in a temporary directory): round trip with end of stream,
-//! competing receivers in separate processes (every message exactly once between them), a
-//! receiver SIGKILLed while holding a message (redelivered to the other), a sender SIGKILLed
-//! (`SenderDied`), a server restart mid-stream (file storage: nothing lost, nothing twice),
-//! and the errors (bad addresses, oversized messages, no server, no channel, mismatches).
+//! competing receivers in separate processes (every message exactly once between them, each
+//! got some), a receiver SIGKILLed while holding an unacknowledged message (redelivered to the
+//! other), a sender SIGKILLed (`SenderDied`), a server restart while both ends are mid-stream
+//! with a backlog stored (file storage: nothing lost; a duplicate across the restart is
+//! possible, as the README says, and counted), and the errors (bad addresses, oversized messages, no server, no channel, mismatches).
 #![cfg(feature = "nats")]
 
 mod common;
@@ -11,6 +12,7 @@ mod common;
 use common::nats::NatsServer;
 use common::*;
 use ipcring::{Create, Error, Receiver, Sender, Timeout};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const MAXP: usize = 200;
@@ -161,6 +163,9 @@ fn competing_receivers_get_every_message_once() {
     let got = verify_records(&[files[0].path(), files[1].path()], 1, n);
     eprintln!("competing receivers: {got:?} of {n}");
     assert_eq!(got.iter().sum::<u64>(), n);
+    // Both took part: each got some of the stream (20,000 messages, both fetching from the
+    // start), so the once-only check above was a check of two competitors.
+    assert!(got.iter().all(|&g| g > 0), "a receiver got nothing: {got:?}");
     for f in &files {
         let _ = std::fs::remove_file(format!("{}.ready", f.as_str()));
     }
@@ -244,38 +249,64 @@ fn server_restart_mid_stream_loses_nothing() {
     let mut srv = NatsServer::start();
     let addr = srv.addr(&name("restart"), &format!("msg_size={MSG}&ack_wait=2"));
     let mut rx = Receiver::open(&addr, Create::IfMissing).unwrap();
-    let n: u64 = 5000;
-    let a = addr.clone();
-    let sender = std::thread::spawn(move || {
-        let mut tx = Sender::open(&a, Create::No).unwrap();
-        for seq in 0..n {
-            tx.send(&encode_vec(0, seq, MAXP)).unwrap();
-        }
-    });
+    let n: u64 = 20_000;
+    let sent = AtomicU64::new(0);
+    let received = AtomicU64::new(0);
+    let restarted = AtomicBool::new(false);
     // Messages in flight at the restart come again after ack_wait, so out of order: each
-    // must arrive exactly once.
+    // must arrive at least once.
     let mut seen = vec![0u32; n as usize];
-    let mut buf = vec![0u8; MSG];
-    let mut count = 0;
-    loop {
-        match rx.recv_timeout(&mut buf, HANG_BOUND) {
-            Ok(len) => {
-                let (_, seq) = decode(&buf[..len], Some(MAXP)).unwrap();
-                seen[seq as usize] += 1;
-                count += 1;
+    let mut at_stop = (0, 0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut tx = Sender::open(&addr, Create::No).unwrap();
+            for seq in 0..n {
+                tx.send(&encode_vec(0, seq, MAXP)).unwrap();
+                sent.fetch_add(1, Ordering::SeqCst);
             }
-            Err(Error::EndOfStream) => break,
-            Err(e) => panic!("recv after {count}: {e}"),
-        }
-        if count == n / 3 {
+        });
+        // The restart, while both ends are mid-stream: the sender has a quarter stored, the
+        // receiver (slowed to at most 1,000 msg/s until then, so the stream holds a backlog
+        // the file store must keep) has taken at least a twentieth.
+        let restarter = s.spawn(|| {
+            let t0 = Instant::now();
+            while sent.load(Ordering::SeqCst) < n / 4 || received.load(Ordering::SeqCst) < n / 20 {
+                assert!(t0.elapsed() < HANG_BOUND, "the stream never got under way");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let stop = (sent.load(Ordering::SeqCst), received.load(Ordering::SeqCst));
             srv.restart();
+            restarted.store(true, Ordering::SeqCst);
+            stop
+        });
+        let mut buf = vec![0u8; MSG];
+        loop {
+            match rx.recv_timeout(&mut buf, HANG_BOUND) {
+                Ok(len) => {
+                    let (_, seq) = decode(&buf[..len], Some(MAXP)).unwrap();
+                    seen[seq as usize] += 1;
+                    received.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(Error::EndOfStream) => break,
+                Err(e) => panic!("recv after {}: {e}", received.load(Ordering::SeqCst)),
+            }
+            if !restarted.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
-    }
-    sender.join().unwrap();
-    // Nothing lost. A duplicate is possible across a restart (README, nats:// column): a
-    // message stored and acknowledged just before the server stopped, whose publish
-    // acknowledgement the sender never got, is published again, and the server rebuilds its
-    // de-duplication window from the messages it still holds, which no longer include it.
+        at_stop = restarter.join().unwrap();
+    });
+    let (sent_at_stop, received_at_stop) = at_stop;
+    assert!(
+        sent_at_stop < n && received_at_stop < n,
+        "the restart came after the stream (sent {sent_at_stop}, received {received_at_stop} of {n})"
+    );
+    // Nothing lost. Duplicates are possible across a restart (README, nats:// column): a
+    // message stored just before the server stopped, whose publish acknowledgement the sender
+    // never got, is published again (the restarted server rebuilds its de-duplication window
+    // from the messages it still holds); and messages the receiver delivered and acknowledged
+    // around the stop whose acknowledgements the restarted server does not have come again.
+    // Measured: about 11 per run, the receiver's next ones after the stop (so receiver-side).
     let lost: Vec<_> = seen
         .iter()
         .enumerate()
@@ -284,13 +315,30 @@ fn server_restart_mid_stream_loses_nothing() {
         .collect();
     assert!(
         lost.is_empty(),
-        "lost across the restart: {:?}",
+        "lost across the restart: {} (first {:?})",
+        lost.len(),
         &lost[..lost.len().min(20)]
     );
-    let twice = seen.iter().filter(|&&c| c > 1).count();
+    let twice: Vec<_> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 1)
+        .map(|(s, _)| s)
+        .collect();
+    // The consumer's acknowledgements survived the restart (file storage): what comes again
+    // is a few in flight around the stop, not the stream the receiver had already taken.
+    assert!(
+        (twice.len() as u64) < received_at_stop / 2,
+        "{} of the {received_at_stop} messages received before the restart came again: {:?}",
+        twice.len(),
+        &twice[..twice.len().min(20)]
+    );
     eprintln!(
-        "server restart after {} of {n}: none lost, {twice} delivered twice",
-        n / 3
+        "server restarted with {sent_at_stop} of {n} stored and {received_at_stop} received (a backlog of {}): \
+         none lost, {} delivered twice {:?}",
+        sent_at_stop - received_at_stop,
+        twice.len(),
+        &twice[..twice.len().min(20)]
     );
 }
 

@@ -460,6 +460,10 @@ impl ChildProc {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+    /// The exit status if the child has ended (reaped now, remembered for [`wait_all`]).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
     pub fn label(&self) -> &str {
         &self.label
     }

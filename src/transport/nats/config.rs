@@ -7,7 +7,7 @@ use crate::transport::OpenSpec;
 use std::time::Duration;
 
 /// Messages a receiver fetches ahead of its caller (unacknowledged until delivered).
-pub(super) const PREFETCH: usize = 64;
+pub(super) const PREFETCH: usize = 256;
 /// The longest one attempt to publish or to talk to JetStream waits before it is retried.
 pub(super) const ATTEMPT: Duration = Duration::from_secs(5);
 /// How long a fetch waits on the server for messages before the idle checks run again.

@@ -16,7 +16,7 @@ use std::fmt;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 
 #[derive(Default)]
 struct Inbox {
@@ -57,6 +57,8 @@ pub struct NatsReceiver {
     ch: Arc<Chan>,
     shared: Arc<RxShared>,
     task: tokio::task::JoinHandle<()>,
+    /// To the acknowledging task ([`acker`]).
+    acks: mpsc::UnboundedSender<AckCmd>,
     /// The message returned by the last `recv_held`, not yet acknowledged.
     held: Option<jetstream::Message>,
 }
@@ -85,11 +87,14 @@ impl NatsReceiver {
                     .map_err(|e| nats_err("open the consumer", e))
             }
         })?;
-        let task = ch.rt.spawn(fetch_loop(ch.clone(), consumer, shared.clone()));
+        let (acks, acks_rx) = mpsc::unbounded_channel();
+        ch.rt.spawn(acker(acks_rx, shared.clone()));
+        let task = ch.rt.spawn(fetch_loop(ch.clone(), consumer, shared.clone(), acks.clone()));
         Ok(NatsReceiver {
             ch,
             shared,
             task,
+            acks,
             held: None,
         })
     }
@@ -102,7 +107,8 @@ impl NatsReceiver {
     }
 
     fn ack(&self, m: jetstream::Message) {
-        confirm_ack(&self.ch.rt, &self.shared, m);
+        // The acker lives as long as any sender of its channel (this end's).
+        let _ = self.acks.send(AckCmd::Ack(Box::new(m)));
     }
 
     /// Takes the next message (unacknowledged) into `buf`.
@@ -172,8 +178,13 @@ impl Drop for NatsReceiver {
         // Hand back what was fetched and not delivered, so another receiver gets it now.
         let back: Vec<_> = i.msgs.drain(..).map(|(m, _)| m).chain(self.held.take()).collect();
         drop(i);
+        // The acknowledgements of what was delivered reach the server first (a clean close
+        // leaves nothing to be redelivered), then the hand-back.
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        let _ = self.acks.send(AckCmd::Flush(done));
         let _ = self.ch.rt.block_on(async move {
             tokio::time::timeout(ATTEMPT, async move {
+                let _ = flushed.await;
                 for m in back {
                     let _ = m.ack_with(jetstream::AckKind::Nak(None)).await;
                 }
@@ -228,7 +239,12 @@ impl MsgReceiver for NatsReceiver {
 
 /// The receiver's background task: keeps the inbox filled, hands back stale messages, and
 /// decides the end when the channel is idle (the module docs' rule).
-async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull::Config>, sh: Arc<RxShared>) {
+async fn fetch_loop(
+    ch: Arc<Chan>,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    sh: Arc<RxShared>,
+    acks: mpsc::UnboundedSender<AckCmd>,
+) {
     let mut seen: HashSet<String> = HashSet::new();
     let mut dead: HashSet<String> = HashSet::new();
     let stale = ch.ack_wait / 2;
@@ -249,8 +265,12 @@ async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull:
         for m in back {
             let _ = m.ack_with(jetstream::AckKind::Nak(None)).await;
         }
-        let want = PREFETCH.saturating_sub(sh.lock().msgs.len());
-        if want == 0 {
+        let (held, want) = {
+            let n = sh.lock().msgs.len();
+            (n, PREFETCH.saturating_sub(n))
+        };
+        // Fetch when the inbox is empty or has room for a good batch (not one by one).
+        if want == 0 || (held > 0 && want < PREFETCH / 4) {
             let _ = tokio::time::timeout(FETCH_EXPIRES, sh.room.notified()).await;
             continue;
         }
@@ -266,7 +286,7 @@ async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull:
                     got += 1;
                     let seq = m.info().map_or(0, |i| i.stream_sequence);
                     if seq != 0 && sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).contains(&seq) {
-                        confirm_ack(&ch.rt, &sh, m);
+                        let _ = acks.send(AckCmd::Ack(Box::new(m)));
                         continue;
                     }
                     push(&sh, m);
@@ -286,21 +306,79 @@ async fn fetch_loop(ch: Arc<Chan>, consumer: jetstream::consumer::Consumer<pull:
     }
 }
 
-/// Acknowledges `m` and waits (in the background) for the server to confirm it, retrying
-/// while the connection is away; until then its sequence is in `unconfirmed`.
-fn confirm_ack(rt: &Handle, sh: &Arc<RxShared>, m: jetstream::Message) {
-    let seq = m.info().map_or(0, |i| i.stream_sequence);
-    sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).insert(seq);
-    let sh = sh.clone();
-    rt.spawn(async move {
-        for _ in 0..600 {
-            if m.double_ack().await.is_ok() {
-                sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).remove(&seq);
-                return;
+/// What the acknowledging task is asked to do.
+enum AckCmd {
+    /// Acknowledge a message the caller has.
+    Ack(Box<jetstream::Message>),
+    /// Answer once every acknowledgement asked for before is confirmed (or given up).
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Acknowledgements in a group at most, before one of them is confirmed.
+const TICKET_EVERY: usize = 256;
+/// How many times a group whose confirmation failed (the connection went away) is
+/// acknowledged again.
+const TICKET_TRIES: u32 = 50;
+
+/// The receiver's acknowledging task. Acknowledgements go out without waiting for the
+/// server, in groups: the last of a group (every [`TICKET_EVERY`], or when no more is
+/// queued) asks for the server's reply, and that reply confirms the whole group (the server
+/// handles one connection's messages in order). Until then the group's sequences are in
+/// `unconfirmed`, so that a redelivery of one of them (its acknowledgement lost with the
+/// connection, e.g. across a server restart) is acknowledged again and not delivered; a
+/// group not confirmed is acknowledged again, [`TICKET_TRIES`] times at most.
+async fn acker(mut rx: mpsc::UnboundedReceiver<AckCmd>, sh: Arc<RxShared>) {
+    let mut group: Vec<jetstream::Message> = Vec::new();
+    let mut next = None;
+    loop {
+        let cmd = match next.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        let m = match cmd {
+            AckCmd::Flush(done) => {
+                let _ = done.send(());
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            AckCmd::Ack(m) => *m,
+        };
+        let seq = m.info().map_or(0, |i| i.stream_sequence);
+        sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()).insert(seq);
+        next = rx.try_recv().ok();
+        if group.len() + 1 < TICKET_EVERY && matches!(next, Some(AckCmd::Ack(_))) {
+            let _ = m.ack().await;
+            group.push(m);
+            continue;
         }
-    });
+        group.push(m);
+        if confirm_group(&group).await {
+            let mut u = sh.unconfirmed.lock().unwrap_or_else(|p| p.into_inner());
+            for m in &group {
+                u.remove(&m.info().map_or(0, |i| i.stream_sequence));
+            }
+        }
+        // Not confirmed: the sequences stay, and a redelivery of one is acknowledged again.
+        group.clear();
+    }
+}
+
+/// Acknowledges the last of `group` with a reply (the others were acknowledged already);
+/// without one, acknowledges all of them again and retries. Whether the server confirmed.
+async fn confirm_group(group: &[jetstream::Message]) -> bool {
+    let last = group.last().expect("a group has a last message");
+    for _ in 0..TICKET_TRIES {
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), last.double_ack()).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for m in &group[..group.len() - 1] {
+            let _ = m.ack().await;
+        }
+    }
+    false
 }
 
 fn push(sh: &RxShared, m: jetstream::Message) {

@@ -3,9 +3,10 @@
 
 use super::config::{
     check_name, described, describe, parse_target, senders_name, stream_name, DEFAULT_ACK_WAIT, DEFAULT_DUP_WINDOW,
-    HEADER_ROOM,
+    FETCH_EXPIRES, HEADER_ROOM,
 };
 use super::runtime::{connect, nats_err, runtime};
+use futures_util::StreamExt;
 use crate::error::{Error, Result};
 use crate::transport::OpenSpec;
 use async_nats::jetstream::{self, consumer::pull, stream};
@@ -41,10 +42,10 @@ impl Chan {
         format!("ipcring.{}", self.name)
     }
     pub(super) fn entry_subject(&self, id: &str) -> String {
-        format!("ipcring.{}.senders.{id}", self.name)
+        entry_subject(&self.name, id)
     }
     pub(super) fn alive_subject(&self, id: &str) -> String {
-        format!("_ipcring.{}.alive.{id}", self.name)
+        alive_subject(&self.name, id)
     }
     pub(super) fn check_pid(&self) -> Result<()> {
         if std::process::id() != self.pid {
@@ -165,8 +166,8 @@ pub(super) fn open_chan(spec: &OpenSpec) -> Result<Arc<Chan>> {
     })
 }
 
-/// Deletes the channel's stream (with its consumer) and bucket. `target` is `HOST:PORT/NAME`.
-pub(super) fn unlink(target: &str) -> Result<()> {
+/// `HOST:PORT` and `NAME` of a `target` (`HOST:PORT/NAME`), checked.
+fn split_target(target: &str) -> Result<(String, String)> {
     let (server, name) = target.split_once('/').ok_or(Error::InvalidAddress {
         address: format!("nats://{target}"),
         part: target.to_string(),
@@ -177,8 +178,13 @@ pub(super) fn unlink(target: &str) -> Result<()> {
         part: name.to_string(),
         reason,
     })?;
+    Ok((server.to_string(), name.to_string()))
+}
+
+/// Deletes the channel's stream (with its consumer) and bucket. `target` is `HOST:PORT/NAME`.
+pub(super) fn unlink(target: &str) -> Result<()> {
+    let (server, name) = split_target(target)?;
     let rt = runtime()?;
-    let (server, name) = (server.to_string(), name.to_string());
     rt.block_on(async move {
         let client = connect(&server).await?;
         let js = jetstream::new(client);
@@ -193,8 +199,120 @@ pub(super) fn unlink(target: &str) -> Result<()> {
     })
 }
 
-/// As [`unlink`]: the server cannot tell whether a receiver is attached (a pull consumer has
-/// no members), so `force` changes nothing.
-pub(super) fn remove(target: &str, _force: bool) -> Result<()> {
+/// As [`unlink`], but without `force` a channel in use is refused with [`Error::InUse`]
+/// (nothing removed): a live sender (its entry `open` and its connection answering, as the
+/// end-of-stream rule decides) or a live receiver, which the durable consumer shows by a
+/// pull request waiting (`num_waiting`: an idle receiver always has one out, renewed every
+/// `FETCH_EXPIRES`) or messages delivered and not acknowledged (`num_ack_pending`: a
+/// receiver with a full inbox fetches nothing). The consumer is looked at for a little
+/// longer than two fetch periods, so a receiver between two pull requests is seen. A
+/// receiver that died holding messages keeps the channel in use until they are redelivered
+/// (`ack_wait`); `--force` removes it anyway. `endpoints` counts the live senders plus the
+/// waiting pull requests (at least 1 for held messages).
+pub(super) fn remove(target: &str, force: bool) -> Result<()> {
+    if !force {
+        in_use(target)?;
+    }
     unlink(target)
+}
+
+fn in_use(target: &str) -> Result<()> {
+    let (server, name) = split_target(target)?;
+    let rt = runtime()?;
+    let endpoints = rt.block_on(async move {
+        let client = connect(&server).await?;
+        let js = jetstream::new(client.clone());
+        let stream = match js.get_stream(stream_name(&name)).await {
+            Ok(s) => s,
+            Err(e) if e.to_string().contains("not found") => {
+                return Err(Error::NotFound {
+                    object: format!("nats://{server}/{name}"),
+                })
+            }
+            Err(e) => return Err(nats_err("look up the stream", e)),
+        };
+        let mut live = 0u32;
+        if let Ok(senders) = js.get_stream(senders_name(&name)).await {
+            for id in sender_ids(&senders, &name).await.unwrap_or_default() {
+                if sender_state(&client, &senders, &name, &id).await == SenderState::Alive {
+                    live += 1;
+                }
+            }
+        }
+        let t0 = tokio::time::Instant::now();
+        let mut receivers = 0u32;
+        while receivers == 0 && t0.elapsed() < FETCH_EXPIRES * 2 + Duration::from_millis(200) {
+            let mut c = match stream.get_consumer::<pull::Config>("ipcring").await {
+                Ok(c) => c,
+                Err(_) => break, // no consumer: no receiver
+            };
+            let info = c.info().await.map_err(|e| nats_err("read the consumer's info", e))?;
+            receivers = u32::try_from(info.num_waiting).unwrap_or(u32::MAX);
+            if receivers == 0 && info.num_ack_pending > 0 {
+                receivers = 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok::<_, Error>(live.saturating_add(receivers))
+    })?;
+    if endpoints > 0 {
+        return Err(Error::InUse {
+            endpoints,
+            initialising: false,
+        });
+    }
+    Ok(())
+}
+
+/// What a sender's entry and its connection say about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SenderState {
+    /// Its entry says `closed`, or it has none (removed).
+    Closed,
+    /// Its entry says `open` and its liveness subject answers.
+    Alive,
+    /// Its entry says `open` and the server says *no responders*: its connection dropped.
+    Dead,
+}
+
+/// The ids of the senders that have an entry in the senders' stream `senders`.
+pub(super) async fn sender_ids(senders: &stream::Stream, name: &str) -> Option<Vec<String>> {
+    let prefix = format!("ipcring.{name}.senders.");
+    let mut ids = Vec::new();
+    let mut subjects = senders.clone().info_with_subjects(format!("{prefix}*")).await.ok()?;
+    while let Some(x) = subjects.next().await {
+        let (subject, _) = x.ok()?;
+        if let Some(id) = subject.strip_prefix(&prefix) {
+            ids.push(id.to_string());
+        }
+    }
+    Some(ids)
+}
+
+/// Sender `id`'s state (the module docs' "dead": decided by the server).
+pub(super) async fn sender_state(
+    client: &async_nats::Client,
+    senders: &stream::Stream,
+    name: &str,
+    id: &str,
+) -> SenderState {
+    let open = match senders.get_last_raw_message_by_subject(&entry_subject(name, id)).await {
+        Ok(m) => m.payload.as_ref() == b"open",
+        Err(_) => false, // gone (removed): no longer a sender to wait for
+    };
+    if !open {
+        return SenderState::Closed;
+    }
+    match client.request(alive_subject(name, id), "".into()).await {
+        Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => SenderState::Dead,
+        _ => SenderState::Alive,
+    }
+}
+
+fn entry_subject(name: &str, id: &str) -> String {
+    format!("ipcring.{name}.senders.{id}")
+}
+
+fn alive_subject(name: &str, id: &str) -> String {
+    format!("_ipcring.{name}.alive.{id}")
 }

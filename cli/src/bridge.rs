@@ -47,7 +47,7 @@ if a sender of FROM died without closing, it exits 1 after moving everything.";
 /// Most messages moved at once: peeked from FROM, sent to TO as one batch, then released.
 /// Into `nats://` they are all in flight together; their ids stay within the channel's
 /// `dup_window` however long a batch takes (a batch is seconds at most).
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// A stable identity of the source for message ids: the same channel gives the same prefix
 /// in the next bridge run, a re-created one a different prefix.

@@ -31,7 +31,7 @@ impl NatsServer {
     /// Starts a server and waits (10 s at most) until it accepts connections.
     pub fn start() -> Result<NatsServer, String> {
         let port = free_port().map_err(|e| format!("no free loopback port: {e}"))?;
-        let dir = std::env::temp_dir().join(format!("ipcring-natsd-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ipcring-bench-{}-natsd-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let child = Command::new(exe())
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])

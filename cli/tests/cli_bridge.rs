@@ -8,8 +8,11 @@
 //!   the chain moves some 3,500-4,000 messages/s; `IPCRING_NATS_PIPELINE_N=1000000` is the full
 //!   run). Needs the C library built (`cargo build --release -p ipcring-capi`).
 //! - The bridge SIGKILLed at random points (shm → nats, `IPCRING_NATS_KILL_ROUNDS` rounds,
-//!   default 50, over `IPCRING_NATS_KILL_N` messages, default 100,000, enough that all 50
-//!   kills land mid-stream): afterwards the stream holds every message exactly once, in order.
+//!   default 50, over `IPCRING_NATS_KILL_N` messages, default 400,000, enough that all 50
+//!   kills land mid-stream at the batched bridge's 25,000-40,000 msg/s; a round that finds
+//!   the ring drained ends the rounds, since a bridge started on an empty ring whose sender
+//!   is gone waits for a sender, as any receiver does): afterwards the stream holds every
+//!   message exactly once, in order.
 //! - Bad addresses and a missing server: the exit codes of docs/cli.md.
 #![cfg(unix)]
 
@@ -81,7 +84,7 @@ fn c_to_shm_to_nats_to_shm_to_rust() {
 #[test]
 fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
     let _g = serial();
-    let n = env_n("IPCRING_NATS_KILL_N", 100_000);
+    let n = env_n("IPCRING_NATS_KILL_N", 400_000);
     let rounds = env_n("IPCRING_NATS_KILL_ROUNDS", 50);
     let srv = NatsServer::start();
     let id = std::process::id();
@@ -103,7 +106,18 @@ fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
     }
     let mut rng = common::rng::Rng::new(u64::from(id), 18);
     let mut killed = 0;
+    let ring_name = format!("ipcring-br-kill-{id}");
+    let drained = || {
+        ipcring::inspect::inspect(&ring_name)
+            .ok()
+            .and_then(|i| i.counters)
+            .and_then(|c| c.fill)
+            == Some(0)
+    };
     for _ in 0..rounds {
+        if drained() {
+            break; // a killed bridge moved the last message
+        }
         let mut b = bridge("bridge", &a, &x);
         std::thread::sleep(Duration::from_millis(10 + rng.below(150)));
         b.kill();
@@ -113,8 +127,10 @@ fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
         }
         killed += 1;
     }
-    let last = wait_all(vec![bridge("bridge", &a, &x)], HANG_BOUND).pop().unwrap();
-    assert!(last.success(), "{}", last.describe());
+    if !drained() {
+        let last = wait_all(vec![bridge("bridge", &a, &x)], HANG_BOUND).pop().unwrap();
+        assert!(last.success(), "{}", last.describe());
+    }
     // Everything in the stream once, in order; the killed bridges' nats senders died, so the
     // end is SenderDied.
     let mut rx = Receiver::open(&x, Create::No).unwrap();

@@ -28,12 +28,31 @@
 //! - **Send**: publish with headers `Nats-Msg-Id` (the sender's id and a counter, or the id
 //!   the bridge gives) and `Ipcring-Sender`, then wait for JetStream's acknowledgement: the
 //!   message counts as sent when the server stored it. A refused publish (stream full) or a
-//!   lost connection is retried, with the same message id, until the timeout.
+//!   lost connection is retried, with the same message id, until the timeout. A batch
+//!   (`send_batch`, `send_batch_with_ids`) publishes up to 1,024 messages before it waits for
+//!   their acknowledgements, in order: it returns the prefix stored and never counts a
+//!   message the server did not acknowledge. On a stream with a `capacity` a batch keeps
+//!   one publish in flight (a full stream refuses one publish and may take the next a moment
+//!   later, which would reorder them). Unbounded, the one case a window can reorder is a
+//!   connection lost mid-window: a publish lost with it is retried after later ones of the
+//!   window that reached the server (those are stored once: same ids).
 //! - **Receive**: a background task per receiver keeps up to `PREFETCH` (`config`) fetched messages
 //!   (unacknowledged) and sets the end's eventfd while any is buffered or the end is known;
 //!   `recv` copies one out and acknowledges it; `peek` holds it and `release` acknowledges
 //!   it. A buffered message older than half the `ack_wait` is handed back (NAK) so that the
 //!   server does not redeliver it to another receiver while this one still holds it.
+//!   Acknowledgements go out without waiting for the server, through a task that confirms
+//!   them in groups (the last of each group of up to 256 asks for the server's reply);
+//!   until a group is confirmed its sequences are remembered, so that a redelivery of one
+//!   (an acknowledgement lost with the connection) is acknowledged again and not delivered.
+//!   A receiver closed cleanly waits (5 s at most) for its acknowledgements to be
+//!   confirmed, then hands back (NAK) what it fetched and did not deliver.
+//!
+//! # Remove
+//!
+//! `remove` without force refuses (`InUse`) while a sender is alive (the rule below) or the
+//! consumer shows a receiver: a pull request waiting (`num_waiting`) or messages delivered
+//! and not acknowledged (`num_ack_pending`), looked at over two fetch periods.
 //!
 //! # End of stream, exactly
 //!
@@ -53,7 +72,9 @@
 //!
 //! `config` (what an address says, limits, object names), `runtime` (the tokio runtime,
 //! the connection, eventfds), `stream` (the channel's objects on the server: open, create,
-//! remove), `sender`, `receiver`, `ending` (the end-of-stream rule).
+//! remove, the senders' entries and liveness), `sender` (publishing, pipelined batches),
+//! `receiver` (the fetch task, delivery, the acknowledging task), `ending` (the
+//! end-of-stream rule).
 
 mod config;
 mod ending;

@@ -128,7 +128,8 @@ pub struct BenchArgs {
     pub quick: bool,
     /// Measure nats:// instead (starts its own nats-server): async-nats publish loops
     /// against `ipcring bridge` shm -> nats at 64 B and 1 KiB (or --sizes), and the latency
-    /// shm -> bridge -> NATS -> bridge -> shm (docs/nats.md). Takes --quick, --sizes.
+    /// shm -> bridge -> NATS -> bridge -> shm (docs/nats.md). Takes --quick, --sizes,
+    /// --rounds (default 3, 1 with --quick).
     #[arg(long)]
     pub nats: bool,
     /// Rounds; each runs every case once, in turn (default 5, or 3 with --quick).

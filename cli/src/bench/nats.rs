@@ -1,6 +1,7 @@
 //! `ipcring bench --nats`: the figures of `nats://` (docs/nats.md), measured in one run
 //! against a `nats-server` the bench starts itself (`crate::natsd`), at each size (64 B and
-//! 1 KiB by default):
+//! 1 KiB by default); throughputs are medians over `--rounds` (3, or 1 with `--quick`), each
+//! round running every row in turn:
 //!
 //! - (a) a plain `async-nats` JetStream publish loop that awaits each acknowledgement;
 //! - (b) the same with a window of [`WINDOW`] acknowledgements in flight (the fair best case
@@ -217,12 +218,18 @@ fn size_label(s: usize) -> String {
     }
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Runs `ipcring bench --nats`.
 pub fn run(a: &BenchArgs) -> CmdResult {
     let n = a.messages.unwrap_or(if a.quick { 20_000 } else { 200_000 });
     // Row (a) pays a round trip per message: a tenth of the messages (1,000 at least).
     let n_seq = (n / 10).max(1_000).min(n);
     let samples = if a.quick { 1_000 } else { 2_000 };
+    let rounds = a.rounds.unwrap_or(if a.quick { 1 } else { 3 }) as usize;
     let sizes = if a.sizes.is_empty() {
         vec![64, 1024]
     } else {
@@ -233,28 +240,37 @@ pub fn run(a: &BenchArgs) -> CmdResult {
     let started = Instant::now();
     let mut out = String::new();
     out.push_str(&format!(
-        "nats:// figures: {version} on 127.0.0.1 (JetStream, file storage, work-queue stream), \
-         one run; (a) {n_seq} messages, (b) and (c) {n} each\n\n"
+        "nats:// figures: {version} on 127.0.0.1 (JetStream, file storage, work-queue stream); \
+         medians of {rounds} interleaved round(s) of (a) {n_seq} messages, (b) and (c) {n} each\n\n"
     ));
     out.push_str(&format!(
         "{:<50} {:>7} {:>11} {:>9} {:>7} {:>7}\n",
         "row", "size", "msg/s", "MB/s", "(c)/(a)", "(c)/(b)"
     ));
     let pid = std::process::id();
-    for &size in &sizes {
-        let query = format!("msg_size={size}");
-        let rate = |row: char, f: &dyn Fn(&str, String) -> Result<f64, Fail>| -> Result<f64, Fail> {
-            let name = format!("bench{row}{size}x{pid}");
-            let addr = srv.addr(&name, &query);
-            let subject = make_channel(&addr, &name)?;
-            let r = f(&addr, subject);
-            let _ = ipcring::remove(&addr, true);
-            r
-        };
-        let url = srv.url();
-        let ra = rate('a', &|_, s| publish_loop(&url, s, size, n_seq, 1))?;
-        let rb = rate('b', &|_, s| publish_loop(&url, s, size, n, WINDOW))?;
-        let rc = rate('c', &|addr, _| bridge_row(addr, size, n, &size.to_string()))?;
+    let url = srv.url();
+    // rates[size index][row] over the rounds; each round runs every row at every size in turn.
+    let mut rates = vec![[Vec::new(), Vec::new(), Vec::new()]; sizes.len()];
+    for round in 0..rounds {
+        for (k, &size) in sizes.iter().enumerate() {
+            let query = format!("msg_size={size}");
+            let rate = |row: char, f: &dyn Fn(&str, String) -> Result<f64, Fail>| -> Result<f64, Fail> {
+                let name = format!("bench{row}{size}x{pid}r{round}");
+                let addr = srv.addr(&name, &query);
+                let subject = make_channel(&addr, &name)?;
+                let r = f(&addr, subject);
+                let _ = ipcring::remove(&addr, true);
+                r
+            };
+            rates[k][0].push(rate('a', &|_, s| publish_loop(&url, s, size, n_seq, 1))?);
+            rates[k][1].push(rate('b', &|_, s| publish_loop(&url, s, size, n, WINDOW))?);
+            rates[k][2].push(rate('c', &|addr, _| {
+                bridge_row(addr, size, n, &format!("{size}-{round}"))
+            })?);
+        }
+    }
+    for (k, &size) in sizes.iter().enumerate() {
+        let [ra, rb, rc] = [0, 1, 2].map(|r| median(&mut rates[k][r]));
         let mb = |r: f64| r * size as f64 / 1e6;
         let sl = size_label(size);
         out.push_str(&format!(

@@ -61,7 +61,8 @@
 //! a fetch found nothing, it reads the bucket, then the stream's message count. If it has
 //! seen at least one sender, every seen sender's entry is `closed` (or gone) or the sender is
 //! dead, and the stream holds no message (every message acknowledged), the receive returns
-//! [`Error::EndOfStream`], or [`Error::SenderDied`] if one of them is dead. A sender is dead
+//! [`Error::EndOfStream`](crate::error::Error::EndOfStream), or
+//! [`Error::SenderDied`](crate::error::Error::SenderDied) if one of them is dead. A sender is dead
 //! when its entry says `open` but a request to its liveness subject
 //! (`_ipcring.NAME.alive.ID`, which the sender's connection subscribes) gets the server's
 //! *no responders* answer: the server dropped the subscription because it dropped the

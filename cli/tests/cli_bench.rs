@@ -581,7 +581,7 @@ fn nats_rows_ratios_and_latency() {
         return;
     }
     let _g = serial();
-    let r = bench(&["--nats", "--quick", "--messages", "2000"]);
+    let r = bench(&["bench", "--nats", "--quick", "--messages", "2000"]);
     assert!(r.status.success(), "bench --nats: {}\n{}", r.stdout, r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     for size in [" 64 B ", " 1 KiB "] {

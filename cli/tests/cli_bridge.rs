@@ -5,7 +5,7 @@
 //!   into a second ring, and this test reads that ring checking every sequence number and
 //!   checksum, then end of stream through the whole chain. The count is
 //!   `IPCRING_NATS_PIPELINE_N` (default 100,000; `IPCRING_NATS_PIPELINE_N=1000000` is the full
-//!   run: about 48 s on the busy 2-core test machine, some 21,000 messages/s with batches). Needs the C library built (`cargo build --release -p ipcring-capi`).
+//!   run: about 31 s on the busy 2-core test machine, some 32,000 messages/s with batches). Needs the C library built (`cargo build --release -p ipcring-capi`).
 //! - The bridge SIGKILLed at random points (shm → nats, `IPCRING_NATS_KILL_ROUNDS` rounds,
 //!   default 50, over `IPCRING_NATS_KILL_N` messages, default 400,000, enough that all 50
 //!   kills land mid-stream at the batched bridge's 25,000-40,000 msg/s; a round that finds

@@ -4,7 +4,9 @@
 //! got some), a receiver SIGKILLed while holding an unacknowledged message (redelivered to the
 //! other), a sender SIGKILLed (`SenderDied`), a server restart while both ends are mid-stream
 //! with a backlog stored (file storage: nothing lost; a duplicate across the restart is
-//! possible, as the README says, and counted), and the errors (bad addresses, oversized messages, no server, no channel, mismatches).
+//! possible, as the README says, and counted), a remove without force refused while a
+//! receiver process or a sender is attached, and the errors (bad addresses, oversized
+//! messages, no server, no channel, mismatches).
 #![cfg(feature = "nats")]
 
 mod common;
@@ -47,6 +49,14 @@ fn child_entry() {
                 assert_eq!(p, 0);
                 std::fs::write(std::env::var("OUT").unwrap(), seq.to_string()).unwrap();
                 std::thread::sleep(Duration::from_secs(3600));
+            }
+            "wait" => {
+                // A receiver that waits for messages (none come) until it is killed.
+                let mut rx = Receiver::open(&addr, Create::No).unwrap();
+                touch(&std::env::var("OUT").unwrap());
+                let mut buf = vec![0u8; MSG];
+                let r = rx.recv(&mut buf);
+                panic!("recv returned {r:?}");
             }
             "send_then_hang" => {
                 let n: u64 = std::env::var("N").unwrap().parse().unwrap();
@@ -408,4 +418,51 @@ fn full_stream_blocks_the_sender() {
     assert_eq!(rx.recv_vec().unwrap(), [0]);
     // Room again once the message is acknowledged (the ack is asynchronous: wait a little).
     tx.send_timeout(b"y", HANG_BOUND).unwrap();
+}
+
+#[test]
+fn remove_without_force_refuses_while_an_end_is_attached() {
+    let _g = serial();
+    let srv = NatsServer::start();
+    let addr = srv.addr(&name("inuse"), &format!("msg_size={MSG}"));
+    // Made, nobody attached: a remove without force goes through.
+    drop(Sender::open(&addr, Create::IfMissing).unwrap());
+    ipcring::remove(&addr, false).unwrap();
+    assert!(matches!(ipcring::remove(&addr, false), Err(Error::NotFound { .. })));
+    // A receiver in another process, waiting for messages.
+    drop(Sender::open(&addr, Create::IfMissing).unwrap());
+    let flag = TempPath::new("nats-inuse");
+    let mut waiter = spawn("wait", &[("ADDR", addr.clone()), ("OUT", flag.as_str().to_string())]);
+    wait_for_file(flag.path(), HANG_BOUND);
+    for _ in 0..3 {
+        match ipcring::remove(&addr, false) {
+            Err(Error::InUse { endpoints, .. }) => assert!(endpoints >= 1),
+            r => panic!("remove with a live receiver: {r:?}"),
+        }
+    }
+    // Nothing was removed: a sender still reaches that receiver's channel.
+    let mut tx = Sender::open(&addr, Create::No).unwrap();
+    drop(tx.try_clone().unwrap());
+    // A live sender alone keeps it in use too, once the receiver is gone.
+    waiter.kill();
+    let _ = wait_all(vec![waiter], HANG_BOUND);
+    match ipcring::remove(&addr, false) {
+        Err(Error::InUse { endpoints, .. }) => assert!(endpoints >= 1),
+        r => panic!("remove with a live sender: {r:?}"),
+    }
+    tx.send(&encode_vec(0, 0, MAXP)).unwrap();
+    drop(tx);
+    // The message sent is still there: the receiver died before it came, so nothing holds
+    // it, and the channel is free; the dead receiver's last pull request expires first.
+    let t0 = Instant::now();
+    loop {
+        match ipcring::remove(&addr, false) {
+            Ok(()) => break,
+            Err(Error::InUse { .. }) => assert!(t0.elapsed() < HANG_BOUND, "still in use"),
+            Err(e) => panic!("remove: {e}"),
+        }
+    }
+    // --force removes whatever is attached.
+    let _rx = Receiver::open(&addr, Create::IfMissing).unwrap();
+    ipcring::remove(&addr, true).unwrap();
 }

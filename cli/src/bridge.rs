@@ -44,6 +44,11 @@ same JetStream message id (Nats-Msg-Id = source identity + position) and is stor
 At FROM's end of stream the bridge closes TO (its receivers see end of stream) and exits 0;
 if a sender of FROM died without closing, it exits 1 after moving everything.";
 
+/// Most messages moved at once: peeked from FROM, sent to TO as one batch, then released.
+/// Into `nats://` they are all in flight together; their ids stay within the channel's
+/// `dup_window` however long a batch takes (a batch is seconds at most).
+const BATCH: usize = 1024;
+
 /// A stable identity of the source for message ids: the same channel gives the same prefix
 /// in the next bridge run, a re-created one a different prefix.
 fn source_identity(addr: &Address, run: &str) -> String {
@@ -123,12 +128,24 @@ pub fn bridge(a: &BridgeArgs) -> CmdResult {
         bytes: 0,
         last_msgs: 0,
     };
+    // One batch at a time: peek up to BATCH messages, send them all (into nats://: all in
+    // flight, then every acknowledgement awaited), release exactly those sent.
+    let mut msgs: Vec<Vec<u8>> = Vec::new();
     let end = loop {
-        if a.count.is_some_and(|n| p.msgs >= n) {
+        let room = a.count.map_or(BATCH, |n| (n - p.msgs).min(BATCH as u64) as usize);
+        if room == 0 {
             break Ok(());
         }
-        let (ptr, len, pos) = match rx.peek_raw(timeout) {
-            Ok(x) => x,
+        let mut seen = 0;
+        let batch = match rx.peek_batch(room, timeout, |m| {
+            if msgs.len() <= seen {
+                msgs.push(Vec::new());
+            }
+            msgs[seen].clear();
+            msgs[seen].extend_from_slice(m);
+            seen += 1;
+        }) {
+            Ok(b) => b,
             Err(Error::EndOfStream) => break Ok(()),
             Err(Error::SenderDied) => {
                 break Err(Fail::new(
@@ -141,21 +158,31 @@ pub fn bridge(a: &BridgeArgs) -> CmdResult {
             }
             Err(e) => break Err(Fail::lib(&a.from, e)),
         };
-        // SAFETY: peek_raw returned a message of `len` bytes at `ptr`, valid until release_raw,
-        // and nothing else uses `rx` until then.
-        let msg = unsafe { std::slice::from_raw_parts(ptr, len) };
-        let id = if pos != 0 || from.transport() == Transport::Shm {
-            format!("{src}-{pos}")
-        } else {
-            local += 1;
-            format!("{src}-{local}")
-        };
-        if let Err(e) = tx.send_with_id(msg, &id, Timeout::Forever) {
-            // Not released: the message stays in FROM.
+        let pos = batch.position();
+        let out: Vec<(&[u8], String)> = msgs[..seen]
+            .iter()
+            .enumerate()
+            .map(|(k, m)| {
+                let id = if pos != 0 || from.transport() == Transport::Shm {
+                    format!("{src}-{}", pos.wrapping_add(k as u64))
+                } else {
+                    local += 1;
+                    format!("{src}-{local}")
+                };
+                (m.as_slice(), id)
+            })
+            .collect();
+        let sent = tx.send_batch_with_ids(&out, Timeout::Forever);
+        let n = *sent.as_ref().unwrap_or(&0);
+        // Only what TO accepted leaves FROM; the rest stays for the next bridge.
+        batch.release(n);
+        for (m, _) in &out[..n] {
+            p.tick(m.len());
+        }
+        // Fewer than seen: an error came after the first (the next send reports it).
+        if let Err(e) = sent {
             break Err(Fail::lib(&a.to, e));
         }
-        rx.release_raw(pos, len);
-        p.tick(len);
     };
     drop(tx);
     p.summary();

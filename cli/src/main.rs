@@ -11,13 +11,14 @@
 //! ipcring bench [--quick]          every transport side by side, with the limits
 //! ```
 //!
-//! Files: `inspect.rs` (ls, stat, rm), `pipe.rs` (send, recv), `bridge.rs` (bridge), `bench/` (bench). Every
+//! Files: `inspect.rs` (ls, stat, rm), `pipe.rs` (send, recv), `bridge.rs` (bridge), `bench/` (bench), `natsd.rs` (a nats-server for bench --nats). Every
 //! command returns a [`Fail`] on error; `main` prints it and exits with its code (see
 //! [`exit`]).
 
 mod bench;
 mod bridge;
 mod inspect;
+mod natsd;
 mod pipe;
 
 use clap::{Parser, Subcommand};

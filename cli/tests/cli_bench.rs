@@ -2,7 +2,8 @@
 //! down). Checks the JSON's structure and figures (present, finite, positive where they must
 //! be; no timing is asserted), the rows asked for and nothing else, `n/a` rows with their
 //! reason, the SVG, usage errors (exit 2), and that no named object (`/dev/shm`, `/tmp`,
-//! `/dev/mqueue`) outlives a run, including one ended by SIGINT at a random moment.
+//! `/dev/mqueue`) outlives a run, including one ended by SIGINT at a random moment. Where
+//! `nats-server` is installed (CI), `--nats` runs once, quickly: its rows, ratios and latency.
 
 use serde_json::Value;
 use std::io::Read;
@@ -548,5 +549,61 @@ fn memcpy_limit_bounds_every_ring_row() {
         }
     }
     assert_eq!(seen, 18, "six ring rows at three sizes");
+    assert_no_leftovers(r.pid);
+}
+
+fn nats_server_present() -> bool {
+    std::path::Path::new("/usr/sbin/nats-server").exists()
+        || Command::new("nats-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+}
+
+/// A figure of `line` after `label`, e.g. the number after "p50 ".
+fn number_after(line: &str, label: &str) -> f64 {
+    let rest = &line[line.find(label).unwrap_or_else(|| panic!("{label:?} in {line:?}")) + label.len()..];
+    let num: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    num.parse()
+        .unwrap_or_else(|_| panic!("a number after {label:?} in {line:?}"))
+}
+
+#[test]
+fn nats_rows_ratios_and_latency() {
+    if !nats_server_present() {
+        eprintln!("nats-server not installed: bench --nats not run (scripts/deps.sh installs it)");
+        return;
+    }
+    let _g = serial();
+    let r = bench(&["bench", "--nats", "--quick", "--messages", "2000"]);
+    assert!(r.status.success(), "bench --nats: {}\n{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    for size in [" 64 B ", " 1 KiB "] {
+        for row in ["(a) ", "(b) ", "(c) "] {
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with(row) && l.contains(size))
+                .unwrap_or_else(|| panic!("row {row}at{size}missing:\n{}", r.stdout));
+            // msg/s, MB/s, and for (c) the two ratios: finite and positive.
+            let figures: Vec<f64> = line[line.find(size).unwrap() + size.len()..]
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or_else(|_| panic!("figure {x:?} in {line:?}")))
+                .collect();
+            assert_eq!(figures.len(), if row == "(c) " { 4 } else { 2 }, "{line}");
+            assert!(figures.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
+        }
+    }
+    let d = lines
+        .iter()
+        .find(|l| l.starts_with("(d) latency"))
+        .expect("the latency row");
+    let (p50, p99) = (number_after(d, "p50"), number_after(d, "p99"));
+    assert!(p50 > 0.0 && p99 >= p50, "{d}");
     assert_no_leftovers(r.pid);
 }

@@ -5,12 +5,12 @@
 //!   pipeline_producer` writes checked messages into a ring, one bridge moves them into
 //!   `nats://`, another out of it into a second ring, and a child consumer reads that ring
 //!   checking every sequence number and checksum, then end of stream through the whole chain.
-//!   The count is `IPCRING_NATS_PIPELINE_N`, default 1,000,000 (about 5 minutes on the
-//!   2-core test machine, where the chain moves some 3,150-4,000 messages/s); progress every
-//!   15 s and the rate go to stderr. Needs the C library built (`cargo build --release -p
-//!   ipcring-capi`).
+//!   The count is `IPCRING_NATS_PIPELINE_N`, default 1,000,000 (about 31 s on the 2-core test
+//!   machine with batches, some 32,000 messages/s end to end); progress every 15 s and the
+//!   rate go to stderr. Needs the C library built (`cargo build --release -p ipcring-capi`).
 //! - The bridge SIGKILLed at random points (shm → nats, `IPCRING_NATS_KILL_ROUNDS` rounds,
-//!   default 50, over `IPCRING_NATS_KILL_N` messages, default 100,000): each round's bridge is
+//!   default 50, over `IPCRING_NATS_KILL_N` messages, default 400,000, enough for 50 kills
+//!   mid-stream at the batched bridge's pace of 1,024-message batches): each round's bridge is
 //!   killed while running, one round in eight during its start, the others once it released a
 //!   random number of further messages (plus 0-3 ms); a last bridge moves the rest. Afterwards
 //!   the stream holds every message exactly once, in order. The seed is printed;
@@ -133,7 +133,7 @@ fn kill_rounds(from: &str, to: &str, n: u64, rounds: u64, moved: &mut dyn FnMut(
 #[test]
 fn bridge_killed_at_random_points_loses_and_duplicates_nothing() {
     let _g = serial();
-    let n = common::env_u64("IPCRING_NATS_KILL_N", 100_000);
+    let n = common::env_u64("IPCRING_NATS_KILL_N", 400_000);
     let rounds = common::env_u64("IPCRING_NATS_KILL_ROUNDS", 50);
     assert!(
         rounds >= 1 && n >= 4 * rounds,

@@ -192,6 +192,12 @@ fn remove_or_unlink_at(addr: &Address, force: Option<bool>, address: &str) -> Re
 ///   its lock on the queue's companion file, then removes the queue and the companion as
 ///   [`unlink`] does. Best effort: an endpoint that attaches between the check and the
 ///   removal is not seen (it is left on the removed queue, as with [`unlink`]).
+/// - `nats://HOST:PORT/NAME`: refuses ([`Error::InUse`]) while a sender is alive (its entry
+///   in the senders' stream says `open` and the server still has its connection) or a
+///   receiver is attached (the durable consumer has a pull request waiting or messages
+///   delivered and not acknowledged; looked at for about a second, so a receiver between two
+///   pull requests is seen), then deletes the streams as [`unlink`] does. A receiver that
+///   died holding messages keeps the channel in use until they are redelivered (`ack_wait`).
 /// - `fifo://` and `unix://`: no liveness check; the same as [`unlink`].
 ///
 /// # Errors

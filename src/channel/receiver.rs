@@ -584,6 +584,14 @@ impl RecvBatch<'_> {
         self.n
     }
 
+    /// The position of the first message seen: on a ring the count of messages consumed
+    /// before it (the others follow at `position() + 1`, `+ 2`, ...; stable across
+    /// receivers, so `ipcring bridge` derives message ids from it); on `nats://` the stream
+    /// sequence of the one message seen; 0 on the other transports.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// Whether no message was seen (only when `max` was 0).
     pub fn is_empty(&self) -> bool {
         self.n == 0

@@ -253,6 +253,41 @@ impl Sender {
         dispatch!(&mut self.inner, Tx, e => SendEnd::send_batch(e, msgs, timeout))
     }
 
+    /// [`send_batch`](Sender::send_batch) with a message id each, as
+    /// [`send_with_id`](Sender::send_with_id): on `nats://` the whole batch is in flight at
+    /// once and each message counts as sent when the server has stored it (the count is the
+    /// prefix stored, in order); a resend of any of them with the same id is stored once.
+    /// Every other transport ignores the ids.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::Timeout;
+    /// let (mut tx, mut rx) = ipcring::pair(&Default::default())?;
+    /// let n = tx.send_batch_with_ids(&[(b"a", "src-7"), (b"b", "src-8")], Timeout::NonBlocking)?;
+    /// assert_eq!(n, 2);
+    /// assert_eq!(rx.recv_vec()?, b"a");
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`send_batch`](Sender::send_batch).
+    #[must_use = "the count says how many were sent: the rest were not"]
+    pub fn send_batch_with_ids<M: AsRef<[u8]>, I: AsRef<str>>(
+        &mut self,
+        msgs: &[(M, I)],
+        timeout: Timeout,
+    ) -> Result<usize> {
+        match &mut self.inner {
+            Tx::Ring(e) => {
+                let slices: Vec<&[u8]> = msgs.iter().map(|(m, _)| m.as_ref()).collect();
+                SendEnd::send_batch(e, &slices, timeout)
+            }
+            Tx::Fallback(e) => e.send_batch_with_ids(msgs, timeout),
+        }
+    }
+
     /// Reserves the next slot for a zero-copy write, waiting as `timeout` allows. Write into
     /// [`SendSlot::buf`] and [`commit`](SendSlot::commit). A slot dropped without commit sends
     /// nothing (on MPMC it is published as a tombstone that receivers skip). On a fallback

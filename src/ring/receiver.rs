@@ -434,8 +434,9 @@ impl RingReceiver {
         };
         let r = self.park_for_data(timeout, |imp| match imp {
             RecvImp::Spsc(c) => {
+                let pos = c.position();
                 let n = c.peek_batch(max, &mut each)?;
-                Ok((n > 0).then_some((0, n)))
+                Ok((n > 0).then_some((pos, n)))
             }
             RecvImp::Mpmc(c) => {
                 let Some((pos, n)) = c.claim(max, usize::MAX)? else {

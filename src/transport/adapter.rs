@@ -1,7 +1,8 @@
 //! The ring-only calls over any fallback: batches, zero-copy slots and statistics emulated on
 //! top of a [`MsgSender`] / [`MsgReceiver`], so that every transport offers the channel API.
 //!
-//! - A batch is a loop of single sends / receives (same results, no single publish).
+//! - A batch is the transport's `MsgSender::send_batch` (a loop of single sends, except on
+//!   `nats://`, which has the whole batch in flight at once) / a loop of single receives.
 //! - A send slot is an internal buffer of `msg_size` bytes; its commit writes it, waiting for
 //!   room as long as it takes (a fallback cannot reserve room in the kernel ahead of the
 //!   write).
@@ -106,21 +107,35 @@ impl FallbackTx {
     }
 
     pub(crate) fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
+        let slices: Vec<&[u8]> = msgs.iter().map(AsRef::as_ref).collect();
+        self.send_slices(&slices, None, timeout)
+    }
+
+    /// A batch with a message id each (see `MsgSender::send_batch`).
+    pub(crate) fn send_batch_with_ids<M: AsRef<[u8]>, I: AsRef<str>>(
+        &mut self,
+        msgs: &[(M, I)],
+        timeout: Timeout,
+    ) -> Result<usize> {
+        let slices: Vec<&[u8]> = msgs.iter().map(|(m, _)| m.as_ref()).collect();
+        let ids: Vec<&str> = msgs.iter().map(|(_, i)| i.as_ref()).collect();
+        self.send_slices(&slices, Some(&ids), timeout)
+    }
+
+    fn send_slices(&mut self, msgs: &[&[u8]], ids: Option<&[&str]>, timeout: Timeout) -> Result<usize> {
         let max = self.end.msg_size();
-        if let Some(m) = msgs.iter().find(|m| m.as_ref().len() > max) {
-            return Err(Error::TooLarge {
-                len: m.as_ref().len(),
-                max,
-            });
+        if let Some(m) = msgs.iter().find(|m| m.len() > max) {
+            return Err(Error::TooLarge { len: m.len(), max });
         }
-        for (sent, m) in msgs.iter().enumerate() {
-            match self.send_with_timeout(m.as_ref(), timeout) {
-                Ok(()) => {}
-                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected) if sent > 0 => return Ok(sent),
-                Err(e) => return Err(e),
-            }
+        if msgs.is_empty() {
+            return Ok(0);
         }
-        Ok(msgs.len())
+        let _watch = intr::enter(&self.wake);
+        let end = &mut self.end;
+        let n = counting(&mut self.stats.syscalls, || end.send_batch(msgs, ids, timeout))?;
+        self.stats.messages += n as u64;
+        self.stats.bytes += msgs[..n].iter().map(|m| m.len() as u64).sum::<u64>();
+        Ok(n)
     }
 
     /// The slot buffer (`msg_size` bytes) and position 0: a fallback cannot reserve room

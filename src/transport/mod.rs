@@ -103,6 +103,28 @@ pub trait MsgSender: fmt::Debug + Send {
         let _ = id;
         self.send(msg, timeout)
     }
+    /// Sends `msgs` in order (with `ids[i]` as the id of `msgs[i]` where given, as
+    /// [`send_with_id`](Self::send_with_id)), waiting as `timeout` allows; returns how many
+    /// were sent, a prefix: fewer than `msgs.len()` only if the wait ended or an error came
+    /// after the first (the next call reports it). The lengths are checked by the caller.
+    /// By default one send each; `nats://` has them all in flight at once and then waits
+    /// for their acknowledgements.
+    fn send_batch(&mut self, msgs: &[&[u8]], ids: Option<&[&str]>, timeout: Timeout) -> Result<usize> {
+        for (sent, m) in msgs.iter().enumerate() {
+            let r = match ids {
+                Some(ids) => self.send_with_id(m, ids[sent], timeout),
+                None => self.send(m, timeout),
+            };
+            match r {
+                Ok(()) => {}
+                Err(Error::WouldBlock | Error::TimedOut | Error::Interrupted | Error::Disconnected) if sent > 0 => {
+                    return Ok(sent)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(msgs.len())
+    }
     /// The largest message this end sends.
     fn msg_size(&self) -> usize;
     /// Another sender on the same channel, or [`Error::Unsupported`] saying why not.

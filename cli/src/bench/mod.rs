@@ -30,7 +30,10 @@
 //! both processes have them open, and on every error path and on SIGINT/SIGTERM/SIGHUP
 //! ([`cleanup`]); children are reaped.
 //!
-//! Files: `mod.rs` (arguments, rounds, orchestration), `limits.rs`, `cases.rs` (transports),
+//! `ipcring bench --nats` measures `nats://` instead ([`nats`]; it needs `nats-server`, so it
+//! is never part of the default run).
+//!
+//! Files: `mod.rs` (arguments, rounds, orchestration), `limits.rs`, `cases.rs` (transports), `nats.rs`,
 //! `proc.rs` (fork and child plumbing), `cleanup.rs` (named objects), `report.rs` (table,
 //! JSON, SVG).
 //!
@@ -95,6 +98,7 @@
 mod cases;
 mod cleanup;
 mod limits;
+mod nats;
 mod proc;
 mod report;
 
@@ -122,6 +126,12 @@ pub struct BenchArgs {
     /// Quick run: 3 rounds and a quarter of the messages (under a minute on two cores).
     #[arg(long)]
     pub quick: bool,
+    /// Measure nats:// instead (starts its own nats-server): async-nats publish loops
+    /// against `ipcring bridge` shm -> nats at 64 B and 1 KiB (or --sizes), and the latency
+    /// shm -> bridge -> NATS -> bridge -> shm (docs/nats.md). Takes --quick, --sizes,
+    /// --rounds (default 3, 1 with --quick).
+    #[arg(long)]
+    pub nats: bool,
     /// Rounds; each runs every case once, in turn (default 5, or 3 with --quick).
     #[arg(long, value_name = "N", value_parser = value_parser!(u32).range(1..=1000))]
     pub rounds: Option<u32>,
@@ -545,6 +555,9 @@ fn run_case(p: &Params, case: Case, m: &mut Measured) {
 
 /// Runs the benchmark.
 pub fn run(a: &BenchArgs) -> CmdResult {
+    if a.nats {
+        return nats::run(a);
+    }
     let p = Params::from_args(a);
     // Fail before a long run, not after, if the plot cannot be written.
     let svg_file = match &a.svg {

@@ -33,6 +33,9 @@ struct RxShared {
     /// connection, e.g. across a server restart) is acknowledged again and not delivered.
     unconfirmed: Mutex<HashSet<u64>>,
     efd: OwnedFd,
+    /// Whether `efd` is readable now (only [`RxShared::sync`] changes it, under the inbox
+    /// lock): a call that leaves it as it was makes no system call.
+    readable: std::sync::atomic::AtomicBool,
     room: tokio::sync::Notify,
     /// The channel layer holds a message of this end (a peeked slot): readable meanwhile.
     layer_held: std::sync::atomic::AtomicBool,
@@ -42,12 +45,14 @@ impl RxShared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inbox> {
         self.inbox.lock().unwrap_or_else(|p| p.into_inner())
     }
-    /// The eventfd follows the inbox: readable while a receive would not block.
+    /// The eventfd follows the inbox: readable while a receive would not block. Called
+    /// with the inbox locked, so the flag and the descriptor change together.
     fn sync(&self, i: &Inbox) {
-        set_ready(&self.efd, false);
-        let held = self.layer_held.load(std::sync::atomic::Ordering::Relaxed);
-        if held || !i.msgs.is_empty() || i.end.is_some() || i.fault.is_some() {
-            set_ready(&self.efd, true);
+        use std::sync::atomic::Ordering::Relaxed;
+        let held = self.layer_held.load(Relaxed);
+        let ready = held || !i.msgs.is_empty() || i.end.is_some() || i.fault.is_some();
+        if self.readable.swap(ready, Relaxed) != ready {
+            set_ready(&self.efd, ready);
         }
     }
 }
@@ -75,6 +80,7 @@ impl NatsReceiver {
             inbox: Mutex::new(Inbox::default()),
             unconfirmed: Mutex::new(HashSet::new()),
             efd: eventfd()?,
+            readable: std::sync::atomic::AtomicBool::new(false),
             room: tokio::sync::Notify::new(),
             layer_held: std::sync::atomic::AtomicBool::new(false),
         });

@@ -54,8 +54,9 @@
 //! periodically even if a peer dies before ringing (the robustness work builds on this).
 
 use crate::error::{Error, Result};
-use crate::layout::{Bell, WakeBackend};
-use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
+use crate::layout::{Bell, FenceMode, WakeBackend};
+use crate::options::RingOptions;
+use crate::sync::{compiler_fence, fence, heavy_barrier, orderings, Ordering, MODEL, SPIN};
 use crate::timeout::{Deadline, Timeout};
 use std::time::Duration;
 
@@ -92,6 +93,74 @@ pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
     }
 }
 
+/// The environment variable that makes a creator pick [`FenceMode::Full`] (`full`) or
+/// require [`FenceMode::Asymmetric`] (`asymmetric`) when its options leave the mode unset.
+pub const FENCE_ENV: &str = "IPCRING_FENCE";
+
+/// The fence mode a creator gives its ring: the one `opts` asks for, else the one
+/// `IPCRING_FENCE` names, else [`FenceMode::Asymmetric`] if this process can register for
+/// the asymmetric barrier and [`FenceMode::Full`] if it cannot. Registers this process when
+/// the answer is asymmetric.
+///
+/// # Errors
+///
+/// [`Error::FenceUnavailable`] when asymmetric fences were required and this process cannot
+/// register; [`Error::InvalidOption`] for an `IPCRING_FENCE` that names no mode.
+pub(crate) fn choose_fence(opts: &RingOptions) -> Result<FenceMode> {
+    let asked = match opts.fence_given() {
+        Some(f) => Some(f),
+        None if MODEL => None,
+        None => match std::env::var_os(FENCE_ENV) {
+            None => None,
+            Some(v) => match v.to_str().map(str::trim) {
+                Some("") => None,
+                Some("full") => Some(FenceMode::Full),
+                Some("asymmetric") => Some(FenceMode::Asymmetric),
+                _ => {
+                    return Err(Error::InvalidOption {
+                        option: "IPCRING_FENCE",
+                        value: 0,
+                        reason: "must be full or asymmetric",
+                    })
+                }
+            },
+        },
+    };
+    match asked {
+        Some(FenceMode::Full) => Ok(FenceMode::Full),
+        Some(FenceMode::Asymmetric) => join_fence(FenceMode::Asymmetric).map(|()| FenceMode::Asymmetric),
+        None if crate::sync::register_barrier().is_ok() => Ok(FenceMode::Asymmetric),
+        None => Ok(FenceMode::Full),
+    }
+}
+
+/// What a process must do before it uses a ring whose fences are `mode`: for
+/// [`FenceMode::Asymmetric`], register for the asymmetric barrier (once per process), so that
+/// its wakers are covered by the barriers of the ring's waiters.
+///
+/// # Errors
+///
+/// [`Error::FenceUnavailable`] if it cannot register: it must not join the ring.
+pub(crate) fn join_fence(mode: FenceMode) -> Result<()> {
+    match mode {
+        FenceMode::Full => Ok(()),
+        FenceMode::Asymmetric => crate::sync::register_barrier().map_err(|e| Error::FenceUnavailable {
+            errno: e.raw_os_error().unwrap_or(libc::ENOSYS),
+        }),
+    }
+}
+
+/// The Store→Load barrier of a waiter that has just announced itself (step 2): its own
+/// `SeqCst` fence on a ring with full fences, the heavy barrier (`membarrier`) on one with
+/// asymmetric fences.
+#[inline]
+fn announce_barrier(mode: FenceMode) {
+    match mode {
+        FenceMode::Asymmetric if orderings::WAIT_MEMBARRIER => heavy_barrier(),
+        _ => fence(Ordering::SeqCst),
+    }
+}
+
 /// Prepares a freshly created bell for its backend.
 pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
     match backend {
@@ -116,20 +185,23 @@ pub(crate) enum Phase {
 /// for checks too costly for the spin loop (e.g. whether any peer is still attached).
 /// `parks` counts the sleeps; `syscalls` gains every system call made meanwhile (the sleeps,
 /// and whatever the polls make: peer checks, recovery).
+#[allow(clippy::too_many_arguments)] // the bell's three facts, the call's three, the poll
 pub(crate) fn block_on<T>(
     bell: &Bell,
     backend: WakeBackend,
+    fences: FenceMode,
     timeout: Timeout,
     parks: &mut u64,
     syscalls: &mut u64,
     poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
-    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, timeout, parks, poll))
+    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, fences, timeout, parks, poll))
 }
 
 fn block_on_counted<T>(
     bell: &Bell,
     backend: WakeBackend,
+    fences: FenceMode,
     timeout: Timeout,
     parks: &mut u64,
     mut poll: impl FnMut(Phase) -> Result<Option<T>>,
@@ -162,7 +234,7 @@ fn block_on_counted<T>(
         if orderings::WAIT_ARM_BEFORE_RECHECK {
             bell.armed.swap(1, Ordering::SeqCst);
         }
-        fence(Ordering::SeqCst);
+        announce_barrier(fences);
         if orderings::WAIT_RECHECK {
             match poll(Phase::Park) {
                 Ok(None) => {}
@@ -201,8 +273,13 @@ fn block_on_counted<T>(
 /// `None` if it did not ring, else how many system calls the ring made (the `sem_t` backend
 /// makes none when nobody sleeps in the semaphore yet).
 #[inline]
-pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
-    fence(Ordering::SeqCst);
+pub(crate) fn notify(bell: &Bell, backend: WakeBackend, fences: FenceMode) -> Option<u64> {
+    match fences {
+        // Only the compiler is kept from hoisting the loads below above the publication;
+        // the processor's Store→Load order is the waiters' membarrier's business.
+        FenceMode::Asymmetric => compiler_fence(Ordering::SeqCst),
+        FenceMode::Full => fence(Ordering::SeqCst),
+    }
     // The waiter counts decide whether anybody may need a ring at all (the fast path: two
     // loads of one line); the swap, an RMW that always reads the newest value, decides who
     // rings. The plain load of `armed` before the swap keeps a ring where a descriptor waiter
@@ -235,13 +312,13 @@ pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
 /// layer writes the doorbell (the futex is woken only for `waiters`). The pairing is the
 /// futex waiters': the waiter's count and fence before its re-check, the waker's fence
 /// before its loads.
-pub(crate) fn announce_fd(bell: &Bell, announced: &mut bool) {
+pub(crate) fn announce_fd(bell: &Bell, fences: FenceMode, announced: &mut bool) {
     if !*announced {
         bell.fd_waiters.fetch_add(1, Ordering::SeqCst);
         *announced = true;
     }
     bell.armed.swap(1, Ordering::SeqCst);
-    fence(Ordering::SeqCst);
+    announce_barrier(fences);
 }
 
 /// Withdraws an announcement made by [`announce_fd`] (the endpoint is closing).

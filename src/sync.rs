@@ -108,8 +108,8 @@ mod imp {
     /// all have run it; a thread that is not running passes one when it is scheduled in. So:
     ///
     /// - the caller runs `fence(SeqCst)`, marks every other live, running thread as owing a
-    ///   barrier (`pending`), spins (`yield_now`) until each has paid it, then runs
-    ///   `fence(SeqCst)` again;
+    ///   barrier (`pending`), sleeps (a loom condition variable) until each has paid it, then
+    ///   runs `fence(SeqCst)` again;
     /// - every thread checks, at each of its shim operations (every atomic access and fence
     ///   below goes through [`point`]), whether it owes a barrier, and if so runs
     ///   `fence(SeqCst)` there and acknowledges. Loom explores every interleaving of those
@@ -139,28 +139,56 @@ mod imp {
             pending: u64,
         }
 
+        /// The bookkeeping (std: invisible to loom's scheduler) and a loom lock and
+        /// condition variable on which a caller sleeps until its barriers are paid (a
+        /// yielding spin would let two callers hand the processor to each other for ever).
+        struct Shared {
+            state: Mutex<State>,
+            lock: loom::sync::Mutex<()>,
+            paid: loom::sync::Condvar,
+        }
+
+        impl Shared {
+            /// Acknowledges the barriers `bits` owed (paid, or no longer owed).
+            fn ack(&self, bits: u64) {
+                self.state.lock().unwrap().pending &= !bits;
+                let _g = self.lock.lock().unwrap();
+                self.paid.notify_all();
+            }
+        }
+
         loom::lazy_static! {
-            static ref STATE: Arc<Mutex<State>> = Arc::new(Mutex::new(State::default()));
+            static ref SHARED: Arc<Shared> = Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                lock: loom::sync::Mutex::new(()),
+                paid: loom::sync::Condvar::new(),
+            });
         }
 
         /// A thread's bit, and the execution's state (held here: a thread-local is dropped
         /// after the execution's statics at the end of the model).
-        struct Me(u64, Arc<Mutex<State>>);
+        struct Me(u64, Arc<Shared>);
 
         impl Drop for Me {
             fn drop(&mut self) {
                 // Switched out for good: the scheduler's barrier.
                 loom::sync::atomic::fence(super::Ordering::SeqCst);
-                let mut s = self.1.lock().unwrap();
-                s.live &= !self.0;
-                s.pending &= !self.0;
+                let owed = {
+                    let mut s = self.1.state.lock().unwrap();
+                    s.live &= !self.0;
+                    s.pending & self.0
+                };
+                if owed != 0 {
+                    self.1.ack(owed);
+                }
             }
         }
 
         loom::thread_local! {
             static ME: Me = {
+                let shared = SHARED.clone();
                 let bit = {
-                    let mut s = STATE.lock().unwrap();
+                    let mut s = shared.state.lock().unwrap();
                     let bit = 1u64 << s.next;
                     s.next += 1;
                     s.live |= bit;
@@ -168,58 +196,66 @@ mod imp {
                 };
                 // Not running until now: the scheduler's barrier.
                 loom::sync::atomic::fence(super::Ordering::SeqCst);
-                Me(bit, STATE.clone())
+                Me(bit, shared)
             };
         }
 
-        /// This thread's bit (none while its thread-locals are being destroyed).
-        fn me() -> u64 {
-            ME.try_with(|m| m.0).unwrap_or(0)
+        /// This thread's bit and the state (none while its thread-locals are destroyed).
+        fn me() -> Option<(u64, Arc<Shared>)> {
+            ME.try_with(|m| (m.0, m.1.clone())).ok()
         }
 
         /// Pays a barrier this thread owes (called at each shim operation).
         #[inline]
         pub fn point() {
-            let me = me();
-            let owes = STATE.lock().unwrap().pending & me != 0;
+            let Some((me, shared)) = me() else { return };
+            let owes = shared.state.lock().unwrap().pending & me != 0;
             if owes {
                 loom::sync::atomic::fence(super::Ordering::SeqCst);
-                STATE.lock().unwrap().pending &= !me;
+                shared.ack(me);
             }
         }
 
-        /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, modelled.
+        /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, modelled. The caller counts as
+        /// asleep while it waits: between its two fences it runs nothing, so a barrier
+        /// another caller asks of it is paid by its second fence.
         pub fn global() {
-            let me = me();
+            let Some((me, shared)) = me() else { return };
             point();
             loom::sync::atomic::fence(super::Ordering::SeqCst);
             let asked = {
-                let mut s = STATE.lock().unwrap();
-                let asked = s.live & !s.asleep & !me;
+                let mut s = shared.state.lock().unwrap();
+                s.asleep |= me;
+                let asked = s.live & !s.asleep;
                 s.pending |= asked;
                 asked
             };
-            while STATE.lock().unwrap().pending & asked != 0 {
-                point(); // another caller's barrier, owed by this one
-                loom::thread::yield_now();
+            let mut g = shared.lock.lock().unwrap();
+            while shared.state.lock().unwrap().pending & asked != 0 {
+                g = shared.paid.wait(g).unwrap();
             }
+            drop(g);
+            shared.state.lock().unwrap().asleep &= !me;
             loom::sync::atomic::fence(super::Ordering::SeqCst);
         }
 
         /// Runs `f`, which may sleep, as a thread that is not running: it owes no barrier
-        /// meanwhile, and passes one when `f` returns.
+        /// meanwhile, and passes one when it goes to sleep and when `f` returns.
         pub fn asleep<R>(f: impl FnOnce() -> R) -> R {
-            let me = me();
+            let Some((me, shared)) = me() else { return f() };
             point();
             // Switched out: the scheduler's barrier.
             loom::sync::atomic::fence(super::Ordering::SeqCst);
-            {
-                let mut s = STATE.lock().unwrap();
+            let owed = {
+                let mut s = shared.state.lock().unwrap();
                 s.asleep |= me;
-                s.pending &= !me;
+                s.pending & me
+            };
+            if owed != 0 {
+                shared.ack(owed);
             }
             let r = f();
-            STATE.lock().unwrap().asleep &= !me;
+            shared.state.lock().unwrap().asleep &= !me;
             loom::sync::atomic::fence(super::Ordering::SeqCst);
             r
         }

@@ -29,6 +29,8 @@
 //! |                             | each consumer's view, slot reuse across laps                    |
 //! | `mpmc_2x2_uneven`           | the same with 2 + 1 messages, one preemption deeper             |
 //! | `blocking_wakeup_recv`      | a receiver parked on an empty ring is woken by a send           |
+//! |                             | (every `blocking_wakeup_*` model runs on a ring with asymmetric |
+//! |                             | fences, the default; its `_full` twin on one with `fence=full`) |
 //! | `blocking_wakeup_send`      | cap 1: a sender parked on a full ring is woken by a receive     |
 //! |                             | (the receiver blocks too)                                       |
 //! | `blocking_wakeup_send_only` | the same, but only the sender parks (the receiver spins)        |
@@ -68,6 +70,14 @@
 //! (`LOOM_LOCATION=1` for source locations in reports, `LOOM_LOG`, `LOOM_MAX_BRANCHES`, ...)
 //! work as usual. Each model prints how many executions it explored (`-- --nocapture`).
 //!
+//! The membarrier model (`ipcring::sync::barrier`): loom has no `membarrier`, so the modelled
+//! call marks every other live, running thread as owing a barrier and waits (yielding) until
+//! each has run `fence(SeqCst)` at one of its atomic operations (every shim operation is such
+//! a point); a thread asleep in the futex model or in a `join` (the [`join`] helper here) or
+//! finished owes none, and runs `fence(SeqCst)` around its context switch instead. So a test
+//! that blocks a thread on anything else than the crate's futex must do it inside
+//! `ipcring::sync::blocked`, or a waiter's barrier waits for it for ever.
+//!
 //! Spin loops: under loom, `yield_now` hands the processor to another thread for free (no
 //! preemption is counted), so two threads that both spin-and-yield (two consumers on an
 //! empty ring) can alternate forever, an unbounded model ("exceeded maximum number of
@@ -94,6 +104,11 @@
 //! | `wait_arm_after_recheck` | a waiter arms its bell after its re-check instead of  | `blocking_wakeup_*`:  |
 //! |                        | before: a publish in between finds the bell unarmed and | deadlock (or          |
 //! |                        | skips the wake-up, and the waiter sleeps through it     | livelock, as above)   |
+//! | `wait_no_membarrier`   | on a ring with asymmetric fences, a waiter keeps only   | `blocking_wakeup_*`   |
+//! |                        | its own SeqCst fence after announcing, not the modelled | (asymmetric): dead-   |
+//! |                        | `membarrier`: the waker, with only a compiler fence,    | lock (or livelock)    |
+//! |                        | reads `waiters` before the announcement while the       |                       |
+//! |                        | re-check misses the publication (store buffering)       |                       |
 //! | `mpmc_no_claim_record` | an MPMC claimer no longer records its range before the  | `mpmc_stuck_claim_`   |
 //! |                        | claiming CAS: a live claimer's slot looks dead and is   | `alive`: the slot is  |
 //! |                        | skipped                                                 | skipped               |

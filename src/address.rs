@@ -341,11 +341,9 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
                 .ok_or("perm must be octal permission bits (0000-0777)")?;
             options.perm(mode)
         }
-        _ => {
-            return Err(
-                "unknown option (expected capacity, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
-            )
-        }
+        _ => return Err(
+            "unknown option (expected capacity, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
+        ),
     })
 }
 

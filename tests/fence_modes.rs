@@ -125,7 +125,9 @@ fn opener_that_cannot_register_is_refused() {
         ],
     );
     run_all(vec![child], HANG_BOUND);
-    let g = Ring::open(name.as_str()).expect("a registered process opens it").geometry();
+    let g = Ring::open(name.as_str())
+        .expect("a registered process opens it")
+        .geometry();
     assert_eq!(g.fence, FenceMode::Asymmetric);
     stream_across(&ring);
 }
@@ -151,14 +153,21 @@ fn creators_choose_and_every_process_agrees() {
             ),
             "a required asymmetric ring was made without registration"
         );
-        assert!(std::fs::metadata(shm_path(&other)).is_err(), "the refused create left {other}");
+        assert!(
+            std::fs::metadata(shm_path(&other)).is_err(),
+            "the refused create left {other}"
+        );
         // An unregistered process uses a full-fence ring like any other.
         let reopened = Ring::open(&n).expect("open the full ring");
         assert_eq!(reopened.geometry().fence, FenceMode::Full);
     })
     .expect_success(HANG_BOUND);
     let ring = Ring::open(fallback.as_str()).expect("open");
-    assert_eq!(ring.geometry().fence, FenceMode::Full, "the header carries the creator's choice");
+    assert_eq!(
+        ring.geometry().fence,
+        FenceMode::Full,
+        "the header carries the creator's choice"
+    );
     assert!(matches!(
         Ring::open_with(fallback.as_str(), &RingOptions::new().fence(FenceMode::Asymmetric)),
         Err(Error::Mismatch { field: "fence", .. })
@@ -181,11 +190,18 @@ fn creators_choose_and_every_process_agrees() {
     ));
 
     // The environment, in a fresh creator process (and a bad value is refused).
-    for (value, want) in [("full", Some("full")), ("asymmetric", Some("asymmetric")), ("bogus", None)] {
+    for (value, want) in [
+        ("full", Some("full")),
+        ("asymmetric", Some("asymmetric")),
+        ("bogus", None),
+    ] {
         let name = ShmName::new("fence-env");
         let child = spawn(
             "creator",
-            &[("RING", name.as_str().to_string()), ("IPCRING_FENCE", value.to_string())],
+            &[
+                ("RING", name.as_str().to_string()),
+                ("IPCRING_FENCE", value.to_string()),
+            ],
         );
         let exits = wait_all(vec![child], HANG_BOUND);
         match want {

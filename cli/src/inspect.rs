@@ -337,7 +337,9 @@ fn stat_text(info: &RingInfo) -> String {
             rows.push((
                 "fences",
                 match g.fence {
-                    ipcring::FenceMode::Asymmetric => "asymmetric (waiters pay membarrier; no fence per message)".into(),
+                    ipcring::FenceMode::Asymmetric => {
+                        "asymmetric (waiters pay membarrier; no fence per message)".into()
+                    }
                     _ => format!("{} (a SeqCst fence per message and per wait)", g.fence.name()),
                 },
             ));

@@ -195,9 +195,11 @@ fn check_ok_row(r: &Value, name: &str) {
     assert_eq!(r["ratios"]["limit"], limit, "{name}");
 }
 
-const ALL_ROWS: [&str; 11] = [
+const ALL_ROWS: [&str; 13] = [
     "shm-spsc/spin",
+    "shm-spsc/spin-full",
     "shm-spsc/block",
+    "shm-spsc/block-full",
     "shm-spsc/fd",
     "shm-spsc/poll64",
     "shm-mpmc/spin",
@@ -273,6 +275,10 @@ fn every_row_json_and_svg() {
         positive(&l["msgs_per_s"], "lamport msgs_per_s");
     }
     positive(&j["spsc_spin_over_lamport"]["rtt"], "shm-spsc/spin rtt over Lamport");
+    positive(
+        &j["spsc_spin_full_over_lamport"]["rtt"],
+        "shm-spsc/spin-full rtt over Lamport",
+    );
     positive(
         &j["spsc_spin_over_lamport"]["msgs_per_s"][0]["ratio"],
         "shm-spsc/spin msg/s over Lamport at 8 B",

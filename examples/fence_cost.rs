@@ -46,7 +46,10 @@ fn main() {
     let (a, f) = (median(asym), median(full));
     println!("send + receive of one 8-byte message, one thread, medians of {rounds} rounds of {n}:");
     println!("  fence=asymmetric  {a:6.2} ns");
-    println!("  fence=full        {f:6.2} ns  ({:+.2} ns: the SeqCst fence on each publication)", f - a);
+    println!(
+        "  fence=full        {f:6.2} ns  ({:+.2} ns: the SeqCst fence on each publication)",
+        f - a
+    );
 
     // The sleeper's price: the call itself (this process registered when it made the ring).
     const GLOBAL_EXPEDITED: libc::c_int = 1 << 1;

@@ -13,7 +13,7 @@
 //! | `msg_size` | 1..=2^28 | largest message in bytes |
 //! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
 //! | `wake` | `futex` \| `sem` | how blocked callers sleep |
-//! | `fence` | `asymmetric` \| `full` | the ring's sleep/wake barriers (default: asymmetric where `membarrier(2)` works, see [`FenceMode`](crate::FenceMode)) |
+//! | `fence` | `asymmetric` \| `full` | the ring's sleep/wake barriers (default: asymmetric where `membarrier(2)` works, see [`FenceMode`]) |
 //! | `perm` | octal, e.g. `0600` or `0640` | permissions of a created object |
 //!
 //! When opening an existing ring, the options given must match it (a mismatch is an error

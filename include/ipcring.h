@@ -474,7 +474,9 @@ extern "C" {
  * # Safety
  * `address` is NULL or a NUL-terminated string; `out` is NULL or valid for one write.
  */
-int ipcring_open(const char *address, uint32_t flags, ipcring_t **out);
+int ipcring_open(const char *address,
+                 uint32_t flags,
+                 ipcring_t **out);
 
 /**
  * Creates an anonymous channel for use across `fork()`: writes a send-only handle to

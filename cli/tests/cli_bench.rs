@@ -553,6 +553,6 @@ fn memcpy_limit_bounds_every_ring_row() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 18, "six ring rows at three sizes");
+    assert_eq!(seen, 24, "eight ring rows (two of them -full) at three sizes");
     assert_no_leftovers(r.pid);
 }

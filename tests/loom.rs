@@ -64,7 +64,9 @@
 //! ```
 //!
 //! Each model explores exhaustively up to its own preemption bound (2 to 4, tuned so the whole
-//! suite takes about a minute on two cores; see the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
+//! suite took about a minute on two cores before the asymmetric-fence models; the membarrier
+//! model's extra scheduling points made it 9 minutes on the loaded 2-core machine of
+//! 2026-12-06, the SPSC blocking models most; see the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
 //! if set, replaces every model's bound (2 runs the suite in about 20 s; 4 and above take
 //! far longer, the MPMC and blocking SPSC models most). The other `LOOM_*` variables
 //! (`LOOM_LOCATION=1` for source locations in reports, `LOOM_LOG`, `LOOM_MAX_BRANCHES`, ...)

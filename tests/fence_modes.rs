@@ -188,6 +188,11 @@ fn creators_choose_and_every_process_agrees() {
         Sender::open(&format!("shm://{}?fence=partial", by_address.as_str()), Create::No),
         Err(Error::InvalidAddress { .. })
     ));
+    // A ring-only option: refused on another transport, naming it.
+    match ipcring::pair_at("pipe://?fence=full") {
+        Err(Error::InvalidAddress { part, .. }) => assert_eq!(part, "fence"),
+        other => panic!("fence on pipe://: {:?}", other.map(|_| ())),
+    }
 
     // The environment, in a fresh creator process (and a bad value is refused).
     for (value, want) in [

@@ -463,7 +463,7 @@ extern "C" {
  * `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
  * (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
  * (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
- * (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created channel and must match an
+ * (`capacity`, `msg_size`, `mode`, `wake`, `fence`, `perm`) set up a created channel and must match an
  * existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
  * `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
  * socket transports the receiver listens and the sender connects at its first send; see the
@@ -474,7 +474,9 @@ extern "C" {
  * # Safety
  * `address` is NULL or a NUL-terminated string; `out` is NULL or valid for one write.
  */
-int ipcring_open(const char *address, uint32_t flags, ipcring_t **out);
+int ipcring_open(const char *address,
+                 uint32_t flags,
+                 ipcring_t **out);
 
 /**
  * Creates an anonymous channel for use across `fork()`: writes a send-only handle to

@@ -13,13 +13,14 @@
 //! | `msg_size` | 1..=2^28 | largest message in bytes |
 //! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
 //! | `wake` | `futex` \| `sem` | how blocked callers sleep |
+//! | `fence` | `asymmetric` \| `full` | the ring's sleep/wake barriers (default: asymmetric where `membarrier(2)` works, see [`FenceMode`]) |
 //! | `perm` | octal, e.g. `0600` or `0640` | permissions of a created object |
 //!
 //! When opening an existing ring, the options given must match it (a mismatch is an error
 //! naming the field); options left out are not checked.
 
 use crate::error::{Error, Result};
-use crate::kind::{Kind, WakeBackend};
+use crate::kind::{FenceMode, Kind, WakeBackend};
 use crate::options::RingOptions;
 use crate::region;
 use crate::transport::OpenSpec;
@@ -328,6 +329,11 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
             "sem" => WakeBackend::Sem,
             _ => return Err("wake must be futex or sem"),
         }),
+        "fence" => options.fence(match value {
+            "asymmetric" => FenceMode::Asymmetric,
+            "full" => FenceMode::Full,
+            _ => return Err("fence must be asymmetric or full"),
+        }),
         "perm" => {
             let mode = u32::from_str_radix(value, 8)
                 .ok()
@@ -335,11 +341,9 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
                 .ok_or("perm must be octal permission bits (0000-0777)")?;
             options.perm(mode)
         }
-        _ => {
-            return Err(
-                "unknown option (expected capacity, msg_size, mode, wake or perm; nats://: ack_wait, dup_window)",
-            )
-        }
+        _ => return Err(
+            "unknown option (expected capacity, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
+        ),
     })
 }
 

@@ -203,6 +203,18 @@ pub enum Error {
         /// How to raise it (e.g. `"sysctl fs.mqueue.msg_max=N"`).
         hint: &'static str,
     },
+    /// The ring uses asymmetric fences ([`FenceMode::Asymmetric`](crate::FenceMode)) and this
+    /// process cannot register for `membarrier(2)`'s expedited barriers (a seccomp profile
+    /// that refuses the call, a kernel before 4.16), or such a ring was asked for where they
+    /// cannot be had. Joining anyway would leave this process's wake-ups uncovered (a waiter
+    /// could sleep through them), so the open is refused. The fix: allow `membarrier` in the
+    /// seccomp profile, or create the ring with `fence=full` (`IPCRING_FENCE=full` in the
+    /// creator's environment). Its kind is [`ErrorKind::Unsupported`] (C:
+    /// `IPCRING_EUNSUPPORTED`).
+    FenceUnavailable {
+        /// The `errno` of the failed registration.
+        errno: i32,
+    },
     /// The operation is not available on this ring or platform.
     Unsupported {
         /// What is not supported.
@@ -304,7 +316,7 @@ impl Error {
             Error::InUse { .. } => ErrorKind::InUse,
             Error::TooManyEndpoints => ErrorKind::TooManyEndpoints,
             Error::KernelLimit { .. } => ErrorKind::KernelLimit,
-            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Unsupported { .. } | Error::FenceUnavailable { .. } => ErrorKind::Unsupported,
             Error::Io { .. } => ErrorKind::Io,
         }
     }
@@ -387,6 +399,7 @@ impl fmt::Display for Error {
                     let named = match *field {
                         "kind" => crate::kind::Kind::from_raw(raw).map(crate::kind::Kind::name),
                         "wake" => crate::kind::WakeBackend::from_raw(raw).map(crate::kind::WakeBackend::name),
+                        "fence" => crate::kind::FenceMode::from_raw(raw).map(crate::kind::FenceMode::name),
                         _ => None,
                     };
                     named.map_or_else(|| v.to_string(), str::to_string)
@@ -440,6 +453,13 @@ impl fmt::Display for Error {
                 write!(f, "{what} {value} exceeds the kernel limit {limit} (raise it with: {hint})")
             }
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
+            Error::FenceUnavailable { errno } => write!(
+                f,
+                "the ring uses asymmetric fences and this process cannot register for membarrier(2) \
+                 MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED ({}): allow membarrier in the seccomp profile, or have the \
+                 ring created with fence=full (IPCRING_FENCE=full)",
+                io::Error::from_raw_os_error(*errno)
+            ),
             Error::Io { op, source } => write!(f, "{op} failed: {source}"),
         }
     }

@@ -31,13 +31,15 @@
 //! | [`SEND_BEFORE_WAKE`] `send.before_wake` | `ring`: published, receivers not yet rung |
 //! | [`RECV_AFTER_CLAIM`] `recv.after_claim` | `spsc` (a message seen) / `mpmc` (the head CAS won): not yet read |
 //! | [`RECV_BEFORE_RELEASE`] `recv.before_release` | `spsc` (the head store) / `mpmc` (the slot freed for the next lap, also when skipping a tombstone or a dead claim): just before it |
+//! | [`FENCE_REGISTER`] `fence.register` | `sys::membarrier::register`: armed with `fail`, this process cannot register for asymmetric barriers (as under a seccomp profile without `membarrier`) |
 //!
 //! # Arming
 //!
 //! In the process itself with [`arm`] and [`disarm_all`], or from the environment variable
 //! `IPCRING_FAILPOINTS`, read once, at the first hit of any point (so spawned processes and C
 //! programs can be armed too): a comma-separated list of `NAME=ACTION[@N]`, where `ACTION` is
-//! `kill`, `stop`, `sigstop`, `abort` or `sleep:MS` and `@N` (default `@1`) makes the point
+//! `kill`, `stop`, `sigstop`, `abort`, `sleep:MS` or `fail` (the points that can fail, asked
+//! with [`fails`], do; elsewhere it does nothing) and `@N` (default `@1`) makes the point
 //! fire from its `N`-th hit on. For example
 //! `IPCRING_FAILPOINTS="init.after_map=kill,wait.before_park=sleep:50@3"`. An unknown name or
 //! action there is a test bug: the process prints why and aborts at that first hit.
@@ -90,6 +92,8 @@ pub const SEND_BEFORE_WAKE: &str = "send.before_wake";
 pub const RECV_AFTER_CLAIM: &str = "recv.after_claim";
 /// A receive has read the message and not released the slot.
 pub const RECV_BEFORE_RELEASE: &str = "recv.before_release";
+/// Registering for asymmetric barriers (`membarrier`): a point that can `fail`.
+pub const FENCE_REGISTER: &str = "fence.register";
 
 /// Every point, in the order of the table in the module docs.
 pub const ALL: &[&str] = &[
@@ -109,6 +113,7 @@ pub const ALL: &[&str] = &[
     SEND_BEFORE_WAKE,
     RECV_AFTER_CLAIM,
     RECV_BEFORE_RELEASE,
+    FENCE_REGISTER,
 ];
 
 /// The environment variable read at the first hit.
@@ -129,6 +134,9 @@ pub enum Action {
     Abort,
     /// The calling thread sleeps this many milliseconds, then goes on (`sleep:MS`).
     Sleep(u32),
+    /// The step fails as the system could make it fail (`fail`; only where the code asks
+    /// [`fails`], e.g. [`FENCE_REGISTER`]; a no-op at the other points).
+    Fail,
 }
 
 impl Action {
@@ -139,6 +147,7 @@ impl Action {
             "stop" => Some(Action::Stop),
             "sigstop" => Some(Action::SigStop),
             "abort" => Some(Action::Abort),
+            "fail" => Some(Action::Fail),
             _ => {
                 let ms = s.strip_prefix("sleep:")?.parse::<u32>().ok()?;
                 (ms <= MAX_SLEEP_MS).then_some(Action::Sleep(ms))
@@ -162,6 +171,19 @@ pub fn hit(name: &'static str) {
     imp::hit(name);
     #[cfg(not(ipcring_test))]
     let _ = name;
+}
+
+/// Whether the point `name` is armed with [`Action::Fail`] and due to fire (counting this as
+/// one of its hits). Always false without `--cfg ipcring_test`.
+#[inline(always)]
+pub fn fails(name: &'static str) -> bool {
+    #[cfg(ipcring_test)]
+    return imp::fails(name);
+    #[cfg(not(ipcring_test))]
+    {
+        let _ = name;
+        false
+    }
 }
 
 /// Arms `name` with `action`, to fire on its `skip + 1`-th hit in this process (counted
@@ -233,6 +255,7 @@ mod imp {
             Action::SigStop => (3, 0),
             Action::Abort => (4, 0),
             Action::Sleep(ms) => (5, ms),
+            Action::Fail => (6, 0),
         };
         (skip as u64) << 32 | code << 24 | (ms as u64 & 0x00ff_ffff)
     }
@@ -243,6 +266,23 @@ mod imp {
             return;
         }
         hit_slow(name);
+    }
+
+    pub(super) fn fails(name: &'static str) -> bool {
+        if STATE.load(Ordering::Relaxed) == NOTHING {
+            return false;
+        }
+        let Some(i) = index_of(name) else { return false };
+        if STATE.load(Ordering::Acquire) == UNREAD {
+            read_env();
+        }
+        let w = POINTS[i].load(Ordering::Acquire);
+        if (w >> 24) & 0xff != 6 {
+            return false;
+        }
+        // Due now if its skip count is used up; otherwise this hit counts down.
+        hit_slow(name);
+        w >> 32 == 0
     }
 
     #[cold]
@@ -347,7 +387,7 @@ mod imp {
         if n == 0 {
             return Err("@N: N must be a number >= 1");
         }
-        let action = Action::parse(action.trim()).ok_or("unknown action (kill, stop, sigstop, abort, sleep:MS)")?;
+        let action = Action::parse(action.trim()).ok_or("unknown action (kill, stop, sigstop, abort, sleep:MS, fail)")?;
         Ok((i, action, n - 1))
     }
 

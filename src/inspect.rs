@@ -792,8 +792,11 @@ mod tests {
             inspect(&n).unwrap().state,
             State::Invalid(Error::Corrupted { .. })
         ));
-        // Cursors far apart in an otherwise valid ring.
+        // Cursors far apart in an otherwise valid ring (the truncation zeroed the fence
+        // mode at offset 104: written back).
         f.set_len(ring.geometry().region_size).unwrap();
+        f.write_all_at(&(ring.geometry().fence as u32).to_le_bytes(), 104)
+            .unwrap();
         f.write_all_at(&1000u64.to_le_bytes(), 128).unwrap();
         match inspect(&n).unwrap() {
             RingInfo {

@@ -1,6 +1,7 @@
-//! The public enums a ring's header stores as numbers: [`Kind`] (the algorithm) and
-//! [`WakeBackend`] (how blocked calls sleep), with their numbers ([`Kind::from_raw`]) and
-//! their names (`spsc`/`mpmc`, `futex`/`sem`: the words of addresses, errors and the
+//! The public enums a ring's header stores as numbers: [`Kind`] (the algorithm),
+//! [`WakeBackend`] (how blocked calls sleep) and [`FenceMode`] (who pays the sleep/wake
+//! handshake's Store→Load barrier), with their numbers ([`Kind::from_raw`]) and their names
+//! (`spsc`/`mpmc`, `futex`/`sem`, `asymmetric`/`full`: the words of addresses, errors and the
 //! command line). A leaf: it imports nothing of the crate.
 
 use core::fmt;
@@ -106,10 +107,85 @@ impl WakeBackend {
     }
 }
 
-/// A name that is not one of [`Kind`]'s or [`WakeBackend`]'s.
+/// Which barriers a ring's sleep/wake handshake uses (stored in its header, chosen by its
+/// creator, so that every process using the ring agrees; see `wait`'s module docs).
+///
+/// # Examples
+///
+/// ```
+/// use ipcring::FenceMode;
+/// assert_eq!(FenceMode::from_raw(FenceMode::Full as u32), Some(FenceMode::Full));
+/// assert_eq!("full".parse::<FenceMode>(), Ok(FenceMode::Full));
+/// assert_eq!(FenceMode::Asymmetric.to_string(), "asymmetric");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum FenceMode {
+    /// A publication pays only a compiler fence; a waiter about to sleep pays
+    /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` after announcing itself. Every process
+    /// that maps the ring must register for those barriers (Linux 4.16 or later, and no
+    /// seccomp profile refusing `membarrier(2)`); one that cannot is refused at open.
+    Asymmetric = 1,
+    /// Symmetric full fences: a `SeqCst` fence on every publication and after every
+    /// announcement (works everywhere; costs a store-buffer drain per message).
+    Full = 2,
+}
+
+impl FenceMode {
+    /// The mode stored as `raw` in a header, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::FenceMode::from_raw(0), None);
+    /// ```
+    pub fn from_raw(raw: u32) -> Option<FenceMode> {
+        match raw {
+            1 => Some(FenceMode::Asymmetric),
+            2 => Some(FenceMode::Full),
+            _ => None,
+        }
+    }
+
+    /// The mode's name: `"asymmetric"` or `"full"` (as in addresses: `?fence=full`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipcring::FenceMode::Full.name(), "full");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            FenceMode::Asymmetric => "asymmetric",
+            FenceMode::Full => "full",
+        }
+    }
+}
+
+impl FromStr for FenceMode {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<FenceMode, UnknownName> {
+        match s {
+            "asymmetric" => Ok(FenceMode::Asymmetric),
+            "full" | "symmetric" => Ok(FenceMode::Full),
+            _ => Err(UnknownName {
+                what: "fence",
+                expected: "asymmetric or full",
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FenceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not one of [`Kind`]'s, [`WakeBackend`]'s or [`FenceMode`]'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownName {
-    /// What the name was for: `"kind"` or `"wake"`.
+    /// What the name was for: `"kind"`, `"wake"` or `"fence"`.
     pub what: &'static str,
     /// The names accepted.
     pub expected: &'static str,

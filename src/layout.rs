@@ -6,7 +6,7 @@
 //! ```text
 //! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
 //!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison,
-//!              attach and death counters per role
+//!              attach and death counters per role, fence mode (ABI 5)
 //!   128        tail: the producer cursor (its own 128-byte line)
 //!   256        head: the consumer cursor (its own 128-byte line)
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
@@ -23,7 +23,7 @@
 //! whatever the target, and the offsets are pinned by the const asserts at the bottom.
 
 use crate::error::{Error, Result};
-pub use crate::kind::{Kind, WakeBackend};
+pub use crate::kind::{FenceMode, Kind, WakeBackend};
 use crate::options::RingOptions;
 use crate::sync::{AccessTracker, AtomicU32, AtomicU64, FutexWord, Ordering, MODEL};
 use crate::sys::sem;
@@ -33,7 +33,7 @@ use core::mem::{align_of, size_of};
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
 /// Bumped whenever the shared layout or the protocol over it changes incompatibly.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 /// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
 /// rather than `1`, so that garbage is unlikely to look ready.
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -104,6 +104,9 @@ pub struct Identity {
     pub senders_died: AtomicU32,
     /// Receivers found dead (as `senders_died`).
     pub receivers_died: AtomicU32,
+    /// `FenceMode` as u32: which barriers the sleep/wake handshake uses, chosen by the
+    /// creator so that every process agrees (ABI 5; see `wait`).
+    pub fences: AtomicU32,
 }
 
 /// Where one side parks: a futex doorbell, a waiter count, and a process-shared `sem_t` for
@@ -217,6 +220,7 @@ impl Identity {
             receivers_attached: AtomicU32::new(0),
             senders_died: AtomicU32::new(0),
             receivers_died: AtomicU32::new(0),
+            fences: AtomicU32::new(0),
         }
     }
 }
@@ -271,7 +275,7 @@ impl SlotHeader {
 /// offsets of the shared types, pointer width, endianness, the ABI version and the table
 /// size. FNV-1a over those numbers.
 pub fn layout_hash() -> u64 {
-    let facts: [u64; 18] = [
+    let facts: [u64; 19] = [
         ABI_VERSION as u64,
         size_of::<Header>() as u64,
         align_of::<Header>() as u64,
@@ -286,6 +290,7 @@ pub fn layout_hash() -> u64 {
         size_of::<SlotHeader>() as u64,
         size_of::<EndpointEntry>() as u64,
         size_of::<Identity>() as u64,
+        core::mem::offset_of!(Identity, fences) as u64,
         MAX_ENDPOINTS as u64,
         size_of::<usize>() as u64,
         cfg!(target_endian = "little") as u64,
@@ -318,6 +323,9 @@ pub struct Geometry {
     pub kind: Kind,
     /// The wake backend.
     pub wake: WakeBackend,
+    /// The sleep/wake barriers ([`FenceMode::Full`] from [`Geometry::new`]; a creator
+    /// chooses, see [`RingOptions::fence`]).
+    pub fence: FenceMode,
     /// Slots (a power of two).
     pub capacity: u64,
     /// Largest message in bytes.
@@ -384,6 +392,7 @@ impl Geometry {
         Ok(Geometry {
             kind,
             wake,
+            fence: FenceMode::Full,
             capacity,
             msg_size,
             slot_size,
@@ -432,11 +441,16 @@ impl Geometry {
                 what: "sem_t of a bell is not a process-shared semaphore",
             });
         }
+        let fence = FenceMode::from_raw(id.fences.load(Ordering::Relaxed)).ok_or(Error::Corrupted {
+            what: "unknown fence mode",
+        })?;
         let capacity = id.capacity.load(Ordering::Relaxed);
         let msg_size = id.msg_size.load(Ordering::Relaxed);
-        let g = Geometry::new(kind, wake, capacity, msg_size).map_err(|_| Error::Corrupted {
-            what: "header sizes out of range",
-        })?;
+        let g = Geometry::new(kind, wake, capacity, msg_size)
+            .map_err(|_| Error::Corrupted {
+                what: "header sizes out of range",
+            })?
+            .with_fence(fence);
         if id.slot_size.load(Ordering::Relaxed) != g.slot_size
             || id.slots_offset.load(Ordering::Relaxed) != g.slots_offset
         {
@@ -462,12 +476,29 @@ impl Geometry {
         id.layout_hash.store(layout_hash(), Ordering::Relaxed);
         id.kind.store(self.kind as u32, Ordering::Relaxed);
         id.wake.store(self.wake as u32, Ordering::Relaxed);
+        id.fences.store(self.fence as u32, Ordering::Relaxed);
         id.capacity.store(self.capacity, Ordering::Relaxed);
         id.msg_size.store(self.msg_size, Ordering::Relaxed);
         id.slot_size.store(self.slot_size, Ordering::Relaxed);
         id.slots_offset.store(self.slots_offset, Ordering::Relaxed);
         id.region_size.store(self.region_size, Ordering::Relaxed);
         id.creator_pid.store(std::process::id(), Ordering::Relaxed);
+    }
+
+    /// The same geometry with the fence mode `fence`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipcring::{FenceMode, Geometry, Kind, WakeBackend};
+    /// let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 8, 8).unwrap();
+    /// assert_eq!(g.fence, FenceMode::Full);
+    /// assert_eq!(g.with_fence(FenceMode::Asymmetric).fence, FenceMode::Asymmetric);
+    /// ```
+    #[must_use]
+    pub fn with_fence(mut self, fence: FenceMode) -> Geometry {
+        self.fence = fence;
+        self
     }
 
     /// The largest message as a `usize` (it is at most `MAX_MSG_SIZE`).
@@ -516,6 +547,11 @@ impl RingOptions {
         if let Some(w) = self.wake_given() {
             if w != g.wake {
                 return mismatch("wake", w as u64, g.wake as u64);
+            }
+        }
+        if let Some(f) = self.fence_given() {
+            if f != g.fence {
+                return mismatch("fence", f as u64, g.fence as u64);
             }
         }
         Ok(())
@@ -602,7 +638,7 @@ const _: () = if !MODEL {
     use core::mem::offset_of;
     assert!(size_of::<Pad<AtomicU64>>() == 128);
     assert!(align_of::<Pad<AtomicU64>>() == 128);
-    assert!(size_of::<Identity>() == 104);
+    assert!(size_of::<Identity>() == 104 + 8);
     assert!(size_of::<Pad<Identity>>() == 128);
     assert!(offset_of!(Identity, magic) == 0);
     assert!(offset_of!(Identity, abi_version) == 8);
@@ -623,6 +659,7 @@ const _: () = if !MODEL {
     assert!(offset_of!(Identity, receivers_attached) == 92);
     assert!(offset_of!(Identity, senders_died) == 96);
     assert!(offset_of!(Identity, receivers_died) == 100);
+    assert!(offset_of!(Identity, fences) == 104);
     assert!(size_of::<FutexWord>() == 4);
     assert!(size_of::<Bell>() == 128);
     assert!(offset_of!(Bell, seq) == 0);

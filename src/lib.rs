@@ -109,7 +109,7 @@ pub use channel::{
     pair, pair_at, remove, unlink, Create, Interrupter, Iter, Receiver, RecvBatch, RecvSlot, SendSlot, Sender,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use kind::{Kind, UnknownName, WakeBackend};
+pub use kind::{FenceMode, Kind, UnknownName, WakeBackend};
 pub use layout::Geometry;
 pub use options::RingOptions;
 #[cfg(not(ipcring_loom))]

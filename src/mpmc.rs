@@ -149,7 +149,7 @@ fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
 #[inline]
 fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &crate::layout::Bell) {
     ring.header().endpoints[entry].claim_hi.store(lo, Ordering::Release);
-    let _ = crate::wait::notify(bell, ring.geom().wake);
+    let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
 }
 
 impl MpmcProducer {

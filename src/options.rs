@@ -2,7 +2,7 @@
 //! (it imports only `kind`); the geometry the options describe is derived in `layout`
 //! ([`RingOptions::validate`]).
 
-use crate::kind::{Kind, WakeBackend};
+use crate::kind::{FenceMode, Kind, WakeBackend};
 use std::time::Duration;
 
 /// Options for creating (and expectations for opening) a ring.
@@ -25,6 +25,7 @@ pub struct RingOptions {
     capacity: Option<u64>,
     msg_size: Option<u64>,
     wake: Option<WakeBackend>,
+    fence: Option<FenceMode>,
     perm: u32,
     open_timeout: Duration,
 }
@@ -36,6 +37,7 @@ impl Default for RingOptions {
             capacity: None,
             msg_size: None,
             wake: None,
+            fence: None,
             perm: 0o600,
             open_timeout: Duration::from_secs(1),
         }
@@ -66,6 +68,11 @@ impl RingOptions {
     /// The `wake` backend asked for, if any.
     pub(crate) fn wake_given(&self) -> Option<WakeBackend> {
         self.wake
+    }
+
+    /// The `fence` mode asked for, if any.
+    pub(crate) fn fence_given(&self) -> Option<FenceMode> {
+        self.fence
     }
 
     /// The permission bits for a created object.
@@ -133,6 +140,24 @@ impl RingOptions {
     #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn wake(mut self, wake: WakeBackend) -> Self {
         self.wake = Some(wake);
+        self
+    }
+    /// Which barriers the sleep/wake handshake uses (address `fence=`). Unset, a creator picks
+    /// [`FenceMode::Asymmetric`] if this process can register for `membarrier(2)`'s
+    /// expedited barriers, [`FenceMode::Full`] if it cannot or if the environment says
+    /// `IPCRING_FENCE=full`. `Full` forces symmetric fences; `Asymmetric` requires the
+    /// asymmetric barrier (create fails with `FenceUnavailable` where it cannot be had). At
+    /// open, a mode set here must be the ring's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let o = ipcring::RingOptions::new().fence(ipcring::FenceMode::Full);
+    /// assert!(o.validate().is_ok());
+    /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
+    pub fn fence(mut self, fence: FenceMode) -> Self {
+        self.fence = Some(fence);
         self
     }
     /// Permission bits of a created object (default 0600, applied regardless of the umask).

@@ -6,24 +6,104 @@
 //! A waiter, after its fast-path attempt failed and its spin budget is spent:
 //!
 //! 1. reads the bell's futex word `seq` (Acquire);
-//! 2. announces itself: `waiters += 1` and arms the bell (`swap(armed, 1)`), then a SeqCst
-//!    fence;
+//! 2. announces itself: `waiters += 1` and arms the bell (`swap(armed, 1)`), then the
+//!    Store→Load barrier: a SeqCst fence on a ring with full fences, the heavy barrier
+//!    `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` on a ring with asymmetric fences (see
+//!    "Asymmetric fences" below);
 //! 3. re-checks the ring (the state, never the futex word, decides);
 //! 4. sleeps while `seq` still holds the value read in 1 (futex) or until posted (sem), at
 //!    most until its deadline or one `PARK_SLICE`, whichever is sooner;
 //! 5. `waiters -= 1` and goes round again (re-arming if it parks again).
 //!
-//! A waker, after publishing (a cursor or sequence store):
+//! A waker, after publishing (a cursor or sequence store, Release):
 //!
-//! 1. a SeqCst fence, then reads `waiters`;
+//! 1. a SeqCst fence (full fences) or only a compiler fence (asymmetric fences), then reads
+//!    `waiters` (Relaxed);
 //! 2. only if that is non-zero and its own `swap(armed, 0)` returns 1: `seq += 1` and
 //!    `FUTEX_WAKE` of every sleeper (or one `sem_post` per announced waiter).
 //!
-//! The two fences make the classic store/load (Dekker) pattern safe: either the waiter's
+//! The two barriers make the classic store/load (Dekker) pattern safe: either the waiter's
 //! re-check sees the publication, or the waker sees the announcement (`waiters`) and its swap
 //! finds `armed` set (or set and already taken by a waker whose ring is on its way). A busy
 //! ring with nobody parked makes no system call per message. `seq` changing between 1 and 4 makes the
 //! futex wait return at once, so a ring between the re-check and the sleep is not lost.
+//!
+//! # Asymmetric fences: who pays the Store→Load barrier
+//!
+//! Both sides do a store then a load of something the other side stores (the waiter:
+//! `waiters`/`armed`, then the ring; the waker: the ring, then `waiters`/`armed`). Without a
+//! Store→Load barrier on each side both loads may miss both stores (each store still in its
+//! core's store buffer): the waiter sleeps on a published message and the waker does not
+//! ring. With full fences ([`FenceMode::Full`]) each side pays its own `fence(SeqCst)`, and on
+//! the waker's side that is every publication: the fence waits until the just-written line
+//! has left the store buffer (an `mfence` or locked instruction on x86, ~30 ns when the line
+//! must cross cores). A ring with asymmetric fences ([`FenceMode::Asymmetric`], the default
+//! where it works) moves the whole cost to the side about to sleep, which is about to make a
+//! system call anyway:
+//!
+//! - the waker: publish (Release), `compiler_fence(SeqCst)`, load `waiters` (Relaxed). The
+//!   compiler fence only keeps the compiler from hoisting the load above the store, so the
+//!   two are in that order in the instruction stream; the processor may still reorder them.
+//! - the waiter: announce (`waiters += 1`, `swap(armed, 1)`), then
+//!   `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` ([`crate::sync::heavy_barrier`]), then the
+//!   re-check. The call begins with a full barrier on the caller's CPU (so the announcement
+//!   is globally visible first), sends an IPI to every CPU that runs a thread of a
+//!   registered process, each of which runs a full barrier (`smp_mb`) in its handler, and
+//!   returns only when all have: then a full barrier on the caller, and the re-check.
+//!
+//! The waker's full barrier (the IPI's, `B`) pairs with the waiter's two (the call's entry
+//! `E`, before which the announcement `A` is visible, and its exit `X`, before the re-check
+//! `R`). Interrupts are precise, so `B` lands at one point of the waker's instruction
+//! stream, between two instructions; with the publication `P` and the load `L` (in that
+//! program order, kept by the compiler fence), there are three cases:
+//!
+//! 1. `B` before `P` (the waker was not even publishing yet, or was elsewhere): `L` comes
+//!    after `B`, which came after `E`, after which `A` was visible: `L` sees the
+//!    announcement, and the waker rings.
+//! 2. `B` after `L` (both retired before the interrupt): `B` drains the store buffer, so `P`
+//!    is globally visible before the IPI completes, hence before `X` and the re-check `R`:
+//!    the waiter sees the publication and does not sleep. (Whatever `L` read.)
+//! 3. `B` between `P` and `L` (the straddling case; on x86 `L` may even have *executed*
+//!    before `P` drained, which is exactly the reordering in question): `P` is before `B`,
+//!    so `R` sees it as in case 2; and `L` is after `B`, so it also sees `A` as in case 1.
+//!    Both sides see each other: a harmless extra ring at most.
+//!
+//! A waker that was not running at all (preempted, or asleep) passes a full barrier in the
+//! scheduler when it is switched out and in, which membarrier relies on for threads it does
+//! not interrupt: its `P` before the switch is visible to `R`, its `L` after it sees `A`.
+//! `Relaxed` is enough for the load: what must hold is only that it is not satisfied before
+//! `B` when it follows `B` in program order, which the full barrier itself guarantees;
+//! Acquire would order the waker's *later* accesses, which nothing here needs (what it does
+//! when it sees a waiter, the swap of `armed` and the `FUTEX_WAKE`, are ordered by
+//! themselves). The same holds for the other loads of `notify` (`fd_waiters`, the plain load
+//! of `armed`): they are after `P` in program order, so cases 1–3 apply to each.
+//!
+//! Why every process must be registered: `GLOBAL_EXPEDITED` interrupts only CPUs running
+//! threads of processes that registered (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`), for
+//! their sake (the unregistered are left alone to keep the IPIs off other workloads). A waker
+//! in an unregistered process would get no `B` while running, and case 3 would become a lost
+//! wake-up. So the creator picks asymmetric fences only if it can register, and every opener
+//! of an asymmetric ring registers first (once per process, a `OnceLock`) or is refused
+//! with [`Error::FenceUnavailable`]; a forked child inherits the registration with the
+//! memory map (and the `OnceLock` with it); `exec` loses both, and the new image registers at
+//! its own open. PID and mount namespaces do not matter: membarrier acts on CPUs and on the
+//! memory maps of registered processes, not on PIDs or names, so a waker in another
+//! container's namespaces (sharing the object through a bind-mounted `/dev/shm`, say) is
+//! covered exactly when its process registered, which its open did. (A different *user* or
+//! seccomp policy is what can refuse it; then its open fails, it never joins unprotected.)
+//! Where the call is refused or missing (seccomp, kernels before 4.16), the creator falls
+//! back to [`FenceMode::Full`]; `fence=full` in the address or `IPCRING_FENCE=full` in the
+//! creator's environment choose it outright (where seccomp is unknown, and to test it).
+//! The choice lives in the header (`Identity::fences`), so all the ring's processes agree.
+//!
+//! Close and poison ([`notify_all`]) keep a SeqCst fence on both kinds of ring: they are
+//! rare, and a full fence pairs with either of the waiter's barriers.
+//!
+//! Loom cannot run `membarrier`; `sync::barrier` models it (every other live thread runs
+//! `fence(SeqCst)` at one of its shim operations before the call returns, a sleeping or
+//! finished one around its context switch), so the loom models explore every placement of
+//! `B`; the mutant `wait_no_membarrier` (the waiter keeps only its own fence) makes the
+//! blocking models fail with a lost wake-up.
 //!
 //! # One wake per sleep, not one per publication
 //!
@@ -54,8 +134,9 @@
 //! periodically even if a peer dies before ringing (the robustness work builds on this).
 
 use crate::error::{Error, Result};
-use crate::layout::{Bell, WakeBackend};
-use crate::sync::{fence, orderings, Ordering, MODEL, SPIN};
+use crate::layout::{Bell, FenceMode, WakeBackend};
+use crate::options::RingOptions;
+use crate::sync::{compiler_fence, fence, heavy_barrier, orderings, Ordering, MODEL, SPIN};
 use crate::timeout::{Deadline, Timeout};
 use std::time::Duration;
 
@@ -92,6 +173,74 @@ pub fn nap(step: Duration, timeout: &Timeout) -> Result<()> {
     }
 }
 
+/// The environment variable that makes a creator pick [`FenceMode::Full`] (`full`) or
+/// require [`FenceMode::Asymmetric`] (`asymmetric`) when its options leave the mode unset.
+pub const FENCE_ENV: &str = "IPCRING_FENCE";
+
+/// The fence mode a creator gives its ring: the one `opts` asks for, else the one
+/// `IPCRING_FENCE` names, else [`FenceMode::Asymmetric`] if this process can register for
+/// the asymmetric barrier and [`FenceMode::Full`] if it cannot. Registers this process when
+/// the answer is asymmetric.
+///
+/// # Errors
+///
+/// [`Error::FenceUnavailable`] when asymmetric fences were required and this process cannot
+/// register; [`Error::InvalidOption`] for an `IPCRING_FENCE` that names no mode.
+pub(crate) fn choose_fence(opts: &RingOptions) -> Result<FenceMode> {
+    let asked = match opts.fence_given() {
+        Some(f) => Some(f),
+        None if MODEL => None,
+        None => match std::env::var_os(FENCE_ENV) {
+            None => None,
+            Some(v) => match v.to_str().map(str::trim) {
+                Some("") => None,
+                Some("full") => Some(FenceMode::Full),
+                Some("asymmetric") => Some(FenceMode::Asymmetric),
+                _ => {
+                    return Err(Error::InvalidOption {
+                        option: "IPCRING_FENCE",
+                        value: 0,
+                        reason: "must be full or asymmetric",
+                    })
+                }
+            },
+        },
+    };
+    match asked {
+        Some(FenceMode::Full) => Ok(FenceMode::Full),
+        Some(FenceMode::Asymmetric) => join_fence(FenceMode::Asymmetric).map(|()| FenceMode::Asymmetric),
+        None if crate::sync::register_barrier().is_ok() => Ok(FenceMode::Asymmetric),
+        None => Ok(FenceMode::Full),
+    }
+}
+
+/// What a process must do before it uses a ring whose fences are `mode`: for
+/// [`FenceMode::Asymmetric`], register for the asymmetric barrier (once per process), so that
+/// its wakers are covered by the barriers of the ring's waiters.
+///
+/// # Errors
+///
+/// [`Error::FenceUnavailable`] if it cannot register: it must not join the ring.
+pub(crate) fn join_fence(mode: FenceMode) -> Result<()> {
+    match mode {
+        FenceMode::Full => Ok(()),
+        FenceMode::Asymmetric => crate::sync::register_barrier().map_err(|e| Error::FenceUnavailable {
+            errno: e.raw_os_error().unwrap_or(libc::ENOSYS),
+        }),
+    }
+}
+
+/// The Store→Load barrier of a waiter that has just announced itself (step 2): its own
+/// `SeqCst` fence on a ring with full fences, the heavy barrier (`membarrier`) on one with
+/// asymmetric fences.
+#[inline]
+fn announce_barrier(mode: FenceMode) {
+    match mode {
+        FenceMode::Asymmetric if orderings::WAIT_MEMBARRIER => heavy_barrier(),
+        _ => fence(Ordering::SeqCst),
+    }
+}
+
 /// Prepares a freshly created bell for its backend.
 pub(crate) fn init_bell(bell: &Bell, backend: WakeBackend) -> Result<()> {
     match backend {
@@ -116,20 +265,23 @@ pub(crate) enum Phase {
 /// for checks too costly for the spin loop (e.g. whether any peer is still attached).
 /// `parks` counts the sleeps; `syscalls` gains every system call made meanwhile (the sleeps,
 /// and whatever the polls make: peer checks, recovery).
+#[allow(clippy::too_many_arguments)] // the bell's three facts, the call's three, the poll
 pub(crate) fn block_on<T>(
     bell: &Bell,
     backend: WakeBackend,
+    fences: FenceMode,
     timeout: Timeout,
     parks: &mut u64,
     syscalls: &mut u64,
     poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
-    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, timeout, parks, poll))
+    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, fences, timeout, parks, poll))
 }
 
 fn block_on_counted<T>(
     bell: &Bell,
     backend: WakeBackend,
+    fences: FenceMode,
     timeout: Timeout,
     parks: &mut u64,
     mut poll: impl FnMut(Phase) -> Result<Option<T>>,
@@ -162,7 +314,7 @@ fn block_on_counted<T>(
         if orderings::WAIT_ARM_BEFORE_RECHECK {
             bell.armed.swap(1, Ordering::SeqCst);
         }
-        fence(Ordering::SeqCst);
+        announce_barrier(fences);
         if orderings::WAIT_RECHECK {
             match poll(Phase::Park) {
                 Ok(None) => {}
@@ -201,8 +353,13 @@ fn block_on_counted<T>(
 /// `None` if it did not ring, else how many system calls the ring made (the `sem_t` backend
 /// makes none when nobody sleeps in the semaphore yet).
 #[inline]
-pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
-    fence(Ordering::SeqCst);
+pub(crate) fn notify(bell: &Bell, backend: WakeBackend, fences: FenceMode) -> Option<u64> {
+    match fences {
+        // Only the compiler is kept from hoisting the loads below above the publication;
+        // the processor's Store→Load order is the waiters' membarrier's business.
+        FenceMode::Asymmetric => compiler_fence(Ordering::SeqCst),
+        FenceMode::Full => fence(Ordering::SeqCst),
+    }
     // The waiter counts decide whether anybody may need a ring at all (the fast path: two
     // loads of one line); the swap, an RMW that always reads the newest value, decides who
     // rings. The plain load of `armed` before the swap keeps a ring where a descriptor waiter
@@ -230,18 +387,19 @@ pub(crate) fn notify(bell: &Bell, backend: WakeBackend) -> Option<u64> {
 /// Announces that an endpoint waits on its descriptor for `bell` and arms the bell (step 2
 /// of the protocol, for a waiter that sleeps in `epoll_wait` or `poll` rather than on the
 /// futex): the first time, `fd_waiters` goes up by one and stays up until [`retract_fd`];
-/// every time, `armed` is set, then the SeqCst fence. The caller re-checks the ring after this
+/// every time, `armed` is set, then the waiter's barrier (the SeqCst fence, or `membarrier`
+/// on a ring with asymmetric fences). The caller re-checks the ring after this
 /// (step 3); a waker that publishes later sees the announcement and the arm, and the ring
 /// layer writes the doorbell (the futex is woken only for `waiters`). The pairing is the
 /// futex waiters': the waiter's count and fence before its re-check, the waker's fence
 /// before its loads.
-pub(crate) fn announce_fd(bell: &Bell, announced: &mut bool) {
+pub(crate) fn announce_fd(bell: &Bell, fences: FenceMode, announced: &mut bool) {
     if !*announced {
         bell.fd_waiters.fetch_add(1, Ordering::SeqCst);
         *announced = true;
     }
     bell.armed.swap(1, Ordering::SeqCst);
-    fence(Ordering::SeqCst);
+    announce_barrier(fences);
 }
 
 /// Withdraws an announcement made by [`announce_fd`] (the endpoint is closing).

@@ -2,7 +2,10 @@
 //! parked receivers and senders, timeouts, wake-ups that must cross a process boundary,
 //! and the ends of a stream (EndOfStream, Disconnected) reaching a blocked peer.
 //!
-//! Every test runs once per (kind, wake) combination: `<test>::{spsc,mpmc}_{futex,sem}`.
+//! Every test runs once per (kind, wake) combination: `<test>::{spsc,mpmc}_{futex,sem}`, on
+//! rings with asymmetric fences (the waiter pays `membarrier`, the default where it works),
+//! and once more per kind on a ring with full fences (`fence=full`, the fallback):
+//! `<test>::{spsc,mpmc}_futex_full`.
 //! Durations are asserted only as lower bounds (a timeout never returns early) and as
 //! generous hang bounds, with one exception explained at `cross_process_wake`.
 
@@ -12,7 +15,7 @@
 mod common;
 
 use common::*;
-use ipcring::{Error, Kind, Ring, RingOptions, Timeout, WakeBackend};
+use ipcring::{Error, FenceMode, Kind, Ring, RingOptions, Timeout, WakeBackend};
 use std::time::{Duration, Instant};
 
 const MSG_SIZE: u64 = 64;
@@ -41,6 +44,15 @@ fn opts(kind: Kind, wake: WakeBackend, capacity: u64) -> RingOptions {
 fn sleep_us(us: u64) {
     if us > 0 {
         std::thread::sleep(Duration::from_micros(us));
+    }
+}
+
+/// With LONG_SLICE=1, every sleep of this process lasts up to 300 s unless it is woken: a
+/// lost wake-up is then a hang (caught by the parent's bound), not a 100 ms delay that the
+/// periodic re-check hides.
+fn long_park_slice() {
+    if std::env::var("LONG_SLICE").is_ok_and(|v| v == "1") {
+        ipcring::timeout::set_park_slice(Duration::from_secs(300));
     }
 }
 
@@ -87,6 +99,7 @@ fn slow_producer() {
 /// exactly COUNT must arrive. With EXPECT_PARKS=1, the receiver must have slept in the
 /// kernel at least once (it really was blocked, not spinning).
 fn consumer() {
+    long_park_slice();
     let ring = Ring::open(&param("RING")).expect("open");
     let mut rx = ring.receiver().expect("receiver");
     let n = param_u64("COUNT");
@@ -122,6 +135,7 @@ fn consumer() {
 /// Sends COUNT messages as fast as it can into a small ring drained by a slow consumer:
 /// it must have parked (been blocked on a full ring).
 fn fast_producer() {
+    long_park_slice();
     let ring = Ring::open(&param("RING")).expect("open");
     let mut tx = ring.sender().expect("sender");
     let n = param_u64("COUNT");
@@ -183,10 +197,10 @@ fn vars(name: &ShmName, extra: &[(&'static str, String)]) -> Vec<(&'static str, 
 /// A slow producer (100 ms between messages) and a consumer blocked in recv: all arrive, in
 /// order, and the consumer parked. (The pauses are long because a blocked call first spins
 /// and yields; on a loaded machine the yields alone can last milliseconds.)
-fn slow_producer_consumer_parks(kind: Kind, wake: WakeBackend) {
+fn slow_producer_consumer_parks(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     let name = ShmName::new("slowprod");
-    let _ring = Ring::create(name.as_str(), &opts(kind, wake, 64)).expect("create");
+    let _ring = Ring::create(name.as_str(), &opts(kind, wake, 64).fence(fence)).expect("create");
     let n = 10;
     let consumer = spawn(
         "consumer",
@@ -214,12 +228,60 @@ fn slow_producer_consumer_parks(kind: Kind, wake: WakeBackend) {
     run_all(vec![consumer, producer], HANG_BOUND);
 }
 
+/// Many rounds of park and wake across processes, both ways, with every message checked
+/// (sequence and checksum) and a 300 s park slice in the parked process, so that one lost
+/// wake-up is a hang: a producer that pauses 300 µs before each of 1500 messages (the
+/// consumer spins out and parks on nearly every one), then a 2-slot ring filled by a
+/// producer as fast as it can while the consumer pauses 300 µs after each message (the
+/// producer parks on nearly every one).
+fn park_wake_rounds(kind: Kind, wake: WakeBackend, fence: FenceMode) {
+    let _serial = serial();
+    let n = 1500;
+    for (capacity, consumer_pause, producer_pause, fast) in [(64, 0, 300, false), (2, 300, 0, true)] {
+        let name = ShmName::new("rounds");
+        let ring = Ring::create(name.as_str(), &opts(kind, wake, capacity).fence(fence)).expect("create");
+        assert_eq!(ring.geometry().fence, fence);
+        let consumer = spawn(
+            "consumer",
+            &vars(
+                &name,
+                &[
+                    ("COUNT", n.to_string()),
+                    ("SLEEP_US", consumer_pause.to_string()),
+                    ("EXPECT_PARKS", (!fast as u8).to_string()),
+                    ("LONG_SLICE", "1".into()),
+                ],
+            ),
+        );
+        let producer = if fast {
+            spawn(
+                "fast_producer",
+                &vars(&name, &[("COUNT", n.to_string()), ("LONG_SLICE", "1".into())]),
+            )
+        } else {
+            spawn(
+                "slow_producer",
+                &vars(
+                    &name,
+                    &[
+                        ("COUNT", n.to_string()),
+                        ("SLEEP_US", producer_pause.to_string()),
+                        ("LINGER_MS", "0".into()),
+                        ("EXIT", "drop".into()),
+                    ],
+                ),
+            )
+        };
+        run_all(vec![consumer, producer], HANG_BOUND);
+    }
+}
+
 /// A slow consumer (100 ms per message) and a producer blocked on a full 2-slot ring: all
 /// arrive, and the producer parked.
-fn slow_consumer_producer_parks(kind: Kind, wake: WakeBackend) {
+fn slow_consumer_producer_parks(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     let name = ShmName::new("slowcons");
-    let _ring = Ring::create(name.as_str(), &opts(kind, wake, 2)).expect("create");
+    let _ring = Ring::create(name.as_str(), &opts(kind, wake, 2).fence(fence)).expect("create");
     let n = 12;
     let consumer = spawn(
         "consumer",
@@ -260,13 +322,13 @@ fn expect_would_block<T: std::fmt::Debug>(what: &str, r: ipcring::Result<T>) {
 /// WouldBlock, a deadline is TimedOut and never early; the same with no peer attached yet
 /// and with a live peer in another process; once that peer exits, the same calls report the
 /// end (EndOfStream / Disconnected) instead of timing out.
-fn timeouts(kind: Kind, wake: WakeBackend) {
+fn timeouts(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     let ms = Duration::from_millis;
 
     // Receive side.
     let name = ShmName::new("timeouts-rx");
-    let ring = Ring::create(name.as_str(), &opts(kind, wake, 2)).expect("create");
+    let ring = Ring::create(name.as_str(), &opts(kind, wake, 2).fence(fence)).expect("create");
     let mut rx = ring.receiver().expect("receiver");
     let mut buf = [0u8; MSG_SIZE as usize];
     let check_rx = |rx: &mut ipcring::Receiver, buf: &mut [u8], when: &str| {
@@ -314,7 +376,7 @@ fn timeouts(kind: Kind, wake: WakeBackend) {
 
     // Send side: a full ring.
     let name = ShmName::new("timeouts-tx");
-    let ring = Ring::create(name.as_str(), &opts(kind, wake, 2)).expect("create");
+    let ring = Ring::create(name.as_str(), &opts(kind, wake, 2).fence(fence)).expect("create");
     let mut tx = ring.sender().expect("sender");
     tx.try_send(b"1").expect("room for 1");
     tx.try_send(b"2").expect("room for 2");
@@ -385,10 +447,11 @@ fn timeouts(kind: Kind, wake: WakeBackend) {
 /// working wake-up from a broken one. The child therefore sets its slice to 60 s: a wake-up
 /// that does not cross the process boundary leaves it asleep far past the generous hang bound
 /// below, and the test fails on that bound, with no latency assertion.
-fn cross_process_wake(kind: Kind, wake: WakeBackend) {
+fn cross_process_wake(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     const ROUNDS: usize = 5;
-    let ring = Ring::anonymous(&opts(kind, wake, 8)).expect("anonymous ring");
+    let ring = Ring::anonymous(&opts(kind, wake, 8).fence(fence)).expect("anonymous ring");
+    assert_eq!(ring.geometry().fence, fence);
     let mut tx = Some(ring.sender().unwrap());
     let mut rx = Some(ring.receiver().unwrap());
     let (mut ready, mut results) = (Pipe::new(), Pipe::new());
@@ -442,11 +505,11 @@ fn cross_process_wake(kind: Kind, wake: WakeBackend) {
 
 /// A receiver blocked in recv gets EndOfStream when the sender's process drops its sender,
 /// and SenderDied when it exits without dropping it or is killed with SIGKILL.
-fn end_of_stream_wakes_blocked_receiver(kind: Kind, wake: WakeBackend) {
+fn end_of_stream_wakes_blocked_receiver(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     for exit in ["drop", "die", "hang"] {
         let name = ShmName::new("eos");
-        let _ring = Ring::create(name.as_str(), &opts(kind, wake, 16)).expect("create");
+        let _ring = Ring::create(name.as_str(), &opts(kind, wake, 16).fence(fence)).expect("create");
         let mark = TempPath::new("mark");
         let n = 5;
         let consumer = spawn(
@@ -489,11 +552,11 @@ fn end_of_stream_wakes_blocked_receiver(kind: Kind, wake: WakeBackend) {
 
 /// A sender blocked on a full ring gets Disconnected (not a hang) when the receiver's process
 /// goes: it drops its receiver, exits without dropping it, or is killed with SIGKILL.
-fn disconnected_wakes_blocked_sender(kind: Kind, wake: WakeBackend) {
+fn disconnected_wakes_blocked_sender(kind: Kind, wake: WakeBackend, fence: FenceMode) {
     let _serial = serial();
     for exit in ["drop", "die", "hang"] {
         let name = ShmName::new("disc");
-        let ring = Ring::create(name.as_str(), &opts(kind, wake, 4)).expect("create");
+        let ring = Ring::create(name.as_str(), &opts(kind, wake, 4).fence(fence)).expect("create");
         let mut tx = ring.sender().expect("sender");
         let mark = TempPath::new("mark");
         let receiver = spawn(
@@ -579,19 +642,27 @@ macro_rules! for_each_combo {
                 use super::*;
                 #[test]
                 fn spsc_futex() {
-                    super::$test(Kind::Spsc, WakeBackend::Futex)
+                    super::$test(Kind::Spsc, WakeBackend::Futex, FenceMode::Asymmetric)
                 }
                 #[test]
                 fn spsc_sem() {
-                    super::$test(Kind::Spsc, WakeBackend::Sem)
+                    super::$test(Kind::Spsc, WakeBackend::Sem, FenceMode::Asymmetric)
                 }
                 #[test]
                 fn mpmc_futex() {
-                    super::$test(Kind::Mpmc, WakeBackend::Futex)
+                    super::$test(Kind::Mpmc, WakeBackend::Futex, FenceMode::Asymmetric)
                 }
                 #[test]
                 fn mpmc_sem() {
-                    super::$test(Kind::Mpmc, WakeBackend::Sem)
+                    super::$test(Kind::Mpmc, WakeBackend::Sem, FenceMode::Asymmetric)
+                }
+                #[test]
+                fn spsc_futex_full() {
+                    super::$test(Kind::Spsc, WakeBackend::Futex, FenceMode::Full)
+                }
+                #[test]
+                fn mpmc_futex_full() {
+                    super::$test(Kind::Mpmc, WakeBackend::Futex, FenceMode::Full)
                 }
             }
         )*
@@ -601,6 +672,7 @@ macro_rules! for_each_combo {
 for_each_combo!(
     slow_producer_consumer_parks,
     slow_consumer_producer_parks,
+    park_wake_rounds,
     timeouts,
     cross_process_wake,
     end_of_stream_wakes_blocked_receiver,

@@ -76,7 +76,7 @@ const OFF_SPACE_BELL: usize = 512;
 const OFF_ENDPOINTS: usize = 640;
 const ENDPOINTS: usize = 64;
 /// (name, offset, width) of each identity field.
-const FIELDS: [(&str, usize, usize); 15] = [
+const FIELDS: [(&str, usize, usize); 16] = [
     ("magic", 0, 8),
     ("abi_version", 8, 4),
     ("init", 12, 4),
@@ -92,6 +92,7 @@ const FIELDS: [(&str, usize, usize); 15] = [
     ("poison", 76, 4),
     ("ever", 80, 4),
     ("epoch", 84, 4),
+    ("fences", 104, 4),
 ];
 
 #[test]

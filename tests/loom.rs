@@ -29,6 +29,8 @@
 //! |                             | each consumer's view, slot reuse across laps                    |
 //! | `mpmc_2x2_uneven`           | the same with 2 + 1 messages, one preemption deeper             |
 //! | `blocking_wakeup_recv`      | a receiver parked on an empty ring is woken by a send           |
+//! |                             | (every `blocking_wakeup_*` model runs on a ring with asymmetric |
+//! |                             | fences, the default; its `_full` twin on one with `fence=full`) |
 //! | `blocking_wakeup_send`      | cap 1: a sender parked on a full ring is woken by a receive     |
 //! |                             | (the receiver blocks too)                                       |
 //! | `blocking_wakeup_send_only` | the same, but only the sender parks (the receiver spins)        |
@@ -62,11 +64,21 @@
 //! ```
 //!
 //! Each model explores exhaustively up to its own preemption bound (2 to 4, tuned so the whole
-//! suite takes about a minute on two cores; see the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
+//! suite took about a minute on two cores before the asymmetric-fence models; the membarrier
+//! model's extra scheduling points made it 9 minutes on the loaded 2-core machine of
+//! 2026-12-06, the SPSC blocking models most; see the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
 //! if set, replaces every model's bound (2 runs the suite in about 20 s; 4 and above take
 //! far longer, the MPMC and blocking SPSC models most). The other `LOOM_*` variables
 //! (`LOOM_LOCATION=1` for source locations in reports, `LOOM_LOG`, `LOOM_MAX_BRANCHES`, ...)
 //! work as usual. Each model prints how many executions it explored (`-- --nocapture`).
+//!
+//! The membarrier model (`ipcring::sync::barrier`): loom has no `membarrier`, so the modelled
+//! call marks every other live, running thread as owing a barrier and waits (yielding) until
+//! each has run `fence(SeqCst)` at one of its atomic operations (every shim operation is such
+//! a point); a thread asleep in the futex model or in a `join` (the [`join`] helper here) or
+//! finished owes none, and runs `fence(SeqCst)` around its context switch instead. So a test
+//! that blocks a thread on anything else than the crate's futex must do it inside
+//! `ipcring::sync::blocked`, or a waiter's barrier waits for it for ever.
 //!
 //! Spin loops: under loom, `yield_now` hands the processor to another thread for free (no
 //! preemption is counted), so two threads that both spin-and-yield (two consumers on an
@@ -94,6 +106,11 @@
 //! | `wait_arm_after_recheck` | a waiter arms its bell after its re-check instead of  | `blocking_wakeup_*`:  |
 //! |                        | before: a publish in between finds the bell unarmed and | deadlock (or          |
 //! |                        | skips the wake-up, and the waiter sleeps through it     | livelock, as above)   |
+//! | `wait_no_membarrier`   | on a ring with asymmetric fences, a waiter keeps only   | `blocking_wakeup_*`   |
+//! |                        | its own SeqCst fence after announcing, not the modelled | (asymmetric): dead-   |
+//! |                        | `membarrier`: the waker, with only a compiler fence,    | lock (or livelock)    |
+//! |                        | reads `waiters` before the announcement while the       |                       |
+//! |                        | re-check misses the publication (store buffering)       |                       |
 //! | `mpmc_no_claim_record` | an MPMC claimer no longer records its range before the  | `mpmc_stuck_claim_`   |
 //! |                        | claiming CAS: a live claimer's slot looks dead and is   | `alive`: the slot is  |
 //! |                        | skipped                                                 | skipped               |
@@ -116,7 +133,7 @@ use ipcring::layout::Geometry;
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
 use ipcring::region::HeapRegion;
 use ipcring::ring::{RingReceiver, RingSender};
-use ipcring::{Error, Kind, Result, Ring, RingOptions, Timeout, WakeBackend};
+use ipcring::{Error, FenceMode, Kind, Result, Ring, RingOptions, Timeout, WakeBackend};
 use loom::thread;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -133,8 +150,32 @@ fn msg(p: u8, i: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A ring of the default fence mode: [`FenceMode::Asymmetric`] (what a creator picks where
+/// `membarrier(2)` works; registration always succeeds in the model).
 fn ring(kind: Kind, capacity: u64) -> Ring {
-    Ring::in_process(&RingOptions::new().kind(kind).capacity(capacity).msg_size(MSG_SIZE)).expect("in-process ring")
+    let r = Ring::in_process(&RingOptions::new().kind(kind).capacity(capacity).msg_size(MSG_SIZE))
+        .expect("in-process ring");
+    assert_eq!(r.geometry().fence, FenceMode::Asymmetric);
+    r
+}
+
+/// A ring with symmetric full fences (`fence=full`): a `SeqCst` fence on both sides.
+fn ring_full(kind: Kind, capacity: u64) -> Ring {
+    Ring::in_process(
+        &RingOptions::new()
+            .kind(kind)
+            .capacity(capacity)
+            .msg_size(MSG_SIZE)
+            .fence(FenceMode::Full),
+    )
+    .expect("in-process ring")
+}
+
+/// Joins `h`, as a thread that sleeps meanwhile: the membarrier model does not wait for a
+/// barrier from a thread blocked in `join` (the kernel does not interrupt a sleeping
+/// thread; it passes a barrier when it is scheduled in), see `ipcring::sync::barrier`.
+fn join<T>(h: thread::JoinHandle<T>) -> T {
+    ipcring::sync::blocked(|| h.join().unwrap())
 }
 
 /// Runs `f` under loom, exhaustively up to `bound` preemptions (this model's default, tuned
@@ -247,7 +288,7 @@ fn spsc_wraparound_try() {
         for i in 0..SPSC_MSGS {
             assert_eq!(recv_spin(&mut rx), msg(0, i), "message {i}");
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         assert!(matches!(rx.try_recv_vec(), Err(Error::WouldBlock)));
         drop((tx, rx));
     });
@@ -273,7 +314,7 @@ fn spsc_wraparound_blocking() {
             let n = rx.recv(&mut buf).unwrap();
             assert_eq!(&buf[..n], &msg(0, i)[..], "message {i}");
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         drop((tx, rx));
     });
 }
@@ -351,8 +392,8 @@ fn mpmc_2x2_model(name: &'static str, bound: usize, counts: [u8; 2]) {
         let r = region.clone();
         let consumer = thread::spawn(move || mpmc_consume(&r, 3, MPMC_RECV_TRIES));
         let mine = mpmc_consume(&region, 2, MPMC_RECV_TRIES);
-        let theirs = consumer.join().unwrap();
-        let sent: Vec<u8> = producers.into_iter().map(|h| h.join().unwrap()).collect();
+        let theirs = join(consumer);
+        let sent: Vec<u8> = producers.into_iter().map(|h| join(h)).collect();
         let rest = mpmc_consume(&region, 2, 2 * MPMC_TOTAL_MAX);
 
         // FIFO per producer within each consumer's view.
@@ -410,7 +451,17 @@ fn mpmc_2x2_uneven() {
 /// that the receiver can park again after its first wake-up.
 #[test]
 fn blocking_wakeup_recv() {
-    model("blocking_wakeup_recv", 4, || {
+    blocking_wakeup_recv_model("blocking_wakeup_recv", 4, ring);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn blocking_wakeup_recv_full() {
+    blocking_wakeup_recv_model("blocking_wakeup_recv_full", 4, ring_full);
+}
+
+fn blocking_wakeup_recv_model(name: &'static str, bound: usize, ring: fn(Kind, u64) -> Ring) {
+    model(name, bound, move || {
         let ring = ring(Kind::Spsc, 2);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -426,7 +477,7 @@ fn blocking_wakeup_recv() {
         for i in 0..2 {
             tx.send(&msg(0, i)).unwrap();
         }
-        let rx = consumer.join().unwrap();
+        let rx = join(consumer);
         drop((tx, rx));
     });
 }
@@ -437,7 +488,17 @@ fn blocking_wakeup_recv() {
 /// maximum number of branches") instead of the deadlock loom reports when every thread sleeps.
 #[test]
 fn blocking_wakeup_send() {
-    model("blocking_wakeup_send", 3, || {
+    blocking_wakeup_send_model("blocking_wakeup_send", 3, ring);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn blocking_wakeup_send_full() {
+    blocking_wakeup_send_model("blocking_wakeup_send_full", 3, ring_full);
+}
+
+fn blocking_wakeup_send_model(name: &'static str, bound: usize, ring: fn(Kind, u64) -> Ring) {
+    model(name, bound, move || {
         let ring = ring(Kind::Spsc, 1);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -451,7 +512,7 @@ fn blocking_wakeup_send() {
         for i in 0..3 {
             assert_eq!(rx.recv_vec().unwrap(), msg(0, i));
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         drop((tx, rx));
     });
 }
@@ -463,7 +524,17 @@ fn blocking_wakeup_send() {
 /// deadlock.
 #[test]
 fn blocking_wakeup_send_only() {
-    model("blocking_wakeup_send_only", 3, || {
+    blocking_wakeup_send_only_model("blocking_wakeup_send_only", 3, ring);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn blocking_wakeup_send_only_full() {
+    blocking_wakeup_send_only_model("blocking_wakeup_send_only_full", 3, ring_full);
+}
+
+fn blocking_wakeup_send_only_model(name: &'static str, bound: usize, ring: fn(Kind, u64) -> Ring) {
+    model(name, bound, move || {
         let ring = ring(Kind::Spsc, 1);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -477,7 +548,7 @@ fn blocking_wakeup_send_only() {
         for i in 0..3 {
             assert_eq!(recv_spin(&mut rx), msg(0, i));
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         drop((tx, rx));
     });
 }
@@ -486,7 +557,17 @@ fn blocking_wakeup_send_only() {
 /// while the ring is full, the receiver while it is empty, both blocking.
 #[test]
 fn blocking_wakeup_mpmc() {
-    model("blocking_wakeup_mpmc", 3, || {
+    blocking_wakeup_mpmc_model("blocking_wakeup_mpmc", 3, ring);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn blocking_wakeup_mpmc_full() {
+    blocking_wakeup_mpmc_model("blocking_wakeup_mpmc_full", 3, ring_full);
+}
+
+fn blocking_wakeup_mpmc_model(name: &'static str, bound: usize, ring: fn(Kind, u64) -> Ring) {
+    model(name, bound, move || {
         let ring = ring(Kind::Mpmc, 2);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -500,7 +581,7 @@ fn blocking_wakeup_mpmc() {
         for i in 0..3 {
             assert_eq!(rx.recv_vec().unwrap(), msg(0, i));
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         drop((tx, rx));
     });
 }
@@ -511,7 +592,17 @@ fn blocking_wakeup_mpmc() {
 /// by the second message's sender. A lost wake-up leaves a receiver asleep: a deadlock here.
 #[test]
 fn blocking_wakeup_2x2() {
-    model("blocking_wakeup_2x2", 2, || {
+    blocking_wakeup_2x2_model("blocking_wakeup_2x2", 2, ring);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn blocking_wakeup_2x2_full() {
+    blocking_wakeup_2x2_model("blocking_wakeup_2x2_full", 2, ring_full);
+}
+
+fn blocking_wakeup_2x2_model(name: &'static str, bound: usize, ring: fn(Kind, u64) -> Ring) {
+    model(name, bound, move || {
         let ring = ring(Kind::Mpmc, 2);
         let mut rx1 = ring.attach_receiver().unwrap();
         let mut rx2 = ring.attach_receiver().unwrap();
@@ -531,9 +622,9 @@ fn blocking_wakeup_2x2() {
             tx2
         });
         tx1.send(&msg(0, 0)).unwrap();
-        let (rx1, m1) = c1.join().unwrap();
-        let (rx2, m2) = c2.join().unwrap();
-        let tx2 = p.join().unwrap();
+        let (rx1, m1) = join(c1);
+        let (rx2, m2) = join(c2);
+        let tx2 = join(p);
         let mut got = [m1, m2];
         got.sort();
         assert_eq!(got, [msg(0, 0), msg(1, 0)]);
@@ -561,7 +652,7 @@ fn mpmc_capacity_1() {
         for i in 0..2 {
             assert_eq!(rx.recv_vec().unwrap(), msg(0, i));
         }
-        let tx = producer.join().unwrap();
+        let tx = join(producer);
         drop((tx, rx));
     });
 }
@@ -588,7 +679,7 @@ fn close_eof() {
         });
         tx.send(&msg(0, 0)).unwrap();
         drop(tx);
-        consumer.join().unwrap();
+        join(consumer);
     });
 }
 
@@ -605,7 +696,7 @@ fn close_eof_empty() {
             other => panic!("expected EndOfStream, got {other:?}"),
         });
         drop(tx);
-        consumer.join().unwrap();
+        join(consumer);
     });
 }
 
@@ -624,7 +715,7 @@ fn close_disconnected() {
             other => panic!("expected Disconnected, got {other:?}"),
         });
         drop(rx);
-        producer.join().unwrap();
+        join(producer);
     });
 }
 
@@ -653,7 +744,7 @@ fn rerun_receiver_first() {
             Err(Error::EndOfStream) => {}
             other => panic!("expected EndOfStream, got {other:?}"),
         }
-        producer.join().unwrap();
+        join(producer);
     });
 }
 
@@ -672,7 +763,7 @@ fn rerun_sender_first() {
         let mut tx = ring.attach_sender().unwrap();
         drop(ring);
         tx.send(&msg(0, 1)).unwrap();
-        consumer.join().unwrap();
+        join(consumer);
         drop(tx);
     });
 }
@@ -701,8 +792,8 @@ fn mpmc_dead_claim() {
         let b = thread::spawn(move || live.send(&msg(1, 0)).unwrap());
         assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
         assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
-        a.join().unwrap();
-        b.join().unwrap();
+        join(a);
+        join(b);
     });
 }
 
@@ -728,11 +819,11 @@ fn mpmc_stuck_claim_alive() {
             }
             rx
         });
-        let mut rx = d.join().unwrap();
+        let mut rx = join(d);
         let d = thread::spawn(move || drop(stuck));
         assert_eq!(rx.recv_vec().unwrap(), msg(1, 0));
         assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
-        d.join().unwrap();
+        join(d);
     });
 }
 
@@ -760,6 +851,6 @@ fn mpmc_dead_hold() {
         drop(tx);
         assert_eq!(rx.recv_vec().unwrap(), msg(0, 1));
         assert!(matches!(rx.recv_vec(), Err(Error::EndOfStream)));
-        c.join().unwrap();
+        join(c);
     });
 }

@@ -4,7 +4,7 @@
 //! Objects are made by hand through /dev/shm (garbage, truncated copies, headers with one
 //! field poked), at the offsets the shared layout pins (see `layout.rs`): magic 0,
 //! abi_version 8, init 12, layout_hash 16, kind 24, wake 28, capacity 32, msg_size 40,
-//! slot_size 48, slots_offset 56, region_size 64, poison 76.
+//! slot_size 48, slots_offset 56, region_size 64, poison 76, fences 104 (ABI 5).
 
 // It drives the library's building blocks (or its failpoints) directly: only in the test build.
 #![cfg(ipcring_test)]
@@ -27,6 +27,7 @@ const OFF_MSG_SIZE: u64 = 40;
 const OFF_SLOT_SIZE: u64 = 48;
 const OFF_REGION_SIZE: u64 = 64;
 const OFF_POISON: u64 = 76;
+const OFF_FENCES: u64 = 104;
 
 #[test]
 fn child_entry() {
@@ -392,6 +393,22 @@ fn damaged_headers_are_refused() {
         }),
         ("wake", with(OFF_WAKE, &9u32.to_le_bytes()), |e| {
             matches!(e, Error::Corrupted { .. })
+        }),
+        ("fences 0", with(OFF_FENCES, &0u32.to_le_bytes()), |e| {
+            matches!(
+                e,
+                Error::Corrupted {
+                    what: "unknown fence mode"
+                }
+            )
+        }),
+        ("fences 3", with(OFF_FENCES, &3u32.to_le_bytes()), |e| {
+            matches!(
+                e,
+                Error::Corrupted {
+                    what: "unknown fence mode"
+                }
+            )
         }),
         ("capacity 3", with(OFF_CAPACITY, &3u64.to_le_bytes()), |e| {
             matches!(e, Error::Corrupted { .. })

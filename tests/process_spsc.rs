@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use ipcring::{pair, Error, Kind, Receiver, Ring, RingOptions, Sender, Timeout, WakeBackend};
+use ipcring::{pair, Error, FenceMode, Kind, Receiver, Ring, RingOptions, Sender, Timeout, WakeBackend};
 use std::time::{Duration, Instant};
 
 const MSG_SIZE: u64 = 64;
@@ -591,8 +591,14 @@ fn spsc_receiver_restart_resumes_stream() {
 
 const PAIR_MESSAGES: u64 = 200_000;
 
-fn pair_opts(wake: WakeBackend) -> RingOptions {
-    opts(wake, 128, MSG_SIZE)
+/// A pair's options: `fence` `None` leaves the choice to the creator (asymmetric where
+/// `membarrier(2)` works, as here).
+fn pair_opts(wake: WakeBackend, fence: Option<FenceMode>) -> RingOptions {
+    let o = opts(wake, 128, MSG_SIZE);
+    match fence {
+        Some(f) => o.fence(f),
+        None => o,
+    }
 }
 
 fn send_all(tx: &mut Sender, n: u64) {
@@ -622,9 +628,9 @@ fn recv_all_then_end(rx: &mut Receiver, n: u64) {
 
 /// The pipe(2) pattern: parent sends, child receives; each drops the end it does not use.
 /// The child sees every message, then EndOfStream once the parent drops its sender.
-fn pair_parent_to_child(wake: WakeBackend) {
+fn pair_parent_to_child(wake: WakeBackend, fence: Option<FenceMode>) {
     let _serial = serial();
-    let (tx, rx) = pair(&pair_opts(wake)).expect("pair");
+    let (tx, rx) = pair(&pair_opts(wake, fence)).expect("pair");
     let (mut tx, mut rx) = (Some(tx), Some(rx));
     let child = fork("pair receiver", || {
         drop(tx.take()); // the end the child does not use
@@ -640,9 +646,9 @@ fn pair_parent_to_child(wake: WakeBackend) {
 
 /// The reverse: the child sends and dies without dropping its sender; the parent receives
 /// everything, then EndOfStream.
-fn pair_child_to_parent(wake: WakeBackend) {
+fn pair_child_to_parent(wake: WakeBackend, fence: Option<FenceMode>) {
     let _serial = serial();
-    let (tx, rx) = pair(&pair_opts(wake)).expect("pair");
+    let (tx, rx) = pair(&pair_opts(wake, fence)).expect("pair");
     let (mut tx, mut rx) = (Some(tx), Some(rx));
     let child = fork("pair sender", || {
         drop(rx.take());
@@ -659,22 +665,34 @@ fn pair_child_to_parent(wake: WakeBackend) {
 
 #[test]
 fn pair_fork_parent_sends_child_receives_futex() {
-    pair_parent_to_child(WakeBackend::Futex);
+    pair_parent_to_child(WakeBackend::Futex, None);
 }
 
 #[test]
 fn pair_fork_parent_sends_child_receives_sem() {
-    pair_parent_to_child(WakeBackend::Sem);
+    pair_parent_to_child(WakeBackend::Sem, None);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn pair_fork_parent_sends_child_receives_futex_full() {
+    pair_parent_to_child(WakeBackend::Futex, Some(FenceMode::Full));
 }
 
 #[test]
 fn pair_fork_child_sends_parent_receives_futex() {
-    pair_child_to_parent(WakeBackend::Futex);
+    pair_child_to_parent(WakeBackend::Futex, None);
+}
+
+/// The same on a ring with full fences (`fence=full`).
+#[test]
+fn pair_fork_child_sends_parent_receives_futex_full() {
+    pair_child_to_parent(WakeBackend::Futex, Some(FenceMode::Full));
 }
 
 #[test]
 fn pair_fork_child_sends_parent_receives_sem() {
-    pair_child_to_parent(WakeBackend::Sem);
+    pair_child_to_parent(WakeBackend::Sem, None);
 }
 
 /// A child that drops its inherited copy of the sender (and is still alive, then exits)
@@ -682,7 +700,7 @@ fn pair_fork_child_sends_parent_receives_sem() {
 #[test]
 fn pair_fork_child_dropping_inherited_sender_does_not_end_stream() {
     let _serial = serial();
-    let (tx, rx) = pair(&pair_opts(WakeBackend::Futex)).expect("pair");
+    let (tx, rx) = pair(&pair_opts(WakeBackend::Futex, None)).expect("pair");
     let (mut tx, mut rx) = (Some(tx), Some(rx));
     let (mut to_parent, mut to_child) = (Pipe::new(), Pipe::new());
     let child = fork("drops inherited ends", || {

@@ -348,7 +348,7 @@ impl AsRef<[u8]> for BatchMsg {
 /// `flags`: `IPCRING_SEND` and/or `IPCRING_RECV` (at least one), optionally `IPCRING_CREATE`
 /// (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
 /// (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
-/// (`capacity`, `msg_size`, `mode`, `wake`, `perm`) set up a created channel and must match an
+/// (`capacity`, `msg_size`, `mode`, `wake`, `fence`, `perm`) set up a created channel and must match an
 /// existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
 /// `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
 /// socket transports the receiver listens and the sender connects at its first send; see the

@@ -175,6 +175,7 @@ fn info_json(info: &RingInfo) -> Value {
         "error": match &info.state { State::Invalid(e) => Some(e.to_string()), _ => None },
         "kind": g.map(|g| g.kind.name()),
         "wake": g.map(|g| g.wake.name()),
+        "fence": g.map(|g| g.fence.name()),
         "capacity": g.map(|g| g.capacity),
         "msg_size": g.map(|g| g.msg_size),
         "slot_size": g.map(|g| g.slot_size),
@@ -333,6 +334,15 @@ fn stat_text(info: &RingInfo) -> String {
     match info.geometry {
         Some(g) => {
             rows.push(("kind", format!("{} (wake-ups: {})", g.kind.name(), g.wake.name())));
+            rows.push((
+                "fences",
+                match g.fence {
+                    ipcring::FenceMode::Asymmetric => {
+                        "asymmetric (waiters pay membarrier; no fence per message)".into()
+                    }
+                    _ => format!("{} (a SeqCst fence per message and per wait)", g.fence.name()),
+                },
+            ));
             rows.push(("capacity", format!("{} slots", g.capacity)));
             rows.push(("msg_size", format!("{} bytes (slot {} bytes)", g.msg_size, g.slot_size)));
             rows.push((

@@ -196,9 +196,11 @@ fn check_ok_row(r: &Value, name: &str) {
     assert_eq!(r["ratios"]["limit"], limit, "{name}");
 }
 
-const ALL_ROWS: [&str; 11] = [
+const ALL_ROWS: [&str; 13] = [
     "shm-spsc/spin",
+    "shm-spsc/spin-full",
     "shm-spsc/block",
+    "shm-spsc/block-full",
     "shm-spsc/fd",
     "shm-spsc/poll64",
     "shm-mpmc/spin",
@@ -274,6 +276,10 @@ fn every_row_json_and_svg() {
         positive(&l["msgs_per_s"], "lamport msgs_per_s");
     }
     positive(&j["spsc_spin_over_lamport"]["rtt"], "shm-spsc/spin rtt over Lamport");
+    positive(
+        &j["spsc_spin_full_over_lamport"]["rtt"],
+        "shm-spsc/spin-full rtt over Lamport",
+    );
     positive(
         &j["spsc_spin_over_lamport"]["msgs_per_s"][0]["ratio"],
         "shm-spsc/spin msg/s over Lamport at 8 B",
@@ -548,7 +554,7 @@ fn memcpy_limit_bounds_every_ring_row() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 18, "six ring rows at three sizes");
+    assert_eq!(seen, 24, "eight ring rows (two of them -full) at three sizes");
     assert_no_leftovers(r.pid);
 }
 

@@ -25,7 +25,7 @@ mod common;
 
 use common::*;
 use ipcring::inspect::{self, EndpointRole, State};
-use ipcring::{Kind, Ring, RingOptions};
+use ipcring::{FenceMode, Kind, Ring, RingOptions};
 use serde_json::Value;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -299,6 +299,26 @@ fn ls_shows_live_endpoints_then_stale_after_kill9() {
     assert_no_leftovers();
 }
 
+/// `ipcring stat` shows each ring's fence mode (the header's choice), in text and JSON: a
+/// ring made with `fence=full` says `full`, one made with the default says `asymmetric` where
+/// this process can register for `membarrier(2)` (it can on the test machines).
+#[test]
+fn stat_shows_the_fence_mode() {
+    let _s = serial();
+    for (mode, word) in [(FenceMode::Full, "full"), (FenceMode::Asymmetric, "asymmetric")] {
+        let name = ShmName::new("fence");
+        let n = name.as_str();
+        drop(Ring::create(n, &RingOptions::new().capacity(8).msg_size(8).fence(mode)).unwrap());
+        let stat = expect(0, &["stat", n]).stdout;
+        assert!(
+            stat.lines().any(|l| l.split_whitespace().take(2).eq(["fences", word])),
+            "stat does not say `fences {word}`:\n{stat}"
+        );
+        let json: Value = serde_json::from_str(&expect(0, &["stat", "--json", n]).stdout).unwrap();
+        assert_eq!(json["fence"], word);
+    }
+}
+
 #[test]
 fn json_carries_the_library_numbers() {
     let _s = serial();
@@ -330,6 +350,7 @@ fn json_carries_the_library_numbers() {
             assert_eq!(v["state"], "ready");
             assert_eq!(v["kind"], "mpmc");
             assert_eq!(v["wake"], "futex");
+            assert_eq!(v["fence"], g.fence.name());
             for (key, want) in [
                 ("capacity", g.capacity),
                 ("msg_size", g.msg_size),

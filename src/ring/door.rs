@@ -208,7 +208,7 @@ impl Listener {
                 // (a call that finds nothing drains it and re-arms).
                 let h = shared.raw.header();
                 let bell = if role == Role::Sender { &h.space_bell } else { &h.data_bell };
-                crate::wait::announce_fd(bell, &mut s.announced);
+                crate::wait::announce_fd(bell, shared.raw.geom().fence, &mut s.announced);
                 ready::ring(s.bell);
                 Listener::Ready(Box::new(s))
             }

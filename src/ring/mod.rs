@@ -310,7 +310,7 @@ impl Ring {
     /// # drop(ring); Ok::<(), ipcring::Error>(())
     /// ```
     pub fn create(name: &str, opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
+        let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         let region = region::create(name, &g, opts.perm_bits(), init_ring).map_err(|e| e.on(&shm_address(name)))?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region))?,
@@ -346,6 +346,9 @@ impl Ring {
         let region = region::open_perm(name, opts.open_timeout_given(), opts.perm_bits())
             .map_err(|e| e.on(&shm_address(name)))?;
         opts.check(&region.geometry())?;
+        // A ring with asymmetric fences covers only registered processes' wakers: one that
+        // cannot register must not join (Error::FenceUnavailable names the fix).
+        wait::join_fence(region.geometry().fence)?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region))?,
         })
@@ -361,7 +364,7 @@ impl Ring {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn anonymous(opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
+        let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         let region = region::anonymous(&g, init_ring)?;
         Ok(Ring {
             shared: Shared::new(Backing::Shm(region))?,
@@ -380,7 +383,7 @@ impl Ring {
     /// # Ok::<(), ipcring::Error>(())
     /// ```
     pub fn in_process(opts: &RingOptions) -> Result<Ring> {
-        let g = opts.validate()?;
+        let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         Ok(Ring {
             shared: Shared::new(Backing::Heap(HeapRegion::new(g)?))?,
         })

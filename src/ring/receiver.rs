@@ -123,7 +123,7 @@ impl RingReceiver {
     #[inline]
     fn wake_senders(&mut self) {
         let raw = &self.shared.raw;
-        if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake) {
+        if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake, raw.geom().fence) {
             self.stats.wakes += 1;
             self.stats.syscalls += calls;
             let shared = &self.shared;
@@ -290,7 +290,7 @@ impl RingReceiver {
         let drained =
             crate::sys::count::counting(&mut self.stats.syscalls, || listener.prepare(shared, Role::Receiver, peers))?;
         if let Some(announced) = listener.announced() {
-            wait::announce_fd(&shared.raw.header().data_bell, announced);
+            wait::announce_fd(&shared.raw.header().data_bell, shared.raw.geom().fence, announced);
         }
         let r = self.park_for_data_once(Timeout::NonBlocking, &mut op);
         if drained && !matches!(r, Err(Error::WouldBlock)) {
@@ -315,6 +315,7 @@ impl RingReceiver {
         wait::block_on(
             &raw.header().data_bell,
             raw.geom().wake,
+            raw.geom().fence,
             timeout,
             &mut self.stats.parks,
             &mut self.stats.syscalls,

@@ -194,7 +194,7 @@ impl RingSender {
     fn wake_receivers(&mut self) {
         crate::failpoint::hit(crate::failpoint::SEND_BEFORE_WAKE);
         let raw = &self.shared.raw;
-        if let Some(calls) = wait::notify(&raw.header().data_bell, raw.geom().wake) {
+        if let Some(calls) = wait::notify(&raw.header().data_bell, raw.geom().wake, raw.geom().fence) {
             self.stats.wakes += 1;
             self.stats.syscalls += calls;
             let shared = &self.shared;
@@ -258,7 +258,7 @@ impl RingSender {
         let drained =
             crate::sys::count::counting(&mut self.stats.syscalls, || listener.prepare(shared, Role::Sender, peers))?;
         if let Some(announced) = listener.announced() {
-            wait::announce_fd(&shared.raw.header().space_bell, announced);
+            wait::announce_fd(&shared.raw.header().space_bell, shared.raw.geom().fence, announced);
         }
         let r = self.park_for_room_once(Timeout::NonBlocking, &mut op);
         if drained && !matches!(r, Err(Error::WouldBlock)) {
@@ -283,6 +283,7 @@ impl RingSender {
         wait::block_on(
             &raw.header().space_bell,
             raw.geom().wake,
+            raw.geom().fence,
             timeout,
             &mut self.stats.parks,
             &mut self.stats.syscalls,

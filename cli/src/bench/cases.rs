@@ -99,13 +99,19 @@ pub struct Row {
     pub transport: Transport,
     /// How its endpoints wait.
     pub mode: Mode,
+    /// A ring made with `fence=full` (symmetric SeqCst fences: one per publication) instead
+    /// of the default (asymmetric where membarrier works): the same row with the old cost,
+    /// side by side.
+    pub full: bool,
 }
 
 impl Row {
     /// Every row, in table order.
-    pub const ALL: [Row; 11] = [
+    pub const ALL: [Row; 13] = [
         Row::new(Transport::ShmSpsc, Mode::Spin),
+        Row::full(Transport::ShmSpsc, Mode::Spin),
         Row::new(Transport::ShmSpsc, Mode::Block),
+        Row::full(Transport::ShmSpsc, Mode::Block),
         Row::new(Transport::ShmSpsc, Mode::Fd),
         Row::new(Transport::ShmSpsc, Mode::Poll64),
         Row::new(Transport::ShmMpmc, Mode::Spin),
@@ -118,13 +124,26 @@ impl Row {
     ];
 
     const fn new(transport: Transport, mode: Mode) -> Row {
-        Row { transport, mode }
+        Row {
+            transport,
+            mode,
+            full: false,
+        }
+    }
+
+    const fn full(transport: Transport, mode: Mode) -> Row {
+        Row {
+            transport,
+            mode,
+            full: true,
+        }
     }
 
     /// `shm-spsc/spin`, `shm-spsc/block`, ..., `pipe`, `tcp`.
     pub fn name(&self) -> String {
         if self.transport.is_ring() {
-            format!("{}/{}", self.transport.name(), self.mode.name())
+            let full = if self.full { "-full" } else { "" };
+            format!("{}/{}{full}", self.transport.name(), self.mode.name())
         } else {
             self.transport.name().to_string()
         }
@@ -264,7 +283,7 @@ fn address(row: Row, size: usize, tag: &str, port: u16) -> (String, &'static str
         row.name().replace('/', "-")
     );
     let tmp = std::env::temp_dir();
-    let q = format!("msg_size={size}");
+    let q = format!("msg_size={size}{}", if row.full { "&fence=full" } else { "" });
     let cap = ring_capacity(size);
     match row.transport {
         Transport::ShmSpsc => (format!("shm://{name}?capacity={cap}&{q}"), "shm", name),

@@ -113,7 +113,8 @@ use std::time::{Duration, Instant};
 #[derive(Args, Debug)]
 #[command(
     after_help = "Rows: shm-spsc/spin, shm-spsc/block, shm-mpmc/spin, shm-mpmc/block (the ring, \
-                  spinning on try_send/try_recv or with the blocking API), pipe, fifo, mq, unix, tcp \
+                  spinning on try_send/try_recv or with the blocking API; -full: the same ring made \
+                  with fence=full, a SeqCst fence per message), pipe, fifo, mq, unix, tcp \
                   (blocking API). Limits (always measured): a raw cache-line ping-pong and a raw \
                   futex ping-pong between two processes, and memcpy at each size.\n\
                   Columns: msg/s and MB/s one way (median over rounds) and their spread (max/min), \
@@ -173,6 +174,12 @@ pub enum Pick {
     /// The SPSC ring, blocking API.
     #[value(name = "shm-spsc/block")]
     ShmSpscBlock,
+    /// The SPSC ring made with `fence=full`, spinning.
+    #[value(name = "shm-spsc/spin-full")]
+    ShmSpscSpinFull,
+    /// The SPSC ring made with `fence=full`, blocking API.
+    #[value(name = "shm-spsc/block-full")]
+    ShmSpscBlockFull,
     /// The SPSC ring, waiting on its descriptor (an event loop).
     #[value(name = "shm-spsc/fd")]
     ShmSpscFd,
@@ -206,8 +213,10 @@ impl Pick {
         let (t, m) = (r.transport, r.mode);
         match self {
             Pick::ShmSpsc => t == T::ShmSpsc,
-            Pick::ShmSpscSpin => t == T::ShmSpsc && m == Mode::Spin,
-            Pick::ShmSpscBlock => t == T::ShmSpsc && m == Mode::Block,
+            Pick::ShmSpscSpin => t == T::ShmSpsc && m == Mode::Spin && !r.full,
+            Pick::ShmSpscBlock => t == T::ShmSpsc && m == Mode::Block && !r.full,
+            Pick::ShmSpscSpinFull => t == T::ShmSpsc && m == Mode::Spin && r.full,
+            Pick::ShmSpscBlockFull => t == T::ShmSpsc && m == Mode::Block && r.full,
             Pick::ShmSpscFd => t == T::ShmSpsc && m == Mode::Fd,
             Pick::ShmSpscPoll64 => t == T::ShmSpsc && m == Mode::Poll64,
             Pick::ShmMpmc => t == T::ShmMpmc,

@@ -197,6 +197,8 @@ pub struct Report<'a> {
     pub lamport_tp: Vec<LamportTp>,
     /// `shm-spsc/spin` over the Lamport ring.
     pub vs_lamport: VsLamport,
+    /// The same for `shm-spsc/spin-full` (the ring with a SeqCst fence per message).
+    pub full_vs_lamport: VsLamport,
     /// memcpy per size.
     pub memcpy: Vec<MemRes>,
     /// Rows, row-major then size.
@@ -354,27 +356,31 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
             r.ring_over = r.tp.as_ref().map(|t| base / t.msgs);
         }
     }
-    let spin = |size: usize| {
-        rows.iter()
-            .find(|r| r.row.name() == "shm-spsc/spin" && r.size == size && r.status_ok())
+    let over_lamport = |name: &str| {
+        let spin = |size: usize| {
+            rows.iter()
+                .find(|r| r.row.name() == name && r.size == size && r.status_ok())
+        };
+        VsLamport {
+            rtt: match (spin(p.sizes[0]).and_then(|r| r.rtt.as_ref()), &lamport_rtt.status) {
+                (Some(rt), Status::Ok) if lamport_rtt.p50 > 0 => Some(rt.p50 as f64 / lamport_rtt.p50 as f64),
+                _ => None,
+            },
+            tp: lamport_tp
+                .iter()
+                .map(|l| {
+                    let ring = spin(l.size).and_then(|r| r.tp.as_ref());
+                    let x = match (ring, &l.status) {
+                        (Some(t), Status::Ok) if l.msgs > 0.0 => Some(t.msgs / l.msgs),
+                        _ => None,
+                    };
+                    (l.size, x)
+                })
+                .collect(),
+        }
     };
-    let vs_lamport = VsLamport {
-        rtt: match (spin(p.sizes[0]).and_then(|r| r.rtt.as_ref()), &lamport_rtt.status) {
-            (Some(rt), Status::Ok) if lamport_rtt.p50 > 0 => Some(rt.p50 as f64 / lamport_rtt.p50 as f64),
-            _ => None,
-        },
-        tp: lamport_tp
-            .iter()
-            .map(|l| {
-                let ring = spin(l.size).and_then(|r| r.tp.as_ref());
-                let x = match (ring, &l.status) {
-                    (Some(t), Status::Ok) if l.msgs > 0.0 => Some(t.msgs / l.msgs),
-                    _ => None,
-                };
-                (l.size, x)
-            })
-            .collect(),
-    };
+    let vs_lamport = over_lamport("shm-spsc/spin");
+    let full_vs_lamport = over_lamport("shm-spsc/spin-full");
     Report {
         p,
         machine: Machine::probe(m.others_cpus),
@@ -384,6 +390,7 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
         lamport_rtt,
         lamport_tp,
         vs_lamport,
+        full_vs_lamport,
         memcpy,
         rows,
         reference,
@@ -551,16 +558,21 @@ pub fn table(r: &Report) -> String {
         };
     }
     let _ = writeln!(o, "{}", line.trim_end());
-    let mut line = format!("  {:<58}", "shm-spsc/spin over the Lamport ring");
-    if let Some(x) = r.vs_lamport.rtt {
-        let _ = write!(line, " rtt {} ", ratio(x));
-    }
-    for (size, x) in &r.vs_lamport.tp {
-        if let Some(x) = x {
-            let _ = write!(line, " {} msg/s {} ", size_str(*size), ratio(*x));
+    for (label, vs) in [
+        ("shm-spsc/spin over the Lamport ring", &r.vs_lamport),
+        ("shm-spsc/spin-full over the Lamport ring", &r.full_vs_lamport),
+    ] {
+        let mut line = format!("  {:<58}", label);
+        if let Some(x) = vs.rtt {
+            let _ = write!(line, " rtt {} ", ratio(x));
         }
+        for (size, x) in &vs.tp {
+            if let Some(x) = x {
+                let _ = write!(line, " {} msg/s {} ", size_str(*size), ratio(*x));
+            }
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
     }
-    let _ = writeln!(o, "{}", line.trim_end());
     let mut line = format!("  {:<58}", "memcpy (1 thread)");
     for m in &r.memcpy {
         let _ = match &m.status {
@@ -727,6 +739,7 @@ pub fn json(r: &Report) -> Value {
                 "row": x.row.name(),
                 "transport": x.row.transport.name(),
                 "mode": x.row.mode.name(),
+                "fence": if x.row.transport.is_ring() { Some(if x.row.full { "full" } else { "default" }) } else { None },
                 "size": x.size,
                 "status": status,
                 "reason": reason,
@@ -800,6 +813,10 @@ pub fn json(r: &Report) -> Value {
         "spsc_spin_over_lamport": {
             "rtt": r.vs_lamport.rtt.map(num),
             "msgs_per_s": r.vs_lamport.tp.iter().map(|(size, x)| json!({ "size": size, "ratio": x.map(num) })).collect::<Vec<_>>(),
+        },
+        "spsc_spin_full_over_lamport": {
+            "rtt": r.full_vs_lamport.rtt.map(num),
+            "msgs_per_s": r.full_vs_lamport.tp.iter().map(|(size, x)| json!({ "size": size, "ratio": x.map(num) })).collect::<Vec<_>>(),
         },
         "reference": r.reference.map(|k| json!({ "row": r.rows[k].row.name(), "size": r.rows[k].size })),
         "failed": r.failed(),

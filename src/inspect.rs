@@ -812,7 +812,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         f.write_all_at(&ABI_VERSION.to_le_bytes(), 8).unwrap();
-        f.set_len(HEADER_SIZE + 64).unwrap();
+        f.set_len(HEADER_SIZE + 32).unwrap();
         let info = inspect(&n).unwrap();
         assert!(
             matches!(info.state, State::Invalid(Error::SizeMismatch { .. })),
@@ -820,7 +820,7 @@ mod tests {
             info.state
         );
         assert!(info.counters.is_some(), "the layout is ours: counters shown");
-        f.set_len(100).unwrap();
+        f.set_len(128).unwrap(); // below the header page, past the identity line
         assert!(matches!(
             inspect(&n).unwrap().state,
             State::Invalid(Error::Corrupted { .. })

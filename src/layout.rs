@@ -1,20 +1,28 @@
 //! The shared layout: the `#[repr(C)]` header and slot formats, magic, ABI version, the
 //! layout hash and the size arithmetic.
 //!
-//! A region is one header page followed by `capacity` slots of `slot_size` bytes:
+//! A region is one header page followed by the messages: `capacity` MPMC slots of
+//! `slot_size` bytes, or an SPSC data area of packed records (ABI 5):
 //!
 //! ```text
 //! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
 //!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison,
-//!              attach and death counters per role
-//!   128        tail: the producer cursor (its own 128-byte line)
-//!   256        head: the consumer cursor (its own 128-byte line)
+//!              attach and death counters per role, bytes
+//!   128        tail: the producer cursor, and the SPSC message count beside it
+//!   256        head: the consumer cursor, and the SPSC message count beside it
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
 //!   512        space bell: the same, where senders park
 //!   640        endpoint table: MAX_ENDPOINTS entries of 32 bytes
+//! MPMC:
 //! 4096         slot 0: SlotHeader (seq u64, len u32, owner u32) then msg_size payload bytes,
 //!              rounded up to a multiple of 64 bytes
 //! 4096 + k*slot_size   slot k
+//! SPSC:
+//! 4088         the data area, bytes + 8 long: records of RecordHeader (len u32, flags u32)
+//!              and the payload padded to 8 bytes; a padding record where the next one does
+//!              not fit before the end. The header of the record at offset 0 takes the
+//!              header page's last 8 bytes, so payloads start page- or 8-byte aligned and
+//!              the object is HEADER_SIZE + bytes.
 //! ```
 //!
 //! Everything in the region is an atomic (or plain bytes for payloads and the `sem_t`), so a
@@ -370,7 +378,9 @@ pub fn layout_hash() -> u64 {
 /// `bytes + 8` bytes long, starting 8 bytes before the end of the header page (the header
 /// of the record at offset 0 sits there), so the object is exactly `HEADER_SIZE + bytes` and
 /// `bytes >= msg_size` (rounded up to 8) takes one message of `msg_size`. Its `capacity`,
-/// when not 0, bounds the messages queued (any value from 1). An MPMC ring has `capacity`
+/// when not 0, bounds the messages queued (any value from 1); without `bytes`, the area
+/// holds `capacity` records of `msg_size` wherever the wrap falls (`(capacity + 1) * record -
+/// 16` bytes: one record's room for the padding). An MPMC ring has `capacity`
 /// fixed slots of `slot_size` bytes.
 ///
 /// # Examples
@@ -514,9 +524,14 @@ impl Geometry {
                     }
                     None => {
                         let c = capacity.unwrap_or(RingOptions::DEFAULT_CAPACITY);
-                        // `capacity` records of msg_size: the area's extra 8 bytes take the
-                        // padding record at the end of each lap.
-                        let b = c.checked_mul(record).filter(|&b| b + HEADER_SIZE <= MAX_REGION_SIZE);
+                        // Room for `capacity` records of msg_size wherever the tail stands:
+                        // c - 1 queued records, a padding record of up to `record - 8` where
+                        // they wrap or where the next one does, and the next one. So the
+                        // capacity, not the wrap, is what a sender meets first.
+                        let b = (c + 1)
+                            .checked_mul(record)
+                            .map(|b| b - 2 * RECORD_HEADER_SIZE)
+                            .filter(|&b| b + HEADER_SIZE <= MAX_REGION_SIZE);
                         let b = b.ok_or(Error::InvalidOption {
                             option: "capacity",
                             value: c,
@@ -889,6 +904,9 @@ const _: () = if !MODEL {
     // start at multiples of SLOT_ALIGN after a page-aligned header, payloads SLOT_HEADER_SIZE
     // into them, so every payload is at least 8-byte aligned in every process's mapping.
     assert!(HEADER_SIZE % SLOT_ALIGN == 0 && SLOT_ALIGN % 8 == 0 && SLOT_HEADER_SIZE % 8 == 0);
+    // SPSC records start at 8-byte offsets of an area at HEADER_SIZE - 8: payloads at
+    // HEADER_SIZE + offset, 8-byte aligned too.
+    assert!((HEADER_SIZE - RECORD_HEADER_SIZE) % 8 == 0 && RECORD_ALIGN % 8 == 0);
 };
 
 #[cfg(test)]
@@ -930,9 +948,9 @@ mod tests {
     fn spsc_geometry_in_bytes() {
         // Any capacity; without bytes, capacity records of msg_size.
         let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 10, 100).unwrap();
-        assert_eq!((g.capacity, g.slot_size, g.bytes), (10, 112, 1120));
-        assert_eq!(g.region_size, HEADER_SIZE + 1120);
-        assert_eq!(g.area(), 1128);
+        assert_eq!((g.capacity, g.slot_size, g.bytes), (10, 112, 11 * 112 - 16));
+        assert_eq!(g.region_size, HEADER_SIZE + 11 * 112 - 16);
+        assert_eq!(g.area(), 11 * 112 - 8);
         // bytes alone: no message bound but the bytes; the object is header + bytes.
         let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(1 << 20), 1 << 20).unwrap();
         assert_eq!((g.capacity, g.region_size), (0, HEADER_SIZE + (1 << 20)));

@@ -7,7 +7,14 @@
 //!
 //! - `seq == 2*pos` ([`free_stamp`]): the slot is free for the producer of `pos`;
 //! - `seq == 2*pos + 1` ([`full_stamp`]): it holds the message of `pos`, ready for its consumer;
-//! - after consumption `seq == 2*(pos + capacity)`: free for the producer of the next lap.
+//! - after consumption `seq == 2*(pos + one_lap)`: free for the producer of the next lap.
+//!
+//! Positions are `lap * one_lap + index` with `index < capacity` and `one_lap` the power of
+//! two at or above the capacity (crossbeam's `ArrayQueue`, ABI 5), so any capacity from 1
+//! works: the position after `lap * one_lap + capacity - 1` is `(lap + 1) * one_lap`, and a
+//! position still wraps cleanly at 2^64 because `one_lap` divides it ([`forward`], [`dist`]).
+//! With a power-of-two capacity, `one_lap == capacity` and positions are plain counts. A
+//! cursor read from the region whose index is not below the capacity is `Corrupted`.
 //!
 //! (Vyukov's original uses `pos` and `pos + 1`, which is ambiguous when `capacity == 1`: "full
 //! at `pos`" and "free for `pos + 1`" are then the same number, and a producer would overwrite
@@ -59,8 +66,8 @@
 //! on ARM, not on x86, where these orderings cost nothing extra).
 //!
 //! Hostile regions: a sequence number "ahead" of a cursor that has not moved, a cursor gap
-//! larger than `capacity`, or a length above `msg_size` poisons the ring (`Corrupted`) rather
-//! than spinning or reading out of bounds.
+//! larger than `capacity`, a cursor that is not a slot position, or a length above `msg_size`
+//! poisons the ring (`Corrupted`) rather than spinning or reading out of bounds.
 
 use crate::error::{Error, Result};
 use crate::layout::{Geometry, RawRing, TOMBSTONE};

@@ -68,7 +68,7 @@ fn a_one_mib_ring_takes_thousands_of_small_messages() {
             let want = (seq as u8).wrapping_mul(31);
             assert!(m.iter().all(|&b| b == want), "big message {seq}: payload differs");
         }
-        assert!(matches!(rx.recv_vec_timeout(HANG_BOUND), Err(Error::EndOfStream)));
+        // (No end of stream here: this child inherited the parent's sender at the fork.)
     });
     for seq in 0..20u64 {
         let len = if seq % 2 == 0 { 1 << 20 } else { 100 + seq as usize };

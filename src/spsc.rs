@@ -97,12 +97,13 @@ pub fn cursor_near(pos: u64, area: u64) -> u64 {
     (pos & !OFF_MASK) | ((offset(pos) % area) & !(RECORD_ALIGN - 1))
 }
 
-/// Publishes a consumer position (messages first, then bytes; both Release).
+/// Publishes a consumer position: the byte cursor, then the message count, both Release, so
+/// that whoever sees the new count also sees the cursor (see `SpscProducer::publish`).
 #[inline]
 fn store_head(ring: &RawRing, head: u64, msgs: u64) {
     let h = &ring.header().head;
-    h.1.store(msgs, Ordering::Release);
     h.0.store(head, Ordering::Release);
+    h.1.store(msgs, Ordering::Release);
 }
 
 /// The producer side. Owned by exactly one `Sender`.
@@ -224,13 +225,18 @@ impl SpscProducer {
         self.msgs = self.msgs.wrapping_add(1);
     }
 
-    /// Publishes every record written up to our cursor (one Release store for a batch).
+    /// Publishes every record written up to our cursor (one Release store of the cursor for
+    /// a batch), then the message count, Release too and after the cursor: an end that sees
+    /// the new count (`Ring::len`, a receiver's attach snapshot, `poll`) also sees the cursor,
+    /// so the message it counted is there for its next receive. (The other order let a
+    /// receiver count a message it then could not see, and end its stream before it: the
+    /// loom model `rerun_receiver_first` found that.)
     #[inline]
     fn publish(&self) {
         crate::failpoint::hit(crate::failpoint::SEND_BEFORE_PUBLISH);
         let t = &self.ring.header().tail;
-        t.1.store(self.msgs, Ordering::Relaxed);
         t.0.store(self.tail, orderings::SPSC_PUBLISH);
+        t.1.store(self.msgs, Ordering::Release);
     }
 
     /// Sends one message if there is room. `Ok(false)`: full. `msg.len() <= msg_size`.

@@ -9,9 +9,11 @@ mod common;
 
 use common::msg::{decode, encode_vec};
 use common::{fork, serial, ShmName};
-use ipcring::layout::HEADER_SIZE;
 use ipcring::{Error, Kind, Ring, RingOptions};
 use std::time::Duration;
+
+/// The ring header page (docs/architecture.md, "Shared layout").
+const HEADER_SIZE: u64 = 4096;
 
 /// A bound on a hang only (the machine is noisy): never a performance assertion.
 const HANG_BOUND: Duration = Duration::from_secs(60);
@@ -115,7 +117,7 @@ fn capacity_ten_bounds_exactly_ten() {
                     tx.send_timeout(&encode_vec(1, s, 40), HANG_BOUND).unwrap();
                 }
             });
-            for _ in got..start + n {
+            while got < start + n {
                 let m = rx.recv_vec_timeout(HANG_BOUND).unwrap();
                 assert_eq!(decode(&m, Some(40)).unwrap(), (1, got), "{kind:?} cap {cap}");
                 got += 1;

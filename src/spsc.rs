@@ -21,9 +21,17 @@
 //! Release store, and keeps a private cached copy of the other side's cursor, refreshed
 //! (Acquire load) only when the ring *looks* full (producer) or empty (consumer). The consumer
 //! keeps a private read position and publishes its cursor once per batch (`try_recv_batch`,
-//! `release_n`) or per message (`release`, the API's single receives: measured no slower than
-//! publishing lazily, see docs/architecture.md), and at once when it passes a padding record
+//! `release_n`) or per message (`release`, the API's single receives; publishing lazily there
+//! was not measured yet: the store stays in the consumer's own cache line, which the producer
+//! reads only when its cached copy says full), and at once when it passes a padding record
 //! (the producer may be waiting for exactly those bytes, see below).
+//!
+//! Known gap: the cursor and its message count are two words. A process killed between the
+//! two stores of a publish leaves the count behind the cursor by that batch; a sender that
+//! attaches later then finds the counts inconsistent once the receiver has passed those
+//! messages, and reports `Corrupted`. Packing the count into the cursor word (offset and a
+//! count modulo 2^25, no lap field) would close it, at the price of a message position that
+//! wraps at 2^25 for the bridge's ids.
 //!
 //! A padding record is written whenever a record does not fit before the end and the padding
 //! itself fits in the free bytes; if the record then does not fit at offset 0 yet, the padding

@@ -276,7 +276,9 @@ static void bad_addresses(void) {
         {"shmm://jobs", NULL, "shmm"},                     /* unknown scheme */
         {"shm://a/b", NULL, "a/b"},                        /* '/' in the name */
         {NULL, "colour=red", "colour=red"},                /* unknown option */
-        {NULL, "capacity=7", "capacity=7"},                /* not a power of two */
+        {NULL, "bytes=12", "bytes=12"},                    /* not a multiple of 8 */
+        {NULL, "mode=mpmc&bytes=4096", "bytes=4096"},      /* MPMC has fixed slots */
+        {NULL, "capacity=16777217", "capacity=16777217"},  /* over 2^24 */
         {NULL, "capacity=0", "capacity=0"},                /* zero */
         {NULL, "msg_size=0", "msg_size=0"},                /* zero */
         {NULL, "capacity=8&capacity=8", "capacity=8"},     /* duplicate option */

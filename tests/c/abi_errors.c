@@ -301,8 +301,8 @@ static void bad_addresses(void) {
     NAMES("a/b");
     CHECK(ipcring_open("shm://", IPCRING_SEND | IPCRING_CREATE, &h), IPCRING_EADDRESS); /* open needs a name */
     CHECK(ipcring_pair("shm://abi-named", &tx, &rx), IPCRING_EADDRESS);               /* pair takes none */
-    CHECK(ipcring_pair("shm://?capacity=3", &tx, &rx), IPCRING_EADDRESS);
-    NAMES("capacity=3");
+    CHECK(ipcring_pair("shm://?bytes=3", &tx, &rx), IPCRING_EADDRESS);
+    NAMES("bytes=3");
     REQUIRE(h == BAD_H && tx == BAD_H && rx == BAD_H);
 
     /* Anonymous and named transports in the wrong call, and ring-only options elsewhere:

@@ -94,7 +94,7 @@ pub struct Identity {
     pub kind: AtomicU32,
     /// `WakeBackend` as u32.
     pub wake: AtomicU32,
-    /// Slots in the ring (a power of two).
+    /// MPMC: slots (any count from 1); SPSC: the bound on queued messages, 0 for none.
     pub capacity: AtomicU64,
     /// Largest message in bytes.
     pub msg_size: AtomicU64,

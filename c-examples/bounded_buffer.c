@@ -1,10 +1,10 @@
 /* bounded_buffer: a producer process and a consumer process share a bounded buffer.
  *
- *     bounded_buffer [ADDRESS [COUNT]]   defaults: shm://?capacity=8 (anonymous), 20 items
+ *     bounded_buffer [ADDRESS [COUNT]]   defaults: shm://?capacity=10 (anonymous), 20 items
  *
  * Prints one "consumer: item N" line per item, then
  *          consumer: 20 items, sum 210
- *          producer: 20 items through a buffer of 8
+ *          producer: 20 items through a buffer of 10
  *
  * Ports seed row 7 (a circular buffer of 10 ints guarded by three semaphores: empty counts
  * free slots, full counts filled ones, mutex guards the indices). The ring is that bounded
@@ -13,11 +13,9 @@
  * The parent produces, a forked child consumes, and the producer closing its end tells the
  * consumer that no more items will come (the seed's consumer had no way to know).
  *
- * What differs: a ring's capacity is a power of two, so "10" has no exact equivalent. This
- * program uses capacity 8, the nearest below: the buffer is bounded as tightly or more, and
- * the producer still blocks when the consumer falls behind. A bound of exactly 10 items in
- * flight would need capacity 16 plus credits (the consumer returning one token per item over
- * a second ring), which is the semaphore again. Give another capacity in ADDRESS to compare.
+ * The seed's buffer of 10 is a ring of capacity 10 (`shm://?capacity=10`, the default): a
+ * ring's capacity is any count from 1 (ABI 5), and bounds the items queued exactly as the
+ * seed's `empty` semaphore did. Give another capacity in ADDRESS to compare.
  *
  * Over pipe:// (bounded_buffer pipe:// 20) the buffer is the kernel's pipe buffer, bounded in
  * bytes (64 KiB by default) rather than in items: the last line then says "through the
@@ -68,7 +66,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [ADDRESS [COUNT]]\n", argv[0]);
         return 2;
     }
-    const char *addr = argc > 1 ? argv[1] : "shm://?capacity=8";
+    const char *addr = argc > 1 ? argv[1] : "shm://?capacity=10";
     int count = 20;
     if (argc > 2) {
         char *end;

@@ -388,7 +388,8 @@ typedef struct {
    */
   size_t size;
   /**
-   * Messages the channel holds before a send waits: the ring's slots, or an `mq://` queue's
+   * Messages the channel holds before a send waits: an MPMC ring's slots, an SPSC ring's
+   * bound on queued messages (0 for a ring sized by `bytes=` alone), or an `mq://` queue's
    * `mq_maxmsg`; 0 on the other transports (the kernel sizes their buffers in bytes).
    */
   uint64_t capacity;
@@ -417,6 +418,13 @@ typedef struct {
    * The transport: `IPCRING_TRANSPORT_SHM`, `_PIPE`, `_FIFO`, `_MQ`, `_UNIX` or `_TCP`.
    */
   uint32_t transport;
+  /**
+   * A ring's data area in bytes (`bytes=` of the address: SPSC messages are packed records
+   * of 8 bytes plus the payload rounded up to 8; an MPMC ring's slots take `capacity` times
+   * the slot size); 0 on the other transports. Appended in ABI 5 (a program built against
+   * an older header does not see it).
+   */
+  uint64_t bytes;
 } ipcring_info_t;
 
 /**
@@ -450,7 +458,7 @@ typedef struct {
  * struct's size, as ipcring_info and ipcring_stats require, and every other field to 0:
  *     ipcring_info_t info = IPCRING_INFO_INIT;
  */
-#define IPCRING_INFO_INIT { sizeof(ipcring_info_t), 0, 0, 0, 0, 0, 0, 0 }
+#define IPCRING_INFO_INIT { sizeof(ipcring_info_t), 0, 0, 0, 0, 0, 0, 0, 0 }
 #define IPCRING_STATS_INIT { sizeof(ipcring_stats_t), 0, 0, 0, 0, 0, 0, 0 }
 
 #ifdef __cplusplus
@@ -833,7 +841,7 @@ const char *ipcring_strerror(int status);
 
 /**
  * The calling thread's message for its last failed call, naming the offending value (e.g.
- * `invalid address "shm://x?capacity=7": "capacity=7": must be a power of two`); "" if none
+ * `invalid address "shm://x?capacity=0": "capacity=0": must be at least 1`); "" if none
  * failed yet. The pointer stays valid for the thread's lifetime; the text is replaced by the
  * thread's next failure, so read it before calling ipcring again.
  *

@@ -9,7 +9,8 @@
 //!
 //! | key | values | meaning |
 //! |---|---|---|
-//! | `capacity` | `shm://`: a power of two, 1..=2^24; `mq://`: any count from 1 | slots in the ring, messages in the queue |
+//! | `capacity` | `shm://`: any count in 1..=2^24; `mq://`: any count from 1 | messages the ring (SPSC) or queue holds at once, slots of an MPMC ring |
+//! | `bytes` | `shm://` SPSC: a multiple of 8, at least `msg_size` | the ring's data area, independent of `msg_size` (messages are packed records of 8 + the payload rounded to 8 bytes) |
 //! | `msg_size` | 1..=2^28 | largest message in bytes |
 //! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
 //! | `wake` | `futex` \| `sem` | how blocked callers sleep |
@@ -299,9 +300,16 @@ fn parse_query(transport: Transport, query: Option<&str>) -> std::result::Result
         perm_given |= key == "perm";
         options = parse_option(options, key, value).map_err(|reason| (pair, reason))?;
     }
-    // Range errors (capacity not a power of two, ...) are reported against the address. The
-    // ring's capacity rules (a power of two, at most 2^24) are the ring's: another transport
-    // with a capacity (mq://) takes any count from 1 and lets the kernel set the limit.
+    // Range errors (capacity 0, bytes not a multiple of 8, ...) are reported against the
+    // address. The ring's capacity rule (at most 2^24) is the ring's: another transport with
+    // a capacity (mq://) takes any count from 1 and lets the kernel set the limit. Only a ring
+    // is sized in bytes.
+    if transport != Transport::Shm && options.bytes_given().is_some() {
+        let part = pairs()
+            .find(|p| p.split('=').next() == Some("bytes"))
+            .unwrap_or("bytes");
+        return Err((part, "bytes sizes shm:// rings only"));
+    }
     let check = match options.capacity_given() {
         Some(c) if transport != Transport::Shm && c >= 1 => options.clone().capacity(RingOptions::DEFAULT_CAPACITY),
         _ => options.clone(),
@@ -318,6 +326,7 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
     let number = || value.parse::<u64>().map_err(|_| "value is not a decimal number");
     Ok(match key {
         "capacity" => options.capacity(number()?),
+        "bytes" => options.bytes(number()?),
         "msg_size" => options.msg_size(number()?),
         "mode" => options.kind(match value {
             "spsc" => Kind::Spsc,
@@ -342,7 +351,7 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
             options.perm(mode)
         }
         _ => return Err(
-            "unknown option (expected capacity, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
+            "unknown option (expected capacity, bytes, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
         ),
     })
 }
@@ -387,7 +396,10 @@ mod tests {
         assert_eq!(part("jobs"), "jobs");
         assert_eq!(part("shmm://jobs"), "shmm");
         assert_eq!(part("shm://a/b"), "a/b");
-        assert_eq!(part("shm://x?capacity=7"), "capacity=7");
+        assert_eq!(part("shm://x?capacity=0"), "capacity=0");
+        assert_eq!(part("shm://x?bytes=12"), "bytes=12");
+        assert_eq!(part("shm://x?mode=mpmc&bytes=64"), "bytes=64");
+        assert_eq!(part("mq://q?bytes=64"), "bytes=64");
         assert_eq!(part("shm://x?capacity=abc"), "capacity=abc");
         assert_eq!(part("shm://x?msg_size=0"), "msg_size=0");
         assert_eq!(part("shm://x?mode=fast"), "mode=fast");
@@ -410,7 +422,25 @@ mod tests {
     fn mq_capacity_need_not_be_a_power_of_two() {
         let a = Address::parse("mq://q?capacity=10").unwrap();
         assert_eq!(a.options().capacity_given(), Some(10));
-        assert_eq!(part("shm://x?capacity=10"), "capacity=10");
+        // Rings take any capacity too (ABI 5), and SPSC rings a size in bytes.
+        let g = Address::parse("shm://x?capacity=10")
+            .unwrap()
+            .options()
+            .validate()
+            .unwrap();
+        assert_eq!(g.capacity, 10);
+        let g = Address::parse("shm://x?mode=mpmc&capacity=10")
+            .unwrap()
+            .options()
+            .validate()
+            .unwrap();
+        assert_eq!(g.capacity, 10);
+        let g = Address::parse("shm://x?msg_size=1048576&bytes=1048576")
+            .unwrap()
+            .options()
+            .validate()
+            .unwrap();
+        assert_eq!((g.capacity, g.bytes, g.msg_size), (0, 1 << 20, 1 << 20));
     }
 
     #[test]

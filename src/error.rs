@@ -12,9 +12,9 @@ use std::io;
 ///
 /// ```
 /// use ipcring::{Error, RingOptions};
-/// let err = RingOptions::new().capacity(1000).validate().unwrap_err();
+/// let err = RingOptions::new().capacity(0).validate().unwrap_err();
 /// assert!(matches!(err, Error::InvalidOption { option: "capacity", .. }));
-/// assert!(err.to_string().contains("power of two"));
+/// assert!(err.to_string().contains("at least 1"));
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]

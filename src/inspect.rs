@@ -147,17 +147,24 @@ pub struct BellInfo {
 /// The shared counters of a ring whose header layout is ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
-    /// The producer cursor: messages sent (claimed, on MPMC) since creation.
+    /// The producer cursor as stored: on MPMC the messages sent (claimed) since creation (a
+    /// slot position, see `mpmc`), on SPSC a byte cursor (`lap << 40 | offset`).
     pub tail: u64,
-    /// The consumer cursor: messages received (claimed, on MPMC) since creation.
+    /// The consumer cursor as stored (as `tail`).
     pub head: u64,
-    /// `tail - head`, the messages in the ring, when that lies within `0..=capacity` (and
-    /// the geometry is valid). The cursors are read head, tail, head until the two head
-    /// reads agree, which makes the pair one instant's; if the ring never holds still for
-    /// that, the value is clamped to `0..=capacity` (approximate, as any fill of a busy ring
-    /// is). `None` when the geometry is unknown or a consistent pair is out of range (then
+    /// SPSC: the message counts beside the cursors, `(sent, received)` since creation
+    /// (wrapping). `None` on MPMC, whose cursors count messages.
+    pub counts: Option<(u64, u64)>,
+    /// The messages (records) in the ring, when the cursors make sense (and the geometry is
+    /// valid). The cursors are read head, tail, head until the two head reads agree, which
+    /// makes the pair one instant's; if the ring never holds still for that, the value is
+    /// clamped to what the ring holds (approximate, as any fill of a busy ring is). `None`
+    /// when the geometry is unknown or a consistent pair is out of range (then
     /// [`RingInfo::state`] says the cursors are corrupt).
     pub fill: Option<u64>,
+    /// The bytes of the data area in use, with `fill`: SPSC the bytes between the cursors
+    /// (records and padding), MPMC `fill` slots.
+    pub fill_bytes: Option<u64>,
     /// Whether a process has marked the ring corrupted (every operation on it then fails).
     pub poisoned: bool,
     /// Bumped at every attach and close.
@@ -304,7 +311,8 @@ pub fn mq_companion_path(name: &str) -> std::path::PathBuf {
 /// let g = info.geometry.unwrap();
 /// assert_eq!((g.kind, g.capacity, g.msg_size), (Kind::Spsc, 8, 32));
 /// let c = info.counters.as_ref().unwrap();
-/// assert_eq!((c.tail, c.head, c.fill), (2, 0, Some(2)));
+/// // SPSC cursors count bytes: two records of 8 + 8 bytes; the counts beside them messages.
+/// assert_eq!((c.tail, c.head, c.counts, c.fill, c.fill_bytes), (32, 0, Some((2, 0)), Some(2), Some(32)));
 /// assert_eq!((info.live(EndpointRole::Sender), info.live(EndpointRole::Receiver)), (1, 1));
 ///
 /// drop(rx); // closed (or its process died): the kernel released its lock
@@ -552,16 +560,21 @@ fn pread_u64(fd: RawFd, off: usize) -> Result<u64> {
     Ok(u64::from_ne_bytes(b))
 }
 
-/// `(head, tail)` read as one instant's pair if the consumer cursor holds still between two
-/// reads around the producer's (head never moves past tail), and whether it did.
-fn cursors(fd: RawFd) -> Result<(u64, u64, bool)> {
+/// A cursor line as read: (position, message count).
+type Line = (u64, u64);
+
+/// `(head, tail)` (each with its message count) read as one instant's pair if the consumer
+/// cursor holds still between two reads around the producer's (head never moves past tail),
+/// and whether it did.
+fn cursors(fd: RawFd) -> Result<(Line, Line, bool)> {
     let head_at = core::mem::offset_of!(Header, head);
     let tail_at = core::mem::offset_of!(Header, tail);
-    let mut last = (0, 0);
+    let line = |at: usize| -> Result<Line> { Ok((pread_u64(fd, at)?, pread_u64(fd, at + 8)?)) };
+    let mut last = ((0, 0), (0, 0));
     for _ in 0..CURSOR_ATTEMPTS {
-        let h1 = pread_u64(fd, head_at)?;
-        let t = pread_u64(fd, tail_at)?;
-        let h2 = pread_u64(fd, head_at)?;
+        let h1 = line(head_at)?;
+        let t = line(tail_at)?;
+        let h2 = line(head_at)?;
         if h1 == h2 {
             return Ok((h1, t, true));
         }
@@ -587,28 +600,45 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
         let (head, tail, still) = match cursors(fd) {
             Ok(c) => c,
             Err(Error::Corrupted { .. }) => (
-                h.head.0.load(Ordering::Relaxed),
-                h.tail.0.load(Ordering::Relaxed),
+                (h.head.0.load(Ordering::Relaxed), h.head.1.load(Ordering::Relaxed)),
+                (h.tail.0.load(Ordering::Relaxed), h.tail.1.load(Ordering::Relaxed)),
                 false,
             ),
             Err(e) => return Err(e),
         };
-        let in_flight = tail.wrapping_sub(head);
-        let fill = match (&info.geometry, still) {
-            (Some(g), true) if in_flight <= g.capacity => Some(in_flight),
-            (Some(_), true) => {
+        let spsc = info.geometry.is_some_and(|g| g.kind == Kind::Spsc);
+        // (messages, bytes) in flight, if the cursors make sense.
+        let in_flight = info.geometry.and_then(|g| match g.kind {
+            Kind::Spsc => {
+                let msgs = tail.1.wrapping_sub(head.1);
+                let bytes = crate::spsc::used(head.0, tail.0, g.area())?;
+                (msgs <= g.max_queued()).then_some((msgs, bytes))
+            }
+            Kind::Mpmc => crate::mpmc::distance(&g, head.0, tail.0).map(|n| (n, n * g.slot_size)),
+        });
+        let (fill, fill_bytes) = match (&info.geometry, still, in_flight) {
+            (Some(_), _, Some((n, b))) => (Some(n), Some(b)),
+            (Some(g), true, None) => {
                 info.state = State::Invalid(Error::Corrupted {
-                    what: "cursors more than capacity apart",
+                    what: if g.kind == Kind::Spsc {
+                        "cursors more than the area apart"
+                    } else {
+                        "cursors more than capacity apart"
+                    },
                 });
-                None
+                (None, None)
             }
             // A busy ring: the pair may be from two instants.
-            (Some(g), false) => Some(if in_flight > 1 << 63 {
-                0
-            } else {
-                in_flight.min(g.capacity)
-            }),
-            (None, _) => None,
+            (Some(g), false, None) => {
+                let n = if spsc {
+                    tail.1.wrapping_sub(head.1)
+                } else {
+                    tail.0.wrapping_sub(head.0)
+                };
+                let n = if n > 1 << 63 { 0 } else { n.min(g.max_queued()) };
+                (Some(n), None)
+            }
+            (None, _, _) => (None, None),
         };
         let ever = id.ever.load(Ordering::Relaxed);
         let bell = |b: &crate::layout::Bell| BellInfo {
@@ -617,9 +647,11 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
             fd_waiters: b.fd_waiters.load(Ordering::Relaxed),
         };
         info.counters = Some(Counters {
-            tail,
-            head,
+            tail: tail.0,
+            head: head.0,
+            counts: spsc.then_some((tail.1, head.1)),
             fill,
+            fill_bytes,
             poisoned: id.poison.load(Ordering::Relaxed) != 0,
             epoch: id.epoch.load(Ordering::Relaxed),
             ever_sender: ever & 1 != 0,
@@ -709,6 +741,7 @@ mod tests {
         assert_eq!(info.creator_pid, Some(std::process::id()));
         let c = info.counters.as_ref().unwrap();
         assert_eq!((c.tail, c.head, c.fill, c.poisoned), (5, 1, Some(4), false));
+        assert_eq!((c.counts, c.fill_bytes), (None, Some(4 * g.slot_size)));
         assert!(c.ever_sender && c.ever_receiver);
         assert_eq!(info.live(EndpointRole::Sender), 2);
         assert_eq!(info.live(EndpointRole::Receiver), 1);
@@ -779,7 +812,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         f.write_all_at(&ABI_VERSION.to_le_bytes(), 8).unwrap();
-        f.set_len(HEADER_SIZE + 64).unwrap();
+        f.set_len(HEADER_SIZE + 32).unwrap();
         let info = inspect(&n).unwrap();
         assert!(
             matches!(info.state, State::Invalid(Error::SizeMismatch { .. })),
@@ -787,7 +820,7 @@ mod tests {
             info.state
         );
         assert!(info.counters.is_some(), "the layout is ours: counters shown");
-        f.set_len(100).unwrap();
+        f.set_len(128).unwrap(); // below the header page, past the identity line
         assert!(matches!(
             inspect(&n).unwrap().state,
             State::Invalid(Error::Corrupted { .. })
@@ -804,7 +837,7 @@ mod tests {
                 counters: Some(c),
                 ..
             } => {
-                assert_eq!(what, "cursors more than capacity apart");
+                assert_eq!(what, "cursors more than the area apart");
                 assert_eq!((c.tail, c.fill), (1000, None));
             }
             other => panic!("{other:?}"),

@@ -1,20 +1,28 @@
 //! The shared layout: the `#[repr(C)]` header and slot formats, magic, ABI version, the
 //! layout hash and the size arithmetic.
 //!
-//! A region is one header page followed by `capacity` slots of `slot_size` bytes:
+//! A region is one header page followed by the messages: `capacity` MPMC slots of
+//! `slot_size` bytes, or an SPSC data area of packed records (ABI 5):
 //!
 //! ```text
 //! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
 //!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison,
-//!              attach and death counters per role, fence mode (ABI 5)
-//!   128        tail: the producer cursor (its own 128-byte line)
-//!   256        head: the consumer cursor (its own 128-byte line)
+//!              attach and death counters per role, fence mode, bytes (ABI 5)
+//!   128        tail: the producer cursor, and the SPSC message count beside it
+//!   256        head: the consumer cursor, and the SPSC message count beside it
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
 //!   512        space bell: the same, where senders park
 //!   640        endpoint table: MAX_ENDPOINTS entries of 32 bytes
+//! MPMC:
 //! 4096         slot 0: SlotHeader (seq u64, len u32, owner u32) then msg_size payload bytes,
 //!              rounded up to a multiple of 64 bytes
 //! 4096 + k*slot_size   slot k
+//! SPSC:
+//! 4088         the data area, bytes + 8 long: records of RecordHeader (len u32, flags u32)
+//!              and the payload padded to 8 bytes; a padding record where the next one does
+//!              not fit before the end. The header of the record at offset 0 takes the
+//!              header page's last 8 bytes, so payloads start page- or 8-byte aligned and
+//!              the object is HEADER_SIZE + bytes.
 //! ```
 //!
 //! Everything in the region is an atomic (or plain bytes for payloads and the `sem_t`), so a
@@ -40,8 +48,19 @@ pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
 /// Slots are laid out at this granularity so that a slot's header never shares a cache line
 /// with its neighbour's payload.
 pub const SLOT_ALIGN: u64 = 64;
-/// The largest capacity accepted (slots per ring).
+/// The largest capacity accepted (slots of an MPMC ring, queued messages of an SPSC ring).
 pub const MAX_CAPACITY: u64 = 1 << 24;
+/// SPSC records start at multiples of this many bytes of the data area, and their payloads
+/// are padded to it.
+pub const RECORD_ALIGN: u64 = 8;
+/// Bytes of an SPSC record before its payload: `RecordHeader` (length u32, flags u32).
+pub const RECORD_HEADER_SIZE: u64 = 8;
+/// `RecordHeader::flags` of an SPSC padding record: the producer wrote it where a record did
+/// not fit before the end of the area; the consumer skips to the start of the area.
+pub const RECORD_PADDING: u32 = 1;
+/// Bits of an SPSC byte cursor that hold the offset into the data area; the bits above count
+/// laps (wrapping). 2^40 is above any area (`MAX_REGION_SIZE` is 2^36).
+pub const CURSOR_OFFSET_BITS: u32 = 40;
 /// The largest message size accepted (bytes). Also keeps `len` clear of the tombstone bit.
 pub const MAX_MSG_SIZE: u64 = 1 << 28;
 /// The largest region accepted (bytes): 64 GiB.
@@ -75,13 +94,14 @@ pub struct Identity {
     pub kind: AtomicU32,
     /// `WakeBackend` as u32.
     pub wake: AtomicU32,
-    /// Slots in the ring (a power of two).
+    /// MPMC: slots (any count from 1); SPSC: the bound on queued messages, 0 for none.
     pub capacity: AtomicU64,
     /// Largest message in bytes.
     pub msg_size: AtomicU64,
-    /// Bytes per slot (header + payload, rounded to `SLOT_ALIGN`).
+    /// MPMC: bytes per slot (header + payload, rounded to `SLOT_ALIGN`). SPSC: bytes of a
+    /// record of `msg_size` (record header + payload rounded to `RECORD_ALIGN`).
     pub slot_size: AtomicU64,
-    /// Offset of slot 0 from the start of the region.
+    /// Offset of slot 0 (MPMC) or of the data area (SPSC) from the start of the region.
     pub slots_offset: AtomicU64,
     /// Total size of the region in bytes.
     pub region_size: AtomicU64,
@@ -107,7 +127,22 @@ pub struct Identity {
     /// `FenceMode` as u32: which barriers the sleep/wake handshake uses, chosen by the
     /// creator so that every process agrees (ABI 5; see `wait`).
     pub fences: AtomicU32,
+    /// SPSC: the `bytes` the ring was sized with (its data area is `bytes + 8`, see
+    /// `Geometry`). MPMC: `capacity * slot_size` (ABI 5).
+    pub bytes: AtomicU64,
 }
+
+/// A cursor's cache line (ABI 5): the position, and beside it (SPSC) the count of messages
+/// that position covers, so a queued-message count needs no walk over the records.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct CursorLine(
+    /// The position: a byte cursor on SPSC (lap and offset, see `spsc`), a message position
+    /// on MPMC.
+    pub AtomicU64,
+    /// SPSC: messages (not padding records) below the position, wrapping. Unused by MPMC.
+    pub AtomicU64,
+);
 
 /// Where one side parks: a futex doorbell, a waiter count, and a process-shared `sem_t` for
 /// the `Sem` backend. The futex word is a doorbell, never state: waiters always re-check the
@@ -162,9 +197,9 @@ pub struct Header {
     /// What the region is.
     pub id: Pad<Identity>,
     /// Producer cursor: positions `< tail` have been published.
-    pub tail: Pad<AtomicU64>,
+    pub tail: CursorLine,
     /// Consumer cursor: positions `< head` have been consumed.
-    pub head: Pad<AtomicU64>,
+    pub head: CursorLine,
     /// Receivers park here; senders ring it after publishing.
     pub data_bell: Bell,
     /// Senders park here; receivers ring it after consuming.
@@ -188,8 +223,40 @@ pub struct SlotHeader {
     pub tracker: AccessTracker,
 }
 
-/// Bytes from the start of the region to slot 0 (one 4 KiB page in the std build).
-pub const HEADER_SIZE: u64 = round_up(size_of::<Header>() as u64, 4096);
+/// The header of an SPSC record: the payload follows it, padded to `RECORD_ALIGN`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RecordHeader {
+    /// Payload length in bytes (a padding record: the bytes it covers after its header).
+    pub len: AtomicU32,
+    /// 0 for a message, `RECORD_PADDING` for a padding record.
+    pub flags: AtomicU32,
+    /// Lets loom check payload accesses; zero-sized in the std build.
+    pub tracker: AccessTracker,
+}
+
+impl RecordHeader {
+    /// A record header with every field zero.
+    pub fn zeroed() -> Self {
+        RecordHeader {
+            len: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
+            tracker: AccessTracker::new(),
+        }
+    }
+}
+
+/// Bytes from the start of the region to MPMC slot 0 and to the payload of an SPSC record at
+/// offset 0 (one 4 KiB page in the std build). The header of that SPSC record lives in the
+/// last `RECORD_HEADER_SIZE` bytes of this page, which the `Header` never reaches.
+pub const HEADER_SIZE: u64 = round_up(size_of::<Header>() as u64 + RECORD_HEADER_SIZE, 4096);
+
+/// The bytes an SPSC record of a `len`-byte payload takes: its header and the payload padded
+/// to `RECORD_ALIGN` (an 8-byte message takes 16).
+#[inline]
+pub const fn record_size(len: u64) -> u64 {
+    RECORD_HEADER_SIZE + round_up(len, RECORD_ALIGN)
+}
 /// Bytes of a slot before its payload.
 pub const SLOT_HEADER_SIZE: u64 = round_up(size_of::<SlotHeader>() as u64, 8);
 
@@ -221,6 +288,7 @@ impl Identity {
             senders_died: AtomicU32::new(0),
             receivers_died: AtomicU32::new(0),
             fences: AtomicU32::new(0),
+            bytes: AtomicU64::new(0),
         }
     }
 }
@@ -243,8 +311,8 @@ impl Header {
     pub fn zeroed() -> Self {
         Header {
             id: Pad(Identity::new()),
-            tail: Pad(AtomicU64::new(0)),
-            head: Pad(AtomicU64::new(0)),
+            tail: CursorLine(AtomicU64::new(0), AtomicU64::new(0)),
+            head: CursorLine(AtomicU64::new(0), AtomicU64::new(0)),
             data_bell: Bell::new(),
             space_bell: Bell::new(),
             endpoints: core::array::from_fn(|_| EndpointEntry {
@@ -275,7 +343,7 @@ impl SlotHeader {
 /// offsets of the shared types, pointer width, endianness, the ABI version and the table
 /// size. FNV-1a over those numbers.
 pub fn layout_hash() -> u64 {
-    let facts: [u64; 19] = [
+    let facts: [u64; 21] = [
         ABI_VERSION as u64,
         size_of::<Header>() as u64,
         align_of::<Header>() as u64,
@@ -288,6 +356,8 @@ pub fn layout_hash() -> u64 {
         core::mem::offset_of!(Bell, sem) as u64,
         core::mem::offset_of!(Bell, fd_waiters) as u64,
         size_of::<SlotHeader>() as u64,
+        size_of::<RecordHeader>() as u64,
+        CURSOR_OFFSET_BITS as u64,
         size_of::<EndpointEntry>() as u64,
         size_of::<Identity>() as u64,
         core::mem::offset_of!(Identity, fences) as u64,
@@ -306,15 +376,27 @@ pub fn layout_hash() -> u64 {
     h
 }
 
-/// The shape of a ring: everything derived from kind, capacity and msg_size.
+/// The shape of a ring: everything derived from kind, capacity, bytes and msg_size.
+///
+/// An SPSC ring's data area holds packed records (an 8-byte `RecordHeader`, the payload
+/// padded to 8 bytes; a padding record where a record does not fit before the end): it is
+/// `bytes + 8` bytes long, starting 8 bytes before the end of the header page (the header
+/// of the record at offset 0 sits there), so the object is exactly `HEADER_SIZE + bytes` and
+/// `bytes >= msg_size` (rounded up to 8) takes one message of `msg_size`. Its `capacity`,
+/// when not 0, bounds the messages queued (any value from 1); without `bytes`, the area
+/// holds `capacity` records of `msg_size` wherever the wrap falls (`(capacity + 1) * record -
+/// 16` bytes: one record's room for the padding). An MPMC ring has `capacity`
+/// fixed slots of `slot_size` bytes.
 ///
 /// # Examples
 ///
 /// ```
 /// use ipcring::{Geometry, Kind, WakeBackend};
-/// let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 1024, 8).unwrap();
+/// let g = Geometry::new(Kind::Mpmc, WakeBackend::Futex, 1024, 8).unwrap();
 /// assert_eq!(g.slot_size % 64, 0);
 /// assert_eq!(g.region_size, g.slots_offset + 1024 * g.slot_size);
+/// let s = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(1 << 20), 1 << 20).unwrap();
+/// assert_eq!((s.capacity, s.bytes, s.region_size), (0, 1 << 20, 4096 + (1 << 20)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -326,44 +408,65 @@ pub struct Geometry {
     /// The sleep/wake barriers ([`FenceMode::Full`] from [`Geometry::new`]; a creator
     /// chooses, see [`RingOptions::fence`]).
     pub fence: FenceMode,
-    /// Slots (a power of two).
+    /// MPMC: slots (any count from 1). SPSC: the most messages queued at once, or 0 for no
+    /// bound but the bytes.
     pub capacity: u64,
     /// Largest message in bytes.
     pub msg_size: u64,
-    /// Bytes per slot.
+    /// MPMC: bytes per slot. SPSC: bytes of a record of `msg_size`.
     pub slot_size: u64,
-    /// Offset of slot 0.
+    /// Offset of slot 0 (MPMC) or of the SPSC data area.
     pub slots_offset: u64,
     /// Total bytes.
     pub region_size: u64,
+    /// SPSC: the size asked for (the data area is `bytes + 8`). MPMC: `capacity * slot_size`.
+    pub bytes: u64,
 }
 
 impl Geometry {
-    /// Validates the options and derives the sizes. A capacity that is not a power of two is
-    /// refused, not rounded (rounding would silently change how much a sender can queue).
+    /// [`sized`](Self::sized) with `capacity` given and `bytes` not: an SPSC ring of
+    /// `capacity` messages of `msg_size`, or an MPMC ring of `capacity` slots.
     ///
     /// # Examples
     ///
     /// ```
     /// use ipcring::{Geometry, Kind, WakeBackend};
     /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 0, 8).is_err());
-    /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 3, 8).is_err());
+    /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 3, 8).is_ok());
     /// assert!(Geometry::new(Kind::Mpmc, WakeBackend::Sem, 4, 0).is_err());
     /// ```
     pub fn new(kind: Kind, wake: WakeBackend, capacity: u64, msg_size: u64) -> Result<Geometry> {
-        if capacity == 0 || !capacity.is_power_of_two() {
-            return Err(Error::InvalidOption {
-                option: "capacity",
-                value: capacity,
-                reason: "must be a power of two of at least 1 (it is not rounded)",
-            });
-        }
-        if capacity > MAX_CAPACITY {
-            return Err(Error::InvalidOption {
-                option: "capacity",
-                value: capacity,
-                reason: "exceeds the limit of 2^24 slots",
-            });
+        Self::sized(kind, wake, Some(capacity), None, msg_size)
+    }
+
+    /// Validates the options and derives the sizes. `capacity`: any count from 1 to 2^24
+    /// (MPMC slots; SPSC bound on queued messages); `bytes` (SPSC only): the data area, a
+    /// multiple of 8 that holds one message of `msg_size`. Without `bytes`, an SPSC ring
+    /// holds `capacity` (default 1024) messages of `msg_size`; with `bytes` and no
+    /// `capacity`, its messages are bounded by the bytes only. Nothing is rounded: a value
+    /// out of range is refused.
+    pub fn sized(
+        kind: Kind,
+        wake: WakeBackend,
+        capacity: Option<u64>,
+        bytes: Option<u64>,
+        msg_size: u64,
+    ) -> Result<Geometry> {
+        if let Some(c) = capacity {
+            if c == 0 {
+                return Err(Error::InvalidOption {
+                    option: "capacity",
+                    value: 0,
+                    reason: "must be at least 1",
+                });
+            }
+            if c > MAX_CAPACITY {
+                return Err(Error::InvalidOption {
+                    option: "capacity",
+                    value: c,
+                    reason: "exceeds the limit of 2^24",
+                });
+            }
         }
         if msg_size == 0 {
             return Err(Error::InvalidOption {
@@ -379,26 +482,109 @@ impl Geometry {
                 reason: "exceeds the limit of 256 MiB",
             });
         }
-        let slot_size = round_up(SLOT_HEADER_SIZE + msg_size, SLOT_ALIGN);
-        let region_size = capacity
-            .checked_mul(slot_size)
-            .and_then(|s| s.checked_add(HEADER_SIZE))
-            .filter(|&s| s <= MAX_REGION_SIZE)
-            .ok_or(Error::InvalidOption {
-                option: "capacity",
-                value: capacity,
-                reason: "capacity * msg_size exceeds the 64 GiB region limit",
-            })?;
-        Ok(Geometry {
-            kind,
-            wake,
-            fence: FenceMode::Full,
-            capacity,
-            msg_size,
-            slot_size,
-            slots_offset: HEADER_SIZE,
-            region_size,
-        })
+        match kind {
+            Kind::Mpmc => {
+                if let Some(b) = bytes {
+                    return Err(Error::InvalidOption {
+                        option: "bytes",
+                        value: b,
+                        reason: "MPMC rings have fixed slots: size them with capacity",
+                    });
+                }
+                let capacity = capacity.unwrap_or(RingOptions::DEFAULT_CAPACITY);
+                let slot_size = round_up(SLOT_HEADER_SIZE + msg_size, SLOT_ALIGN);
+                let area = capacity.checked_mul(slot_size).filter(|&a| a + HEADER_SIZE <= MAX_REGION_SIZE);
+                let area = area.ok_or(Error::InvalidOption {
+                    option: "capacity",
+                    value: capacity,
+                    reason: "capacity * msg_size exceeds the 64 GiB region limit",
+                })?;
+                Ok(Geometry {
+                    kind,
+                    wake,
+                    fence: FenceMode::Full,
+                    capacity,
+                    msg_size,
+                    slot_size,
+                    slots_offset: HEADER_SIZE,
+                    region_size: HEADER_SIZE + area,
+                    bytes: area,
+                })
+            }
+            Kind::Spsc => {
+                let record = record_size(msg_size);
+                let (capacity, bytes) = match bytes {
+                    Some(b) => {
+                        if b % RECORD_ALIGN != 0 || b < round_up(msg_size, RECORD_ALIGN) {
+                            return Err(Error::InvalidOption {
+                                option: "bytes",
+                                value: b,
+                                reason: "must be a multiple of 8 of at least msg_size (one message)",
+                            });
+                        }
+                        if b > MAX_REGION_SIZE - HEADER_SIZE {
+                            return Err(Error::InvalidOption {
+                                option: "bytes",
+                                value: b,
+                                reason: "exceeds the 64 GiB region limit",
+                            });
+                        }
+                        (capacity.unwrap_or(0), b)
+                    }
+                    None => {
+                        let c = capacity.unwrap_or(RingOptions::DEFAULT_CAPACITY);
+                        // Room for `capacity` records of msg_size wherever the tail stands:
+                        // c - 1 queued records, a padding record of up to `record - 8` where
+                        // they wrap or where the next one does, and the next one. So the
+                        // capacity, not the wrap, is what a sender meets first.
+                        let b = (c + 1)
+                            .checked_mul(record)
+                            .map(|b| b - 2 * RECORD_HEADER_SIZE)
+                            .filter(|&b| b + HEADER_SIZE <= MAX_REGION_SIZE);
+                        let b = b.ok_or(Error::InvalidOption {
+                            option: "capacity",
+                            value: c,
+                            reason: "capacity * msg_size exceeds the 64 GiB region limit",
+                        })?;
+                        (c, b)
+                    }
+                };
+                Ok(Geometry {
+                    kind,
+                    wake,
+                    fence: FenceMode::Full,
+                    capacity,
+                    msg_size,
+                    slot_size: record,
+                    slots_offset: HEADER_SIZE - RECORD_HEADER_SIZE,
+                    region_size: HEADER_SIZE + bytes,
+                    bytes,
+                })
+            }
+        }
+    }
+
+    /// SPSC: the length of the data area in bytes (`bytes + 8`, a multiple of 8).
+    #[inline]
+    pub fn area(&self) -> u64 {
+        self.bytes + RECORD_HEADER_SIZE
+    }
+
+    /// The most messages the ring can hold at once: the capacity, or on an SPSC ring without
+    /// one, as many empty records as fit in the area.
+    #[inline]
+    pub fn max_queued(&self) -> u64 {
+        match (self.kind, self.capacity) {
+            (Kind::Spsc, 0) => self.area() / RECORD_HEADER_SIZE,
+            (_, c) => c,
+        }
+    }
+
+    /// MPMC: positions per lap, the power of two at or above `capacity` (crossbeam's
+    /// `one_lap`): a position is `lap * one_lap + index`, `index < capacity`.
+    #[inline]
+    pub fn one_lap(&self) -> u64 {
+        self.capacity.next_power_of_two()
     }
 
     /// Reads a header's identity once, validates every field, and returns the geometry it
@@ -446,11 +632,21 @@ impl Geometry {
         })?;
         let capacity = id.capacity.load(Ordering::Relaxed);
         let msg_size = id.msg_size.load(Ordering::Relaxed);
-        let g = Geometry::new(kind, wake, capacity, msg_size)
+        let bytes = id.bytes.load(Ordering::Relaxed);
+        let g = match kind {
+            Kind::Mpmc => Geometry::sized(kind, wake, Some(capacity), None, msg_size),
+            Kind::Spsc => Geometry::sized(kind, wake, (capacity != 0).then_some(capacity), Some(bytes), msg_size),
+        };
+        let g = g
             .map_err(|_| Error::Corrupted {
                 what: "header sizes out of range",
             })?
             .with_fence(fence);
+        if g.bytes != bytes {
+            return Err(Error::Corrupted {
+                what: "header bytes inconsistent",
+            });
+        }
         if id.slot_size.load(Ordering::Relaxed) != g.slot_size
             || id.slots_offset.load(Ordering::Relaxed) != g.slots_offset
         {
@@ -482,6 +678,7 @@ impl Geometry {
         id.slot_size.store(self.slot_size, Ordering::Relaxed);
         id.slots_offset.store(self.slots_offset, Ordering::Relaxed);
         id.region_size.store(self.region_size, Ordering::Relaxed);
+        id.bytes.store(self.bytes, Ordering::Relaxed);
         id.creator_pid.store(std::process::id(), Ordering::Relaxed);
     }
 
@@ -518,10 +715,11 @@ impl RingOptions {
     /// assert!(ipcring::RingOptions::new().capacity(0).validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<Geometry> {
-        Geometry::new(
+        Geometry::sized(
             self.kind_given().unwrap_or(Kind::Spsc),
             self.wake_given().unwrap_or_default(),
-            self.capacity_given().unwrap_or(Self::DEFAULT_CAPACITY),
+            self.capacity_given(),
+            self.bytes_given(),
             self.msg_size_given().unwrap_or(Self::DEFAULT_MSG_SIZE),
         )
     }
@@ -542,6 +740,11 @@ impl RingOptions {
         if let Some(m) = self.msg_size_given() {
             if m != g.msg_size {
                 return mismatch("msg_size", m, g.msg_size);
+            }
+        }
+        if let Some(b) = self.bytes_given() {
+            if b != g.bytes {
+                return mismatch("bytes", b, g.bytes);
             }
         }
         if let Some(w) = self.wake_given() {
@@ -596,10 +799,23 @@ impl RawRing {
         unsafe { &*(self.base as *const Header) }
     }
 
-    /// The header of slot `index & (capacity - 1)`.
+    /// MPMC: the slot index of position `pos` (`pos & (one_lap - 1)`, below `capacity` for a
+    /// position the ring made; a position read from the region is checked by the caller,
+    /// and one out of range is clamped here so that no access leaves the region).
+    #[inline]
+    pub fn index(&self, pos: u64) -> u64 {
+        let i = pos & (self.geom.one_lap() - 1);
+        if i < self.geom.capacity {
+            i
+        } else {
+            self.geom.capacity - 1
+        }
+    }
+
+    /// The header of the MPMC slot of position `pos` (see [`index`](Self::index)).
     #[inline]
     pub fn slot(&self, pos: u64) -> &SlotHeader {
-        let i = pos & (self.geom.capacity - 1);
+        let i = self.index(pos);
         // SAFETY: i < capacity, so the slot lies inside the region (region_size =
         // slots_offset + capacity * slot_size); slot_size is a multiple of 64 and
         // slots_offset of 4096, so the SlotHeader is aligned.
@@ -610,15 +826,43 @@ impl RawRing {
         }
     }
 
-    /// The payload bytes of slot `pos & (capacity - 1)`: `msg_size` bytes after its header.
+    /// The payload bytes of the MPMC slot of position `pos`: `msg_size` bytes after its header.
     #[inline]
     pub fn payload(&self, pos: u64) -> *mut u8 {
-        let i = pos & (self.geom.capacity - 1);
+        let i = self.index(pos);
         // SAFETY: in bounds as in `slot`: SLOT_HEADER_SIZE + msg_size <= slot_size.
         unsafe {
             self.base
                 .add((self.geom.slots_offset + i * self.geom.slot_size + SLOT_HEADER_SIZE) as usize)
         }
+    }
+
+    /// SPSC: the header of the record at offset `off` of the data area. The caller has
+    /// checked `off % 8 == 0` and `off + 8 <= area` (a record header lies inside the area).
+    /// Under the model checker record headers are model objects kept in a table after the
+    /// region (one per 8 bytes of area, see `HeapRegion`), since they do not fit in 8 bytes.
+    #[inline]
+    pub fn record(&self, off: u64) -> &RecordHeader {
+        debug_assert!(off % RECORD_ALIGN == 0 && off + RECORD_HEADER_SIZE <= self.geom.area());
+        let at = if MODEL {
+            self.geom.region_size + (off / RECORD_ALIGN) * size_of::<RecordHeader>() as u64
+        } else {
+            self.geom.slots_offset + off
+        };
+        // SAFETY: the caller's check puts the header inside the area (std build: the area
+        // is [slots_offset, region_size), slots_offset + off is 8-aligned, RecordHeader is
+        // two u32 atomics); under the model, entry off/8 of the table `HeapRegion` allocates
+        // and initialises after the region.
+        unsafe { &*(self.base.add(at as usize) as *const RecordHeader) }
+    }
+
+    /// SPSC: the payload of the record at offset `off` (its header's 8 bytes on). The caller
+    /// has checked that the bytes it touches lie inside the area.
+    #[inline]
+    pub fn record_payload(&self, off: u64) -> *mut u8 {
+        // SAFETY: slots_offset + off + 8 <= region_size by the caller's check; the pointer
+        // stays inside (or one past) the mapping.
+        unsafe { self.base.add((self.geom.slots_offset + off + RECORD_HEADER_SIZE) as usize) }
     }
 
     /// Marks the ring corrupted for every process that uses it.
@@ -638,7 +882,9 @@ const _: () = if !MODEL {
     use core::mem::offset_of;
     assert!(size_of::<Pad<AtomicU64>>() == 128);
     assert!(align_of::<Pad<AtomicU64>>() == 128);
-    assert!(size_of::<Identity>() == 104 + 8);
+    assert!(size_of::<CursorLine>() == 128);
+    assert!(align_of::<CursorLine>() == 128);
+    assert!(size_of::<Identity>() == 120);
     assert!(size_of::<Pad<Identity>>() == 128);
     assert!(offset_of!(Identity, magic) == 0);
     assert!(offset_of!(Identity, abi_version) == 8);
@@ -660,6 +906,7 @@ const _: () = if !MODEL {
     assert!(offset_of!(Identity, senders_died) == 96);
     assert!(offset_of!(Identity, receivers_died) == 100);
     assert!(offset_of!(Identity, fences) == 104);
+    assert!(offset_of!(Identity, bytes) == 112);
     assert!(size_of::<FutexWord>() == 4);
     assert!(size_of::<Bell>() == 128);
     assert!(offset_of!(Bell, seq) == 0);
@@ -678,6 +925,13 @@ const _: () = if !MODEL {
     assert!(offset_of!(Header, endpoints) == 640);
     assert!(size_of::<Header>() == 2688);
     assert!(HEADER_SIZE == 4096);
+    // The header of the SPSC record at offset 0 sits in the page's last 8 bytes.
+    assert!(size_of::<Header>() as u64 + RECORD_HEADER_SIZE <= HEADER_SIZE);
+    assert!(size_of::<RecordHeader>() == 8);
+    assert!(offset_of!(RecordHeader, len) == 0);
+    assert!(offset_of!(RecordHeader, flags) == 4);
+    assert!(RECORD_HEADER_SIZE == 8 && RECORD_ALIGN == 8);
+    assert!(MAX_REGION_SIZE < 1 << CURSOR_OFFSET_BITS);
     assert!(size_of::<SlotHeader>() == 16);
     assert!(offset_of!(SlotHeader, seq) == 0);
     assert!(offset_of!(SlotHeader, len) == 8);
@@ -688,6 +942,9 @@ const _: () = if !MODEL {
     // start at multiples of SLOT_ALIGN after a page-aligned header, payloads SLOT_HEADER_SIZE
     // into them, so every payload is at least 8-byte aligned in every process's mapping.
     assert!(HEADER_SIZE % SLOT_ALIGN == 0 && SLOT_ALIGN % 8 == 0 && SLOT_HEADER_SIZE % 8 == 0);
+    // SPSC records start at 8-byte offsets of an area at HEADER_SIZE - 8: payloads at
+    // HEADER_SIZE + offset, 8-byte aligned too.
+    assert!((HEADER_SIZE - RECORD_HEADER_SIZE) % 8 == 0 && RECORD_ALIGN % 8 == 0);
 };
 
 #[cfg(test)]
@@ -713,7 +970,6 @@ mod tests {
         }
         for (cap, msg, option) in [
             (0, 8, "capacity"),
-            (3, 8, "capacity"),
             (MAX_CAPACITY * 2, 8, "capacity"),
             (8, 0, "msg_size"),
             (8, MAX_MSG_SIZE + 1, "msg_size"),
@@ -724,6 +980,35 @@ mod tests {
                 other => panic!("cap {cap} msg {msg}: expected InvalidOption({option}), got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn spsc_geometry_in_bytes() {
+        // Any capacity; without bytes, capacity records of msg_size.
+        let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 10, 100).unwrap();
+        assert_eq!((g.capacity, g.slot_size, g.bytes), (10, 112, 11 * 112 - 16));
+        assert_eq!(g.region_size, HEADER_SIZE + 11 * 112 - 16);
+        assert_eq!(g.area(), 11 * 112 - 8);
+        // bytes alone: no message bound but the bytes; the object is header + bytes.
+        let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(1 << 20), 1 << 20).unwrap();
+        assert_eq!((g.capacity, g.region_size), (0, HEADER_SIZE + (1 << 20)));
+        assert_eq!(g.max_queued(), ((1 << 20) + 8) / 8);
+        for (cap, bytes, msg, option) in [
+            (None, Some(12), 8, "bytes"),
+            (None, Some(8), 9, "bytes"),
+            (None, Some(0), 1, "bytes"),
+            (Some(0), Some(64), 8, "capacity"),
+            (None, Some(MAX_REGION_SIZE), 8, "bytes"),
+        ] {
+            match Geometry::sized(Kind::Spsc, WakeBackend::Futex, cap, bytes, msg) {
+                Err(Error::InvalidOption { option: o, .. }) => assert_eq!(o, option, "{cap:?} {bytes:?} {msg}"),
+                other => panic!("{cap:?} {bytes:?} {msg}: expected InvalidOption({option}), got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            Geometry::sized(Kind::Mpmc, WakeBackend::Futex, None, Some(64), 8),
+            Err(Error::InvalidOption { option: "bytes", .. })
+        ));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! written in C or Rust.
 //!
 //! A ring is a region (`/dev/shm/NAME`, an anonymous memfd shared across `fork`, or plain
-//! heap memory for threads) holding a header and `capacity` fixed-size slots. One sender
-//! and one receiver ([`Kind::Spsc`], cached cursors, no shared-line traffic per message in
-//! the steady state) or any number of each ([`Kind::Mpmc`], Vyukov's bounded queue). Blocked
+//! heap memory for threads) holding a header and the messages. One sender and one receiver
+//! ([`Kind::Spsc`]: packed variable-length records in an area sized in bytes, cached
+//! cursors, no shared-line traffic per message in the steady state) or any number of each
+//! ([`Kind::Mpmc`]: Vyukov's bounded queue over `capacity` fixed slots, any capacity). Blocked
 //! calls spin briefly, then sleep on a shared futex word (or a process-shared `sem_t`), and
 //! a busy ring makes no system call per message.
 //!

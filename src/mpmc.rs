@@ -7,7 +7,14 @@
 //!
 //! - `seq == 2*pos` ([`free_stamp`]): the slot is free for the producer of `pos`;
 //! - `seq == 2*pos + 1` ([`full_stamp`]): it holds the message of `pos`, ready for its consumer;
-//! - after consumption `seq == 2*(pos + capacity)`: free for the producer of the next lap.
+//! - after consumption `seq == 2*(pos + one_lap)`: free for the producer of the next lap.
+//!
+//! Positions are `lap * one_lap + index` with `index < capacity` and `one_lap` the power of
+//! two at or above the capacity (crossbeam's `ArrayQueue`, ABI 5), so any capacity from 1
+//! works: the position after `lap * one_lap + capacity - 1` is `(lap + 1) * one_lap`, and a
+//! position still wraps cleanly at 2^64 because `one_lap` divides it ([`forward`], [`dist`]).
+//! With a power-of-two capacity, `one_lap == capacity` and positions are plain counts. A
+//! cursor read from the region whose index is not below the capacity is `Corrupted`.
 //!
 //! (Vyukov's original uses `pos` and `pos + 1`, which is ambiguous when `capacity == 1`: "full
 //! at `pos`" and "free for `pos + 1`" are then the same number, and a producer would overwrite
@@ -59,11 +66,11 @@
 //! on ARM, not on x86, where these orderings cost nothing extra).
 //!
 //! Hostile regions: a sequence number "ahead" of a cursor that has not moved, a cursor gap
-//! larger than `capacity`, or a length above `msg_size` poisons the ring (`Corrupted`) rather
-//! than spinning or reading out of bounds.
+//! larger than `capacity`, a cursor that is not a slot position, or a length above `msg_size`
+//! poisons the ring (`Corrupted`) rather than spinning or reading out of bounds.
 
 use crate::error::{Error, Result};
-use crate::layout::{RawRing, TOMBSTONE};
+use crate::layout::{Geometry, RawRing, TOMBSTONE};
 use crate::sync::{orderings, Ordering};
 
 fn corrupted(ring: &RawRing, what: &'static str) -> Error {
@@ -81,6 +88,82 @@ pub fn free_stamp(pos: u64) -> u64 {
 #[inline]
 pub fn full_stamp(pos: u64) -> u64 {
     pos.wrapping_mul(2) | 1
+}
+
+/// The position `k <= capacity` positions after `pos`. Positions are `lap * one_lap + index`
+/// with `index < capacity` and `one_lap` the power of two at or above the capacity
+/// (crossbeam's `ArrayQueue`), so that any capacity works and a position still wraps cleanly
+/// at 2^64 (`one_lap` divides it); with a power-of-two capacity this is `pos + k`.
+#[inline]
+pub fn forward(g: &Geometry, pos: u64, k: u64) -> u64 {
+    let one_lap = g.one_lap();
+    if one_lap == g.capacity {
+        return pos.wrapping_add(k);
+    }
+    let lap = pos & !(one_lap - 1);
+    let i = (pos & (one_lap - 1)) + k;
+    if i < g.capacity {
+        lap.wrapping_add(i)
+    } else {
+        lap.wrapping_add(one_lap).wrapping_add(i - g.capacity)
+    }
+}
+
+/// The position after `pos`.
+#[inline]
+pub fn next(g: &Geometry, pos: u64) -> u64 {
+    forward(g, pos, 1)
+}
+
+/// The position of `pos`'s slot one lap later.
+#[inline]
+pub fn lap_after(g: &Geometry, pos: u64) -> u64 {
+    pos.wrapping_add(g.one_lap())
+}
+
+/// The position of `pos`'s slot one lap earlier.
+#[inline]
+pub fn lap_before(g: &Geometry, pos: u64) -> u64 {
+    pos.wrapping_sub(g.one_lap())
+}
+
+/// Whether `pos` is a position the ring can make (its index is below the capacity): checked
+/// for every cursor value read from the region before it is used.
+#[inline]
+pub fn valid(g: &Geometry, pos: u64) -> bool {
+    pos & (g.one_lap() - 1) < g.capacity
+}
+
+/// Positions from `from` to `to`, wrapping (a negative count reads as a huge one, as
+/// `to - from` does with a power-of-two capacity, where this is exactly that).
+#[inline]
+pub fn dist(g: &Geometry, from: u64, to: u64) -> u64 {
+    let one_lap = g.one_lap();
+    if one_lap == g.capacity {
+        return to.wrapping_sub(from);
+    }
+    let mask = one_lap - 1;
+    let laps = ((to & !mask).wrapping_sub(from & !mask) as i64) >> one_lap.trailing_zeros();
+    (laps.wrapping_mul(g.capacity as i64) as u64)
+        .wrapping_add(to & mask)
+        .wrapping_sub(from & mask)
+}
+
+/// `tail - head` in positions if both are valid positions and `0 <= tail - head <= capacity`.
+#[inline]
+pub fn distance(g: &Geometry, head: u64, tail: u64) -> Option<u64> {
+    let d = dist(g, head, tail);
+    (valid(g, head) && valid(g, tail) && d <= g.capacity).then_some(d)
+}
+
+/// The position at `pos`, or at the start of the next lap if `pos`'s index is not below the
+/// capacity (for the test hook `Ring::debug_start_at`).
+pub fn position_near(g: &Geometry, pos: u64) -> u64 {
+    if valid(g, pos) {
+        pos
+    } else {
+        (pos | (g.one_lap() - 1)).wrapping_add(1)
+    }
 }
 
 /// Stamps every slot free for lap 0. Called by the creator before publishing READY.
@@ -110,14 +193,18 @@ pub fn messages(ring: &RawRing) -> u64 {
     let h = ring.header();
     let head = h.head.0.load(Ordering::Acquire);
     let tail = h.tail.0.load(Ordering::Acquire);
-    let gap = tail.wrapping_sub(head).min(ring.geom().capacity);
-    (0..gap)
-        .map(|k| head.wrapping_add(k))
-        .filter(|&p| {
-            let s = ring.slot(p);
-            s.seq.load(Ordering::Acquire) == full_stamp(p) && s.len.load(Ordering::Relaxed) != TOMBSTONE
-        })
-        .count() as u64
+    let g = ring.geom();
+    let gap = if valid(g, head) { dist(g, head, tail).min(g.capacity) } else { 0 };
+    let mut p = head;
+    let mut n = 0;
+    for _ in 0..gap {
+        let s = ring.slot(p);
+        if s.seq.load(Ordering::Acquire) == full_stamp(p) && s.len.load(Ordering::Relaxed) != TOMBSTONE {
+            n += 1;
+        }
+        p = next(g, p);
+    }
+    n
 }
 
 /// A producer handle. Any number may exist.
@@ -164,7 +251,11 @@ impl MpmcProducer {
     #[inline]
     fn look(&self, pos: u64) -> Result<Look> {
         let h = self.ring.header();
-        let cap = self.ring.geom().capacity;
+        let g = self.ring.geom();
+        let cap = g.capacity;
+        if !valid(g, pos) {
+            return Err(corrupted(&self.ring, "mpmc tail is not a slot position"));
+        }
         let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
         let diff = seq.wrapping_sub(free_stamp(pos)) as i64;
         if diff == 0 {
@@ -183,7 +274,10 @@ impl MpmcProducer {
         // has claimed the slot and not yet freed it. Either way wait, after checking that
         // the cursors make sense (head <= tail <= head + capacity).
         let head = h.head.0.load(Ordering::Acquire);
-        let gap = pos.wrapping_sub(head) as i64;
+        if !valid(g, head) {
+            return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
+        }
+        let gap = dist(g, head, pos) as i64;
         if gap < 0 {
             // head passed our (stale) tail: producers moved on since we loaded it.
             let now = h.tail.0.load(Ordering::Acquire);
@@ -213,25 +307,26 @@ impl MpmcProducer {
                 Look::Ready => {}
             }
             // Extend the claim over following free slots (a batch).
+            let g = self.ring.geom();
+            let max = max.min(g.capacity as usize);
             let mut n = 1usize;
+            let mut end = next(g, pos);
             while n < max {
-                let want = pos.wrapping_add(n as u64);
-                if self.ring.slot(want).seq.load(Ordering::Acquire) != free_stamp(want) {
+                if self.ring.slot(end).seq.load(Ordering::Acquire) != free_stamp(end) {
                     break;
                 }
                 n += 1;
+                end = next(g, end);
             }
-            record(&self.ring, self.entry, pos, pos.wrapping_add(n as u64));
-            match h
-                .tail
-                .0
-                .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
-            {
+            record(&self.ring, self.entry, pos, end);
+            match h.tail.0.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    for k in 0..n as u64 {
-                        let s = self.ring.slot(pos.wrapping_add(k));
+                    let mut p = pos;
+                    for _ in 0..n {
+                        let s = self.ring.slot(p);
                         s.owner.store(self.owner, Ordering::Relaxed);
                         s.tracker.write();
+                        p = next(g, p);
                     }
                     crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
                     return Ok(Some((pos, n)));
@@ -281,13 +376,14 @@ impl MpmcProducer {
         let Some((pos, n)) = self.claim(msgs.len())? else {
             return Ok(0);
         };
-        for (k, m) in msgs[..n].iter().enumerate() {
-            let p = pos.wrapping_add(k as u64);
+        let mut p = pos;
+        for m in &msgs[..n] {
             let m = m.as_ref();
             // SAFETY: as in try_send, for each claimed position.
             unsafe { crate::copy::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
             crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
             self.publish(p, m.len() as u32);
+            p = next(self.ring.geom(), p);
         }
         Ok(n)
     }
@@ -304,19 +400,29 @@ impl MpmcProducer {
     /// read the same before and after a scan that found no slot free again.
     pub fn held_up_at(&self) -> Option<u64> {
         let h = self.ring.header();
-        let cap = self.ring.geom().capacity;
+        let g = self.ring.geom();
+        let cap = g.capacity;
         let mut tail = h.tail.0.load(Ordering::Acquire);
         let mut head = h.head.0.load(Ordering::Acquire);
         for _ in 0..STABLE_SCANS {
-            let prev = tail.wrapping_sub(cap);
+            if !valid(g, tail) || !valid(g, head) {
+                return None;
+            }
+            let prev = lap_before(g, tail);
             // Positions of the previous lap that consumers have claimed: [prev, head).
-            let claimed = head.wrapping_sub(prev);
+            let claimed = dist(g, prev, head);
             if claimed as i64 <= 0 || claimed > cap {
                 return None;
             }
-            let freed = (0..claimed)
-                .map(|k| prev.wrapping_add(k))
-                .any(|p| self.ring.slot(p).seq.load(Ordering::Acquire) == free_stamp(p.wrapping_add(cap)));
+            let mut p = prev;
+            let mut freed = false;
+            for _ in 0..claimed {
+                if self.ring.slot(p).seq.load(Ordering::Acquire) == free_stamp(lap_after(g, p)) {
+                    freed = true;
+                    break;
+                }
+                p = next(g, p);
+            }
             if freed {
                 return Some(prev);
             }
@@ -326,7 +432,7 @@ impl MpmcProducer {
             }
             (tail, head) = (t2, h2);
         }
-        Some(tail.wrapping_sub(cap))
+        Some(lap_before(g, tail))
     }
 
     /// Frees the slot at `tail` if a consumer claimed it on the previous lap and died holding
@@ -335,11 +441,15 @@ impl MpmcProducer {
     /// handed to the consumer that died). Cheap when there is nothing to do.
     pub fn reclaim_dead_hold(&self, claim_live: impl FnOnce(u64) -> Result<bool>) -> Result<bool> {
         let h = self.ring.header();
-        let cap = self.ring.geom().capacity;
+        let g = self.ring.geom();
+        let cap = g.capacity;
         let t = h.tail.0.load(Ordering::Acquire);
+        if !valid(g, t) {
+            return Ok(false);
+        }
         let slot = self.ring.slot(t);
         let seq = slot.seq.load(Ordering::Acquire);
-        let prev = t.wrapping_sub(cap);
+        let prev = lap_before(g, t);
         // Still the previous lap's: consumed-but-not-released (full stamp), or skipped by a
         // consumer that died before freeing it (free stamp of the previous lap).
         if seq != full_stamp(prev) && seq != free_stamp(prev) {
@@ -348,7 +458,8 @@ impl MpmcProducer {
         // A consumer has moved `head` past it (else the ring is just full). This Acquire load
         // makes the claiming consumer's record visible.
         let head = h.head.0.load(Ordering::Acquire);
-        if head.wrapping_sub(prev) as i64 <= 0 || head.wrapping_sub(prev) > cap {
+        let claimed = dist(g, prev, head);
+        if !valid(g, head) || claimed as i64 <= 0 || claimed > cap {
             return Ok(false);
         }
         if claim_live(prev)? {
@@ -380,6 +491,9 @@ impl MpmcConsumer {
     #[inline]
     fn look(&self, pos: u64) -> Result<Look> {
         let h = self.ring.header();
+        if !valid(self.ring.geom(), pos) {
+            return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
+        }
         let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
         let diff = seq.wrapping_sub(full_stamp(pos)) as i64;
         if diff == 0 {
@@ -428,7 +542,7 @@ impl MpmcConsumer {
                 // Skip a given-up slot: claim it alone and free it.
                 if self.claim_head(pos, 1) {
                     self.release(pos, 1);
-                    pos = pos.wrapping_add(1);
+                    pos = next(self.ring.geom(), pos);
                 } else {
                     pos = h.head.0.load(Ordering::Acquire);
                 }
@@ -440,9 +554,11 @@ impl MpmcConsumer {
                     capacity: limit,
                 });
             }
+            let g = self.ring.geom();
+            let max = max.min(g.capacity as usize);
             let mut n = 1usize;
+            let mut want = next(g, pos);
             while n < max {
-                let want = pos.wrapping_add(n as u64);
                 if self.ring.slot(want).seq.load(Ordering::Acquire) != full_stamp(want) {
                     break;
                 }
@@ -451,6 +567,7 @@ impl MpmcConsumer {
                     break;
                 }
                 n += 1;
+                want = next(g, want);
             }
             if self.claim_head(pos, n) {
                 crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
@@ -463,13 +580,14 @@ impl MpmcConsumer {
     /// Moves `head` from `pos` over `n` positions, recording the claim first.
     #[inline]
     fn claim_head(&self, pos: u64, n: usize) -> bool {
-        record(&self.ring, self.entry, pos, pos.wrapping_add(n as u64));
+        let end = forward(self.ring.geom(), pos, n as u64);
+        record(&self.ring, self.entry, pos, end);
         let ok = self
             .ring
             .header()
             .head
             .0
-            .compare_exchange_weak(pos, pos.wrapping_add(n as u64), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if !ok {
             unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
@@ -497,12 +615,19 @@ impl MpmcConsumer {
         let h = self.ring.header();
         let mut head = h.head.0.load(Ordering::Acquire);
         let mut tail = h.tail.0.load(Ordering::Acquire);
+        let g = self.ring.geom();
         for _ in 0..STABLE_SCANS {
-            let gap = tail.wrapping_sub(head);
-            if gap > self.ring.geom().capacity {
-                return None;
+            let gap = distance(g, head, tail)?;
+            let mut p = head;
+            let mut ready = false;
+            for _ in 0..gap {
+                if self.ready_message(p) {
+                    ready = true;
+                    break;
+                }
+                p = next(g, p);
             }
-            if (0..gap).map(|k| head.wrapping_add(k)).any(|p| self.ready_message(p)) {
+            if ready {
                 return Some(head);
             }
             let (h2, t2) = (h.head.0.load(Ordering::Acquire), h.tail.0.load(Ordering::Acquire));
@@ -527,15 +652,19 @@ impl MpmcConsumer {
     /// whether a slot was skipped. Cheap when there is nothing to do.
     pub fn skip_dead_claim(&self, claim_live: impl FnOnce(u64) -> Result<bool>) -> Result<bool> {
         let h = self.ring.header();
+        let g = self.ring.geom();
         let pos = h.head.0.load(Ordering::Acquire);
+        if !valid(g, pos) {
+            return Ok(false);
+        }
         let slot = self.ring.slot(pos);
         if slot.seq.load(Ordering::Acquire) != free_stamp(pos) {
             return Ok(false);
         }
         // Claimed by a producer (tail past it)? This Acquire load makes its record visible.
         let tail = h.tail.0.load(Ordering::Acquire);
-        let gap = tail.wrapping_sub(pos);
-        if gap as i64 <= 0 || gap > self.ring.geom().capacity {
+        let gap = dist(g, pos, tail);
+        if !valid(g, tail) || gap as i64 <= 0 || gap > g.capacity {
             return Ok(false);
         }
         if claim_live(pos)? {
@@ -553,6 +682,12 @@ impl MpmcConsumer {
         Ok(true)
     }
 
+    /// The position `k` after `pos` (a batch's `k`-th claimed position).
+    #[inline]
+    pub fn position_after(&self, pos: u64, k: u64) -> u64 {
+        forward(self.ring.geom(), pos, k)
+    }
+
     /// The message at a claimed position: validated length and payload.
     #[inline]
     pub fn message(&self, pos: u64) -> Result<(*const u8, usize)> {
@@ -568,13 +703,11 @@ impl MpmcConsumer {
     #[inline]
     pub fn release(&self, pos: u64, n: usize) {
         crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
-        let cap = self.ring.geom().capacity;
-        for k in 0..n as u64 {
-            let p = pos.wrapping_add(k);
-            self.ring
-                .slot(p)
-                .seq
-                .store(free_stamp(p.wrapping_add(cap)), Ordering::Release);
+        let g = self.ring.geom();
+        let mut p = pos;
+        for _ in 0..n {
+            self.ring.slot(p).seq.store(free_stamp(lap_after(g, p)), Ordering::Release);
+            p = next(g, p);
         }
     }
 
@@ -609,8 +742,11 @@ impl MpmcConsumer {
             return Ok(0);
         };
         let mut result = Ok(n);
-        for k in 0..n as u64 {
-            match self.message(pos.wrapping_add(k)) {
+        let mut p = pos;
+        for _ in 0..n {
+            let at = p;
+            p = next(self.ring.geom(), p);
+            match self.message(at) {
                 Ok((ptr, len)) => {
                     // SAFETY: the claimed slot is ours until released; len validated.
                     f(unsafe { core::slice::from_raw_parts(ptr, len) })

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// Options for creating (and expectations for opening) a ring.
 ///
 /// Unset options take their defaults at create (`Kind::Spsc`, capacity 1024, msg_size 256,
+/// bytes from capacity and msg_size,
 /// `WakeBackend::Futex`, perm 0600) and are not checked at open; set ones must match the
 /// region at open, or the open fails with [`Error::Mismatch`](crate::error::Error::Mismatch).
 ///
@@ -23,6 +24,7 @@ use std::time::Duration;
 pub struct RingOptions {
     kind: Option<Kind>,
     capacity: Option<u64>,
+    bytes: Option<u64>,
     msg_size: Option<u64>,
     wake: Option<WakeBackend>,
     fence: Option<FenceMode>,
@@ -35,6 +37,7 @@ impl Default for RingOptions {
         RingOptions {
             kind: None,
             capacity: None,
+            bytes: None,
             msg_size: None,
             wake: None,
             fence: None,
@@ -45,7 +48,7 @@ impl Default for RingOptions {
 }
 
 impl RingOptions {
-    /// Default capacity in slots.
+    /// Default capacity: messages of an SPSC ring sized without `bytes`, slots of an MPMC ring.
     pub const DEFAULT_CAPACITY: u64 = 1024;
     /// Default largest message in bytes.
     pub const DEFAULT_MSG_SIZE: u64 = 256;
@@ -58,6 +61,11 @@ impl RingOptions {
     /// The `capacity` asked for, if any.
     pub(crate) fn capacity_given(&self) -> Option<u64> {
         self.capacity
+    }
+
+    /// The `bytes` asked for, if any.
+    pub(crate) fn bytes_given(&self) -> Option<u64> {
+        self.bytes
     }
 
     /// The `msg_size` asked for, if any.
@@ -105,16 +113,39 @@ impl RingOptions {
         self.kind = Some(kind);
         self
     }
-    /// Slots in the ring: a power of two, at most 2^24 (not rounded: anything else is an error).
+    /// How many messages the ring holds at once: any count from 1 to 2^24 (not rounded).
+    /// On SPSC, a bound on the queued messages (the area is `capacity` messages of `msg_size`
+    /// unless [`bytes`](Self::bytes) sizes it); on MPMC, its slots.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(ipcring::RingOptions::new().capacity(6).validate().is_err());
+    /// assert_eq!(ipcring::RingOptions::new().capacity(10).validate().unwrap().capacity, 10);
+    /// assert!(ipcring::RingOptions::new().capacity(0).validate().is_err());
     /// ```
     #[must_use = "a builder method returns the changed options; it does not change them in place"]
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+    /// SPSC: the size of the data area in bytes, independent of `msg_size`: a multiple of 8,
+    /// at least `msg_size` (rounded up to 8). Messages are packed records of 8 bytes plus
+    /// the payload rounded up to 8 (an 8-byte message takes 16 bytes), so a ring for
+    /// messages of up to 1 MiB that are mostly 100 bytes holds thousands of them in 1 MiB.
+    /// The object in `/dev/shm` is the 4 KiB header plus `bytes`. Without
+    /// [`capacity`](Self::capacity) the bytes are the only bound. MPMC rings have fixed slots
+    /// and refuse it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let g = ipcring::RingOptions::new().msg_size(1 << 20).bytes(1 << 20).validate().unwrap();
+    /// assert_eq!(g.region_size, 4096 + (1 << 20));
+    /// assert!(ipcring::RingOptions::new().bytes(100).validate().is_err());
+    /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
+    pub fn bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
         self
     }
     /// Largest message in bytes: 1 ..= 256 MiB.

@@ -348,9 +348,132 @@ fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
     let mut tx = SpscProducer::new(raw).unwrap();
     let mut rx = SpscConsumer::new(raw).unwrap();
     assert!(tx.try_send(b"abc").unwrap());
-    raw.slot(0).len.store(1 << 20, Ordering::Relaxed);
+    raw.record(0).len.store(1 << 20, Ordering::Relaxed);
     let mut buf = vec![0u8; 1 << 21];
     assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+}
+
+/// Every way an SPSC record header can lie (ABI 5's packed records): each is `Corrupted`,
+/// poisons the ring, and nothing is delivered.
+#[test]
+fn spsc_hostile_records_are_corrupted() {
+    use ipcring::layout::RECORD_PADDING;
+    type Plant = fn(&ipcring::layout::RawRing);
+    let cases: [(&str, Plant); 6] = [
+        ("length above msg_size", |r| r.record(0).len.store(9, Ordering::Relaxed)),
+        ("unknown flags", |r| r.record(0).flags.store(7, Ordering::Relaxed)),
+        ("padding not ending the area", |r| {
+            r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
+            r.record(0).len.store(8, Ordering::Relaxed);
+        }),
+        ("padding beyond the tail", |r| {
+            let area = r.geom().area();
+            r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
+            r.record(0).len.store((area - 8) as u32, Ordering::Relaxed);
+        }),
+        ("record crossing the tail", |r| {
+            // One 16-byte record is published: move the tail back into it.
+            let t = r.header().tail.0.load(Ordering::Relaxed);
+            r.header().tail.0.store(t - 8, Ordering::Release);
+        }),
+        ("tail not a multiple of 8", |r| {
+            r.header().tail.0.store(12, Ordering::Release);
+        }),
+    ];
+    for (what, plant) in cases {
+        let region = heap(Kind::Spsc, 4, 8);
+        let raw = region.raw();
+        let mut tx = SpscProducer::new(raw).unwrap();
+        let mut rx = SpscConsumer::new(raw).unwrap();
+        assert!(tx.try_send(b"ab").unwrap());
+        plant(&raw);
+        let mut buf = [0u8; 64];
+        let r = rx.try_recv(&mut buf);
+        assert!(matches!(r, Err(Error::Corrupted { .. })), "{what}: {r:?}");
+        assert!(raw.is_poisoned(), "{what}: not poisoned");
+    }
+    // A record that crosses the end of the area: planted at the last 8 bytes of a lap.
+    let region = heap(Kind::Spsc, 4, 8);
+    let raw = region.raw();
+    let area = raw.geom().area();
+    let start = area - 8;
+    raw.header().tail.0.store(start, Ordering::Relaxed);
+    raw.header().head.0.store(start, Ordering::Relaxed);
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    raw.record(start).len.store(8, Ordering::Relaxed);
+    raw.record(start).flags.store(0, Ordering::Relaxed);
+    raw.header().tail.0.store(1 << 40, Ordering::Release); // next lap, offset 0: 8 bytes published
+    let r = rx.try_recv(&mut [0u8; 64]);
+    assert!(
+        matches!(r, Err(Error::Corrupted { .. })),
+        "record crossing the end: {r:?}"
+    );
+}
+
+/// A message of nearly the whole area after a small one: the producer pads to the end,
+/// publishes the padding alone, and the record goes at offset 0 once the consumer passed it.
+#[test]
+fn spsc_padding_alone_then_a_whole_area_record() {
+    let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(64), 64).unwrap();
+    let region = HeapRegion::new(g).unwrap();
+    let raw = region.raw();
+    let mut tx = SpscProducer::new(raw).unwrap();
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    let big = [7u8; 64];
+    let mut buf = [0u8; 64];
+    for round in 0..50u8 {
+        let small = [round; 3];
+        assert!(tx.try_send(&small).unwrap(), "round {round}: small");
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(3));
+        assert_eq!(&buf[..3], &small);
+        // 72-byte area, 16 bytes used at the start: the 72-byte record needs offset 0.
+        assert!(
+            !tx.try_send(&big).unwrap(),
+            "round {round}: the big one fits only after the padding"
+        );
+        assert!(tx.take_lone_padding(), "round {round}: padding published alone");
+        assert_eq!(
+            rx.try_recv(&mut buf).unwrap(),
+            None,
+            "round {round}: padding is no message"
+        );
+        assert!(rx.take_passed_padding());
+        assert!(tx.try_send(&big).unwrap(), "round {round}: big");
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(64));
+        assert_eq!(buf, big);
+    }
+}
+
+/// Packed records: 8-byte messages take 16 bytes, so a ring of 1 KiB holds 64 of them, and
+/// a capacity that is not a power of two bounds the count.
+#[test]
+fn spsc_packs_records_and_bounds_by_capacity() {
+    let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(1024), 256).unwrap();
+    let region = HeapRegion::new(g).unwrap();
+    let mut tx = SpscProducer::new(region.raw()).unwrap();
+    let mut n = 0u64;
+    while tx.try_send(&n.to_le_bytes()).unwrap() {
+        n += 1;
+    }
+    assert_eq!(n, (1024 + 8) / 16, "16 bytes per 8-byte message");
+    let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, Some(10), Some(1024), 256).unwrap();
+    let region = HeapRegion::new(g).unwrap();
+    let mut tx = SpscProducer::new(region.raw()).unwrap();
+    let mut rx = SpscConsumer::new(region.raw()).unwrap();
+    let mut sent = 0u64;
+    let mut got = 0u64;
+    let mut buf = [0u8; 256];
+    for _ in 0..100 {
+        while tx.try_send(&sent.to_le_bytes()).unwrap() {
+            sent += 1;
+        }
+        assert_eq!(sent - got, 10, "capacity 10 bounds the queued messages");
+        for _ in 0..7 {
+            assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(8));
+            assert_eq!(u64::from_le_bytes(buf[..8].try_into().unwrap()), got);
+            got += 1;
+        }
+    }
 }
 
 #[test]
@@ -413,6 +536,10 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
         let region = heap(kind, 4, 8);
         let raw = region.raw();
         let start = u64::MAX - 5;
+        let start = match kind {
+            Kind::Spsc => ipcring::spsc::cursor_near(start, raw.geom().area()),
+            _ => start,
+        };
         raw.header().tail.0.store(start, Ordering::Relaxed);
         raw.header().head.0.store(start, Ordering::Relaxed);
         if kind == Kind::Mpmc {
@@ -441,9 +568,49 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
                 }
             }
         }
+        // SPSC byte cursors wrap at their lap field (bits 40 and up), a few laps on.
         assert!(
-            raw.header().tail.0.load(Ordering::Relaxed) < 100,
+            raw.header().tail.0.load(Ordering::Relaxed) < 100 << 40,
             "the cursor wrapped past 2^64"
+        );
+    }
+}
+
+/// MPMC with capacities that are not powers of two (ABI 5: positions are `lap * one_lap +
+/// index`), across 2^64: every message once, in order, and the capacity is the bound.
+#[test]
+fn mpmc_any_capacity_wraps_without_loss() {
+    for cap in [1u64, 3, 5, 10] {
+        let region = heap(Kind::Mpmc, cap, 8);
+        let raw = region.raw();
+        let g = *raw.geom();
+        let start = ipcring::mpmc::position_near(&g, u64::MAX - 25);
+        raw.header().tail.0.store(start, Ordering::Relaxed);
+        raw.header().head.0.store(start, Ordering::Relaxed);
+        let mut p = start;
+        for _ in 0..cap {
+            raw.slot(p).seq.store(ipcring::mpmc::free_stamp(p), Ordering::Relaxed);
+            p = ipcring::mpmc::next(&g, p);
+        }
+        let tx = MpmcProducer::new(raw, 0, 1);
+        let rx = MpmcConsumer::new(raw, 1);
+        let (mut sent, mut got) = (0u64, 0u64);
+        let mut out = [0u8; 8];
+        for _ in 0..40 {
+            while tx.try_send(&sent.to_le_bytes()).unwrap() {
+                sent += 1;
+            }
+            assert_eq!(sent - got, cap, "cap {cap}: the ring holds exactly capacity messages");
+            let k = 1 + (sent % cap);
+            for _ in 0..k {
+                assert_eq!(rx.try_recv(&mut out).unwrap(), Some(8), "cap {cap}");
+                assert_eq!(u64::from_le_bytes(out), got, "cap {cap}");
+                got += 1;
+            }
+        }
+        assert!(
+            raw.header().tail.0.load(Ordering::Relaxed) < 1000,
+            "cap {cap}: wrapped past 2^64"
         );
     }
 }

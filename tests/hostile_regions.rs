@@ -4,7 +4,8 @@
 //! queued so slots hold data and cursors have moved), damages them — truncation or extension,
 //! bit flips, random bytes, header fields (magic, ABI, layout hash, kind, wake, capacity,
 //! msg_size, slot_size, slots_offset, region_size, init), cursors, bells, poison / ever /
-//! epoch words, slot `seq` / `len` / `owner` words, the endpoint table, or the whole object
+//! epoch words, slot `seq` / `len` / `owner` words, SPSC record headers (length, flags, padding
+//! records) and byte cursors with their message counts, the endpoint table, or the whole object
 //! filled with random bytes — writes them back as a new object (mode 0600), opens it
 //! (`Ring::open` or `Ring::open_with`) and, if that works, attaches a receiver and a sender
 //! and calls `try_recv`, `recv_timeout(1 ms)`, `try_send`, `peek`, `recv_batch`, `send_batch`
@@ -76,7 +77,7 @@ const OFF_SPACE_BELL: usize = 512;
 const OFF_ENDPOINTS: usize = 640;
 const ENDPOINTS: usize = 64;
 /// (name, offset, width) of each identity field.
-const FIELDS: [(&str, usize, usize); 16] = [
+const FIELDS: [(&str, usize, usize); 17] = [
     ("magic", 0, 8),
     ("abi_version", 8, 4),
     ("init", 12, 4),
@@ -93,7 +94,12 @@ const FIELDS: [(&str, usize, usize); 16] = [
     ("ever", 80, 4),
     ("epoch", 84, 4),
     ("fences", 104, 4),
+    ("bytes", 112, 8),
 ];
+/// SPSC byte cursors (ABI 5): the offset into the data area is the low 40 bits.
+const CURSOR_OFFSET_MASK: u64 = (1 << 40) - 1;
+/// An SPSC record header's flags value for a padding record.
+const RECORD_PADDING: u64 = 1;
 
 #[test]
 fn child_entry() {
@@ -134,6 +140,8 @@ fn templates() -> Vec<Template> {
         (Kind::Spsc, WakeBackend::Sem, 4, 100, 4, 0),
         (Kind::Mpmc, WakeBackend::Sem, 4, 24, 6, 3),
         (Kind::Mpmc, WakeBackend::Futex, 1, 8, 1, 0),
+        (Kind::Mpmc, WakeBackend::Futex, 5, 16, 9, 3),
+        (Kind::Spsc, WakeBackend::Futex, 3, 64, 10, 1),
     ] {
         let opts = RingOptions::new()
             .kind(kind)
@@ -152,7 +160,11 @@ fn templates() -> Vec<Template> {
                 rx.try_recv(&mut buf).unwrap();
                 queued -= 1;
             }
-            tx.try_send(&msg).unwrap();
+            // An SPSC ring may lack the bytes for one more (padding at the wrap): make room.
+            while let Err(ipcring::Error::WouldBlock) = tx.try_send(&msg) {
+                rx.try_recv(&mut buf).unwrap();
+                queued -= 1;
+            }
             queued += 1;
         }
         for _ in 0..received.min(queued) {
@@ -217,6 +229,78 @@ fn mutate(rng: &mut Rng, t: &Template, b: &mut Vec<u8>) -> String {
                 let v = rng.interesting(good);
                 put(b, off, width, v);
                 what.push(format!("{fname} = {v:#x}"));
+            }
+            9..=12 if g.kind == Kind::Spsc => {
+                // Byte cursors and the message counts beside them.
+                let (cname, off) = if rng.chance(2) {
+                    ("tail", OFF_TAIL)
+                } else {
+                    ("head", OFF_HEAD)
+                };
+                let other = if off == OFF_TAIL { OFF_HEAD } else { OFF_TAIL };
+                let area = g.bytes + 8;
+                if rng.chance(4) {
+                    let v = match rng.below(3) {
+                        0 => get(b, other + 8, 8).wrapping_add(rng.below(2 * g.max_queued() + 2)),
+                        1 => get(b, other + 8, 8).wrapping_sub(1 + rng.below(3)),
+                        _ => rng.interesting(get(b, off + 8, 8)),
+                    };
+                    put(b, off + 8, 8, v);
+                    what.push(format!("{cname} count = {v:#x}"));
+                } else {
+                    let o = get(b, other, 8);
+                    let v = match rng.below(6) {
+                        0 => o.wrapping_add(8 * rng.below(area / 8 + 2)),
+                        1 => o.wrapping_sub(8 * (1 + rng.below(3))),
+                        2 => (o | CURSOR_OFFSET_MASK).wrapping_add(1) + 8 * rng.below(area / 8 + 2),
+                        3 => (o & !CURSOR_OFFSET_MASK) | (area + 8 * rng.below(4)),
+                        4 => u64::MAX - rng.below(2 * area + 2),
+                        _ => rng.interesting(get(b, off, 8)),
+                    };
+                    put(b, off, 8, v);
+                    what.push(format!("{cname} = {v:#x}"));
+                }
+            }
+            13..=15 if g.kind == Kind::Spsc => {
+                // A record header: at the head (the next one read) or any 8-byte offset.
+                let area = g.bytes + 8;
+                let off = if rng.chance(2) {
+                    get(b, OFF_HEAD, 8) & CURSOR_OFFSET_MASK
+                } else {
+                    8 * rng.below(area / 8)
+                }
+                .min(area - 8);
+                let base = g.slots_offset as usize + off as usize;
+                match rng.below(3) {
+                    0 => {
+                        let v = match rng.below(6) {
+                            0 => g.msg_size + 1,
+                            1 => area - off - 8,
+                            2 => area - off,
+                            3 => g.msg_size,
+                            4 => 1 << 31,
+                            _ => rng.interesting(get(b, base, 4)) & 0xFFFF_FFFF,
+                        };
+                        put(b, base, 4, v);
+                        what.push(format!("record at {off} len = {v:#x}"));
+                    }
+                    1 => {
+                        let v = match rng.below(3) {
+                            0 => RECORD_PADDING,
+                            1 => 2 + rng.below(8),
+                            _ => rng.interesting(get(b, base + 4, 4)) & 0xFFFF_FFFF,
+                        };
+                        put(b, base + 4, 4, v);
+                        what.push(format!("record at {off} flags = {v:#x}"));
+                    }
+                    _ => {
+                        // A padding record, right (to the end) or one record short.
+                        let len = (area - off - 8).wrapping_sub(8 * rng.below(2));
+                        put(b, base, 4, len & 0xFFFF_FFFF);
+                        put(b, base + 4, 4, RECORD_PADDING);
+                        what.push(format!("record at {off} padding of {len:#x}"));
+                    }
+                }
             }
             9..=12 => {
                 let (cname, off) = if rng.chance(2) {

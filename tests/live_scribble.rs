@@ -220,15 +220,28 @@ enum Phase {
 
 #[derive(Debug, Clone, Copy)]
 struct Shape {
+    spsc: bool,
     capacity: u64,
     slot_size: u64,
     msg_size: u64,
+    /// SPSC: where the data area starts and its length (ABI 5: packed records).
+    data: usize,
+    area: u64,
 }
+
+/// SPSC byte cursors: the offset into the data area is the low 40 bits.
+const CURSOR_OFFSET_MASK: u64 = (1 << 40) - 1;
 
 /// One write of `phase`'s kind; returns the bytes written.
 fn scribble(m: &Mapping, s: &Shape, rng: &mut Rng, phase: Phase) -> usize {
     let slot_base = |i: u64| HEADER + (i * s.slot_size) as usize;
     match phase {
+        Phase::Payload if s.spsc => {
+            let within = rng.below(s.area - 8);
+            let n = (1 + rng.below(16)).min(s.area - within) as usize;
+            let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            m.write(s.data + within as usize, &bytes)
+        }
         Phase::Payload => {
             let within = rng.below(s.msg_size) as usize;
             let at = slot_base(rng.below(s.capacity)) + SLOT_HEADER + within;
@@ -286,6 +299,34 @@ fn scribble(m: &Mapping, s: &Shape, rng: &mut Rng, phase: Phase) -> usize {
             let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
             m.write(at, &bytes)
         }
+        Phase::Slots if s.spsc => {
+            // A record header: the one at the head (read next) or at any 8-byte offset.
+            let off = if rng.chance(2) {
+                m.get(OFF_HEAD, 8) & CURSOR_OFFSET_MASK
+            } else {
+                8 * rng.below(s.area / 8)
+            }
+            .min(s.area - 8);
+            let base = s.data + off as usize;
+            match rng.below(3) {
+                0 => {
+                    let v = match rng.below(5) {
+                        0 => s.msg_size + 1,
+                        1 => s.area - off,
+                        2 => 1 << 31,
+                        3 => s.msg_size + 1 + rng.below(1 << 20),
+                        _ => rng.interesting(m.get(base, 4)),
+                    };
+                    m.put(base, 4, v & 0xFFFF_FFFF)
+                }
+                1 => m.put(base + 4, 4, if rng.chance(2) { 1 } else { rng.next() & 0xFFFF_FFFF }),
+                _ => {
+                    // A padding record to the end, or one record short of it.
+                    let len = (s.area - off - 8).wrapping_sub(8 * rng.below(2));
+                    m.put(base, 4, len & 0xFFFF_FFFF) + m.put(base + 4, 4, 1)
+                }
+            }
+        }
         Phase::Slots => {
             let base = slot_base(rng.below(s.capacity));
             let tail = m.get(OFF_TAIL, 8);
@@ -327,6 +368,21 @@ fn scribble(m: &Mapping, s: &Shape, rng: &mut Rng, phase: Phase) -> usize {
                 (OFF_HEAD, OFF_TAIL)
             };
             let o = m.get(other, 8);
+            if s.spsc {
+                // Byte cursors, or the message counts beside them.
+                if rng.chance(4) {
+                    let v = m.get(other + 8, 8).wrapping_add(1 + rng.below(1 << 20));
+                    return m.put(off + 8, 8, v);
+                }
+                let v = match rng.below(5) {
+                    0 => o.wrapping_add(8 * (s.area / 8 + 1 + rng.below(4))),
+                    1 => o.wrapping_sub(8 * (1 + rng.below(3))),
+                    2 => (o & !CURSOR_OFFSET_MASK) | (s.area + 8 * rng.below(4)),
+                    3 => o.wrapping_add(4),
+                    _ => rng.interesting(m.get(off, 8)),
+                };
+                return m.put(off, 8, v);
+            }
             let v = match rng.below(4) {
                 0 => o.wrapping_add(s.capacity + 1 + rng.below(2 * s.capacity + 2)),
                 1 => o.wrapping_sub(s.capacity + 1 + rng.below(3)),
@@ -513,9 +569,12 @@ fn run_round(exe: &Path, cfg: Config, seed: u64, round: u64, totals: &mut Totals
     let scribbling = {
         let m = Mapping::new(&name.path());
         let shape = Shape {
+            spsc: g.kind == Kind::Spsc,
             capacity: g.capacity,
             slot_size: g.slot_size,
             msg_size: g.msg_size,
+            data: g.slots_offset as usize,
+            area: g.bytes + 8,
         };
         let plan = plan(&mut rng, run);
         let stop = stop.clone();
@@ -644,7 +703,8 @@ fn live_scribbling_is_detected_and_never_crashes() {
                 let (capacity, msg_size) = if pass == 0 {
                     [(16, 64), (8, 200), (32, 128), (64, 256)][i]
                 } else {
-                    (1 << (3 + rng.below(4)), 64 + rng.below(193))
+                    // Any capacity (ABI 5), not only powers of two.
+                    (3 + rng.below(62), 64 + rng.below(193))
                 };
                 let cfg = Config {
                     kind,

@@ -28,6 +28,7 @@ const OFF_SLOT_SIZE: u64 = 48;
 const OFF_REGION_SIZE: u64 = 64;
 const OFF_POISON: u64 = 76;
 const OFF_FENCES: u64 = 104;
+const OFF_BYTES: u64 = 112;
 
 #[test]
 fn child_entry() {
@@ -242,9 +243,14 @@ fn bad_options_are_invalid_option() {
     let _serial = serial();
     let cases: Vec<(RingOptions, &str)> = vec![
         (RingOptions::new().capacity(0), "capacity"),
-        (RingOptions::new().capacity(3), "capacity"),
-        (RingOptions::new().capacity(6), "capacity"),
         (RingOptions::new().capacity(1 << 25), "capacity"),
+        (RingOptions::new().kind(Kind::Mpmc).capacity(1 << 24 | 1), "capacity"),
+        // bytes (ABI 5): a multiple of 8, at least msg_size, SPSC only.
+        (RingOptions::new().bytes(1001), "bytes"),
+        (RingOptions::new().msg_size(256).bytes(248), "bytes"),
+        (RingOptions::new().bytes(0), "bytes"),
+        (RingOptions::new().bytes(1 << 40), "bytes"),
+        (RingOptions::new().kind(Kind::Mpmc).bytes(4096), "bytes"),
         (RingOptions::new().capacity(u64::MAX), "capacity"),
         (RingOptions::new().msg_size(0), "msg_size"),
         (RingOptions::new().msg_size(1 << 40), "msg_size"),
@@ -362,7 +368,8 @@ fn garbage_objects_are_not_a_ring() {
 #[test]
 fn damaged_headers_are_refused() {
     let _serial = serial();
-    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(16).msg_size(64));
+    // MPMC: its capacity sizes the region (an SPSC ring's `bytes` does; its cases follow).
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().kind(Kind::Mpmc).capacity(16).msg_size(64));
     assert_eq!(&bytes[..8], b"IPCRING1");
     let name = ShmName::new("damaged");
     let with = |offset: u64, field: &[u8]| {
@@ -410,7 +417,17 @@ fn damaged_headers_are_refused() {
                 }
             )
         }),
-        ("capacity 3", with(OFF_CAPACITY, &3u64.to_le_bytes()), |e| {
+        (
+            "capacity 2^24 + 1",
+            with(OFF_CAPACITY, &((1u64 << 24) + 1).to_le_bytes()),
+            |e| matches!(e, Error::Corrupted { .. }),
+        ),
+        (
+            "capacity 3 (smaller than the object)",
+            with(OFF_CAPACITY, &3u64.to_le_bytes()),
+            |e| matches!(e, Error::SizeMismatch { .. } | Error::Corrupted { .. }),
+        ),
+        ("bytes", with(OFF_BYTES, &8u64.to_le_bytes()), |e| {
             matches!(e, Error::Corrupted { .. })
         }),
         ("capacity 0", with(OFF_CAPACITY, &0u64.to_le_bytes()), |e| {
@@ -448,6 +465,54 @@ fn damaged_headers_are_refused() {
     match open_bytes(&name, &with(OFF_INIT, &0u32.to_le_bytes())) {
         Err(Error::CreatorDied) => {}
         other => panic!("init word 0: {other:?}"),
+    }
+
+    // SPSC (ABI 5): `bytes` sizes the region; `capacity` is a bound on messages (0: none),
+    // so a different capacity in range is a valid ring of that bound, and one out of range
+    // is not.
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(16).msg_size(64));
+    let with = |offset: u64, field: &[u8]| {
+        let mut b = bytes.clone();
+        b[offset as usize..offset as usize + field.len()].copy_from_slice(field);
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+        (
+            "spsc bytes not a multiple of 8",
+            with(OFF_BYTES, &(g.bytes - 4).to_le_bytes()),
+            |e| matches!(e, Error::Corrupted { .. }),
+        ),
+        (
+            "spsc bytes below msg_size",
+            with(OFF_BYTES, &32u64.to_le_bytes()),
+            |e| matches!(e, Error::Corrupted { .. }),
+        ),
+        (
+            "spsc bytes larger than the object",
+            with(OFF_BYTES, &(g.bytes * 2).to_le_bytes()),
+            |e| matches!(e, Error::SizeMismatch { .. } | Error::Corrupted { .. }),
+        ),
+        (
+            "spsc capacity 2^24 + 1",
+            with(OFF_CAPACITY, &((1u64 << 24) + 1).to_le_bytes()),
+            |e| matches!(e, Error::Corrupted { .. }),
+        ),
+        (
+            "spsc slot_size",
+            with(OFF_SLOT_SIZE, &(g.slot_size + 8).to_le_bytes()),
+            |e| matches!(e, Error::Corrupted { .. }),
+        ),
+    ];
+    for (what, b, ok) in cases {
+        match open_bytes(&name, &b) {
+            Err(e) if ok(&e) => {}
+            other => panic!("header with a bad {what}: {other:?}"),
+        }
+    }
+    for cap in [0u64, 3, 1 << 24] {
+        let r = open_bytes(&name, &with(OFF_CAPACITY, &cap.to_le_bytes()))
+            .unwrap_or_else(|e| panic!("spsc capacity {cap}: {e}"));
+        assert_eq!((r.geometry().capacity, r.geometry().bytes), (cap, g.bytes));
     }
 }
 
@@ -700,7 +765,7 @@ fn pre_created_writable_object_is_refused() {
 #[test]
 fn pre_created_wrong_size_is_size_mismatch() {
     let _serial = serial();
-    let (bytes, g) = valid_ring_bytes(&RingOptions::new().capacity(8).msg_size(32));
+    let (bytes, g) = valid_ring_bytes(&RingOptions::new().kind(Kind::Mpmc).capacity(8).msg_size(32));
     let name = ShmName::new("precreated-size");
     let cases: Vec<(&str, u64)> = vec![
         ("half a slot short", g.region_size - g.slot_size / 2),
@@ -735,6 +800,7 @@ fn pre_created_wrong_size_is_size_mismatch() {
     big[OFF_CAPACITY as usize..OFF_CAPACITY as usize + 8].copy_from_slice(&16u64.to_le_bytes());
     let claimed = 4096 + 16 * g.slot_size;
     big[OFF_REGION_SIZE as usize..OFF_REGION_SIZE as usize + 8].copy_from_slice(&claimed.to_le_bytes());
+    big[OFF_BYTES as usize..OFF_BYTES as usize + 8].copy_from_slice(&(16 * g.slot_size).to_le_bytes());
     match open_bytes(&name, &big) {
         Err(Error::SizeMismatch { expected, actual }) => assert_eq!((expected, actual), (claimed, g.region_size)),
         other => panic!("header claims {claimed} bytes: {other:?}"),

@@ -504,7 +504,10 @@ fn wrap_run(kind: Kind, wake: WakeBackend, pos: u64, bell: u32, producers: u32, 
         .msg_size(MSG_SIZE as u64);
     let ring = Ring::create(name.as_str(), &opts).expect("create");
     ring.debug_start_at(pos, bell).expect("debug_start_at");
-    assert_eq!(peek_u64(name.as_str(), TAIL_OFF), pos);
+    // SPSC (ABI 5): the message counts beside the byte cursors start at `pos`; the byte
+    // cursors at `pos`'s lap (bits 40 and up), which wraps past 2^64 a lap later.
+    let count_off = if kind == Kind::Spsc { 8 } else { 0 };
+    assert_eq!(peek_u64(name.as_str(), TAIL_OFF + count_off), pos);
     assert_eq!(peek_u32(name.as_str(), DATA_BELL_OFF), bell);
     let mut rx = ring.receiver().expect("receiver");
     // One sender endpoint per producer, each taken by its child; ours are dropped below.
@@ -573,8 +576,15 @@ fn wrap_run(kind: Kind, wake: WakeBackend, pos: u64, bell: u32, producers: u32, 
         c.expect_success(HANG_BOUND);
     }
     let total = producers as u64 * per_producer;
-    let tail = peek_u64(name.as_str(), TAIL_OFF);
-    let head = peek_u64(name.as_str(), HEAD_OFF);
+    let tail = peek_u64(name.as_str(), TAIL_OFF + count_off);
+    let head = peek_u64(name.as_str(), HEAD_OFF + count_off);
+    if kind == Kind::Spsc {
+        let bytes_tail = peek_u64(name.as_str(), TAIL_OFF);
+        assert!(
+            bytes_tail >> 40 < pos >> 40,
+            "{what}: the byte cursor did not wrap past 2^64: {bytes_tail:#x}"
+        );
+    }
     let data = peek_u32(name.as_str(), DATA_BELL_OFF);
     let space = peek_u32(name.as_str(), SPACE_BELL_OFF);
     eprintln!(

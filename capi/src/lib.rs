@@ -128,7 +128,8 @@ pub struct ipcring_info_t {
     /// Set by the caller to `sizeof(ipcring_info_t)` before the call; set by the library to
     /// the number of bytes it wrote. Later versions only append fields.
     pub size: usize,
-    /// Messages the channel holds before a send waits: the ring's slots, or an `mq://` queue's
+    /// Messages the channel holds before a send waits: an MPMC ring's slots, an SPSC ring's
+    /// bound on queued messages (0 for a ring sized by `bytes=` alone), or an `mq://` queue's
     /// `mq_maxmsg`; 0 on the other transports (the kernel sizes their buffers in bytes).
     pub capacity: u64,
     /// Largest message in bytes.
@@ -144,6 +145,11 @@ pub struct ipcring_info_t {
     pub ends: u32,
     /// The transport: `IPCRING_TRANSPORT_SHM`, `_PIPE`, `_FIFO`, `_MQ`, `_UNIX` or `_TCP`.
     pub transport: u32,
+    /// A ring's data area in bytes (`bytes=` of the address: SPSC messages are packed records
+    /// of 8 bytes plus the payload rounded up to 8; an MPMC ring's slots take `capacity` times
+    /// the slot size); 0 on the other transports. Appended in ABI 5 (a program built against
+    /// an older header does not see it).
+    pub bytes: u64,
 }
 
 /// A caller-allocated output struct whose first field is its size (`size_t size`), so that
@@ -172,13 +178,15 @@ impl SizedOut for ipcring_info_t {
     }
 }
 
-// Both structs are their first version, with no padding (every byte copied out is a field's),
-// `size` first; a later version appends fields and keeps FIRST_SIZE.
+// The structs have no padding (every byte copied out is a field's), `size` first; a later
+// version appends fields and keeps FIRST_SIZE. `ipcring_info_t` is in its second version
+// (ABI 5 appended `bytes`).
 const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(offset_of!(ipcring_stats_t, size) == 0 && offset_of!(ipcring_info_t, size) == 0);
     assert!(size_of::<ipcring_stats_t>() == <ipcring_stats_t as SizedOut>::FIRST_SIZE);
-    assert!(size_of::<ipcring_info_t>() == <ipcring_info_t as SizedOut>::FIRST_SIZE);
+    assert!(offset_of!(ipcring_info_t, bytes) == <ipcring_info_t as SizedOut>::FIRST_SIZE);
+    assert!(size_of::<ipcring_info_t>() == <ipcring_info_t as SizedOut>::FIRST_SIZE + 8);
 };
 
 /// Checks the size the caller set in `*out` against the first version's: the number of bytes
@@ -904,6 +912,7 @@ pub unsafe extern "C" fn ipcring_info(ch: *mut ipcring_t, out: *mut ipcring_info
                 _ => IPCRING_WAKE_FUTEX,
             },
             ends: if e.tx.is_some() { IPCRING_SEND } else { 0 } | if e.rx.is_some() { IPCRING_RECV } else { 0 },
+            bytes: g.map_or(0, |g| g.bytes),
             transport: match transport {
                 Transport::Shm => IPCRING_TRANSPORT_SHM,
                 Transport::Pipe => IPCRING_TRANSPORT_PIPE,

@@ -248,7 +248,7 @@ pub extern "C" fn ipcring_strerror(status: c_int) -> *const c_char {
 }
 
 /// The calling thread's message for its last failed call, naming the offending value (e.g.
-/// `invalid address "shm://x?capacity=7": "capacity=7": must be a power of two`); "" if none
+/// `invalid address "shm://x?capacity=0": "capacity=0": must be at least 1`); "" if none
 /// failed yet. The pointer stays valid for the thread's lifetime; the text is replaced by the
 /// thread's next failure, so read it before calling ipcring again.
 ///

@@ -126,9 +126,15 @@ fn endpoints_cell(info: &RingInfo, role: EndpointRole) -> String {
     }
 }
 
+/// FILL: messages queued over the bound on them (`ls`); an SPSC ring without a capacity
+/// shows its bytes in use instead, as a share of its bytes.
 fn fill_cell(info: &RingInfo) -> String {
-    match (info.geometry, info.counters.as_ref().and_then(|c| c.fill)) {
-        (Some(g), Some(fill)) => format!("{fill}/{} ({}%)", g.capacity, fill * 100 / g.capacity),
+    let c = info.counters.as_ref();
+    match (info.geometry, c.and_then(|c| c.fill), c.and_then(|c| c.fill_bytes)) {
+        (Some(g), _, Some(b)) if g.kind == Kind::Spsc && g.capacity == 0 => {
+            format!("{b}/{} B ({}%)", g.area(), b * 100 / g.area())
+        }
+        (Some(g), Some(fill), _) if g.capacity > 0 => format!("{fill}/{} ({}%)", g.capacity, fill * 100 / g.capacity),
         _ => "-".to_string(),
     }
 }
@@ -176,7 +182,8 @@ fn info_json(info: &RingInfo) -> Value {
         "kind": g.map(|g| g.kind.name()),
         "wake": g.map(|g| g.wake.name()),
         "fence": g.map(|g| g.fence.name()),
-        "capacity": g.map(|g| g.capacity),
+        "capacity": g.map(|g| (g.capacity > 0).then_some(g.capacity)),
+        "bytes": g.map(|g| g.bytes),
         "msg_size": g.map(|g| g.msg_size),
         "slot_size": g.map(|g| g.slot_size),
         "region_size": g.map(|g| g.region_size),
@@ -186,7 +193,10 @@ fn info_json(info: &RingInfo) -> Value {
         "creator_pid": info.creator_pid,
         "tail": c.map(|c| c.tail),
         "head": c.map(|c| c.head),
+        "sent": c.and_then(|c| c.counts).map(|c| c.0),
+        "received": c.and_then(|c| c.counts).map(|c| c.1),
         "fill": c.and_then(|c| c.fill),
+        "fill_bytes": c.and_then(|c| c.fill_bytes),
         "poisoned": c.map(|c| c.poisoned),
         "epoch": c.map(|c| c.epoch),
         "ever_sender": c.map(|c| c.ever_sender),
@@ -343,8 +353,30 @@ fn stat_text(info: &RingInfo) -> String {
                     _ => format!("{} (a SeqCst fence per message and per wait)", g.fence.name()),
                 },
             ));
-            rows.push(("capacity", format!("{} slots", g.capacity)));
-            rows.push(("msg_size", format!("{} bytes (slot {} bytes)", g.msg_size, g.slot_size)));
+            match g.kind {
+                Kind::Mpmc => {
+                    rows.push(("capacity", format!("{} slots", g.capacity)));
+                    rows.push(("msg_size", format!("{} bytes (slot {} bytes)", g.msg_size, g.slot_size)));
+                }
+                _ => {
+                    rows.push((
+                        "bytes",
+                        format!("{} (data area {} bytes of packed records)", g.bytes, g.area()),
+                    ));
+                    rows.push((
+                        "capacity",
+                        if g.capacity == 0 {
+                            "no bound on messages but the bytes".to_string()
+                        } else {
+                            format!("{} messages at most", g.capacity)
+                        },
+                    ));
+                    rows.push((
+                        "msg_size",
+                        format!("{} bytes (record of {} bytes at most)", g.msg_size, g.slot_size),
+                    ));
+                }
+            }
             rows.push((
                 "region",
                 format!("{} bytes (object {} bytes)", g.region_size, info.size),
@@ -362,8 +394,31 @@ fn stat_text(info: &RingInfo) -> String {
     if let Some(c) = &info.counters {
         let mpmc = info.geometry.is_some_and(|g| g.kind == Kind::Mpmc);
         let claimed = if mpmc { ", claimed" } else { "" };
-        rows.push(("tail", format!("{} (messages sent{claimed})", c.tail)));
-        rows.push(("head", format!("{} (messages received{claimed})", c.head)));
+        match c.counts {
+            Some((sent, received)) => {
+                let at = |pos: u64| format!("lap {}, offset {}", pos >> 40, pos & ((1 << 40) - 1));
+                rows.push(("tail", format!("{} messages sent (byte cursor {})", sent, at(c.tail))));
+                rows.push((
+                    "head",
+                    format!("{} messages received (byte cursor {})", received, at(c.head)),
+                ));
+            }
+            None => {
+                rows.push(("tail", format!("{} (messages sent{claimed})", c.tail)));
+                rows.push(("head", format!("{} (messages received{claimed})", c.head)));
+            }
+        }
+        rows.push((
+            "records",
+            c.fill.map_or("-".to_string(), |n| format!("{n} messages queued")),
+        ));
+        if let (Some(g), Some(b)) = (info.geometry, c.fill_bytes) {
+            let area = if g.kind == Kind::Mpmc { g.bytes } else { g.area() };
+            rows.push((
+                "fill bytes",
+                format!("{b} of {area} bytes ({}%)", b * 100 / area.max(1)),
+            ));
+        }
         rows.push(("fill", fill_cell(info)));
         rows.push(("poisoned", if c.poisoned { "YES" } else { "no" }.to_string()));
         rows.push(("epoch", format!("{} (attaches + closes)", c.epoch)));

@@ -319,6 +319,49 @@ fn stat_shows_the_fence_mode() {
     }
 }
 
+/// An SPSC ring sized in bytes (ABI 5): `stat` shows its bytes, the records queued and the
+/// bytes they fill; `ls` its fill in bytes, since no capacity bounds its messages.
+#[test]
+fn stat_shows_the_byte_geometry() {
+    let _s = serial();
+    {
+        let name = ShmName::new("bytes");
+        let n = name.as_str();
+        let ring = Ring::create(n, &RingOptions::new().msg_size(1 << 20).bytes(1 << 20)).unwrap();
+        let mut tx = ring.sender().unwrap();
+        for _ in 0..3 {
+            tx.send(&[7u8; 100]).unwrap();
+        }
+        // Three records of 8 + 104 bytes.
+        let r = expect(0, &["stat", n]);
+        for want in [
+            "1048576 (data area 1048584 bytes of packed records)",
+            "no bound on messages but the bytes",
+            "3 messages queued",
+            "336 of 1048584 bytes (0%)",
+            "3 messages sent",
+        ] {
+            assert!(r.stdout.contains(want), "stat lacks {want:?}:\n{}", r.stdout);
+        }
+        let cells = ls(n, false).unwrap();
+        assert_eq!(cells[4], "336/1048584 B (0%)", "{cells:?}");
+        let v: Value = serde_json::from_str(&expect(0, &["stat", "--json", n]).stdout).unwrap();
+        assert_eq!(
+            (
+                v["bytes"].as_u64(),
+                v["capacity"].as_u64(),
+                v["fill"].as_u64(),
+                v["fill_bytes"].as_u64()
+            ),
+            (Some(1 << 20), None, Some(3), Some(336))
+        );
+        assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(3), Some(0)));
+        drop((tx, ring));
+        Ring::unlink(n).unwrap();
+    }
+    assert_no_leftovers();
+}
+
 #[test]
 fn json_carries_the_library_numbers() {
     let _s = serial();
@@ -451,7 +494,8 @@ fn rm_refuses_a_live_ring_which_keeps_working() {
         );
         let stat = expect(0, &["stat", "--json", n]).stdout;
         let v: Value = serde_json::from_str(&stat).unwrap();
-        assert_eq!((v["tail"].as_u64(), v["head"].as_u64()), (Some(count), Some(count)));
+        // SPSC: the counts beside the byte cursors (ABI 5).
+        assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(count), Some(count)));
 
         // Several addresses: each tried, the first failure's code wins.
         let missing = ShmName::new("missing");
@@ -561,7 +605,8 @@ fn corrupt_headers_are_reported_without_panic() {
             ("layout", |b| b[16] ^= 1, "layout-mismatch"),
             (
                 "sizes",
-                |b| b[32..40].copy_from_slice(&3u64.to_le_bytes()),
+                // A capacity above 2^24 (any count up to it is a valid SPSC bound).
+                |b| b[32..40].copy_from_slice(&((1u64 << 24) + 1).to_le_bytes()),
                 "corrupt: header sizes out of range",
             ),
             ("trunc", |b| b.truncate(4096 + 64), "corrupt: object is 4160 bytes"),
@@ -592,13 +637,14 @@ fn corrupt_headers_are_reported_without_panic() {
             // The library agrees.
             assert!(matches!(inspect::inspect(n).unwrap().state, State::Invalid(_)), "{tag}");
         }
-        // A cursor pair no ring can have (tail 1000 on a capacity of 8).
+        // A cursor pair no ring can have (tail 1000 on an SPSC area of 8 records of 40 bytes:
+        // an offset past the area).
         let name = ShmName::new("cursors");
         let mut b = bytes.clone();
         b[128..136].copy_from_slice(&1000u64.to_le_bytes());
         std::fs::write(name.path(), &b).unwrap();
         let cells = ls(name.as_str(), false).unwrap();
-        assert_eq!(cells[7], "corrupt: cursors more than capacity apart");
+        assert_eq!(cells[7], "corrupt: cursors more than the area apart");
         expect(5, &["stat", name.as_str()]);
         // rm removes a corrupt ring nobody uses.
         expect(0, &["rm", name.as_str()]);

@@ -326,7 +326,7 @@ fn create_of(create: &Bound<'_, PyAny>) -> PyResult<ir::Create> {
 #[pymethods]
 impl Receiver {
     /// Opens the receiving end of the channel at `address` (`shm://NAME?capacity=..&msg_size=..`,
-    /// `fifo:///path`, `mq://NAME`, `unix:///path`, `tcp://host:port`). `create`: False (it must
+    /// or sized in bytes `shm://NAME?msg_size=..&bytes=..`, `fifo:///path`, `mq://NAME`, `unix:///path`, `tcp://host:port`). `create`: False (it must
     /// exist), True (create it from the address's options if missing) or "exclusive".
     #[staticmethod]
     #[pyo3(signature = (address, create = None))]

@@ -1,7 +1,9 @@
 //! Heap regions: a ring in ordinary heap memory, for in-process rings, Miri and loom models.
 
 use crate::error::{Error, Result};
-use crate::layout::{Geometry, Header, RawRing, SlotHeader};
+use crate::kind::Kind;
+use crate::layout::{Geometry, Header, RawRing, RecordHeader, SlotHeader, RECORD_ALIGN};
+use crate::sync::MODEL;
 
 /// A ring in ordinary heap memory, for in-process rings, Miri and loom models. The memory is
 /// initialised exactly as a fresh shared object would be, so the ring code cannot tell.
@@ -12,6 +14,16 @@ pub struct HeapRegion {
     geom: Geometry,
 }
 
+/// Under the model checker, the SPSC record headers of a heap region: one model object per
+/// 8 bytes of the data area, in a table after the region (`RawRing::record`); none otherwise.
+fn record_table_len(geom: &Geometry) -> u64 {
+    if MODEL && geom.kind == Kind::Spsc {
+        geom.area() / RECORD_ALIGN
+    } else {
+        0
+    }
+}
+
 // SAFETY: the allocation is owned; shared access to it goes through atomics.
 unsafe impl Send for HeapRegion {}
 // SAFETY: as above.
@@ -20,26 +32,35 @@ unsafe impl Sync for HeapRegion {}
 impl HeapRegion {
     /// Allocates and initialises a ring of geometry `geom`, published as READY.
     pub fn new(geom: Geometry) -> Result<HeapRegion> {
-        let layout =
-            std::alloc::Layout::from_size_align(geom.region_size as usize, 4096).map_err(|_| Error::InvalidOption {
+        let table = record_table_len(&geom) * core::mem::size_of::<RecordHeader>() as u64;
+        let layout = std::alloc::Layout::from_size_align((geom.region_size + table) as usize, 4096).map_err(|_| {
+            Error::InvalidOption {
                 option: "capacity",
                 value: geom.capacity,
                 reason: "region too large for this process",
-            })?;
+            }
+        })?;
         // SAFETY: layout has non-zero size (at least the header page).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
         if ptr.is_null() {
             return Err(Error::NoSpace { size: geom.region_size });
         }
-        // SAFETY: ptr is a fresh allocation of region_size bytes aligned to 4096; the header
-        // and each slot header are written in place at aligned offsets inside it.
+        // SAFETY: ptr is a fresh allocation of region_size bytes (plus the model's record
+        // table) aligned to 4096; the header, each MPMC slot header and each entry of the
+        // table are written in place at aligned offsets inside it.
         unsafe {
             core::ptr::write(ptr as *mut Header, Header::zeroed());
-            for i in 0..geom.capacity {
-                core::ptr::write(
-                    ptr.add((geom.slots_offset + i * geom.slot_size) as usize) as *mut SlotHeader,
-                    SlotHeader::zeroed(),
-                );
+            if geom.kind == Kind::Mpmc {
+                for i in 0..geom.capacity {
+                    core::ptr::write(
+                        ptr.add((geom.slots_offset + i * geom.slot_size) as usize) as *mut SlotHeader,
+                        SlotHeader::zeroed(),
+                    );
+                }
+            }
+            let table = ptr.add(geom.region_size as usize) as *mut RecordHeader;
+            for i in 0..record_table_len(&geom) as usize {
+                core::ptr::write(table.add(i), RecordHeader::zeroed());
             }
         }
         let region = HeapRegion { ptr, layout, geom };
@@ -61,12 +82,18 @@ impl Drop for HeapRegion {
         // state), then free the allocation made in `new` with the same layout.
         unsafe {
             core::ptr::drop_in_place(self.ptr as *mut Header);
-            for i in 0..self.geom.capacity {
-                core::ptr::drop_in_place(
-                    self.ptr
-                        .add((self.geom.slots_offset + i * self.geom.slot_size) as usize)
-                        as *mut SlotHeader,
-                );
+            if self.geom.kind == Kind::Mpmc {
+                for i in 0..self.geom.capacity {
+                    core::ptr::drop_in_place(
+                        self.ptr
+                            .add((self.geom.slots_offset + i * self.geom.slot_size) as usize)
+                            as *mut SlotHeader,
+                    );
+                }
+            }
+            let table = self.ptr.add(self.geom.region_size as usize) as *mut RecordHeader;
+            for i in 0..record_table_len(&self.geom) as usize {
+                core::ptr::drop_in_place(table.add(i));
             }
             std::alloc::dealloc(self.ptr, self.layout);
         }
@@ -78,8 +105,8 @@ impl Drop for HeapRegion {
 mod tests {
     use super::*;
     use crate::kind::{Kind, WakeBackend};
-    use crate::layout::{layout_hash, ABI_VERSION, INIT_READY, SLOT_HEADER_SIZE};
-    use crate::sync::{model_test, Ordering, MODEL};
+    use crate::layout::{layout_hash, record_size, ABI_VERSION, HEADER_SIZE, INIT_READY, SLOT_HEADER_SIZE};
+    use crate::sync::{model_test, Ordering};
 
     fn geom() -> Geometry {
         Geometry::new(Kind::Mpmc, WakeBackend::Futex, 8, 100).unwrap()
@@ -128,6 +155,7 @@ mod tests {
                 id.slot_size.load(Ordering::Relaxed),
                 id.slots_offset.load(Ordering::Relaxed),
                 id.region_size.load(Ordering::Relaxed),
+                id.bytes.load(Ordering::Relaxed),
             ];
             let fields = [
                 &id.magic,
@@ -137,6 +165,7 @@ mod tests {
                 &id.slot_size,
                 &id.slots_offset,
                 &id.region_size,
+                &id.bytes,
             ];
             let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
             let mut next = || {
@@ -174,8 +203,13 @@ mod tests {
                 };
                 if let Ok(g) = Geometry::from_header(h, size) {
                     assert_eq!(g.region_size, size);
-                    assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
-                    assert!(g.capacity.is_power_of_two() && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
+                    if g.kind == Kind::Mpmc {
+                        assert_eq!(g.region_size, g.slots_offset + g.capacity * g.slot_size);
+                        assert!(g.capacity >= 1 && g.msg_size + SLOT_HEADER_SIZE <= g.slot_size);
+                    } else {
+                        assert_eq!(g.region_size, HEADER_SIZE + g.bytes);
+                        assert!(g.bytes % 8 == 0 && record_size(g.msg_size) <= g.area());
+                    }
                 }
             }
         })

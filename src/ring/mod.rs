@@ -109,13 +109,24 @@ impl Shared {
         r
     }
 
-    /// Positions claimed and not yet consumed now: a snapshot of tail - head, clamped to the
-    /// capacity (a send has room while this is below the capacity).
+    /// MPMC: positions claimed and not yet consumed now, a snapshot of the cursors clamped
+    /// to the capacity. SPSC: messages published and not yet consumed (the cursors' message
+    /// counts), clamped to the most the ring can hold.
     fn span(&self) -> u64 {
         let h = self.raw.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        let tail = h.tail.0.load(Ordering::Acquire);
-        tail.wrapping_sub(head).min(self.raw.geom().capacity)
+        let g = self.raw.geom();
+        match g.kind {
+            Kind::Spsc => {
+                let head = h.head.1.load(Ordering::Acquire);
+                let tail = h.tail.1.load(Ordering::Acquire);
+                tail.wrapping_sub(head).min(g.max_queued())
+            }
+            Kind::Mpmc => {
+                let head = h.head.0.load(Ordering::Acquire);
+                let tail = h.tail.0.load(Ordering::Acquire);
+                crate::mpmc::distance(g, head, tail).unwrap_or(g.capacity).min(g.capacity)
+            }
+        }
     }
 
     /// Messages in the ring now: the [`span`](Self::span); on MPMC the published messages in
@@ -127,6 +138,28 @@ impl Shared {
         }
         // MPMC: count messages, not claims (a slot still being written) or tombstones.
         crate::mpmc::messages(&self.raw)
+    }
+
+    /// Whether a message of `msg_size` would fit now (a snapshot): on MPMC a slot not claimed,
+    /// on SPSC the message bound not reached and room for a record of `msg_size` at the tail
+    /// (after the padding at the end of the area, if it needs one).
+    fn has_room(&self) -> bool {
+        let g = self.raw.geom();
+        if g.kind == Kind::Mpmc {
+            return self.span() < g.capacity;
+        }
+        if self.span() >= g.max_queued() {
+            return false;
+        }
+        let h = self.raw.header();
+        let head = h.head.0.load(Ordering::Acquire);
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let Some(used) = crate::spsc::used(head, tail, g.area()) else {
+            return true; // the next call reports the corruption
+        };
+        let off = crate::spsc::offset(tail);
+        let pad = if off + g.slot_size <= g.area() { 0 } else { g.area() - off };
+        g.area() - used >= pad + g.slot_size
     }
 
     fn new(backing: Backing) -> Result<Arc<Shared>> {
@@ -508,8 +541,11 @@ impl Ring {
         self.len() == 0
     }
 
-    /// Test hook, not API: restarts a fresh ring at cursor position `pos` (head = tail = `pos`,
-    /// MPMC slots stamped free for `pos .. pos + capacity`) with both bells' futex words at
+    /// Test hook, not API: restarts a fresh ring at cursor position `pos` (MPMC: head = tail =
+    /// `pos`, or the start of the next lap if `pos`'s slot index is not below a capacity that
+    /// is not a power of two, slots stamped free for the lap from there; SPSC: message counts
+    /// at `pos`, byte cursors at `pos`'s lap with the offset reduced into the area) with both
+    /// bells' futex words at
     /// `bell`, so tests can drive the cursors across 2^64 and the futex words across 2^32.
     /// Only before any endpoint has attached and while the ring is untouched; otherwise
     /// [`Error::Unsupported`].
@@ -525,16 +561,29 @@ impl Ring {
                 what: "debug_start_at on a ring already in use",
             });
         }
-        if raw.geom().kind == Kind::Mpmc {
-            for i in 0..raw.geom().capacity {
-                let p = pos.wrapping_add(i);
-                raw.slot(p).seq.store(crate::mpmc::free_stamp(p), Ordering::Relaxed);
+        let g = raw.geom();
+        let at = match g.kind {
+            Kind::Mpmc => {
+                let at = crate::mpmc::position_near(g, pos);
+                let mut p = at;
+                for _ in 0..g.capacity {
+                    raw.slot(p).seq.store(crate::mpmc::free_stamp(p), Ordering::Relaxed);
+                    p = crate::mpmc::next(g, p);
+                }
+                at
             }
-        }
+            Kind::Spsc => {
+                // The message counts start at `pos`, the byte cursors at `pos`'s lap with its
+                // offset reduced into the area.
+                h.head.1.store(pos, Ordering::Relaxed);
+                h.tail.1.store(pos, Ordering::Relaxed);
+                crate::spsc::cursor_near(pos, g.area())
+            }
+        };
         h.data_bell.seq.atomic().store(bell, Ordering::Relaxed);
         h.space_bell.seq.atomic().store(bell, Ordering::Relaxed);
-        h.head.0.store(pos, Ordering::Release);
-        h.tail.0.store(pos, Ordering::Release);
+        h.head.0.store(at, Ordering::Release);
+        h.tail.0.store(at, Ordering::Release);
         Ok(())
     }
 }

@@ -50,7 +50,7 @@ impl PeerCache {
         let orphan_full = peer == Role::Receiver
             && !alive
             && endpoint::ever_attached(&shared.raw, Role::Receiver)
-            && queued >= shared.raw.geom().capacity;
+            && !shared.has_room();
         Ok(PeerCache {
             peer,
             epoch: endpoint::epoch(&shared.raw),

@@ -190,6 +190,16 @@ impl RingReceiver {
         if let Some(v) = op(imp)? {
             return Ok(Some(v));
         }
+        if let RecvImp::Spsc(c) = imp {
+            if c.take_passed_padding() {
+                // A padding record was passed with no message after it (see `spsc`): the
+                // sender may wait for those bytes; ring as for a consumed message.
+                let h = shared.raw.header();
+                if wait::notify(&h.space_bell, shared.raw.geom().wake, shared.raw.geom().fence).is_some() {
+                    shared.ring_door(&h.space_bell, true);
+                }
+            }
+        }
         if phase == Phase::Spin {
             return Ok(None);
         }
@@ -444,7 +454,7 @@ impl RingReceiver {
                     return Ok(None);
                 };
                 for k in 0..n as u64 {
-                    match c.message(pos.wrapping_add(k)) {
+                    match c.message(c.position_after(pos, k)) {
                         // SAFETY: the claimed slot is ours until released; len validated by
                         // `message`.
                         Ok((ptr, len)) => each(unsafe { core::slice::from_raw_parts(ptr, len) }),

@@ -101,7 +101,7 @@ impl RingSender {
     pub fn poll_ready(&mut self, deep: bool) -> Result<()> {
         let _ = self.fd();
         let sh = self.shared.clone();
-        let op = |_: &mut _| Ok((sh.span() < sh.raw.geom().capacity).then_some(()));
+        let op = |_: &mut _| Ok(sh.has_room().then_some(()));
         if deep {
             self.guarded(|me| me.park_for_room(Timeout::NonBlocking, op))
         } else {
@@ -163,6 +163,12 @@ impl RingSender {
         if let Some(v) = op(imp)? {
             return Ok(Some(v));
         }
+        if let SendImp::Spsc(p) = imp {
+            if p.take_lone_padding() {
+                // A padding record went out alone (see `spsc`): ring as for a message.
+                Self::ring_data(shared);
+            }
+        }
         if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
             let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
             if p.reclaim_dead_hold(claim_live)? {
@@ -188,6 +194,15 @@ impl RingSender {
             );
         }
         Ok(None)
+    }
+
+    /// Rings the data bell (and the receivers' doorbell) outside the statistics.
+    #[cold]
+    fn ring_data(shared: &Shared) {
+        let h = shared.raw.header();
+        if wait::notify(&h.data_bell, shared.raw.geom().wake, shared.raw.geom().fence).is_some() {
+            shared.ring_door(&h.data_bell, false);
+        }
     }
 
     #[inline]

@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,7 +277,9 @@ static void bad_addresses(void) {
         {"shmm://jobs", NULL, "shmm"},                     /* unknown scheme */
         {"shm://a/b", NULL, "a/b"},                        /* '/' in the name */
         {NULL, "colour=red", "colour=red"},                /* unknown option */
-        {NULL, "capacity=7", "capacity=7"},                /* not a power of two */
+        {NULL, "bytes=12", "bytes=12"},                    /* not a multiple of 8 */
+        {NULL, "mode=mpmc&bytes=4096", "bytes=4096"},      /* MPMC has fixed slots */
+        {NULL, "capacity=16777217", "capacity=16777217"},  /* over 2^24 */
         {NULL, "capacity=0", "capacity=0"},                /* zero */
         {NULL, "msg_size=0", "msg_size=0"},                /* zero */
         {NULL, "capacity=8&capacity=8", "capacity=8"},     /* duplicate option */
@@ -299,8 +302,8 @@ static void bad_addresses(void) {
     NAMES("a/b");
     CHECK(ipcring_open("shm://", IPCRING_SEND | IPCRING_CREATE, &h), IPCRING_EADDRESS); /* open needs a name */
     CHECK(ipcring_pair("shm://abi-named", &tx, &rx), IPCRING_EADDRESS);               /* pair takes none */
-    CHECK(ipcring_pair("shm://?capacity=3", &tx, &rx), IPCRING_EADDRESS);
-    NAMES("capacity=3");
+    CHECK(ipcring_pair("shm://?bytes=3", &tx, &rx), IPCRING_EADDRESS);
+    NAMES("bytes=3");
     REQUIRE(h == BAD_H && tx == BAD_H && rx == BAD_H);
 
     /* Anonymous and named transports in the wrong call, and ring-only options elsewhere:
@@ -730,7 +733,8 @@ static void struct_sizes(void) {
     REQUIRE(init_stats.size == sizeof(ipcring_stats_t) && init_stats.syscalls == 0);
 
     /* Too small (0: never set; one byte short of the first version): EINVAL, struct untouched. */
-    size_t small_sizes[] = {0, sizeof(size_t), sizeof(ipcring_info_t) - 1};
+    /* The first version of ipcring_info_t ends where `bytes` (appended in ABI 5) begins. */
+    size_t small_sizes[] = {0, sizeof(size_t), offsetof(ipcring_info_t, bytes) - 1};
     for (size_t i = 0; i < sizeof small_sizes / sizeof small_sizes[0]; i++) {
         ipcring_info_t info;
         fill((unsigned char *)&info, sizeof info, 40);
@@ -778,10 +782,22 @@ static void struct_sizes(void) {
         REQUIRE(memcmp(ns.later, ref.later, sizeof ns.later) == 0);
     }
 
-    /* Exactly this version's size: all of it. */
+    /* Exactly this version's size: all of it, `bytes` included. */
     ipcring_info_t info = IPCRING_INFO_INIT;
     CHECK(ipcring_info(tx, &info), IPCRING_OK);
-    REQUIRE(info.size == sizeof info && info.queued == 1);
+    REQUIRE(info.size == sizeof info && info.queued == 1 && info.bytes > 0);
+
+    /* A program built against the first version (no `bytes`): those bytes, no more. */
+    ipcring_info_t old;
+    fill((unsigned char *)&old, sizeof old, 44);
+    old.size = offsetof(ipcring_info_t, bytes);
+    CHECK(ipcring_info(tx, &old), IPCRING_OK);
+    REQUIRE(old.size == offsetof(ipcring_info_t, bytes) && old.queued == 1);
+    {
+        ipcring_info_t ref;
+        fill((unsigned char *)&ref, sizeof ref, 44);
+        REQUIRE(old.bytes == ref.bytes);
+    }
 
     CHECK(ipcring_close(tx), IPCRING_OK);
 }

@@ -28,6 +28,10 @@ fn committed_header_is_fresh() {
 #[test]
 fn header_declares_the_core_names() {
     let header = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/ipcring.h"));
+    // cbindgen wraps a declaration's parameters over several lines as it sees fit: compare
+    // with every run of whitespace made one space.
+    let header = header.split_whitespace().collect::<Vec<_>>().join(" ");
+    let header = header.replace("( ", "(");
     for decl in [
         "int ipcring_open(const char *address, uint32_t flags, ipcring_t **out);",
         "int ipcring_pair(const char *address, ipcring_t **sender, ipcring_t **receiver);",

@@ -610,15 +610,27 @@ pub fn run_all_progress(children: Vec<ChildProc>, stall: Duration, progress: imp
     );
 }
 
-/// The sum of a named ring's two cursors (tail at offset 128, head at 256 of its object, as
-/// the shared layout pins them), read through /dev/shm: it moves while messages flow.
+/// The messages a named ring has seen, sent plus received, read through /dev/shm: it moves
+/// while messages flow, and it counts messages. MPMC cursors count messages (tail at offset
+/// 128, head at 256 of the object, as the shared layout pins them); an SPSC ring's cursors
+/// are byte cursors (ABI 5), so its message counts beside them are read instead (136, 264).
+/// The kind is the identity line's u32 at offset 24 (1 SPSC, 2 MPMC).
 pub fn ring_progress(name: &str) -> impl FnMut() -> u64 {
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(shm_path(name)).ok();
     move || {
         let Some(f) = &file else { return 0 };
+        let mut kind = [0u8; 4];
+        if f.read_exact_at(&mut kind, 24).is_err() {
+            return 0;
+        }
+        let offsets = if u32::from_le_bytes(kind) == 1 {
+            [136u64, 264]
+        } else {
+            [128, 256]
+        };
         let mut sum = 0u64;
-        for off in [128u64, 256] {
+        for off in offsets {
             let mut b = [0u8; 8];
             if f.read_exact_at(&mut b, off).is_ok() {
                 sum = sum.wrapping_add(u64::from_le_bytes(b));

@@ -848,7 +848,8 @@ fn bad_usage_is_exit_2() {
     for addr in [
         "smh://x".to_string(),
         format!("shm://{name}?capacty=8"),
-        format!("shm://{name}?capacity=3"),
+        format!("shm://{name}?capacity=0"),
+        format!("shm://{name}?bytes=7"),
         "shm://a/b".to_string(),
         "pipe://".to_string(),
         "shm://".to_string(),

@@ -148,12 +148,13 @@ pub struct BellInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
     /// The producer cursor as stored: on MPMC the messages sent (claimed) since creation (a
-    /// slot position, see `mpmc`), on SPSC a byte cursor (`lap << 40 | offset`).
+    /// slot position, see `mpmc`), on SPSC a cursor word (`count << 37 | offset`, the offset
+    /// in bytes and the low 27 bits of the messages sent).
     pub tail: u64,
     /// The consumer cursor as stored (as `tail`).
     pub head: u64,
-    /// SPSC: the message counts beside the cursors, `(sent, received)` since creation
-    /// (wrapping). `None` on MPMC, whose cursors count messages.
+    /// SPSC: the full message counts, `(sent, received)` since creation (wrapping; the
+    /// words beside the cursors brought up to the counts in the cursor words). `None` on MPMC, whose cursors count messages.
     pub counts: Option<(u64, u64)>,
     /// The messages (records) in the ring, when the cursors make sense (and the geometry is
     /// valid). The cursors are read head, tail, head until the two head reads agree, which
@@ -311,8 +312,10 @@ pub fn mq_companion_path(name: &str) -> std::path::PathBuf {
 /// let g = info.geometry.unwrap();
 /// assert_eq!((g.kind, g.capacity, g.msg_size), (Kind::Spsc, 8, 32));
 /// let c = info.counters.as_ref().unwrap();
-/// // SPSC cursors count bytes: two records of 8 + 8 bytes; the counts beside them messages.
-/// assert_eq!((c.tail, c.head, c.counts, c.fill, c.fill_bytes), (32, 0, Some((2, 0)), Some(2), Some(32)));
+/// // SPSC cursor words: the offset in bytes (two records of 8 + 8 bytes) and above bit 37
+/// // the message count; the full counts beside them.
+/// assert_eq!((c.tail, c.head), (2 << 37 | 32, 0));
+/// assert_eq!((c.counts, c.fill, c.fill_bytes), (Some((2, 0)), Some(2), Some(32)));
 /// assert_eq!((info.live(EndpointRole::Sender), info.live(EndpointRole::Receiver)), (1, 1));
 ///
 /// drop(rx); // closed (or its process died): the kernel released its lock
@@ -564,8 +567,7 @@ fn pread_u64(fd: RawFd, off: usize) -> Result<u64> {
 type Line = (u64, u64);
 
 /// `(head, tail)` (each with its message count) read as one instant's pair if the consumer
-/// cursor holds still between two reads around the producer's (head never moves past tail),
-/// and whether it did.
+/// cursor holds still between two reads around the producer's, and whether it did.
 fn cursors(fd: RawFd) -> Result<(Line, Line, bool)> {
     let head_at = core::mem::offset_of!(Header, head);
     let tail_at = core::mem::offset_of!(Header, tail);
@@ -609,11 +611,14 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
         let spsc = info.geometry.is_some_and(|g| g.kind == Kind::Spsc);
         // (messages, bytes) in flight, if the cursors make sense.
         let in_flight = info.geometry.and_then(|g| match g.kind {
-            Kind::Spsc => {
-                let msgs = tail.1.wrapping_sub(head.1);
-                let bytes = crate::spsc::used(head.0, tail.0, g.area())?;
-                (msgs <= g.max_queued()).then_some((msgs, bytes))
-            }
+            Kind::Spsc => match crate::spsc::used(head.0, tail.0, g.area()) {
+                Some((bytes, msgs)) if msgs <= g.max_queued() => Some((msgs, bytes)),
+                // The consumer took records the producer has not counted in its word yet (it
+                // is between the two stores, or was killed there and the next producer
+                // repairs the word, see `spsc`): nothing counted is queued.
+                _ if crate::spsc::used(tail.0, head.0, g.area()).is_some() => Some((0, 0)),
+                _ => None,
+            },
             Kind::Mpmc => crate::mpmc::distance(&g, head.0, tail.0).map(|n| (n, n * g.slot_size)),
         });
         let (fill, fill_bytes) = match (&info.geometry, still, in_flight) {
@@ -631,11 +636,11 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
             // A busy ring: the pair may be from two instants.
             (Some(g), false, None) => {
                 let n = if spsc {
-                    tail.1.wrapping_sub(head.1)
+                    crate::spsc::messages_between(head.0, tail.0)
                 } else {
                     tail.0.wrapping_sub(head.0)
                 };
-                let n = if n > 1 << 63 { 0 } else { n.min(g.max_queued()) };
+                let n = if n > g.max_queued() { 0 } else { n };
                 (Some(n), None)
             }
             (None, _, _) => (None, None),
@@ -649,7 +654,10 @@ fn describe(file: &File, h: Option<&Header>, info: &mut RingInfo) -> Result<()> 
         info.counters = Some(Counters {
             tail: tail.0,
             head: head.0,
-            counts: spsc.then_some((tail.1, head.1)),
+            counts: spsc.then_some((
+                crate::spsc::full_count(tail.0, tail.1),
+                crate::spsc::full_count(head.0, head.1),
+            )),
             fill,
             fill_bytes,
             poisoned: id.poison.load(Ordering::Relaxed) != 0,

@@ -2,14 +2,16 @@
 //! layout hash and the size arithmetic.
 //!
 //! A region is one header page followed by the messages: `capacity` MPMC slots of
-//! `slot_size` bytes, or an SPSC data area of packed records (ABI 5):
+//! `slot_size` bytes, or an SPSC data area of packed records (ABI 5; ABI 6 made a record's
+//! flags its publication and packed each SPSC cursor with its message count):
 //!
 //! ```text
 //! offset 0     Header (HEADER_SIZE = 4096 bytes in the std build)
 //!   0          identity line: magic, ABI, init state, layout hash, kind, sizes, poison,
 //!              attach and death counters per role, fence mode, bytes (ABI 5)
-//!   128        tail: the producer cursor, and the SPSC message count beside it
-//!   256        head: the consumer cursor, and the SPSC message count beside it
+//!   128        tail: the producer cursor (SPSC: offset | count << 37), and the SPSC
+//!              full message count beside it
+//!   256        head: the consumer cursor, the same
 //!   384        data bell: futex word + waiter count + sem_t, where receivers park
 //!   512        space bell: the same, where senders park
 //!   640        endpoint table: MAX_ENDPOINTS entries of 32 bytes
@@ -18,11 +20,12 @@
 //!              rounded up to a multiple of 64 bytes
 //! 4096 + k*slot_size   slot k
 //! SPSC:
-//! 4088         the data area, bytes + 8 long: records of RecordHeader (len u32, flags u32)
+//! 4080         the data area, bytes + 16 long: records of RecordHeader (len u32, flags u32)
 //!              and the payload padded to 8 bytes; a padding record where the next one does
-//!              not fit before the end. The header of the record at offset 0 takes the
-//!              header page's last 8 bytes, so payloads start page- or 8-byte aligned and
-//!              the object is HEADER_SIZE + bytes.
+//!              not fit before the end; flags 0 where nothing is published yet. The first 16
+//!              bytes (the header of the record at offset 0 and the 8 bytes the producer
+//!              keeps free after its last record) take the header page's last 16 bytes, so
+//!              payloads start page- or 8-byte aligned and the object is HEADER_SIZE + bytes.
 //! ```
 //!
 //! Everything in the region is an atomic (or plain bytes for payloads and the `sem_t`), so a
@@ -41,7 +44,7 @@ use core::mem::{align_of, size_of};
 /// "IPCRING1" read as a little-endian u64: the first eight bytes of every region.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"IPCRING1");
 /// Bumped whenever the shared layout or the protocol over it changes incompatibly.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 /// The value of `Identity::init` once the creator has finished ("REDY"). A distinctive value
 /// rather than `1`, so that garbage is unlikely to look ready.
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"REDY");
@@ -58,9 +61,16 @@ pub const RECORD_HEADER_SIZE: u64 = 8;
 /// `RecordHeader::flags` of an SPSC padding record: the producer wrote it where a record did
 /// not fit before the end of the area; the consumer skips to the start of the area.
 pub const RECORD_PADDING: u32 = 1;
-/// Bits of an SPSC byte cursor that hold the offset into the data area; the bits above count
-/// laps (wrapping). 2^40 is above any area (`MAX_REGION_SIZE` is 2^36).
-pub const CURSOR_OFFSET_BITS: u32 = 40;
+/// `RecordHeader::flags` of a published SPSC message (ABI 6: 0 is "nothing published here").
+pub const RECORD_MESSAGE: u32 = 2;
+/// Bytes an SPSC producer keeps free after its last record: the header there, whose flags it
+/// zeroes before publishing the record (see `spsc`).
+pub const SPSC_SLACK: u64 = 8;
+/// Bits of an SPSC cursor word that hold the offset into the data area; the 27 bits above
+/// hold the low bits of that side's message count (ABI 6, see `spsc`). 2^37 is above any
+/// area (`MAX_REGION_SIZE` is 2^36), and 2^27 above any count in flight (2^24) or moved by
+/// one publish.
+pub const CURSOR_OFFSET_BITS: u32 = 37;
 /// The largest message size accepted (bytes). Also keeps `len` clear of the tombstone bit.
 pub const MAX_MSG_SIZE: u64 = 1 << 28;
 /// The largest region accepted (bytes): 64 GiB.
@@ -127,7 +137,7 @@ pub struct Identity {
     /// `FenceMode` as u32: which barriers the sleep/wake handshake uses, chosen by the
     /// creator so that every process agrees (ABI 5; see `wait`).
     pub fences: AtomicU32,
-    /// SPSC: the `bytes` the ring was sized with (its data area is `bytes + 8`, see
+    /// SPSC: the `bytes` the ring was sized with (its data area is `bytes + 16`, see
     /// `Geometry`). MPMC: `capacity * slot_size` (ABI 5).
     pub bytes: AtomicU64,
 }
@@ -137,10 +147,12 @@ pub struct Identity {
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct CursorLine(
-    /// The position: a byte cursor on SPSC (lap and offset, see `spsc`), a message position
-    /// on MPMC.
+    /// The position: on SPSC a cursor word (the offset into the area, and above
+    /// `CURSOR_OFFSET_BITS` the low bits of the side's message count, see `spsc`), on MPMC a
+    /// message position.
     pub AtomicU64,
-    /// SPSC: messages (not padding records) below the position, wrapping. Unused by MPMC.
+    /// SPSC: messages (not padding records) the side has passed, wrapping at 2^64; stored
+    /// after the word, which it may lag by one publish (`spsc::full_count`). Unused by MPMC.
     pub AtomicU64,
 );
 
@@ -229,7 +241,8 @@ pub struct SlotHeader {
 pub struct RecordHeader {
     /// Payload length in bytes (a padding record: the bytes it covers after its header).
     pub len: AtomicU32,
-    /// 0 for a message, `RECORD_PADDING` for a padding record.
+    /// `RECORD_MESSAGE` for a published message, `RECORD_PADDING` for a padding record, 0
+    /// where nothing is published yet. Stored last, with Release: the publication.
     pub flags: AtomicU32,
     /// Lets loom check payload accesses; zero-sized in the std build.
     pub tracker: AccessTracker,
@@ -249,7 +262,11 @@ impl RecordHeader {
 /// Bytes from the start of the region to MPMC slot 0 and to the payload of an SPSC record at
 /// offset 0 (one 4 KiB page in the std build). The header of that SPSC record lives in the
 /// last `RECORD_HEADER_SIZE` bytes of this page, which the `Header` never reaches.
-pub const HEADER_SIZE: u64 = round_up(size_of::<Header>() as u64 + RECORD_HEADER_SIZE, 4096);
+pub const HEADER_SIZE: u64 = round_up(size_of::<Header>() as u64 + SPSC_LEAD, 4096);
+
+/// Bytes of the SPSC data area beyond `bytes`, taken from the end of the header page: the
+/// header of the record at offset 0 and the producer's `SPSC_SLACK`.
+pub const SPSC_LEAD: u64 = RECORD_HEADER_SIZE + SPSC_SLACK;
 
 /// The bytes an SPSC record of a `len`-byte payload takes: its header and the payload padded
 /// to `RECORD_ALIGN` (an 8-byte message takes 16).
@@ -380,12 +397,13 @@ pub fn layout_hash() -> u64 {
 ///
 /// An SPSC ring's data area holds packed records (an 8-byte `RecordHeader`, the payload
 /// padded to 8 bytes; a padding record where a record does not fit before the end): it is
-/// `bytes + 8` bytes long, starting 8 bytes before the end of the header page (the header
-/// of the record at offset 0 sits there), so the object is exactly `HEADER_SIZE + bytes` and
+/// `bytes + 16` bytes long, starting 16 bytes before the end of the header page (the header
+/// of the record at offset 0 and the 8 bytes the producer keeps free after its last record,
+/// `SPSC_SLACK`, sit there), so the object is exactly `HEADER_SIZE + bytes` and
 /// `bytes >= msg_size` (rounded up to 8) takes one message of `msg_size`. Its `capacity`,
 /// when not 0, bounds the messages queued (any value from 1); without `bytes`, the area
 /// holds `capacity` records of `msg_size` wherever the wrap falls (`(capacity + 1) * record -
-/// 16` bytes: one record's room for the padding). An MPMC ring has `capacity`
+/// 16` bytes: one record's room for the padding and the slack). An MPMC ring has `capacity`
 /// fixed slots of `slot_size` bytes.
 ///
 /// # Examples
@@ -419,7 +437,7 @@ pub struct Geometry {
     pub slots_offset: u64,
     /// Total bytes.
     pub region_size: u64,
-    /// SPSC: the size asked for (the data area is `bytes + 8`). MPMC: `capacity * slot_size`.
+    /// SPSC: the size asked for (the data area is `bytes + 16`). MPMC: `capacity * slot_size`.
     pub bytes: u64,
 }
 
@@ -535,11 +553,12 @@ impl Geometry {
                         let c = capacity.unwrap_or(RingOptions::DEFAULT_CAPACITY);
                         // Room for `capacity` records of msg_size wherever the tail stands:
                         // c - 1 queued records, a padding record of up to `record - 8` where
-                        // they wrap or where the next one does, and the next one. So the
-                        // capacity, not the wrap, is what a sender meets first.
+                        // they wrap or where the next one does, the next one and the slack:
+                        // an area of (c + 1) * record. So the capacity, not the wrap, is what
+                        // a sender meets first.
                         let b = (c + 1)
                             .checked_mul(record)
-                            .map(|b| b - 2 * RECORD_HEADER_SIZE)
+                            .map(|b| b - SPSC_LEAD)
                             .filter(|&b| b + HEADER_SIZE <= MAX_REGION_SIZE);
                         let b = b.ok_or(Error::InvalidOption {
                             option: "capacity",
@@ -556,7 +575,7 @@ impl Geometry {
                     capacity,
                     msg_size,
                     slot_size: record,
-                    slots_offset: HEADER_SIZE - RECORD_HEADER_SIZE,
+                    slots_offset: HEADER_SIZE - SPSC_LEAD,
                     region_size: HEADER_SIZE + bytes,
                     bytes,
                 })
@@ -564,10 +583,10 @@ impl Geometry {
         }
     }
 
-    /// SPSC: the length of the data area in bytes (`bytes + 8`, a multiple of 8).
+    /// SPSC: the length of the data area in bytes (`bytes + 16`, a multiple of 8).
     #[inline]
     pub fn area(&self) -> u64 {
-        self.bytes + RECORD_HEADER_SIZE
+        self.bytes + SPSC_LEAD
     }
 
     /// The most messages the ring can hold at once: the capacity, or on an SPSC ring without
@@ -575,7 +594,7 @@ impl Geometry {
     #[inline]
     pub fn max_queued(&self) -> u64 {
         match (self.kind, self.capacity) {
-            (Kind::Spsc, 0) => self.area() / RECORD_HEADER_SIZE,
+            (Kind::Spsc, 0) => (self.area() - SPSC_SLACK) / RECORD_HEADER_SIZE,
             (_, c) => c,
         }
     }
@@ -926,7 +945,7 @@ const _: () = if !MODEL {
     assert!(size_of::<Header>() == 2688);
     assert!(HEADER_SIZE == 4096);
     // The header of the SPSC record at offset 0 sits in the page's last 8 bytes.
-    assert!(size_of::<Header>() as u64 + RECORD_HEADER_SIZE <= HEADER_SIZE);
+    assert!(size_of::<Header>() as u64 + SPSC_LEAD <= HEADER_SIZE);
     assert!(size_of::<RecordHeader>() == 8);
     assert!(offset_of!(RecordHeader, len) == 0);
     assert!(offset_of!(RecordHeader, flags) == 4);
@@ -942,9 +961,9 @@ const _: () = if !MODEL {
     // start at multiples of SLOT_ALIGN after a page-aligned header, payloads SLOT_HEADER_SIZE
     // into them, so every payload is at least 8-byte aligned in every process's mapping.
     assert!(HEADER_SIZE % SLOT_ALIGN == 0 && SLOT_ALIGN % 8 == 0 && SLOT_HEADER_SIZE % 8 == 0);
-    // SPSC records start at 8-byte offsets of an area at HEADER_SIZE - 8: payloads at
+    // SPSC records start at 8-byte offsets of an area at HEADER_SIZE - 16: payloads at
     // HEADER_SIZE + offset, 8-byte aligned too.
-    assert!((HEADER_SIZE - RECORD_HEADER_SIZE) % 8 == 0 && RECORD_ALIGN % 8 == 0);
+    assert!((HEADER_SIZE - SPSC_LEAD) % 8 == 0 && RECORD_ALIGN % 8 == 0);
 };
 
 #[cfg(test)]
@@ -988,7 +1007,7 @@ mod tests {
         let g = Geometry::new(Kind::Spsc, WakeBackend::Futex, 10, 100).unwrap();
         assert_eq!((g.capacity, g.slot_size, g.bytes), (10, 112, 11 * 112 - 16));
         assert_eq!(g.region_size, HEADER_SIZE + 11 * 112 - 16);
-        assert_eq!(g.area(), 11 * 112 - 8);
+        assert_eq!(g.area(), 11 * 112);
         // bytes alone: no message bound but the bytes; the object is header + bytes.
         let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(1 << 20), 1 << 20).unwrap();
         assert_eq!((g.capacity, g.region_size), (0, HEADER_SIZE + (1 << 20)));

@@ -1,7 +1,7 @@
-//! The single-producer single-consumer ring: packed variable-length records between two
-//! byte cursors with cached copies.
+//! The single-producer single-consumer ring: packed variable-length records that announce
+//! themselves, so that the consumer reads the record it is about to take and nothing else.
 //!
-//! The data area (`Geometry::area`, `bytes + 8` bytes) holds records one after another: an
+//! The data area (`Geometry::area`, `bytes + 16` bytes) holds records one after another: an
 //! 8-byte [`RecordHeader`](crate::layout::RecordHeader) (length u32, flags u32), then the
 //! payload padded to 8 bytes, so an 8-byte message takes 16 bytes. Where a record does not fit
 //! before the end of the area, the producer writes a *padding record* (flags
@@ -9,48 +9,64 @@
 //! zero-copy reservation of `msg_size` bytes, is one contiguous span (Agrona's ring buffers
 //! and the Disruptor-style logs do the same).
 //!
-//! Cursors are byte positions: the low `CURSOR_OFFSET_BITS` bits are the offset into the area
-//! (always a multiple of 8 below `area`), the bits above count laps, wrapping (an area need not
-//! be a power of two, so a plain byte count modulo the area would jump where the count wraps
-//! at 2^64; a lap field does not). The bytes in flight are the offset difference within a lap,
-//! or across one lap boundary. Beside each cursor, on its cache line, is a message count
-//! (`CursorLine::1`, wrapping): the producer's bounds the messages queued when the ring has a
-//! `capacity`, and both give `Ring::len` without a walk.
+//! **A record's header is its publication (ABI 6).** The producer writes the payload and the
+//! length, then stores the flags (`RECORD_MESSAGE` or `RECORD_PADDING`) with Release; the
+//! consumer loads the flags at its position with Acquire, and flags 0 means "nothing yet".
+//! So on the message path the consumer touches only the cache lines of the records it takes:
+//! it never loads the producer's cursor, and a message crosses from one core to the other as
+//! the one line it lives in (the spinning round trip is then one line each way, like the
+//! cache-line ping-pong, instead of a cursor line and a record line each way). For the
+//! consumer never to mistake the bytes of an older lap for a header, the producer *zeroes the
+//! flags of the next header ahead* before publishing a record: the word after the last
+//! published record is always 0, and the consumer only ever reads headers at record
+//! boundaries up to it. That word must be free, so the producer keeps 8 bytes between its
+//! tail and the consumer's head (`SLACK`); head == tail therefore always means empty.
 //!
-//! The design of rigtorp's SPSCQueue and rtrb: each side owns one cursor, publishes it with a
-//! Release store, and keeps a private cached copy of the other side's cursor, refreshed
-//! (Acquire load) only when the ring *looks* full (producer) or empty (consumer). The consumer
-//! keeps a private read position and publishes its cursor once per batch (`try_recv_batch`,
-//! `release_n`) or per message (`release`, the API's single receives; publishing lazily there
-//! was not measured yet: the store stays in the consumer's own cache line, which the producer
-//! reads only when its cached copy says full), and at once when it passes a padding record
-//! (the producer may be waiting for exactly those bytes, see below).
+//! Cursors are still published, for the other side's free-space check, for `Ring::len`,
+//! `ipcring stat`, and for an end that attaches later: each side's cursor *word* packs the
+//! offset into the area (the low `CURSOR_OFFSET_BITS` bits) with the low `COUNT_BITS` bits of
+//! the messages it has passed, so the position and the count are one store and always agree;
+//! beside it on the same line is the full 64-bit count, stored after the word, which may lag
+//! it by the last publish and is brought up to it on every read ([`full_count`]). The
+//! producer publishes its word once per call (a batch is one store), after the records'
+//! headers: an end that sees the count also sees the messages it counts. The consumer keeps
+//! a private position and publishes its word once per batch (`try_recv_batch`, `release_n`)
+//! or per message (`release`, the single receives), and at once when it passes a padding
+//! record (the producer may be waiting for exactly those bytes, see below). Each side keeps
+//! a cached copy of the other's position and refreshes it (one Acquire load) only when the
+//! ring *looks* full (producer); the consumer needs none.
 //!
-//! Known gap: the cursor and its message count are two words. A process killed between the
-//! two stores of a publish leaves the count behind the cursor by that batch; a sender that
-//! attaches later then finds the counts inconsistent once the receiver has passed those
-//! messages, and reports `Corrupted`. Packing the count into the cursor word (offset and a
-//! count modulo 2^25, no lap field) would close it, at the price of a message position that
-//! wraps at 2^25 for the bridge's ids.
+//! **Crashes.** A producer killed between a record's header and its cursor word leaves the
+//! word behind records that are published (and that the consumer may already have taken).
+//! The next producer repairs this when it attaches: it walks from the published word over
+//! the headers that are set, up to the zeroed one, and publishes the result
+//! ([`SpscProducer::new`]). A consumer killed between its word and its full count leaves the
+//! count behind, which [`full_count`] makes good. No pair of stores can disagree any more
+//! (ABI 5 had a byte cursor and a message count as two words: a sender killed between them
+//! left the counts inconsistent for good).
 //!
 //! A padding record is written whenever a record does not fit before the end and the padding
-//! itself fits in the free bytes; if the record then does not fit at offset 0 yet, the padding
-//! is published on its own and the data bell rung, since a record of nearly the whole area
-//! cannot be placed until the consumer has passed the padding (the consumer publishes its
-//! cursor and rings the space bell when it does). So any `bytes >= msg_size` works, with no
-//! rule that the area hold two records.
+//! (with the zeroed header after it) fits in the free bytes; if the record then does not fit
+//! at offset 0 yet, the padding is published on its own and the data bell rung, since a
+//! record of nearly the whole area cannot be placed until the consumer has passed the padding
+//! (the consumer publishes its cursor and rings the space bell when it does). So any `bytes
+//! >= msg_size` works, with no rule that the area hold two records.
 //!
-//! Every value read from the shared region is validated before use: a cursor whose offset is
-//! not a multiple of 8 inside the area or that puts more than the area's bytes (or more than
-//! `capacity` messages) in flight, a record header with unknown flags, a length above
-//! `msg_size`, a record crossing the end of the area or the tail, or a padding record that does
-//! not reach the end exactly poisons the ring and returns `Corrupted`.
+//! Every value read from the shared region is validated before use: a cursor word whose
+//! offset is not a multiple of 8 inside the area, or that puts more than the area's bytes
+//! (or more than `capacity` messages, or more messages than 8-byte records fit) in flight, a
+//! record header with unknown flags, a length above `msg_size`, a record crossing the end of
+//! the area, or a padding record that does not reach the end exactly or starts at offset 0
+//! poisons the ring and returns `Corrupted`.
 //!
 //! This file knows nothing about shared memory, processes or blocking: it works on a
 //! [`RawRing`] and returns `Ok(None)` when it would have to wait.
 
 use crate::error::{Error, Result};
-use crate::layout::{record_size, RawRing, CURSOR_OFFSET_BITS, RECORD_ALIGN, RECORD_HEADER_SIZE, RECORD_PADDING};
+use crate::layout::{
+    record_size, RawRing, CURSOR_OFFSET_BITS, RECORD_ALIGN, RECORD_HEADER_SIZE, RECORD_MESSAGE, RECORD_PADDING,
+    SPSC_SLACK,
+};
 use crate::sync::{orderings, Ordering};
 
 fn corrupted(ring: &RawRing, what: &'static str) -> Error {
@@ -58,60 +74,129 @@ fn corrupted(ring: &RawRing, what: &'static str) -> Error {
     Error::Corrupted { what }
 }
 
+/// Bits of a cursor word that hold the low bits of its side's message count.
+pub const COUNT_BITS: u32 = 64 - CURSOR_OFFSET_BITS;
 const OFF_MASK: u64 = (1 << CURSOR_OFFSET_BITS) - 1;
-const LAP_MASK: u64 = u64::MAX >> CURSOR_OFFSET_BITS;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
-/// The offset into the area of the byte cursor `pos`.
+/// The offset into the area of the cursor word `word`.
 #[inline]
-pub fn offset(pos: u64) -> u64 {
-    pos & OFF_MASK
+pub fn offset(word: u64) -> u64 {
+    word & OFF_MASK
 }
 
-/// The cursor at the start of the lap after `pos`'s.
+/// The low `COUNT_BITS` bits of the message count in the cursor word `word`.
 #[inline]
-fn next_lap(pos: u64) -> u64 {
-    (pos | OFF_MASK).wrapping_add(1)
+fn count_bits(word: u64) -> u64 {
+    word >> CURSOR_OFFSET_BITS
 }
 
-/// The cursor `r` bytes after `pos` (a record that ends at or before the end of the area).
+/// The cursor word of a side at offset `off` having passed `msgs` messages.
 #[inline]
-fn advance(pos: u64, r: u64, area: u64) -> u64 {
-    if offset(pos) + r >= area {
-        next_lap(pos)
-    } else {
-        pos + r
-    }
+pub fn word(msgs: u64, off: u64) -> u64 {
+    (msgs << CURSOR_OFFSET_BITS) | off
 }
 
-/// Bytes from `head` to `tail` in an area of `area` bytes, or `None` if the cursors make no
-/// sense (an offset outside the area or not a multiple of 8, tail behind head, or more than a
-/// whole area apart).
+/// A side's full message count: `full`, the 64-bit count stored after the word (load it
+/// *before* the word), brought up to the low bits in `word`, which it may lag by a publish.
 #[inline]
-pub fn used(head: u64, tail: u64, area: u64) -> Option<u64> {
+pub fn full_count(word: u64, full: u64) -> u64 {
+    full.wrapping_add(count_bits(word).wrapping_sub(full) & COUNT_MASK)
+}
+
+/// Messages between two cursor words (wrapping in `COUNT_BITS`): the head's and the tail's.
+#[inline]
+pub fn messages_between(head: u64, tail: u64) -> u64 {
+    count_bits(tail).wrapping_sub(count_bits(head)) & COUNT_MASK
+}
+
+/// `(bytes, messages)` in flight from the cursor word `head` to `tail` in an area of `area`
+/// bytes, or `None` if they make no sense: an offset outside the area or not a multiple of
+/// 8, more than the area less `SLACK` bytes apart, or more messages than 8-byte records fit
+/// in those bytes (a consumer ahead of the producer's word, seen in a snapshot of two
+/// words that a live ring moved between, fails this too).
+#[inline]
+pub fn used(head: u64, tail: u64, area: u64) -> Option<(u64, u64)> {
     let (ho, to) = (offset(head), offset(tail));
     if ho >= area || to >= area || (ho | to) % RECORD_ALIGN != 0 {
         return None;
     }
-    match ((tail >> CURSOR_OFFSET_BITS).wrapping_sub(head >> CURSOR_OFFSET_BITS)) & LAP_MASK {
-        0 if to >= ho => Some(to - ho),
-        1 if to <= ho => Some(area - ho + to),
-        _ => None,
+    let bytes = if to >= ho { to - ho } else { area - ho + to };
+    let msgs = messages_between(head, tail);
+    (bytes + SPSC_SLACK <= area && msgs * RECORD_HEADER_SIZE <= bytes).then_some((bytes, msgs))
+}
+
+/// The cursor word near the message count `pos` for an area of `area` bytes: `pos`'s low
+/// bits, and `pos` reduced into the area as the offset (the test hook `Ring::debug_start_at`
+/// starts rings there).
+pub fn cursor_near(pos: u64, area: u64) -> u64 {
+    word(pos, (pos % area) & !(RECORD_ALIGN - 1))
+}
+
+/// The offset after a record of `r` bytes at `off` (the next lap's 0 at the end of the area).
+#[inline]
+fn after(off: u64, r: u64, area: u64) -> u64 {
+    if off + r >= area {
+        0
+    } else {
+        off + r
     }
 }
 
-/// A valid cursor near `pos` for an area of `area` bytes: `pos`'s lap, its offset reduced
-/// into the area (the test hook `Ring::debug_start_at` starts rings there).
-pub fn cursor_near(pos: u64, area: u64) -> u64 {
-    (pos & !OFF_MASK) | ((offset(pos) % area) & !(RECORD_ALIGN - 1))
+/// Publishes a side's position: the cursor word, then the full count, both Release (a
+/// reader loads the count first, so it never sees a count ahead of the word).
+#[inline]
+fn store_cursor(line: &crate::layout::CursorLine, msgs: u64, off: u64, order: Ordering) {
+    line.0.store(word(msgs, off), order);
+    line.1.store(msgs, Ordering::Release);
 }
 
-/// Publishes a consumer position: the byte cursor, then the message count, both Release, so
-/// that whoever sees the new count also sees the cursor (see `SpscProducer::publish`).
+/// Loads a side's position: `(full message count, offset)`, the count brought up to the
+/// word.
 #[inline]
-fn store_head(ring: &RawRing, head: u64, msgs: u64) {
-    let h = &ring.header().head;
-    h.0.store(head, Ordering::Release);
-    h.1.store(msgs, Ordering::Release);
+pub fn load_cursor(line: &crate::layout::CursorLine) -> (u64, u64) {
+    let full = line.1.load(Ordering::Acquire);
+    let w = line.0.load(Ordering::Acquire);
+    (full_count(w, full), offset(w))
+}
+
+/// What a published record at an offset is.
+enum Rec {
+    /// A message: its length and the offset after it.
+    Msg(usize, u64),
+    /// A padding record (to the end of the area; the next record is at offset 0).
+    Pad,
+}
+
+/// Reads the header at `off` (a multiple of 8 inside the area): `None` if nothing is
+/// published there yet, else the record, validated.
+#[inline]
+fn record_at(ring: &RawRing, off: u64, area: u64) -> Result<Option<Rec>> {
+    let hdr = ring.record(off);
+    let flags = hdr.flags.load(Ordering::Acquire);
+    if flags == 0 {
+        return Ok(None);
+    }
+    let len = hdr.len.load(Ordering::Relaxed) as u64;
+    match flags {
+        RECORD_MESSAGE => {
+            if len > ring.geom().msg_size {
+                return Err(corrupted(ring, "message length above msg_size"));
+            }
+            let r = record_size(len);
+            if off + r > area {
+                return Err(corrupted(ring, "spsc record crosses the end of the area"));
+            }
+            Ok(Some(Rec::Msg(len as usize, after(off, r, area))))
+        }
+        RECORD_PADDING => {
+            if off == 0 || off + RECORD_HEADER_SIZE + len != area {
+                return Err(corrupted(ring, "spsc padding record does not end the area"));
+            }
+            Ok(Some(Rec::Pad))
+        }
+        _ => Err(corrupted(ring, "spsc record with unknown flags")),
+    }
 }
 
 /// The producer side. Owned by exactly one `Sender`.
@@ -122,63 +207,84 @@ pub struct SpscProducer {
     area: u64,
     /// The most messages queued at once.
     max_msgs: u64,
-    /// Our cursor: where the next record goes. Only we store to the shared `tail`.
+    /// Where the next record goes. Only we store to the shared `tail`.
     tail: u64,
-    /// Messages written below `tail`.
+    /// Messages written below `tail` (full count).
     msgs: u64,
-    /// The last consumer cursor we loaded, and its message count.
+    /// The last consumer cursor word we loaded.
     cached_head: u64,
-    cached_head_msgs: u64,
     /// Set when `room` published a padding record alone: the caller rings the data bell
     /// (`take_lone_padding`).
     lone_padding: bool,
 }
 
 impl SpscProducer {
-    /// Takes the producer side, continuing from the cursors in the region.
+    /// Takes the producer side, continuing from the cursors in the region, and first
+    /// repairing a cursor that a killed producer left behind its published records (see the
+    /// module docs).
     pub fn new(ring: RawRing) -> Result<Self> {
         let h = ring.header();
-        let (tail, msgs) = (h.tail.0.load(Ordering::Acquire), h.tail.1.load(Ordering::Acquire));
-        let (head, head_msgs) = (h.head.0.load(Ordering::Acquire), h.head.1.load(Ordering::Acquire));
-        let g = ring.geom();
-        if used(head, tail, g.area()).is_none() || msgs.wrapping_sub(head_msgs) > g.max_queued() {
-            return Err(corrupted(&ring, "spsc cursors more than the area apart"));
+        let area = ring.geom().area();
+        let (mut msgs, mut tail) = load_cursor(&h.tail);
+        if tail >= area || tail % RECORD_ALIGN != 0 {
+            return Err(corrupted(&ring, "spsc tail outside the area"));
         }
-        Ok(SpscProducer {
+        let mut walked = 0;
+        while let Some(rec) = record_at(&ring, tail, area)? {
+            let next = match rec {
+                Rec::Msg(_, next) => {
+                    msgs = msgs.wrapping_add(1);
+                    next
+                }
+                Rec::Pad => 0,
+            };
+            walked += if next > tail { next - tail } else { area - tail };
+            if walked + SPSC_SLACK > area {
+                return Err(corrupted(&ring, "spsc records published past the whole area"));
+            }
+            tail = next;
+        }
+        if walked > 0 {
+            store_cursor(&h.tail, msgs, tail, Ordering::Release);
+        }
+        let mut p = SpscProducer {
             ring,
-            area: g.area(),
-            max_msgs: g.max_queued(),
+            area,
+            max_msgs: ring.geom().max_queued(),
             tail,
             msgs,
-            cached_head: head,
-            cached_head_msgs: head_msgs,
+            cached_head: 0,
             lone_padding: false,
-        })
+        };
+        p.refresh()?;
+        Ok(p)
     }
 
-    /// Loads the consumer's cursor and checks it against ours.
+    /// Loads the consumer's cursor word and checks it against ours.
     #[cold]
     fn refresh(&mut self) -> Result<()> {
-        let h = self.ring.header();
-        let head = h.head.0.load(Ordering::Acquire);
-        let head_msgs = h.head.1.load(Ordering::Acquire);
-        if used(head, self.tail, self.area).is_none() || self.msgs.wrapping_sub(head_msgs) > self.max_msgs {
-            return Err(corrupted(&self.ring, "spsc head ahead of tail or too far behind"));
+        let head = self.ring.header().head.0.load(Ordering::Acquire);
+        match used(head, word(self.msgs, self.tail), self.area) {
+            Some((_, n)) if n <= self.max_msgs => {
+                self.cached_head = head;
+                Ok(())
+            }
+            _ => Err(corrupted(&self.ring, "spsc head ahead of tail or too far behind")),
         }
-        self.cached_head = head;
-        self.cached_head_msgs = head_msgs;
-        Ok(())
     }
 
-    /// Free bytes by the cached consumer cursor, or 0 when the message bound is reached.
+    /// Free bytes by the cached consumer cursor, less `SLACK` (the zeroed header that must
+    /// follow the last record), or 0 when the message bound is reached.
     #[inline]
     fn free(&self) -> u64 {
-        if self.msgs.wrapping_sub(self.cached_head_msgs) >= self.max_msgs {
+        if (self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK) >= self.max_msgs {
             return 0;
         }
-        // The cached cursor was checked against ours when loaded, and ours only moved into
-        // the free bytes since: `used` is Some.
-        self.area - used(self.cached_head, self.tail, self.area).unwrap_or(self.area)
+        let ho = offset(self.cached_head);
+        // The cached word was checked against ours when loaded, and ours only moved into the
+        // free bytes since.
+        let used = if self.tail >= ho { self.tail - ho } else { self.area - ho + self.tail };
+        self.area - SPSC_SLACK - used
     }
 
     /// Makes room for a record of `r` bytes at the tail: `Ok(true)` when it can be written at
@@ -186,7 +292,7 @@ impl SpscProducer {
     /// (see the module docs); one that is then alone is published (`Ok(false)`).
     #[inline]
     fn room(&mut self, r: u64) -> Result<bool> {
-        let off = offset(self.tail);
+        let off = self.tail;
         let pad = if off + r <= self.area { 0 } else { self.area - off };
         let mut free = self.free();
         if free < pad + r {
@@ -201,14 +307,17 @@ impl SpscProducer {
         if free < pad {
             return Ok(false);
         }
+        // The header after the padding is offset 0's: zero it first (module docs), then
+        // publish the padding record.
+        self.ring.record(0).flags.store(0, Ordering::Relaxed);
         let hdr = self.ring.record(off);
         hdr.len.store((pad - RECORD_HEADER_SIZE) as u32, Ordering::Relaxed);
-        hdr.flags.store(RECORD_PADDING, Ordering::Relaxed);
-        self.tail = next_lap(self.tail);
+        hdr.flags.store(RECORD_PADDING, orderings::SPSC_PUBLISH);
+        self.tail = 0;
         if free - pad < r {
             // The record goes at offset 0 once the consumer has passed the padding: publish
-            // the padding alone and ring, or a consumer parked on an empty ring would never
-            // move past it.
+            // our cursor and ring, or a consumer parked on an empty ring would never move
+            // past it.
             self.publish();
             self.lone_padding = true;
             return Ok(false);
@@ -216,35 +325,41 @@ impl SpscProducer {
         Ok(true)
     }
 
-    /// Writes `msg` as a record at the tail (room checked) and moves our private cursor.
+    /// Publishes a message record of `len` bytes at the tail (its payload written, room
+    /// checked): zeroes the header after it, then sets this one's (module docs).
     #[inline]
-    fn write(&mut self, msg: &[u8]) {
-        debug_assert!(msg.len() as u64 <= self.ring.geom().msg_size);
-        let off = offset(self.tail);
+    fn seal(&mut self, len: usize) {
+        let off = self.tail;
+        let next = after(off, record_size(len as u64), self.area);
+        self.ring.record(next).flags.store(0, Ordering::Relaxed);
         let hdr = self.ring.record(off);
-        hdr.tracker.write();
-        // SAFETY: `room` found record_size(msg.len()) free bytes at `off` before the end of
-        // the area; only the producer writes them until `tail` passes them.
-        unsafe { crate::copy::copy_bytes(msg.as_ptr(), self.ring.record_payload(off), msg.len()) };
-        hdr.len.store(msg.len() as u32, Ordering::Relaxed);
-        hdr.flags.store(0, Ordering::Relaxed);
+        hdr.len.store(len as u32, Ordering::Relaxed);
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
-        self.tail = advance(self.tail, record_size(msg.len() as u64), self.area);
+        hdr.flags.store(RECORD_MESSAGE, orderings::SPSC_PUBLISH);
+        self.tail = next;
         self.msgs = self.msgs.wrapping_add(1);
     }
 
-    /// Publishes every record written up to our cursor (one Release store of the cursor for
-    /// a batch), then the message count, Release too and after the cursor: an end that sees
-    /// the new count (`Ring::len`, a receiver's attach snapshot, `poll`) also sees the cursor,
-    /// so the message it counted is there for its next receive. (The other order let a
-    /// receiver count a message it then could not see, and end its stream before it: the
-    /// loom model `rerun_receiver_first` found that.)
+    /// Writes `msg` as a record at the tail (room checked) and publishes the record.
+    #[inline]
+    fn write(&mut self, msg: &[u8]) {
+        debug_assert!(msg.len() as u64 <= self.ring.geom().msg_size);
+        self.ring.record(self.tail).tracker.write();
+        // SAFETY: `room` found record_size(msg.len()) free bytes at the tail before the end
+        // of the area; only the producer writes them until the consumer's head passes them.
+        unsafe { crate::copy::copy_bytes(msg.as_ptr(), self.ring.record_payload(self.tail), msg.len()) };
+        self.seal(msg.len());
+    }
+
+    /// Publishes our cursor word (one Release store for a batch), then the full count. The
+    /// records' headers went first: an end that sees the new count (`Ring::len`, a
+    /// receiver's attach snapshot, `poll`) also sees the messages it counts. (The other
+    /// order let a receiver count a message it then could not see, and end its stream before
+    /// it: the loom model `rerun_receiver_first` found that.)
     #[inline]
     fn publish(&self) {
         crate::failpoint::hit(crate::failpoint::SEND_BEFORE_PUBLISH);
-        let t = &self.ring.header().tail;
-        t.0.store(self.tail, orderings::SPSC_PUBLISH);
-        t.1.store(self.msgs, Ordering::Release);
+        store_cursor(&self.ring.header().tail, self.msgs, self.tail, Ordering::Release);
     }
 
     /// Sends one message if there is room. `Ok(false)`: full. `msg.len() <= msg_size`.
@@ -259,7 +374,8 @@ impl SpscProducer {
         Ok(true)
     }
 
-    /// Sends as many of `msgs` as fit, with one publish. Returns how many were sent.
+    /// Sends as many of `msgs` as fit, with one publish of our cursor. Returns how many were
+    /// sent.
     pub fn try_send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<usize> {
         let mut n = 0;
         for m in msgs {
@@ -284,19 +400,14 @@ impl SpscProducer {
             return Ok(None);
         }
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
-        let off = offset(self.tail);
-        self.ring.record(off).tracker.write();
-        Ok(Some(self.ring.record_payload(off)))
+        self.ring.record(self.tail).tracker.write();
+        Ok(Some(self.ring.record_payload(self.tail)))
     }
 
     /// Publishes the record reserved by the last `reserve` with `len <= msg_size` bytes: it
     /// takes `record_size(len)` bytes of the area, not the whole reservation.
     pub fn commit(&mut self, len: usize) {
-        let hdr = self.ring.record(offset(self.tail));
-        hdr.len.store(len as u32, Ordering::Relaxed);
-        hdr.flags.store(0, Ordering::Relaxed);
-        self.tail = advance(self.tail, record_size(len as u64), self.area);
-        self.msgs = self.msgs.wrapping_add(1);
+        self.seal(len);
         self.publish();
     }
 
@@ -309,28 +420,18 @@ impl SpscProducer {
     }
 }
 
-/// What a record at a consumer position is.
-enum Rec {
-    /// A message: the offset of its record, its length, the position after it.
-    Msg(u64, usize, u64),
-    /// A padding record: the position after it (the next lap's start).
-    Pad(u64),
-}
-
 /// The consumer side. Owned by exactly one `Receiver`.
 #[derive(Debug)]
 pub struct SpscConsumer {
     ring: RawRing,
     /// The area's length in bytes.
     area: u64,
-    /// Our read position: records below it are consumed. Published to the shared `head`
-    /// by `release`, `release_n`, a batch, and when passing a padding record.
+    /// Our read position (an offset): records below it are consumed. Published to the shared
+    /// `head` by `release`, `release_n`, a batch, and when passing a padding record.
     head: u64,
-    /// Messages consumed below `head`.
+    /// Messages consumed below `head` (full count).
     msgs: u64,
-    /// The last value of the producer's `tail` that we loaded.
-    cached_tail: u64,
-    /// The position after the message the last `peek` returned.
+    /// The offset after the message the last `peek` returned.
     peeked: u64,
     /// Set when we passed (and published) a padding record: the caller rings the space bell
     /// (`take_passed_padding`).
@@ -338,82 +439,36 @@ pub struct SpscConsumer {
 }
 
 impl SpscConsumer {
-    /// Takes the consumer side, continuing from the cursors in the region.
+    /// Takes the consumer side, continuing from the cursor in the region. (The producer's
+    /// cursor is not checked against ours: we may have taken records its word does not
+    /// count yet, see the module docs.)
     pub fn new(ring: RawRing) -> Result<Self> {
-        let h = ring.header();
-        let (head, msgs) = (h.head.0.load(Ordering::Acquire), h.head.1.load(Ordering::Acquire));
-        let tail = h.tail.0.load(Ordering::Acquire);
-        let area = ring.geom().area();
-        if used(head, tail, area).is_none() {
-            return Err(corrupted(&ring, "spsc cursors more than the area apart"));
+        let (msgs, head) = load_cursor(&ring.header().head);
+        if head >= ring.geom().area() || head % RECORD_ALIGN != 0 {
+            return Err(corrupted(&ring, "spsc head outside the area"));
         }
         Ok(SpscConsumer {
             ring,
-            area,
+            area: ring.geom().area(),
             head,
             msgs,
-            cached_tail: tail,
             peeked: head,
             passed_padding: false,
         })
     }
 
-    /// Published bytes from `pos` (at or after `head`, below the cached tail) on, refreshing
-    /// the producer's cursor when the cached one says there are none.
     #[inline]
-    fn available(&mut self, pos: u64) -> Result<u64> {
-        // Checked when the tail was loaded, for `head`; `pos` lies between the two.
-        let avail = used(pos, self.cached_tail, self.area).unwrap_or(0);
-        if avail > 0 {
-            return Ok(avail);
-        }
-        // Possibly empty: refresh the producer's cursor and look again.
-        let tail = self.ring.header().tail.0.load(Ordering::Acquire);
-        if used(self.head, tail, self.area).is_none() {
-            return Err(corrupted(&self.ring, "spsc tail behind head or too far ahead"));
-        }
-        self.cached_tail = tail;
-        Ok(used(pos, tail, self.area).unwrap_or(0))
-    }
-
-    /// Reads and validates the record at `pos`, which has `avail > 0` published bytes after it.
-    #[inline]
-    fn record_at(&self, pos: u64, avail: u64) -> Result<Rec> {
-        let off = offset(pos);
-        // `used` checked off < area and off % 8 == 0, and area % 8 == 0: the header fits.
-        let hdr = self.ring.record(off);
-        let len = hdr.len.load(Ordering::Relaxed) as u64;
-        match hdr.flags.load(Ordering::Relaxed) {
-            0 => {
-                if len > self.ring.geom().msg_size {
-                    return Err(corrupted(&self.ring, "message length above msg_size"));
-                }
-                let r = record_size(len);
-                if off + r > self.area {
-                    return Err(corrupted(&self.ring, "spsc record crosses the end of the area"));
-                }
-                if r > avail {
-                    return Err(corrupted(&self.ring, "spsc record crosses the tail"));
-                }
-                Ok(Rec::Msg(off, len as usize, advance(pos, r, self.area)))
-            }
-            RECORD_PADDING => {
-                if off + RECORD_HEADER_SIZE + len != self.area || self.area - off > avail {
-                    return Err(corrupted(&self.ring, "spsc padding record does not end the area"));
-                }
-                Ok(Rec::Pad(next_lap(pos)))
-            }
-            _ => Err(corrupted(&self.ring, "spsc record with unknown flags")),
-        }
+    fn publish(&self) {
+        store_cursor(&self.ring.header().head, self.msgs, self.head, Ordering::Release);
     }
 
     /// Passes a padding record at `head`: publishes at once (the caller rings the space
     /// bell, see `take_passed_padding`), since the producer may be waiting for exactly these
     /// bytes (see the module docs).
     #[cold]
-    fn pass_padding(&mut self, next: u64) {
-        self.head = next;
-        store_head(&self.ring, self.head, self.msgs);
+    fn pass_padding(&mut self) {
+        self.head = 0;
+        self.publish();
         self.passed_padding = true;
     }
 
@@ -424,22 +479,20 @@ impl SpscConsumer {
         core::mem::take(&mut self.passed_padding)
     }
 
-    /// The next message at or after `pos` (`pos == head` passes padding records for good):
-    /// `(offset, len, position after it)`, or `None` if there is none published.
+    /// The next message at or after the offset `pos` (`pos == head` passes a padding record
+    /// for good): `(offset, len, offset after it)`, or `None` if none is published.
     #[inline]
     fn next_from(&mut self, mut pos: u64) -> Result<Option<(u64, usize, u64)>> {
         loop {
-            let avail = self.available(pos)?;
-            if avail == 0 {
-                return Ok(None);
-            }
-            match self.record_at(pos, avail)? {
-                Rec::Msg(off, len, next) => return Ok(Some((off, len, next))),
-                Rec::Pad(next) => {
+            match record_at(&self.ring, pos, self.area)? {
+                None => return Ok(None),
+                Some(Rec::Msg(len, next)) => return Ok(Some((pos, len, next))),
+                Some(Rec::Pad) => {
+                    // Never twice in a row: a padding record at offset 0 is refused.
                     if pos == self.head {
-                        self.pass_padding(next);
+                        self.pass_padding();
                     }
-                    pos = next;
+                    pos = 0;
                 }
             }
         }
@@ -457,6 +510,12 @@ impl SpscConsumer {
         Ok(Some((self.ring.record_payload(off) as *const u8, len)))
     }
 
+    /// Whether a message is published at our position (passing a padding record there).
+    #[inline]
+    pub fn has_message(&mut self) -> Result<bool> {
+        Ok(self.next_from(self.head)?.is_some())
+    }
+
     /// Messages ever consumed from the ring (wrapping): what `peek` returns is this message
     /// until `release`. Stable across receivers, so a bridge derives message ids from it.
     #[inline]
@@ -470,7 +529,7 @@ impl SpscConsumer {
         crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
         self.head = self.peeked;
         self.msgs = self.msgs.wrapping_add(1);
-        store_head(&self.ring, self.head, self.msgs);
+        self.publish();
     }
 
     /// Receives one message into `buf`. `Ok(None)`: empty. A message longer than `buf` is
@@ -487,7 +546,7 @@ impl SpscConsumer {
                 capacity: buf.len(),
             });
         }
-        // SAFETY: the record at head is published (below the Acquire-loaded tail) and the
+        // SAFETY: the record at head is published (its flags loaded with Acquire) and the
         // producer does not touch it until we release it; len <= msg_size was validated.
         unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
         self.release();
@@ -495,7 +554,7 @@ impl SpscConsumer {
     }
 
     /// Hands up to `max` messages from `head` on to `f` in place; returns how many and the
-    /// position after the last.
+    /// offset after the last.
     #[inline]
     fn walk(&mut self, max: usize, f: &mut impl FnMut(&[u8])) -> Result<(usize, u64)> {
         let mut pos = self.head;
@@ -503,8 +562,8 @@ impl SpscConsumer {
         while n < max {
             let Some((off, len, next)) = self.next_from(pos)? else { break };
             self.ring.record(off).tracker.read();
-            // SAFETY: the record is published (below the Acquire-loaded tail), lies inside the
-            // area (checked by `record_at`) and is ours until we move head past it.
+            // SAFETY: the record is published (its flags loaded with Acquire), lies inside
+            // the area (checked by `record_at`) and is ours until we move head past it.
             f(unsafe { core::slice::from_raw_parts(self.ring.record_payload(off), len) });
             pos = next;
             n += 1;
@@ -519,7 +578,7 @@ impl SpscConsumer {
             crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
             self.head = pos;
             self.msgs = self.msgs.wrapping_add(n as u64);
-            store_head(&self.ring, self.head, self.msgs);
+            self.publish();
         }
         Ok(n)
     }
@@ -554,10 +613,10 @@ impl SpscConsumer {
         }
         self.head = pos;
         self.msgs = self.msgs.wrapping_add(done as u64);
-        store_head(&self.ring, self.head, self.msgs);
+        self.publish();
     }
 
-    /// Whether the ring is empty right now (refreshes the producer's cursor).
+    /// Whether the ring is empty right now.
     #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn is_empty(&mut self) -> Result<bool> {
         Ok(self.next_from(self.head)?.is_none())

@@ -320,16 +320,33 @@ fn heap(kind: Kind, capacity: u64, msg_size: u64) -> HeapRegion {
 
 #[test]
 fn spsc_hostile_cursor_is_corrupted() {
+    use ipcring::spsc::word;
+    // The producer's word claims 1000 messages are in 16 bytes of a 4-message ring: a
+    // producer attaching refuses it.
     let region = heap(Kind::Spsc, 4, 8);
     let raw = region.raw();
     let mut tx = SpscProducer::new(raw).unwrap();
-    let mut rx = SpscConsumer::new(raw).unwrap();
     assert!(tx.try_send(b"a").unwrap());
-    // The "producer" claims 1000 messages are in a 4-slot ring.
-    raw.header().tail.0.store(1000, Ordering::Release);
-    let mut buf = [0u8; 8];
-    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+    raw.header().tail.0.store(word(1000, 16), Ordering::Release);
+    assert!(matches!(SpscProducer::new(raw), Err(Error::Corrupted { .. })));
     assert!(raw.is_poisoned());
+    // A word whose offset is not a multiple of 8, or lies outside the area.
+    for (side, w) in [("tail", 12), ("tail", 1 << 36), ("head", 12), ("head", 1 << 36)] {
+        let region = heap(Kind::Spsc, 4, 8);
+        let raw = region.raw();
+        let line = if side == "tail" {
+            &raw.header().tail
+        } else {
+            &raw.header().head
+        };
+        line.0.store(w, Ordering::Release);
+        let r = if side == "tail" {
+            SpscProducer::new(raw).map(drop)
+        } else {
+            SpscConsumer::new(raw).map(drop)
+        };
+        assert!(matches!(r, Err(Error::Corrupted { .. })), "{side} = {w:#x}: {r:?}");
+    }
     // The consumer moves its cursor backwards past the producer's.
     let region = heap(Kind::Spsc, 4, 8);
     let raw = region.raw();
@@ -339,6 +356,78 @@ fn spsc_hostile_cursor_is_corrupted() {
     }
     raw.header().head.0.store(u64::MAX - 3, Ordering::Release);
     assert!(matches!(tx.try_send(b"y"), Err(Error::Corrupted { .. })));
+}
+
+/// A producer killed after publishing records but before its cursor word (ABI 6): the
+/// consumer takes them at once (a record's header is its publication), and the next producer
+/// repairs the word when it attaches, so the counts agree and nothing is written over.
+#[test]
+fn spsc_producer_killed_before_its_cursor_is_repaired() {
+    for consumed_first in [false, true] {
+        let region = heap(Kind::Spsc, 8, 8);
+        let raw = region.raw();
+        let mut tx = SpscProducer::new(raw).unwrap();
+        let mut rx = SpscConsumer::new(raw).unwrap();
+        assert!(tx.try_send(b"m0").unwrap());
+        let before = (
+            raw.header().tail.0.load(Ordering::Relaxed),
+            raw.header().tail.1.load(Ordering::Relaxed),
+        );
+        assert!(tx.try_send(b"m1").unwrap());
+        assert!(tx.try_send(b"m2").unwrap());
+        // "Killed" before its last two publishes: the words go back, the records stay.
+        drop(tx);
+        raw.header().tail.0.store(before.0, Ordering::Relaxed);
+        raw.header().tail.1.store(before.1, Ordering::Relaxed);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8];
+        if consumed_first {
+            while let Some(n) = rx.try_recv(&mut buf).unwrap() {
+                got.push(buf[..n].to_vec());
+            }
+        }
+        let mut tx = SpscProducer::new(raw).unwrap();
+        let tail = raw.header().tail.0.load(Ordering::Relaxed);
+        assert_eq!(
+            (tail >> 37, raw.header().tail.1.load(Ordering::Relaxed)),
+            (3, 3),
+            "repaired counts"
+        );
+        assert!(tx.try_send(b"m3").unwrap());
+        while let Some(n) = rx.try_recv(&mut buf).unwrap() {
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(
+            got,
+            [b"m0", b"m1", b"m2", b"m3"].map(|m| m.to_vec()),
+            "consumed first: {consumed_first}"
+        );
+        assert_eq!(rx.position(), 4);
+        assert!(!raw.is_poisoned());
+    }
+}
+
+/// A consumer killed between its cursor word and the full count beside it: the next one
+/// brings the count up to the word (`spsc::full_count`).
+#[test]
+fn spsc_consumer_killed_before_its_count_is_made_good() {
+    let region = heap(Kind::Spsc, 8, 8);
+    let raw = region.raw();
+    let mut tx = SpscProducer::new(raw).unwrap();
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    for m in [b"a", b"b", b"c"] {
+        assert!(tx.try_send(m).unwrap());
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
+    drop(rx);
+    raw.header().head.1.store(0, Ordering::Relaxed); // the count's store never happened
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    assert_eq!(rx.position(), 2);
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
+    assert_eq!(&buf[..1], b"c");
+    assert!(!raw.is_poisoned());
 }
 
 #[test]
@@ -353,31 +442,23 @@ fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
     assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
 }
 
-/// Every way an SPSC record header can lie (ABI 5's packed records): each is `Corrupted`,
+/// Every way an SPSC record header can lie (ABI 5's packed records, ABI 6's flags): each is `Corrupted`,
 /// poisons the ring, and nothing is delivered.
 #[test]
 fn spsc_hostile_records_are_corrupted() {
     use ipcring::layout::RECORD_PADDING;
     type Plant = fn(&ipcring::layout::RawRing);
-    let cases: [(&str, Plant); 6] = [
+    let cases: [(&str, Plant); 4] = [
         ("length above msg_size", |r| r.record(0).len.store(9, Ordering::Relaxed)),
         ("unknown flags", |r| r.record(0).flags.store(7, Ordering::Relaxed)),
         ("padding not ending the area", |r| {
             r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
             r.record(0).len.store(8, Ordering::Relaxed);
         }),
-        ("padding beyond the tail", |r| {
+        ("padding at offset 0", |r| {
             let area = r.geom().area();
             r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
             r.record(0).len.store((area - 8) as u32, Ordering::Relaxed);
-        }),
-        ("record crossing the tail", |r| {
-            // One 16-byte record is published: move the tail back into it.
-            let t = r.header().tail.0.load(Ordering::Relaxed);
-            r.header().tail.0.store(t - 8, Ordering::Release);
-        }),
-        ("tail not a multiple of 8", |r| {
-            r.header().tail.0.store(12, Ordering::Release);
         }),
     ];
     for (what, plant) in cases {
@@ -401,8 +482,9 @@ fn spsc_hostile_records_are_corrupted() {
     raw.header().head.0.store(start, Ordering::Relaxed);
     let mut rx = SpscConsumer::new(raw).unwrap();
     raw.record(start).len.store(8, Ordering::Relaxed);
-    raw.record(start).flags.store(0, Ordering::Relaxed);
-    raw.header().tail.0.store(1 << 40, Ordering::Release); // next lap, offset 0: 8 bytes published
+    raw.record(start)
+        .flags
+        .store(ipcring::layout::RECORD_MESSAGE, Ordering::Release);
     let r = rx.try_recv(&mut [0u8; 64]);
     assert!(
         matches!(r, Err(Error::Corrupted { .. })),
@@ -426,7 +508,8 @@ fn spsc_padding_alone_then_a_whole_area_record() {
         assert!(tx.try_send(&small).unwrap(), "round {round}: small");
         assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(3));
         assert_eq!(&buf[..3], &small);
-        // 72-byte area, 16 bytes used at the start: the 72-byte record needs offset 0.
+        // 80-byte area, 16 bytes used at the start: the 72-byte record and the 8 bytes kept
+        // free after it need offset 0.
         assert!(
             !tx.try_send(&big).unwrap(),
             "round {round}: the big one fits only after the padding"
@@ -537,7 +620,12 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
         let raw = region.raw();
         let start = u64::MAX - 5;
         let start = match kind {
-            Kind::Spsc => ipcring::spsc::cursor_near(start, raw.geom().area()),
+            Kind::Spsc => {
+                // The full counts near 2^64, the words' 27-bit counts near their wrap too.
+                raw.header().tail.1.store(start, Ordering::Relaxed);
+                raw.header().head.1.store(start, Ordering::Relaxed);
+                ipcring::spsc::cursor_near(start, raw.geom().area())
+            }
             _ => start,
         };
         raw.header().tail.0.store(start, Ordering::Relaxed);
@@ -568,11 +656,15 @@ fn cursors_near_the_top_of_u64_wrap_without_loss() {
                 }
             }
         }
-        // SPSC byte cursors wrap at their lap field (bits 40 and up), a few laps on.
-        assert!(
-            raw.header().tail.0.load(Ordering::Relaxed) < 100 << 40,
-            "the cursor wrapped past 2^64"
+        let t = (
+            raw.header().tail.0.load(Ordering::Relaxed),
+            raw.header().tail.1.load(Ordering::Relaxed),
         );
+        match kind {
+            // The full count wrapped past 2^64, and the word's 27-bit count with it.
+            Kind::Spsc => assert_eq!((t.1, t.0 >> 37), (14, 14), "{kind:?}: the counts wrapped"),
+            _ => assert_eq!(t.0, 14, "{kind:?}: the position wrapped past 2^64"),
+        }
     }
 }
 

@@ -96,8 +96,8 @@ const FIELDS: [(&str, usize, usize); 17] = [
     ("fences", 104, 4),
     ("bytes", 112, 8),
 ];
-/// SPSC byte cursors (ABI 5): the offset into the data area is the low 40 bits.
-const CURSOR_OFFSET_MASK: u64 = (1 << 40) - 1;
+/// SPSC cursor words (ABI 6): the offset into the data area is the low 37 bits.
+const CURSOR_OFFSET_MASK: u64 = (1 << 37) - 1;
 /// An SPSC record header's flags value for a padding record.
 const RECORD_PADDING: u64 = 1;
 
@@ -238,7 +238,7 @@ fn mutate(rng: &mut Rng, t: &Template, b: &mut Vec<u8>) -> String {
                     ("head", OFF_HEAD)
                 };
                 let other = if off == OFF_TAIL { OFF_HEAD } else { OFF_TAIL };
-                let area = g.bytes + 8;
+                let area = g.area();
                 if rng.chance(4) {
                     let v = match rng.below(3) {
                         0 => get(b, other + 8, 8).wrapping_add(rng.below(2 * g.max_queued() + 2)),
@@ -263,7 +263,7 @@ fn mutate(rng: &mut Rng, t: &Template, b: &mut Vec<u8>) -> String {
             }
             13..=15 if g.kind == Kind::Spsc => {
                 // A record header: at the head (the next one read) or any 8-byte offset.
-                let area = g.bytes + 8;
+                let area = g.area();
                 let off = if rng.chance(2) {
                     get(b, OFF_HEAD, 8) & CURSOR_OFFSET_MASK
                 } else {
@@ -287,7 +287,7 @@ fn mutate(rng: &mut Rng, t: &Template, b: &mut Vec<u8>) -> String {
                     1 => {
                         let v = match rng.below(3) {
                             0 => RECORD_PADDING,
-                            1 => 2 + rng.below(8),
+                            1 => 3 + rng.below(8),
                             _ => rng.interesting(get(b, base + 4, 4)) & 0xFFFF_FFFF,
                         };
                         put(b, base + 4, 4, v);

@@ -229,8 +229,8 @@ struct Shape {
     area: u64,
 }
 
-/// SPSC byte cursors: the offset into the data area is the low 40 bits.
-const CURSOR_OFFSET_MASK: u64 = (1 << 40) - 1;
+/// SPSC cursor words (ABI 6): the offset into the data area is the low 37 bits.
+const CURSOR_OFFSET_MASK: u64 = (1 << 37) - 1;
 
 /// One write of `phase`'s kind; returns the bytes written.
 fn scribble(m: &Mapping, s: &Shape, rng: &mut Rng, phase: Phase) -> usize {
@@ -574,7 +574,7 @@ fn run_round(exe: &Path, cfg: Config, seed: u64, round: u64, totals: &mut Totals
             slot_size: g.slot_size,
             msg_size: g.msg_size,
             data: g.slots_offset as usize,
-            area: g.bytes + 8,
+            area: g.area(),
         };
         let plan = plan(&mut rng, run);
         let stop = stop.clone();

@@ -504,8 +504,8 @@ fn wrap_run(kind: Kind, wake: WakeBackend, pos: u64, bell: u32, producers: u32, 
         .msg_size(MSG_SIZE as u64);
     let ring = Ring::create(name.as_str(), &opts).expect("create");
     ring.debug_start_at(pos, bell).expect("debug_start_at");
-    // SPSC (ABI 5): the message counts beside the byte cursors start at `pos`; the byte
-    // cursors at `pos`'s lap (bits 40 and up), which wraps past 2^64 a lap later.
+    // SPSC (ABI 6): the full message counts beside the cursor words start at `pos`, and the
+    // words' 27-bit counts (bits 37 and up) at `pos`'s low bits, which wrap with it.
     let count_off = if kind == Kind::Spsc { 8 } else { 0 };
     assert_eq!(peek_u64(name.as_str(), TAIL_OFF + count_off), pos);
     assert_eq!(peek_u32(name.as_str(), DATA_BELL_OFF), bell);
@@ -579,10 +579,11 @@ fn wrap_run(kind: Kind, wake: WakeBackend, pos: u64, bell: u32, producers: u32, 
     let tail = peek_u64(name.as_str(), TAIL_OFF + count_off);
     let head = peek_u64(name.as_str(), HEAD_OFF + count_off);
     if kind == Kind::Spsc {
-        let bytes_tail = peek_u64(name.as_str(), TAIL_OFF);
+        let word = peek_u64(name.as_str(), TAIL_OFF);
+        let mask = (1u64 << 27) - 1;
         assert!(
-            bytes_tail >> 40 < pos >> 40,
-            "{what}: the byte cursor did not wrap past 2^64: {bytes_tail:#x}"
+            word >> 37 == pos.wrapping_add(total) & mask && word >> 37 < pos & mask,
+            "{what}: the cursor word's count did not wrap with the count: {word:#x}"
         );
     }
     let data = peek_u32(name.as_str(), DATA_BELL_OFF);

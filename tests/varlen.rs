@@ -53,7 +53,10 @@ fn a_one_mib_ring_takes_thousands_of_small_messages() {
     while tx.try_send(&encode_vec(0, 5000 + extra, 80)[..]).is_ok() {
         extra += 1;
     }
-    assert!(matches!(tx.try_send(b"x"), Err(Error::WouldBlock)));
+    assert!(matches!(
+        tx.try_send(&encode_vec(0, 5000 + extra, 80)[..]),
+        Err(Error::WouldBlock)
+    ));
     eprintln!("{addr}: {} small messages queued before WouldBlock", 5000 + extra);
     let total = 5000 + extra;
     let child = fork("receiver", move || {
@@ -128,23 +131,23 @@ fn capacity_ten_bounds_exactly_ten() {
     }
 }
 
-/// An ABI 4 object (the version word at offset 8) is refused with the typed error, at open
-/// and by the inspector.
+/// An object of the previous ABI (5: byte cursors with laps, records published by the
+/// producer's cursor) is refused with the typed error, at open and by the inspector.
 #[test]
-fn an_abi_4_ring_is_refused() {
+fn an_abi_5_ring_is_refused() {
     use std::os::unix::fs::FileExt;
     let _g = serial();
-    let name = ShmName::new("varlen-abi4");
+    let name = ShmName::new("varlen-abi5");
     let ring = Ring::create(name.as_str(), &RingOptions::new()).unwrap();
     drop(ring);
     let f = std::fs::OpenOptions::new().write(true).open(name.path()).unwrap();
-    f.write_all_at(&4u32.to_le_bytes(), 8).unwrap();
+    f.write_all_at(&5u32.to_le_bytes(), 8).unwrap();
     match Ring::open(name.as_str()) {
-        Err(Error::AbiMismatch { expected: 5, found: 4 }) => {}
+        Err(Error::AbiMismatch { expected: 6, found: 5 }) => {}
         other => panic!("expected AbiMismatch, got {other:?}"),
     }
     match ipcring::inspect::inspect(name.as_str()).unwrap().state {
-        ipcring::inspect::State::Invalid(Error::AbiMismatch { found: 4, .. }) => {}
+        ipcring::inspect::State::Invalid(Error::AbiMismatch { found: 5, .. }) => {}
         other => panic!("{other:?}"),
     }
     Ring::unlink(name.as_str()).unwrap();

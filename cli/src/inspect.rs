@@ -396,11 +396,12 @@ fn stat_text(info: &RingInfo) -> String {
         let claimed = if mpmc { ", claimed" } else { "" };
         match c.counts {
             Some((sent, received)) => {
-                let at = |pos: u64| format!("lap {}, offset {}", pos >> 40, pos & ((1 << 40) - 1));
-                rows.push(("tail", format!("{} messages sent (byte cursor {})", sent, at(c.tail))));
+                // The cursor words: the offset in bytes below bit 37, the count's low bits above.
+                let at = |word: u64| word & ((1 << 37) - 1);
+                rows.push(("tail", format!("{} messages sent (at byte {})", sent, at(c.tail))));
                 rows.push((
                     "head",
-                    format!("{} messages received (byte cursor {})", received, at(c.head)),
+                    format!("{} messages received (at byte {})", received, at(c.head)),
                 ));
             }
             None => {

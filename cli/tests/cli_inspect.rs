@@ -494,7 +494,7 @@ fn rm_refuses_a_live_ring_which_keeps_working() {
         );
         let stat = expect(0, &["stat", "--json", n]).stdout;
         let v: Value = serde_json::from_str(&stat).unwrap();
-        // SPSC: the counts beside the byte cursors (ABI 5).
+        // SPSC: the full counts beside the cursor words.
         assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(count), Some(count)));
 
         // Several addresses: each tried, the first failure's code wins.

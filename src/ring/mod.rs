@@ -110,16 +110,25 @@ impl Shared {
     }
 
     /// MPMC: positions claimed and not yet consumed now, a snapshot of the cursors clamped
-    /// to the capacity. SPSC: messages published and not yet consumed (the cursors' message
-    /// counts), clamped to the most the ring can hold.
+    /// to the capacity. SPSC: messages published and not yet consumed (the counts in the
+    /// cursor words; a message whose producer was killed before counting it is not counted
+    /// until the next producer repairs the word, see `spsc`).
     fn span(&self) -> u64 {
         let h = self.raw.header();
         let g = self.raw.geom();
         match g.kind {
             Kind::Spsc => {
-                let head = h.head.1.load(Ordering::Acquire);
-                let tail = h.tail.1.load(Ordering::Acquire);
-                tail.wrapping_sub(head).min(g.max_queued())
+                // Head first: a later tail is at or after it, except for the records a
+                // producer published and has not counted in its word yet, which the consumer
+                // may have taken (a difference that wrapped: nothing counted is queued).
+                let head = h.head.0.load(Ordering::Acquire);
+                let tail = h.tail.0.load(Ordering::Acquire);
+                let n = crate::spsc::messages_between(head, tail);
+                if n > g.max_queued() {
+                    0
+                } else {
+                    n
+                }
             }
             Kind::Mpmc => {
                 let head = h.head.0.load(Ordering::Acquire);
@@ -148,18 +157,18 @@ impl Shared {
         if g.kind == Kind::Mpmc {
             return self.span() < g.capacity;
         }
-        if self.span() >= g.max_queued() {
-            return false;
-        }
         let h = self.raw.header();
         let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
-        let Some(used) = crate::spsc::used(head, tail, g.area()) else {
-            return true; // the next call reports the corruption
+        let Some((used, msgs)) = crate::spsc::used(head, tail, g.area()) else {
+            return true; // a snapshot of a moving ring, or the next call reports corruption
         };
+        if msgs >= g.max_queued() {
+            return false;
+        }
         let off = crate::spsc::offset(tail);
         let pad = if off + g.slot_size <= g.area() { 0 } else { g.area() - off };
-        g.area() - used >= pad + g.slot_size
+        g.area() - crate::layout::SPSC_SLACK - used >= pad + g.slot_size
     }
 
     fn new(backing: Backing) -> Result<Arc<Shared>> {
@@ -544,7 +553,7 @@ impl Ring {
     /// Test hook, not API: restarts a fresh ring at cursor position `pos` (MPMC: head = tail =
     /// `pos`, or the start of the next lap if `pos`'s slot index is not below a capacity that
     /// is not a power of two, slots stamped free for the lap from there; SPSC: message counts
-    /// at `pos`, byte cursors at `pos`'s lap with the offset reduced into the area) with both
+    /// at `pos`, offsets at `pos` reduced into the area) with both
     /// bells' futex words at
     /// `bell`, so tests can drive the cursors across 2^64 and the futex words across 2^32.
     /// Only before any endpoint has attached and while the ring is untouched; otherwise
@@ -573,8 +582,8 @@ impl Ring {
                 at
             }
             Kind::Spsc => {
-                // The message counts start at `pos`, the byte cursors at `pos`'s lap with its
-                // offset reduced into the area.
+                // The message counts start at `pos`, the offsets at `pos` reduced into the
+                // area.
                 h.head.1.store(pos, Ordering::Relaxed);
                 h.tail.1.store(pos, Ordering::Relaxed);
                 crate::spsc::cursor_near(pos, g.area())

@@ -104,7 +104,11 @@ impl RingReceiver {
     pub fn poll_ready(&mut self, deep: bool) -> Result<()> {
         let _ = self.fd();
         let sh = self.shared.clone();
-        let op = |_: &mut _| Ok((sh.queued() > 0).then_some(()));
+        let op = |imp: &mut RecvImp| match imp {
+            // SPSC: the record at our position tells, counted in the cursors or not yet.
+            RecvImp::Spsc(c) => Ok(c.has_message()?.then_some(())),
+            RecvImp::Mpmc(_) => Ok((sh.queued() > 0).then_some(())),
+        };
         if deep {
             self.guarded(|me| me.park_for_data(Timeout::NonBlocking, op))
         } else {

@@ -610,33 +610,23 @@ pub fn run_all_progress(children: Vec<ChildProc>, stall: Duration, progress: imp
     );
 }
 
-/// The messages a named ring has seen, sent plus received, read through /dev/shm: it moves
-/// while messages flow, and it counts messages. MPMC cursors count messages (tail at offset
-/// 128, head at 256 of the object, as the shared layout pins them); an SPSC ring's cursors
-/// are byte cursors (ABI 5), so its message counts beside them are read instead (136, 264).
-/// The kind is the identity line's u32 at offset 24 (1 SPSC, 2 MPMC).
+/// The messages a named ring has seen, sent plus received, as `ipcring::inspect` reads them
+/// through /dev/shm (no lock taken, no endpoint attached): it moves while messages flow, and
+/// it counts messages (SPSC: the full counts; MPMC: the cursors, which count positions).
+/// 0 when the ring cannot be read.
 pub fn ring_progress(name: &str) -> impl FnMut() -> u64 {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(shm_path(name)).ok();
+    let name = name.to_string();
     move || {
-        let Some(f) = &file else { return 0 };
-        let mut kind = [0u8; 4];
-        if f.read_exact_at(&mut kind, 24).is_err() {
+        let Ok(info) = ipcring::inspect::inspect(&name) else {
             return 0;
-        }
-        let offsets = if u32::from_le_bytes(kind) == 1 {
-            [136u64, 264]
-        } else {
-            [128, 256]
         };
-        let mut sum = 0u64;
-        for off in offsets {
-            let mut b = [0u8; 8];
-            if f.read_exact_at(&mut b, off).is_ok() {
-                sum = sum.wrapping_add(u64::from_le_bytes(b));
-            }
+        match info.counters {
+            Some(c) => match c.counts {
+                Some((sent, received)) => sent.wrapping_add(received),
+                None => c.tail.wrapping_add(c.head),
+            },
+            None => 0,
         }
-        sum
     }
 }
 

@@ -376,7 +376,7 @@ fn spsc_producer_killed_before_its_cursor_is_repaired() {
         assert!(tx.try_send(b"m1").unwrap());
         assert!(tx.try_send(b"m2").unwrap());
         // "Killed" before its last two publishes: the words go back, the records stay.
-        drop(tx);
+        let _ = tx; // "killed": no more use of it
         raw.header().tail.0.store(before.0, Ordering::Relaxed);
         raw.header().tail.1.store(before.1, Ordering::Relaxed);
         let mut got = Vec::new();
@@ -421,7 +421,7 @@ fn spsc_consumer_killed_before_its_count_is_made_good() {
     let mut buf = [0u8; 8];
     assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
     assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
-    drop(rx);
+    let _ = rx; // "killed"
     raw.header().head.1.store(0, Ordering::Relaxed); // the count's store never happened
     let mut rx = SpscConsumer::new(raw).unwrap();
     assert_eq!(rx.position(), 2);

@@ -186,11 +186,15 @@ impl<'a> PollItem<'a> {
     }
 }
 
+/// Items polled without allocating (see [`poll`]).
+const ON_STACK: usize = 64;
+
 /// Waits until at least one of `items` is ready, or `timeout` ends; returns how many are
 /// ready (their [`PollItem::revents`] say what), 0 if the timeout ended first
 /// (`Timeout::NonBlocking` looks once). A handle reported ready will not return
 /// `WouldBlock` from its next non-blocking call in that direction, unless another thread or
-/// process took the message or the room first (competing receivers on MPMC).
+/// process took the message or the room first (competing receivers on MPMC). Up to 64
+/// items, a call allocates nothing.
 ///
 /// # Errors
 ///
@@ -218,11 +222,25 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Timeout) -> Result<usize> {
             reason: "at most 65536 items per poll",
         });
     }
-    let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(items.len());
+    // Up to ON_STACK items (an event loop's usual set) are polled without allocating.
+    const NO_FD: libc::pollfd = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let (mut pfds_stack, mut looked_stack) = ([NO_FD; ON_STACK], [false; ON_STACK]);
+    let (mut pfds_heap, mut looked_heap) = (Vec::new(), Vec::new());
+    let (pfds, looked): (&mut [libc::pollfd], &mut [bool]) = if items.len() <= ON_STACK {
+        (&mut pfds_stack[..items.len()], &mut looked_stack[..items.len()])
+    } else {
+        pfds_heap.resize(items.len(), NO_FD);
+        looked_heap.resize(items.len(), false);
+        (&mut pfds_heap, &mut looked_heap)
+    };
     loop {
         // 1. Look at the handles that decide for themselves, arming their descriptors.
         let mut ready = 0;
-        let mut looked = vec![false; items.len()];
+        looked.fill(false);
         for (i, it) in items.iter_mut().enumerate() {
             it.revents = Events::NONE;
             if let Some(ev) = it.look(false) {
@@ -232,20 +250,21 @@ pub fn poll(items: &mut [PollItem<'_>], timeout: Timeout) -> Result<usize> {
             }
         }
         // 2. One ppoll over every descriptor: without waiting if a handle is ready already.
-        pfds.clear();
-        pfds.extend(items.iter().map(|it| libc::pollfd {
-            fd: it.raw_fd(),
-            events: it.poll_events(),
-            revents: 0,
-        }));
+        for (p, it) in pfds.iter_mut().zip(items.iter()) {
+            *p = libc::pollfd {
+                fd: it.raw_fd(),
+                events: it.poll_events(),
+                revents: 0,
+            };
+        }
         let wait = if ready > 0 { Timeout::NonBlocking } else { timeout };
-        let fired = crate::sys::fd::poll_count(&mut pfds, &wait)?;
+        let fired = crate::sys::fd::poll_count(pfds, &wait)?;
         if fired == 0 && ready == 0 {
             return Ok(0); // the timeout ended (or NonBlocking)
         }
         // 3. The descriptors' verdicts: exact for the fallbacks and plain descriptors; for the
         //    handles that decide themselves, a reason to look again.
-        for (i, (it, p)) in items.iter_mut().zip(&pfds).enumerate() {
+        for (i, (it, p)) in items.iter_mut().zip(pfds.iter()).enumerate() {
             if looked[i] {
                 if it.revents.is_empty() && p.revents != 0 {
                     if let Some(ev) = it.look(true) {

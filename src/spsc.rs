@@ -40,7 +40,9 @@
 //! word behind records that are published (and that the consumer may already have taken).
 //! The next producer repairs this when it attaches: it walks from the published word over
 //! the headers that are set, up to the zeroed one, and publishes the result
-//! ([`SpscProducer::new`]). A consumer killed between its word and its full count leaves the
+//! ([`SpscProducer::new`]). The producer also publishes its word whenever it reloads the
+//! consumer's, so the word never trails by a whole area and that walk only crosses records
+//! of the current lap. A consumer killed between its word and its full count leaves the
 //! count behind, which [`full_count`] makes good. No pair of stores can disagree any more
 //! (ABI 5 had a byte cursor and a message count as two words: a sender killed between them
 //! left the counts inconsistent for good).
@@ -260,9 +262,13 @@ impl SpscProducer {
         Ok(p)
     }
 
-    /// Loads the consumer's cursor word and checks it against ours.
+    /// Loads the consumer's cursor word and checks it against ours. Publishes ours first: a
+    /// batch that goes on writing as the consumer frees room never runs a whole area ahead
+    /// of its published word, so the walk that repairs a word a killed producer left behind
+    /// (`new`) only ever crosses records of the current lap.
     #[cold]
     fn refresh(&mut self) -> Result<()> {
+        store_cursor(&self.ring.header().tail, self.msgs, self.tail, Ordering::Release);
         let head = self.ring.header().head.0.load(Ordering::Acquire);
         match used(head, word(self.msgs, self.tail), self.area) {
             Some((_, n)) if n <= self.max_msgs => {

@@ -335,16 +335,16 @@ fn stat_shows_the_byte_geometry() {
         // Three records of 8 + 104 bytes.
         let r = expect(0, &["stat", n]);
         for want in [
-            "1048576 (data area 1048584 bytes of packed records)",
+            "1048576 (data area 1048592 bytes of packed records)",
             "no bound on messages but the bytes",
             "3 messages queued",
-            "336 of 1048584 bytes (0%)",
+            "336 of 1048592 bytes (0%)",
             "3 messages sent",
         ] {
             assert!(r.stdout.contains(want), "stat lacks {want:?}:\n{}", r.stdout);
         }
         let cells = ls(n, false).unwrap();
-        assert_eq!(cells[4], "336/1048584 B (0%)", "{cells:?}");
+        assert_eq!(cells[4], "336/1048592 B (0%)", "{cells:?}");
         let v: Value = serde_json::from_str(&expect(0, &["stat", "--json", n]).stdout).unwrap();
         assert_eq!(
             (

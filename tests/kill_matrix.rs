@@ -465,3 +465,73 @@ fn kill_unix() {
 fn kill_tcp() {
     matrix(T::Tcp)
 }
+
+/// ABI 6: an SPSC sender SIGKILLed after its records are published but before its cursor
+/// word (the failpoint `send.before_publish`; single sends, and batches of 3), then a second
+/// sender process on the same ring, then the receiver: every message of the killed sender up
+/// to and including the one it was publishing arrives, then every message of the second, each
+/// once and in order, and the message counts `ipcring stat` reads agree. Without the repair a
+/// sender makes at attach (`spsc::SpscProducer::new`), the second sender would write over the
+/// killed one's last records.
+#[test]
+fn spsc_sender_killed_before_its_cursor_word_then_another_sender() {
+    let _g = serial();
+    const AFTER: u64 = 30;
+    for (batch, skip) in [(false, 57u32), (true, 13)] {
+        let name = common::ShmName::new("kill-word");
+        let addr = format!("shm://{}?capacity=256&msg_size=64", name.as_str());
+        let ring_rx = Receiver::open(&addr, ipcring::Create::IfMissing).unwrap();
+        let per_publish = if batch { 3 } else { 1 };
+        let a = fork("sender killed before its word", || {
+            let mut tx = Sender::open(&addr, ipcring::Create::No).unwrap();
+            failpoint::arm(failpoint::SEND_BEFORE_PUBLISH, Action::Kill, skip).unwrap();
+            let mut seq = 0;
+            loop {
+                if batch {
+                    let msgs: Vec<Vec<u8>> = (seq..seq + 3).map(|s| encode_vec(0, s, MAX_PAYLOAD)).collect();
+                    tx.send_batch(&msgs, ipcring::Timeout::Forever).unwrap();
+                    seq += 3;
+                } else {
+                    tx.send(&encode_vec(0, seq, MAX_PAYLOAD)).unwrap();
+                    seq += 1;
+                }
+            }
+        })
+        .wait(HANG);
+        assert!(
+            libc::WIFSIGNALED(a.status) && libc::WTERMSIG(a.status) == libc::SIGKILL,
+            "batch {batch}: {}",
+            a.describe()
+        );
+        fork("second sender", || {
+            let mut tx = Sender::open(&addr, ipcring::Create::No).unwrap();
+            for seq in 0..AFTER {
+                tx.send(&encode_vec(1, seq, MAX_PAYLOAD)).unwrap();
+            }
+        })
+        .expect_success(HANG);
+        let mut rx = ring_rx;
+        let published = (skip as u64 + 1) * per_publish;
+        let mut want = (0u32, 0u64);
+        loop {
+            match rx.recv_vec_timeout(HANG) {
+                Ok(m) => {
+                    let got = decode(&m, Some(MAX_PAYLOAD)).unwrap_or_else(|e| panic!("batch {batch}: {e}"));
+                    if want.0 == 0 && want.1 == published {
+                        want = (1, 0);
+                    }
+                    assert_eq!(got, want, "batch {batch}: expected {want:?}, got {got:?}");
+                    want.1 += 1;
+                }
+                Err(Error::EndOfStream | Error::SenderDied) => break,
+                Err(e) => panic!("batch {batch}: recv after {want:?}: {e}"),
+            }
+        }
+        assert_eq!(want, (1, AFTER), "batch {batch}: the stream ended early");
+        let c = ipcring::inspect::inspect(name.as_str()).unwrap().counters.unwrap();
+        assert_eq!(c.counts, Some((published + AFTER, published + AFTER)), "batch {batch}");
+        eprintln!("batch {batch}: killed after publishing {published} records, before its word; {AFTER} more from the next sender; all received once, in order");
+        drop(rx);
+        ipcring::unlink(&addr).unwrap();
+    }
+}

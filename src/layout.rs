@@ -235,15 +235,18 @@ pub struct SlotHeader {
     pub tracker: AccessTracker,
 }
 
-/// The header of an SPSC record: the payload follows it, padded to `RECORD_ALIGN`.
+/// The header of an SPSC record: the payload follows it, padded to `RECORD_ALIGN`. One
+/// 64-bit word, so that one store publishes a record and one load reads it (ABI 6): the
+/// payload length in the low 32 bits (offset 0, little-endian), the flags in the high 32
+/// (offset 4). See [`RecordHeader::pack`].
 #[repr(C)]
 #[derive(Debug)]
 pub struct RecordHeader {
-    /// Payload length in bytes (a padding record: the bytes it covers after its header).
-    pub len: AtomicU32,
-    /// `RECORD_MESSAGE` for a published message, `RECORD_PADDING` for a padding record, 0
-    /// where nothing is published yet. Stored last, with Release: the publication.
-    pub flags: AtomicU32,
+    /// `pack(len, flags)`. `len`: payload length in bytes (a padding record: the bytes it
+    /// covers after its header). `flags`: `RECORD_MESSAGE` for a published message,
+    /// `RECORD_PADDING` for a padding record, 0 where nothing is published yet. Stored last,
+    /// with Release: the publication.
+    pub word: AtomicU64,
     /// Lets loom check payload accesses; zero-sized in the std build.
     pub tracker: AccessTracker,
 }
@@ -252,10 +255,21 @@ impl RecordHeader {
     /// A record header with every field zero.
     pub fn zeroed() -> Self {
         RecordHeader {
-            len: AtomicU32::new(0),
-            flags: AtomicU32::new(0),
+            word: AtomicU64::new(0),
             tracker: AccessTracker::new(),
         }
+    }
+
+    /// The header word of a record of `len` bytes with `flags`.
+    #[inline]
+    pub const fn pack(len: u32, flags: u32) -> u64 {
+        (flags as u64) << 32 | len as u64
+    }
+
+    /// `(len, flags)` of a header word.
+    #[inline]
+    pub const fn unpack(word: u64) -> (u32, u32) {
+        (word as u32, (word >> 32) as u32)
     }
 }
 
@@ -947,8 +961,9 @@ const _: () = if !MODEL {
     // The header of the SPSC record at offset 0 sits in the page's last 8 bytes.
     assert!(size_of::<Header>() as u64 + SPSC_LEAD <= HEADER_SIZE);
     assert!(size_of::<RecordHeader>() == 8);
-    assert!(offset_of!(RecordHeader, len) == 0);
-    assert!(offset_of!(RecordHeader, flags) == 4);
+    assert!(offset_of!(RecordHeader, word) == 0);
+    // The word's halves where the ABI 5 fields were, on the little-endian targets we build.
+    assert!(RecordHeader::pack(1, 2).to_le_bytes()[0] == 1 && RecordHeader::pack(1, 2).to_le_bytes()[4] == 2);
     assert!(RECORD_HEADER_SIZE == 8 && RECORD_ALIGN == 8);
     assert!(MAX_REGION_SIZE < 1 << CURSOR_OFFSET_BITS);
     assert!(size_of::<SlotHeader>() == 16);

@@ -2,16 +2,17 @@
 //! themselves, so that the consumer reads the record it is about to take and nothing else.
 //!
 //! The data area (`Geometry::area`, `bytes + 16` bytes) holds records one after another: an
-//! 8-byte [`RecordHeader`](crate::layout::RecordHeader) (length u32, flags u32), then the
+//! 8-byte [`RecordHeader`] (length u32, flags u32, one word), then the
 //! payload padded to 8 bytes, so an 8-byte message takes 16 bytes. Where a record does not fit
 //! before the end of the area, the producer writes a *padding record* (flags
 //! `RECORD_PADDING`) over the rest and starts again at offset 0, so that every record, and a
 //! zero-copy reservation of `msg_size` bytes, is one contiguous span (Agrona's ring buffers
 //! and the Disruptor-style logs do the same).
 //!
-//! **A record's header is its publication (ABI 6).** The producer writes the payload and the
-//! length, then stores the flags (`RECORD_MESSAGE` or `RECORD_PADDING`) with Release; the
-//! consumer loads the flags at its position with Acquire, and flags 0 means "nothing yet".
+//! **A record's header is its publication (ABI 6).** The producer writes the payload, then
+//! the header word (length and flags, `RECORD_MESSAGE` or `RECORD_PADDING`) in one Release
+//! store; the consumer loads the header word at its position with Acquire, and flags 0 means
+//! "nothing yet".
 //! So on the message path the consumer touches only the cache lines of the records it takes:
 //! it never loads the producer's cursor, and a message crosses from one core to the other as
 //! the one line it lives in (the spinning round trip is then one line each way, like the
@@ -66,7 +67,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::{
-    record_size, RawRing, CURSOR_OFFSET_BITS, RECORD_ALIGN, RECORD_HEADER_SIZE, RECORD_MESSAGE, RECORD_PADDING,
+    record_size, RawRing, RecordHeader, CURSOR_OFFSET_BITS, RECORD_ALIGN, RECORD_HEADER_SIZE, RECORD_MESSAGE, RECORD_PADDING,
     SPSC_SLACK,
 };
 use crate::sync::{orderings, Ordering};
@@ -174,12 +175,11 @@ enum Rec {
 /// published there yet, else the record, validated.
 #[inline]
 fn record_at(ring: &RawRing, off: u64, area: u64) -> Result<Option<Rec>> {
-    let hdr = ring.record(off);
-    let flags = hdr.flags.load(Ordering::Acquire);
+    let (len, flags) = RecordHeader::unpack(ring.record(off).word.load(Ordering::Acquire));
     if flags == 0 {
         return Ok(None);
     }
-    let len = hdr.len.load(Ordering::Relaxed) as u64;
+    let len = len as u64;
     match flags {
         RECORD_MESSAGE => {
             if len > ring.geom().msg_size {
@@ -315,10 +315,9 @@ impl SpscProducer {
         }
         // The header after the padding is offset 0's: zero it first (module docs), then
         // publish the padding record.
-        self.ring.record(0).flags.store(0, Ordering::Relaxed);
-        let hdr = self.ring.record(off);
-        hdr.len.store((pad - RECORD_HEADER_SIZE) as u32, Ordering::Relaxed);
-        hdr.flags.store(RECORD_PADDING, orderings::SPSC_PUBLISH);
+        self.ring.record(0).word.store(0, Ordering::Relaxed);
+        let padding = RecordHeader::pack((pad - RECORD_HEADER_SIZE) as u32, RECORD_PADDING);
+        self.ring.record(off).word.store(padding, orderings::SPSC_PUBLISH);
         self.tail = 0;
         if free - pad < r {
             // The record goes at offset 0 once the consumer has passed the padding: publish
@@ -337,11 +336,10 @@ impl SpscProducer {
     fn seal(&mut self, len: usize) {
         let off = self.tail;
         let next = after(off, record_size(len as u64), self.area);
-        self.ring.record(next).flags.store(0, Ordering::Relaxed);
-        let hdr = self.ring.record(off);
-        hdr.len.store(len as u32, Ordering::Relaxed);
+        self.ring.record(next).word.store(0, Ordering::Relaxed);
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
-        hdr.flags.store(RECORD_MESSAGE, orderings::SPSC_PUBLISH);
+        let word = RecordHeader::pack(len as u32, RECORD_MESSAGE);
+        self.ring.record(off).word.store(word, orderings::SPSC_PUBLISH);
         self.tail = next;
         self.msgs = self.msgs.wrapping_add(1);
     }

@@ -6,7 +6,7 @@
 // It drives the library's building blocks (or its failpoints) directly: only in the test build.
 #![cfg(ipcring_test)]
 
-use ipcring::layout::{Geometry, Kind, WakeBackend};
+use ipcring::layout::{Geometry, Kind, RecordHeader, WakeBackend};
 use ipcring::mpmc::{MpmcConsumer, MpmcProducer};
 use ipcring::region::HeapRegion;
 use ipcring::spsc::{SpscConsumer, SpscProducer};
@@ -430,6 +430,14 @@ fn spsc_consumer_killed_before_its_count_is_made_good() {
     assert!(!raw.is_poisoned());
 }
 
+/// Sets the length of the record at `off`, keeping its flags.
+fn set_len(r: &ipcring::layout::RawRing, off: u64, len: u32) {
+    let (_, flags) = RecordHeader::unpack(r.record(off).word.load(Ordering::Relaxed));
+    r.record(off)
+        .word
+        .store(RecordHeader::pack(len, flags), Ordering::Relaxed);
+}
+
 #[test]
 fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
     let region = heap(Kind::Spsc, 4, 8);
@@ -437,7 +445,7 @@ fn spsc_hostile_length_is_corrupted_and_nothing_is_read() {
     let mut tx = SpscProducer::new(raw).unwrap();
     let mut rx = SpscConsumer::new(raw).unwrap();
     assert!(tx.try_send(b"abc").unwrap());
-    raw.record(0).len.store(1 << 20, Ordering::Relaxed);
+    set_len(&raw, 0, 1 << 20);
     let mut buf = vec![0u8; 1 << 21];
     assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
 }
@@ -449,16 +457,19 @@ fn spsc_hostile_records_are_corrupted() {
     use ipcring::layout::RECORD_PADDING;
     type Plant = fn(&ipcring::layout::RawRing);
     let cases: [(&str, Plant); 4] = [
-        ("length above msg_size", |r| r.record(0).len.store(9, Ordering::Relaxed)),
-        ("unknown flags", |r| r.record(0).flags.store(7, Ordering::Relaxed)),
+        ("length above msg_size", |r| set_len(r, 0, 9)),
+        ("unknown flags", |r| {
+            r.record(0).word.store(RecordHeader::pack(2, 7), Ordering::Relaxed)
+        }),
         ("padding not ending the area", |r| {
-            r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
-            r.record(0).len.store(8, Ordering::Relaxed);
+            r.record(0)
+                .word
+                .store(RecordHeader::pack(8, RECORD_PADDING), Ordering::Relaxed);
         }),
         ("padding at offset 0", |r| {
             let area = r.geom().area();
-            r.record(0).flags.store(RECORD_PADDING, Ordering::Relaxed);
-            r.record(0).len.store((area - 8) as u32, Ordering::Relaxed);
+            let pad = RecordHeader::pack((area - 8) as u32, RECORD_PADDING);
+            r.record(0).word.store(pad, Ordering::Relaxed);
         }),
     ];
     for (what, plant) in cases {
@@ -481,10 +492,8 @@ fn spsc_hostile_records_are_corrupted() {
     raw.header().tail.0.store(start, Ordering::Relaxed);
     raw.header().head.0.store(start, Ordering::Relaxed);
     let mut rx = SpscConsumer::new(raw).unwrap();
-    raw.record(start).len.store(8, Ordering::Relaxed);
-    raw.record(start)
-        .flags
-        .store(ipcring::layout::RECORD_MESSAGE, Ordering::Release);
+    let rec = RecordHeader::pack(8, ipcring::layout::RECORD_MESSAGE);
+    raw.record(start).word.store(rec, Ordering::Release);
     let r = rx.try_recv(&mut [0u8; 64]);
     assert!(
         matches!(r, Err(Error::Corrupted { .. })),

@@ -563,8 +563,18 @@ impl SpscConsumer {
     fn walk(&mut self, max: usize, f: &mut impl FnMut(&[u8])) -> Result<(usize, u64)> {
         let mut pos = self.head;
         let mut n = 0;
+        // Bytes walked past `head`: more than a producer can have in flight means records
+        // written over the ones we are walking (a hostile producer could otherwise keep a
+        // large batch going round the area for ever).
+        let mut walked = 0;
         while n < max {
             let Some((off, len, next)) = self.next_from(pos)? else { break };
+            // To the message (across a padding record, if it is at offset 0 behind us), then
+            // its record.
+            walked += if off >= pos { off - pos } else { self.area - pos + off } + record_size(len as u64);
+            if walked + SPSC_SLACK > self.area {
+                return Err(corrupted(&self.ring, "spsc records published past the whole area"));
+            }
             self.ring.record(off).tracker.read();
             // SAFETY: the record is published (its flags loaded with Acquire), lies inside
             // the area (checked by `record_at`) and is ours until we move head past it.

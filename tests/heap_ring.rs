@@ -501,6 +501,30 @@ fn spsc_hostile_records_are_corrupted() {
     );
 }
 
+/// A producer that publishes records all the way round the area (over the ones the consumer
+/// has not released): a batch receive stops with `Corrupted` once it has walked more bytes
+/// than can be in flight, instead of going round for ever.
+#[test]
+fn spsc_records_round_the_whole_area_are_corrupted() {
+    let g = Geometry::sized(Kind::Spsc, WakeBackend::Futex, None, Some(64), 8).unwrap();
+    let region = HeapRegion::new(g).unwrap();
+    let raw = region.raw();
+    let mut rx = SpscConsumer::new(raw).unwrap();
+    let area = raw.geom().area();
+    assert_eq!(area, 80);
+    for off in (0..area).step_by(16) {
+        raw.record(off).word.store(
+            RecordHeader::pack(8, ipcring::layout::RECORD_MESSAGE),
+            Ordering::Release,
+        );
+    }
+    let mut seen = 0;
+    let r = rx.try_recv_batch(1000, |_| seen += 1);
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?} after {seen} messages");
+    assert!(seen < 5, "{seen} messages handed out");
+    assert!(raw.is_poisoned());
+}
+
 /// A message of nearly the whole area after a small one: the producer pads to the end,
 /// publishes the padding alone, and the record goes at offset 0 once the consumer passed it.
 #[test]

@@ -1,0 +1,126 @@
+//! The per-message cost of the API above the ring algorithms, in a form a profiler can count:
+//! one thread alternates a send and a receive of 8-byte messages on an anonymous shared-memory
+//! ring (`Ring::anonymous`: a memfd mapping with its endpoint locks, the same code path as a
+//! named ring), so nothing waits and the machine's noise does not enter the instruction
+//! counts. Every message's sequence number is checked on the way out.
+//!
+//! ```text
+//! cargo run --release --example hotpath [-- MODE [MESSAGES]]
+//! scripts/hotpath-profile.sh [MESSAGES]    # every mode under callgrind, by layer
+//! ```
+//!
+//! MODE is one of `spsc-try` (`try_send` / `try_recv`), `spsc-block` (`send` / `recv`),
+//! `mpmc-try`, `mpmc-block`, `spsc-batch` and `mpmc-batch` (`send_batch` / `recv_batch` of
+//! 32), or `all` (the default). Run natively it prints nanoseconds per message; under
+//! `valgrind --tool=callgrind --toggle-collect='hotpath::run_*'` only the message loops are
+//! counted, and the script divides by the messages to get instructions per message, by layer
+//! (docs/benchmarks.md, "Where the time goes").
+
+use ipcring::{FenceMode, Kind, Receiver, Ring, RingOptions, Sender, Timeout};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Messages per batch in the batch modes (as `benches/ring.rs` and `ipcring bench`).
+const BATCH: usize = 32;
+
+fn ends(kind: Kind) -> (Sender, Receiver) {
+    let fence = match std::env::var("IPCRING_FENCE").as_deref() {
+        Ok("full") => FenceMode::Full,
+        _ => FenceMode::Asymmetric,
+    };
+    let opts = RingOptions::new().kind(kind).capacity(1024).msg_size(8).fence(fence);
+    let ring = Ring::anonymous(&opts)
+        .or_else(|_| Ring::anonymous(&RingOptions::new().kind(kind).capacity(1024).msg_size(8)))
+        .expect("ring");
+    (ring.sender().expect("sender"), ring.receiver().expect("receiver"))
+}
+
+fn check(i: u64, len: usize, buf: &[u8; 8]) {
+    assert!(len == 8 && u64::from_le_bytes(*buf) == i, "message {i}: got {len} bytes {buf:?}");
+}
+
+#[inline(never)]
+fn run_try(tx: &mut Sender, rx: &mut Receiver, n: u64) {
+    let mut buf = [0u8; 8];
+    for i in 0..n {
+        tx.try_send(black_box(&i.to_le_bytes())).expect("try_send");
+        let len = rx.try_recv(black_box(&mut buf)).expect("try_recv");
+        check(i, len, &buf);
+    }
+}
+
+#[inline(never)]
+fn run_block(tx: &mut Sender, rx: &mut Receiver, n: u64) {
+    let mut buf = [0u8; 8];
+    for i in 0..n {
+        tx.send(black_box(&i.to_le_bytes())).expect("send");
+        let len = rx.recv(black_box(&mut buf)).expect("recv");
+        check(i, len, &buf);
+    }
+}
+
+#[inline(never)]
+fn run_batch(tx: &mut Sender, rx: &mut Receiver, n: u64) {
+    let mut msgs = [[0u8; 8]; BATCH];
+    let mut next = 0u64;
+    let mut expect = 0u64;
+    while next < n {
+        for m in msgs.iter_mut() {
+            *m = next.to_le_bytes();
+            next += 1;
+        }
+        let sent = tx.send_batch(black_box(&msgs), Timeout::NonBlocking).expect("send_batch");
+        assert_eq!(sent, BATCH, "a batch fits an empty ring");
+        let mut got = 0;
+        while got < BATCH {
+            got += rx
+                .recv_batch(BATCH - got, Timeout::NonBlocking, |m| {
+                    assert!(m.len() == 8 && m == expect.to_le_bytes(), "message {expect}: got {m:?}");
+                    expect += 1;
+                })
+                .expect("recv_batch");
+        }
+    }
+}
+
+/// Runs `mode` for `n` messages (rounded up to whole batches); the messages and the
+/// nanoseconds per message.
+fn run(mode: &str, n: u64) -> (u64, f64) {
+    let (kind, f): (Kind, fn(&mut Sender, &mut Receiver, u64)) = match mode {
+        "spsc-try" => (Kind::Spsc, run_try),
+        "spsc-block" => (Kind::Spsc, run_block),
+        "spsc-batch" => (Kind::Spsc, run_batch),
+        "mpmc-try" => (Kind::Mpmc, run_try),
+        "mpmc-block" => (Kind::Mpmc, run_block),
+        "mpmc-batch" => (Kind::Mpmc, run_batch),
+        _ => panic!("unknown mode {mode:?}: spsc-try, spsc-block, spsc-batch, mpmc-try, mpmc-block, mpmc-batch, all"),
+    };
+    // A batch mode moves whole batches.
+    let n = if mode.ends_with("batch") { n.next_multiple_of(BATCH as u64) } else { n };
+    let (mut tx, mut rx) = ends(kind);
+    // Warm up (and touch every slot once) outside the counted loop's first lap.
+    f(&mut tx, &mut rx, 2048);
+    let t = Instant::now();
+    f(&mut tx, &mut rx, n);
+    let ns = t.elapsed().as_nanos() as f64 / n as f64;
+    let (s, r) = (tx.stats(), rx.stats());
+    assert_eq!((s.messages, r.messages), (n + 2048, n + 2048), "statistics count every message");
+    // The sender's first call looks the receiver up once (its attach moved the epoch).
+    assert!(s.syscalls + r.syscalls <= 2, "no system call per message: {s:?} {r:?}");
+    (n, ns)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "all".into());
+    let n: u64 = args.next().map_or(1_000_000, |a| a.parse().expect("MESSAGES"));
+    let modes: Vec<&str> = if mode == "all" {
+        vec!["spsc-try", "spsc-block", "spsc-batch", "mpmc-try", "mpmc-block", "mpmc-batch"]
+    } else {
+        vec![mode.as_str()]
+    };
+    for m in modes {
+        let (n, ns) = run(m, n);
+        println!("{m:<11} {n} messages  {ns:.1} ns/msg");
+    }
+}

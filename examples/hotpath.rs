@@ -36,7 +36,10 @@ fn ends(kind: Kind) -> (Sender, Receiver) {
 }
 
 fn check(i: u64, len: usize, buf: &[u8; 8]) {
-    assert!(len == 8 && u64::from_le_bytes(*buf) == i, "message {i}: got {len} bytes {buf:?}");
+    assert!(
+        len == 8 && u64::from_le_bytes(*buf) == i,
+        "message {i}: got {len} bytes {buf:?}"
+    );
 }
 
 #[inline(never)]
@@ -69,7 +72,9 @@ fn run_batch(tx: &mut Sender, rx: &mut Receiver, n: u64) {
             *m = next.to_le_bytes();
             next += 1;
         }
-        let sent = tx.send_batch(black_box(&msgs), Timeout::NonBlocking).expect("send_batch");
+        let sent = tx
+            .send_batch(black_box(&msgs), Timeout::NonBlocking)
+            .expect("send_batch");
         assert_eq!(sent, BATCH, "a batch fits an empty ring");
         let mut got = 0;
         while got < BATCH {
@@ -96,7 +101,11 @@ fn run(mode: &str, n: u64) -> (u64, f64) {
         _ => panic!("unknown mode {mode:?}: spsc-try, spsc-block, spsc-batch, mpmc-try, mpmc-block, mpmc-batch, all"),
     };
     // A batch mode moves whole batches.
-    let n = if mode.ends_with("batch") { n.next_multiple_of(BATCH as u64) } else { n };
+    let n = if mode.ends_with("batch") {
+        n.next_multiple_of(BATCH as u64)
+    } else {
+        n
+    };
     let (mut tx, mut rx) = ends(kind);
     // Warm up (and touch every slot once) outside the counted loop's first lap.
     f(&mut tx, &mut rx, 2048);
@@ -104,7 +113,11 @@ fn run(mode: &str, n: u64) -> (u64, f64) {
     f(&mut tx, &mut rx, n);
     let ns = t.elapsed().as_nanos() as f64 / n as f64;
     let (s, r) = (tx.stats(), rx.stats());
-    assert_eq!((s.messages, r.messages), (n + 2048, n + 2048), "statistics count every message");
+    assert_eq!(
+        (s.messages, r.messages),
+        (n + 2048, n + 2048),
+        "statistics count every message"
+    );
     // The sender's first call looks the receiver up once (its attach moved the epoch).
     assert!(s.syscalls + r.syscalls <= 2, "no system call per message: {s:?} {r:?}");
     (n, ns)
@@ -115,7 +128,14 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "all".into());
     let n: u64 = args.next().map_or(1_000_000, |a| a.parse().expect("MESSAGES"));
     let modes: Vec<&str> = if mode == "all" {
-        vec!["spsc-try", "spsc-block", "spsc-batch", "mpmc-try", "mpmc-block", "mpmc-batch"]
+        vec![
+            "spsc-try",
+            "spsc-block",
+            "spsc-batch",
+            "mpmc-try",
+            "mpmc-block",
+            "mpmc-batch",
+        ]
     } else {
         vec![mode.as_str()]
     };

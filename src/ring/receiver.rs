@@ -260,7 +260,20 @@ impl RingReceiver {
 
     #[inline]
     fn take<R>(&mut self, timeout: Timeout, limit: usize, f: impl FnMut(&[u8]) -> R) -> Result<R> {
-        self.guarded(|me| me.take_checked(timeout, limit, f))
+        // `guarded`, spelled out for the fast path: the result is looked at (for a
+        // `Corrupted` to remember) only when it is an error, out of line.
+        self.shared.check_poison()?;
+        match self.take_checked(timeout, limit, f) {
+            Ok(r) => Ok(r),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// An error of a fast-path call, remembered if it is `Corrupted` (as `guarded` does).
+    #[cold]
+    #[inline(never)]
+    fn failed<T>(&self, e: Error) -> Result<T> {
+        self.shared.note(Err(e))
     }
 
     #[inline]

@@ -223,7 +223,21 @@ impl RingSender {
     #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
-        self.guarded(|me| me.send_checked(msg, timeout))
+        // `guarded`, spelled out for the fast path: the result is looked at (for a
+        // `Corrupted` to remember) only when it is an error, out of line, so a send that
+        // worked does not move its `Result` through a check.
+        self.shared.check_poison()?;
+        match self.send_checked(msg, timeout) {
+            Ok(()) => Ok(()),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// An error of a fast-path call, remembered if it is `Corrupted` (as `guarded` does).
+    #[cold]
+    #[inline(never)]
+    fn failed<T>(&self, e: Error) -> Result<T> {
+        self.shared.note(Err(e))
     }
 
     #[inline]

@@ -130,6 +130,17 @@ impl RingSender {
     fn check_receivers(&mut self) -> Result<()> {
         // Only an attach or a close moves the epoch, and no receiver comes back without
         // attaching: while the epoch stands still, the last verdict holds.
+        if endpoint::epoch(&self.shared.raw) != self.peers.epoch || self.peers.gone {
+            return self.recount_receivers();
+        }
+        Ok(())
+    }
+
+    /// [`check_receivers`](Self::check_receivers) once the epoch moved (or the last verdict
+    /// was "gone"): recounts the receivers, out of line.
+    #[cold]
+    #[inline(never)]
+    fn recount_receivers(&mut self) -> Result<()> {
         let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
         let gone = if moved {
             let (peers, shared) = (&mut self.peers, &self.shared);

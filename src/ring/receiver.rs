@@ -206,8 +206,10 @@ impl RingReceiver {
         if let Some(v) = Self::skip_and_retry(shared, imp, &mut op)? {
             return Ok(Some(v));
         }
-        if phase == Phase::Idle {
-            // A non-blocking receive reports empty only if the ring is (see `wait_held_up`).
+        // A non-blocking receive reports empty only if the ring is (see `wait_held_up`): only
+        // an MPMC ring can be held up, and `wait_held_up` starts with a clock read, so it is
+        // entered only when a slot is. (Under loom it gives up at once: no scan either.)
+        if phase == Phase::Idle && !crate::sync::MODEL && matches!(&*imp, RecvImp::Mpmc(c) if c.held_up_at().is_some()) {
             let v = super::wait_held_up(
                 shared,
                 0,
@@ -260,16 +262,17 @@ impl RingReceiver {
 
     #[inline]
     fn take<R>(&mut self, timeout: Timeout, limit: usize, f: impl FnMut(&[u8]) -> R) -> Result<R> {
-        // `guarded`, spelled out for the fast path: the result is looked at (for a
-        // `Corrupted` to remember) only when it is an error, out of line.
+        // `guarded`, spelled out for the fast path: only a `Corrupted` is handed to `note`
+        // (out of line); a result that is not one is passed on as it is.
         self.shared.check_poison()?;
         match self.take_checked(timeout, limit, f) {
             Ok(r) => Ok(r),
-            Err(e) => self.failed(e),
+            Err(e @ Error::Corrupted { .. }) => self.failed(e),
+            Err(e) => Err(e),
         }
     }
 
-    /// An error of a fast-path call, remembered if it is `Corrupted` (as `guarded` does).
+    /// A `Corrupted` of a fast-path call, remembered (as `guarded` does).
     #[cold]
     #[inline(never)]
     fn failed<T>(&self, e: Error) -> Result<T> {
@@ -292,7 +295,25 @@ impl RingReceiver {
     #[cold]
     #[inline(never)]
     fn take_slow<R>(&mut self, timeout: Timeout, limit: usize, mut f: impl FnMut(&[u8]) -> R) -> Result<(R, usize)> {
-        self.park_for_data(timeout, |imp| Self::try_take(imp, limit, &mut f))
+        if timeout == Timeout::NonBlocking && self.listener.get().is_none() {
+            // What `block_on` does for a call that may not wait (a `Phase::Spin` look, then the
+            // `Phase::Idle` attempt with its checks), minus the first look, which the fast path
+            // has just made: a spinning caller's empty poll pays one look at the ring, not three.
+            let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+            let r = crate::sys::count::counting(&mut self.stats.syscalls, || {
+                Self::attempt(shared, peers, imp, Phase::Idle, |imp| Self::try_take(imp, limit, &mut f))
+            });
+            return r?.ok_or(Error::WouldBlock);
+        }
+        // The fast path has just looked: `block_on`'s first look (its `Phase::Spin` attempt)
+        // would poll the ring again for nothing, so that one call of `op` finds nothing.
+        let mut looked = true;
+        self.park_for_data(timeout, |imp| {
+            if std::mem::take(&mut looked) {
+                return Ok(None);
+            }
+            Self::try_take(imp, limit, &mut f)
+        })
     }
 
     /// [`park_for_data_once`](Self::park_for_data_once), and for an end whose descriptor was asked for,

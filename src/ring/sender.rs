@@ -186,8 +186,10 @@ impl RingSender {
                 return op(imp);
             }
         }
-        if phase == Phase::Idle {
-            // A non-blocking send reports full only if the ring is (see `wait_held_up`).
+        // A non-blocking send reports full only if the ring is (see `wait_held_up`): only an
+        // MPMC ring can be held up, and `wait_held_up` starts with a clock read, so it is
+        // entered only when a slot is. (Under loom it gives up at once: no scan either.)
+        if phase == Phase::Idle && !crate::sync::MODEL && matches!(&*imp, SendImp::Mpmc(p) if p.held_up_at().is_some()) {
             return super::wait_held_up(
                 shared,
                 1,
@@ -234,17 +236,18 @@ impl RingSender {
     #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
-        // `guarded`, spelled out for the fast path: the result is looked at (for a
-        // `Corrupted` to remember) only when it is an error, out of line, so a send that
+        // `guarded`, spelled out for the fast path: only a `Corrupted` is handed to `note`
+        // (out of line); a result that is not one is passed on as it is, so a send that
         // worked does not move its `Result` through a check.
         self.shared.check_poison()?;
         match self.send_checked(msg, timeout) {
             Ok(()) => Ok(()),
-            Err(e) => self.failed(e),
+            Err(e @ Error::Corrupted { .. }) => self.failed(e),
+            Err(e) => Err(e),
         }
     }
 
-    /// An error of a fast-path call, remembered if it is `Corrupted` (as `guarded` does).
+    /// A `Corrupted` of a fast-path call, remembered (as `guarded` does).
     #[cold]
     #[inline(never)]
     fn failed<T>(&self, e: Error) -> Result<T> {
@@ -271,7 +274,16 @@ impl RingSender {
     #[cold]
     #[inline(never)]
     fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
+        // The fast path has just looked: `block_on`'s first look (its `Phase::Spin` attempt)
+        // would try the ring again for nothing, so that one call of the attempt finds nothing.
+        // (A non-blocking send on a full ring still goes through `block_on`, unlike a
+        // receive on an empty one: a second call of the algorithm's `try_send` here makes
+        // the compiler keep it out of line on the fast path, 32 instructions a message.)
+        let mut looked = true;
         self.park_for_room(timeout, |imp| {
+            if std::mem::take(&mut looked) {
+                return Ok(None);
+            }
             let sent = match imp {
                 SendImp::Spsc(p) => p.try_send(msg)?,
                 SendImp::Mpmc(p) => p.try_send(msg)?,

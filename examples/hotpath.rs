@@ -12,7 +12,9 @@
 //! MODE is one of `spsc-try` (`try_send` / `try_recv`), `spsc-block` (`send` / `recv`),
 //! `mpmc-try`, `mpmc-block`, `spsc-batch` and `mpmc-batch` (`send_batch` / `recv_batch` of
 //! 32), `spsc-empty` and `mpmc-empty` (`try_recv` on an empty ring: what a spinning
-//! receiver pays per poll), or `all` (the default, without the empty modes). Run natively it prints nanoseconds per message; under
+//! receiver pays per poll), the references `ref-arrayqueue` (crossbeam's `ArrayQueue`),
+//! `ref-rtrb` and `ref-rtrb-batch` (rtrb, single elements and chunks of 32), or `all` (the
+//! default: the ring modes without the empty ones). Run natively it prints nanoseconds per message; under
 //! `valgrind --tool=callgrind --toggle-collect='hotpath::run_*'` only the message loops are
 //! counted, and the script divides by the messages to get instructions per message, by layer
 //! (docs/benchmarks.md, "Where the time goes").
@@ -98,9 +100,68 @@ fn run_empty(_tx: &mut Sender, rx: &mut Receiver, n: u64) {
     }
 }
 
+// The references, in one thread too: crossbeam's `ArrayQueue` (the MPMC targets' baseline)
+// and rtrb (the SPSC and batch targets' baseline), 8-byte elements, as in `benches/ring.rs`.
+
+#[inline(never)]
+fn run_ref_arrayqueue(q: &crossbeam_queue::ArrayQueue<[u8; 8]>, n: u64) {
+    for i in 0..n {
+        q.push(black_box(i.to_le_bytes())).expect("push");
+        let m = q.pop().expect("pop");
+        assert!(u64::from_le_bytes(black_box(m)) == i, "message {i}");
+    }
+}
+
+#[inline(never)]
+fn run_ref_rtrb(p: &mut rtrb::Producer<[u8; 8]>, c: &mut rtrb::Consumer<[u8; 8]>, n: u64) {
+    for i in 0..n {
+        p.push(black_box(i.to_le_bytes())).expect("push");
+        let m = c.pop().expect("pop");
+        assert!(u64::from_le_bytes(black_box(m)) == i, "message {i}");
+    }
+}
+
+#[inline(never)]
+fn run_ref_rtrb_batch(p: &mut rtrb::Producer<[u8; 8]>, c: &mut rtrb::Consumer<[u8; 8]>, n: u64) {
+    let mut next = 0u64;
+    let mut expect = 0u64;
+    while next < n {
+        let chunk = p.write_chunk_uninit(BATCH).expect("room for a batch");
+        let k = chunk.fill_from_iter((0..BATCH as u64).map(|j| black_box((next + j).to_le_bytes())));
+        assert_eq!(k, BATCH);
+        next += BATCH as u64;
+        let chunk = c.read_chunk(BATCH).expect("a batch");
+        for m in chunk {
+            assert!(u64::from_le_bytes(black_box(m)) == expect, "message {expect}");
+            expect += 1;
+        }
+    }
+}
+
+/// Runs a reference mode; the messages and the nanoseconds per message.
+fn reference(mode: &str, n: u64) -> (u64, f64) {
+    let n = n.next_multiple_of(BATCH as u64);
+    let q = crossbeam_queue::ArrayQueue::new(1024);
+    let (mut p, mut c) = rtrb::RingBuffer::new(1024);
+    let f = |n| match mode {
+        "ref-arrayqueue" => run_ref_arrayqueue(&q, n),
+        "ref-rtrb" => run_ref_rtrb(&mut p, &mut c, n),
+        "ref-rtrb-batch" => run_ref_rtrb_batch(&mut p, &mut c, n),
+        _ => unreachable!(),
+    };
+    let mut f = f;
+    f(2048);
+    let t = Instant::now();
+    f(n);
+    (n, t.elapsed().as_nanos() as f64 / n as f64)
+}
+
 /// Runs `mode` for `n` messages (rounded up to whole batches); the messages and the
 /// nanoseconds per message.
 fn run(mode: &str, n: u64) -> (u64, f64) {
+    if mode.starts_with("ref-") {
+        return reference(mode, n);
+    }
     let (kind, f): (Kind, fn(&mut Sender, &mut Receiver, u64)) = match mode {
         "spsc-try" => (Kind::Spsc, run_try),
         "spsc-block" => (Kind::Spsc, run_block),
@@ -110,7 +171,10 @@ fn run(mode: &str, n: u64) -> (u64, f64) {
         "mpmc-batch" => (Kind::Mpmc, run_batch),
         "spsc-empty" => (Kind::Spsc, run_empty),
         "mpmc-empty" => (Kind::Mpmc, run_empty),
-        _ => panic!("unknown mode {mode:?}: spsc-try, spsc-block, spsc-batch, mpmc-try, mpmc-block, mpmc-batch, all"),
+        _ => panic!(
+            "unknown mode {mode:?}: spsc-try, spsc-block, spsc-batch, mpmc-try, mpmc-block, mpmc-batch, \
+             spsc-empty, mpmc-empty, ref-arrayqueue, ref-rtrb, ref-rtrb-batch, all"
+        ),
     };
     // A batch mode moves whole batches.
     let n = if mode.ends_with("batch") {

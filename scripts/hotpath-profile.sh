@@ -25,9 +25,9 @@ out="${KEEP:-$(mktemp -d)}"
 mkdir -p "$out"
 for m in "${modes[@]}"; do
     # The example warms up with 2048 messages inside the counted functions, then runs n
-    # (batch modes: rounded up to whole batches of 32).
+    # (batch and reference modes: rounded up to whole batches of 32).
     msgs=$n
-    case "$m" in *batch) msgs=$(( (n + 31) / 32 * 32 ));; esac
+    case "$m" in *batch | ref-*) msgs=$(( (n + 31) / 32 * 32 ));; esac
     msgs=$((msgs + 2048))
     valgrind --tool=callgrind --dump-instr=yes --toggle-collect='hotpath::run_*' \
         --callgrind-out-file="$out/$m.cg" "$bin" "$m" "$n" >/dev/null 2>"$out/$m.log"

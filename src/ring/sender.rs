@@ -180,6 +180,24 @@ impl RingSender {
                 Self::ring_data(shared);
             }
         }
+        if let (SendImp::Mpmc(_), true) = (&*imp, phase != Phase::Spin) {
+            // As a receive does before asking whether a producer lives
+            // (`RingReceiver::claim_grace`): a consumer between its claim and its release
+            // finishes within nanoseconds; a few short pauses for it first, while one holds a
+            // slot (the ring not full by the cursors, yet no room).
+            if !crate::sync::MODEL {
+                let backoff = crossbeam_utils::Backoff::new();
+                for _ in 0..super::receiver::CLAIM_GRACE_ROUNDS {
+                    if shared.span() >= shared.raw.geom().capacity {
+                        break;
+                    }
+                    backoff.spin();
+                    if let Some(v) = op(imp)? {
+                        return Ok(Some(v));
+                    }
+                }
+            }
+        }
         if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
             let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
             if p.reclaim_dead_hold(claim_live)? {

@@ -284,14 +284,23 @@ impl RingReceiver {
         if crate::sync::MODEL || !matches!(imp, RecvImp::Mpmc(_)) {
             return Ok(None);
         }
+        // The cursors apart: claimed positions not yet consumed (a corrupted pair only costs
+        // the bounded rounds).
+        let h = shared.raw.header();
+        let outstanding = || {
+            h.head.0.load(std::sync::atomic::Ordering::Acquire) != h.tail.0.load(std::sync::atomic::Ordering::Acquire)
+        };
+        if !outstanding() {
+            return Ok(None);
+        }
         let backoff = crossbeam_utils::Backoff::new();
         for _ in 0..CLAIM_GRACE_ROUNDS {
-            if shared.span() == 0 {
-                break;
-            }
             backoff.spin();
             if let Some(v) = op(imp)? {
                 return Ok(Some(v));
+            }
+            if !outstanding() {
+                break;
             }
         }
         Ok(None)

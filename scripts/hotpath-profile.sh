@@ -9,7 +9,7 @@
 # Counts are instructions, not time: the same on a noisy machine from run to run (to the
 # instruction), so a change of a few instructions per message shows. Builds the example with
 # line tables into target/hotpath (the optimised code is the release profile's). Needs
-# valgrind and addr2line (scripts/deps.sh installs them). Set LINES=N for the N costliest
+# valgrind and addr2line (scripts/deps.sh installs them) and python3. Set LINES=N for the N costliest
 # source lines of each mode, KEEP=DIR to keep the callgrind files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ shift || true
 modes=("$@")
 [ ${#modes[@]} -gt 0 ] || modes=(spsc-try spsc-block spsc-batch mpmc-try mpmc-block mpmc-batch)
 command -v valgrind >/dev/null && command -v addr2line >/dev/null || scripts/deps.sh
+command -v python3 >/dev/null || { echo "hotpath-profile.sh: needs python3 (scripts/callgrind_layers.py)" >&2; exit 1; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/hotpath}"
 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --example hotpath >&2
 bin="$CARGO_TARGET_DIR/release/examples/hotpath"

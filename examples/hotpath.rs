@@ -12,7 +12,7 @@
 //! MODE is one of `spsc-try` (`try_send` / `try_recv`), `spsc-block` (`send` / `recv`),
 //! `mpmc-try`, `mpmc-block`, `spsc-batch` and `mpmc-batch` (`send_batch` / `recv_batch` of
 //! 32), `spsc-empty` and `mpmc-empty` (`try_recv` on an empty ring: what a spinning
-//! receiver pays per poll), the references `ref-arrayqueue` (crossbeam's `ArrayQueue`),
+//! receiver pays per poll), `spsc-full` and `mpmc-full` (`try_send` on a full ring), the references `ref-arrayqueue` (crossbeam's `ArrayQueue`),
 //! `ref-rtrb` and `ref-rtrb-batch` (rtrb, single elements and chunks of 32), or `all` (the
 //! default: the ring modes without the empty ones). Run natively it prints nanoseconds per message; under
 //! `valgrind --tool=callgrind --toggle-collect='hotpath::run_*'` only the message loops are
@@ -100,6 +100,14 @@ fn run_empty(_tx: &mut Sender, rx: &mut Receiver, n: u64) {
     }
 }
 
+#[inline(never)]
+fn run_full(tx: &mut Sender, _rx: &mut Receiver, n: u64) {
+    for _ in 0..n {
+        let r = tx.try_send(black_box(&[0xA5; 8]));
+        assert!(matches!(r, Err(ipcring::Error::WouldBlock)), "a full ring: {r:?}");
+    }
+}
+
 // The references, in one thread too: crossbeam's `ArrayQueue` (the MPMC targets' baseline)
 // and rtrb (the SPSC and batch targets' baseline), 8-byte elements, as in `benches/ring.rs`.
 
@@ -171,6 +179,8 @@ fn run(mode: &str, n: u64) -> (u64, f64) {
         "mpmc-batch" => (Kind::Mpmc, run_batch),
         "spsc-empty" => (Kind::Spsc, run_empty),
         "mpmc-empty" => (Kind::Mpmc, run_empty),
+        "spsc-full" => (Kind::Spsc, run_full),
+        "mpmc-full" => (Kind::Mpmc, run_full),
         _ => panic!(
             "unknown mode {mode:?}: spsc-try, spsc-block, spsc-batch, mpmc-try, mpmc-block, mpmc-batch, \
              spsc-empty, mpmc-empty, ref-arrayqueue, ref-rtrb, ref-rtrb-batch, all"
@@ -183,13 +193,24 @@ fn run(mode: &str, n: u64) -> (u64, f64) {
         n
     };
     let (mut tx, mut rx) = ends(kind);
+    let mut filled = 0;
+    if mode.ends_with("full") {
+        while tx.try_send(&[0xA5; 8]).is_ok() {
+            filled += 1;
+        }
+    }
     // Warm up (and touch every slot once) outside the counted loop's first lap.
     f(&mut tx, &mut rx, 2048);
     let t = Instant::now();
     f(&mut tx, &mut rx, n);
     let ns = t.elapsed().as_nanos() as f64 / n as f64;
-    let (s, r) = (tx.stats(), rx.stats());
-    let moved = if mode.ends_with("empty") { 0 } else { n + 2048 };
+    let (mut s, r) = (tx.stats(), rx.stats());
+    s.messages -= filled;
+    let moved = if mode.ends_with("empty") || mode.ends_with("full") {
+        0
+    } else {
+        n + 2048
+    };
     assert_eq!(
         (s.messages, r.messages),
         (moved, moved),

@@ -292,21 +292,32 @@ impl RingSender {
     #[cold]
     #[inline(never)]
     fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        // The fast path has just looked: `block_on`'s first look (its `Phase::Spin` attempt)
-        // would try the ring again for nothing, so that one call of the attempt finds nothing.
-        // (A non-blocking send on a full ring still goes through `block_on`, unlike a
-        // receive on an empty one: a second call of the algorithm's `try_send` here makes
-        // the compiler keep it out of line on the fast path, 32 instructions a message.)
-        let mut looked = true;
-        self.park_for_room(timeout, |imp| {
-            if std::mem::take(&mut looked) {
-                return Ok(None);
-            }
+        let mut op = |imp: &mut SendImp| {
             let sent = match imp {
                 SendImp::Spsc(p) => p.try_send(msg)?,
                 SendImp::Mpmc(p) => p.try_send(msg)?,
             };
             Ok(sent.then_some(()))
+        };
+        if timeout == Timeout::NonBlocking && self.listener.get().is_none() {
+            // What `block_on` does for a call that may not wait (a `Phase::Spin` attempt, then
+            // the `Phase::Idle` one after the checks made before it), minus the first
+            // attempt, which the fast path has just made.
+            let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+            let r = crate::sys::count::counting(&mut self.stats.syscalls, || {
+                Self::slow_checks(shared, peers, Phase::Idle)?;
+                Self::attempt(shared, imp, Phase::Idle, &mut op)
+            });
+            return r?.ok_or(Error::WouldBlock);
+        }
+        // The fast path has just looked: `block_on`'s first look (its `Phase::Spin` attempt)
+        // would try the ring again for nothing, so that one call of the attempt finds nothing.
+        let mut looked = true;
+        self.park_for_room(timeout, |imp| {
+            if std::mem::take(&mut looked) {
+                return Ok(None);
+            }
+            op(imp)
         })
     }
 

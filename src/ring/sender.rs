@@ -130,6 +130,17 @@ impl RingSender {
     fn check_receivers(&mut self) -> Result<()> {
         // Only an attach or a close moves the epoch, and no receiver comes back without
         // attaching: while the epoch stands still, the last verdict holds.
+        if endpoint::epoch(&self.shared.raw) != self.peers.epoch || self.peers.gone {
+            return self.recount_receivers();
+        }
+        Ok(())
+    }
+
+    /// [`check_receivers`](Self::check_receivers) once the epoch moved (or the last verdict
+    /// was "gone"): recounts the receivers, out of line.
+    #[cold]
+    #[inline(never)]
+    fn recount_receivers(&mut self) -> Result<()> {
         let moved = endpoint::epoch(&self.shared.raw) != self.peers.epoch;
         let gone = if moved {
             let (peers, shared) = (&mut self.peers, &self.shared);
@@ -169,14 +180,34 @@ impl RingSender {
                 Self::ring_data(shared);
             }
         }
+        if let (SendImp::Mpmc(_), true) = (&*imp, phase != Phase::Spin) {
+            // As a receive does before asking whether a producer lives
+            // (`RingReceiver::claim_grace`): a consumer between its claim and its release
+            // finishes within nanoseconds; a few short pauses for it first, while one holds a
+            // slot (the ring not full by the cursors, yet no room).
+            if !crate::sync::MODEL {
+                let backoff = crossbeam_utils::Backoff::new();
+                for _ in 0..super::receiver::CLAIM_GRACE_ROUNDS {
+                    if shared.span() >= shared.raw.geom().capacity {
+                        break;
+                    }
+                    backoff.spin();
+                    if let Some(v) = op(imp)? {
+                        return Ok(Some(v));
+                    }
+                }
+            }
+        }
         if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
             let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
             if p.reclaim_dead_hold(claim_live)? {
                 return op(imp);
             }
         }
-        if phase == Phase::Idle {
-            // A non-blocking send reports full only if the ring is (see `wait_held_up`).
+        // A non-blocking send reports full only if the ring is (see `wait_held_up`): only an
+        // MPMC ring can be held up, and `wait_held_up` starts with a clock read, so it is
+        // entered only when a slot is. (Under loom it gives up at once: no scan either.)
+        if phase == Phase::Idle && !crate::sync::MODEL && matches!(&*imp, SendImp::Mpmc(p) if p.held_up_at().is_some()) {
             return super::wait_held_up(
                 shared,
                 1,
@@ -223,7 +254,22 @@ impl RingSender {
     #[inline]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
-        self.guarded(|me| me.send_checked(msg, timeout))
+        // `guarded`, spelled out for the fast path: only a `Corrupted` is handed to `note`
+        // (out of line); a result that is not one is passed on as it is, so a send that
+        // worked does not move its `Result` through a check.
+        self.shared.check_poison()?;
+        match self.send_checked(msg, timeout) {
+            Ok(()) => Ok(()),
+            Err(e @ Error::Corrupted { .. }) => self.failed(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A `Corrupted` of a fast-path call, remembered (as `guarded` does).
+    #[cold]
+    #[inline(never)]
+    fn failed<T>(&self, e: Error) -> Result<T> {
+        self.shared.note(Err(e))
     }
 
     #[inline]
@@ -246,12 +292,32 @@ impl RingSender {
     #[cold]
     #[inline(never)]
     fn send_slow(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        self.park_for_room(timeout, |imp| {
+        let mut op = |imp: &mut SendImp| {
             let sent = match imp {
                 SendImp::Spsc(p) => p.try_send(msg)?,
                 SendImp::Mpmc(p) => p.try_send(msg)?,
             };
             Ok(sent.then_some(()))
+        };
+        if timeout == Timeout::NonBlocking && self.listener.get().is_none() {
+            // What `block_on` does for a call that may not wait (a `Phase::Spin` attempt, then
+            // the `Phase::Idle` one after the checks made before it), minus the first
+            // attempt, which the fast path has just made.
+            let (shared, peers, imp) = (&self.shared, &mut self.peers, &mut self.imp);
+            let r = crate::sys::count::counting(&mut self.stats.syscalls, || {
+                Self::slow_checks(shared, peers, Phase::Idle)?;
+                Self::attempt(shared, imp, Phase::Idle, &mut op)
+            });
+            return r?.ok_or(Error::WouldBlock);
+        }
+        // The fast path has just looked: `block_on`'s first look (its `Phase::Spin` attempt)
+        // would try the ring again for nothing, so that one call of the attempt finds nothing.
+        let mut looked = true;
+        self.park_for_room(timeout, |imp| {
+            if std::mem::take(&mut looked) {
+                return Ok(None);
+            }
+            op(imp)
         })
     }
 

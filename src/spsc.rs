@@ -422,6 +422,12 @@ impl SpscProducer {
     pub fn take_lone_padding(&mut self) -> bool {
         core::mem::take(&mut self.lone_padding)
     }
+
+    /// [`take_lone_padding`](Self::take_lone_padding) without taking it.
+    #[inline]
+    pub fn lone_padding(&self) -> bool {
+        self.lone_padding
+    }
 }
 
 /// The consumer side. Owned by exactly one `Receiver`.
@@ -481,6 +487,12 @@ impl SpscConsumer {
     #[inline]
     pub fn take_passed_padding(&mut self) -> bool {
         core::mem::take(&mut self.passed_padding)
+    }
+
+    /// [`take_passed_padding`](Self::take_passed_padding) without taking it.
+    #[inline]
+    pub fn passed_padding(&self) -> bool {
+        self.passed_padding
     }
 
     /// The next message at or after the offset `pos` (`pos == head` passes a padding record

@@ -86,6 +86,22 @@ impl PeerCache {
     /// does not move the epoch, when the last count is older than half a park slice. The age
     /// is checked before every sleep, and only every 64th time by calls that do not sleep: a
     /// clock read costs as much as a send.
+    /// Whether a call that does not sleep may take the cached "not gone" as it is, with no
+    /// more than a load of the epoch: the epoch has not moved since the last count, that
+    /// count found a peer, and this is not a call on which [`gone`](Self::gone) would read
+    /// the clock (every 64th). `false` means: ask `gone` (which then counts this call).
+    #[inline]
+    pub(super) fn quiet(&mut self, shared: &Shared) -> bool {
+        if self.gone || self.checked.is_none() || endpoint::epoch(&shared.raw) != self.epoch {
+            return false;
+        }
+        if self.polls.wrapping_add(1) % 64 == 0 {
+            return false;
+        }
+        self.polls = self.polls.wrapping_add(1);
+        true
+    }
+
     pub(super) fn gone(&mut self, shared: &Shared, phase: Phase) -> Result<bool> {
         let epoch = endpoint::epoch(&shared.raw);
         if epoch == self.epoch && self.checked.is_some() {

@@ -334,6 +334,17 @@ impl RingReceiver {
         // The fast path: a message now. Everything else is cold.
         let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
             Some(got) => got,
+            // A spinning caller's empty poll on SPSC: the look just made was the whole look
+            // (the record at our position is not published), the poison was checked on the
+            // way in, and with the senders' verdict cached and nothing to ring for a passed
+            // padding record, that is all `take_slow` would find.
+            None if timeout == Timeout::NonBlocking
+                && matches!(&self.imp, RecvImp::Spsc(c) if !c.passed_padding())
+                && self.listener.get().is_none()
+                && self.peers.quiet(&self.shared) =>
+            {
+                return Err(Error::WouldBlock)
+            }
             None => self.take_slow(timeout, limit, &mut f)?,
         };
         self.stats.messages += 1;

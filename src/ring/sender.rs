@@ -281,6 +281,15 @@ impl RingSender {
             SendImp::Mpmc(p) => p.try_send(msg)?,
         };
         if !sent {
+            // A spinning caller on a full SPSC ring: as a receive on an empty one (see
+            // `RingReceiver::take_checked`).
+            if timeout == Timeout::NonBlocking
+                && matches!(&self.imp, SendImp::Spsc(p) if !p.lone_padding())
+                && self.listener.get().is_none()
+                && self.peers.quiet(&self.shared)
+            {
+                return Err(Error::WouldBlock);
+            }
             self.send_slow(msg, timeout)?;
         }
         self.stats.messages += 1;

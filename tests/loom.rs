@@ -66,10 +66,11 @@
 //! Each model explores exhaustively up to its own preemption bound (2 to 4, tuned so the whole
 //! suite took about a minute on two cores before the asymmetric-fence models; the membarrier
 //! model's extra scheduling points made it 9 minutes on the loaded 2-core machine of
-//! 2026-12-06, the SPSC blocking models most, and ABI 5's records (a message count beside
-//! each cursor) pushed `spsc_wraparound_try`, `spsc_wraparound_blocking` and the asymmetric
-//! `blocking_wakeup_send_only` past 10 minutes each at bound 3, so those three run at 2; see
-//! the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
+//! 2026-12-06, the SPSC blocking models most; ABI 5's records (a message count beside each
+//! cursor) pushed `spsc_wraparound_try`, `spsc_wraparound_blocking` and the asymmetric
+//! `blocking_wakeup_send_only` past 10 minutes each at bound 3, so those three ran at 2
+//! until ABI 6, whose consumer reads only record headers: the whole suite now takes about a
+//! minute again, with those three back at 3; see the `model(..)` calls). `LOOM_MAX_PREEMPTIONS`,
 //! if set, replaces every model's bound (2 runs the suite in about 20 s; 4 and above take
 //! far longer, the MPMC and blocking SPSC models most). The other `LOOM_*` variables
 //! (`LOOM_LOCATION=1` for source locations in reports, `LOOM_LOG`, `LOOM_MAX_BRANCHES`, ...)
@@ -277,8 +278,9 @@ const SPSC_MSGS: u8 = 4;
 /// (the wrap) happens-after the read of its previous message.
 #[test]
 fn spsc_wraparound_try() {
-    // Bound 2: with ABI 5's records bound 3 ran past 10 minutes (2 explores it in seconds).
-    model("spsc_wraparound_try", 2, || {
+    // Bound 3 again since ABI 6 (the consumer reads only record headers, the cursors are one
+    // word each): about 10 s here; with ABI 5's records bound 3 ran past 10 minutes.
+    model("spsc_wraparound_try", 3, || {
         let ring = ring(Kind::Spsc, 2);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -302,9 +304,9 @@ fn spsc_wraparound_try() {
 /// the ring is full / empty and must be woken by the other (a lost wake-up is a deadlock).
 #[test]
 fn spsc_wraparound_blocking() {
-    // Bound 2: with ABI 5's records (a count word beside each cursor) and the membarrier
-    // model's scheduling points, bound 3 ran past 10 minutes; 2 explores it in seconds.
-    model("spsc_wraparound_blocking", 2, || {
+    // Bound 3 again since ABI 6 (see `spsc_wraparound_try`); with ABI 5's records and the
+    // membarrier model's scheduling points, bound 3 ran past 10 minutes.
+    model("spsc_wraparound_blocking", 3, || {
         let ring = ring(Kind::Spsc, 2);
         let mut tx = ring.attach_sender().unwrap();
         let mut rx = ring.attach_receiver().unwrap();
@@ -530,9 +532,9 @@ fn blocking_wakeup_send_model(name: &'static str, bound: usize, ring: fn(Kind, u
 /// deadlock.
 #[test]
 fn blocking_wakeup_send_only() {
-    // Bound 2 for the asymmetric twin: bound 3 ran past 10 minutes with ABI 5's records and
-    // the membarrier model (the full-fence twin below still runs at 3).
-    blocking_wakeup_send_only_model("blocking_wakeup_send_only", 2, ring);
+    // Bound 3, as its full-fence twin below, since ABI 6 (with ABI 5's records and the
+    // membarrier model it ran past 10 minutes at 3, so it ran at 2).
+    blocking_wakeup_send_only_model("blocking_wakeup_send_only", 3, ring);
 }
 
 /// The same on a ring with full fences (`fence=full`).

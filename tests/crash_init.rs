@@ -465,7 +465,12 @@ fn concurrent_cleaners_never_remove_a_new_ring() {
             let mut sorted = codes.map(code_name);
             sorted.sort();
             if created {
-                assert_eq!(oks, 1, "round {round}: {sorted:?}");
+                // One cleaner removed the stale ring. The other may also report Ok: it can
+                // find the ring already gone but its doorbells not yet (the first removes the
+                // ring, then its bells) and remove those, as `remove` does for leftover
+                // bells. What must hold is that the new ring survives (checked in
+                // `free_race`).
+                assert!((1..=2).contains(&oks), "round {round}: {sorted:?}");
                 assert!(
                     codes.iter().all(|&c| c == 0 || c == 1 || c == 3),
                     "round {round}: {sorted:?}"
@@ -481,6 +486,8 @@ fn concurrent_cleaners_never_remove_a_new_ring() {
                     "free: Ok + NotFound"
                 } else if sorted == ["InUse", "Ok"] {
                     "free: Ok + InUse (met the new ring initialising)"
+                } else if created && sorted == ["Ok", "Ok"] {
+                    "free: Ok + Ok (the second removed the first's doorbells)"
                 } else {
                     "free: other (creator lost its fresh object)"
                 })

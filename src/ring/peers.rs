@@ -81,11 +81,6 @@ impl PeerCache {
         self.checked = None;
     }
 
-    /// Whether every peer that concerns this end is gone (at least one concerned it, none
-    /// is alive now). Recounts when the attach/close epoch moved; otherwise, because a death
-    /// does not move the epoch, when the last count is older than half a park slice. The age
-    /// is checked before every sleep, and only every 64th time by calls that do not sleep: a
-    /// clock read costs as much as a send.
     /// Whether a call that does not sleep may take the cached "not gone" as it is, with no
     /// more than a load of the epoch: the epoch has not moved since the last count, that
     /// count found a peer, and this is not a call on which [`gone`](Self::gone) would read
@@ -102,6 +97,11 @@ impl PeerCache {
         true
     }
 
+    /// Whether every peer that concerns this end is gone (at least one concerned it, none
+    /// is alive now). Recounts when the attach/close epoch moved; otherwise, because a death
+    /// does not move the epoch, when the last count is older than half a park slice. The age
+    /// is checked before every sleep, and only every 64th time by calls that do not sleep: a
+    /// clock read costs as much as a send.
     pub(super) fn gone(&mut self, shared: &Shared, phase: Phase) -> Result<bool> {
         let epoch = endpoint::epoch(&shared.raw);
         if epoch == self.epoch && self.checked.is_some() {

@@ -7,7 +7,8 @@
 //!   (endpoints keep working on an unlinked object), so the name exists only while a case is
 //!   being set up;
 //! - while a name exists it is also in a fixed table that a SIGINT / SIGTERM / SIGHUP handler
-//!   walks with async-signal-safe calls (`shm_unlink`, `mq_unlink`, `unlink`) before the
+//!   walks with async-signal-safe calls (`shm_unlink`, `mq_unlink`, `unlink`; a ring's
+//!   doorbell FIFOs are entries of their own) before the
 //!   signal takes its default course. Children inherit the table and the handler, and get
 //!   SIGTERM when the bench dies (`PR_SET_PDEATHSIG`), so an object a child was creating
 //!   just then is removed by the child itself; unlinking a name twice is harmless.
@@ -26,7 +27,7 @@ enum Kind {
     Path = 3,
 }
 
-const SLOTS: usize = 16;
+const SLOTS: usize = 32;
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_NAME: AtomicPtr<c_char> = AtomicPtr::new(null_mut());
 #[allow(clippy::declare_interior_mutable_const)]
@@ -121,7 +122,13 @@ impl Named {
     /// `None` for transports without one (`pipe://`, `tcp://`).
     pub fn new(scheme: &str, target: &str, addr: &str) -> Option<Named> {
         let entries: Vec<(Kind, String)> = match scheme {
-            "shm" => vec![(Kind::Shm, format!("/{target}"))],
+            // The ring and its two doorbell FIFOs beside it (`NAME.bell-rx`, `NAME.bell-tx`;
+            // `ipcring::unlink` removes all three, the signal handler needs each name).
+            "shm" => vec![
+                (Kind::Shm, format!("/{target}")),
+                (Kind::Path, format!("/dev/shm/{target}.bell-rx")),
+                (Kind::Path, format!("/dev/shm/{target}.bell-tx")),
+            ],
             "mq" => vec![
                 (Kind::Mq, format!("/{target}")),
                 (

@@ -129,6 +129,37 @@ pub fn used(head: u64, tail: u64, area: u64) -> Option<(u64, u64)> {
     (bytes + SPSC_SLACK <= area && msgs * RECORD_HEADER_SIZE <= bytes).then_some((bytes, msgs))
 }
 
+/// Bytes of padding a record of `r` bytes at the offset `off` needs first: 0 if it fits
+/// before the end of the area, else the rest of the area (a padding record, see the module
+/// docs).
+#[inline]
+pub fn padding(off: u64, r: u64, area: u64) -> u64 {
+    if off + r <= area {
+        0
+    } else {
+        area - off
+    }
+}
+
+/// The bytes a producer may still write, with `used` bytes and `queued` messages in flight
+/// (checked by [`used`]) and at most `max_msgs` queued: the area less `SLACK` (the zeroed
+/// header that must follow the last record) less `used`, or 0 at the message bound.
+#[inline]
+pub fn free_bytes(used: u64, queued: u64, area: u64, max_msgs: u64) -> u64 {
+    if queued >= max_msgs {
+        return 0;
+    }
+    area - SPSC_SLACK - used
+}
+
+/// Whether a record of `r` bytes would fit after the tail word `tail`, by the head word
+/// `head` (padding included): `None` if the two words make no sense together (see [`used`]).
+/// What `Ring`'s readiness asks of a snapshot; the producer does the same on its cached copy.
+pub fn fits(head: u64, tail: u64, area: u64, max_msgs: u64, r: u64) -> Option<bool> {
+    let (used, queued) = used(head, tail, area)?;
+    Some(free_bytes(used, queued, area, max_msgs) >= padding(offset(tail), r, area) + r)
+}
+
 /// The cursor word near the message count `pos` for an area of `area` bytes: `pos`'s low
 /// bits, and `pos` reduced into the area as the offset (the test hook `Ring::debug_start_at`
 /// starts rings there).
@@ -171,10 +202,11 @@ enum Rec {
     Pad,
 }
 
-/// Reads the header at `off` (a multiple of 8 inside the area): `None` if nothing is
-/// published there yet, else the record, validated.
+/// Reads the header at `off` (a multiple of 8 inside the area of `area` bytes, in a ring of
+/// messages of up to `max_len` bytes): `None` if nothing is published there yet, else the
+/// record, validated.
 #[inline]
-fn record_at(ring: &RawRing, off: u64, area: u64) -> Result<Option<Rec>> {
+fn record_at(ring: &RawRing, off: u64, area: u64, max_len: u64) -> Result<Option<Rec>> {
     let (len, flags) = RecordHeader::unpack(ring.record(off).word.load(Ordering::Acquire));
     if flags == 0 {
         return Ok(None);
@@ -182,7 +214,7 @@ fn record_at(ring: &RawRing, off: u64, area: u64) -> Result<Option<Rec>> {
     let len = len as u64;
     match flags {
         RECORD_MESSAGE => {
-            if len > ring.geom().msg_size {
+            if len > max_len {
                 return Err(corrupted(ring, "message length above msg_size"));
             }
             let r = record_size(len);
@@ -213,8 +245,15 @@ pub struct SpscProducer {
     tail: u64,
     /// Messages written below `tail` (full count).
     msgs: u64,
-    /// The last consumer cursor word we loaded.
+    /// The last consumer cursor word we loaded (and checked).
     cached_head: u64,
+    /// The fast path's bound, by `cached_head`: records may be written at offsets up to
+    /// `limit` (at most the area's end, so no padding) without looking further. It stays
+    /// put as the tail moves into the free bytes (tail + free is constant); a wrap to offset
+    /// 0 sets it to 0, so the next call takes the slow path and sets it again.
+    limit: u64,
+    /// `msgs` at which the message bound is reached, by `cached_head`.
+    msgs_limit: u64,
     /// Set when `room` published a padding record alone: the caller rings the data bell
     /// (`take_lone_padding`).
     lone_padding: bool,
@@ -227,12 +266,13 @@ impl SpscProducer {
     pub fn new(ring: RawRing) -> Result<Self> {
         let h = ring.header();
         let area = ring.geom().area();
+        let max_len = ring.geom().msg_size;
         let (mut msgs, mut tail) = load_cursor(&h.tail);
         if tail >= area || tail % RECORD_ALIGN != 0 {
             return Err(corrupted(&ring, "spsc tail outside the area"));
         }
         let mut walked = 0;
-        while let Some(rec) = record_at(&ring, tail, area)? {
+        while let Some(rec) = record_at(&ring, tail, area, max_len)? {
             let next = match rec {
                 Rec::Msg(_, next) => {
                     msgs = msgs.wrapping_add(1);
@@ -256,57 +296,104 @@ impl SpscProducer {
             tail,
             msgs,
             cached_head: 0,
+            limit: 0,
+            msgs_limit: msgs,
             lone_padding: false,
         };
-        p.refresh()?;
+        p.publish_if_moved();
+        p.take_head(h.head.0.load(Ordering::Acquire))?;
         Ok(p)
     }
 
-    /// Loads the consumer's cursor word and checks it against ours. Publishes ours first: a
-    /// batch that goes on writing as the consumer frees room never runs a whole area ahead
-    /// of its published word, so the walk that repairs a word a killed producer left behind
-    /// (`new`) only ever crosses records of the current lap.
+    /// Publishes our cursor word unless the shared one already says it (only we store it).
+    #[inline]
+    fn publish_if_moved(&self) {
+        let tail = &self.ring.header().tail;
+        if tail.0.load(Ordering::Relaxed) != word(self.msgs, self.tail) {
+            store_cursor(tail, self.msgs, self.tail, Ordering::Release);
+        }
+    }
+
+    /// Loads the consumer's cursor word and, if it moved, checks it against ours. Publishes
+    /// ours first: a batch that goes on writing as the consumer frees room never runs a
+    /// whole area ahead of its published word, so the walk that repairs a word a killed
+    /// producer left behind (`new`) only ever crosses records of the current lap. (A word
+    /// that did not move was checked when loaded, and ours only moved into the free bytes
+    /// since: a poll of a full ring is two loads.)
     #[cold]
     fn refresh(&mut self) -> Result<()> {
-        store_cursor(&self.ring.header().tail, self.msgs, self.tail, Ordering::Release);
+        self.publish_if_moved();
         let head = self.ring.header().head.0.load(Ordering::Acquire);
+        if head != self.cached_head {
+            self.take_head(head)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the consumer's cursor word `head` against ours, and caches it.
+    fn take_head(&mut self, head: u64) -> Result<()> {
         match used(head, word(self.msgs, self.tail), self.area) {
             Some((_, n)) if n <= self.max_msgs => {
                 self.cached_head = head;
+                self.set_limits();
                 Ok(())
             }
             _ => Err(corrupted(&self.ring, "spsc head ahead of tail or too far behind")),
         }
     }
 
-    /// Free bytes by the cached consumer cursor, less `SLACK` (the zeroed header that must
-    /// follow the last record), or 0 when the message bound is reached.
+    /// Free bytes by the cached consumer cursor (see [`free_bytes`]).
     #[inline]
     fn free(&self) -> u64 {
-        if (self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK) >= self.max_msgs {
-            return 0;
-        }
+        let queued = self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK;
         let ho = offset(self.cached_head);
         // The cached word was checked against ours when loaded, and ours only moved into the
         // free bytes since.
         let used = if self.tail >= ho { self.tail - ho } else { self.area - ho + self.tail };
-        self.area - SPSC_SLACK - used
+        free_bytes(used, queued, self.area, self.max_msgs)
+    }
+
+    /// Sets the fast path's bounds (`limit`, `msgs_limit`) from the cached consumer cursor.
+    fn set_limits(&mut self) {
+        let queued = self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK;
+        // queued <= max_msgs: checked when the word was cached, and `free` keeps to it.
+        self.msgs_limit = self.msgs.wrapping_add(self.max_msgs.saturating_sub(queued));
+        self.limit = self.area.min(self.tail + self.free());
     }
 
     /// Makes room for a record of `r` bytes at the tail: `Ok(true)` when it can be written at
-    /// `self.tail` now. Writes a padding record first where the record would cross the end
-    /// (see the module docs); one that is then alone is published (`Ok(false)`).
+    /// `self.tail` now. The fast path is two compares against bounds cached from the
+    /// consumer's cursor; [`room_slow`](Self::room_slow) does the rest.
     #[inline]
     fn room(&mut self, r: u64) -> Result<bool> {
+        if self.tail + r <= self.limit && self.msgs != self.msgs_limit {
+            return Ok(true);
+        }
+        self.room_slow(r)
+    }
+
+    /// [`room`](Self::room) past the cached bounds: refreshes the consumer's cursor if the
+    /// record does not fit by the cached one (a ring still full by a cursor that did not
+    /// move is `Ok(false)` at once: the poll of a spinning sender), writes a padding record
+    /// first where the record would cross the end (see the module docs; one that is then
+    /// alone is published, and the answer is `Ok(false)`), and sets the bounds again.
+    #[inline(never)]
+    fn room_slow(&mut self, r: u64) -> Result<bool> {
         let off = self.tail;
-        let pad = if off + r <= self.area { 0 } else { self.area - off };
+        let pad = padding(off, r, self.area);
         let mut free = self.free();
         if free < pad + r {
             // Possibly full: refresh the consumer's cursor and look again.
+            let before = self.cached_head;
             self.refresh()?;
+            if self.cached_head == before && (pad == 0 || free < pad) {
+                // Nothing moved, and no padding record to write alone either.
+                return Ok(false);
+            }
             free = self.free();
         }
         if pad == 0 {
+            self.set_limits();
             return Ok(free >= r);
         }
         // `free` is 0 at the message bound, and pad >= 8: no padding is written then.
@@ -319,6 +406,7 @@ impl SpscProducer {
         let padding = RecordHeader::pack((pad - RECORD_HEADER_SIZE) as u32, RECORD_PADDING);
         self.ring.record(off).word.store(padding, orderings::SPSC_PUBLISH);
         self.tail = 0;
+        self.set_limits();
         if free - pad < r {
             // The record goes at offset 0 once the consumer has passed the padding: publish
             // our cursor and ring, or a consumer parked on an empty ring would never move
@@ -336,6 +424,10 @@ impl SpscProducer {
     fn seal(&mut self, len: usize) {
         let off = self.tail;
         let next = after(off, record_size(len as u64), self.area);
+        if next == 0 {
+            // A wrap: `limit` was an offset in the lap behind us (see the field).
+            self.limit = 0;
+        }
         self.ring.record(next).word.store(0, Ordering::Relaxed);
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
         let word = RecordHeader::pack(len as u32, RECORD_MESSAGE);
@@ -436,6 +528,8 @@ pub struct SpscConsumer {
     ring: RawRing,
     /// The area's length in bytes.
     area: u64,
+    /// The largest message (`msg_size`).
+    max_len: u64,
     /// Our read position (an offset): records below it are consumed. Published to the shared
     /// `head` by `release`, `release_n`, a batch, and when passing a padding record.
     head: u64,
@@ -460,6 +554,7 @@ impl SpscConsumer {
         Ok(SpscConsumer {
             ring,
             area: ring.geom().area(),
+            max_len: ring.geom().msg_size,
             head,
             msgs,
             peeked: head,
@@ -500,7 +595,7 @@ impl SpscConsumer {
     #[inline]
     fn next_from(&mut self, mut pos: u64) -> Result<Option<(u64, usize, u64)>> {
         loop {
-            match record_at(&self.ring, pos, self.area)? {
+            match record_at(&self.ring, pos, self.area, self.max_len)? {
                 None => return Ok(None),
                 Some(Rec::Msg(len, next)) => return Ok(Some((pos, len, next))),
                 Some(Rec::Pad) => {

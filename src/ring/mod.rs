@@ -100,13 +100,12 @@ impl Shared {
         Ok(())
     }
 
-    /// Passes `r` on, remembering a `Corrupted` for [`check_poison`](Shared::check_poison).
-    #[inline]
-    fn note<T>(&self, r: Result<T>) -> Result<T> {
-        if let Err(Error::Corrupted { .. }) = &r {
-            self.corrupted.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        r
+    /// Remembers a `Corrupted` for [`check_poison`](Shared::check_poison) and returns it.
+    #[cold]
+    #[inline(never)]
+    fn note_corrupted<T>(&self, e: Error) -> Result<T> {
+        self.corrupted.store(true, std::sync::atomic::Ordering::Relaxed);
+        Err(e)
     }
 
     /// MPMC: positions claimed and not yet consumed now, a snapshot of the cursors clamped
@@ -160,15 +159,7 @@ impl Shared {
         let h = self.raw.header();
         let head = h.head.0.load(Ordering::Acquire);
         let tail = h.tail.0.load(Ordering::Acquire);
-        let Some((used, msgs)) = crate::spsc::used(head, tail, g.area()) else {
-            return true; // a snapshot of a moving ring, or the next call reports corruption
-        };
-        if msgs >= g.max_queued() {
-            return false;
-        }
-        let off = crate::spsc::offset(tail);
-        let pad = if off + g.slot_size <= g.area() { 0 } else { g.area() - off };
-        g.area() - crate::layout::SPSC_SLACK - used >= pad + g.slot_size
+        crate::spsc::fits(head, tail, g.area(), g.max_queued(), g.slot_size).unwrap_or(true)
     }
 
     fn new(backing: Backing) -> Result<Arc<Shared>> {
@@ -312,8 +303,11 @@ trait Guarded: Sized {
     #[inline]
     fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.shared().check_poison()?;
-        let r = op(self);
-        self.shared().note(r)
+        match op(self) {
+            Ok(v) => Ok(v),
+            Err(e @ Error::Corrupted { .. }) => self.shared().note_corrupted(e),
+            Err(e) => Err(e),
+        }
     }
 }
 

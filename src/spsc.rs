@@ -33,9 +33,12 @@
 //! headers: an end that sees the count also sees the messages it counts. The consumer keeps
 //! a private position and publishes its word once per batch (`try_recv_batch`, `release_n`)
 //! or per message (`release`, the single receives), and at once when it passes a padding
-//! record (the producer may be waiting for exactly those bytes, see below). Each side keeps
-//! a cached copy of the other's position and refreshes it (one Acquire load) only when the
-//! ring *looks* full (producer); the consumer needs none.
+//! record (the producer may be waiting for exactly those bytes, see below). The producer keeps
+//! a cached copy of the consumer's position and refreshes it (one Acquire load) only when the
+//! ring *looks* full; the consumer needs none. From the cached position the producer derives
+//! two bounds, the offset up to which records fit in this lap and the count at which the
+//! message bound is reached, so a send that fits is two compares; the bounds move only when
+//! the cached position does, at a wrap, or at a padding record.
 //!
 //! **Crashes.** A producer killed between a record's header and its cursor word leaves the
 //! word behind records that are published (and that the consumer may already have taken).

@@ -208,9 +208,20 @@ pub fn messages(ring: &RawRing) -> u64 {
 }
 
 /// The position after `pos` with an endpoint's cached slot table (what [`next`] computes from
-/// the geometry): `pos + 1` within a lap, else the start of the next lap.
+/// the geometry): `pos + 1` within a lap, else the start of the next lap. (With a power-of-two
+/// capacity always `pos + 1`: a test the compiler hoists out of a batch's loops.)
 #[inline]
 fn step(t: &SlotTable, pos: u64) -> u64 {
+    if t.mask() + 1 == t.capacity() || (pos & t.mask()) + 1 < t.capacity() {
+        pos.wrapping_add(1)
+    } else {
+        (pos | t.mask()).wrapping_add(1)
+    }
+}
+
+/// [`step`] without the power-of-two test, for a single claim (one step, nothing to hoist).
+#[inline]
+fn step_one(t: &SlotTable, pos: u64) -> u64 {
     if (pos & t.mask()) + 1 < t.capacity() {
         pos.wrapping_add(1)
     } else {
@@ -355,7 +366,7 @@ impl MpmcProducer {
             // Extend the claim over following free slots (a batch).
             let max = max.min(t.capacity() as usize);
             let mut n = 1usize;
-            let mut end = step(t, pos);
+            let mut end = step_one(t, pos);
             while n < max {
                 if t.slot(end).0.seq.load(Ordering::Acquire) != free_stamp(end) {
                     break;
@@ -676,7 +687,7 @@ impl MpmcConsumer {
                 pos = self.odd_length(pos, len, limit)?;
                 continue;
             }
-            match self.claim_head(pos, step(t, pos)) {
+            match self.claim_head(pos, step_one(t, pos)) {
                 Ok(()) => {
                     crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
                     slot.tracker.read();
@@ -730,7 +741,7 @@ impl MpmcConsumer {
             }
             let max = max.min(t.capacity() as usize);
             let mut n = 1usize;
-            let mut want = step(t, pos);
+            let mut want = step_one(t, pos);
             while n < max {
                 let s = t.slot(want).0;
                 if s.seq.load(Ordering::Acquire) != full_stamp(want) {

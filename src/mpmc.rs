@@ -496,9 +496,15 @@ impl MpmcProducer {
             let prev = lap_before(g, tail);
             // Positions of the previous lap that consumers have claimed: [prev, head).
             let claimed = dist(g, prev, head);
-            if claimed as i64 <= 0 || claimed > cap {
+            if claimed as i64 <= 0 {
                 return None;
             }
+            // More than `capacity` claimed: the tail moved on, and the head after it, between
+            // the two loads (a pair read while the cursors move), or a corrupted pair; so no
+            // scan, only the second reads below: a pair that reads the same again is `None`
+            // (the claim reports a corrupted one), a moving one is read afresh. (Answering
+            // `None` at once, as this did, could report a ring that was never full as full.)
+            let claimed = if claimed > cap { 0 } else { claimed };
             let mut p = prev;
             let mut freed = false;
             for _ in 0..claimed {
@@ -813,7 +819,12 @@ impl MpmcConsumer {
         let mut tail = h.tail.0.load(Ordering::Acquire);
         let g = self.ring.geom();
         for _ in 0..STABLE_SCANS {
-            let gap = distance(g, head, tail)?;
+            // A pair that makes no sense (`tail - head` above the capacity) is also what the
+            // two loads give when the head moved on, and the tail after it, between them: no
+            // scan then, only the second reads below, which tell the two apart (a pair that
+            // reads the same again is `None`, and the claim reports a corrupted one). Answering
+            // `None` at once, as this did, could report a ring that was never empty as empty.
+            let gap = distance(g, head, tail).unwrap_or(0);
             let mut p = head;
             let mut ready = false;
             for _ in 0..gap {

@@ -859,14 +859,18 @@ impl RawRing {
         }
     }
 
-    /// The payload bytes of the MPMC slot of position `pos`: `msg_size` bytes after its header.
+    /// MPMC: the slot table, with what addressing a slot needs taken from the geometry
+    /// once (see [`SlotTable`]). Only for an MPMC ring (its capacity is at least 1).
     #[inline]
-    pub fn payload(&self, pos: u64) -> *mut u8 {
-        let i = self.index(pos);
-        // SAFETY: in bounds as in `slot`: SLOT_HEADER_SIZE + msg_size <= slot_size.
-        unsafe {
-            self.base
-                .add((self.geom.slots_offset + i * self.geom.slot_size + SLOT_HEADER_SIZE) as usize)
+    pub fn slot_table(&self) -> SlotTable {
+        debug_assert!(self.geom.capacity >= 1);
+        SlotTable {
+            // SAFETY: slots_offset < region_size (the header comes first, then at least one
+            // slot), so the pointer stays inside the mapping.
+            first: unsafe { self.base.add(self.geom.slots_offset as usize) },
+            slot_size: self.geom.slot_size,
+            capacity: self.geom.capacity,
+            mask: self.geom.one_lap() - 1,
         }
     }
 
@@ -906,6 +910,63 @@ impl RawRing {
     /// Whether any process has marked the ring corrupted.
     pub fn is_poisoned(&self) -> bool {
         self.header().id.0.poison.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// MPMC: a ring's slot table as an endpoint keeps it: slot 0's address, the slot size, the
+/// capacity and the lap mask (`one_lap - 1`, which [`Geometry::one_lap`] computes with a bit
+/// scan), taken from the validated geometry once at attach rather than per slot access
+/// (`mpmc`'s fast paths). Nothing here is read from the region; like [`RawRing`] it is a
+/// view that the owner of the mapping keeps alive.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotTable {
+    first: *mut u8,
+    slot_size: u64,
+    capacity: u64,
+    mask: u64,
+}
+
+// SAFETY: as for RawRing: a pointer into a region whose shared parts are atomics (or bytes
+// accessed under the ring protocol), kept alive by the mapping's owner.
+unsafe impl Send for SlotTable {}
+// SAFETY: as above.
+unsafe impl Sync for SlotTable {}
+
+impl SlotTable {
+    /// Slots (at least 1).
+    #[inline]
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// `one_lap - 1`: a position is `lap * one_lap + index`, `index = pos & mask`.
+    #[inline]
+    pub fn mask(&self) -> u64 {
+        self.mask
+    }
+
+    /// Whether `pos` is a position the ring can make (its index is below the capacity).
+    #[inline]
+    pub fn valid(&self, pos: u64) -> bool {
+        pos & self.mask < self.capacity
+    }
+
+    /// The slot of `pos` and its payload (`msg_size` bytes after the slot header). An index
+    /// not below the capacity (a position the caller has not validated) is clamped, as
+    /// [`RawRing::index`] does, so that no access leaves the region; after a `valid` check
+    /// the compiler drops the clamp.
+    #[inline]
+    pub fn slot(&self, pos: u64) -> (&SlotHeader, *mut u8) {
+        let i = pos & self.mask;
+        let i = if i < self.capacity { i } else { self.capacity - 1 };
+        // SAFETY: i < capacity, so the slot lies inside the region (region_size =
+        // slots_offset + capacity * slot_size, and `first` is slot 0); slot_size is a
+        // multiple of 64 and slots_offset of 4096, so the SlotHeader is aligned, and
+        // SLOT_HEADER_SIZE + msg_size <= slot_size puts the payload inside the slot.
+        unsafe {
+            let at = self.first.add((i * self.slot_size) as usize);
+            (&*(at as *const SlotHeader), at.add(SLOT_HEADER_SIZE as usize))
+        }
     }
 }
 

@@ -70,9 +70,11 @@
 //! poisons the ring (`Corrupted`) rather than spinning or reading out of bounds.
 
 use crate::error::{Error, Result};
-use crate::layout::{Geometry, RawRing, TOMBSTONE};
+use crate::layout::{Bell, EndpointEntry, Geometry, RawRing, SlotHeader, SlotTable, MAX_ENDPOINTS, MAX_MSG_SIZE, TOMBSTONE};
 use crate::sync::{orderings, Ordering};
 
+#[cold]
+#[inline(never)]
 fn corrupted(ring: &RawRing, what: &'static str) -> Error {
     ring.poison();
     Error::Corrupted { what }
@@ -176,10 +178,8 @@ pub fn init_slots(ring: &RawRing) {
 /// Scans of a `held_up_at` before it stops waiting for the cursors to stand still.
 const STABLE_SCANS: usize = 16;
 
-/// The outcome of looking at a slot for a claim.
+/// The outcome of looking at a slot whose stamp is not the one a claim wants (`look_slow`).
 enum Look {
-    /// The slot is ready for the claim at `pos`.
-    Ready,
     /// Not yet (full for a producer, empty for a consumer, or a peer mid-operation).
     Wait,
     /// The cursor moved on; retry at this position.
@@ -207,12 +207,48 @@ pub fn messages(ring: &RawRing) -> u64 {
     n
 }
 
-/// A producer handle. Any number may exist.
-#[derive(Debug)]
-pub struct MpmcProducer {
-    ring: RawRing,
-    owner: u32,
-    entry: usize,
+/// The position after `pos` with an endpoint's cached slot table (what [`next`] computes from
+/// the geometry): `pos + 1` within a lap, else the start of the next lap. (With a power-of-two
+/// capacity always `pos + 1`: a test the compiler hoists out of a batch's loops.)
+#[inline]
+fn step(t: &SlotTable, pos: u64) -> u64 {
+    if t.mask() + 1 == t.capacity() || (pos & t.mask()) + 1 < t.capacity() {
+        pos.wrapping_add(1)
+    } else {
+        (pos | t.mask()).wrapping_add(1)
+    }
+}
+
+/// [`step`] without the power-of-two test, for a single claim (one step, nothing to hoist).
+#[inline]
+fn step_one(t: &SlotTable, pos: u64) -> u64 {
+    if (pos & t.mask()) + 1 < t.capacity() {
+        pos.wrapping_add(1)
+    } else {
+        (pos | t.mask()).wrapping_add(1)
+    }
+}
+
+/// The position `k <= capacity` positions after `pos`, with the cached table ([`forward`]).
+#[inline]
+fn step_by(t: &SlotTable, pos: u64, k: u64) -> u64 {
+    let i = (pos & t.mask()) + k;
+    if i < t.capacity() {
+        pos.wrapping_add(k)
+    } else {
+        (pos | t.mask()).wrapping_add(1).wrapping_add(i - t.capacity())
+    }
+}
+
+// A tombstone is longer than any message, so one comparison with `msg_size` sends both a
+// tombstone and a corrupted length off the consumer's fast path.
+const _: () = assert!(TOMBSTONE as u64 > MAX_MSG_SIZE);
+
+/// The claim record of endpoint `entry` (below `MAX_ENDPOINTS`, a power of two: the mask
+/// keeps the index in range without a bounds check).
+#[inline]
+fn entry_of(ring: &RawRing, entry: usize) -> &EndpointEntry {
+    &ring.header().endpoints[entry & (MAX_ENDPOINTS - 1)]
 }
 
 /// Records `[lo, hi)` as the range endpoint `entry` claims (before the claiming CAS).
@@ -221,7 +257,7 @@ fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
     if !orderings::MPMC_CLAIM_RECORD {
         return;
     }
-    let e = &ring.header().endpoints[entry];
+    let e = entry_of(ring, entry);
     e.claim_lo.store(lo, Ordering::Release);
     e.claim_hi.store(hi, Ordering::Release);
 }
@@ -233,34 +269,46 @@ fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
 /// the message it sends or frees rings the same bell.) Without this ring such a peer would
 /// still look again at its next park slice; with it, it looks at once, and loom, which does not
 /// model the slice, found the wait without it (a 2x2 variant of `mpmc_dead_hold`).
-#[inline]
-fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &crate::layout::Bell) {
-    ring.header().endpoints[entry].claim_hi.store(lo, Ordering::Release);
+#[cold]
+#[inline(never)]
+fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &Bell) {
+    entry_of(ring, entry).claim_hi.store(lo, Ordering::Release);
     let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
+}
+
+/// A producer handle. Any number may exist.
+#[derive(Debug)]
+pub struct MpmcProducer {
+    ring: RawRing,
+    /// The slot table, with the lap mask, taken from the geometry once.
+    table: SlotTable,
+    owner: u32,
+    entry: usize,
 }
 
 impl MpmcProducer {
     /// A producer attached as endpoint `entry` (an index into the endpoint table, below
     /// `MAX_ENDPOINTS`), whose claims record `owner` (its endpoint id) in the slot for display.
     pub fn new(ring: RawRing, entry: usize, owner: u32) -> Self {
-        assert!(entry < crate::layout::MAX_ENDPOINTS, "endpoint index out of range");
-        MpmcProducer { ring, owner, entry }
+        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
+        MpmcProducer {
+            ring,
+            table: ring.slot_table(),
+            owner,
+            entry,
+        }
     }
 
-    /// Looks at the slot for `pos` (the value of `tail` we loaded).
-    #[inline]
-    fn look(&self, pos: u64) -> Result<Look> {
+    /// Looks at the slot for `pos` (a valid value of `tail` we loaded) whose stamp `seq` is
+    /// not the free stamp of `pos`: full, a consumer still on it, the tail moved on, or a
+    /// hostile region. Off the fast path.
+    #[cold]
+    #[inline(never)]
+    fn look_slow(&self, pos: u64, seq: u64) -> Result<Look> {
         let h = self.ring.header();
         let g = self.ring.geom();
         let cap = g.capacity;
-        if !valid(g, pos) {
-            return Err(corrupted(&self.ring, "mpmc tail is not a slot position"));
-        }
-        let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
         let diff = seq.wrapping_sub(free_stamp(pos)) as i64;
-        if diff == 0 {
-            return Ok(Look::Ready);
-        }
         let now = h.tail.0.load(Ordering::Acquire);
         if now != pos {
             // Another producer moved the tail: start again from there.
@@ -292,79 +340,100 @@ impl MpmcProducer {
         Ok(Look::Wait)
     }
 
-    /// Claims up to `max` consecutive positions. Returns `(first, count)`, or `None` when the
-    /// first position is not free.
-    pub fn claim(&self, max: usize) -> Result<Option<(u64, usize)>> {
-        let h = self.ring.header();
-        let mut pos = h.tail.0.load(Ordering::Acquire);
-        'retry: loop {
-            match self.look(pos)? {
-                Look::Wait => return Ok(None),
-                Look::Retry(p) => {
-                    pos = p;
-                    continue 'retry;
+    /// Claims up to `max` (at least 1) consecutive positions: `(first, count)` and the first's
+    /// slot and payload, or `None` when the first position is not free. The tail is loaded
+    /// once (again only after a lost CAS or off the fast path), the slot's stamp once.
+    #[inline(always)]
+    fn claim_slots(&self, max: usize) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+        let t = &self.table;
+        let tail = &self.ring.header().tail.0;
+        let mut pos = tail.load(Ordering::Acquire);
+        loop {
+            if !t.valid(pos) {
+                return Err(corrupted(&self.ring, "mpmc tail is not a slot position"));
+            }
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq != free_stamp(pos) {
+                match self.look_slow(pos, seq)? {
+                    Look::Wait => return Ok(None),
+                    Look::Retry(p) => {
+                        pos = p;
+                        continue;
+                    }
                 }
-                Look::Ready => {}
             }
             // Extend the claim over following free slots (a batch).
-            let g = self.ring.geom();
-            let max = max.min(g.capacity as usize);
+            let max = max.min(t.capacity() as usize);
             let mut n = 1usize;
-            let mut end = next(g, pos);
+            let mut end = step_one(t, pos);
             while n < max {
-                if self.ring.slot(end).seq.load(Ordering::Acquire) != free_stamp(end) {
+                if t.slot(end).0.seq.load(Ordering::Acquire) != free_stamp(end) {
                     break;
                 }
                 n += 1;
-                end = next(g, end);
+                end = step(t, end);
             }
             record(&self.ring, self.entry, pos, end);
-            match h.tail.0.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
+            match tail.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
+                    slot.owner.store(self.owner, Ordering::Relaxed);
+                    slot.tracker.write();
                     let mut p = pos;
-                    for _ in 0..n {
-                        let s = self.ring.slot(p);
+                    for _ in 1..n {
+                        p = step(t, p);
+                        let s = t.slot(p).0;
                         s.owner.store(self.owner, Ordering::Relaxed);
                         s.tracker.write();
-                        p = next(g, p);
                     }
                     crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
-                    return Ok(Some((pos, n)));
+                    return Ok(Some((pos, n, slot, payload)));
                 }
                 Err(now) => {
-                    unrecord(&self.ring, self.entry, pos, &h.data_bell);
+                    unrecord(&self.ring, self.entry, pos, &self.ring.header().data_bell);
                     pos = now
                 }
             }
         }
     }
 
+    /// Claims up to `max` consecutive positions. Returns `(first, count)`, or `None` when the
+    /// first position is not free.
+    pub fn claim(&self, max: usize) -> Result<Option<(u64, usize)>> {
+        Ok(self.claim_slots(max.max(1))?.map(|(pos, n, _, _)| (pos, n)))
+    }
+
     /// The payload of a claimed position.
     #[inline]
     pub fn payload(&self, pos: u64) -> *mut u8 {
-        self.ring.payload(pos)
+        self.table.slot(pos).1
     }
 
     /// Publishes a claimed position holding `len` bytes (or `TOMBSTONE`).
     #[inline]
     pub fn publish(&self, pos: u64, len: u32) {
+        Self::publish_slot(self.table.slot(pos).0, pos, len);
+    }
+
+    /// Publishes `slot`, the slot of the claimed position `pos`.
+    #[inline]
+    fn publish_slot(slot: &SlotHeader, pos: u64, len: u32) {
         crate::failpoint::hit(crate::failpoint::SEND_BEFORE_PUBLISH);
-        let s = self.ring.slot(pos);
-        s.len.store(len, Ordering::Relaxed);
-        s.seq.store(full_stamp(pos), orderings::MPMC_PUBLISH);
+        slot.len.store(len, Ordering::Relaxed);
+        slot.seq.store(full_stamp(pos), orderings::MPMC_PUBLISH);
     }
 
     /// Sends one message if a slot is free. `Ok(false)`: full.
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        let Some((pos, _)) = self.claim(1)? else {
+        let Some((pos, _, slot, payload)) = self.claim_slots(1)? else {
             return Ok(false);
         };
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
         // (checked by the caller) fits its payload.
-        unsafe { crate::copy::copy_bytes(msg.as_ptr(), self.payload(pos), msg.len()) };
+        unsafe { crate::copy::copy_bytes(msg.as_ptr(), payload, msg.len()) };
         crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
-        self.publish(pos, msg.len() as u32);
+        Self::publish_slot(slot, pos, msg.len() as u32);
         Ok(true)
     }
 
@@ -373,22 +442,38 @@ impl MpmcProducer {
         if msgs.is_empty() {
             return Ok(0);
         }
-        let Some((pos, n)) = self.claim(msgs.len())? else {
+        let Some((pos, n, _, _)) = self.claim_slots(msgs.len())? else {
             return Ok(0);
         };
+        let t = &self.table;
         let mut p = pos;
         for m in &msgs[..n] {
             let m = m.as_ref();
+            let (slot, payload) = t.slot(p);
             // SAFETY: as in try_send, for each claimed position.
-            unsafe { crate::copy::copy_bytes(m.as_ptr(), self.payload(p), m.len()) };
+            unsafe { crate::copy::copy_bytes(m.as_ptr(), payload, m.len()) };
             crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
-            self.publish(p, m.len() as u32);
-            p = next(self.ring.geom(), p);
+            Self::publish_slot(slot, p, m.len() as u32);
+            p = step(t, p);
         }
         Ok(n)
     }
 
-    /// After a claim found no free slot: the position the slot at `tail` held on the previous
+    /// Whether the ring is full at this instant by the cursors alone: `tail` read, then
+    /// `head` one lap behind it (`tail - head == capacity` in positions). Since `head` only
+    /// grows and never passes `tail`, the tail was still that value when the head was read:
+    /// every slot held an unconsumed message, none is held by a consumer (nothing for
+    /// `held_up_at` or `reclaim_dead_hold` to find), so a non-blocking send may report full
+    /// without the slow path's checks beyond the peers'.
+    #[inline]
+    pub fn cursors_full(&self) -> bool {
+        let h = self.ring.header();
+        let tail = h.tail.0.load(Ordering::Acquire);
+        let head = h.head.0.load(Ordering::Acquire);
+        tail == head.wrapping_add(self.table.mask() + 1) && self.table.valid(tail)
+    }
+
+/// After a claim found no free slot: the position the slot at `tail` held on the previous
     /// lap (`tail - capacity`, the one its consumer claimed) if the ring is not really full,
     /// only held up there (a consumer has claimed that slot and is still reading it, while a
     /// later slot of that lap is already free again), so a non-blocking
@@ -411,9 +496,15 @@ impl MpmcProducer {
             let prev = lap_before(g, tail);
             // Positions of the previous lap that consumers have claimed: [prev, head).
             let claimed = dist(g, prev, head);
-            if claimed as i64 <= 0 || claimed > cap {
+            if claimed as i64 <= 0 {
                 return None;
             }
+            // More than `capacity` claimed: the tail moved on, and the head after it, between
+            // the two loads (a pair read while the cursors move), or a corrupted pair; so no
+            // scan, only the second reads below: a pair that reads the same again is `None`
+            // (the claim reports a corrupted one), a moving one is read afresh. (Answering
+            // `None` at once, as this did, could report a ring that was never full as full.)
+            let claimed = if claimed > cap { 0 } else { claimed };
             let mut p = prev;
             let mut freed = false;
             for _ in 0..claimed {
@@ -478,28 +569,47 @@ impl MpmcProducer {
 #[derive(Debug)]
 pub struct MpmcConsumer {
     ring: RawRing,
+    /// The slot table, with the lap mask, taken from the geometry once.
+    table: SlotTable,
+    /// The geometry's `msg_size`.
+    msg_size: u64,
     entry: usize,
+}
+
+/// A message claimed by [`MpmcConsumer::take`]: its position, payload and validated length.
+/// Hand it back to [`MpmcConsumer::release_taken`] once read (the slot is the caller's until
+/// then).
+#[derive(Debug)]
+pub struct Taken<'a> {
+    slot: &'a SlotHeader,
+    /// The claimed position.
+    pub pos: u64,
+    /// The payload (`len` bytes readable until the release).
+    pub ptr: *const u8,
+    /// The length, read once and validated (at most `msg_size` and the caller's limit).
+    pub len: usize,
 }
 
 impl MpmcConsumer {
     /// A consumer of `ring` attached as endpoint `entry` (below `MAX_ENDPOINTS`).
     pub fn new(ring: RawRing, entry: usize) -> Self {
-        assert!(entry < crate::layout::MAX_ENDPOINTS, "endpoint index out of range");
-        MpmcConsumer { ring, entry }
+        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
+        MpmcConsumer {
+            ring,
+            table: ring.slot_table(),
+            msg_size: ring.geom().msg_size,
+            entry,
+        }
     }
 
-    #[inline]
-    fn look(&self, pos: u64) -> Result<Look> {
-        let h = self.ring.header();
-        if !valid(self.ring.geom(), pos) {
-            return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
-        }
-        let seq = self.ring.slot(pos).seq.load(Ordering::Acquire);
+    /// Looks at the slot for `pos` (a valid value of `head` we loaded) whose stamp `seq` is
+    /// not the full stamp of `pos`: empty, a producer still on it, the head moved on, or a
+    /// hostile region. Off the fast path.
+    #[cold]
+    #[inline(never)]
+    fn look_slow(&self, pos: u64, seq: u64) -> Result<Look> {
         let diff = seq.wrapping_sub(full_stamp(pos)) as i64;
-        if diff == 0 {
-            return Ok(Look::Ready);
-        }
-        let now = h.head.0.load(Ordering::Acquire);
+        let now = self.ring.header().head.0.load(Ordering::Acquire);
         if now != pos {
             return Ok(Look::Retry(now));
         }
@@ -513,12 +623,98 @@ impl MpmcConsumer {
 
     /// The validated length word of a ready slot (`TOMBSTONE` passes through).
     #[inline]
-    fn len_at(&self, pos: u64) -> Result<u32> {
-        let len = self.ring.slot(pos).len.load(Ordering::Relaxed);
-        if len != TOMBSTONE && len as u64 > self.ring.geom().msg_size {
+    fn len_of(&self, slot: &SlotHeader) -> Result<u32> {
+        let len = slot.len.load(Ordering::Relaxed);
+        if len != TOMBSTONE && len as u64 > self.msg_size {
             return Err(corrupted(&self.ring, "message length above msg_size"));
         }
         Ok(len)
+    }
+
+    /// The published slot at `pos` whose length word `len` is not a message for a caller
+    /// with a buffer of `limit` bytes: a tombstone is claimed alone and freed (the position
+    /// to look at next is returned), a length above `msg_size` is `Corrupted`, one above
+    /// `limit` is `BufferTooSmall` (nothing claimed: the message stays in the ring).
+    #[cold]
+    #[inline(never)]
+    fn odd_length(&self, pos: u64, len: u32, limit: usize) -> Result<u64> {
+        if len == TOMBSTONE {
+            // Skip a given-up slot: claim it alone and free it.
+            let next = step(&self.table, pos);
+            return Ok(match self.claim_head(pos, next) {
+                Ok(()) => {
+                    self.release(pos, 1);
+                    next
+                }
+                Err(now) => now,
+            });
+        }
+        if len as u64 > self.msg_size {
+            return Err(corrupted(&self.ring, "message length above msg_size"));
+        }
+        Err(Error::BufferTooSmall {
+            needed: len as usize,
+            capacity: limit,
+        })
+    }
+
+    /// Claims the message at `head` if one of at most `limit` bytes is ready there, skipping
+    /// tombstones: the receive's fast path. The head is loaded once (again only after a lost
+    /// CAS), the slot's stamp and length once each, and the length is validated before the
+    /// claim (a longer message is `BufferTooSmall` and stays in the ring). `None`: the slot
+    /// at `head` is not published (empty, or a producer is writing it).
+    ///
+    /// The length read before the claim is the message's: a producer writes the slot only
+    /// after a consumer freed it, which needs a claim of `pos`, and only one CAS moves `head`
+    /// from `pos` (a hostile writer changing it later changes nothing here: the validated
+    /// value is the one used).
+    #[inline(always)]
+    pub fn take(&self, limit: usize) -> Result<Option<Taken<'_>>> {
+        let t = &self.table;
+        let head = &self.ring.header().head.0;
+        let mut pos = head.load(Ordering::Acquire);
+        loop {
+            if !t.valid(pos) {
+                return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
+            }
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq != full_stamp(pos) {
+                match self.look_slow(pos, seq)? {
+                    Look::Wait => return Ok(None),
+                    Look::Retry(p) => {
+                        pos = p;
+                        continue;
+                    }
+                }
+            }
+            let len = slot.len.load(Ordering::Relaxed);
+            if len as u64 > self.msg_size || len as usize > limit {
+                pos = self.odd_length(pos, len, limit)?;
+                continue;
+            }
+            match self.claim_head(pos, step_one(t, pos)) {
+                Ok(()) => {
+                    crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+                    slot.tracker.read();
+                    return Ok(Some(Taken {
+                        slot,
+                        pos,
+                        ptr: payload,
+                        len: len as usize,
+                    }));
+                }
+                Err(now) => pos = now,
+            }
+        }
+    }
+
+    /// Frees the slot of a [`take`](Self::take)n message for the producers' next lap.
+    #[inline]
+    pub fn release_taken(&self, m: Taken<'_>) {
+        crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
+        let next_lap = m.pos.wrapping_add(self.table.mask() + 1);
+        m.slot.seq.store(free_stamp(next_lap), Ordering::Release);
     }
 
     /// Claims up to `max` consecutive ready positions, skipping tombstones. `limit` is the
@@ -526,73 +722,79 @@ impl MpmcConsumer {
     /// nothing is claimed (the message stays in the ring). A batch stops before a message
     /// longer than `limit`. Returns `(first, count)` or `None` when empty.
     pub fn claim(&self, max: usize, limit: usize) -> Result<Option<(u64, usize)>> {
-        let h = self.ring.header();
-        let mut pos = h.head.0.load(Ordering::Acquire);
+        let t = &self.table;
+        let head = &self.ring.header().head.0;
+        let mut pos = head.load(Ordering::Acquire);
         loop {
-            match self.look(pos)? {
-                Look::Wait => return Ok(None),
-                Look::Retry(p) => {
-                    pos = p;
-                    continue;
-                }
-                Look::Ready => {}
+            if !t.valid(pos) {
+                return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
             }
-            let len = self.len_at(pos)?;
-            if len == TOMBSTONE {
-                // Skip a given-up slot: claim it alone and free it.
-                if self.claim_head(pos, 1) {
-                    self.release(pos, 1);
-                    pos = next(self.ring.geom(), pos);
-                } else {
-                    pos = h.head.0.load(Ordering::Acquire);
+            let slot = t.slot(pos).0;
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq != full_stamp(pos) {
+                match self.look_slow(pos, seq)? {
+                    Look::Wait => return Ok(None),
+                    Look::Retry(p) => {
+                        pos = p;
+                        continue;
+                    }
                 }
+            }
+            let len = slot.len.load(Ordering::Relaxed);
+            if len as u64 > self.msg_size || len as usize > limit {
+                pos = self.odd_length(pos, len, limit)?;
                 continue;
             }
-            if len as usize > limit {
-                return Err(Error::BufferTooSmall {
-                    needed: len as usize,
-                    capacity: limit,
-                });
-            }
-            let g = self.ring.geom();
-            let max = max.min(g.capacity as usize);
+            let max = max.min(t.capacity() as usize);
             let mut n = 1usize;
-            let mut want = next(g, pos);
+            let mut want = step_one(t, pos);
             while n < max {
-                if self.ring.slot(want).seq.load(Ordering::Acquire) != full_stamp(want) {
+                let s = t.slot(want).0;
+                if s.seq.load(Ordering::Acquire) != full_stamp(want) {
                     break;
                 }
-                let l = self.len_at(want)?;
+                let l = self.len_of(s)?;
                 if l == TOMBSTONE || l as usize > limit {
                     break;
                 }
                 n += 1;
-                want = next(g, want);
+                want = step(t, want);
             }
-            if self.claim_head(pos, n) {
-                crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
-                return Ok(Some((pos, n)));
+            match self.claim_head(pos, want) {
+                Ok(()) => {
+                    crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+                    return Ok(Some((pos, n)));
+                }
+                Err(now) => pos = now,
             }
-            pos = h.head.0.load(Ordering::Acquire);
         }
     }
 
-    /// Moves `head` from `pos` over `n` positions, recording the claim first.
+    /// Moves `head` from `pos` to `end`, recording the claim first. `Err` holds the head a
+    /// lost CAS found.
     #[inline]
-    fn claim_head(&self, pos: u64, n: usize) -> bool {
-        let end = forward(self.ring.geom(), pos, n as u64);
+    fn claim_head(&self, pos: u64, end: u64) -> core::result::Result<(), u64> {
         record(&self.ring, self.entry, pos, end);
-        let ok = self
-            .ring
-            .header()
-            .head
-            .0
-            .compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if !ok {
-            unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
+        match self.ring.header().head.0.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Ok(()),
+            Err(now) => {
+                unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
+                Err(now)
+            }
         }
-        ok
+    }
+
+    /// Whether the ring is empty at this instant by the cursors alone: `head` read, then
+    /// `tail` equal to it. Since `head` only grows and never passes `tail`, the head was still
+    /// that value when the tail was read: nothing claimed, nothing to take (nothing for
+    /// `held_up_at` or `skip_dead_claim` to find), so a non-blocking receive may report empty
+    /// without the slow path's checks beyond the peers'.
+    #[inline]
+    pub fn cursors_empty(&self) -> bool {
+        let h = self.ring.header();
+        let head = h.head.0.load(Ordering::Acquire);
+        let tail = h.tail.0.load(Ordering::Acquire);
+        head == tail && self.table.valid(head)
     }
 
     /// After a claim found nothing: the position at `head` if the ring is not really empty,
@@ -617,7 +819,12 @@ impl MpmcConsumer {
         let mut tail = h.tail.0.load(Ordering::Acquire);
         let g = self.ring.geom();
         for _ in 0..STABLE_SCANS {
-            let gap = distance(g, head, tail)?;
+            // A pair that makes no sense (`tail - head` above the capacity) is also what the
+            // two loads give when the head moved on, and the tail after it, between them: no
+            // scan then, only the second reads below, which tell the two apart (a pair that
+            // reads the same again is `None`, and the claim reports a corrupted one). Answering
+            // `None` at once, as this did, could report a ring that was never empty as empty.
+            let gap = distance(g, head, tail).unwrap_or(0);
             let mut p = head;
             let mut ready = false;
             for _ in 0..gap {
@@ -675,7 +882,7 @@ impl MpmcConsumer {
         if slot.seq.load(Ordering::Acquire) != free_stamp(pos) {
             return Ok(false);
         }
-        if !self.claim_head(pos, 1) {
+        if self.claim_head(pos, step(&self.table, pos)).is_err() {
             return Ok(false);
         }
         self.release(pos, 1);
@@ -685,29 +892,31 @@ impl MpmcConsumer {
     /// The position `k` after `pos` (a batch's `k`-th claimed position).
     #[inline]
     pub fn position_after(&self, pos: u64, k: u64) -> u64 {
-        forward(self.ring.geom(), pos, k)
+        step_by(&self.table, pos, k)
     }
 
     /// The message at a claimed position: validated length and payload.
     #[inline]
     pub fn message(&self, pos: u64) -> Result<(*const u8, usize)> {
-        let len = self.len_at(pos)?;
+        let (slot, payload) = self.table.slot(pos);
+        let len = self.len_of(slot)?;
         if len == TOMBSTONE {
             return Err(corrupted(&self.ring, "claimed slot turned into a tombstone"));
         }
-        self.ring.slot(pos).tracker.read();
-        Ok((self.ring.payload(pos) as *const u8, len as usize))
+        slot.tracker.read();
+        Ok((payload as *const u8, len as usize))
     }
 
     /// Frees `n` claimed positions starting at `pos` for the producers' next lap.
     #[inline]
     pub fn release(&self, pos: u64, n: usize) {
         crate::failpoint::hit(crate::failpoint::RECV_BEFORE_RELEASE);
-        let g = self.ring.geom();
+        let t = &self.table;
+        let one_lap = t.mask() + 1;
         let mut p = pos;
         for _ in 0..n {
-            self.ring.slot(p).seq.store(free_stamp(lap_after(g, p)), Ordering::Release);
-            p = next(g, p);
+            t.slot(p).0.seq.store(free_stamp(p.wrapping_add(one_lap)), Ordering::Release);
+            p = step(t, p);
         }
     }
 
@@ -715,24 +924,14 @@ impl MpmcConsumer {
     #[inline]
     #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn try_recv(&self, buf: &mut [u8]) -> Result<Option<usize>> {
-        let Some((pos, _)) = self.claim(1, buf.len())? else {
+        let Some(m) = self.take(buf.len())? else {
             return Ok(None);
         };
-        let (ptr, len) = match self.message(pos) {
-            Ok(m) => m,
-            Err(e) => {
-                self.release(pos, 1);
-                return Err(e);
-            }
-        };
-        if len > buf.len() {
-            // claim checked the length against buf; it changed under us.
-            self.release(pos, 1);
-            return Err(corrupted(&self.ring, "message length changed while claimed"));
-        }
-        // SAFETY: ptr points at len <= msg_size payload bytes of a slot we own until release.
-        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
-        self.release(pos, 1);
+        let len = m.len;
+        // SAFETY: the payload holds len <= min(msg_size, buf.len()) bytes of a slot we own
+        // until the release.
+        unsafe { crate::copy::copy_bytes(m.ptr, buf.as_mut_ptr(), len) };
+        self.release_taken(m);
         Ok(Some(len))
     }
 
@@ -745,7 +944,7 @@ impl MpmcConsumer {
         let mut p = pos;
         for _ in 0..n {
             let at = p;
-            p = next(self.ring.geom(), p);
+            p = step(&self.table, p);
             match self.message(at) {
                 Ok((ptr, len)) => {
                     // SAFETY: the claimed slot is ours until released; len validated.
@@ -765,6 +964,13 @@ impl MpmcConsumer {
     #[cfg(ipcring_test)] // the tests and Miri drive it directly
     pub fn is_empty(&self) -> Result<bool> {
         let pos = self.ring.header().head.0.load(Ordering::Acquire);
-        Ok(matches!(self.look(pos)?, Look::Wait))
+        if !self.table.valid(pos) {
+            return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
+        }
+        let seq = self.table.slot(pos).0.seq.load(Ordering::Acquire);
+        if seq == full_stamp(pos) {
+            return Ok(false);
+        }
+        Ok(matches!(self.look_slow(pos, seq)?, Look::Wait))
     }
 }

@@ -161,25 +161,14 @@ impl RingReceiver {
                 Ok(Some((r, len)))
             }
             RecvImp::Mpmc(c) => {
-                let Some((pos, _)) = c.claim(1, limit)? else {
+                let Some(m) = c.take(limit)? else {
                     return Ok(None);
                 };
-                let (ptr, len) = match c.message(pos) {
-                    Ok(m) if m.1 <= limit => m,
-                    Ok(_) => {
-                        c.release(pos, 1);
-                        return Err(Error::Corrupted {
-                            what: "message length changed while claimed",
-                        });
-                    }
-                    Err(e) => {
-                        c.release(pos, 1);
-                        return Err(e);
-                    }
-                };
-                // SAFETY: the claimed slot is ours until released; length validated.
-                let r = f(unsafe { core::slice::from_raw_parts(ptr, len) });
-                c.release(pos, 1);
+                let len = m.len;
+                // SAFETY: the claimed slot is ours until released; its length was read once
+                // and validated (at most msg_size and limit).
+                let r = f(unsafe { core::slice::from_raw_parts(m.ptr, len) });
+                c.release_taken(m);
                 Ok(Some((r, len)))
             }
         }
@@ -330,9 +319,13 @@ impl RingReceiver {
             // A spinning caller's empty poll on SPSC: the look just made was the whole look
             // (the record at our position is not published), the poison was checked on the
             // way in, and with the senders' verdict cached and nothing to ring for a passed
-            // padding record, that is all `take_slow` would find.
+            // padding record, that is all `take_slow` would find. On MPMC the same once the
+            // cursors say empty (`MpmcConsumer::cursors_empty`: no claim to wait for).
             None if timeout == Timeout::NonBlocking
-                && matches!(&self.imp, RecvImp::Spsc(c) if !c.passed_padding())
+                && match &self.imp {
+                    RecvImp::Spsc(c) => !c.passed_padding(),
+                    RecvImp::Mpmc(c) => c.cursors_empty(),
+                }
                 && self.listener.get().is_none()
                 && self.peers.quiet(&self.shared) =>
             {

@@ -274,9 +274,13 @@ impl RingSender {
         };
         if !sent {
             // A spinning caller on a full SPSC ring: as a receive on an empty one (see
-            // `RingReceiver::take_checked`).
+            // `RingReceiver::take_checked`). On MPMC once the cursors say full
+            // (`MpmcProducer::cursors_full`: no slot held by a consumer).
             if timeout == Timeout::NonBlocking
-                && matches!(&self.imp, SendImp::Spsc(p) if !p.lone_padding())
+                && match &self.imp {
+                    SendImp::Spsc(p) => !p.lone_padding(),
+                    SendImp::Mpmc(p) => p.cursors_full(),
+                }
                 && self.listener.get().is_none()
                 && self.peers.quiet(&self.shared)
             {

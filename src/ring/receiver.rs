@@ -281,7 +281,7 @@ impl RingReceiver {
         // the bounded rounds).
         let h = shared.raw.header();
         let outstanding = || {
-            h.head.0.load(std::sync::atomic::Ordering::Acquire) != h.tail.0.load(std::sync::atomic::Ordering::Acquire)
+            h.head.0.load(crate::sync::Ordering::Acquire) != h.tail.0.load(crate::sync::Ordering::Acquire)
         };
         if !outstanding() {
             return Ok(None);

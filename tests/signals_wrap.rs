@@ -487,8 +487,9 @@ const HEAD_OFF: u64 = 256;
 const DATA_BELL_OFF: u64 = 384;
 const SPACE_BELL_OFF: u64 = 512;
 
-/// Every this many messages one side pauses for a millisecond, so the other side parks and
-/// is woken: both futex words move by one per such pause.
+/// Every this many messages (counted as the receiver counts them: every producer's) each side
+/// pauses for a millisecond, half a period apart, so the other side parks and is woken: both
+/// futex words move by one per such pause.
 const PAUSE_EVERY: u64 = 400;
 
 /// `producers` forked children send `per_producer` messages each through a ring that starts at
@@ -520,7 +521,12 @@ fn wrap_run(kind: Kind, wake: WakeBackend, pos: u64, bell: u32, producers: u32, 
                 let mut batch: Vec<Vec<u8>> = Vec::new();
                 let mut seq = 0;
                 while seq < per_producer {
-                    if seq % PAUSE_EVERY == PAUSE_EVERY / 2 {
+                    // Halfway between the receiver's pauses in its count (the messages of all
+                    // producers): with two producers, pausing every PAUSE_EVERY of its own
+                    // messages would line each pause up with one of the receiver's, and a
+                    // receiver that is itself asleep does not park on the empty ring (a run
+                    // on a loaded machine saw 77 data-bell wake-ups where 101 are needed).
+                    if (seq * producers as u64) % PAUSE_EVERY == PAUSE_EVERY / 2 {
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     if seq % 7 == 3 && seq + 3 <= per_producer {

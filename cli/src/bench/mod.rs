@@ -18,8 +18,9 @@
 //!   two processes, a plain Lamport ring between two processes (spinning round trip at 8 B,
 //!   one-way msg/s at 8 B and 64 B: the reference ring), and one thread's memcpy bandwidth
 //!   at each size;
-//! - for every row (`shm-spsc/spin`, `shm-spsc/block`, `shm-mpmc/spin`, `shm-mpmc/block`,
-//!   `pipe`, `fifo`, `mq`, `unix`, `tcp`; see [`cases`]) and size: one-way throughput (a
+//! - for every row (`shm-spsc/spin`, `shm-spsc/block`, `shm-spsc/zc`, `shm-mpmc/spin`,
+//!   `shm-mpmc/block`, `shm-mpmc/zc`, `pipe`, `fifo`, `mq`, `unix`, `tcp`; see [`cases`]; the
+//!   `zc` rows use the zero-copy API: reserve/commit, peek/release) and size: one-way throughput (a
 //!   forked child sends, the bench receives and checks every message's length and sequence
 //!   number) and round trips (the child echoes over a second channel of the same transport).
 //!
@@ -90,7 +91,7 @@
 //! - `cpu_ns_per_msg` / `cpu_ns_per_rt`: user + system CPU time of both processes
 //!   (`getrusage(RUSAGE_SELF)` deltas over the timed part; the child sends its own over a
 //!   pipe), divided by the messages or round trips.
-//! - `ratios.rtt_vs_limit`: round-trip p50 over the cache-line ping-pong's (spin rows) or the
+//! - `ratios.rtt_vs_limit`: round-trip p50 over the cache-line ping-pong's (spin and zc rows) or the
 //!   futex ping-pong's (every blocking row); `mb_per_s_vs_memcpy`: throughput in MB/s over
 //!   memcpy's at the same size; `ring_over_this`: the reference row's msg/s (`shm-spsc/block`,
 //!   else `shm-spsc/spin`, at the smallest size) over this row's, at that size only.
@@ -114,7 +115,10 @@ use std::time::{Duration, Instant};
 #[command(
     after_help = "Rows: shm-spsc/spin, shm-spsc/block, shm-mpmc/spin, shm-mpmc/block (the ring, \
                   spinning on try_send/try_recv or with the blocking API; -full: the same ring made \
-                  with fence=full, a SeqCst fence per message), pipe, fifo, mq, unix, tcp \
+                  with fence=full, a SeqCst fence per message), shm-spsc/zc, shm-mpmc/zc (zero-copy, \
+                  spinning: the sender reserves a slot, copies its message in and commits; the \
+                  receiver peeks, checks the stamps in place and releases), shm-spsc/fd, \
+                  shm-spsc/poll64 (event loops), pipe, fifo, mq, unix, tcp \
                   (blocking API). Limits (always measured): a raw cache-line ping-pong and a raw \
                   futex ping-pong between two processes, and memcpy at each size.\n\
                   Columns: msg/s and MB/s one way (median over rounds) and their spread (max/min), \
@@ -186,6 +190,9 @@ pub enum Pick {
     /// The SPSC ring, waiting with `ipcring::poll` over it and 63 idle rings.
     #[value(name = "shm-spsc/poll64")]
     ShmSpscPoll64,
+    /// The SPSC ring, zero-copy (reserve/commit, peek/release), spinning.
+    #[value(name = "shm-spsc/zc")]
+    ShmSpscZc,
     /// Both modes of the MPMC ring.
     #[value(name = "shm-mpmc")]
     ShmMpmc,
@@ -195,6 +202,9 @@ pub enum Pick {
     /// The MPMC ring, blocking API.
     #[value(name = "shm-mpmc/block")]
     ShmMpmcBlock,
+    /// The MPMC ring, zero-copy (reserve/commit, peek/release), spinning.
+    #[value(name = "shm-mpmc/zc")]
+    ShmMpmcZc,
     /// pipe://
     Pipe,
     /// fifo://
@@ -219,9 +229,11 @@ impl Pick {
             Pick::ShmSpscBlockFull => t == T::ShmSpsc && m == Mode::Block && r.full,
             Pick::ShmSpscFd => t == T::ShmSpsc && m == Mode::Fd,
             Pick::ShmSpscPoll64 => t == T::ShmSpsc && m == Mode::Poll64,
+            Pick::ShmSpscZc => t == T::ShmSpsc && m == Mode::Zc,
             Pick::ShmMpmc => t == T::ShmMpmc,
             Pick::ShmMpmcSpin => t == T::ShmMpmc && m == Mode::Spin,
             Pick::ShmMpmcBlock => t == T::ShmMpmc && m == Mode::Block,
+            Pick::ShmMpmcZc => t == T::ShmMpmc && m == Mode::Zc,
             Pick::Pipe => t == T::Pipe,
             Pick::Fifo => t == T::Fifo,
             Pick::Mq => t == T::Mq,

@@ -320,7 +320,7 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
                 cpu: median(&a.rtt_cpu),
             });
             let (lim, lname) = match row.mode {
-                Mode::Spin => (&cacheline, "cacheline"),
+                Mode::Spin | Mode::Zc => (&cacheline, "cacheline"),
                 Mode::Block | Mode::Fd | Mode::Poll64 => (&futex, "futex"),
             };
             let vs_limit = match (&rtt, &lim.status) {
@@ -654,7 +654,9 @@ pub fn table(r: &Report) -> String {
         "\nmsg/s, MB/s: one way, a forked child sending, the bench receiving and checking every message \
          (MB = 10^6 bytes); spread: max/min over rounds; /memcpy: MB/s over one thread's memcpy at that size.\n\
          rtt: round trip (the child echoes on a second channel), p50/p99 over all rounds; /limit: p50 over the \
-         cache-line ping-pong's (cl, spin rows) or the futex ping-pong's (fx, blocking rows).\n\
+         cache-line ping-pong's (cl, spin and zc rows) or the futex ping-pong's (fx, blocking rows).\n\
+         zc rows: zero-copy (the sender reserves a slot, copies its message in and commits; the receiver peeks, \
+         checks the stamps in place and releases: one payload copy, and the payload is not read out).\n\
          sys/msg: system calls per message, both processes, from the endpoints' own statistics (every call on \
          the message path: sleeps, wake-ups, liveness checks, reads, writes, polls); CPU/msg: user + system \
          time of both processes per message."
@@ -761,7 +763,7 @@ pub fn json(r: &Report) -> Value {
                 })),
                 "ratios": {
                     "rtt_vs_limit": x.vs_limit.map(|(v, _)| num(v)),
-                    "limit": if x.row.mode == Mode::Spin { "cacheline" } else { "futex" },
+                    "limit": if matches!(x.row.mode, Mode::Spin | Mode::Zc) { "cacheline" } else { "futex" },
                     "mb_per_s_vs_memcpy": x.vs_memcpy.map(num),
                     "ring_over_this": x.ring_over.map(num),
                 },

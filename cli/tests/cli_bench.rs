@@ -413,6 +413,8 @@ fn table_on_stdout() {
         "shm-spsc/block,pipe",
         "--sizes",
         "64",
+        "--ring-bytes",
+        "32K",
         "--rounds",
         "2",
         "--messages",
@@ -436,6 +438,7 @@ fn table_on_stdout() {
         "64 B",
         "ring / pipe",
         "2 rounds",
+        "rings of at most 32 KiB of slots",
     ] {
         assert!(r.stdout.contains(want), "the table lacks {want:?}:\n{}", r.stdout);
     }
@@ -459,6 +462,7 @@ fn usage() {
         "shm-spsc/spin",
         "shm-spsc/zc",
         "shm-mpmc/zc",
+        "--ring-bytes",
     ] {
         assert!(r.stdout.contains(want), "--help lacks {want}:\n{}", r.stdout);
     }
@@ -468,6 +472,7 @@ fn usage() {
         vec!["bench", "--sizes", "8,lots"],
         vec!["bench", "--sizes", "17M"],
         vec!["bench", "--rounds", "0"],
+        vec!["bench", "--ring-bytes", "1K"],
     ] {
         let r = bench(&bad);
         assert_eq!(r.status.code(), Some(2), "{bad:?}: {:?}\n{}", r.status, r.stderr);
@@ -555,6 +560,8 @@ fn zero_copy_rows_beside_memcpy() {
     );
     let j = parse(&r);
     assert_eq!(j["parameters"]["rows"], serde_json::json!(rows));
+    // The default ring: at most 16 MiB of slots (16 of 1 MiB; 1024 of 64 B).
+    assert_eq!(j["parameters"]["ring_bytes"], 16 << 20);
     assert_eq!(
         j["rows"].as_array().unwrap().len(),
         rows.len() * sizes.len(),
@@ -583,6 +590,7 @@ fn zero_copy_rows_beside_memcpy() {
                 .unwrap_or_else(|| panic!("no parameters for {name} at {size} B"));
             assert_eq!(x["throughput"]["messages"], case["messages"], "{name} at {size} B");
             assert!(f(&case["messages"], "messages") >= 8.0, "{case}");
+            assert_eq!(case["capacity"], if size == 64 { 1024 } else { 16 }, "{case}");
             assert_eq!(
                 x["round_trip"]["samples"],
                 2 * case["round_trips"].as_u64().unwrap(),

@@ -257,9 +257,10 @@ fn stats_from_json(v: &Value) -> Stats {
 // ---------------------------------------------------------------------------------------------
 // Channels.
 
-/// Ring slots for `size`-byte messages: up to 1024, at most about 16 MiB of slots, at least 2.
-fn ring_capacity(size: usize) -> usize {
-    let fit = (16usize << 20) / size.max(1);
+/// Ring slots for `size`-byte messages: up to 1024, as many as fit in `--ring-bytes` (16 MiB
+/// by default), at least 2.
+pub fn ring_capacity(size: usize) -> usize {
+    let fit = ring_bytes() / size.max(1);
     let pow2 = if fit == 0 {
         1
     } else {
@@ -274,9 +275,17 @@ fn bench_pid() -> u32 {
     *PID.get_or_init(std::process::id)
 }
 
-/// Records the bench's process id; call before the first fork.
-pub fn init() {
+/// `--ring-bytes`, as [`init`] recorded it.
+fn ring_bytes() -> usize {
+    *RING_BYTES.get().unwrap_or(&(16 << 20))
+}
+
+static RING_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Records the bench's process id and `--ring-bytes`; call before the first fork.
+pub fn init(ring_bytes: usize) {
     bench_pid();
+    let _ = RING_BYTES.set(ring_bytes);
 }
 
 /// A free TCP port on the loopback (the kernel's pick; a race with another process taking

@@ -50,8 +50,10 @@
 //!                "mq_msgsize_max": 8192, "other_load_cpus": 0.02 },
 //!   "parameters": { "rounds": 5, "quick": false, "sizes": [8, 64, 4096, 1048576],
 //!                   "rows": ["shm-spsc/spin", ...], "messages": 200000, "timeout_s": 60,
+//!                   "ring_bytes": 16777216,
 //!                   "cases": [ { "row": "pipe", "size": 8, "messages": 200000,
-//!                                "round_trips": 2000, "warm_up": 100 }, ... ],
+//!                                "round_trips": 2000, "warm_up": 100,
+//!                                "capacity": 1024 (ring rows) | null }, ... ],
 //!                   "limits": { "cacheline_round_trips": 200000, "futex_round_trips": 2000,
 //!                               "memcpy_bytes": 256000000 } },
 //!   "elapsed_s": 95.2,
@@ -67,7 +69,8 @@
 //!   },
 //!   "spsc_spin_over_lamport": { "rtt": 1.4, "msgs_per_s": [ { "size": 8, "ratio": 0.4 }, ... ] },
 //!   "rows": [ {
-//!     "row": "shm-spsc/spin", "transport": "shm-spsc", "mode": "spin", "size": 8,
+//!     "row": "shm-spsc/spin", "transport": "shm-spsc",
+//!     "mode": "spin" | "block" | "fd" | "poll64" | "zc", "size": 8,
 //!     "status": "ok" | "n/a" | "error", "reason": null | "why",
 //!     "throughput": { "messages": 2000000, "msg_per_s": 2.0e7, "mb_per_s": 160.0,
 //!                     "spread": 1.08, "per_round": [msg/s, ...],
@@ -148,6 +151,12 @@ pub struct BenchArgs {
     /// [default: 8,64,4K,1M].
     #[arg(long, value_delimiter = ',', value_name = "SIZES", value_parser = parse_size)]
     pub sizes: Vec<usize>,
+    /// At most this many bytes of slots per ring (bytes or with K/KiB/M/MiB, 4 KiB to 1 GiB):
+    /// a ring gets up to 1024 slots, as many as fit, at least 2 [default: 16M, 16 slots of
+    /// 1 MiB]. Large messages are fast only while the ring fits in the cache (docs/benchmarks.md,
+    /// "Zero-copy at 1 MiB").
+    #[arg(long, value_name = "SIZE", value_parser = parse_ring_bytes)]
+    pub ring_bytes: Option<usize>,
     /// Print the whole result as JSON on stdout (schema: docs/benchmarks.md); the table then
     /// goes to stderr.
     #[arg(long)]
@@ -246,8 +255,21 @@ impl Pick {
 /// The largest message size `--sizes` takes.
 const MAX_SIZE: usize = 16 << 20;
 
-/// Parses `8`, `4096`, `4K`, `4KiB`, `1M`, `1MiB` (case-insensitive).
+/// The default of `--ring-bytes`.
+const RING_BYTES: usize = 16 << 20;
+
+/// Parses `8`, `4096`, `4K`, `4KiB`, `1M`, `1MiB` (case-insensitive): a message size.
 fn parse_size(s: &str) -> Result<usize, String> {
+    parse_bytes(s, 1, MAX_SIZE, "sizes go from 1 byte to 16 MiB")
+}
+
+/// `--ring-bytes`: as [`parse_size`], 4 KiB to 1 GiB.
+fn parse_ring_bytes(s: &str) -> Result<usize, String> {
+    parse_bytes(s, 4 << 10, 1 << 30, "the ring's bytes go from 4 KiB to 1 GiB")
+}
+
+/// Parses a byte count with an optional K/KiB/M/MiB suffix, within `min..=max`.
+fn parse_bytes(s: &str, min: usize, max: usize, range: &str) -> Result<usize, String> {
     let t = s.trim().to_ascii_lowercase();
     let (num, mult) = if let Some(n) = t.strip_suffix("kib").or_else(|| t.strip_suffix('k')) {
         (n, 1024)
@@ -261,8 +283,8 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a size (bytes, or with K/KiB/M/MiB)"))?;
     match v.checked_mul(mult) {
-        Some(b) if (1..=MAX_SIZE).contains(&b) => Ok(b),
-        _ => Err(format!("'{s}': sizes go from 1 byte to 16 MiB")),
+        Some(b) if (min..=max).contains(&b) => Ok(b),
+        _ => Err(format!("'{s}': {range}")),
     }
 }
 
@@ -280,6 +302,8 @@ pub struct Params {
     pub messages: u64,
     /// Bound on one measurement phase.
     pub timeout: Duration,
+    /// At most this many bytes of slots per ring (`--ring-bytes`).
+    pub ring_bytes: usize,
 }
 
 impl Params {
@@ -303,6 +327,7 @@ impl Params {
             rows,
             messages: a.messages.unwrap_or(if a.quick { 50_000 } else { 200_000 }),
             timeout: Duration::from_secs(a.timeout),
+            ring_bytes: a.ring_bytes.unwrap_or(RING_BYTES),
         }
     }
 
@@ -590,7 +615,7 @@ pub fn run(a: &BenchArgs) -> CmdResult {
         None => None,
     };
     cleanup::install_signal_cleanup();
-    cases::init();
+    cases::init(p.ring_bytes);
     let started = Instant::now();
     let m = measure(&p);
     let rep = report::build(&p, &m, started.elapsed());

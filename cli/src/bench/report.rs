@@ -2,7 +2,7 @@
 //! stdout ([`table`]), the JSON document ([`json`]; its schema is in the module docs of
 //! `bench`) and a hand-written SVG plot ([`svg`]).
 
-use super::cases::{Mode, Row};
+use super::cases::{ring_capacity, Mode, Row};
 use super::{Acc, Measured, Params, Status};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -492,11 +492,13 @@ pub fn table(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "ipcring bench: {} cores, {}; {} round{} interleaved, medians over rounds; {}",
+        "ipcring bench: {} cores, {}; {} round{} interleaved, medians over rounds; rings of at most {} of \
+         slots; {}",
         r.machine.cores,
         r.machine.short(),
         p.rounds,
         if p.rounds == 1 { "" } else { "s" },
+        size_str(p.ring_bytes),
         elapsed_str(r.elapsed)
     );
     if let Some(x) = r.machine.others_cpus.filter(|&x| x >= 0.1) {
@@ -712,6 +714,7 @@ pub fn json(r: &Report) -> Value {
                     "messages": p.tp_messages(row, size),
                     "round_trips": p.rt_count(size),
                     "warm_up": p.rt_warm(size),
+                    "capacity": row.transport.is_ring().then(|| ring_capacity(size)),
                 })
             })
         })
@@ -786,6 +789,7 @@ pub fn json(r: &Report) -> Value {
             "rows": p.rows.iter().map(|r| r.name()).collect::<Vec<_>>(),
             "messages": p.messages,
             "timeout_s": p.timeout.as_secs(),
+            "ring_bytes": p.ring_bytes,
             "cases": cases,
             "limits": {
                 "cacheline_round_trips": p.cacheline_count(),

@@ -14,7 +14,9 @@
 //! Groups:
 //! - `throughput/*`: elements per second; one element = one message moved from the producer
 //!   side to the consumer side (`Throughput::Elements`). `lamport_proc/*` is the reference row:
-//!   a plain Lamport ring ([`Lamport`]) between two processes.
+//!   a plain Lamport ring ([`Lamport`]) between two processes. The `*/1MiB` rows are in bytes
+//!   per second (`Throughput::Bytes`): 1 MiB messages through the copying calls and through
+//!   the zero-copy ones (`reserve`/`commit`, `peek`/`release`), beside one thread's memcpy.
 //! - `anatomy/*`: a minimal SPSC ring in threads, with and without ipcring's slot size and
 //!   notify step, to price the differences between rtrb and ipcring.
 //! - `roundtrip/*`: the time of one ping-pong of an 8-byte message (or of two counters).
@@ -614,6 +616,141 @@ fn tp_aq_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
 }
 
+// ---------------------------------------------------------------------------------------------
+// 1 MiB messages: copying against zero-copy, beside memcpy.
+
+/// The message size of the `*/1MiB` rows.
+const BIG: usize = 1 << 20;
+/// Slots of the rings of the `*/1MiB` rows (16 MiB of slots, as `ipcring bench` makes them by
+/// default); the `*_4slots` rows use 4 (4 MiB: a ring that stays in this machine's cache).
+const BIG_CAP: u64 = 16;
+
+/// How the `*/1MiB` rows move a message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BigWay {
+    /// `try_send` / `try_recv`: copied into the ring, and out of it into the consumer's buffer.
+    Copy,
+    /// `reserve` / `commit`, `peek` / `release`: copied into the ring from the producer's
+    /// buffer; the consumer checks the stamps in place.
+    Zc,
+    /// As `Zc`, and the consumer also reads every word of the payload in place (a sum):
+    /// what a consumer that uses the whole message pays on top.
+    ZcRead,
+}
+
+/// Stamps `seq` into the first and the last 8 bytes of `msg` (as `ipcring bench` does).
+fn stamp_big(msg: &mut [u8], seq: u64) {
+    let n = msg.len();
+    msg[..8].copy_from_slice(&seq.to_le_bytes());
+    msg[n - 8..].copy_from_slice(&seq.to_le_bytes());
+}
+
+/// Panics unless `msg` is `BIG` bytes stamped with `seq` at both ends.
+fn check_big(msg: &[u8], seq: u64) {
+    assert_eq!(msg.len(), BIG, "message {seq}: wrong length");
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    assert_eq!(word(&msg[..8]), seq, "message {seq}: wrong first stamp");
+    assert_eq!(word(&msg[BIG - 8..]), seq, "message {seq}: wrong last stamp (torn)");
+}
+
+/// Reads every 8-byte word of `msg` (a wrapping sum the compiler cannot drop).
+fn read_all(msg: &[u8]) -> u64 {
+    msg.chunks_exact(8).fold(0u64, |a, w| {
+        a.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")))
+    })
+}
+
+/// 1 MiB messages between this process (producer) and a forked consumer, both spinning on
+/// the non-blocking calls, every message's stamps checked: the copying API or the zero-copy
+/// one ([`BigWay`]), on a `kind` ring of `cap` slots.
+fn tp_ipc_proc_big(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, kind: Kind, way: BigWay, cap: u64) {
+    let o = RingOptions::new()
+        .kind(kind)
+        .capacity(cap)
+        .msg_size(BIG as u64)
+        .wake(WakeBackend::Futex);
+    let ring = Ring::anonymous(&o).unwrap();
+    let consumer = ProcWorker::fork(|| {
+        let mut rx = ring.receiver().unwrap();
+        let mut buf = vec![0u8; BIG];
+        let mut seq = 0u64;
+        move |n| {
+            for _ in 0..n {
+                if way == BigWay::Copy {
+                    let len = spin_ipc(|| rx.try_recv(&mut buf));
+                    check_big(&buf[..len], seq);
+                } else {
+                    spin_until(
+                        || match rx.peek(Timeout::NonBlocking) {
+                            Ok(m) => {
+                                check_big(&m, seq);
+                                if way == BigWay::ZcRead {
+                                    black_box(read_all(&m));
+                                }
+                                m.release();
+                                true
+                            }
+                            Err(Error::WouldBlock) => false,
+                            Err(e) => panic!("peek: {e}"),
+                        },
+                        None,
+                    );
+                }
+                seq += 1;
+            }
+            n
+        }
+    });
+    let mut tx = ring.sender().unwrap();
+    let mut msg = vec![0xA5u8; BIG];
+    let mut seq = 0u64;
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            consumer.start(iters);
+            for _ in 0..iters {
+                stamp_big(&mut msg, seq);
+                let sent = || match way {
+                    BigWay::Copy => match tx.try_send(&msg) {
+                        Ok(()) => true,
+                        Err(Error::WouldBlock) => false,
+                        Err(e) => panic!("try_send: {e}"),
+                    },
+                    BigWay::Zc | BigWay::ZcRead => match tx.reserve(Timeout::NonBlocking) {
+                        Ok(mut slot) => {
+                            slot.buf()[..BIG].copy_from_slice(&msg);
+                            slot.commit(BIG).unwrap();
+                            true
+                        }
+                        Err(Error::WouldBlock) => false,
+                        Err(e) => panic!("reserve: {e}"),
+                    },
+                };
+                spin_until(sent, Some(&consumer.proc));
+                seq += 1;
+            }
+            assert_eq!(consumer.done(), iters);
+            t.elapsed()
+        })
+    });
+    drop(consumer);
+}
+
+/// One thread's memcpy of 1 MiB between two warm buffers: the limit the `*/1MiB` rows are
+/// set against (`ipcring bench`'s memcpy limit, in criterion's harness).
+fn tp_memcpy_big(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let src = vec![0xA5u8; BIG];
+    let mut dst = vec![0u8; BIG];
+    dst.copy_from_slice(&src); // warm, and checked below even if the filter skips the row
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&mut dst);
+        })
+    });
+    assert_eq!(dst, src);
+}
+
 fn throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("throughput");
     g.throughput(Throughput::Elements(1));
@@ -642,6 +779,19 @@ fn throughput(c: &mut Criterion) {
     tp_aq_1x1::<64>(&mut g, "arrayqueue_thread_1x1/64B");
     tp_aq_2x2::<8>(&mut g, "arrayqueue_thread_2x2/8B");
     tp_aq_2x2::<64>(&mut g, "arrayqueue_thread_2x2/64B");
+
+    // 1 MiB messages, in bytes per second: copying and zero-copy against memcpy.
+    g.throughput(Throughput::Bytes(BIG as u64));
+    tp_memcpy_big(&mut g, "memcpy/1MiB");
+    let (spsc, mpmc) = (Kind::Spsc, Kind::Mpmc);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_copy/1MiB", spsc, BigWay::Copy, BIG_CAP);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_zc/1MiB", spsc, BigWay::Zc, BIG_CAP);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_zc_read/1MiB", spsc, BigWay::ZcRead, BIG_CAP);
+    tp_ipc_proc_big(&mut g, "ipc_mpmc_proc_1x1_copy/1MiB", mpmc, BigWay::Copy, BIG_CAP);
+    tp_ipc_proc_big(&mut g, "ipc_mpmc_proc_1x1_zc/1MiB", mpmc, BigWay::Zc, BIG_CAP);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_copy_4slots/1MiB", spsc, BigWay::Copy, 4);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_zc_4slots/1MiB", spsc, BigWay::Zc, 4);
+    tp_ipc_proc_big(&mut g, "ipc_spsc_proc_zc_read_4slots/1MiB", spsc, BigWay::ZcRead, 4);
     g.finish();
 }
 

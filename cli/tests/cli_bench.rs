@@ -1,8 +1,9 @@
 //! `ipcring bench`: the real binary with tiny configurations (`--messages` scales every count
 //! down). Checks the JSON's structure and figures (present, finite, positive where they must
 //! be; no timing is asserted), the rows asked for and nothing else, `n/a` rows with their
-//! reason, the SVG, usage errors (exit 2), and that no named object (`/dev/shm`, `/tmp`,
-//! `/dev/mqueue`) outlives a run, including one ended by SIGINT at a random moment. Where
+//! reason, the zero-copy rows beside memcpy, the SVG, usage errors (exit 2), and that no
+//! named object (`/dev/shm`, `/tmp`, `/dev/mqueue`) outlives a run, including one ended by
+//! SIGINT at a random moment. Where
 //! `nats-server` is installed (CI), `--nats` runs once, quickly: its rows, ratios and latency.
 
 use serde_json::Value;
@@ -192,19 +193,26 @@ fn check_ok_row(r: &Value, name: &str) {
     non_negative(&rt["cpu_ns_per_rt"], "cpu_ns_per_rt");
     positive(&r["ratios"]["rtt_vs_limit"], "rtt_vs_limit");
     positive(&r["ratios"]["mb_per_s_vs_memcpy"], "mb_per_s_vs_memcpy");
-    let limit = if r["mode"] == "spin" { "cacheline" } else { "futex" };
+    // Spinning rows (zero-copy ones spin too) against the cache-line ping-pong.
+    let limit = if r["mode"] == "spin" || r["mode"] == "zc" {
+        "cacheline"
+    } else {
+        "futex"
+    };
     assert_eq!(r["ratios"]["limit"], limit, "{name}");
 }
 
-const ALL_ROWS: [&str; 13] = [
+const ALL_ROWS: [&str; 15] = [
     "shm-spsc/spin",
     "shm-spsc/spin-full",
     "shm-spsc/block",
     "shm-spsc/block-full",
     "shm-spsc/fd",
     "shm-spsc/poll64",
+    "shm-spsc/zc",
     "shm-mpmc/spin",
     "shm-mpmc/block",
+    "shm-mpmc/zc",
     "pipe",
     "fifo",
     "mq",
@@ -405,6 +413,8 @@ fn table_on_stdout() {
         "shm-spsc/block,pipe",
         "--sizes",
         "64",
+        "--ring-bytes",
+        "32K",
         "--rounds",
         "2",
         "--messages",
@@ -428,6 +438,7 @@ fn table_on_stdout() {
         "64 B",
         "ring / pipe",
         "2 rounds",
+        "rings of at most 32 KiB of slots",
     ] {
         assert!(r.stdout.contains(want), "the table lacks {want:?}:\n{}", r.stdout);
     }
@@ -449,6 +460,9 @@ fn usage() {
         "--json",
         "--svg",
         "shm-spsc/spin",
+        "shm-spsc/zc",
+        "shm-mpmc/zc",
+        "--ring-bytes",
     ] {
         assert!(r.stdout.contains(want), "--help lacks {want}:\n{}", r.stdout);
     }
@@ -458,6 +472,7 @@ fn usage() {
         vec!["bench", "--sizes", "8,lots"],
         vec!["bench", "--sizes", "17M"],
         vec!["bench", "--rounds", "0"],
+        vec!["bench", "--ring-bytes", "1K"],
     ] {
         let r = bench(&bad);
         assert_eq!(r.status.code(), Some(2), "{bad:?}: {:?}\n{}", r.status, r.stderr);
@@ -512,6 +527,100 @@ fn interrupted_runs_leave_nothing_behind() {
     }
 }
 
+/// The zero-copy rows (`reserve`/`commit`, `peek`/`release`), alone and beside a copying row
+/// and the memcpy limit, at a small size and at 1 MiB: every message checked (a wrong stamp
+/// would be the row's error and exit status 1), each ratio to memcpy present, the counts the
+/// parameters announce, the table naming them. No figure is compared (the machine is noisy).
+#[test]
+fn zero_copy_rows_beside_memcpy() {
+    let _g = serial();
+    let rows = ["shm-spsc/spin", "shm-spsc/zc", "shm-mpmc/zc"];
+    let sizes = [64u64, 1 << 20];
+    let r = bench(&[
+        "bench",
+        "--quick",
+        "--only",
+        "shm-spsc/spin,shm-spsc/zc,shm-mpmc/zc",
+        "--sizes",
+        "64,1M",
+        "--rounds",
+        "2",
+        "--messages",
+        "400",
+        "--timeout",
+        "30",
+        "--json",
+    ]);
+    assert!(
+        r.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        r.status,
+        r.stdout,
+        r.stderr
+    );
+    let j = parse(&r);
+    assert_eq!(j["parameters"]["rows"], serde_json::json!(rows));
+    // The default ring: at most 16 MiB of slots (16 of 1 MiB; 1024 of 64 B).
+    assert_eq!(j["parameters"]["ring_bytes"], 16 << 20);
+    assert_eq!(
+        j["rows"].as_array().unwrap().len(),
+        rows.len() * sizes.len(),
+        "{}",
+        j["rows"]
+    );
+    let mem = j["limits"]["memcpy"].as_array().unwrap();
+    for size in sizes {
+        let m = mem
+            .iter()
+            .find(|m| m["size"] == size)
+            .unwrap_or_else(|| panic!("no memcpy at {size} B: {mem:?}"));
+        assert_eq!(m["status"], "ok", "{m}");
+        let limit = positive(&m["mb_per_s"], "memcpy mb_per_s");
+        for name in rows {
+            let x = row(&j, name, size);
+            check_ok_row(x, name);
+            let zc = name.ends_with("/zc");
+            assert_eq!(x["mode"], if zc { "zc" } else { "spin" }, "{name}");
+            assert_eq!(x["fence"], "default", "{name}");
+            let case = j["parameters"]["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["row"] == name && c["size"] == size)
+                .unwrap_or_else(|| panic!("no parameters for {name} at {size} B"));
+            assert_eq!(x["throughput"]["messages"], case["messages"], "{name} at {size} B");
+            assert!(f(&case["messages"], "messages") >= 8.0, "{case}");
+            assert_eq!(case["capacity"], if size == 64 { 1024 } else { 16 }, "{case}");
+            assert_eq!(
+                x["round_trip"]["samples"],
+                2 * case["round_trips"].as_u64().unwrap(),
+                "{name} at {size} B"
+            );
+            // The ratio is MB/s over memcpy's, as for every row.
+            let mbps = positive(&x["throughput"]["mb_per_s"], "mb_per_s");
+            let vs = positive(&x["ratios"]["mb_per_s_vs_memcpy"], "mb_per_s_vs_memcpy");
+            assert!(
+                (vs - mbps / limit).abs() <= 1e-6 * vs,
+                "{name} at {size} B: {vs} is not {mbps} / {limit}"
+            );
+            eprintln!("{name} at {size} B: {mbps:.1} MB/s, {vs:.2}x memcpy");
+        }
+    }
+    assert_eq!(j["failed"], 0);
+    // The table (on stderr with --json) has the rows at both sizes, with their /memcpy.
+    for name in rows {
+        for size in ["64 B", "1 MiB"] {
+            assert!(
+                r.stderr.lines().any(|l| l.starts_with(name) && l.contains(size)),
+                "the table lacks {name} at {size}:\n{}",
+                r.stderr
+            );
+        }
+    }
+    assert!(r.stderr.contains("zc rows: zero-copy"), "{}", r.stderr);
+    assert_no_leftovers(r.pid);
+}
+
 /// memcpy at a size is an upper bound for a ring row's throughput at that size: a ring row
 /// beating it by more than noise (1.5x) means the limit is mismeasured.
 #[test]
@@ -554,7 +663,10 @@ fn memcpy_limit_bounds_every_ring_row() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 24, "eight ring rows (two of them -full) at three sizes");
+    assert_eq!(
+        seen, 30,
+        "ten ring rows (two of them -full, two zero-copy) at three sizes"
+    );
     assert_no_leftovers(r.pid);
 }
 

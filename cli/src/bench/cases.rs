@@ -13,7 +13,10 @@
 //! with `spin_loop`) and **block** mode (`send` / `recv`: the library spins, then sleeps on
 //! the futex), and the SPSC ring in **fd** mode (an event loop: `try_*`, then a wait on the
 //! handle's descriptor) and **poll64** mode (the same wait with `ipcring::poll` over the
-//! handle and 63 idle rings), and the fallbacks (`pipe`, `fifo`, `mq`, `unix`, `tcp`) with the blocking API.
+//! handle and 63 idle rings), the ring in **zc** mode (zero-copy, spinning: the sender
+//! reserves a slot, copies its prefilled, stamped message into it and commits; the receiver
+//! peeks, checks the stamps in place and releases: one payload copy per message instead of
+//! two), and the fallbacks (`pipe`, `fifo`, `mq`, `unix`, `tcp`) with the blocking API.
 //! Every wait is bounded by the phase's [`Watch`]; a kernel limit at open (e.g. an `mq://`
 //! message above `fs.mqueue.msgsize_max`) makes the case `n/a` with the library's reason.
 
@@ -78,6 +81,12 @@ pub enum Mode {
     /// `ipcring::poll` over the handle and 63 idle rings, then `try_send` / `try_recv`
     /// (ring rows only): what waiting on 64 rings costs against `fd` (one).
     Poll64,
+    /// Zero-copy, spinning (ring rows only): the sender reserves a slot
+    /// (`Sender::reserve(NonBlocking)`), copies its message into it and commits; the
+    /// receiver peeks at the message in place (`Receiver::peek(NonBlocking)`), checks it
+    /// there and releases it. One payload copy per message (the sender's) instead of two;
+    /// the receiver reads only what the check reads (the stamps), not the whole payload.
+    Zc,
 }
 
 impl Mode {
@@ -88,6 +97,7 @@ impl Mode {
             Mode::Block => "block",
             Mode::Fd => "fd",
             Mode::Poll64 => "poll64",
+            Mode::Zc => "zc",
         }
     }
 }
@@ -107,15 +117,17 @@ pub struct Row {
 
 impl Row {
     /// Every row, in table order.
-    pub const ALL: [Row; 13] = [
+    pub const ALL: [Row; 15] = [
         Row::new(Transport::ShmSpsc, Mode::Spin),
         Row::full(Transport::ShmSpsc, Mode::Spin),
         Row::new(Transport::ShmSpsc, Mode::Block),
         Row::full(Transport::ShmSpsc, Mode::Block),
         Row::new(Transport::ShmSpsc, Mode::Fd),
         Row::new(Transport::ShmSpsc, Mode::Poll64),
+        Row::new(Transport::ShmSpsc, Mode::Zc),
         Row::new(Transport::ShmMpmc, Mode::Spin),
         Row::new(Transport::ShmMpmc, Mode::Block),
+        Row::new(Transport::ShmMpmc, Mode::Zc),
         Row::new(Transport::Pipe, Mode::Block),
         Row::new(Transport::Fifo, Mode::Block),
         Row::new(Transport::Mq, Mode::Block),
@@ -245,9 +257,10 @@ fn stats_from_json(v: &Value) -> Stats {
 // ---------------------------------------------------------------------------------------------
 // Channels.
 
-/// Ring slots for `size`-byte messages: up to 1024, at most about 16 MiB of slots, at least 2.
-fn ring_capacity(size: usize) -> usize {
-    let fit = (16usize << 20) / size.max(1);
+/// Ring slots for `size`-byte messages: up to 1024, as many as fit in `--ring-bytes` (16 MiB
+/// by default), at least 2.
+pub fn ring_capacity(size: usize) -> usize {
+    let fit = ring_bytes() / size.max(1);
     let pow2 = if fit == 0 {
         1
     } else {
@@ -262,9 +275,17 @@ fn bench_pid() -> u32 {
     *PID.get_or_init(std::process::id)
 }
 
-/// Records the bench's process id; call before the first fork.
-pub fn init() {
+/// `--ring-bytes`, as [`init`] recorded it.
+fn ring_bytes() -> usize {
+    *RING_BYTES.get().unwrap_or(&(16 << 20))
+}
+
+static RING_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Records the bench's process id and `--ring-bytes`; call before the first fork.
+pub fn init(ring_bytes: usize) {
     bench_pid();
+    let _ = RING_BYTES.set(ring_bytes);
 }
 
 /// A free TCP port on the loopback (the kernel's pick; a race with another process taking
@@ -428,9 +449,39 @@ fn wait_ready(mut h: Handle<'_>, mode: Mode, w: &Watch, what: &str) -> Result<()
     }
 }
 
-/// Sends `msg` in `mode`, bounded by `w`.
+/// Sends `msg` in `mode`, bounded by `w` (in `zc` mode: reserves a slot, copies `msg` into
+/// it and commits).
 fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String> {
     match mode {
+        Mode::Zc => {
+            let mut n = 0u32;
+            loop {
+                match tx.reserve(ipcring::Timeout::NonBlocking) {
+                    Ok(mut slot) => {
+                        let room = slot.buf();
+                        if room.len() < msg.len() {
+                            // Not reached (the ring is made with msg_size = the size): a
+                            // clear error rather than a panic if it were.
+                            return Err(format!(
+                                "reserve: a {}-byte slot for a {}-byte message",
+                                room.len(),
+                                msg.len()
+                            ));
+                        }
+                        room[..msg.len()].copy_from_slice(msg);
+                        return slot.commit(msg.len()).map_err(|e| format!("commit: {e}"));
+                    }
+                    Err(Error::WouldBlock) => {
+                        spin_loop();
+                        n = n.wrapping_add(1);
+                        if n & 0xfff == 0 {
+                            w.check("reserve")?;
+                        }
+                    }
+                    Err(e) => return Err(format!("reserve: {e}")),
+                }
+            }
+        }
         Mode::Fd | Mode::Poll64 => loop {
             match tx.try_send(msg) {
                 Ok(()) => return Ok(()),
@@ -461,9 +512,45 @@ fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String
     }
 }
 
-/// Receives one message in `mode`, bounded by `w`; its length.
+/// Receives one message in `mode`, bounded by `w`, and hands it to `f`; `f`'s result.
+/// In `zc` mode the message is peeked at in place, handed to `f` there, and released when
+/// `f` succeeds (`buf` is not used); otherwise it is received into `buf` first.
+fn take<T>(
+    rx: &mut Receiver,
+    buf: &mut [u8],
+    mode: Mode,
+    w: &Watch,
+    f: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, String> {
+    if mode != Mode::Zc {
+        let len = recv(rx, buf, mode, w)?;
+        return f(&buf[..len]);
+    }
+    let mut n = 0u32;
+    loop {
+        match rx.peek(ipcring::Timeout::NonBlocking) {
+            Ok(slot) => {
+                // On failure the slot is dropped unreleased: the row fails anyway.
+                let v = f(&slot)?;
+                slot.release();
+                return Ok(v);
+            }
+            Err(Error::WouldBlock) => {
+                spin_loop();
+                n = n.wrapping_add(1);
+                if n & 0xfff == 0 {
+                    w.check("peek")?;
+                }
+            }
+            Err(e) => return Err(format!("peek: {e}")),
+        }
+    }
+}
+
+/// Receives one message in `mode` (not `zc`: see [`take`]), bounded by `w`; its length.
 fn recv(rx: &mut Receiver, buf: &mut [u8], mode: Mode, w: &Watch) -> Result<usize, String> {
     match mode {
+        Mode::Zc => Err("recv: zc mode receives with take()".into()),
         Mode::Fd | Mode::Poll64 => loop {
             match rx.try_recv(buf) {
                 Ok(len) => return Ok(len),
@@ -574,16 +661,14 @@ pub fn throughput(row: Row, size: usize, n: u64, timeout: Duration) -> Result<Tp
     let mut buf = vec![0u8; size];
     let mut timed = (Duration::ZERO, 0, Stats::default());
     let res = (|| {
-        let len = recv(&mut rx, &mut buf, mode, &w)?;
-        check(&buf[..len], size, 0)?;
+        take(&mut rx, &mut buf, mode, &w, |m| check(m, size, 0))?;
         if let Some(nm) = named.as_mut() {
             nm.unlink_now(); // both ends are open
         }
         let (c0, s0) = (cpu_ns(), rx.stats());
         let t0 = Instant::now();
         for seq in 1..=n {
-            let len = recv(&mut rx, &mut buf, mode, &w)?;
-            check(&buf[..len], size, seq)?;
+            take(&mut rx, &mut buf, mode, &w, |m| check(m, size, seq))?;
         }
         timed = (t0.elapsed(), cpu_ns() - c0, stats_delta(&rx.stats(), &s0));
         Ok::<_, String>(())
@@ -654,8 +739,8 @@ pub fn roundtrip(row: Row, size: usize, n: u64, warm: u64, timeout: Duration) ->
             if i == warm {
                 (c0, r0, t0) = (cpu_ns(), prx.stats(), ptx.stats());
             }
-            let len = recv(&mut prx, &mut buf, mode, &w)?;
-            send(&mut ptx, &buf[..len], mode, &w)?;
+            // The echo: in zc mode straight from the peeked message into the reserved slot.
+            take(&mut prx, &mut buf, mode, &w, |m| send(&mut ptx, m, mode, &w))?;
         }
         let (r1, t1) = (prx.stats(), ptx.stats());
         drop(ptx); // flushes a partly written last frame
@@ -691,9 +776,11 @@ pub fn roundtrip(row: Row, size: usize, n: u64, warm: u64, timeout: Duration) ->
             stamp(&mut msg, i);
             let t = Instant::now();
             send(&mut ping_tx, &msg, mode, &w)?;
-            let len = recv(&mut pong_rx, &mut buf, mode, &w)?;
-            let d = t.elapsed();
-            check(&buf[..len], size, i)?;
+            let d = take(&mut pong_rx, &mut buf, mode, &w, |m| {
+                let d = t.elapsed();
+                check(m, size, i)?;
+                Ok(d)
+            })?;
             if i >= warm {
                 hist.saturating_record(d.as_nanos() as u64);
             }

@@ -18,8 +18,9 @@
 //!   two processes, a plain Lamport ring between two processes (spinning round trip at 8 B,
 //!   one-way msg/s at 8 B and 64 B: the reference ring), and one thread's memcpy bandwidth
 //!   at each size;
-//! - for every row (`shm-spsc/spin`, `shm-spsc/block`, `shm-mpmc/spin`, `shm-mpmc/block`,
-//!   `pipe`, `fifo`, `mq`, `unix`, `tcp`; see [`cases`]) and size: one-way throughput (a
+//! - for every row (`shm-spsc/spin`, `shm-spsc/block`, `shm-spsc/zc`, `shm-mpmc/spin`,
+//!   `shm-mpmc/block`, `shm-mpmc/zc`, `pipe`, `fifo`, `mq`, `unix`, `tcp`; see [`cases`]; the
+//!   `zc` rows use the zero-copy API: reserve/commit, peek/release) and size: one-way throughput (a
 //!   forked child sends, the bench receives and checks every message's length and sequence
 //!   number) and round trips (the child echoes over a second channel of the same transport).
 //!
@@ -49,8 +50,10 @@
 //!                "mq_msgsize_max": 8192, "other_load_cpus": 0.02 },
 //!   "parameters": { "rounds": 5, "quick": false, "sizes": [8, 64, 4096, 1048576],
 //!                   "rows": ["shm-spsc/spin", ...], "messages": 200000, "timeout_s": 60,
+//!                   "ring_bytes": 16777216,
 //!                   "cases": [ { "row": "pipe", "size": 8, "messages": 200000,
-//!                                "round_trips": 2000, "warm_up": 100 }, ... ],
+//!                                "round_trips": 2000, "warm_up": 100,
+//!                                "capacity": 1024 (ring rows) | null }, ... ],
 //!                   "limits": { "cacheline_round_trips": 200000, "futex_round_trips": 2000,
 //!                               "memcpy_bytes": 256000000 } },
 //!   "elapsed_s": 95.2,
@@ -66,7 +69,8 @@
 //!   },
 //!   "spsc_spin_over_lamport": { "rtt": 1.4, "msgs_per_s": [ { "size": 8, "ratio": 0.4 }, ... ] },
 //!   "rows": [ {
-//!     "row": "shm-spsc/spin", "transport": "shm-spsc", "mode": "spin", "size": 8,
+//!     "row": "shm-spsc/spin", "transport": "shm-spsc",
+//!     "mode": "spin" | "block" | "fd" | "poll64" | "zc", "size": 8,
 //!     "status": "ok" | "n/a" | "error", "reason": null | "why",
 //!     "throughput": { "messages": 2000000, "msg_per_s": 2.0e7, "mb_per_s": 160.0,
 //!                     "spread": 1.08, "per_round": [msg/s, ...],
@@ -90,7 +94,7 @@
 //! - `cpu_ns_per_msg` / `cpu_ns_per_rt`: user + system CPU time of both processes
 //!   (`getrusage(RUSAGE_SELF)` deltas over the timed part; the child sends its own over a
 //!   pipe), divided by the messages or round trips.
-//! - `ratios.rtt_vs_limit`: round-trip p50 over the cache-line ping-pong's (spin rows) or the
+//! - `ratios.rtt_vs_limit`: round-trip p50 over the cache-line ping-pong's (spin and zc rows) or the
 //!   futex ping-pong's (every blocking row); `mb_per_s_vs_memcpy`: throughput in MB/s over
 //!   memcpy's at the same size; `ring_over_this`: the reference row's msg/s (`shm-spsc/block`,
 //!   else `shm-spsc/spin`, at the smallest size) over this row's, at that size only.
@@ -114,7 +118,10 @@ use std::time::{Duration, Instant};
 #[command(
     after_help = "Rows: shm-spsc/spin, shm-spsc/block, shm-mpmc/spin, shm-mpmc/block (the ring, \
                   spinning on try_send/try_recv or with the blocking API; -full: the same ring made \
-                  with fence=full, a SeqCst fence per message), pipe, fifo, mq, unix, tcp \
+                  with fence=full, a SeqCst fence per message), shm-spsc/zc, shm-mpmc/zc (zero-copy, \
+                  spinning: the sender reserves a slot, copies its message in and commits; the \
+                  receiver peeks, checks the stamps in place and releases), shm-spsc/fd, \
+                  shm-spsc/poll64 (event loops), pipe, fifo, mq, unix, tcp \
                   (blocking API). Limits (always measured): a raw cache-line ping-pong and a raw \
                   futex ping-pong between two processes, and memcpy at each size.\n\
                   Columns: msg/s and MB/s one way (median over rounds) and their spread (max/min), \
@@ -144,6 +151,12 @@ pub struct BenchArgs {
     /// [default: 8,64,4K,1M].
     #[arg(long, value_delimiter = ',', value_name = "SIZES", value_parser = parse_size)]
     pub sizes: Vec<usize>,
+    /// At most this many bytes of slots per ring (bytes or with K/KiB/M/MiB, 4 KiB to 1 GiB):
+    /// a ring gets up to 1024 slots, as many as fit, at least 2 [default: 16M, 16 slots of
+    /// 1 MiB]. Large messages are fast only while the ring fits in the cache (docs/benchmarks.md,
+    /// "Zero-copy at 1 MiB").
+    #[arg(long, value_name = "SIZE", value_parser = parse_ring_bytes)]
+    pub ring_bytes: Option<usize>,
     /// Print the whole result as JSON on stdout (schema: docs/benchmarks.md); the table then
     /// goes to stderr.
     #[arg(long)]
@@ -186,6 +199,9 @@ pub enum Pick {
     /// The SPSC ring, waiting with `ipcring::poll` over it and 63 idle rings.
     #[value(name = "shm-spsc/poll64")]
     ShmSpscPoll64,
+    /// The SPSC ring, zero-copy (reserve/commit, peek/release), spinning.
+    #[value(name = "shm-spsc/zc")]
+    ShmSpscZc,
     /// Both modes of the MPMC ring.
     #[value(name = "shm-mpmc")]
     ShmMpmc,
@@ -195,6 +211,9 @@ pub enum Pick {
     /// The MPMC ring, blocking API.
     #[value(name = "shm-mpmc/block")]
     ShmMpmcBlock,
+    /// The MPMC ring, zero-copy (reserve/commit, peek/release), spinning.
+    #[value(name = "shm-mpmc/zc")]
+    ShmMpmcZc,
     /// pipe://
     Pipe,
     /// fifo://
@@ -219,9 +238,11 @@ impl Pick {
             Pick::ShmSpscBlockFull => t == T::ShmSpsc && m == Mode::Block && r.full,
             Pick::ShmSpscFd => t == T::ShmSpsc && m == Mode::Fd,
             Pick::ShmSpscPoll64 => t == T::ShmSpsc && m == Mode::Poll64,
+            Pick::ShmSpscZc => t == T::ShmSpsc && m == Mode::Zc,
             Pick::ShmMpmc => t == T::ShmMpmc,
             Pick::ShmMpmcSpin => t == T::ShmMpmc && m == Mode::Spin,
             Pick::ShmMpmcBlock => t == T::ShmMpmc && m == Mode::Block,
+            Pick::ShmMpmcZc => t == T::ShmMpmc && m == Mode::Zc,
             Pick::Pipe => t == T::Pipe,
             Pick::Fifo => t == T::Fifo,
             Pick::Mq => t == T::Mq,
@@ -234,8 +255,21 @@ impl Pick {
 /// The largest message size `--sizes` takes.
 const MAX_SIZE: usize = 16 << 20;
 
-/// Parses `8`, `4096`, `4K`, `4KiB`, `1M`, `1MiB` (case-insensitive).
+/// The default of `--ring-bytes`.
+const RING_BYTES: usize = 16 << 20;
+
+/// Parses `8`, `4096`, `4K`, `4KiB`, `1M`, `1MiB` (case-insensitive): a message size.
 fn parse_size(s: &str) -> Result<usize, String> {
+    parse_bytes(s, 1, MAX_SIZE, "sizes go from 1 byte to 16 MiB")
+}
+
+/// `--ring-bytes`: as [`parse_size`], 4 KiB to 1 GiB.
+fn parse_ring_bytes(s: &str) -> Result<usize, String> {
+    parse_bytes(s, 4 << 10, 1 << 30, "the ring's bytes go from 4 KiB to 1 GiB")
+}
+
+/// Parses a byte count with an optional K/KiB/M/MiB suffix, within `min..=max`.
+fn parse_bytes(s: &str, min: usize, max: usize, range: &str) -> Result<usize, String> {
     let t = s.trim().to_ascii_lowercase();
     let (num, mult) = if let Some(n) = t.strip_suffix("kib").or_else(|| t.strip_suffix('k')) {
         (n, 1024)
@@ -249,8 +283,8 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a size (bytes, or with K/KiB/M/MiB)"))?;
     match v.checked_mul(mult) {
-        Some(b) if (1..=MAX_SIZE).contains(&b) => Ok(b),
-        _ => Err(format!("'{s}': sizes go from 1 byte to 16 MiB")),
+        Some(b) if (min..=max).contains(&b) => Ok(b),
+        _ => Err(format!("'{s}': {range}")),
     }
 }
 
@@ -268,6 +302,8 @@ pub struct Params {
     pub messages: u64,
     /// Bound on one measurement phase.
     pub timeout: Duration,
+    /// At most this many bytes of slots per ring (`--ring-bytes`).
+    pub ring_bytes: usize,
 }
 
 impl Params {
@@ -291,6 +327,7 @@ impl Params {
             rows,
             messages: a.messages.unwrap_or(if a.quick { 50_000 } else { 200_000 }),
             timeout: Duration::from_secs(a.timeout),
+            ring_bytes: a.ring_bytes.unwrap_or(RING_BYTES),
         }
     }
 
@@ -578,7 +615,7 @@ pub fn run(a: &BenchArgs) -> CmdResult {
         None => None,
     };
     cleanup::install_signal_cleanup();
-    cases::init();
+    cases::init(p.ring_bytes);
     let started = Instant::now();
     let m = measure(&p);
     let rep = report::build(&p, &m, started.elapsed());

@@ -2,7 +2,7 @@
 //! stdout ([`table`]), the JSON document ([`json`]; its schema is in the module docs of
 //! `bench`) and a hand-written SVG plot ([`svg`]).
 
-use super::cases::{Mode, Row};
+use super::cases::{ring_capacity, Mode, Row};
 use super::{Acc, Measured, Params, Status};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -320,7 +320,7 @@ pub fn build<'a>(p: &'a Params, m: &Measured, elapsed: Duration) -> Report<'a> {
                 cpu: median(&a.rtt_cpu),
             });
             let (lim, lname) = match row.mode {
-                Mode::Spin => (&cacheline, "cacheline"),
+                Mode::Spin | Mode::Zc => (&cacheline, "cacheline"),
                 Mode::Block | Mode::Fd | Mode::Poll64 => (&futex, "futex"),
             };
             let vs_limit = match (&rtt, &lim.status) {
@@ -492,11 +492,13 @@ pub fn table(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "ipcring bench: {} cores, {}; {} round{} interleaved, medians over rounds; {}",
+        "ipcring bench: {} cores, {}; {} round{} interleaved, medians over rounds; rings of at most {} of \
+         slots; {}",
         r.machine.cores,
         r.machine.short(),
         p.rounds,
         if p.rounds == 1 { "" } else { "s" },
+        size_str(p.ring_bytes),
         elapsed_str(r.elapsed)
     );
     if let Some(x) = r.machine.others_cpus.filter(|&x| x >= 0.1) {
@@ -654,7 +656,9 @@ pub fn table(r: &Report) -> String {
         "\nmsg/s, MB/s: one way, a forked child sending, the bench receiving and checking every message \
          (MB = 10^6 bytes); spread: max/min over rounds; /memcpy: MB/s over one thread's memcpy at that size.\n\
          rtt: round trip (the child echoes on a second channel), p50/p99 over all rounds; /limit: p50 over the \
-         cache-line ping-pong's (cl, spin rows) or the futex ping-pong's (fx, blocking rows).\n\
+         cache-line ping-pong's (cl, spin and zc rows) or the futex ping-pong's (fx, blocking rows).\n\
+         zc rows: zero-copy (the sender reserves a slot, copies its message in and commits; the receiver peeks, \
+         checks the stamps in place and releases: one payload copy, and the payload is not read out).\n\
          sys/msg: system calls per message, both processes, from the endpoints' own statistics (every call on \
          the message path: sleeps, wake-ups, liveness checks, reads, writes, polls); CPU/msg: user + system \
          time of both processes per message."
@@ -710,6 +714,7 @@ pub fn json(r: &Report) -> Value {
                     "messages": p.tp_messages(row, size),
                     "round_trips": p.rt_count(size),
                     "warm_up": p.rt_warm(size),
+                    "capacity": row.transport.is_ring().then(|| ring_capacity(size)),
                 })
             })
         })
@@ -761,7 +766,7 @@ pub fn json(r: &Report) -> Value {
                 })),
                 "ratios": {
                     "rtt_vs_limit": x.vs_limit.map(|(v, _)| num(v)),
-                    "limit": if x.row.mode == Mode::Spin { "cacheline" } else { "futex" },
+                    "limit": if matches!(x.row.mode, Mode::Spin | Mode::Zc) { "cacheline" } else { "futex" },
                     "mb_per_s_vs_memcpy": x.vs_memcpy.map(num),
                     "ring_over_this": x.ring_over.map(num),
                 },
@@ -784,6 +789,7 @@ pub fn json(r: &Report) -> Value {
             "rows": p.rows.iter().map(|r| r.name()).collect::<Vec<_>>(),
             "messages": p.messages,
             "timeout_s": p.timeout.as_secs(),
+            "ring_bytes": p.ring_bytes,
             "cases": cases,
             "limits": {
                 "cacheline_round_trips": p.cacheline_count(),

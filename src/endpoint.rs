@@ -287,26 +287,45 @@ fn held(base_fd: Option<RawFd>, i: usize) -> Result<bool> {
     lock::held_by_other(fd, i)
 }
 
-/// Whether a live endpoint of `role` may own position `pos`: its entry's claim record covers
-/// `pos` and the entry is held. `false` is certain only if the caller loaded the cursor that
-/// `pos` was claimed through (with Acquire) *before* calling: every claimer records its range
-/// before its claiming CAS (see `mpmc`), so that load made the record visible.
-pub fn live_claim_covers(ring: &RawRing, base_fd: Option<RawFd>, role: Role, pos: u64) -> Result<bool> {
+/// Whether entry `i` holds an attachment of `role` in its `generation` whose claim record
+/// covers position `pos` (no liveness check: that is [`live_claim_covers`]'s system call).
+pub fn claim_covers(ring: &RawRing, i: usize, role: Role, generation: u32, pos: u64) -> bool {
+    if i >= MAX_ENDPOINTS {
+        return false;
+    }
+    let e = entry(ring, i);
+    e.role.load(Ordering::Acquire) == role as u32
+        && e.generation.load(Ordering::Acquire) == generation
+        && record_covers(e, pos)
+}
+
+/// Whether `e`'s claim record covers `pos`: `pos` in `[lo, hi)`, in wrapping arithmetic. A
+/// pair torn by the holder moving on to its next claim can miss `pos` only once the holder
+/// has published `pos` (it records a new range only after finishing the last), which the
+/// caller re-checks after the scan.
+fn record_covers(e: &EndpointEntry, pos: u64) -> bool {
+    let lo = e.claim_lo.load(Ordering::Acquire);
+    let hi = e.claim_hi.load(Ordering::Acquire);
+    pos.wrapping_sub(lo) < hi.wrapping_sub(lo)
+}
+
+/// The live endpoint of `role` that may own position `pos`, as `(entry index, generation)`:
+/// its entry's claim record covers `pos` and the entry is held. `None` is certain only if the
+/// caller loaded the cursor that `pos` was claimed through (with Acquire) *before* calling:
+/// every claimer records its range before its claiming CAS (see `mpmc`), so that load made
+/// the record visible.
+pub fn live_claim_covers(ring: &RawRing, base_fd: Option<RawFd>, role: Role, pos: u64) -> Result<Option<(usize, u32)>> {
     for i in 0..MAX_ENDPOINTS {
         let e = entry(ring, i);
         if e.role.load(Ordering::Acquire) != role as u32 {
             continue;
         }
-        let lo = e.claim_lo.load(Ordering::Acquire);
-        let hi = e.claim_hi.load(Ordering::Acquire);
-        // pos in [lo, hi), in wrapping arithmetic. A pair torn by the holder moving on to its
-        // next claim can miss `pos` only once the holder has published `pos` (it records a new
-        // range only after finishing the last), which the caller re-checks after this scan.
-        if pos.wrapping_sub(lo) < hi.wrapping_sub(lo) && held(base_fd, i)? {
-            return Ok(true);
+        let generation = e.generation.load(Ordering::Acquire);
+        if record_covers(e, pos) && held(base_fd, i)? {
+            return Ok(Some((i, generation)));
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Whether an endpoint of `role` has ever attached to the ring.

@@ -252,7 +252,7 @@ impl RingReceiver {
         }
         loop {
             let RecvImp::Mpmc(c) = &*imp else { return Ok(None) };
-            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Sender, pos);
+            let claim_live = |pos| shared.claim_live(Role::Sender, pos);
             if !c.skip_dead_claim(claim_live)? {
                 return Ok(None);
             }

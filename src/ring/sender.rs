@@ -199,7 +199,7 @@ impl RingSender {
             }
         }
         if let (SendImp::Mpmc(p), true) = (&*imp, phase != Phase::Spin) {
-            let claim_live = |pos| endpoint::live_claim_covers(&shared.raw, shared.lock_fd(), Role::Receiver, pos);
+            let claim_live = |pos| shared.claim_live(Role::Receiver, pos);
             if p.reclaim_dead_hold(claim_live)? {
                 return op(imp);
             }

@@ -25,7 +25,7 @@
 # directly public; it is a cfg, not a cargo feature, so no dependent can switch it on.
 # scripts/deps.sh first installs what the C tests need if it is missing (a C compiler, make,
 # pkg-config, binutils, valgrind) with apt-get, as root or through sudo. Needs the rustfmt and
-# clippy components; about 20-25 minutes on 2 cores. Miri prints SKIPPED (and passes) when
+# clippy components; about 26 minutes on 2 cores. Miri prints SKIPPED (and passes) when
 # the nightly miri component cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,6 @@ use super::proc::{cpu_ns, spawn, ChildErr, Deadline, Watch};
 use hdrhistogram::Histogram;
 use ipcring::{Create, Error, Receiver, Sender, Stats};
 use serde_json::{json, Value};
-use std::hint::spin_loop;
 use std::time::{Duration, Instant};
 
 /// A transport, as named on the command line.
@@ -453,35 +452,22 @@ fn wait_ready(mut h: Handle<'_>, mode: Mode, w: &Watch, what: &str) -> Result<()
 /// it and commits).
 fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String> {
     match mode {
-        Mode::Zc => {
-            let mut n = 0u32;
-            loop {
-                match tx.reserve(ipcring::Timeout::NonBlocking) {
-                    Ok(mut slot) => {
-                        let room = slot.buf();
-                        if room.len() < msg.len() {
-                            // Not reached (the ring is made with msg_size = the size): a
-                            // clear error rather than a panic if it were.
-                            return Err(format!(
-                                "reserve: a {}-byte slot for a {}-byte message",
-                                room.len(),
-                                msg.len()
-                            ));
-                        }
-                        room[..msg.len()].copy_from_slice(msg);
-                        return slot.commit(msg.len()).map_err(|e| format!("commit: {e}"));
-                    }
-                    Err(Error::WouldBlock) => {
-                        spin_loop();
-                        n = n.wrapping_add(1);
-                        if n & 0xfff == 0 {
-                            w.check("reserve")?;
-                        }
-                    }
-                    Err(e) => return Err(format!("reserve: {e}")),
+        Mode::Zc => w.spin_op("reserve", || {
+            tx.reserve(ipcring::Timeout::NonBlocking).map(|mut slot| {
+                let room = slot.buf();
+                if room.len() < msg.len() {
+                    // Not reached (the ring is made with msg_size = the size): a clear
+                    // error rather than a panic if it were.
+                    return Err(format!(
+                        "reserve: a {}-byte slot for a {}-byte message",
+                        room.len(),
+                        msg.len()
+                    ));
                 }
-            }
-        }
+                room[..msg.len()].copy_from_slice(msg);
+                slot.commit(msg.len()).map_err(|e| format!("commit: {e}"))
+            })
+        })?,
         Mode::Fd | Mode::Poll64 => loop {
             match tx.try_send(msg) {
                 Ok(()) => return Ok(()),
@@ -493,22 +479,7 @@ fn send(tx: &mut Sender, msg: &[u8], mode: Mode, w: &Watch) -> Result<(), String
             Error::TimedOut => w.deadline.expired("send"),
             e => format!("send: {e}"),
         }),
-        Mode::Spin => {
-            let mut n = 0u32;
-            loop {
-                match tx.try_send(msg) {
-                    Ok(()) => return Ok(()),
-                    Err(Error::WouldBlock) => {
-                        spin_loop();
-                        n = n.wrapping_add(1);
-                        if n & 0xfff == 0 {
-                            w.check("send")?;
-                        }
-                    }
-                    Err(e) => return Err(format!("send: {e}")),
-                }
-            }
-        }
+        Mode::Spin => w.spin_op("send", || tx.try_send(msg)),
     }
 }
 
@@ -526,25 +497,16 @@ fn take<T>(
         let len = recv(rx, buf, mode, w)?;
         return f(&buf[..len]);
     }
-    let mut n = 0u32;
-    loop {
-        match rx.peek(ipcring::Timeout::NonBlocking) {
-            Ok(slot) => {
-                // On failure the slot is dropped unreleased: the row fails anyway.
-                let v = f(&slot)?;
-                slot.release();
-                return Ok(v);
-            }
-            Err(Error::WouldBlock) => {
-                spin_loop();
-                n = n.wrapping_add(1);
-                if n & 0xfff == 0 {
-                    w.check("peek")?;
-                }
-            }
-            Err(e) => return Err(format!("peek: {e}")),
-        }
-    }
+    // On failure the slot is dropped unreleased: the row fails anyway. (`f` is called
+    // once: the closure stops the loop the first time it has a slot.)
+    let mut f = Some(f);
+    w.spin_op("peek", || {
+        rx.peek(ipcring::Timeout::NonBlocking).map(|slot| {
+            let v = f.take().ok_or("peek: a second message")?(&slot)?;
+            slot.release();
+            Ok(v)
+        })
+    })?
 }
 
 /// Receives one message in `mode` (not `zc`: see [`take`]), bounded by `w`; its length.
@@ -562,22 +524,7 @@ fn recv(rx: &mut Receiver, buf: &mut [u8], mode: Mode, w: &Watch) -> Result<usiz
             Error::TimedOut => w.deadline.expired("recv"),
             e => format!("recv: {e}"),
         }),
-        Mode::Spin => {
-            let mut n = 0u32;
-            loop {
-                match rx.try_recv(buf) {
-                    Ok(len) => return Ok(len),
-                    Err(Error::WouldBlock) => {
-                        spin_loop();
-                        n = n.wrapping_add(1);
-                        if n & 0xfff == 0 {
-                            w.check("recv")?;
-                        }
-                    }
-                    Err(e) => return Err(format!("recv: {e}")),
-                }
-            }
-        }
+        Mode::Spin => w.spin_op("recv", || rx.try_recv(buf)),
     }
 }
 

@@ -109,15 +109,34 @@ impl Watch {
     /// Spins until `done()`, checking the watch every 4096 rounds.
     #[inline]
     pub fn spin_until(&self, what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
+        self.spin_op(what, || {
+            if done() {
+                Ok(())
+            } else {
+                Err(ipcring::Error::WouldBlock)
+            }
+        })
+    }
+
+    /// Calls `op` until it returns something other than `WouldBlock`, with `spin_loop`
+    /// between calls and the watch checked every 4096 rounds: its value, or its error as
+    /// "`what`: error". The spinning rows' loop around a non-blocking call.
+    #[inline]
+    pub fn spin_op<T>(&self, what: &str, mut op: impl FnMut() -> Result<T, ipcring::Error>) -> Result<T, String> {
         let mut n = 0u32;
-        while !done() {
-            spin_loop();
-            n = n.wrapping_add(1);
-            if n & 0xfff == 0 {
-                self.check(what)?;
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(ipcring::Error::WouldBlock) => {
+                    spin_loop();
+                    n = n.wrapping_add(1);
+                    if n & 0xfff == 0 {
+                        self.check(what)?;
+                    }
+                }
+                Err(e) => return Err(format!("{what}: {e}")),
             }
         }
-        Ok(())
     }
 }
 

@@ -345,23 +345,29 @@ impl SpscProducer {
         }
     }
 
-    /// Free bytes by the cached consumer cursor (see [`free_bytes`]).
+    /// Messages queued and free bytes, by the cached consumer cursor (see [`free_bytes`]).
     #[inline]
-    fn free(&self) -> u64 {
+    fn queued_and_free(&self) -> (u64, u64) {
         let queued = self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK;
         let ho = offset(self.cached_head);
         // The cached word was checked against ours when loaded, and ours only moved into the
         // free bytes since.
         let used = if self.tail >= ho { self.tail - ho } else { self.area - ho + self.tail };
-        free_bytes(used, queued, self.area, self.max_msgs)
+        (queued, free_bytes(used, queued, self.area, self.max_msgs))
+    }
+
+    /// Free bytes by the cached consumer cursor.
+    #[inline]
+    fn free(&self) -> u64 {
+        self.queued_and_free().1
     }
 
     /// Sets the fast path's bounds (`limit`, `msgs_limit`) from the cached consumer cursor.
     fn set_limits(&mut self) {
-        let queued = self.msgs.wrapping_sub(count_bits(self.cached_head)) & COUNT_MASK;
+        let (queued, free) = self.queued_and_free();
         // queued <= max_msgs: checked when the word was cached, and `free` keeps to it.
         self.msgs_limit = self.msgs.wrapping_add(self.max_msgs.saturating_sub(queued));
-        self.limit = self.area.min(self.tail + self.free());
+        self.limit = self.area.min(self.tail + free);
     }
 
     /// Makes room for a record of `r` bytes at the tail: `Ok(true)` when it can be written at
@@ -423,7 +429,7 @@ impl SpscProducer {
 
     /// Publishes a message record of `len` bytes at the tail (its payload written, room
     /// checked): zeroes the header after it, then sets this one's (module docs).
-    #[inline]
+    #[inline(always)]
     fn seal(&mut self, len: usize) {
         let off = self.tail;
         let next = after(off, record_size(len as u64), self.area);
@@ -440,7 +446,7 @@ impl SpscProducer {
     }
 
     /// Writes `msg` as a record at the tail (room checked) and publishes the record.
-    #[inline]
+    #[inline(always)]
     fn write(&mut self, msg: &[u8]) {
         debug_assert!(msg.len() as u64 <= self.ring.geom().msg_size);
         self.ring.record(self.tail).tracker.write();
@@ -462,7 +468,7 @@ impl SpscProducer {
     }
 
     /// Sends one message if there is room. `Ok(false)`: full. `msg.len() <= msg_size`.
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<bool> {
         if !self.room(record_size(msg.len() as u64))? {
             return Ok(false);
@@ -471,6 +477,24 @@ impl SpscProducer {
         self.write(msg);
         self.publish();
         Ok(true)
+    }
+
+    /// [`try_send`](Self::try_send)'s fast path alone, for the ring end's inline send: when
+    /// `msg` is no longer than `msg_size` and fits by the cached bounds (two compares),
+    /// writes and publishes it and returns `true`. Otherwise `false`, having done nothing:
+    /// the caller goes on to `try_send`, which does the rest (a refresh of the consumer's
+    /// cursor, a wrap, padding, full).
+    #[inline(always)]
+    pub fn send_fast(&mut self, msg: &[u8]) -> bool {
+        let len = msg.len() as u64;
+        // The length first: `record_size` of a length above msg_size could wrap.
+        if len > self.ring.geom().msg_size || self.tail + record_size(len) > self.limit || self.msgs == self.msgs_limit {
+            return false;
+        }
+        crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
+        self.write(msg);
+        self.publish();
+        true
     }
 
     /// Sends as many of `msgs` as fit, with one publish of our cursor. Returns how many were
@@ -622,6 +646,26 @@ impl SpscConsumer {
         crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
         self.ring.record(off).tracker.read();
         Ok(Some((self.ring.record_payload(off) as *const u8, len)))
+    }
+
+    /// [`peek`](Self::peek)'s fast path alone, for the ring end's inline receive: the
+    /// message record published at our position, `(pointer, len)`, when its header is a
+    /// valid message's (`len <= msg_size`, inside the area). Otherwise `Err`, having done
+    /// nothing: `Err(true)` when no record is published there (what `peek` answers `None`
+    /// to at once); `Err(false)` for a padding record or a corrupted header, which `peek`
+    /// tells apart. Release the message with [`release`](Self::release) as after `peek`.
+    #[inline(always)]
+    pub fn peek_fast(&mut self) -> core::result::Result<(*const u8, usize), bool> {
+        let off = self.head;
+        let (len, flags) = RecordHeader::unpack(self.ring.record(off).word.load(Ordering::Acquire));
+        let len = len as u64;
+        if flags != RECORD_MESSAGE || len > self.max_len || off + record_size(len) > self.area {
+            return Err(flags == 0);
+        }
+        self.peeked = after(off, record_size(len), self.area);
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+        self.ring.record(off).tracker.read();
+        Ok((self.ring.record_payload(off) as *const u8, len as usize))
     }
 
     /// Whether a message is published at our position (passing a padding record there).

@@ -410,6 +410,18 @@ pub(crate) fn retract_fd(bell: &Bell, announced: &mut bool) {
     }
 }
 
+/// [`notify`]'s first look, for a fast path that calls `notify` (which makes it again) only
+/// when it says yes: its fence, then whether any waiter is announced on `bell` (two loads of
+/// one line). `false` is exactly `notify`'s `None` at its first test: nobody to wake.
+#[inline(always)]
+pub(crate) fn anyone_waits(bell: &Bell, fences: FenceMode) -> bool {
+    match fences {
+        FenceMode::Asymmetric => compiler_fence(Ordering::SeqCst),
+        FenceMode::Full => fence(Ordering::SeqCst),
+    }
+    bell.waiters.load(Ordering::Relaxed) != 0 || bell.fd_waiters.load(Ordering::Relaxed) != 0
+}
+
 /// Wakes everybody parked on `bell` (close, poison), whoever armed it; whether anybody had
 /// announced itself (and so was woken).
 pub(crate) fn notify_all(bell: &Bell, backend: WakeBackend) -> bool {

@@ -182,6 +182,7 @@ impl Receiver {
     /// assert_eq!(rx.recv(&mut buf)?, 1);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.recv_with_timeout(buf, Timeout::Forever)
     }
@@ -195,6 +196,7 @@ impl Receiver {
     /// assert!(matches!(rx.try_recv(&mut [0u8; 8]), Err(ipcring::Error::WouldBlock)));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.recv_with_timeout(buf, Timeout::NonBlocking)
     }

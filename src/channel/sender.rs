@@ -200,6 +200,7 @@ impl Sender {
     /// assert_eq!(rx.recv_vec()?.len(), 0);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_with_timeout(msg, Timeout::Forever)
     }
@@ -213,6 +214,7 @@ impl Sender {
     /// tx.try_send(b"now")?;
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_with_timeout(msg, Timeout::NonBlocking)
     }

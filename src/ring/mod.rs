@@ -63,6 +63,16 @@ impl RingInterrupter {
     }
 }
 
+/// What a ring end's inline fast path did (`RingReceiver::recv_fast`).
+enum Fast<T> {
+    /// The whole call, with its result.
+    Done(T),
+    /// Nothing, having found nothing published at the end's position.
+    Empty,
+    /// Nothing: the general path takes the call.
+    No,
+}
+
 #[derive(Debug)]
 enum Backing {
     Shm(ShmRegion),
@@ -94,14 +104,20 @@ impl Shared {
     /// `Corrupted` if this process has found the ring corrupted, or any process poisoned it.
     #[inline]
     fn check_poison(&self) -> Result<()> {
-        use std::sync::atomic::Ordering::Relaxed;
-        if self.corrupted.load(Relaxed) || self.raw.is_poisoned() {
-            self.corrupted.store(true, Relaxed);
+        if self.poisoned() {
+            self.corrupted.store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(Error::Corrupted {
                 what: "ring poisoned: it was found corrupted",
             });
         }
         Ok(())
+    }
+
+    /// Whether this process has found the ring corrupted, or any process poisoned it (the
+    /// test of [`check_poison`](Shared::check_poison), for the fast paths).
+    #[inline(always)]
+    fn poisoned(&self) -> bool {
+        self.corrupted.load(std::sync::atomic::Ordering::Relaxed) || self.raw.is_poisoned()
     }
 
     /// Remembers a `Corrupted` for [`check_poison`](Shared::check_poison) and returns it.
@@ -210,10 +226,16 @@ impl Shared {
             return Ok(endpoint::live_claim_covers(&self.raw, self.lock_fd(), role, pos)?.is_some());
         }
         let (who, until) = &self.live_claim[(role == endpoint::Role::Receiver) as usize];
-        let ts = crate::timeout::monotonic_now();
-        let now = (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64);
-        let w = who.load(Relaxed);
-        if now < until.load(Relaxed) && endpoint::claim_covers(&self.raw, (w >> 32) as usize, role, w as u32, pos) {
+        let now = || {
+            let ts = crate::timeout::monotonic_now();
+            (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+        };
+        // The clock only once an endpoint is cached and its record covers `pos`.
+        let (w, trusted_until) = (who.load(Relaxed), until.load(Relaxed));
+        if trusted_until != 0
+            && endpoint::claim_covers(&self.raw, (w >> 32) as usize, role, w as u32, pos)
+            && now() < trusted_until
+        {
             return Ok(true);
         }
         let Some((i, generation)) = endpoint::live_claim_covers(&self.raw, self.lock_fd(), role, pos)? else {
@@ -222,7 +244,7 @@ impl Shared {
         // Two hints, not one value: a race between threads can only pair an endpoint with
         // another recent "alive" window.
         who.store((i as u64) << 32 | generation as u64, Relaxed);
-        until.store(now + LIVE_CLAIM_TRUST.as_nanos() as u64, Relaxed);
+        until.store(now() + LIVE_CLAIM_TRUST.as_nanos() as u64, Relaxed);
         Ok(true)
     }
 

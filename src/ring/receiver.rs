@@ -2,7 +2,7 @@
 
 use super::door::Listener;
 use super::peers::PeerCache;
-use super::{Guarded, RingInterrupter, Shared};
+use super::{Fast, Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -130,8 +130,20 @@ impl RingReceiver {
             .fd(&self.shared)
     }
 
-    #[inline]
+    /// Wakes the senders if any may sleep: the first look inline (one fence and two loads of
+    /// the bell's line, see `wait::anyone_waits`), the rest out of line.
+    #[inline(always)]
     fn wake_senders(&mut self) {
+        let raw = &self.shared.raw;
+        if wait::anyone_waits(&raw.header().space_bell, raw.geom().fence) {
+            self.ring_senders();
+        }
+    }
+
+    /// [`wake_senders`](Self::wake_senders) once somebody may be waiting.
+    #[cold]
+    #[inline(never)]
+    fn ring_senders(&mut self) {
         let raw = &self.shared.raw;
         if let Some(calls) = wait::notify(&raw.header().space_bell, raw.geom().wake, raw.geom().fence) {
             self.stats.wakes += 1;
@@ -316,21 +328,9 @@ impl RingReceiver {
         // The fast path: a message now. Everything else is cold.
         let (r, len) = match Self::try_take(&mut self.imp, limit, &mut f)? {
             Some(got) => got,
-            // A spinning caller's empty poll on SPSC: the look just made was the whole look
-            // (the record at our position is not published), the poison was checked on the
-            // way in, and with the senders' verdict cached and nothing to ring for a passed
-            // padding record, that is all `take_slow` would find. On MPMC the same once the
-            // cursors say empty (`MpmcConsumer::cursors_empty`: no claim to wait for).
-            None if timeout == Timeout::NonBlocking
-                && match &self.imp {
-                    RecvImp::Spsc(c) => !c.passed_padding(),
-                    RecvImp::Mpmc(c) => c.cursors_empty(),
-                }
-                && self.listener.get().is_none()
-                && self.peers.quiet(&self.shared) =>
-            {
-                return Err(Error::WouldBlock)
-            }
+            // A spinning caller's empty poll (see `empty_poll_done`; the poison was checked
+            // on the way in).
+            None if timeout == Timeout::NonBlocking && self.empty_poll_done() => return Err(Error::WouldBlock),
             None => self.take_slow(timeout, limit, &mut f)?,
         };
         self.stats.messages += 1;
@@ -422,7 +422,66 @@ impl RingReceiver {
     }
 
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
+    #[inline]
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
+        match self.recv_fast(buf) {
+            Fast::Done(len) => Ok(len),
+            // A spinning caller's empty poll, as in `take_checked`, without a second look.
+            Fast::Empty if timeout == Timeout::NonBlocking && self.empty_poll_done() => Err(Error::WouldBlock),
+            _ => self.recv_general(buf, timeout),
+        }
+    }
+
+    /// After a look that found no record at all at our position, on a call that may not
+    /// wait: whether that look was the whole call, so that it is `WouldBlock` now. On SPSC
+    /// the record at our position is not published, and with the senders' verdict cached
+    /// and nothing to ring for a passed padding record, that is all `take_slow` would find.
+    /// On MPMC the same once the cursors say empty (`MpmcConsumer::cursors_empty`: no
+    /// claim to wait for). The caller has checked the poison.
+    #[inline(always)]
+    fn empty_poll_done(&mut self) -> bool {
+        let nothing_behind = match &self.imp {
+            RecvImp::Spsc(c) => !c.passed_padding(),
+            RecvImp::Mpmc(c) => c.cursors_empty(),
+        };
+        nothing_behind
+            && self.listener.get().is_none()
+        && self.peers.quiet(&self.shared)
+    }
+
+    /// The fast path, inline in the caller: an SPSC ring that is not poisoned, with a valid
+    /// message record at our position that fits `buf` (`SpscConsumer::peek_fast`). `None`,
+    /// having done nothing, sends the caller on to
+    /// [`recv_general`](Self::recv_general), which makes every check again and tells an
+    /// empty ring, a padding record, a corrupted header and a short buffer apart. Small and
+    /// free of calls but the cold wake-up, so that it inlines into `channel::Receiver`.
+    #[inline(always)]
+    fn recv_fast(&mut self, buf: &mut [u8]) -> Fast<usize> {
+        let RecvImp::Spsc(c) = &mut self.imp else { return Fast::No };
+        if self.shared.poisoned() {
+            return Fast::No;
+        }
+        let (ptr, len) = match c.peek_fast() {
+            Ok(m) => m,
+            Err(empty) => return if empty { Fast::Empty } else { Fast::No },
+        };
+        if len > buf.len() {
+            return Fast::No;
+        }
+        // SAFETY: the record at our position is published (its header loaded with Acquire)
+        // and the producer does not touch it until we release it; len <= msg_size and the
+        // record inside the area were validated, and len <= buf.len() just now.
+        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
+        c.release();
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders();
+        Fast::Done(len)
+    }
+
+    /// Every receive the fast path did not take (see [`recv_fast`](Self::recv_fast)).
+    #[inline(never)]
+    fn recv_general(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let limit = buf.len();
         self.take(timeout, limit, |m| {
             crate::copy::copy_to(buf, m);

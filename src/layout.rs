@@ -908,6 +908,7 @@ impl RawRing {
     }
 
     /// Whether any process has marked the ring corrupted.
+    #[inline]
     pub fn is_poisoned(&self) -> bool {
         self.header().id.0.poison.load(Ordering::Relaxed) != 0
     }

@@ -113,7 +113,7 @@ impl SendEnd for RingSender {
     fn stats(&self) -> Stats {
         RingSender::stats(self)
     }
-    #[inline]
+    #[inline(always)]
     fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         RingSender::send_with_timeout(self, msg, timeout)
     }
@@ -153,7 +153,7 @@ impl RecvEnd for RingReceiver {
     fn stats(&self) -> Stats {
         RingReceiver::stats(self)
     }
-    #[inline]
+    #[inline(always)]
     fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         RingReceiver::recv_with_timeout(self, buf, timeout)
     }

@@ -166,7 +166,7 @@ impl Receiver {
     /// assert_eq!(rx.recv_with_timeout(&mut buf, Timeout::NonBlocking)?, 4);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         dispatch!(&mut self.inner, Rx, e => RecvEnd::recv_with_timeout(e, buf, timeout))
     }
@@ -182,7 +182,7 @@ impl Receiver {
     /// assert_eq!(rx.recv(&mut buf)?, 1);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.recv_with_timeout(buf, Timeout::Forever)
     }
@@ -196,7 +196,7 @@ impl Receiver {
     /// assert!(matches!(rx.try_recv(&mut [0u8; 8]), Err(ipcring::Error::WouldBlock)));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.recv_with_timeout(buf, Timeout::NonBlocking)
     }

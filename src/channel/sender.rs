@@ -169,7 +169,7 @@ impl Sender {
     /// assert!(matches!(full, Err(ipcring::Error::TimedOut)));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         dispatch!(&mut self.inner, Tx, e => SendEnd::send_with_timeout(e, msg, timeout))
     }
@@ -200,7 +200,7 @@ impl Sender {
     /// assert_eq!(rx.recv_vec()?.len(), 0);
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_with_timeout(msg, Timeout::Forever)
     }
@@ -214,7 +214,7 @@ impl Sender {
     /// tx.try_send(b"now")?;
     /// # Ok::<(), ipcring::Error>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         self.send_with_timeout(msg, Timeout::NonBlocking)
     }

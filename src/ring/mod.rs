@@ -63,14 +63,18 @@ impl RingInterrupter {
     }
 }
 
-/// What a ring end's inline fast path did (`RingReceiver::recv_fast`).
+/// What a ring end's inline fast path did (`RingSender::send_fast`,
+/// `RingReceiver::recv_fast`).
 enum Fast<T> {
     /// The whole call, with its result.
     Done(T),
-    /// Nothing, having found nothing published at the end's position.
+    /// Nothing, having found nothing published at the receiver's position, or (MPMC) no
+    /// free slot for the sender: a non-blocking call may be `WouldBlock` at once.
     Empty,
     /// Nothing: the general path takes the call.
     No,
+    /// The call's error (the ring algorithm's: corruption, a short buffer), nothing taken.
+    Failed(Error),
 }
 
 #[derive(Debug)]
@@ -118,6 +122,17 @@ impl Shared {
     #[inline(always)]
     fn poisoned(&self) -> bool {
         self.corrupted.load(std::sync::atomic::Ordering::Relaxed) || self.raw.is_poisoned()
+    }
+
+    /// A fast path's error as the call's: a `Corrupted` is remembered (as by
+    /// [`note_corrupted`](Shared::note_corrupted)), any other error returned as it is.
+    #[cold]
+    #[inline(never)]
+    fn fail<T>(&self, e: Error) -> Result<T> {
+        match e {
+            e @ Error::Corrupted { .. } => self.note_corrupted(e),
+            e => Err(e),
+        }
     }
 
     /// Remembers a `Corrupted` for [`check_poison`](Shared::check_poison) and returns it.

@@ -422,14 +422,92 @@ impl RingReceiver {
     }
 
     /// Receives one message into `buf`, waiting as `timeout` allows; returns its length.
-    #[inline]
+    #[inline(always)]
     pub fn recv_with_timeout(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
-        match self.recv_fast(buf) {
+        let fast = match &self.imp {
+            RecvImp::Spsc(_) => match self.recv_fast_spsc(buf) {
+                Fast::Done(len) => return Ok(len),
+                f => f,
+            },
+            RecvImp::Mpmc(_) => self.recv_fast_mpmc(buf),
+        };
+        match fast {
             Fast::Done(len) => Ok(len),
-            // A spinning caller's empty poll, as in `take_checked`, without a second look.
-            Fast::Empty if timeout == Timeout::NonBlocking && self.empty_poll_done() => Err(Error::WouldBlock),
+            Fast::Empty if timeout == Timeout::NonBlocking => self.recv_after_empty_look(buf),
+            Fast::Failed(e) => self.shared.fail(e),
             _ => self.recv_general(buf, timeout),
         }
+    }
+
+    /// What the fast paths do after a receive: the statistics and the wake-up.
+    #[inline(always)]
+    fn received(&mut self, len: usize) {
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_senders();
+    }
+
+    /// The SPSC fast path, inline in the caller, on a ring that is not poisoned: a valid
+    /// message record at our position that fits `buf` (`SpscConsumer::peek_fast`).
+    /// `Fast::Empty`: nothing published at our position. `Fast::No`, having done nothing,
+    /// sends the caller on to [`recv_general`](Self::recv_general), which makes every check
+    /// again and tells a padding record, a corrupted header and a short buffer apart. Small
+    /// and free of calls but the cold wake-up, so that it inlines into `channel::Receiver`.
+    #[inline(always)]
+    fn recv_fast_spsc(&mut self, buf: &mut [u8]) -> Fast<usize> {
+        let RecvImp::Spsc(c) = &mut self.imp else { return Fast::No };
+        if self.shared.poisoned() {
+            return Fast::No;
+        }
+        let (ptr, len) = match c.peek_fast() {
+            Ok(m) => m,
+            Err(empty) => return if empty { Fast::Empty } else { Fast::No },
+        };
+        if len > buf.len() {
+            return Fast::No;
+        }
+        // SAFETY: the record at our position is published (its header loaded with Acquire)
+        // and the producer does not touch it until we release it; len <= msg_size and the
+        // record inside the area were validated, and len <= buf.len() just now.
+        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
+        c.release();
+        self.received(len);
+        Fast::Done(len)
+    }
+
+    /// The MPMC fast path, inline in the caller as the SPSC one: one `MpmcConsumer::take`
+    /// on a ring that is not poisoned (its own fast path inline, its slow looks out of
+    /// line). `Fast::Empty`: nothing ready at the head; `Fast::Failed`: corruption or a
+    /// short buffer, the message left in the ring.
+    #[inline(always)]
+    fn recv_fast_mpmc(&mut self, buf: &mut [u8]) -> Fast<usize> {
+        let RecvImp::Mpmc(c) = &mut self.imp else { return Fast::No };
+        if self.shared.poisoned() {
+            return Fast::No;
+        }
+        let m = match c.take(buf.len()) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Fast::Empty,
+            Err(e) => return Fast::Failed(e),
+        };
+        let len = m.len;
+        // SAFETY: the claimed slot is ours until released; its length was read once and
+        // validated (at most msg_size and buf.len()).
+        unsafe { crate::copy::copy_bytes(m.ptr, buf.as_mut_ptr(), len) };
+        c.release_taken(m);
+        self.received(len);
+        Fast::Done(len)
+    }
+
+    /// A non-blocking receive whose fast path found no record at all: a spinning caller's
+    /// empty poll is `WouldBlock` at once when that look was the whole call (as in
+    /// `take_checked`, without a second look); otherwise the general path.
+    #[inline(never)]
+    fn recv_after_empty_look(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.empty_poll_done() {
+            return Err(Error::WouldBlock);
+        }
+        self.recv_general(buf, Timeout::NonBlocking)
     }
 
     /// After a look that found no record at all at our position, on a call that may not
@@ -447,36 +525,6 @@ impl RingReceiver {
         nothing_behind
             && self.listener.get().is_none()
         && self.peers.quiet(&self.shared)
-    }
-
-    /// The fast path, inline in the caller: an SPSC ring that is not poisoned, with a valid
-    /// message record at our position that fits `buf` (`SpscConsumer::peek_fast`). `None`,
-    /// having done nothing, sends the caller on to
-    /// [`recv_general`](Self::recv_general), which makes every check again and tells an
-    /// empty ring, a padding record, a corrupted header and a short buffer apart. Small and
-    /// free of calls but the cold wake-up, so that it inlines into `channel::Receiver`.
-    #[inline(always)]
-    fn recv_fast(&mut self, buf: &mut [u8]) -> Fast<usize> {
-        let RecvImp::Spsc(c) = &mut self.imp else { return Fast::No };
-        if self.shared.poisoned() {
-            return Fast::No;
-        }
-        let (ptr, len) = match c.peek_fast() {
-            Ok(m) => m,
-            Err(empty) => return if empty { Fast::Empty } else { Fast::No },
-        };
-        if len > buf.len() {
-            return Fast::No;
-        }
-        // SAFETY: the record at our position is published (its header loaded with Acquire)
-        // and the producer does not touch it until we release it; len <= msg_size and the
-        // record inside the area were validated, and len <= buf.len() just now.
-        unsafe { crate::copy::copy_bytes(ptr, buf.as_mut_ptr(), len) };
-        c.release();
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_senders();
-        Fast::Done(len)
     }
 
     /// Every receive the fast path did not take (see [`recv_fast`](Self::recv_fast)).

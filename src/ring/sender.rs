@@ -2,7 +2,7 @@
 
 use super::door::Listener;
 use super::peers::PeerCache;
-use super::{Guarded, RingInterrupter, Shared};
+use super::{Fast, Guarded, RingInterrupter, Shared};
 use crate::endpoint::{self, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::kind::Kind;
@@ -263,34 +263,103 @@ impl RingSender {
     }
 
     /// Sends `msg`, waiting as long as `timeout` allows for room.
-    #[inline]
+    #[inline(always)]
     pub fn send_with_timeout(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
-        if self.send_fast(msg) {
-            return Ok(());
+        let fast = match &self.imp {
+            SendImp::Spsc(_) => {
+                if self.send_fast_spsc(msg) {
+                    return Ok(());
+                }
+                Fast::No
+            }
+            SendImp::Mpmc(_) => self.send_fast_mpmc(msg),
+        };
+        match fast {
+            Fast::Done(()) => Ok(()),
+            Fast::Empty if timeout == Timeout::NonBlocking => self.send_after_full_look(msg),
+            Fast::Failed(e) => self.shared.fail(e),
+            _ => self.send_general(msg, timeout),
         }
-        self.send_general(msg, timeout)
     }
 
-    /// The fast path, inline in the caller: an SPSC ring that is not poisoned, whose
-    /// receivers' last verdict stands (the attach/close epoch did not move) and that has room
-    /// by the producer's cached bounds (`SpscProducer::send_fast`). `false`, having done
-    /// nothing, sends the caller on to [`send_general`](Self::send_general), which makes
-    /// every check again. Small and free of calls but the cold wake-up, so that it costs no
-    /// register saves and inlines into `channel::Sender` (`scripts/hotpath-profile.sh`).
+    /// Whether the fast paths may send: the ring is not poisoned and the receivers' last
+    /// verdict stands (the attach/close epoch did not move).
     #[inline(always)]
-    fn send_fast(&mut self, msg: &[u8]) -> bool {
-        let SendImp::Spsc(p) = &mut self.imp else { return false };
-        if self.shared.poisoned()
-            || endpoint::epoch(&self.shared.raw) != self.peers.epoch
-            || self.peers.gone
-            || !p.send_fast(msg)
-        {
+    fn fast_checks(&self) -> bool {
+        !self.shared.poisoned() && endpoint::epoch(&self.shared.raw) == self.peers.epoch && !self.peers.gone
+    }
+
+    /// What the fast paths do after a send: the statistics and the wake-up.
+    #[inline(always)]
+    fn sent(&mut self, len: usize) {
+        self.stats.messages += 1;
+        self.stats.bytes += len as u64;
+        self.wake_receivers();
+    }
+
+    /// The SPSC fast path, inline in the caller: [`fast_checks`](Self::fast_checks), and room
+    /// by the producer's cached bounds for a message no longer than `msg_size`
+    /// (`SpscProducer::send_fast`). `false`, having done nothing, sends the caller on to
+    /// [`send_general`](Self::send_general), which makes every check again. Small and free
+    /// of calls but the cold wake-up, so that it costs no register saves and inlines into
+    /// `channel::Sender` (`scripts/hotpath-profile.sh`).
+    #[inline(always)]
+    fn send_fast_spsc(&mut self, msg: &[u8]) -> bool {
+        if !self.fast_checks() {
             return false;
         }
-        self.stats.messages += 1;
-        self.stats.bytes += msg.len() as u64;
-        self.wake_receivers();
+        let SendImp::Spsc(p) = &mut self.imp else { return false };
+        if !p.send_fast(msg) {
+            return false;
+        }
+        self.sent(msg.len());
         true
+    }
+
+    /// The MPMC fast path, inline in the caller as the SPSC one:
+    /// [`fast_checks`](Self::fast_checks), then one `MpmcProducer::try_send` (its own fast
+    /// path inline, its slow looks out of line). `Fast::Empty` when no slot was free,
+    /// `Fast::Failed` with a corruption error, `Fast::No` (nothing done) for everything the
+    /// general path must look at.
+    #[inline(always)]
+    fn send_fast_mpmc(&mut self, msg: &[u8]) -> Fast<()> {
+        if !self.fast_checks() || msg.len() > self.shared.raw.geom().max_msg() {
+            return Fast::No;
+        }
+        let SendImp::Mpmc(p) = &mut self.imp else { return Fast::No };
+        match p.try_send(msg) {
+            Ok(true) => {}
+            Ok(false) => return Fast::Empty,
+            Err(e) => return Fast::Failed(e),
+        }
+        self.sent(msg.len());
+        Fast::Done(())
+    }
+
+    /// A non-blocking MPMC send whose fast path found no free slot: `WouldBlock` at once
+    /// when the cursors say full and nothing else needs a look (as in `send_checked`);
+    /// otherwise the general path.
+    #[inline(never)]
+    fn send_after_full_look(&mut self, msg: &[u8]) -> Result<()> {
+        if self.full_poll_done() {
+            return Err(Error::WouldBlock);
+        }
+        self.send_general(msg, Timeout::NonBlocking)
+    }
+
+    /// After a look that found no room, on a call that may not wait: whether that look was
+    /// the whole call, so that it is `WouldBlock` now. A spinning caller on a full SPSC ring
+    /// as a receive on an empty one (see `RingReceiver::empty_poll_done`): nothing to ring
+    /// for a lone padding record, the receivers' verdict cached. On MPMC once the cursors
+    /// say full (`MpmcProducer::cursors_full`: no slot held by a consumer). The caller has
+    /// checked the poison.
+    #[inline(always)]
+    fn full_poll_done(&mut self) -> bool {
+        let nothing_behind = match &self.imp {
+            SendImp::Spsc(p) => !p.lone_padding(),
+            SendImp::Mpmc(p) => p.cursors_full(),
+        };
+        nothing_behind && self.listener.get().is_none() && self.peers.quiet(&self.shared)
     }
 
     /// Every send the fast path did not take: the length, poison and receivers checks with
@@ -318,17 +387,7 @@ impl RingSender {
             SendImp::Mpmc(p) => p.try_send(msg)?,
         };
         if !sent {
-            // A spinning caller on a full SPSC ring: as a receive on an empty one (see
-            // `RingReceiver::take_checked`). On MPMC once the cursors say full
-            // (`MpmcProducer::cursors_full`: no slot held by a consumer).
-            if timeout == Timeout::NonBlocking
-                && match &self.imp {
-                    SendImp::Spsc(p) => !p.lone_padding(),
-                    SendImp::Mpmc(p) => p.cursors_full(),
-                }
-                && self.listener.get().is_none()
-                && self.peers.quiet(&self.shared)
-            {
+            if timeout == Timeout::NonBlocking && self.full_poll_done() {
                 return Err(Error::WouldBlock);
             }
             self.send_slow(msg, timeout)?;

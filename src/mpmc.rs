@@ -244,36 +244,61 @@ fn step_by(t: &SlotTable, pos: u64, k: u64) -> u64 {
 // tombstone and a corrupted length off the consumer's fast path.
 const _: () = assert!(TOMBSTONE as u64 > MAX_MSG_SIZE);
 
-/// The claim record of endpoint `entry` (below `MAX_ENDPOINTS`, a power of two: the mask
-/// keeps the index in range without a bounds check).
-#[inline]
-fn entry_of(ring: &RawRing, entry: usize) -> &EndpointEntry {
-    &ring.header().endpoints[entry & (MAX_ENDPOINTS - 1)]
-}
+/// An endpoint's own claim record (`EndpointEntry::claim_lo/hi` of its entry in the region's
+/// endpoint table), located once when the handle is made rather than per claim: the entry
+/// index is checked against `MAX_ENDPOINTS` there, and the address, inside the header the
+/// handle's [`RawRing`] points to, is kept. Nothing about it is read from the region.
+#[derive(Debug, Clone, Copy)]
+struct ClaimRecord(*const EndpointEntry);
 
-/// Records `[lo, hi)` as the range endpoint `entry` claims (before the claiming CAS).
-#[inline]
-fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
-    if !orderings::MPMC_CLAIM_RECORD {
-        return;
+// SAFETY: a pointer to atomics in the header of a region that the owner of the mapping keeps
+// alive (as for RawRing, which the handle holding this also holds); all access is atomic.
+unsafe impl Send for ClaimRecord {}
+// SAFETY: as above.
+unsafe impl Sync for ClaimRecord {}
+
+impl ClaimRecord {
+    /// The record of endpoint `entry` of `ring`. Panics if `entry` is not below
+    /// `MAX_ENDPOINTS` (the index comes from `endpoint::attach`, never from the region).
+    fn new(ring: &RawRing, entry: usize) -> Self {
+        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
+        ClaimRecord(&ring.header().endpoints[entry])
     }
-    let e = entry_of(ring, entry);
-    e.claim_lo.store(lo, Ordering::Release);
-    e.claim_hi.store(hi, Ordering::Release);
-}
 
-/// Empties the record of endpoint `entry` after a failed claim, so that a peer stuck on the
-/// position someone else claimed does not wait for us, and rings `bell` (the side that
-/// recovers from our role's deaths parks there): such a peer may have read our record while it
-/// still covered the position and gone to sleep. (A successful claim needs no extra ring:
-/// the message it sends or frees rings the same bell.) Without this ring such a peer would
-/// still look again at its next park slice; with it, it looks at once, and loom, which does not
-/// model the slice, found the wait without it (a 2x2 variant of `mpmc_dead_hold`).
-#[cold]
-#[inline(never)]
-fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &Bell) {
-    entry_of(ring, entry).claim_hi.store(lo, Ordering::Release);
-    let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
+    /// The entry.
+    #[inline(always)]
+    fn entry(&self) -> &EndpointEntry {
+        // SAFETY: `new` took the address of an element of the header's endpoint table; the
+        // region outlives the handle (RawRing's contract: the mapping outlives every use of
+        // the RawRing the handle holds), and the entry is only accessed through atomics.
+        unsafe { &*self.0 }
+    }
+
+    /// Records `[lo, hi)` as the range this endpoint claims (before the claiming CAS).
+    #[inline(always)]
+    fn record(&self, lo: u64, hi: u64) {
+        if !orderings::MPMC_CLAIM_RECORD {
+            return;
+        }
+        let e = self.entry();
+        e.claim_lo.store(lo, Ordering::Release);
+        e.claim_hi.store(hi, Ordering::Release);
+    }
+
+    /// Empties the record after a failed claim, so that a peer stuck on the position someone
+    /// else claimed does not wait for us, and rings `bell` (the side that recovers from our
+    /// role's deaths parks there): such a peer may have read our record while it still
+    /// covered the position and gone to sleep. (A successful claim needs no extra ring: the
+    /// message it sends or frees rings the same bell.) Without this ring such a peer would
+    /// still look again at its next park slice; with it, it looks at once, and loom, which
+    /// does not model the slice, found the wait without it (a 2x2 variant of
+    /// `mpmc_dead_hold`).
+    #[cold]
+    #[inline(never)]
+    fn unrecord(&self, ring: &RawRing, lo: u64, bell: &Bell) {
+        self.entry().claim_hi.store(lo, Ordering::Release);
+        let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
+    }
 }
 
 /// A producer handle. Any number may exist.
@@ -283,19 +308,19 @@ pub struct MpmcProducer {
     /// The slot table, with the lap mask, taken from the geometry once.
     table: SlotTable,
     owner: u32,
-    entry: usize,
+    /// This endpoint's claim record.
+    claims: ClaimRecord,
 }
 
 impl MpmcProducer {
     /// A producer attached as endpoint `entry` (an index into the endpoint table, below
     /// `MAX_ENDPOINTS`), whose claims record `owner` (its endpoint id) in the slot for display.
     pub fn new(ring: RawRing, entry: usize, owner: u32) -> Self {
-        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
         MpmcProducer {
             ring,
             table: ring.slot_table(),
             owner,
-            entry,
+            claims: ClaimRecord::new(&ring, entry),
         }
     }
 
@@ -374,7 +399,7 @@ impl MpmcProducer {
                 n += 1;
                 end = step(t, end);
             }
-            record(&self.ring, self.entry, pos, end);
+            self.claims.record(pos, end);
             match tail.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     slot.owner.store(self.owner, Ordering::Relaxed);
@@ -390,7 +415,7 @@ impl MpmcProducer {
                     return Ok(Some((pos, n, slot, payload)));
                 }
                 Err(now) => {
-                    unrecord(&self.ring, self.entry, pos, &self.ring.header().data_bell);
+                    self.claims.unrecord(&self.ring, pos, &self.ring.header().data_bell);
                     pos = now
                 }
             }
@@ -573,7 +598,8 @@ pub struct MpmcConsumer {
     table: SlotTable,
     /// The geometry's `msg_size`.
     msg_size: u64,
-    entry: usize,
+    /// This endpoint's claim record.
+    claims: ClaimRecord,
 }
 
 /// A message claimed by [`MpmcConsumer::take`]: its position, payload and validated length.
@@ -593,12 +619,11 @@ pub struct Taken<'a> {
 impl MpmcConsumer {
     /// A consumer of `ring` attached as endpoint `entry` (below `MAX_ENDPOINTS`).
     pub fn new(ring: RawRing, entry: usize) -> Self {
-        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
         MpmcConsumer {
             ring,
             table: ring.slot_table(),
             msg_size: ring.geom().msg_size,
-            entry,
+            claims: ClaimRecord::new(&ring, entry),
         }
     }
 
@@ -774,11 +799,11 @@ impl MpmcConsumer {
     /// lost CAS found.
     #[inline]
     fn claim_head(&self, pos: u64, end: u64) -> core::result::Result<(), u64> {
-        record(&self.ring, self.entry, pos, end);
+        self.claims.record(pos, end);
         match self.ring.header().head.0.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => Ok(()),
             Err(now) => {
-                unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
+                self.claims.unrecord(&self.ring, pos, &self.ring.header().space_bell);
                 Err(now)
             }
         }

@@ -370,9 +370,64 @@ impl MpmcProducer {
     /// once (again only after a lost CAS or off the fast path), the slot's stamp once.
     #[inline(always)]
     fn claim_slots(&self, max: usize) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+        let pos = self.ring.header().tail.0.load(Ordering::Acquire);
+        self.claim_slots_at(pos, max)
+    }
+
+    /// Claims one position: the single send's fast path. The common case (a valid tail whose
+    /// slot is free, and a won CAS) is straight-line code; anything else (not free, a lost
+    /// CAS, a cursor that is not a slot position) goes to [`claim_slots_at`](Self::claim_slots_at)
+    /// from the position last seen, out of line, which checks it all again. Keeping the
+    /// retry loop and its slow-path calls out of here spares the fast path their register
+    /// spills.
+    #[inline(always)]
+    fn claim_one(&self) -> Result<Option<(u64, &SlotHeader, *mut u8)>> {
         let t = &self.table;
         let tail = &self.ring.header().tail.0;
         let mut pos = tail.load(Ordering::Acquire);
+        if t.valid(pos) {
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq == free_stamp(pos) {
+                let end = step_one(t, pos);
+                self.claims.record(pos, end);
+                match tail.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        slot.owner.store(self.owner, Ordering::Relaxed);
+                        slot.tracker.write();
+                        crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
+                        return Ok(Some((pos, slot, payload)));
+                    }
+                    Err(now) => {
+                        self.claims.unrecord(&self.ring, pos, &self.ring.header().data_bell);
+                        pos = now;
+                    }
+                }
+            } else {
+                // Not free (the full ring a polling sender keeps finding): answered here, as
+                // the loop would, without entering it.
+                match self.look_slow(pos, seq)? {
+                    Look::Wait => return Ok(None),
+                    Look::Retry(p) => pos = p,
+                }
+            }
+        }
+        self.claim_one_slow(pos)
+    }
+
+    /// [`claim_one`](Self::claim_one) off its fast path: the general claim from `pos`.
+    #[cold]
+    #[inline(never)]
+    fn claim_one_slow(&self, pos: u64) -> Result<Option<(u64, &SlotHeader, *mut u8)>> {
+        Ok(self.claim_slots_at(pos, 1)?.map(|(pos, _, slot, payload)| (pos, slot, payload)))
+    }
+
+    /// [`claim_slots`](Self::claim_slots) from `pos`, a value of `tail` loaded (not yet
+    /// validated).
+    #[inline(always)]
+    fn claim_slots_at(&self, mut pos: u64, max: usize) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+        let t = &self.table;
+        let tail = &self.ring.header().tail.0;
         loop {
             if !t.valid(pos) {
                 return Err(corrupted(&self.ring, "mpmc tail is not a slot position"));
@@ -451,7 +506,7 @@ impl MpmcProducer {
     /// Sends one message if a slot is free. `Ok(false)`: full.
     #[inline(always)]
     pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        let Some((pos, _, slot, payload)) = self.claim_slots(1)? else {
+        let Some((pos, slot, payload)) = self.claim_one()? else {
             return Ok(false);
         };
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
@@ -693,11 +748,54 @@ impl MpmcConsumer {
     /// after a consumer freed it, which needs a claim of `pos`, and only one CAS moves `head`
     /// from `pos` (a hostile writer changing it later changes nothing here: the validated
     /// value is the one used).
+    ///
+    /// The common case (a valid head whose slot holds a message that fits, and a won CAS) is
+    /// straight-line code; anything else goes to [`take_at`](Self::take_at) from the position
+    /// last seen, out of line, which checks it all again (the retry loop and its slow-path
+    /// calls would otherwise cost the fast path register spills).
     #[inline(always)]
     pub fn take(&self, limit: usize) -> Result<Option<Taken<'_>>> {
         let t = &self.table;
         let head = &self.ring.header().head.0;
         let mut pos = head.load(Ordering::Acquire);
+        if t.valid(pos) {
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq == full_stamp(pos) {
+                let len = slot.len.load(Ordering::Relaxed);
+                if len as u64 <= self.msg_size && len as usize <= limit {
+                    match self.claim_head(pos, step_one(t, pos)) {
+                        Ok(()) => {
+                            crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+                            slot.tracker.read();
+                            return Ok(Some(Taken {
+                                slot,
+                                pos,
+                                ptr: payload,
+                                len: len as usize,
+                            }));
+                        }
+                        Err(now) => pos = now,
+                    }
+                }
+            } else {
+                // Not published (the empty ring a polling receiver keeps finding): answered
+                // here, as the loop would, without entering it.
+                match self.look_slow(pos, seq)? {
+                    Look::Wait => return Ok(None),
+                    Look::Retry(p) => pos = p,
+                }
+            }
+        }
+        self.take_at(pos, limit)
+    }
+
+    /// [`take`](Self::take) off its fast path: the general take from `pos`, a value of `head`
+    /// loaded (not yet validated).
+    #[cold]
+    #[inline(never)]
+    fn take_at(&self, mut pos: u64, limit: usize) -> Result<Option<Taken<'_>>> {
+        let t = &self.table;
         loop {
             if !t.valid(pos) {
                 return Err(corrupted(&self.ring, "mpmc head is not a slot position"));

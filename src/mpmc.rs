@@ -140,13 +140,24 @@ pub fn valid(g: &Geometry, pos: u64) -> bool {
 /// `to - from` does with a power-of-two capacity, where this is exactly that).
 #[inline]
 pub fn dist(g: &Geometry, from: u64, to: u64) -> u64 {
-    let one_lap = g.one_lap();
-    if one_lap == g.capacity {
+    dist_with(g.one_lap(), g.capacity, from, to)
+}
+
+/// [`dist`] with an endpoint's cached slot table (no `one_lap` to compute).
+#[inline]
+fn dist_in(t: &SlotTable, from: u64, to: u64) -> u64 {
+    dist_with(t.mask() + 1, t.capacity(), from, to)
+}
+
+/// [`dist`] for a ring of `capacity` slots whose laps are `one_lap` positions apart.
+#[inline]
+fn dist_with(one_lap: u64, capacity: u64, from: u64, to: u64) -> u64 {
+    if one_lap == capacity {
         return to.wrapping_sub(from);
     }
     let mask = one_lap - 1;
     let laps = ((to & !mask).wrapping_sub(from & !mask) as i64) >> one_lap.trailing_zeros();
-    (laps.wrapping_mul(g.capacity as i64) as u64)
+    (laps.wrapping_mul(capacity as i64) as u64)
         .wrapping_add(to & mask)
         .wrapping_sub(from & mask)
 }
@@ -354,8 +365,10 @@ impl MpmcProducer {
     #[inline(never)]
     fn look_slow(&self, pos: u64, seq: u64) -> Result<Look> {
         let h = self.ring.header();
-        let g = self.ring.geom();
-        let cap = g.capacity;
+        // The cached table, not the geometry: a polling sender on a full ring comes here on
+        // every call, and the geometry computes `one_lap` with a bit scan each time.
+        let t = &self.table;
+        let cap = t.capacity();
         let diff = seq.wrapping_sub(free_stamp(pos)) as i64;
         let now = h.tail.0.load(Ordering::Acquire);
         if now != pos {
@@ -370,10 +383,10 @@ impl MpmcProducer {
         // has claimed the slot and not yet freed it. Either way wait, after checking that
         // the cursors make sense (head <= tail <= head + capacity).
         let head = h.head.0.load(Ordering::Acquire);
-        if !valid(g, head) {
+        if !t.valid(head) {
             return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
         }
-        let gap = dist(g, head, pos) as i64;
+        let gap = dist_in(t, head, pos) as i64;
         if gap < 0 {
             // head passed our (stale) tail: producers moved on since we loaded it.
             let now = h.tail.0.load(Ordering::Acquire);

@@ -815,12 +815,16 @@ impl MpmcConsumer {
                     }
                 }
             } else {
-                // Not published (the empty ring a polling receiver keeps finding): answered
-                // here, as the loop would, without entering it.
-                match self.look_slow(pos, seq)? {
-                    Look::Wait => return Ok(None),
-                    Look::Retry(p) => pos = p,
+                // Not published. The empty ring a polling receiver keeps finding is answered
+                // here, as `look_slow` would answer it (the head has not moved and the stamp
+                // is behind the full one), without a call; a moved head is retried from
+                // where it is now, and a stamp ahead of an unmoved head goes to `take_at`,
+                // whose `look_slow` reports it.
+                let now = head.load(Ordering::Acquire);
+                if now == pos && (seq.wrapping_sub(full_stamp(pos)) as i64) < 0 {
+                    return Ok(None);
                 }
+                pos = now;
             }
         }
         self.take_at(pos, limit)

@@ -440,12 +440,20 @@ impl MpmcProducer {
                     }
                 }
             } else {
-                // Not free (the full ring a polling sender keeps finding): answered here, as
-                // the loop would, without entering it.
-                match self.look_slow(pos, seq)? {
-                    Look::Wait => return Ok(None),
-                    Look::Retry(p) => pos = p,
+                // Not free. The full ring a polling sender keeps finding is answered here, as
+                // `look_slow` would answer it (the tail has not moved, the stamp is not ahead
+                // of it, and the head is a slot position at most `capacity` behind the tail),
+                // without a call; anything else goes to `claim_one_slow` from the tail as it
+                // is now, whose `look_slow` retries or reports it.
+                let now = tail.load(Ordering::Acquire);
+                if now == pos && (seq.wrapping_sub(free_stamp(pos)) as i64) <= 0 {
+                    let head = self.ring.header().head.0.load(Ordering::Acquire);
+                    // `dist_in` of a head past the tail is a huge number: not `<= capacity`.
+                    if t.valid(head) && dist_in(t, head, pos) <= t.capacity() {
+                        return Ok(None);
+                    }
                 }
+                pos = now;
             }
         }
         self.claim_one_slow(pos)

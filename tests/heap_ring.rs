@@ -670,6 +670,34 @@ fn mpmc_hostile_values_where_empty_and_full_are_answered_inline() {
     assert!(matches!(tx.try_send(b"x"), Err(Error::Corrupted { .. })));
 }
 
+/// A claimed message whose length word changes under the consumer (a live scribble) is
+/// `Corrupted` when read, with the reason: a tombstone, or a length above `msg_size`.
+#[test]
+fn mpmc_claimed_slot_scribbled_is_corrupted() {
+    for (scribble, what) in [
+        (ipcring::layout::TOMBSTONE, "claimed slot turned into a tombstone"),
+        (9, "message length above msg_size"),
+    ] {
+        let region = heap(Kind::Mpmc, 4, 8);
+        let raw = region.raw();
+        let tx = MpmcProducer::new(raw, 0, 1);
+        let rx = MpmcConsumer::new(raw, 1);
+        for i in 0..3u64 {
+            assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+        }
+        let (pos, n) = rx.claim(3, usize::MAX).unwrap().unwrap();
+        assert_eq!((pos, n), (0, 3));
+        let (ptr, len) = rx.message(0).unwrap();
+        // SAFETY: a claimed slot's payload, len <= msg_size bytes, ours until released.
+        assert_eq!(unsafe { core::slice::from_raw_parts(ptr, len) }, 0u64.to_le_bytes());
+        raw.slot(1).len.store(scribble, Ordering::Relaxed);
+        match rx.message(1) {
+            Err(Error::Corrupted { what: w }) => assert_eq!(w, what),
+            other => panic!("scribbled {scribble}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "uses a shared-memory object")]
 fn poisoned_ring_refuses_new_endpoints_and_stops_waiting() {

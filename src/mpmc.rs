@@ -140,13 +140,24 @@ pub fn valid(g: &Geometry, pos: u64) -> bool {
 /// `to - from` does with a power-of-two capacity, where this is exactly that).
 #[inline]
 pub fn dist(g: &Geometry, from: u64, to: u64) -> u64 {
-    let one_lap = g.one_lap();
-    if one_lap == g.capacity {
+    dist_with(g.one_lap(), g.capacity, from, to)
+}
+
+/// [`dist`] with an endpoint's cached slot table (no `one_lap` to compute).
+#[inline]
+fn dist_in(t: &SlotTable, from: u64, to: u64) -> u64 {
+    dist_with(t.mask() + 1, t.capacity(), from, to)
+}
+
+/// [`dist`] for a ring of `capacity` slots whose laps are `one_lap` positions apart.
+#[inline]
+fn dist_with(one_lap: u64, capacity: u64, from: u64, to: u64) -> u64 {
+    if one_lap == capacity {
         return to.wrapping_sub(from);
     }
     let mask = one_lap - 1;
     let laps = ((to & !mask).wrapping_sub(from & !mask) as i64) >> one_lap.trailing_zeros();
-    (laps.wrapping_mul(g.capacity as i64) as u64)
+    (laps.wrapping_mul(capacity as i64) as u64)
         .wrapping_add(to & mask)
         .wrapping_sub(from & mask)
 }
@@ -219,7 +230,8 @@ fn step(t: &SlotTable, pos: u64) -> u64 {
     }
 }
 
-/// [`step`] without the power-of-two test, for a single claim (one step, nothing to hoist).
+/// [`step`] without the power-of-two test, for the first position of a batch's claim (one
+/// step, nothing to hoist).
 #[inline]
 fn step_one(t: &SlotTable, pos: u64) -> u64 {
     if (pos & t.mask()) + 1 < t.capacity() {
@@ -227,6 +239,28 @@ fn step_one(t: &SlotTable, pos: u64) -> u64 {
     } else {
         (pos | t.mask()).wrapping_add(1)
     }
+}
+
+/// [`step_one`] for a single send's or receive's claim, from a *valid* position (index below
+/// the capacity: every caller checked it), for which "the next index is below the capacity"
+/// is "the next index is not the capacity". The last slot of a lap is the unlikely case, out
+/// of line ([`lap_end`]): a branch that is almost never taken costs fewer instructions per
+/// claim than the select both cases would need. (In the batch paths, where registers are
+/// scarcer, the select is the cheaper of the two: `scripts/hotpath-profile.sh` mpmc-batch.)
+#[inline]
+fn step_single(t: &SlotTable, pos: u64) -> u64 {
+    if (pos & t.mask()) + 1 != t.capacity() {
+        pos.wrapping_add(1)
+    } else {
+        lap_end(t, pos)
+    }
+}
+
+/// The position after `pos`, the last of its lap: the start of the next lap.
+#[cold]
+#[inline(never)]
+fn lap_end(t: &SlotTable, pos: u64) -> u64 {
+    (pos | t.mask()).wrapping_add(1)
 }
 
 /// The position `k <= capacity` positions after `pos`, with the cached table ([`forward`]).
@@ -244,36 +278,61 @@ fn step_by(t: &SlotTable, pos: u64, k: u64) -> u64 {
 // tombstone and a corrupted length off the consumer's fast path.
 const _: () = assert!(TOMBSTONE as u64 > MAX_MSG_SIZE);
 
-/// The claim record of endpoint `entry` (below `MAX_ENDPOINTS`, a power of two: the mask
-/// keeps the index in range without a bounds check).
-#[inline]
-fn entry_of(ring: &RawRing, entry: usize) -> &EndpointEntry {
-    &ring.header().endpoints[entry & (MAX_ENDPOINTS - 1)]
-}
+/// An endpoint's own claim record (`EndpointEntry::claim_lo/hi` of its entry in the region's
+/// endpoint table), located once when the handle is made rather than per claim: the entry
+/// index is checked against `MAX_ENDPOINTS` there, and the address, inside the header the
+/// handle's [`RawRing`] points to, is kept. Nothing about it is read from the region.
+#[derive(Debug, Clone, Copy)]
+struct ClaimRecord(*const EndpointEntry);
 
-/// Records `[lo, hi)` as the range endpoint `entry` claims (before the claiming CAS).
-#[inline]
-fn record(ring: &RawRing, entry: usize, lo: u64, hi: u64) {
-    if !orderings::MPMC_CLAIM_RECORD {
-        return;
+// SAFETY: a pointer to atomics in the header of a region that the owner of the mapping keeps
+// alive (as for RawRing, which the handle holding this also holds); all access is atomic.
+unsafe impl Send for ClaimRecord {}
+// SAFETY: as above.
+unsafe impl Sync for ClaimRecord {}
+
+impl ClaimRecord {
+    /// The record of endpoint `entry` of `ring`. Panics if `entry` is not below
+    /// `MAX_ENDPOINTS` (the index comes from `endpoint::attach`, never from the region).
+    fn new(ring: &RawRing, entry: usize) -> Self {
+        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
+        ClaimRecord(&ring.header().endpoints[entry])
     }
-    let e = entry_of(ring, entry);
-    e.claim_lo.store(lo, Ordering::Release);
-    e.claim_hi.store(hi, Ordering::Release);
-}
 
-/// Empties the record of endpoint `entry` after a failed claim, so that a peer stuck on the
-/// position someone else claimed does not wait for us, and rings `bell` (the side that
-/// recovers from our role's deaths parks there): such a peer may have read our record while it
-/// still covered the position and gone to sleep. (A successful claim needs no extra ring:
-/// the message it sends or frees rings the same bell.) Without this ring such a peer would
-/// still look again at its next park slice; with it, it looks at once, and loom, which does not
-/// model the slice, found the wait without it (a 2x2 variant of `mpmc_dead_hold`).
-#[cold]
-#[inline(never)]
-fn unrecord(ring: &RawRing, entry: usize, lo: u64, bell: &Bell) {
-    entry_of(ring, entry).claim_hi.store(lo, Ordering::Release);
-    let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
+    /// The entry.
+    #[inline(always)]
+    fn entry(&self) -> &EndpointEntry {
+        // SAFETY: `new` took the address of an element of the header's endpoint table; the
+        // region outlives the handle (RawRing's contract: the mapping outlives every use of
+        // the RawRing the handle holds), and the entry is only accessed through atomics.
+        unsafe { &*self.0 }
+    }
+
+    /// Records `[lo, hi)` as the range this endpoint claims (before the claiming CAS).
+    #[inline(always)]
+    fn record(&self, lo: u64, hi: u64) {
+        if !orderings::MPMC_CLAIM_RECORD {
+            return;
+        }
+        let e = self.entry();
+        e.claim_lo.store(lo, Ordering::Release);
+        e.claim_hi.store(hi, Ordering::Release);
+    }
+
+    /// Empties the record after a failed claim, so that a peer stuck on the position someone
+    /// else claimed does not wait for us, and rings `bell` (the side that recovers from our
+    /// role's deaths parks there): such a peer may have read our record while it still
+    /// covered the position and gone to sleep. (A successful claim needs no extra ring: the
+    /// message it sends or frees rings the same bell.) Without this ring such a peer would
+    /// still look again at its next park slice; with it, it looks at once, and loom, which
+    /// does not model the slice, found the wait without it (a 2x2 variant of
+    /// `mpmc_dead_hold`).
+    #[cold]
+    #[inline(never)]
+    fn unrecord(&self, ring: &RawRing, lo: u64, bell: &Bell) {
+        self.entry().claim_hi.store(lo, Ordering::Release);
+        let _ = crate::wait::notify(bell, ring.geom().wake, ring.geom().fence);
+    }
 }
 
 /// A producer handle. Any number may exist.
@@ -283,19 +342,19 @@ pub struct MpmcProducer {
     /// The slot table, with the lap mask, taken from the geometry once.
     table: SlotTable,
     owner: u32,
-    entry: usize,
+    /// This endpoint's claim record.
+    claims: ClaimRecord,
 }
 
 impl MpmcProducer {
     /// A producer attached as endpoint `entry` (an index into the endpoint table, below
     /// `MAX_ENDPOINTS`), whose claims record `owner` (its endpoint id) in the slot for display.
     pub fn new(ring: RawRing, entry: usize, owner: u32) -> Self {
-        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
         MpmcProducer {
             ring,
             table: ring.slot_table(),
             owner,
-            entry,
+            claims: ClaimRecord::new(&ring, entry),
         }
     }
 
@@ -306,8 +365,10 @@ impl MpmcProducer {
     #[inline(never)]
     fn look_slow(&self, pos: u64, seq: u64) -> Result<Look> {
         let h = self.ring.header();
-        let g = self.ring.geom();
-        let cap = g.capacity;
+        // The cached table, not the geometry: a polling sender on a full ring comes here on
+        // every call, and the geometry computes `one_lap` with a bit scan each time.
+        let t = &self.table;
+        let cap = t.capacity();
         let diff = seq.wrapping_sub(free_stamp(pos)) as i64;
         let now = h.tail.0.load(Ordering::Acquire);
         if now != pos {
@@ -322,10 +383,10 @@ impl MpmcProducer {
         // has claimed the slot and not yet freed it. Either way wait, after checking that
         // the cursors make sense (head <= tail <= head + capacity).
         let head = h.head.0.load(Ordering::Acquire);
-        if !valid(g, head) {
+        if !t.valid(head) {
             return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
         }
-        let gap = dist(g, head, pos) as i64;
+        let gap = dist_in(t, head, pos) as i64;
         if gap < 0 {
             // head passed our (stale) tail: producers moved on since we loaded it.
             let now = h.tail.0.load(Ordering::Acquire);
@@ -344,10 +405,79 @@ impl MpmcProducer {
     /// slot and payload, or `None` when the first position is not free. The tail is loaded
     /// once (again only after a lost CAS or off the fast path), the slot's stamp once.
     #[inline(always)]
-    fn claim_slots(&self, max: usize) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+    fn claim_slots(&self, max: usize, stamp: bool) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+        let pos = self.ring.header().tail.0.load(Ordering::Acquire);
+        self.claim_slots_at(pos, max, stamp)
+    }
+
+    /// Claims one position: the single send's fast path. The common case (a valid tail whose
+    /// slot is free, and a won CAS) is straight-line code; anything else (not free, a lost
+    /// CAS, a cursor that is not a slot position) goes to [`claim_slots_at`](Self::claim_slots_at)
+    /// from the position last seen, out of line, which checks it all again. Keeping the
+    /// retry loop and its slow-path calls out of here spares the fast path their register
+    /// spills.
+    #[inline(always)]
+    fn claim_one(&self) -> Result<Option<(u64, &SlotHeader, *mut u8)>> {
         let t = &self.table;
         let tail = &self.ring.header().tail.0;
         let mut pos = tail.load(Ordering::Acquire);
+        if t.valid(pos) {
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq == free_stamp(pos) {
+                let end = step_single(t, pos);
+                self.claims.record(pos, end);
+                match tail.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        self.stamp(slot);
+                        crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
+                        return Ok(Some((pos, slot, payload)));
+                    }
+                    Err(now) => {
+                        self.claims.unrecord(&self.ring, pos, &self.ring.header().data_bell);
+                        pos = now;
+                    }
+                }
+            } else {
+                // Not free. The full ring a polling sender keeps finding is answered here, as
+                // `look_slow` would answer it (the tail has not moved, the stamp is not ahead
+                // of it, and the head is a slot position at most `capacity` behind the tail),
+                // without a call; anything else goes to `claim_one_slow` from the tail as it
+                // is now, whose `look_slow` retries or reports it.
+                let now = tail.load(Ordering::Acquire);
+                if now == pos && (seq.wrapping_sub(free_stamp(pos)) as i64) <= 0 {
+                    let head = self.ring.header().head.0.load(Ordering::Acquire);
+                    // `dist_in` of a head past the tail is a huge number: not `<= capacity`.
+                    if t.valid(head) && dist_in(t, head, pos) <= t.capacity() {
+                        return Ok(None);
+                    }
+                }
+                pos = now;
+            }
+        }
+        self.claim_one_slow(pos)
+    }
+
+    /// [`claim_one`](Self::claim_one) off its fast path: the general claim from `pos`.
+    #[cold]
+    #[inline(never)]
+    fn claim_one_slow(&self, pos: u64) -> Result<Option<(u64, &SlotHeader, *mut u8)>> {
+        Ok(self.claim_slots_at(pos, 1, true)?.map(|(pos, _, slot, payload)| (pos, slot, payload)))
+    }
+
+    /// [`claim_slots`](Self::claim_slots) from `pos`, a value of `tail` loaded (not yet
+    /// validated). `stamp`: whether to write the claimed slots' `owner` here; `false` leaves
+    /// it to a caller that touches each slot anyway before writing it ([`stamp`](Self::stamp),
+    /// as `try_send_batch` does: one pass over the slots instead of two).
+    #[inline(always)]
+    fn claim_slots_at(
+        &self,
+        mut pos: u64,
+        max: usize,
+        stamp: bool,
+    ) -> Result<Option<(u64, usize, &SlotHeader, *mut u8)>> {
+        let t = &self.table;
+        let tail = &self.ring.header().tail.0;
         loop {
             if !t.valid(pos) {
                 return Err(corrupted(&self.ring, "mpmc tail is not a slot position"));
@@ -374,23 +504,22 @@ impl MpmcProducer {
                 n += 1;
                 end = step(t, end);
             }
-            record(&self.ring, self.entry, pos, end);
+            self.claims.record(pos, end);
             match tail.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    slot.owner.store(self.owner, Ordering::Relaxed);
-                    slot.tracker.write();
-                    let mut p = pos;
-                    for _ in 1..n {
-                        p = step(t, p);
-                        let s = t.slot(p).0;
-                        s.owner.store(self.owner, Ordering::Relaxed);
-                        s.tracker.write();
+                    if stamp {
+                        self.stamp(slot);
+                        let mut p = pos;
+                        for _ in 1..n {
+                            p = step(t, p);
+                            self.stamp(t.slot(p).0);
+                        }
                     }
                     crate::failpoint::hit(crate::failpoint::SEND_AFTER_CLAIM);
                     return Ok(Some((pos, n, slot, payload)));
                 }
                 Err(now) => {
-                    unrecord(&self.ring, self.entry, pos, &self.ring.header().data_bell);
+                    self.claims.unrecord(&self.ring, pos, &self.ring.header().data_bell);
                     pos = now
                 }
             }
@@ -400,7 +529,15 @@ impl MpmcProducer {
     /// Claims up to `max` consecutive positions. Returns `(first, count)`, or `None` when the
     /// first position is not free.
     pub fn claim(&self, max: usize) -> Result<Option<(u64, usize)>> {
-        Ok(self.claim_slots(max.max(1))?.map(|(pos, n, _, _)| (pos, n)))
+        Ok(self.claim_slots(max.max(1), true)?.map(|(pos, n, _, _)| (pos, n)))
+    }
+
+    /// Marks a slot we just claimed as ours: its `owner` (informational, for display) and,
+    /// in the test build, the access tracker's note that we are about to write it.
+    #[inline(always)]
+    fn stamp(&self, slot: &SlotHeader) {
+        slot.owner.store(self.owner, Ordering::Relaxed);
+        slot.tracker.write();
     }
 
     /// The payload of a claimed position.
@@ -426,7 +563,7 @@ impl MpmcProducer {
     /// Sends one message if a slot is free. `Ok(false)`: full.
     #[inline(always)]
     pub fn try_send(&self, msg: &[u8]) -> Result<bool> {
-        let Some((pos, _, slot, payload)) = self.claim_slots(1)? else {
+        let Some((pos, slot, payload)) = self.claim_one()? else {
             return Ok(false);
         };
         // SAFETY: we own the claimed slot until we publish it; msg.len() <= msg_size
@@ -442,7 +579,7 @@ impl MpmcProducer {
         if msgs.is_empty() {
             return Ok(0);
         }
-        let Some((pos, n, _, _)) = self.claim_slots(msgs.len())? else {
+        let Some((pos, n, _, _)) = self.claim_slots(msgs.len(), false)? else {
             return Ok(0);
         };
         let t = &self.table;
@@ -450,6 +587,7 @@ impl MpmcProducer {
         for m in &msgs[..n] {
             let m = m.as_ref();
             let (slot, payload) = t.slot(p);
+            self.stamp(slot);
             // SAFETY: as in try_send, for each claimed position.
             unsafe { crate::copy::copy_bytes(m.as_ptr(), payload, m.len()) };
             crate::failpoint::hit(crate::failpoint::SEND_AFTER_WRITE);
@@ -573,7 +711,8 @@ pub struct MpmcConsumer {
     table: SlotTable,
     /// The geometry's `msg_size`.
     msg_size: u64,
-    entry: usize,
+    /// This endpoint's claim record.
+    claims: ClaimRecord,
 }
 
 /// A message claimed by [`MpmcConsumer::take`]: its position, payload and validated length.
@@ -593,12 +732,11 @@ pub struct Taken<'a> {
 impl MpmcConsumer {
     /// A consumer of `ring` attached as endpoint `entry` (below `MAX_ENDPOINTS`).
     pub fn new(ring: RawRing, entry: usize) -> Self {
-        assert!(entry < MAX_ENDPOINTS, "endpoint index out of range");
         MpmcConsumer {
             ring,
             table: ring.slot_table(),
             msg_size: ring.geom().msg_size,
-            entry,
+            claims: ClaimRecord::new(&ring, entry),
         }
     }
 
@@ -668,11 +806,58 @@ impl MpmcConsumer {
     /// after a consumer freed it, which needs a claim of `pos`, and only one CAS moves `head`
     /// from `pos` (a hostile writer changing it later changes nothing here: the validated
     /// value is the one used).
+    ///
+    /// The common case (a valid head whose slot holds a message that fits, and a won CAS) is
+    /// straight-line code; anything else goes to [`take_at`](Self::take_at) from the position
+    /// last seen, out of line, which checks it all again (the retry loop and its slow-path
+    /// calls would otherwise cost the fast path register spills).
     #[inline(always)]
     pub fn take(&self, limit: usize) -> Result<Option<Taken<'_>>> {
         let t = &self.table;
         let head = &self.ring.header().head.0;
         let mut pos = head.load(Ordering::Acquire);
+        if t.valid(pos) {
+            let (slot, payload) = t.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq == full_stamp(pos) {
+                let len = slot.len.load(Ordering::Relaxed);
+                if len as u64 <= self.msg_size && len as usize <= limit {
+                    match self.claim_head(pos, step_single(t, pos)) {
+                        Ok(()) => {
+                            crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+                            slot.tracker.read();
+                            return Ok(Some(Taken {
+                                slot,
+                                pos,
+                                ptr: payload,
+                                len: len as usize,
+                            }));
+                        }
+                        Err(now) => pos = now,
+                    }
+                }
+            } else {
+                // Not published. The empty ring a polling receiver keeps finding is answered
+                // here, as `look_slow` would answer it (the head has not moved and the stamp
+                // is behind the full one), without a call; a moved head is retried from
+                // where it is now, and a stamp ahead of an unmoved head goes to `take_at`,
+                // whose `look_slow` reports it.
+                let now = head.load(Ordering::Acquire);
+                if now == pos && (seq.wrapping_sub(full_stamp(pos)) as i64) < 0 {
+                    return Ok(None);
+                }
+                pos = now;
+            }
+        }
+        self.take_at(pos, limit)
+    }
+
+    /// [`take`](Self::take) off its fast path: the general take from `pos`, a value of `head`
+    /// loaded (not yet validated).
+    #[cold]
+    #[inline(never)]
+    fn take_at(&self, mut pos: u64, limit: usize) -> Result<Option<Taken<'_>>> {
+        let t = &self.table;
         loop {
             if !t.valid(pos) {
                 return Err(corrupted(&self.ring, "mpmc head is not a slot position"));
@@ -774,11 +959,11 @@ impl MpmcConsumer {
     /// lost CAS found.
     #[inline]
     fn claim_head(&self, pos: u64, end: u64) -> core::result::Result<(), u64> {
-        record(&self.ring, self.entry, pos, end);
+        self.claims.record(pos, end);
         match self.ring.header().head.0.compare_exchange_weak(pos, end, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => Ok(()),
             Err(now) => {
-                unrecord(&self.ring, self.entry, pos, &self.ring.header().space_bell);
+                self.claims.unrecord(&self.ring, pos, &self.ring.header().space_bell);
                 Err(now)
             }
         }
@@ -899,9 +1084,9 @@ impl MpmcConsumer {
     #[inline]
     pub fn message(&self, pos: u64) -> Result<(*const u8, usize)> {
         let (slot, payload) = self.table.slot(pos);
-        let len = self.len_of(slot)?;
-        if len == TOMBSTONE {
-            return Err(corrupted(&self.ring, "claimed slot turned into a tombstone"));
+        let len = slot.len.load(Ordering::Relaxed);
+        if len as u64 > self.msg_size {
+            return Err(self.odd_claimed(len));
         }
         slot.tracker.read();
         Ok((payload as *const u8, len as usize))
@@ -935,29 +1120,46 @@ impl MpmcConsumer {
         Ok(Some(len))
     }
 
-    /// Receives up to `max` messages with one claim, handing each to `f` in place.
+    /// Receives up to `max` messages with one claim, handing each to `f` in place. Each
+    /// length is read from its slot once, after the claim, and validated (a tombstone is
+    /// longer than any message, so one comparison with `msg_size` catches a claimed slot that
+    /// turned into one as well as a corrupted length).
     pub fn try_recv_batch(&self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let Some((pos, n)) = self.claim(max.max(1), usize::MAX)? else {
             return Ok(0);
         };
+        let t = &self.table;
         let mut result = Ok(n);
         let mut p = pos;
         for _ in 0..n {
-            let at = p;
-            p = step(&self.table, p);
-            match self.message(at) {
-                Ok((ptr, len)) => {
-                    // SAFETY: the claimed slot is ours until released; len validated.
-                    f(unsafe { core::slice::from_raw_parts(ptr, len) })
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let (slot, payload) = t.slot(p);
+            let len = slot.len.load(Ordering::Relaxed);
+            if len as u64 > self.msg_size {
+                result = Err(self.odd_claimed(len));
+                break;
             }
+            slot.tracker.read();
+            // SAFETY: the claimed slot is ours until released; len <= msg_size validated, and
+            // the payload holds msg_size bytes.
+            f(unsafe { core::slice::from_raw_parts(payload as *const u8, len as usize) });
+            p = step(t, p);
         }
         self.release(pos, n);
         result
+    }
+
+    /// The error for a claimed slot whose length word is above `msg_size`.
+    #[cold]
+    #[inline(never)]
+    fn odd_claimed(&self, len: u32) -> Error {
+        corrupted(
+            &self.ring,
+            if len == TOMBSTONE {
+                "claimed slot turned into a tombstone"
+            } else {
+                "message length above msg_size"
+            },
+        )
     }
 
     /// Whether the ring looks empty (the slot at `head` is not published).

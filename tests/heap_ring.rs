@@ -623,6 +623,81 @@ fn mpmc_hostile_sequence_and_cursors_are_corrupted() {
     assert!(matches!(rx.try_recv(&mut [0u8; 64]), Err(Error::Corrupted { .. })));
 }
 
+/// The empty and full rings are answered on the fast paths without `look_slow` (the polling
+/// receiver's and sender's common case): a hostile value seen there must still be `Corrupted`,
+/// never "empty" or "full", and an honest empty or full ring of any capacity is still just
+/// that.
+#[test]
+fn mpmc_hostile_values_where_empty_and_full_are_answered_inline() {
+    let mut buf = [0u8; 8];
+    // Empty ring, the slot at the head stamped ahead of it.
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let rx = MpmcConsumer::new(raw, 1);
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), None, "an honest empty ring");
+    raw.slot(0).seq.store(1 << 40, Ordering::Release);
+    assert!(matches!(rx.try_recv(&mut buf), Err(Error::Corrupted { .. })));
+
+    // Slot at the tail stamped ahead of an unmoved tail.
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 0, 1);
+    assert!(tx.try_send(b"a").unwrap());
+    raw.slot(1).seq.store(1 << 40, Ordering::Release);
+    assert!(matches!(tx.try_send(b"b"), Err(Error::Corrupted { .. })));
+
+    // Full ring of capacity 3 whose head is not a slot position (index 3 of a 4-position lap).
+    let region = heap(Kind::Mpmc, 3, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 0, 1);
+    for i in 0..3u64 {
+        assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+    }
+    assert!(!tx.try_send(b"x").unwrap(), "an honest full ring of capacity 3");
+    raw.header().head.0.store(3, Ordering::Release);
+    assert!(matches!(tx.try_send(b"x"), Err(Error::Corrupted { .. })));
+
+    // Full ring whose tail is more than a capacity ahead of the head (the slot at the tail
+    // still holding an older lap's message, as a full ring's does).
+    let region = heap(Kind::Mpmc, 4, 8);
+    let raw = region.raw();
+    let tx = MpmcProducer::new(raw, 0, 1);
+    for i in 0..4u64 {
+        assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+    }
+    assert!(!tx.try_send(b"x").unwrap(), "an honest full ring");
+    raw.header().tail.0.store(100, Ordering::Release);
+    assert!(matches!(tx.try_send(b"x"), Err(Error::Corrupted { .. })));
+}
+
+/// A claimed message whose length word changes under the consumer (a live scribble) is
+/// `Corrupted` when read, with the reason: a tombstone, or a length above `msg_size`.
+#[test]
+fn mpmc_claimed_slot_scribbled_is_corrupted() {
+    for (scribble, what) in [
+        (ipcring::layout::TOMBSTONE, "claimed slot turned into a tombstone"),
+        (9, "message length above msg_size"),
+    ] {
+        let region = heap(Kind::Mpmc, 4, 8);
+        let raw = region.raw();
+        let tx = MpmcProducer::new(raw, 0, 1);
+        let rx = MpmcConsumer::new(raw, 1);
+        for i in 0..3u64 {
+            assert!(tx.try_send(&i.to_le_bytes()).unwrap());
+        }
+        let (pos, n) = rx.claim(3, usize::MAX).unwrap().unwrap();
+        assert_eq!((pos, n), (0, 3));
+        let (ptr, len) = rx.message(0).unwrap();
+        // SAFETY: a claimed slot's payload, len <= msg_size bytes, ours until released.
+        assert_eq!(unsafe { core::slice::from_raw_parts(ptr, len) }, 0u64.to_le_bytes());
+        raw.slot(1).len.store(scribble, Ordering::Relaxed);
+        match rx.message(1) {
+            Err(Error::Corrupted { what: w }) => assert_eq!(w, what),
+            other => panic!("scribbled {scribble}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "uses a shared-memory object")]
 fn poisoned_ring_refuses_new_endpoints_and_stops_waiting() {

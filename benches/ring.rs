@@ -858,6 +858,11 @@ impl Lamport {
         true
     }
     #[inline]
+    /// Whether every pushed message has been popped.
+    fn is_empty(&self) -> bool {
+        self.word(0).load(Ordering::Acquire) == self.word(128).load(Ordering::Acquire)
+    }
+
     fn try_pop(&self, out: &mut [u8]) -> bool {
         let (tail, head) = (self.word(0), self.word(128));
         let h = head.load(Ordering::Relaxed);
@@ -883,17 +888,7 @@ impl Drop for Lamport {
 /// Lamport ring throughput between this process (producer) and a forked consumer; both spin.
 fn tp_lamport_proc<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let q = Lamport::new();
-    let consumer = ProcWorker::fork(|| {
-        let q = &q;
-        move |n| {
-            let mut m = [0u8; N];
-            for _ in 0..n {
-                spin_until(|| q.try_pop(&mut m), None);
-                black_box(&m);
-            }
-            n
-        }
-    });
+    let consumer = lamport_consumer::<N>(&q);
     let msg = [0xA5u8; N];
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
@@ -907,6 +902,20 @@ fn tp_lamport_proc<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &
         })
     });
     drop(consumer);
+}
+
+/// A forked worker popping `N`-byte messages from `q`, spinning.
+fn lamport_consumer<const N: usize>(q: &Lamport) -> ProcWorker {
+    ProcWorker::fork(|| {
+        move |n| {
+            let mut m = [0u8; N];
+            for _ in 0..n {
+                spin_until(|| q.try_pop(&mut m), None);
+                black_box(&m);
+            }
+            n
+        }
+    })
 }
 
 /// Lamport ring ping-pong of an 8-byte message between this process and a forked echo
@@ -1401,31 +1410,10 @@ fn spin_while(mut cond: impl FnMut() -> bool) {
 /// between this thread and a worker thread.
 fn paired_tp<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, kind: Kind) {
     let ring = Ring::anonymous(&opts(kind, N)).unwrap();
-    let consumer = ProcWorker::fork(|| {
-        let mut rx = ring.receiver().unwrap();
-        let mut buf = [0u8; N];
-        move |n| {
-            for _ in 0..n {
-                black_box(rx.recv(&mut buf).unwrap());
-            }
-            n
-        }
-    });
+    let consumer = ipc_consumer::<N>(&ring);
     let mut tx = ring.sender().unwrap();
     let msg = [0xA5u8; N];
-    let ipc = |k: u64| {
-        consumer.start(k + 1);
-        tx.send(&msg).unwrap();
-        spin_while(|| !ring.is_empty());
-        let t = Instant::now();
-        for _ in 0..k {
-            tx.send(black_box(&msg)).unwrap();
-        }
-        spin_while(|| !ring.is_empty());
-        let e = t.elapsed();
-        assert_eq!(consumer.done(), k + 1);
-        e
-    };
+    let ipc = |k: u64| ipc_block(&ring, &mut tx, &consumer, &msg, k);
     match kind {
         Kind::Spsc => {
             let (mut p, mut c) = rtrb::RingBuffer::<[u8; N]>::new(CAP);
@@ -1475,6 +1463,64 @@ fn paired_tp<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, k
             paired(g, name, TP_BLOCK, ipc, base);
         }
     }
+}
+
+/// A forked worker receiving `N`-byte messages from `ring` with `recv`.
+fn ipc_consumer<const N: usize>(ring: &Ring) -> ProcWorker {
+    ProcWorker::fork(|| {
+        let mut rx = ring.receiver().unwrap();
+        let mut buf = [0u8; N];
+        move |n| {
+            for _ in 0..n {
+                black_box(rx.recv(&mut buf).unwrap());
+            }
+            n
+        }
+    })
+}
+
+/// One timed block of a paired throughput benchmark's ipcring side: `k` sends of `msg` to
+/// `consumer` (after one untimed message that wakes it), timed until the ring is empty.
+fn ipc_block(ring: &Ring, tx: &mut ipcring::Sender, consumer: &ProcWorker, msg: &[u8], k: u64) -> Duration {
+    consumer.start(k + 1);
+    tx.send(msg).unwrap();
+    spin_while(|| !ring.is_empty());
+    let t = Instant::now();
+    for _ in 0..k {
+        tx.send(black_box(msg)).unwrap();
+    }
+    spin_while(|| !ring.is_empty());
+    let e = t.elapsed();
+    assert_eq!(consumer.done(), k + 1);
+    e
+}
+
+/// ipcring SPSC across processes (`N`-byte messages, as in [`paired_tp`]) paired with the
+/// plain Lamport ring across processes (this process pushes, a forked worker pops; both
+/// spin): issue 15's "SPSC one way >= 1.5x (8 B) / 1.2x (64 B) the Lamport ring" as a ratio
+/// that survives the host's placement changes.
+fn paired_tp_lamport<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let ring = Ring::anonymous(&opts(Kind::Spsc, N)).unwrap();
+    let consumer = ipc_consumer::<N>(&ring);
+    let mut tx = ring.sender().unwrap();
+    let msg = [0xA5u8; N];
+    let ipc = |k: u64| ipc_block(&ring, &mut tx, &consumer, &msg, k);
+    let q = Lamport::new();
+    let worker = lamport_consumer::<N>(&q);
+    let base = |k: u64| {
+        worker.start(k + 1);
+        spin_until(|| q.try_push(&msg), Some(&worker.proc));
+        spin_while(|| !q.is_empty());
+        let t = Instant::now();
+        for _ in 0..k {
+            spin_until(|| q.try_push(black_box(&msg)), Some(&worker.proc));
+        }
+        spin_while(|| !q.is_empty());
+        let e = t.elapsed();
+        assert_eq!(worker.done(), k + 1);
+        e
+    };
+    paired(g, name, TP_BLOCK, ipc, base);
 }
 
 /// Spinning round trips over two `kind` rings between this process and a forked echo worker,
@@ -1552,6 +1598,8 @@ fn paired_group(c: &mut Criterion) {
     paired_tp::<8>(&mut g, "spsc_proc_vs_rtrb_thread/8B", Kind::Spsc);
     paired_tp::<8>(&mut g, "mpmc_proc_vs_arrayqueue_thread/8B", Kind::Mpmc);
     paired_tp::<64>(&mut g, "mpmc_proc_vs_arrayqueue_thread/64B", Kind::Mpmc);
+    paired_tp_lamport::<8>(&mut g, "spsc_proc_vs_lamport_proc/8B");
+    paired_tp_lamport::<64>(&mut g, "spsc_proc_vs_lamport_proc/64B");
     paired_rt(&mut g, "spin_rt_spsc_proc_vs_atomic_proc", Kind::Spsc);
     paired_rt(&mut g, "spin_rt_mpmc_proc_vs_atomic_proc", Kind::Mpmc);
     g.finish();

@@ -28,6 +28,7 @@ table=(
     "wait_no_recheck|blocking_wakeup_recv blocking_wakeup_send blocking_wakeup_send_only blocking_wakeup_mpmc|deadlock|exceeded maximum number of branches"
     "wait_arm_after_recheck|blocking_wakeup_recv blocking_wakeup_send blocking_wakeup_send_only blocking_wakeup_mpmc blocking_wakeup_2x2|deadlock|exceeded maximum number of branches"
     "wait_no_membarrier|blocking_wakeup_recv blocking_wakeup_send blocking_wakeup_send_only blocking_wakeup_mpmc blocking_wakeup_2x2|deadlock|exceeded maximum number of branches"
+    "wake_fast_no_look|blocking_wakeup_recv blocking_wakeup_send blocking_wakeup_mpmc|deadlock|exceeded maximum number of branches"
     "mpmc_no_claim_record|mpmc_stuck_claim_alive|a live claimer's slot was skipped"
     "peers_no_attach_counter|rerun_receiver_first|deadlock|exceeded maximum number of branches"
 )

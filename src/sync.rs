@@ -462,6 +462,11 @@ pub mod orderings {
     /// a publication between the two skip the wake-up, and the waiter sleeps through it).
     pub const WAIT_ARM_BEFORE_RECHECK: bool = !cfg!(ipcring_mutant = "wait_arm_after_recheck");
 
+    /// Whether the ring ends' fast paths look at the bell after a send or receive
+    /// (`wait::anyone_waits`, must be true: a fast path that never looks leaves a parked
+    /// peer asleep over the message or the room it was waiting for).
+    pub const WAKE_FAST_LOOK: bool = !cfg!(ipcring_mutant = "wake_fast_no_look");
+
     /// Whether an MPMC claimer records its range before the claiming CAS (must be true: crash
     /// recovery tells a live claimer's slot from a dead one's by that record).
     pub const MPMC_CLAIM_RECORD: bool = !cfg!(ipcring_mutant = "mpmc_no_claim_record");

@@ -415,6 +415,9 @@ pub(crate) fn retract_fd(bell: &Bell, announced: &mut bool) {
 /// one line). `false` is exactly `notify`'s `None` at its first test: nobody to wake.
 #[inline(always)]
 pub(crate) fn anyone_waits(bell: &Bell, fences: FenceMode) -> bool {
+    if !crate::sync::orderings::WAKE_FAST_LOOK {
+        return false;
+    }
     match fences {
         FenceMode::Asymmetric => compiler_fence(Ordering::SeqCst),
         FenceMode::Full => fence(Ordering::SeqCst),

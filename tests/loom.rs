@@ -115,6 +115,9 @@
 //! |                        | `membarrier`: the waker, with only a compiler fence,    | lock (or livelock)    |
 //! |                        | reads `waiters` before the announcement while the       |                       |
 //! |                        | re-check misses the publication (store buffering)       |                       |
+//! | `wake_fast_no_look`    | the ring ends' inline fast paths never look at the bell | `blocking_wakeup_recv`,|
+//! |                        | after a send or receive (`wait::anyone_waits` says      | `_send`, `_mpmc`:     |
+//! |                        | nobody waits): a parked peer sleeps over the message    | deadlock              |
 //! | `mpmc_no_claim_record` | an MPMC claimer no longer records its range before the  | `mpmc_stuck_claim_`   |
 //! |                        | claiming CAS: a live claimer's slot looks dead and is   | `alive`: the slot is  |
 //! |                        | skipped                                                 | skipped               |

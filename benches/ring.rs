@@ -411,6 +411,16 @@ fn report_stats(name: &str, mine: &ipcring::Stats, peer: &ProcWorker) {
 /// Each producer sends its share then an empty stop message.
 fn tp_ipc_proc_2x2(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, size: usize) {
     let ring = Ring::anonymous(&opts(Kind::Mpmc, size)).unwrap();
+    let (producers, consumers) = ipc_2x2_workers(&ring, size);
+    g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
+    drop(producers);
+    drop(consumers);
+}
+
+/// The workers of a 2x2 run over the MPMC `ring`: two producer processes (each sends its
+/// share, then an empty stop message) and two consumer processes (each receives until it
+/// takes a stop).
+fn ipc_2x2_workers(ring: &Ring, size: usize) -> ([ProcWorker; 2], [ProcWorker; 2]) {
     let consumer = || {
         ProcWorker::fork(|| {
             let mut rx = ring.receiver().unwrap();
@@ -438,10 +448,7 @@ fn tp_ipc_proc_2x2(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, size: usize
         })
     };
     let consumers = [consumer(), consumer()];
-    let producers = [producer(), producer()];
-    g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
-    drop(producers);
-    drop(consumers);
+    ([producer(), producer()], consumers)
 }
 
 /// ipcring `Ring::in_process`, producer in this thread, consumer in a worker thread.
@@ -590,6 +597,13 @@ fn tp_aq_1x1<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
 
 /// crossbeam ArrayQueue, 2 producer threads and 2 consumer threads; spinning.
 fn tp_aq_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let (producers, consumers) = aq_2x2_workers::<N>();
+    g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
+}
+
+/// The workers of a 2x2 run over a new ArrayQueue: two producer threads (each pushes its
+/// share, then a stop message) and two consumer threads (each pops until it takes a stop).
+fn aq_2x2_workers<const N: usize>() -> ([ThreadWorker; 2], [ThreadWorker; 2]) {
     let q = Arc::new(ArrayQueue::<[u8; N]>::new(CAP));
     let consumer = || {
         let q = q.clone();
@@ -612,8 +626,7 @@ fn tp_aq_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
         })
     };
     let consumers = [consumer(), consumer()];
-    let producers = [producer(), producer()];
-    g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
+    ([producer(), producer()], consumers)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,11 +871,6 @@ impl Lamport {
         true
     }
     #[inline]
-    /// Whether every pushed message has been popped.
-    fn is_empty(&self) -> bool {
-        self.word(0).load(Ordering::Acquire) == self.word(128).load(Ordering::Acquire)
-    }
-
     fn try_pop(&self, out: &mut [u8]) -> bool {
         let (tail, head) = (self.word(0), self.word(128));
         let h = head.load(Ordering::Relaxed);
@@ -1495,32 +1503,23 @@ fn ipc_block(ring: &Ring, tx: &mut ipcring::Sender, consumer: &ProcWorker, msg: 
     e
 }
 
-/// ipcring SPSC across processes (`N`-byte messages, as in [`paired_tp`]) paired with the
-/// plain Lamport ring across processes (this process pushes, a forked worker pops; both
-/// spin): issue 15's "SPSC one way >= 1.5x (8 B) / 1.2x (64 B) the Lamport ring" as a ratio
-/// that survives the host's placement changes.
-fn paired_tp_lamport<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
-    let ring = Ring::anonymous(&opts(Kind::Spsc, N)).unwrap();
-    let consumer = ipc_consumer::<N>(&ring);
-    let mut tx = ring.sender().unwrap();
-    let msg = [0xA5u8; N];
-    let ipc = |k: u64| ipc_block(&ring, &mut tx, &consumer, &msg, k);
-    let q = Lamport::new();
-    let worker = lamport_consumer::<N>(&q);
-    let base = |k: u64| {
-        worker.start(k + 1);
-        spin_until(|| q.try_push(&msg), Some(&worker.proc));
-        spin_while(|| !q.is_empty());
-        let t = Instant::now();
-        for _ in 0..k {
-            spin_until(|| q.try_push(black_box(&msg)), Some(&worker.proc));
-        }
-        spin_while(|| !q.is_empty());
-        let e = t.elapsed();
-        assert_eq!(worker.done(), k + 1);
-        e
-    };
-    paired(g, name, TP_BLOCK, ipc, base);
+/// ipcring MPMC with two producer and two consumer processes ([`tp_ipc_proc_2x2`]) paired
+/// with ArrayQueue with two producer and two consumer threads ([`tp_aq_2x2`]): issue 15's
+/// "MPMC 2P2C at 8 B >= 1.5x ArrayQueue" as a ratio that survives the host's placement
+/// changes. Only one side's workers run at a time (idle workers wait on their job pipes).
+fn paired_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let ring = Ring::anonymous(&opts(Kind::Mpmc, N)).unwrap();
+    let (ipc_p, ipc_c) = ipc_2x2_workers(&ring, N);
+    let (aq_p, aq_c) = aq_2x2_workers::<N>();
+    paired(
+        g,
+        name,
+        TP_BLOCK,
+        |k| run_2x2(&ipc_p, &ipc_c, k),
+        |k| run_2x2(&aq_p, &aq_c, k),
+    );
+    drop(ipc_p);
+    drop(ipc_c);
 }
 
 /// Spinning round trips over two `kind` rings between this process and a forked echo worker,
@@ -1598,8 +1597,7 @@ fn paired_group(c: &mut Criterion) {
     paired_tp::<8>(&mut g, "spsc_proc_vs_rtrb_thread/8B", Kind::Spsc);
     paired_tp::<8>(&mut g, "mpmc_proc_vs_arrayqueue_thread/8B", Kind::Mpmc);
     paired_tp::<64>(&mut g, "mpmc_proc_vs_arrayqueue_thread/64B", Kind::Mpmc);
-    paired_tp_lamport::<8>(&mut g, "spsc_proc_vs_lamport_proc/8B");
-    paired_tp_lamport::<64>(&mut g, "spsc_proc_vs_lamport_proc/64B");
+    paired_2x2::<8>(&mut g, "mpmc_proc_2x2_vs_arrayqueue_thread_2x2/8B");
     paired_rt(&mut g, "spin_rt_spsc_proc_vs_atomic_proc", Kind::Spsc);
     paired_rt(&mut g, "spin_rt_mpmc_proc_vs_atomic_proc", Kind::Mpmc);
     g.finish();

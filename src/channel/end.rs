@@ -120,9 +120,11 @@ impl SendEnd for RingSender {
     fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M], timeout: Timeout) -> Result<usize> {
         RingSender::send_batch(self, msgs, timeout)
     }
+    #[inline]
     fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         RingSender::reserve_raw(self, timeout)
     }
+    #[inline]
     fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
         RingSender::commit_raw(self, pos, len)
     }
@@ -163,9 +165,11 @@ impl RecvEnd for RingReceiver {
     fn recv_batch(&mut self, max: usize, timeout: Timeout, f: impl FnMut(&[u8])) -> Result<usize> {
         RingReceiver::recv_batch(self, max, timeout, f)
     }
+    #[inline]
     fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         RingReceiver::peek_raw(self, timeout)
     }
+    #[inline]
     fn release_raw(&mut self, pos: u64, len: usize) {
         RingReceiver::release_raw(self, pos, len)
     }

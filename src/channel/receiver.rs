@@ -307,6 +307,7 @@ impl Receiver {
     /// msg.release();
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn peek(&mut self, timeout: Timeout) -> Result<RecvSlot<'_>> {
         let (ptr, len, pos) = self.peek_raw(timeout)?;
         Ok(RecvSlot {
@@ -397,12 +398,14 @@ impl Receiver {
     /// position, valid until [`release_raw`](Receiver::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
     #[doc(hidden)] // for language bindings (the C library): not part of the Rust API
+    #[inline]
     pub fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         dispatch!(&mut self.inner, Rx, e => RecvEnd::peek_raw(e, timeout))
     }
 
     /// Consumes the message returned by [`peek_raw`](Receiver::peek_raw).
     #[doc(hidden)] // for language bindings (the C library): not part of the Rust API
+    #[inline]
     pub fn release_raw(&mut self, pos: u64, len: usize) {
         dispatch!(&mut self.inner, Rx, e => RecvEnd::release_raw(e, pos, len))
     }
@@ -538,10 +541,12 @@ impl RecvSlot<'_> {
     /// assert!(rx.try_recv_vec().is_err());
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn release(mut self) {
         self.finish();
     }
 
+    #[inline]
     fn finish(&mut self) {
         self.done = true;
         self.rx.release_raw(self.pos, self.len);

@@ -306,6 +306,7 @@ impl Sender {
     /// assert_eq!(rx.recv_vec()?, b"abc");
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn reserve(&mut self, timeout: Timeout) -> Result<SendSlot<'_>> {
         let (ptr, pos) = self.reserve_raw(timeout)?;
         Ok(SendSlot {
@@ -321,6 +322,7 @@ impl Sender {
     /// [`commit_raw`](Sender::commit_raw) or [`cancel_raw`](Sender::cancel_raw) before any
     /// other send on this sender. The C ABI keeps the pair in its handle between calls.
     #[doc(hidden)] // for language bindings (the C library): not part of the Rust API
+    #[inline]
     pub fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         dispatch!(&mut self.inner, Tx, e => SendEnd::reserve_raw(e, timeout))
     }
@@ -328,6 +330,7 @@ impl Sender {
     /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
     /// [`Error::TooLarge`] and leaves the reservation standing.
     #[doc(hidden)] // for language bindings (the C library): not part of the Rust API
+    #[inline]
     pub fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
         dispatch!(&mut self.inner, Tx, e => SendEnd::commit_raw(e, pos, len))
     }
@@ -485,6 +488,7 @@ impl SendSlot<'_> {
     /// assert!(matches!(slot.commit(5), Err(ipcring::Error::TooLarge { .. })));
     /// # Ok::<(), ipcring::Error>(())
     /// ```
+    #[inline]
     pub fn commit(mut self, len: usize) -> Result<()> {
         self.tx.commit_raw(self.pos, len)?;
         self.done = true;

@@ -522,12 +522,11 @@ impl RingReceiver {
             RecvImp::Spsc(c) => !c.passed_padding(),
             RecvImp::Mpmc(c) => c.cursors_empty(),
         };
-        nothing_behind
-            && self.listener.get().is_none()
-        && self.peers.quiet(&self.shared)
+        nothing_behind && self.listener.get().is_none() && self.peers.quiet(&self.shared)
     }
 
-    /// Every receive the fast path did not take (see [`recv_fast`](Self::recv_fast)).
+    /// Every receive the fast paths did not take (see
+    /// [`recv_fast_spsc`](Self::recv_fast_spsc), [`recv_fast_mpmc`](Self::recv_fast_mpmc)).
     #[inline(never)]
     fn recv_general(&mut self, buf: &mut [u8], timeout: Timeout) -> Result<usize> {
         let limit = buf.len();
@@ -575,7 +574,22 @@ impl RingReceiver {
     /// [`peek`](crate::channel::Receiver::peek) without the borrow: the message's pointer, length and
     /// position, valid until [`release_raw`](Self::release_raw), which must come before
     /// any other receive on this receiver (on MPMC the message is claimed until then).
+    #[inline]
     pub fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
+        // The fast path, as a receive's: a valid message record at an SPSC consumer's position.
+        if !self.shared.poisoned() {
+            if let RecvImp::Spsc(c) = &mut self.imp {
+                let pos = c.position();
+                if let Ok((ptr, len)) = c.peek_fast() {
+                    return Ok((ptr, len, pos));
+                }
+            }
+        }
+        self.peek_general(timeout)
+    }
+
+    #[inline(never)]
+    fn peek_general(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
         self.guarded(|me| me.peek_checked(timeout))
     }
 
@@ -599,14 +613,13 @@ impl RingReceiver {
     }
 
     /// Consumes the message returned by [`peek_raw`](Self::peek_raw).
+    #[inline]
     pub fn release_raw(&mut self, pos: u64, len: usize) {
         match &mut self.imp {
             RecvImp::Spsc(c) => c.release(),
             RecvImp::Mpmc(c) => c.release(pos, 1),
         }
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_senders();
+        self.received(len);
     }
 
     /// Looks at up to `max` messages in place (waiting as `timeout` allows for the first),

@@ -117,6 +117,7 @@ impl RingSender {
             .fd(&self.shared)
     }
 
+    #[inline]
     fn check_len(&self, len: usize) -> Result<()> {
         let max = self.max_msg_size();
         if len > max {
@@ -537,7 +538,21 @@ impl RingSender {
     /// position, to be passed to [`commit_raw`](Self::commit_raw) or
     /// [`cancel_raw`](Self::cancel_raw) before any other send on this sender. The C ABI
     /// keeps the pair in its handle between calls.
+    #[inline]
     pub fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
+        // The fast path, as a send's: SPSC room by the cached bounds, nothing else to check.
+        if self.fast_checks() {
+            if let SendImp::Spsc(p) = &mut self.imp {
+                if let Some(ptr) = p.reserve_fast() {
+                    return Ok((ptr, 0));
+                }
+            }
+        }
+        self.reserve_general(timeout)
+    }
+
+    #[inline(never)]
+    fn reserve_general(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
         self.guarded(|me| me.reserve_checked(timeout))
     }
 
@@ -553,15 +568,14 @@ impl RingSender {
 
     /// Publishes `len` bytes of the slot reserved at `pos`. `len > msg_size` is
     /// [`Error::TooLarge`] and leaves the reservation standing.
+    #[inline]
     pub fn commit_raw(&mut self, pos: u64, len: usize) -> Result<()> {
         self.check_len(len)?;
         match &mut self.imp {
             SendImp::Spsc(p) => p.commit(len),
             SendImp::Mpmc(p) => p.publish(pos, len as u32),
         }
-        self.stats.messages += 1;
-        self.stats.bytes += len as u64;
-        self.wake_receivers();
+        self.sent(len);
         Ok(())
     }
 

@@ -729,6 +729,22 @@ pub struct Taken<'a> {
     pub len: usize,
 }
 
+impl<'a> Taken<'a> {
+    /// The message of `slot`, whose position `pos` this consumer has just claimed: passes the
+    /// claim's failpoint and marks the slot read (the race detector's tracker).
+    #[inline(always)]
+    fn claimed(slot: &'a SlotHeader, pos: u64, payload: *mut u8, len: u32) -> Self {
+        crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
+        slot.tracker.read();
+        Taken {
+            slot,
+            pos,
+            ptr: payload,
+            len: len as usize,
+        }
+    }
+}
+
 impl MpmcConsumer {
     /// A consumer of `ring` attached as endpoint `entry` (below `MAX_ENDPOINTS`).
     pub fn new(ring: RawRing, entry: usize) -> Self {
@@ -824,14 +840,7 @@ impl MpmcConsumer {
                 if len as u64 <= self.msg_size && len as usize <= limit {
                     match self.claim_head(pos, step_single(t, pos)) {
                         Ok(()) => {
-                            crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
-                            slot.tracker.read();
-                            return Ok(Some(Taken {
-                                slot,
-                                pos,
-                                ptr: payload,
-                                len: len as usize,
-                            }));
+                            return Ok(Some(Taken::claimed(slot, pos, payload, len)));
                         }
                         Err(now) => pos = now,
                     }
@@ -880,14 +889,7 @@ impl MpmcConsumer {
             }
             match self.claim_head(pos, step_one(t, pos)) {
                 Ok(()) => {
-                    crate::failpoint::hit(crate::failpoint::RECV_AFTER_CLAIM);
-                    slot.tracker.read();
-                    return Ok(Some(Taken {
-                        slot,
-                        pos,
-                        ptr: payload,
-                        len: len as usize,
-                    }));
+                    return Ok(Some(Taken::claimed(slot, pos, payload, len)));
                 }
                 Err(now) => pos = now,
             }

@@ -63,8 +63,8 @@ impl RingInterrupter {
     }
 }
 
-/// What a ring end's inline fast path did (`RingSender::send_fast`,
-/// `RingReceiver::recv_fast`).
+/// What a ring end's inline fast path did (`RingSender::send_fast_mpmc`,
+/// `RingReceiver::recv_fast_spsc` and `recv_fast_mpmc`).
 enum Fast<T> {
     /// The whole call, with its result.
     Done(T),
@@ -124,23 +124,22 @@ impl Shared {
         self.corrupted.load(std::sync::atomic::Ordering::Relaxed) || self.raw.is_poisoned()
     }
 
-    /// A fast path's error as the call's: a `Corrupted` is remembered (as by
-    /// [`note_corrupted`](Shared::note_corrupted)), any other error returned as it is.
-    #[cold]
-    #[inline(never)]
+    /// An operation's error as the call's: a `Corrupted` is remembered for
+    /// [`check_poison`](Shared::check_poison) (every later call on the mapping fails at
+    /// once), any other error returned as it is. Inline, so that the common errors
+    /// (`WouldBlock` of a poll) cost a test of the variant and no call.
+    #[inline(always)]
     fn fail<T>(&self, e: Error) -> Result<T> {
-        match e {
-            e @ Error::Corrupted { .. } => self.note_corrupted(e),
-            e => Err(e),
+        if let Error::Corrupted { .. } = e {
+            self.remember_corrupted();
         }
+        Err(e)
     }
 
-    /// Remembers a `Corrupted` for [`check_poison`](Shared::check_poison) and returns it.
     #[cold]
     #[inline(never)]
-    fn note_corrupted<T>(&self, e: Error) -> Result<T> {
+    fn remember_corrupted(&self) {
         self.corrupted.store(true, std::sync::atomic::Ordering::Relaxed);
-        Err(e)
     }
 
     /// MPMC: positions claimed and not yet consumed now, a snapshot of the cursors clamped
@@ -383,8 +382,7 @@ trait Guarded: Sized {
         self.shared().check_poison()?;
         match op(self) {
             Ok(v) => Ok(v),
-            Err(e @ Error::Corrupted { .. }) => self.shared().note_corrupted(e),
-            Err(e) => Err(e),
+            Err(e) => self.shared().fail(e),
         }
     }
 }

@@ -313,14 +313,7 @@ impl RingReceiver {
 
     #[inline]
     fn take<R>(&mut self, timeout: Timeout, limit: usize, f: impl FnMut(&[u8]) -> R) -> Result<R> {
-        // `guarded`, spelled out for the fast path (written as a call of `guarded`, a send
-        // and its receive cost 28 instructions more by `scripts/hotpath-profile.sh`).
-        self.shared.check_poison()?;
-        match self.take_checked(timeout, limit, f) {
-            Ok(v) => Ok(v),
-            Err(e @ Error::Corrupted { .. }) => self.shared.note_corrupted(e),
-            Err(e) => Err(e),
-        }
+        self.guarded(|me| me.take_checked(timeout, limit, f))
     }
 
     #[inline]

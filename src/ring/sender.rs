@@ -369,14 +369,7 @@ impl RingSender {
     #[inline(never)]
     fn send_general(&mut self, msg: &[u8], timeout: Timeout) -> Result<()> {
         self.check_len(msg.len())?;
-        // `guarded`, spelled out for the fast path (written as a call of `guarded`, a send
-        // and its receive cost 28 instructions more by `scripts/hotpath-profile.sh`).
-        self.shared.check_poison()?;
-        match self.send_checked(msg, timeout) {
-            Ok(v) => Ok(v),
-            Err(e @ Error::Corrupted { .. }) => self.shared.note_corrupted(e),
-            Err(e) => Err(e),
-        }
+        self.guarded(|me| me.send_checked(msg, timeout))
     }
 
     #[inline]

@@ -408,9 +408,10 @@ fn report_stats(name: &str, mine: &ipcring::Stats, peer: &ProcWorker) {
 }
 
 /// ipcring MPMC, two producer processes and two consumer processes (plus this coordinator).
-/// Each producer sends its share then an empty stop message.
-fn tp_ipc_proc_2x2(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, size: usize) {
-    let ring = Ring::anonymous(&opts(Kind::Mpmc, size)).unwrap();
+/// Each producer sends its share then an empty stop message. `spin`: whether the workers'
+/// blocking calls spin before they sleep ([`RingOptions::spin`]).
+fn tp_ipc_proc_2x2(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, size: usize, spin: bool) {
+    let ring = Ring::anonymous(&opts(Kind::Mpmc, size).spin(spin)).unwrap();
     let (producers, consumers) = ipc_2x2_workers(&ring, size);
     g.bench_function(name, |b| b.iter_custom(|iters| run_2x2(&producers, &consumers, iters)));
     drop(producers);
@@ -777,8 +778,9 @@ fn throughput(c: &mut Criterion) {
     tp_ipc_proc_1x1(&mut g, "ipc_mpmc_proc_1x1/8B", Kind::Mpmc, 8, false);
     tp_ipc_proc_1x1(&mut g, "ipc_mpmc_proc_1x1/64B", Kind::Mpmc, 64, false);
     tp_ipc_proc_1x1(&mut g, "ipc_mpmc_proc_1x1_batch32/8B", Kind::Mpmc, 8, true);
-    tp_ipc_proc_2x2(&mut g, "ipc_mpmc_proc_2x2/8B", 8);
-    tp_ipc_proc_2x2(&mut g, "ipc_mpmc_proc_2x2/64B", 64);
+    tp_ipc_proc_2x2(&mut g, "ipc_mpmc_proc_2x2/8B", 8, true);
+    tp_ipc_proc_2x2(&mut g, "ipc_mpmc_proc_2x2/64B", 64, true);
+    tp_ipc_proc_2x2(&mut g, "ipc_mpmc_proc_2x2_spin_off/8B", 8, false);
 
     tp_ipc_thread_1x1(&mut g, "ipc_spsc_thread/8B", Kind::Spsc, 8);
     tp_ipc_thread_1x1(&mut g, "ipc_spsc_thread/64B", Kind::Spsc, 64);
@@ -1363,6 +1365,11 @@ fn roundtrip(c: &mut Criterion) {
 
 /// Messages per throughput block, round trips per round-trip block.
 const TP_BLOCK: u64 = 16 * 1024;
+/// Messages per 2x2 block: each block wakes four worker processes (or threads) through their
+/// job pipes (channels) and waits for four acknowledgements, tens of microseconds that
+/// processes pay more than threads; in blocks of 16 Ki messages (about 0.5 ms) that start-up
+/// was a large share of the process side's time, so the 2x2 rows time longer blocks.
+const TP_BLOCK_2X2: u64 = 256 * 1024;
 const RT_BLOCK: u64 = 2 * 1024;
 /// Marks a job for the raw-atomic side of the paired round-trip echo worker.
 const ATOMIC_JOB: u64 = 1 << 62;
@@ -1507,14 +1514,15 @@ fn ipc_block(ring: &Ring, tx: &mut ipcring::Sender, consumer: &ProcWorker, msg: 
 /// with ArrayQueue with two producer and two consumer threads ([`tp_aq_2x2`]): issue 15's
 /// "MPMC 2P2C at 8 B >= 1.5x ArrayQueue" as a ratio that survives the host's placement
 /// changes. Only one side's workers run at a time (idle workers wait on their job pipes).
-fn paired_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
-    let ring = Ring::anonymous(&opts(Kind::Mpmc, N)).unwrap();
+/// `spin`: whether ipcring's workers spin before they sleep ([`RingOptions::spin`]).
+fn paired_2x2<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, spin: bool) {
+    let ring = Ring::anonymous(&opts(Kind::Mpmc, N).spin(spin)).unwrap();
     let (ipc_p, ipc_c) = ipc_2x2_workers(&ring, N);
     let (aq_p, aq_c) = aq_2x2_workers::<N>();
     paired(
         g,
         name,
-        TP_BLOCK,
+        TP_BLOCK_2X2,
         |k| run_2x2(&ipc_p, &ipc_c, k),
         |k| run_2x2(&aq_p, &aq_c, k),
     );
@@ -1597,7 +1605,8 @@ fn paired_group(c: &mut Criterion) {
     paired_tp::<8>(&mut g, "spsc_proc_vs_rtrb_thread/8B", Kind::Spsc);
     paired_tp::<8>(&mut g, "mpmc_proc_vs_arrayqueue_thread/8B", Kind::Mpmc);
     paired_tp::<64>(&mut g, "mpmc_proc_vs_arrayqueue_thread/64B", Kind::Mpmc);
-    paired_2x2::<8>(&mut g, "mpmc_proc_2x2_vs_arrayqueue_thread_2x2/8B");
+    paired_2x2::<8>(&mut g, "mpmc_proc_2x2_vs_arrayqueue_thread_2x2/8B", true);
+    paired_2x2::<8>(&mut g, "mpmc_proc_2x2_spin_off_vs_arrayqueue_thread_2x2/8B", false);
     paired_rt(&mut g, "spin_rt_spsc_proc_vs_atomic_proc", Kind::Spsc);
     paired_rt(&mut g, "spin_rt_mpmc_proc_vs_atomic_proc", Kind::Mpmc);
     g.finish();

@@ -472,7 +472,8 @@ extern "C" {
  * (create the channel from the address's options if it does not exist) and `IPCRING_EXCL`
  * (with `IPCRING_CREATE`: it must not exist). Options in the address's query string
  * (`capacity`, `msg_size`, `mode`, `wake`, `fence`, `perm`) set up a created channel and must match an
- * existing one (`IPCRING_EMISMATCH` otherwise). Every named transport is served:
+ * existing one (`IPCRING_EMISMATCH` otherwise); `spin=off` (this handle's blocking calls
+ * sleep at once instead of spinning first) is the caller's own and never checked. Every named transport is served:
  * `shm://NAME`, `fifo:///path`, `mq://NAME`, `unix:///path` and `tcp://HOST:PORT` (on the
  * socket transports the receiver listens and the sender connects at its first send; see the
  * README's transport table for what each one supports).

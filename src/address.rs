@@ -15,10 +15,12 @@
 //! | `mode` | `spsc` \| `mpmc` | one sender and one receiver, or any number of each |
 //! | `wake` | `futex` \| `sem` | how blocked callers sleep |
 //! | `fence` | `asymmetric` \| `full` | the ring's sleep/wake barriers (default: asymmetric where `membarrier(2)` works, see [`FenceMode`]) |
+//! | `spin` | `on` \| `off` | whether this process's blocking calls spin before they sleep (default `on`; see [`RingOptions::spin`]) |
 //! | `perm` | octal, e.g. `0600` or `0640` | permissions of a created object |
 //!
 //! When opening an existing ring, the options given must match it (a mismatch is an error
-//! naming the field); options left out are not checked.
+//! naming the field); options left out are not checked. `spin` is this process's own
+//! choice: it is never stored in the ring nor checked.
 
 use crate::error::{Error, Result};
 use crate::kind::{FenceMode, Kind, WakeBackend};
@@ -343,6 +345,11 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
             "full" => FenceMode::Full,
             _ => return Err("fence must be asymmetric or full"),
         }),
+        "spin" => options.spin(match value {
+            "on" => true,
+            "off" => false,
+            _ => return Err("spin must be on or off"),
+        }),
         "perm" => {
             let mode = u32::from_str_radix(value, 8)
                 .ok()
@@ -351,7 +358,7 @@ fn parse_option(options: RingOptions, key: &str, value: &str) -> std::result::Re
             options.perm(mode)
         }
         _ => return Err(
-            "unknown option (expected capacity, bytes, msg_size, mode, wake, fence or perm; nats://: ack_wait, dup_window)",
+            "unknown option (expected capacity, bytes, msg_size, mode, wake, fence, spin or perm; nats://: ack_wait, dup_window)",
         ),
     })
 }
@@ -389,6 +396,16 @@ mod tests {
         assert_eq!(Address::parse("mq://q").unwrap().target(), "q");
         assert_eq!(Address::parse("unix:///run/x.sock").unwrap().target(), "/run/x.sock");
         assert_eq!(Address::parse("tcp://[::1]:80").unwrap().target(), "[::1]:80");
+        assert_eq!(
+            Address::parse("shm://x?spin=off").unwrap().options().spin_given(),
+            Some(false)
+        );
+        assert_eq!(
+            Address::parse("shm://x?spin=on").unwrap().options().spin_given(),
+            Some(true)
+        );
+        assert!(!Address::parse("shm://x?spin=off").unwrap().options().spins());
+        assert!(Address::parse("shm://x").unwrap().options().spins());
     }
 
     #[test]
@@ -404,6 +421,7 @@ mod tests {
         assert_eq!(part("shm://x?msg_size=0"), "msg_size=0");
         assert_eq!(part("shm://x?mode=fast"), "mode=fast");
         assert_eq!(part("shm://x?wake=poll"), "wake=poll");
+        assert_eq!(part("shm://x?spin=yes"), "spin=yes");
         assert_eq!(part("shm://x?perm=999"), "perm=999");
         assert_eq!(part("shm://x?perm="), "perm=");
         assert_eq!(part("shm://x?colour=red"), "colour=red");

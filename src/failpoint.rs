@@ -24,6 +24,7 @@
 //! | [`CLEANUP_BEFORE_UNLINK`] `cleanup.before_unlink` | `region::remove`: decided to remove, just before `shm_unlink` |
 //! | [`CLEANUP_AFTER_UNLINK`] `cleanup.after_unlink` | `region::remove`: unlinked, the cleanup lock still held |
 //! | [`WAIT_BEFORE_PARK`] `wait.before_park` | `wait::block_on`: announced and re-checked, just before sleeping |
+//! | [`WAIT_SPIN`] `wait.spin` | `wait::block_on`: each round of the spin before the first sleep (never reached with `spin=off`) |
 //!
 //! | [`SEND_AFTER_CLAIM`] `send.after_claim` | `spsc` (room found, by send or reserve) / `mpmc` (the tail CAS won): nothing written yet |
 //! | [`SEND_AFTER_WRITE`] `send.after_write` | `spsc` / `mpmc`: payload and length written, not published |
@@ -80,6 +81,8 @@ pub const CLEANUP_BEFORE_UNLINK: &str = "cleanup.before_unlink";
 pub const CLEANUP_AFTER_UNLINK: &str = "cleanup.after_unlink";
 /// `wait::block_on`: announced as a waiter and re-checked, just before sleeping.
 pub const WAIT_BEFORE_PARK: &str = "wait.before_park";
+/// `wait::block_on`: each round of the spin before the first sleep.
+pub const WAIT_SPIN: &str = "wait.spin";
 /// A send has claimed its slot (MPMC: the tail CAS won) and not written it.
 pub const SEND_AFTER_CLAIM: &str = "send.after_claim";
 /// A send has written the payload and not published it.
@@ -107,6 +110,7 @@ pub const ALL: &[&str] = &[
     CLEANUP_BEFORE_UNLINK,
     CLEANUP_AFTER_UNLINK,
     WAIT_BEFORE_PARK,
+    WAIT_SPIN,
     SEND_AFTER_CLAIM,
     SEND_AFTER_WRITE,
     SEND_BEFORE_PUBLISH,

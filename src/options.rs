@@ -30,6 +30,7 @@ pub struct RingOptions {
     fence: Option<FenceMode>,
     perm: u32,
     open_timeout: Duration,
+    spin: Option<bool>,
 }
 
 impl Default for RingOptions {
@@ -43,6 +44,7 @@ impl Default for RingOptions {
             fence: None,
             perm: 0o600,
             open_timeout: Duration::from_secs(1),
+            spin: None,
         }
     }
 }
@@ -233,5 +235,46 @@ impl RingOptions {
     /// How long `open` waits for a creator to finish initialising.
     pub(crate) fn open_timeout_given(&self) -> Duration {
         self.open_timeout
+    }
+
+    /// Whether blocking calls spin before they sleep (address `spin=on|off`; default on).
+    ///
+    /// On (the default), a blocking `send` or `recv` that finds the ring full or empty first
+    /// spins for a few microseconds, then sleeps on the futex: a peer running on another CPU
+    /// answers within the spin, with no system call and a round trip of a few hundred
+    /// nanoseconds. Off, it sleeps at once. Turn it off for endpoints that must not busy-wait
+    /// (a background process that should leave CPUs to others) and where busy endpoints
+    /// outnumber the CPUs (two producers and two consumers on two CPUs): there a spinner
+    /// holds the CPU that the peer it waits for needs, and sleeping at once hands it over
+    /// (`docs/benchmarks.md`, "Spinning or sleeping"). Wake-ups then take a system call and
+    /// tens of microseconds each. Non-blocking calls never spin.
+    ///
+    /// Local to this process: it applies to every endpoint made from this `Ring` (or
+    /// channel), is not stored in the ring, and is never checked at open; other processes
+    /// choose their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipcring::Ring::in_process(&ipcring::RingOptions::new().spin(false))?;
+    /// let (mut tx, mut rx) = (ring.sender()?, ring.receiver()?);
+    /// tx.send(b"no spinning")?;
+    /// assert_eq!(rx.recv_vec()?, b"no spinning");
+    /// # Ok::<(), ipcring::Error>(())
+    /// ```
+    #[must_use = "a builder method returns the changed options; it does not change them in place"]
+    pub fn spin(mut self, on: bool) -> Self {
+        self.spin = Some(on);
+        self
+    }
+
+    /// The `spin` setting asked for, if any.
+    pub(crate) fn spin_given(&self) -> Option<bool> {
+        self.spin
+    }
+
+    /// Whether blocking calls spin before they sleep (on unless asked otherwise).
+    pub(crate) fn spins(&self) -> bool {
+        self.spin.unwrap_or(true)
     }
 }

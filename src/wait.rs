@@ -265,7 +265,9 @@ pub(crate) enum Phase {
 /// for checks too costly for the spin loop (e.g. whether any peer is still attached).
 /// `parks` counts the sleeps; `syscalls` gains every system call made meanwhile (the sleeps,
 /// and whatever the polls make: peer checks, recovery).
-#[allow(clippy::too_many_arguments)] // the bell's three facts, the call's three, the poll
+/// `spin`: whether to spin before the first sleep ([`RingOptions::spin`]); either way the
+/// sleep/wake protocol is the same.
+#[allow(clippy::too_many_arguments)] // the bell's three facts, the call's three, the endpoint's spin setting, the poll
 pub(crate) fn block_on<T>(
     bell: &Bell,
     backend: WakeBackend,
@@ -273,17 +275,20 @@ pub(crate) fn block_on<T>(
     timeout: Timeout,
     parks: &mut u64,
     syscalls: &mut u64,
+    spin: bool,
     poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
-    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, fences, timeout, parks, poll))
+    crate::sys::count::counting(syscalls, || block_on_counted(bell, backend, fences, timeout, parks, spin, poll))
 }
 
+#[allow(clippy::too_many_arguments)] // as block_on
 fn block_on_counted<T>(
     bell: &Bell,
     backend: WakeBackend,
     fences: FenceMode,
     timeout: Timeout,
     parks: &mut u64,
+    spin: bool,
     mut poll: impl FnMut(Phase) -> Result<Option<T>>,
 ) -> Result<T> {
     if let Some(v) = poll(Phase::Spin)? {
@@ -295,12 +300,13 @@ fn block_on_counted<T>(
             None => Err(Error::WouldBlock),
         };
     }
-    if SPIN {
+    if SPIN && spin {
         // Spin only (exponential pause loops, never sched_yield: a yield on a loaded machine
         // hands whole time slices to other processes before we even get to sleep), for
         // SPIN_ROUNDS rounds. `Backoff::spin` alone never reports completion, so count here.
         let backoff = crossbeam_utils::Backoff::new();
         for _ in 0..SPIN_ROUNDS {
+            crate::failpoint::hit(crate::failpoint::WAIT_SPIN);
             backoff.spin();
             if let Some(v) = poll(Phase::Spin)? {
                 return Ok(v);

@@ -635,6 +635,111 @@ fn recv_batch_with_max_zero_neither_waits_nor_over_delivers() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `spin=off` (`RingOptions::spin(false)`): a blocking call that finds the ring empty (a
+/// receiver) or full (a sender) sleeps at once and is still woken across processes. The
+/// child arms the failpoint `wait.spin` (hit on every round of the spin before the first
+/// sleep) to kill it: with `spin=off` it must never fire, and the call must complete when
+/// the parent sends (or receives) 100 ms later, after a sleep. The control runs the same
+/// child on a ring opened without `spin=off`, where nothing arrives: the failpoint must kill
+/// it, so the failpoint does sit in the spin loop that `spin=off` skips.
+fn spin_off_sleeps_at_once(kind: Kind, wake: WakeBackend, fence: FenceMode) {
+    use ipcring::failpoint::{self, Action};
+    let _serial = serial();
+    let kind_s = kind_name(kind);
+    let fence_s = match fence {
+        FenceMode::Asymmetric => "asymmetric",
+        FenceMode::Full => "full",
+    };
+    for side in ["receiver", "sender"] {
+        for spin in [false, true] {
+            let addr = format!(
+                "shm://?mode={kind_s}&wake={}&fence={fence_s}&capacity=2&msg_size={MSG_SIZE}{}",
+                wake_name(wake),
+                if spin { "" } else { "&spin=off" }
+            );
+            let what = format!("{side}, {addr}");
+            let (tx, rx) = ipcring::pair_at(&addr).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (mut tx, mut rx) = (Some(tx), Some(rx));
+            let mut ready = Pipe::new();
+            let child = fork("blocked end", || {
+                ipcring::timeout::set_park_slice(Duration::from_secs(60));
+                let mut buf = [0u8; MSG_SIZE as usize];
+                if side == "receiver" {
+                    drop(tx.take());
+                    let mut rx = rx.take().unwrap();
+                    failpoint::arm(failpoint::WAIT_SPIN, Action::Kill, 0).unwrap();
+                    ready.write(b"r");
+                    let n = rx
+                        .recv_with_timeout(&mut buf, Timeout::after(HANG_BOUND))
+                        .expect("recv");
+                    assert_eq!(decode(&buf[..n], Some(MAX_PAYLOAD)), Ok((0, 0)), "message 0");
+                    assert!(rx.stats().parks >= 1, "the receiver got its message without sleeping");
+                } else {
+                    drop(rx.take());
+                    let mut tx = tx.take().unwrap();
+                    // Fill the ring, then block on one more.
+                    let mut seq = 0;
+                    loop {
+                        let len = encode(0, seq, MAX_PAYLOAD, &mut buf);
+                        match tx.try_send(&buf[..len]) {
+                            Ok(()) => seq += 1,
+                            Err(Error::WouldBlock) => break,
+                            Err(e) => panic!("fill: {e}"),
+                        }
+                    }
+                    failpoint::arm(failpoint::WAIT_SPIN, Action::Kill, 0).unwrap();
+                    ready.write(&[seq as u8]);
+                    let len = encode(0, seq, MAX_PAYLOAD, &mut buf);
+                    tx.send_with_timeout(&buf[..len], Timeout::after(HANG_BOUND))
+                        .expect("send");
+                    assert!(tx.stats().parks >= 1, "the sender found room without sleeping");
+                }
+            });
+            ready.close_write();
+            let mut b = [0u8; 1];
+            assert!(
+                ready.read_exact(&mut b, HANG_BOUND),
+                "{what}: the child never got ready"
+            );
+            if spin {
+                // The control: nothing arrives; the first spin round kills the child.
+                let e = child.wait(HANG_BOUND);
+                assert!(
+                    !e.timed_out && libc::WIFSIGNALED(e.status) && libc::WTERMSIG(e.status) == libc::SIGKILL,
+                    "{what}: spinning did not reach the failpoint `wait.spin`: {}",
+                    e.describe()
+                );
+                continue;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let mut buf = [0u8; MSG_SIZE as usize];
+            if side == "receiver" {
+                let len = encode(0, 0, MAX_PAYLOAD, &mut buf);
+                tx.as_mut().unwrap().send(&buf[..len]).unwrap();
+                drop(tx.take());
+                child.expect_success(HANG_BOUND);
+            } else {
+                drop(tx.take());
+                // Make room: the child's blocked send then completes. Every message, the
+                // blocked one last, arrives whole and in order.
+                let rx = rx.as_mut().unwrap();
+                let filled = u64::from(b[0]);
+                for seq in 0..=filled {
+                    let n = rx
+                        .recv_with_timeout(&mut buf, Timeout::after(HANG_BOUND))
+                        .unwrap_or_else(|e| panic!("{what}: message {seq}: {e}"));
+                    assert_eq!(
+                        decode(&buf[..n], Some(MAX_PAYLOAD)),
+                        Ok((0, seq)),
+                        "{what}: message {seq}"
+                    );
+                }
+                child.expect_success(HANG_BOUND);
+            }
+        }
+    }
+}
+
 macro_rules! for_each_combo {
     ($($test:ident),* $(,)?) => {
         $(
@@ -677,4 +782,5 @@ for_each_combo!(
     cross_process_wake,
     end_of_stream_wakes_blocked_receiver,
     disconnected_wakes_blocked_sender,
+    spin_off_sleeps_at_once,
 );

@@ -630,6 +630,25 @@ fn bad_addresses(t: T) {
         Receiver::open(&ring_only, Create::IfMissing).map(|_| ())
     };
     assert!(matches!(r, Err(Error::InvalidAddress { .. })), "{ring_only}: {r:?}");
+    // `spin` too: a fallback's blocking calls wait in the kernel, with no spin to turn off.
+    let spin_off = match t {
+        T::ShmSpsc | T::ShmMpmc => unreachable!(),
+        T::Pipe => "pipe://?spin=off".to_string(),
+        T::Fifo => format!("fifo://{}/x.fifo?spin=off", tmp.display()),
+        T::Mq => "mq://x?spin=off".to_string(),
+        T::Unix => format!("unix://{}/x.sock?spin=off", tmp.display()),
+        T::Tcp => "tcp://127.0.0.1:1?spin=off".to_string(),
+        T::Nats => "nats://127.0.0.1:1/x?spin=off".to_string(),
+    };
+    let r = if t == T::Pipe {
+        ipcring::pair_at(&spin_off).map(|_| ())
+    } else {
+        Receiver::open(&spin_off, Create::IfMissing).map(|_| ())
+    };
+    match r {
+        Err(Error::InvalidAddress { part, .. }) => assert_eq!(part, "spin", "{spin_off}"),
+        other => panic!("{spin_off}: {other:?}"),
+    }
 }
 
 /// Whether `fd` reads as ready within `bound`.

@@ -28,13 +28,18 @@ fn child_entry() {
 // Child roles
 // ---------------------------------------------------------------------------------------
 
+/// The options a child opens the ring with: MPMC, and `spin=off` if the parent says so.
+fn child_options() -> RingOptions {
+    RingOptions::new().kind(Kind::Mpmc).spin(param("SPIN") != "off")
+}
+
 /// Producer ID sends seqs 0..COUNT in MODE, then drops its sender and exits.
 fn producer() {
     let name = param("RING");
     let id = param_u64("ID") as u32;
     let n = param_u64("COUNT");
     let mode = param("MODE");
-    let ring = Ring::open_with(&name, &RingOptions::new().kind(Kind::Mpmc)).expect("open ring");
+    let ring = Ring::open_with(&name, &child_options()).expect("open ring");
     let mut tx = ring.sender().expect("attach sender");
     let max = tx.max_msg_size();
     let mut buf = vec![0u8; max];
@@ -130,7 +135,7 @@ fn consumer() {
     let producers = param_u64("PRODUCERS") as usize;
     let n = param_u64("COUNT");
     let mode = param("MODE");
-    let ring = Ring::open_with(&name, &RingOptions::new().kind(Kind::Mpmc)).expect("open ring");
+    let ring = Ring::open_with(&name, &child_options()).expect("open ring");
     let mut rx = ring.receiver().expect("attach receiver");
     let max = rx.max_msg_size();
     let mut buf = vec![0u8; max];
@@ -209,6 +214,8 @@ struct Run {
     per_producer: u64,
     producer_modes: &'static [&'static str],
     consumer_modes: &'static [&'static str],
+    /// Whether the children's blocking calls spin before they sleep (`spin=off` if not).
+    spin: bool,
 }
 
 fn run(r: Run) {
@@ -236,6 +243,7 @@ fn run(r: Run) {
                 ("PRODUCERS", producers.to_string()),
                 ("COUNT", r.per_producer.to_string()),
                 ("MODE", mode.to_string()),
+                ("SPIN", if r.spin { "on" } else { "off" }.to_string()),
             ],
         ));
     }
@@ -247,6 +255,7 @@ fn run(r: Run) {
                 ("ID", p.to_string()),
                 ("COUNT", r.per_producer.to_string()),
                 ("MODE", mode.to_string()),
+                ("SPIN", if r.spin { "on" } else { "off" }.to_string()),
             ],
         ));
     }
@@ -283,6 +292,23 @@ fn mpmc_2x2_processes_futex() {
         per_producer: per_producer(),
         producer_modes: &["plain", "plain"],
         consumer_modes: &["plain", "vec"],
+        spin: true,
+    });
+}
+
+/// The 2x2 run with `spin=off` in every child (`RingOptions::spin(false)`): every blocking
+/// call that finds the ring empty or full sleeps at once, so nearly every hand-over between
+/// the four processes goes through a sleep and a wake-up; nothing may be lost or doubled.
+#[test]
+fn mpmc_2x2_processes_spin_off() {
+    run(Run {
+        tag: "mpmc-spin-off",
+        wake: WakeBackend::Futex,
+        capacity: 256,
+        per_producer: per_producer(),
+        producer_modes: &["plain", "batch"],
+        consumer_modes: &["plain", "vec"],
+        spin: false,
     });
 }
 
@@ -295,6 +321,7 @@ fn mpmc_2x2_processes_sem() {
         per_producer: per_producer(),
         producer_modes: &["plain", "plain"],
         consumer_modes: &["plain", "peek"],
+        spin: true,
     });
 }
 
@@ -307,6 +334,7 @@ fn mpmc_2x2_batches_futex() {
         per_producer: per_producer(),
         producer_modes: &["batch", "batch"],
         consumer_modes: &["batch", "batch"],
+        spin: true,
     });
 }
 
@@ -319,6 +347,7 @@ fn mpmc_2x2_batches_sem() {
         per_producer: per_producer() / 2,
         producer_modes: &["batch", "clones"],
         consumer_modes: &["batch", "plain"],
+        spin: true,
     });
 }
 
@@ -335,6 +364,7 @@ fn mpmc_tombstones_skipped_nothing_lost() {
             per_producer: 200_000,
             producer_modes: &["tombstone", "tombstone"],
             consumer_modes: &["plain", "peek"],
+            spin: true,
         });
     }
 }
@@ -349,6 +379,7 @@ fn mpmc_capacity_two_2x2() {
         per_producer: 50_000,
         producer_modes: &["plain", "plain"],
         consumer_modes: &["plain", "plain"],
+        spin: true,
     });
 }
 
@@ -362,6 +393,7 @@ fn mpmc_capacity_one_2x2() {
         per_producer: 20_000,
         producer_modes: &["plain", "plain"],
         consumer_modes: &["plain", "plain"],
+        spin: true,
     });
 }
 
@@ -375,6 +407,7 @@ fn mpmc_buffer_too_small_keeps_message() {
         per_producer: 20_000,
         producer_modes: &["plain"],
         consumer_modes: &["small_buf"],
+        spin: true,
     });
 }
 

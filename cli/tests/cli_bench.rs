@@ -560,8 +560,8 @@ fn zero_copy_rows_beside_memcpy() {
     );
     let j = parse(&r);
     assert_eq!(j["parameters"]["rows"], serde_json::json!(rows));
-    // The default ring: at most 16 MiB of slots (16 of 1 MiB; 1024 of 64 B).
-    assert_eq!(j["parameters"]["ring_bytes"], 16 << 20);
+    // The default ring: at most 4 MiB of slots (4 of 1 MiB; 1024 of 64 B).
+    assert_eq!(j["parameters"]["ring_bytes"], 4 << 20);
     assert_eq!(
         j["rows"].as_array().unwrap().len(),
         rows.len() * sizes.len(),
@@ -590,7 +590,7 @@ fn zero_copy_rows_beside_memcpy() {
                 .unwrap_or_else(|| panic!("no parameters for {name} at {size} B"));
             assert_eq!(x["throughput"]["messages"], case["messages"], "{name} at {size} B");
             assert!(f(&case["messages"], "messages") >= 8.0, "{case}");
-            assert_eq!(case["capacity"], if size == 64 { 1024 } else { 16 }, "{case}");
+            assert_eq!(case["capacity"], if size == 64 { 1024 } else { 4 }, "{case}");
             assert_eq!(
                 x["round_trip"]["samples"],
                 2 * case["round_trips"].as_u64().unwrap(),

@@ -102,6 +102,9 @@ struct Shared {
     /// senders, 1 receivers): its entry index and generation (`index << 32 | generation`),
     /// and until when (monotonic nanoseconds) that is trusted. Process-local hints.
     live_claim: [(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64); 2],
+    /// Whether blocking calls on this mapping's ends spin before they sleep
+    /// ([`RingOptions::spin`]; process-local, never stored in the ring).
+    spin: bool,
 }
 
 impl Shared {
@@ -196,7 +199,7 @@ impl Shared {
         crate::spsc::fits(head, tail, g.area(), g.max_queued(), g.slot_size).unwrap_or(true)
     }
 
-    fn new(backing: Backing) -> Result<Arc<Shared>> {
+    fn new(backing: Backing, opts: &RingOptions) -> Result<Arc<Shared>> {
         let (raw, doors) = match &backing {
             Backing::Shm(r) => match r.name() {
                 Some(name) => {
@@ -223,6 +226,7 @@ impl Shared {
                 (std::sync::atomic::AtomicU64::new(u64::MAX), std::sync::atomic::AtomicU64::new(0)),
             ],
             doors,
+            spin: opts.spins(),
         }))
     }
 
@@ -425,7 +429,7 @@ impl Ring {
         let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         let region = region::create(name, &g, opts.perm_bits(), init_ring).map_err(|e| e.on(&shm_address(name)))?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region))?,
+            shared: Shared::new(Backing::Shm(region), opts)?,
         })
     }
 
@@ -462,7 +466,7 @@ impl Ring {
         // cannot register must not join (Error::FenceUnavailable names the fix).
         wait::join_fence(region.geometry().fence)?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region))?,
+            shared: Shared::new(Backing::Shm(region), opts)?,
         })
     }
 
@@ -479,7 +483,7 @@ impl Ring {
         let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         let region = region::anonymous(&g, init_ring)?;
         Ok(Ring {
-            shared: Shared::new(Backing::Shm(region))?,
+            shared: Shared::new(Backing::Shm(region), opts)?,
         })
     }
 
@@ -497,7 +501,7 @@ impl Ring {
     pub fn in_process(opts: &RingOptions) -> Result<Ring> {
         let g = opts.validate()?.with_fence(wait::choose_fence(opts)?);
         Ok(Ring {
-            shared: Shared::new(Backing::Heap(HeapRegion::new(g)?))?,
+            shared: Shared::new(Backing::Heap(HeapRegion::new(g)?), opts)?,
         })
     }
 

@@ -403,6 +403,7 @@ impl RingReceiver {
             timeout,
             &mut self.stats.parks,
             &mut self.stats.syscalls,
+            shared.spin,
             |phase| {
                 let r = Self::attempt(shared, peers, imp, phase, &mut op)?;
                 // The re-check before a sleep: the only place the token is taken.

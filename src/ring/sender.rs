@@ -471,6 +471,7 @@ impl RingSender {
             timeout,
             &mut self.stats.parks,
             &mut self.stats.syscalls,
+            shared.spin,
             |phase| {
                 if phase != Phase::Spin {
                     Self::slow_checks(shared, peers, phase)?;

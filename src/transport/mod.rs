@@ -237,7 +237,7 @@ impl OpenSpec<'_> {
         self.options().perm_bits()
     }
 
-    /// Refuses the ring-only options (`mode`, `wake`, `fence`) and, unless `capacity_ok`, `capacity`:
+    /// Refuses the ring-only options (`mode`, `wake`, `fence`, `spin`) and, unless `capacity_ok`, `capacity`:
     /// an option that would silently mean nothing is an error naming it.
     pub fn refuse_ring_options(&self, capacity_ok: bool) -> Result<()> {
         let o = self.options();
@@ -254,6 +254,9 @@ impl OpenSpec<'_> {
         }
         if o.fence_given().is_some() {
             return Err(bad("fence"));
+        }
+        if o.spin_given().is_some() {
+            return Err(bad("spin"));
         }
         if !capacity_ok && o.capacity_given().is_some() {
             return Err(bad("capacity"));

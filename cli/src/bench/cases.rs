@@ -256,7 +256,7 @@ fn stats_from_json(v: &Value) -> Stats {
 // ---------------------------------------------------------------------------------------------
 // Channels.
 
-/// Ring slots for `size`-byte messages: up to 1024, as many as fit in `--ring-bytes` (16 MiB
+/// Ring slots for `size`-byte messages: up to 1024, as many as fit in `--ring-bytes` (4 MiB
 /// by default), at least 2.
 pub fn ring_capacity(size: usize) -> usize {
     let fit = ring_bytes() / size.max(1);
@@ -276,7 +276,7 @@ fn bench_pid() -> u32 {
 
 /// `--ring-bytes`, as [`init`] recorded it.
 fn ring_bytes() -> usize {
-    *RING_BYTES.get().unwrap_or(&(16 << 20))
+    *RING_BYTES.get().unwrap_or(&(4 << 20))
 }
 
 static RING_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();

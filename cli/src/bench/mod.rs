@@ -50,7 +50,7 @@
 //!                "mq_msgsize_max": 8192, "other_load_cpus": 0.02 },
 //!   "parameters": { "rounds": 5, "quick": false, "sizes": [8, 64, 4096, 1048576],
 //!                   "rows": ["shm-spsc/spin", ...], "messages": 200000, "timeout_s": 60,
-//!                   "ring_bytes": 16777216,
+//!                   "ring_bytes": 4194304,
 //!                   "cases": [ { "row": "pipe", "size": 8, "messages": 200000,
 //!                                "round_trips": 2000, "warm_up": 100,
 //!                                "capacity": 1024 (ring rows) | null }, ... ],
@@ -152,9 +152,9 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "SIZES", value_parser = parse_size)]
     pub sizes: Vec<usize>,
     /// At most this many bytes of slots per ring (bytes or with K/KiB/M/MiB, 4 KiB to 1 GiB):
-    /// a ring gets up to 1024 slots, as many as fit, at least 2 [default: 16M, 16 slots of
+    /// a ring gets up to 1024 slots, as many as fit, at least 2 [default: 4M, 4 slots of
     /// 1 MiB]. Large messages are fast only while the ring fits in the cache (docs/benchmarks.md,
-    /// "Zero-copy at 1 MiB").
+    /// "Zero-copy at 1 MiB"); `--ring-bytes 16M` shows a ring that does not.
     #[arg(long, value_name = "SIZE", value_parser = parse_ring_bytes)]
     pub ring_bytes: Option<usize>,
     /// Print the whole result as JSON on stdout (schema: docs/benchmarks.md); the table then
@@ -256,7 +256,7 @@ impl Pick {
 const MAX_SIZE: usize = 16 << 20;
 
 /// The default of `--ring-bytes`.
-const RING_BYTES: usize = 16 << 20;
+const RING_BYTES: usize = 4 << 20;
 
 /// Parses `8`, `4096`, `4K`, `4KiB`, `1M`, `1MiB` (case-insensitive): a message size.
 fn parse_size(s: &str) -> Result<usize, String> {

@@ -349,18 +349,7 @@ fn tp_ipc_proc_1x1(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, kind: Kind,
         move |n| match n {
             ASK_PARKS => rx.stats().parks,
             ASK_WAKES => rx.stats().wakes,
-            n if batch => {
-                let mut got = 0;
-                while got < n {
-                    let max = (n - got).min(BATCH as u64) as usize;
-                    got += rx
-                        .recv_batch(max, Timeout::Forever, |m| {
-                            black_box(m);
-                        })
-                        .unwrap() as u64;
-                }
-                got
-            }
+            n if batch => recv_batches(&mut rx, n),
             n => {
                 for _ in 0..n {
                     black_box(rx.recv(&mut buf).unwrap());
@@ -377,11 +366,7 @@ fn tp_ipc_proc_1x1(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, kind: Kind,
             let t = Instant::now();
             consumer.start(iters);
             if batch {
-                let mut sent = 0;
-                while sent < iters {
-                    let k = (iters - sent).min(BATCH as u64) as usize;
-                    sent += tx.send_batch(&msgs[..k], Timeout::Forever).unwrap() as u64;
-                }
+                send_batches(&mut tx, &msgs, iters);
             } else {
                 for _ in 0..iters {
                     tx.send(black_box(&msg)).unwrap();
@@ -392,6 +377,31 @@ fn tp_ipc_proc_1x1(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, kind: Kind,
         })
     });
     report_stats(name, &tx.stats(), &consumer);
+}
+
+/// Sends `n` messages, all `msgs[0]`, in `send_batch` calls of up to [`BATCH`] (`msgs` holds
+/// [`BATCH`] of them).
+fn send_batches(tx: &mut ipcring::Sender, msgs: &[&[u8]], n: u64) {
+    let mut sent = 0;
+    while sent < n {
+        let k = (n - sent).min(BATCH as u64) as usize;
+        sent += tx.send_batch(black_box(&msgs[..k]), Timeout::Forever).unwrap() as u64;
+    }
+}
+
+/// Receives `n` messages in `recv_batch` calls of up to [`BATCH`], each handed on in place;
+/// returns `n`.
+fn recv_batches(rx: &mut ipcring::Receiver, n: u64) -> u64 {
+    let mut got = 0;
+    while got < n {
+        let max = (n - got).min(BATCH as u64) as usize;
+        got += rx
+            .recv_batch(max, Timeout::Forever, |m| {
+                black_box(m);
+            })
+            .unwrap() as u64;
+    }
+    got
 }
 
 /// Prints both endpoints' park / wake counts (system calls) to stderr, if the benchmark ran
@@ -1430,29 +1440,7 @@ fn paired_tp<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, k
     let msg = [0xA5u8; N];
     let ipc = |k: u64| ipc_block(&ring, &mut tx, &consumer, &msg, k);
     match kind {
-        Kind::Spsc => {
-            let (mut p, mut c) = rtrb::RingBuffer::<[u8; N]>::new(CAP);
-            let worker = ThreadWorker::spawn(move |n| {
-                for _ in 0..n {
-                    black_box(rtrb_pop(&mut c));
-                }
-                n
-            });
-            let base = |k: u64| {
-                worker.start(k + 1);
-                rtrb_push(&mut p, msg);
-                spin_while(|| p.slots() != CAP);
-                let t = Instant::now();
-                for _ in 0..k {
-                    rtrb_push(&mut p, black_box(msg));
-                }
-                spin_while(|| p.slots() != CAP);
-                let e = t.elapsed();
-                assert_eq!(worker.done(), k + 1);
-                e
-            };
-            paired(g, name, TP_BLOCK, ipc, base);
-        }
+        Kind::Spsc => paired(g, name, TP_BLOCK, ipc, rtrb_side(msg)),
         Kind::Mpmc => {
             let q = Arc::new(ArrayQueue::<[u8; N]>::new(CAP));
             let qc = q.clone();
@@ -1492,6 +1480,58 @@ fn ipc_consumer<const N: usize>(ring: &Ring) -> ProcWorker {
             n
         }
     })
+}
+
+/// The rtrb side of a paired throughput benchmark: `k` single pushes of `msg` from this
+/// thread to a worker thread that pops them one by one (after one untimed element that wakes
+/// it), timed until the buffer is empty.
+fn rtrb_side<const N: usize>(msg: [u8; N]) -> impl FnMut(u64) -> Duration {
+    let (mut p, mut c) = rtrb::RingBuffer::<[u8; N]>::new(CAP);
+    let worker = ThreadWorker::spawn(move |n| {
+        for _ in 0..n {
+            black_box(rtrb_pop(&mut c));
+        }
+        n
+    });
+    move |k: u64| {
+        worker.start(k + 1);
+        rtrb_push(&mut p, msg);
+        spin_while(|| p.slots() != CAP);
+        let t = Instant::now();
+        for _ in 0..k {
+            rtrb_push(&mut p, black_box(msg));
+        }
+        spin_while(|| p.slots() != CAP);
+        let e = t.elapsed();
+        assert_eq!(worker.done(), k + 1);
+        e
+    }
+}
+
+/// ipcring SPSC batches across processes (`send_batch` / `recv_batch` of [`BATCH`]) paired
+/// with rtrb's single pushes and pops in threads ([`rtrb_side`]): issue 15's "batches at 8 B
+/// >= 0.8x rtrb in threads" as a ratio that survives the host's placement changes.
+fn paired_batch<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let ring = Ring::anonymous(&opts(Kind::Spsc, N)).unwrap();
+    let consumer = ProcWorker::fork(|| {
+        let mut rx = ring.receiver().unwrap();
+        move |n| recv_batches(&mut rx, n)
+    });
+    let mut tx = ring.sender().unwrap();
+    let msg = [0xA5u8; N];
+    let msgs: Vec<&[u8]> = vec![&msg; BATCH];
+    let ipc = |k: u64| {
+        consumer.start(k + 1);
+        tx.send(&msg).unwrap();
+        spin_while(|| !ring.is_empty());
+        let t = Instant::now();
+        send_batches(&mut tx, &msgs, k);
+        spin_while(|| !ring.is_empty());
+        let e = t.elapsed();
+        assert_eq!(consumer.done(), k + 1);
+        e
+    };
+    paired(g, name, TP_BLOCK, ipc, rtrb_side(msg));
 }
 
 /// One timed block of a paired throughput benchmark's ipcring side: `k` sends of `msg` to
@@ -1603,6 +1643,7 @@ fn paired_group(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
     paired_tp::<8>(&mut g, "spsc_proc_vs_rtrb_thread/8B", Kind::Spsc);
+    paired_batch::<8>(&mut g, "spsc_proc_batch32_vs_rtrb_thread/8B");
     paired_tp::<8>(&mut g, "mpmc_proc_vs_arrayqueue_thread/8B", Kind::Mpmc);
     paired_tp::<64>(&mut g, "mpmc_proc_vs_arrayqueue_thread/64B", Kind::Mpmc);
     paired_2x2::<8>(&mut g, "mpmc_proc_2x2_vs_arrayqueue_thread_2x2/8B", true);

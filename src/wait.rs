@@ -3,7 +3,8 @@
 //!
 //! # The protocol (the same for both backends, and the one the loom models check)
 //!
-//! A waiter, after its fast-path attempt failed and its spin budget is spent:
+//! A waiter, after its fast-path attempt failed and its spin budget is spent (an endpoint
+//! opened with `spin=off`, [`RingOptions::spin`], has none: it goes straight to step 1):
 //!
 //! 1. reads the bell's futex word `seq` (Acquire);
 //! 2. announces itself: `waiters += 1` and arms the bell (`swap(armed, 1)`), then the

@@ -286,6 +286,8 @@ static void bad_addresses(void) {
         {NULL, "capacity=eight", "capacity=eight"},        /* not a number */
         {NULL, "mode=fast", "mode=fast"},                  /* bad value */
         {NULL, "wake=poll", "wake=poll"},                  /* bad value */
+        {NULL, "spin=maybe", "spin=maybe"},                /* bad value */
+        {"mq://q?spin=off", NULL, "spin"},                 /* ring-only option */
         {NULL, "perm=999", "perm=999"},                    /* not octal bits */
         {NULL, "capacity", "capacity"},                    /* no =VALUE */
         {"tcp://host", NULL, "host"},                      /* no port */

@@ -119,6 +119,26 @@ def test_timeouts():
     assert rx.recv_batch(10) == [b"1", b"2"]
 
 
+def test_spin_off_sleeps_and_is_woken():
+    # spin=off: the blocking recv sleeps at once; a send from another thread wakes it, and a
+    # blocked send on a full ring is woken by a receive. Refused on a fallback, by name.
+    tx, rx = ipcring.pair("shm://?capacity=2&msg_size=8&spin=off")
+    later = threading.Timer(0.05, lambda: tx.send(b"late"))
+    later.start()
+    assert rx.recv(timeout=STALL) == b"late"
+    later.join()
+    tx.send(b"1")
+    tx.send(b"2")
+    later = threading.Timer(0.05, lambda: rx.recv(timeout=STALL))
+    later.start()
+    tx.send(b"3", timeout=STALL)
+    later.join()
+    assert rx.recv_batch(10) == [b"2", b"3"]
+    with pytest.raises(ValueError) as e:
+        ipcring.pair("pipe://?spin=off")
+    assert "spin" in str(e.value), str(e.value)
+
+
 def test_batches_and_iteration():
     tx, rx = ipcring.pair("shm://?capacity=64&msg_size=16")
     msgs = [b"m%d" % i for i in range(50)]

@@ -246,8 +246,9 @@ impl RingOptions {
     /// (a background process that should leave CPUs to others) and where busy endpoints
     /// outnumber the CPUs (two producers and two consumers on two CPUs): there a spinner
     /// holds the CPU that the peer it waits for needs, and sleeping at once hands it over
-    /// (`docs/benchmarks.md`, "Spinning or sleeping"). Wake-ups then take a system call and
-    /// tens of microseconds each. Non-blocking calls never spin.
+    /// (`docs/benchmarks.md`, "Stop 25", "`spin=off`: two producers and two consumers on two
+    /// CPUs"). Wake-ups then take a system call and tens of microseconds each. Non-blocking
+    /// calls never spin.
     ///
     /// Local to this process: it applies to every endpoint made from this `Ring` (or
     /// channel), is not stored in the ring, and is never checked at open; other processes

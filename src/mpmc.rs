@@ -526,6 +526,14 @@ impl MpmcProducer {
         }
     }
 
+    /// Claims one position for a zero-copy reservation with the single send's inline claim
+    /// ([`claim_one`](Self::claim_one)): `(position, payload)`, or `None` when the ring is
+    /// full. What [`claim`](Self::claim)`(1)` does, for the ring end's inline `reserve_raw`.
+    #[inline(always)]
+    pub fn reserve_fast(&self) -> Result<Option<(u64, *mut u8)>> {
+        Ok(self.claim_one()?.map(|(pos, _, payload)| (pos, payload)))
+    }
+
     /// Claims up to `max` consecutive positions. Returns `(first, count)`, or `None` when the
     /// first position is not free.
     pub fn claim(&self, max: usize) -> Result<Option<(u64, usize)>> {

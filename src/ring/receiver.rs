@@ -570,12 +570,21 @@ impl RingReceiver {
     /// any other receive on this receiver (on MPMC the message is claimed until then).
     #[inline]
     pub fn peek_raw(&mut self, timeout: Timeout) -> Result<(*const u8, usize, u64)> {
-        // The fast path, as a receive's: a valid message record at an SPSC consumer's position.
+        // The fast path, as a receive's: a valid message record at an SPSC consumer's
+        // position, or one MPMC message claimed inline (`take`: its length validated, a
+        // tombstone skipped). Anything else (empty, an error) goes to the general path.
         if !self.shared.poisoned() {
-            if let RecvImp::Spsc(c) = &mut self.imp {
-                let pos = c.position();
-                if let Ok((ptr, len)) = c.peek_fast() {
-                    return Ok((ptr, len, pos));
+            match &mut self.imp {
+                RecvImp::Spsc(c) => {
+                    let pos = c.position();
+                    if let Ok((ptr, len)) = c.peek_fast() {
+                        return Ok((ptr, len, pos));
+                    }
+                }
+                RecvImp::Mpmc(c) => {
+                    if let Ok(Some(m)) = c.take(usize::MAX) {
+                        return Ok((m.ptr, m.len, m.pos));
+                    }
                 }
             }
         }

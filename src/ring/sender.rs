@@ -534,11 +534,20 @@ impl RingSender {
     /// keeps the pair in its handle between calls.
     #[inline]
     pub fn reserve_raw(&mut self, timeout: Timeout) -> Result<(*mut u8, u64)> {
-        // The fast path, as a send's: SPSC room by the cached bounds, nothing else to check.
+        // The fast path, as a send's: SPSC room by the cached bounds, or one MPMC claim won
+        // inline. Anything else (full, an error) goes to the general path, which makes every
+        // check again and gives every error.
         if self.fast_checks() {
-            if let SendImp::Spsc(p) = &mut self.imp {
-                if let Some(ptr) = p.reserve_fast() {
-                    return Ok((ptr, 0));
+            match &mut self.imp {
+                SendImp::Spsc(p) => {
+                    if let Some(ptr) = p.reserve_fast() {
+                        return Ok((ptr, 0));
+                    }
+                }
+                SendImp::Mpmc(p) => {
+                    if let Ok(Some((pos, ptr))) = p.reserve_fast() {
+                        return Ok((ptr, pos));
+                    }
                 }
             }
         }

@@ -1377,8 +1377,9 @@ fn roundtrip(c: &mut Criterion) {
 const TP_BLOCK: u64 = 16 * 1024;
 /// Messages per 2x2 block: each block wakes four worker processes (or threads) through their
 /// job pipes (channels) and waits for four acknowledgements, tens of microseconds that
-/// processes pay more than threads; in blocks of 16 Ki messages (about 0.5 ms) that start-up
-/// was a large share of the process side's time, so the 2x2 rows time longer blocks.
+/// processes pay more than threads and that have nothing to do with the ring; longer blocks
+/// keep that start-up a small share of each side's time (in 16 Ki-message blocks, about
+/// 0.5 ms, it need not be).
 const TP_BLOCK_2X2: u64 = 256 * 1024;
 const RT_BLOCK: u64 = 2 * 1024;
 /// Marks a job for the raw-atomic side of the paired round-trip echo worker.
